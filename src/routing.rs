@@ -1,0 +1,335 @@
+//! Answer selection: which records of a group a query gets, given their
+//! health and a random source (SPEC §3, Route 53's semantics).
+//!
+//! Architecture invariant: pure. No I/O, no clock, no global RNG: the
+//! caller passes the health lookup and the RNG, so tests are deterministic.
+
+use rand::Rng;
+
+use crate::model::{FailoverRole, MULTIVALUE_MAX_ANSWERS, Policy};
+use crate::snapshot::{HealthId, Record, RecordSet};
+
+/// One chosen value: `records[record].values[value]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    /// Index of the record in its set.
+    pub record: u16,
+    /// Index of the value in the record.
+    pub value: u16,
+}
+
+/// Upper bound on records in a group that selection works over on the
+/// stack; validation caps groups at 100.
+const MAX_CANDIDATES: usize = 128;
+
+/// Fills `out` with the values `set` answers with right now.
+///
+/// `healthy` tells whether a health check passes; records without one are
+/// healthy. `out` is cleared first and, once grown, never reallocates.
+pub fn select<R: Rng + ?Sized>(
+    set: &RecordSet,
+    healthy: impl Fn(HealthId) -> bool,
+    rng: &mut R,
+    out: &mut Vec<Pick>,
+) {
+    out.clear();
+    let is_healthy = |r: &Record| r.health.is_none_or(&healthy);
+    match set.policy {
+        Policy::Simple => {
+            let Some(record) = set.records.first() else { return };
+            out.extend((0..record.values.len()).map(|v| Pick {
+                record: 0,
+                value: v as u16,
+            }));
+            let n = out.len();
+            shuffle_prefix(out, n, rng);
+        }
+        Policy::Multivalue => {
+            let records = &set.records[..set.records.len().min(MAX_CANDIDATES)];
+            let any_healthy = records.iter().any(is_healthy);
+            // Fail open: with nothing healthy, choose among all (Route 53).
+            out.extend(
+                records
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| !any_healthy || is_healthy(r))
+                    .map(|(i, _)| Pick {
+                        record: i as u16,
+                        value: 0,
+                    }),
+            );
+            let n = out.len().min(MULTIVALUE_MAX_ANSWERS);
+            shuffle_prefix(out, n, rng);
+            out.truncate(n);
+        }
+        Policy::Failover => {
+            let find = |role| set.records.iter().position(|r| r.failover == Some(role));
+            let primary = find(FailoverRole::Primary);
+            let secondary = find(FailoverRole::Secondary);
+            let chosen = match (primary, secondary) {
+                (Some(p), _) if is_healthy(&set.records[p]) => Some(p),
+                (_, Some(s)) if is_healthy(&set.records[s]) => Some(s),
+                // Both unhealthy: the primary answers (Route 53).
+                (Some(p), _) => Some(p),
+                (None, s) => s,
+            };
+            out.extend(chosen.map(|i| Pick {
+                record: i as u16,
+                value: 0,
+            }));
+        }
+        Policy::Weighted => {
+            let any_healthy = set.records.iter().any(is_healthy);
+            let candidate = |r: &Record| !any_healthy || is_healthy(r);
+            let total: u32 = set
+                .records
+                .iter()
+                .filter(|r| candidate(r))
+                .map(|r| u32::from(r.weight))
+                .sum();
+            let chosen = if total > 0 {
+                let mut ticket = rng.random_range(0..total);
+                set.records.iter().position(|r| {
+                    if !candidate(r) || r.weight == 0 {
+                        return false;
+                    }
+                    let w = u32::from(r.weight);
+                    if ticket < w {
+                        true
+                    } else {
+                        ticket -= w;
+                        false
+                    }
+                })
+            } else {
+                // Every candidate weighs zero: uniform among them.
+                let n = set.records.iter().filter(|r| candidate(r)).count();
+                if n == 0 {
+                    None
+                } else {
+                    let k = rng.random_range(0..n);
+                    set.records
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| candidate(r))
+                        .nth(k)
+                        .map(|(i, _)| i)
+                }
+            };
+            out.extend(chosen.map(|i| Pick {
+                record: i as u16,
+                value: 0,
+            }));
+        }
+    }
+}
+
+/// Moves a uniformly random `n`-permutation of `items` to its front
+/// (the first `n` steps of Fisher-Yates).
+fn shuffle_prefix<T, R: Rng + ?Sized>(items: &mut [T], n: usize, rng: &mut R) {
+    let len = items.len();
+    for i in 0..n.min(len.saturating_sub(1)) {
+        let j = rng.random_range(i..len);
+        items.swap(i, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::base::Ttl;
+    use rand::SeedableRng;
+    use rand::rngs::SmallRng;
+
+    fn record(i: usize, health: Option<HealthId>) -> Record {
+        Record {
+            set: Some(format!("r{i}").into()),
+            ttl: Ttl::from_secs(60),
+            values: vec![crate::model::RData::A(
+                std::net::Ipv4Addr::new(192, 0, 2, i as u8).into(),
+            )],
+            health,
+            failover: None,
+            weight: 0,
+        }
+    }
+
+    fn set(policy: Policy, records: Vec<Record>) -> RecordSet {
+        RecordSet {
+            rtype: domain::base::iana::Rtype::A,
+            policy,
+            records,
+        }
+    }
+
+    /// Group of `n` records, each with its own check id = index.
+    fn multivalue(n: usize) -> RecordSet {
+        set(
+            Policy::Multivalue,
+            (0..n).map(|i| record(i, Some(i as HealthId))).collect(),
+        )
+    }
+
+    fn run(set: &RecordSet, unhealthy: &[HealthId], seed: u64) -> Vec<u16> {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut out = Vec::new();
+        select(set, |h| !unhealthy.contains(&h), &mut rng, &mut out);
+        out.iter().map(|p| p.record).collect()
+    }
+
+    #[test]
+    fn multivalue_table() {
+        // (records, unhealthy ids, expected answer count, must all be healthy)
+        let cases: &[(usize, &[HealthId], usize, bool)] = &[
+            (3, &[], 3, true),
+            (8, &[], 8, true),
+            (12, &[], 8, true),
+            (12, &[0, 1, 2], 8, true),
+            (10, &[0, 1, 2, 3, 4], 5, true),
+            (4, &[0, 1, 2, 3], 4, false), // fail open: all of them
+            (12, &(0..12).collect::<Vec<_>>(), 8, false),
+            (0, &[], 0, true),
+        ];
+        for (i, &(n, bad, want, only_healthy)) in cases.iter().enumerate() {
+            for seed in 0..50 {
+                let got = run(&multivalue(n), bad, seed);
+                assert_eq!(got.len(), want, "case {i} seed {seed}");
+                let mut dedup = got.clone();
+                dedup.sort();
+                dedup.dedup();
+                assert_eq!(dedup.len(), got.len(), "case {i}: duplicates in {got:?}");
+                if only_healthy {
+                    assert!(got.iter().all(|r| !bad.contains(&u32::from(*r))), "case {i}: {got:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn multivalue_choice_is_uniform_over_healthy_records() {
+        let group = multivalue(12);
+        let mut rng = SmallRng::seed_from_u64(7);
+        let mut out = Vec::new();
+        let mut counts = [0u32; 12];
+        let mut first = [0u32; 12];
+        let rounds = 6000;
+        for _ in 0..rounds {
+            select(&group, |h| h >= 3, &mut rng, &mut out);
+            for p in &out {
+                counts[p.record as usize] += 1;
+            }
+            first[out[0].record as usize] += 1;
+        }
+        // 9 healthy, 8 chosen each time: each appears in 8/9 of answers.
+        let expected = rounds as f64 * 8.0 / 9.0;
+        for (i, &c) in counts.iter().enumerate() {
+            if i < 3 {
+                assert_eq!(c, 0, "unhealthy record {i} answered");
+            } else {
+                assert!((c as f64 - expected).abs() < expected * 0.05, "record {i}: {c} vs {expected}");
+            }
+        }
+        // Order is random too: each healthy record leads about 1/9 of the time.
+        for &f in &first[3..] {
+            let e = rounds as f64 / 9.0;
+            assert!((f as f64 - e).abs() < e * 0.25, "first position {f} vs {e}");
+        }
+    }
+
+    #[test]
+    fn simple_returns_every_value_in_random_order() {
+        let mut r = record(0, None);
+        r.values = (1..=4)
+            .map(|i| crate::model::RData::A(std::net::Ipv4Addr::new(192, 0, 2, i).into()))
+            .collect();
+        let group = set(Policy::Simple, vec![r]);
+        let mut rng = SmallRng::seed_from_u64(1);
+        let mut out = Vec::new();
+        let mut orders = std::collections::HashSet::new();
+        for _ in 0..200 {
+            select(&group, |_| true, &mut rng, &mut out);
+            let mut values: Vec<u16> = out.iter().map(|p| p.value).collect();
+            orders.insert(values.clone());
+            values.sort();
+            assert_eq!(values, [0, 1, 2, 3]);
+        }
+        assert!(orders.len() > 12, "only {} orders seen", orders.len());
+    }
+
+    fn failover(primary_check: Option<HealthId>, secondary_check: Option<HealthId>) -> RecordSet {
+        let mut p = record(0, primary_check);
+        p.failover = Some(FailoverRole::Primary);
+        let mut s = record(1, secondary_check);
+        s.failover = Some(FailoverRole::Secondary);
+        set(Policy::Failover, vec![p, s])
+    }
+
+    #[test]
+    fn failover_table() {
+        // (primary check, secondary check, unhealthy ids, expected record)
+        let cases: &[(Option<HealthId>, Option<HealthId>, &[HealthId], u16)] = &[
+            (Some(0), Some(1), &[], 0),
+            (Some(0), Some(1), &[0], 1),
+            (Some(0), Some(1), &[0, 1], 0), // both down: primary
+            (Some(0), None, &[0], 1),       // unchecked secondary is healthy
+            (Some(0), Some(1), &[1], 0),
+        ];
+        for (i, &(p, s, bad, want)) in cases.iter().enumerate() {
+            assert_eq!(run(&failover(p, s), bad, 0), [want], "case {i}");
+        }
+    }
+
+    fn weighted(weights: &[u8]) -> RecordSet {
+        set(
+            Policy::Weighted,
+            weights
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| {
+                    let mut r = record(i, Some(i as HealthId));
+                    r.weight = w;
+                    r
+                })
+                .collect(),
+        )
+    }
+
+    fn shares(group: &RecordSet, unhealthy: &[HealthId], rounds: u32) -> Vec<f64> {
+        let mut rng = SmallRng::seed_from_u64(42);
+        let mut out = Vec::new();
+        let mut counts = vec![0u32; group.records.len()];
+        for _ in 0..rounds {
+            select(group, |h| !unhealthy.contains(&h), &mut rng, &mut out);
+            assert_eq!(out.len(), 1);
+            counts[out[0].record as usize] += 1;
+        }
+        counts.iter().map(|&c| c as f64 / rounds as f64).collect()
+    }
+
+    #[test]
+    fn weighted_shares_follow_weights() {
+        let s = shares(&weighted(&[1, 3, 0]), &[], 20_000);
+        assert!((s[0] - 0.25).abs() < 0.02, "{s:?}");
+        assert!((s[1] - 0.75).abs() < 0.02, "{s:?}");
+        assert_eq!(s[2], 0.0);
+    }
+
+    #[test]
+    fn weight_zero_answers_only_when_nonzero_records_are_down() {
+        let s = shares(&weighted(&[5, 0, 0]), &[0], 10_000);
+        assert_eq!(s[0], 0.0);
+        assert!((s[1] - 0.5).abs() < 0.03, "{s:?}");
+    }
+
+    #[test]
+    fn all_zero_weights_are_uniform() {
+        let s = shares(&weighted(&[0, 0]), &[], 10_000);
+        assert!((s[0] - 0.5).abs() < 0.03, "{s:?}");
+    }
+
+    #[test]
+    fn all_unhealthy_weighted_acts_as_all_healthy() {
+        let s = shares(&weighted(&[1, 1]), &[0, 1], 10_000);
+        assert!((s[0] - 0.5).abs() < 0.03, "{s:?}");
+    }
+}

@@ -1,0 +1,466 @@
+//! The immutable in-memory zone data the responder answers from.
+//!
+//! A [`Snapshot`] is built once from validated [`ZoneSpec`]s and then only
+//! read; a reload builds a new one and swaps it in whole. Names are keyed by
+//! their lower-cased wire form so a lookup is a hash probe per label, with no
+//! allocation: the query name is lower-cased into a stack [`NameKey`].
+//!
+//! ```text
+//!   Snapshot ── zones: key(apex) → Zone
+//!                 Zone ── nodes: key(owner) → Node   (every name, plus the
+//!                                                     empty non-terminals)
+//!                           Node ── sets: one RecordSet per type
+//!                                     RecordSet ── policy + records
+//! ```
+
+use std::collections::HashMap;
+
+use domain::base::iana::Rtype;
+use domain::base::name::{Label, ToLabelIter};
+use domain::base::{ToName, Ttl};
+
+use crate::model::{DName, FailoverRole, Policy, RData, RecordSpec, ZoneSpec};
+
+/// Hash map with a fast non-cryptographic hasher: keys come from our own
+/// zone data, and lookups are on the hot path.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// Index of a health check in the health table.
+pub type HealthId = u32;
+
+/// SOA refresh/retry/expire/minimum of a generated SOA.
+pub const GENERATED_SOA_TIMERS: [u32; 4] = [3600, 600, 604_800, 60];
+/// TTL of generated SOA and NS records.
+pub const GENERATED_TTL: u32 = 3600;
+
+/// All zones at one moment. Cheap to share (`Arc`), never mutated.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    zones: FastMap<Box<[u8]>, Zone>,
+}
+
+/// One zone of a snapshot.
+#[derive(Debug)]
+pub struct Zone {
+    /// The apex, case as declared.
+    pub apex: DName,
+    /// The SOA's TTL and data, for negative answers.
+    pub soa: (Ttl, RData),
+    /// TTL of negative answers: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
+    pub negative_ttl: Ttl,
+    nodes: FastMap<Box<[u8]>, Node>,
+}
+
+/// Every record set at one owner name.
+#[derive(Debug)]
+pub struct Node {
+    /// The owner, case as declared.
+    pub name: DName,
+    /// One set per type, ordered by type.
+    pub sets: Vec<RecordSet>,
+    /// True for a delegation point: NS records below the apex.
+    pub is_cut: bool,
+}
+
+/// The records of one name and type, with their routing policy.
+#[derive(Debug)]
+pub struct RecordSet {
+    /// Record type.
+    pub rtype: Rtype,
+    /// Routing policy shared by every record.
+    pub policy: Policy,
+    /// The records; one for simple groups.
+    pub records: Vec<Record>,
+}
+
+/// One record of a group.
+#[derive(Debug)]
+pub struct Record {
+    /// Set identifier (not for simple records).
+    pub set: Option<Box<str>>,
+    /// TTL of every value.
+    pub ttl: Ttl,
+    /// The values; exactly one except for simple records.
+    pub values: Vec<RData>,
+    /// Index into the health table; `None` is always healthy.
+    pub health: Option<HealthId>,
+    /// Failover role.
+    pub failover: Option<FailoverRole>,
+    /// Weight for weighted routing.
+    pub weight: u8,
+}
+
+impl Node {
+    /// The set of type `rtype`, if any.
+    pub fn set(&self, rtype: Rtype) -> Option<&RecordSet> {
+        self.sets.iter().find(|s| s.rtype == rtype)
+    }
+}
+
+/// What a name resolves to inside one zone.
+#[derive(Debug)]
+pub enum Found<'a> {
+    /// The name exists (possibly as an empty non-terminal, or through a
+    /// wildcard when `wildcard` is true).
+    Node {
+        /// The node holding the data.
+        node: &'a Node,
+        /// True when synthesised from `*.<closest encloser>`.
+        wildcard: bool,
+    },
+    /// The name does not exist.
+    NxDomain,
+    /// The name is at or below a delegation point.
+    Referral(&'a Node),
+    /// The name is below a DNAME owner.
+    Dname(&'a Node),
+}
+
+impl Snapshot {
+    /// Builds a snapshot; `health` maps health-check ids to table indexes.
+    ///
+    /// The specs must have passed [`crate::validate::zone`]; serial numbers
+    /// of generated SOAs are `serial`.
+    pub fn build(
+        zones: &[ZoneSpec],
+        health: &dyn Fn(&str) -> Option<HealthId>,
+        serial: u32,
+    ) -> Snapshot {
+        let mut out = Snapshot::default();
+        for spec in zones {
+            let zone = Zone::build(spec, health, serial);
+            out.zones.insert(name_key(&spec.name), zone);
+        }
+        out
+    }
+
+    /// Number of zones.
+    pub fn zone_count(&self) -> usize {
+        self.zones.len()
+    }
+
+    /// The most specific zone containing `key`, and the label index of its
+    /// apex within `key`.
+    pub fn find_zone(&self, key: &NameKey) -> Option<(&Zone, usize)> {
+        (0..key.labels()).find_map(|i| self.zones.get(key.suffix(i)).map(|z| (z, i)))
+    }
+}
+
+impl Zone {
+    fn build(spec: &ZoneSpec, health: &dyn Fn(&str) -> Option<HealthId>, serial: u32) -> Zone {
+        let mut nodes: FastMap<Box<[u8]>, Node> = FastMap::default();
+        let apex_key = name_key(&spec.name);
+        for r in &spec.records {
+            let key = name_key(&r.owner);
+            let node = nodes.entry(key).or_insert_with(|| Node {
+                name: r.owner.clone(),
+                sets: Vec::new(),
+                is_cut: false,
+            });
+            let record = Record {
+                set: r.set.as_deref().map(Into::into),
+                ttl: r.ttl,
+                values: r.values.clone(),
+                health: r.health_check.as_deref().and_then(health),
+                failover: r.failover,
+                weight: r.weight.unwrap_or(0),
+            };
+            match node.sets.iter_mut().find(|s| s.rtype == r.rtype) {
+                Some(set) => set.records.push(record),
+                None => node.sets.push(RecordSet {
+                    rtype: r.rtype,
+                    policy: r.policy,
+                    records: vec![record],
+                }),
+            }
+        }
+        let apex = nodes.entry(apex_key.clone()).or_insert_with(|| Node {
+            name: spec.name.clone(),
+            sets: Vec::new(),
+            is_cut: false,
+        });
+        let ns_name = generated_ns(&spec.name);
+        if apex.set(Rtype::SOA).is_none() {
+            let [refresh, retry, expire, minimum] = GENERATED_SOA_TIMERS;
+            let rname = prefixed(&spec.name, "hostmaster");
+            let soa = domain::rdata::Soa::new(
+                ns_name.clone(),
+                rname,
+                domain::base::Serial(serial),
+                Ttl::from_secs(refresh),
+                Ttl::from_secs(retry),
+                Ttl::from_secs(expire),
+                Ttl::from_secs(minimum),
+            );
+            apex.sets.push(simple_set(Rtype::SOA, RData::Soa(soa)));
+        }
+        if apex.set(Rtype::NS).is_none() {
+            apex.sets.push(simple_set(Rtype::NS, RData::Ns(domain::rdata::Ns::new(ns_name))));
+        }
+        let soa_record = &apex.set(Rtype::SOA).expect("SOA present").records[0];
+        let soa = (soa_record.ttl, soa_record.values[0].clone());
+        let negative_ttl = match &soa.1 {
+            RData::Soa(s) => soa.0.min(s.minimum()),
+            _ => soa.0,
+        };
+        // Delegation points and empty non-terminals.
+        let owners: Vec<DName> = nodes.values().map(|n| n.name.clone()).collect();
+        for owner in owners {
+            let key = name_key(&owner);
+            if key != apex_key {
+                let node = nodes.get_mut(&key).expect("node exists");
+                node.is_cut = node.set(Rtype::NS).is_some();
+            }
+            let mut name = owner;
+            while let Some(parent) = parent_of(&name) {
+                if !parent.ends_with(&spec.name) || parent.label_count() < spec.name.label_count() {
+                    break;
+                }
+                nodes.entry(name_key(&parent)).or_insert_with(|| Node {
+                    name: parent.clone(),
+                    sets: Vec::new(),
+                    is_cut: false,
+                });
+                name = parent;
+            }
+        }
+        for node in nodes.values_mut() {
+            node.sets.sort_by_key(|s| s.rtype.to_int());
+        }
+        Zone {
+            apex: spec.name.clone(),
+            soa,
+            negative_ttl,
+            nodes,
+        }
+    }
+
+    /// Resolves `key`, whose label `apex` is this zone's apex, following
+    /// RFC 1034 §4.3.2: delegations and DNAMEs on the way down, then the
+    /// exact name, then the wildcard at the closest encloser.
+    pub fn find(&self, key: &NameKey, apex: usize) -> Found<'_> {
+        if apex > 0 {
+            if let Some(node) = self.nodes.get(key.suffix(apex)) {
+                if node.set(Rtype::DNAME).is_some() {
+                    return Found::Dname(node);
+                }
+            }
+        }
+        for i in (0..apex).rev() {
+            let Some(node) = self.nodes.get(key.suffix(i)) else {
+                let mut wild = [0u8; 255];
+                return match key.wildcard_of(i + 1, &mut wild).and_then(|w| self.nodes.get(w)) {
+                    Some(node) => Found::Node {
+                        node,
+                        wildcard: true,
+                    },
+                    None => Found::NxDomain,
+                };
+            };
+            if node.is_cut {
+                return Found::Referral(node);
+            }
+            if i > 0 && node.set(Rtype::DNAME).is_some() {
+                return Found::Dname(node);
+            }
+        }
+        match self.nodes.get(key.suffix(0)) {
+            Some(node) => Found::Node {
+                node,
+                wildcard: false,
+            },
+            None => Found::NxDomain,
+        }
+    }
+
+    /// The node at exactly `key`, without wildcard or delegation logic
+    /// (for glue and additional-section addresses).
+    pub fn node(&self, key: &NameKey) -> Option<&Node> {
+        self.nodes.get(key.as_bytes())
+    }
+}
+
+fn simple_set(rtype: Rtype, data: RData) -> RecordSet {
+    RecordSet {
+        rtype,
+        policy: Policy::Simple,
+        records: vec![Record {
+            set: None,
+            ttl: Ttl::from_secs(GENERATED_TTL),
+            values: vec![data],
+            health: None,
+            failover: None,
+            weight: 0,
+        }],
+    }
+}
+
+fn generated_ns(apex: &DName) -> DName {
+    prefixed(apex, "ns1")
+}
+
+fn prefixed(apex: &DName, label: &str) -> DName {
+    let rel = domain::base::RelativeName::<bytes::Bytes>::from_octets(bytes::Bytes::from(
+        [&[label.len() as u8][..], label.as_bytes()].concat(),
+    ))
+    .expect("valid label");
+    match rel.chain(apex) {
+        Ok(chain) => chain.to_name(),
+        // Too long to prefix: use the apex itself.
+        Err(_) => apex.clone(),
+    }
+}
+
+fn parent_of(name: &DName) -> Option<DName> {
+    name.parent().map(|p| p.to_name())
+}
+
+/// Lower-cased wire form of a name: the map key for zones and nodes.
+pub fn name_key(name: &impl ToName) -> Box<[u8]> {
+    let mut out = Vec::with_capacity(name.compose_len() as usize);
+    for label in name.iter_labels() {
+        out.push(label.len() as u8);
+        out.extend(label.as_slice().iter().map(u8::to_ascii_lowercase));
+    }
+    out.into_boxed_slice()
+}
+
+/// A name lower-cased into a stack buffer, with the start of each label, so
+/// that every suffix is a slice: the allocation-free form of [`name_key`].
+pub struct NameKey {
+    buf: [u8; 255],
+    len: u8,
+    starts: [u8; 128],
+    labels: u8,
+}
+
+impl NameKey {
+    /// Lower-cases `name`. Names are at most 255 octets and 128 labels by
+    /// RFC 1035, which every parsed name already satisfies.
+    pub fn new<N: ToLabelIter + ?Sized>(name: &N) -> NameKey {
+        let mut key = NameKey {
+            buf: [0; 255],
+            len: 0,
+            starts: [0; 128],
+            labels: 0,
+        };
+        for label in name.iter_labels() {
+            key.push_label(label);
+        }
+        key
+    }
+
+    fn push_label(&mut self, label: &Label) {
+        let at = self.len as usize;
+        self.starts[self.labels as usize] = self.len;
+        self.labels += 1;
+        self.buf[at] = label.len() as u8;
+        for (dst, src) in self.buf[at + 1..at + 1 + label.len()].iter_mut().zip(label.as_slice()) {
+            *dst = src.to_ascii_lowercase();
+        }
+        self.len += 1 + label.len() as u8;
+    }
+
+    /// The whole key.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+
+    /// Number of labels, counting the root.
+    pub fn labels(&self) -> usize {
+        self.labels as usize
+    }
+
+    /// The name without its first `i` labels.
+    pub fn suffix(&self, i: usize) -> &[u8] {
+        &self.buf[self.starts[i] as usize..self.len as usize]
+    }
+
+    /// `*.` + the suffix from label `i`, written into `out`.
+    fn wildcard_of<'b>(&self, i: usize, out: &'b mut [u8; 255]) -> Option<&'b [u8]> {
+        let suffix = self.suffix(i);
+        if suffix.len() + 2 > out.len() {
+            return None;
+        }
+        out[0] = 1;
+        out[1] = b'*';
+        out[2..2 + suffix.len()].copy_from_slice(suffix);
+        Some(&out[..2 + suffix.len()])
+    }
+}
+
+/// Builds the specs' records into a zone map keyed by record owner, used by
+/// tests to inspect what was built.
+#[cfg(test)]
+fn build_one(text: &str) -> Zone {
+    use std::str::FromStr;
+    let apex = DName::from_str("example.test.").unwrap();
+    let records: Vec<RecordSpec> =
+        crate::zonefile::parse_text(std::path::Path::new("t.zone"), text, &apex).unwrap();
+    Zone::build(
+        &ZoneSpec {
+            name: apex,
+            records,
+        },
+        &|_| None,
+        1,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn key(s: &str) -> NameKey {
+        NameKey::new(&DName::from_str(s).unwrap())
+    }
+
+    fn find<'a>(z: &'a Zone, name: &str) -> Found<'a> {
+        let k = key(name);
+        z.find(&k, k.labels() - 3)
+    }
+
+    #[test]
+    fn name_key_lowercases_and_slices_suffixes() {
+        let k = key("WwW.Example.TEST.");
+        assert_eq!(k.as_bytes(), b"\x03www\x07example\x04test\x00");
+        assert_eq!(k.suffix(1), b"\x07example\x04test\x00");
+        assert_eq!(k.suffix(3), b"\x00");
+        assert_eq!(k.labels(), 4);
+    }
+
+    #[test]
+    fn generates_soa_and_ns_when_missing() {
+        let z = build_one("www 60 A 192.0.2.1\n");
+        let apex = z.node(&key("example.test.")).unwrap();
+        assert!(apex.set(Rtype::SOA).is_some());
+        assert!(apex.set(Rtype::NS).is_some());
+        assert_eq!(z.negative_ttl, Ttl::from_secs(60));
+    }
+
+    #[test]
+    fn finds_exact_wildcard_empty_nonterminal_and_nxdomain() {
+        let z = build_one("a.b 60 A 192.0.2.1\n*.w 60 A 192.0.2.2\n");
+        assert!(matches!(find(&z, "a.b.example.test."), Found::Node { wildcard: false, .. }));
+        assert!(matches!(find(&z, "B.example.test."), Found::Node { node, .. } if node.sets.is_empty()));
+        assert!(matches!(find(&z, "x.y.w.example.test."), Found::Node { wildcard: true, .. }));
+        assert!(matches!(find(&z, "x.a.b.example.test."), Found::NxDomain));
+        assert!(matches!(find(&z, "x.w.example.test."), Found::Node { wildcard: true, .. }));
+        assert!(matches!(find(&z, "nope.example.test."), Found::NxDomain));
+    }
+
+    #[test]
+    fn names_at_and_below_a_cut_are_referrals() {
+        let z = build_one("sub 60 NS ns.sub\nns.sub 60 A 192.0.2.1\n");
+        assert!(matches!(find(&z, "sub.example.test."), Found::Referral(_)));
+        assert!(matches!(find(&z, "deep.ns.sub.example.test."), Found::Referral(_)));
+    }
+
+    #[test]
+    fn names_below_a_dname_are_redirected() {
+        let z = build_one("old 60 DNAME new.example.\n");
+        assert!(matches!(find(&z, "x.old.example.test."), Found::Dname(_)));
+        assert!(matches!(find(&z, "old.example.test."), Found::Node { .. }));
+    }
+}
