@@ -1,7 +1,10 @@
 //! eightfold: an authoritative DNS server whose answers follow the health of
 //! the endpoints behind them.
+pub mod app;
 pub mod config;
 pub mod diag;
+pub mod dns;
+pub mod health;
 pub mod model;
 pub mod routing;
 pub mod snapshot;

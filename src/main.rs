@@ -1,3 +1,127 @@
-fn main() {
-    println!("Hello, world!");
+//! The `eightfold` command line: parses arguments, sets up logging, maps
+//! outcomes to exit codes. Everything else lives in the library.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use eightfold::config::Config;
+
+/// Exit code for bad input: a broken config, a busy port, an unreadable file.
+const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "eightfold", version, about = "Authoritative DNS whose answers follow endpoint health")]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Config file (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// DNS listen address, UDP and TCP (repeatable). Overrides the file.
+        #[arg(long = "dns")]
+        dns: Vec<SocketAddr>,
+        /// API listen address. Overrides the file.
+        #[arg(long)]
+        api: Option<SocketAddr>,
+        /// SQLite database file. Overrides the file.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Validate a config file and the zone files it names.
+    Check {
+        /// Config file (TOML).
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Check { file } => match Config::load(&file) {
+            Ok(config) => {
+                let records: usize = config.zones.iter().map(|z| z.records.len()).sum();
+                println!(
+                    "{}: ok ({} zones, {} record groups, {} health checks)",
+                    file.display(),
+                    config.zones.len(),
+                    records,
+                    config.health_checks.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(diags) => {
+                eprintln!("{diags}");
+                ExitCode::from(EXIT_BAD_INPUT)
+            }
+        },
+        Command::Serve { config, dns, api, data } => {
+            let overrides = move |c: &mut Config| {
+                if !dns.is_empty() {
+                    c.dns = dns.clone();
+                }
+                if api.is_some() {
+                    c.api = api;
+                }
+                if let Some(d) = &data {
+                    c.data = d.clone();
+                }
+            };
+            let mut loaded = match &config {
+                Some(path) => match Config::load(path) {
+                    Ok(c) => c,
+                    Err(diags) => {
+                        eprintln!("{diags}");
+                        return ExitCode::from(EXIT_BAD_INPUT);
+                    }
+                },
+                None => Config::default(),
+            };
+            overrides(&mut loaded);
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("eightfold: cannot start the async runtime: {e}");
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
+            };
+            match runtime.block_on(eightfold::app::run(config, loaded, overrides)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("eightfold: {e:#}");
+                    ExitCode::from(EXIT_BAD_INPUT)
+                }
+            }
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }

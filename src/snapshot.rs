@@ -19,7 +19,7 @@ use domain::base::iana::Rtype;
 use domain::base::name::{Label, ToLabelIter};
 use domain::base::{ToName, Ttl};
 
-use crate::model::{DName, FailoverRole, Policy, RData, RecordSpec, ZoneSpec};
+use crate::model::{DName, FailoverRole, Policy, RData, ZoneSpec};
 
 /// Hash map with a fast non-cryptographic hasher: keys come from our own
 /// zone data, and lookups are on the hot path.
@@ -395,7 +395,7 @@ impl NameKey {
 fn build_one(text: &str) -> Zone {
     use std::str::FromStr;
     let apex = DName::from_str("example.test.").unwrap();
-    let records: Vec<RecordSpec> =
+    let records: Vec<crate::model::RecordSpec> =
         crate::zonefile::parse_text(std::path::Path::new("t.zone"), text, &apex).unwrap();
     Zone::build(
         &ZoneSpec {

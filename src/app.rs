@@ -1,0 +1,174 @@
+//! Wiring: bind every socket, publish the zones, spawn the listeners, and
+//! own reload and shutdown.
+//!
+//! Sockets are bound before anything is spawned, so a busy port fails the
+//! start cleanly. Reloads build a complete new [`Published`] off to the side
+//! and swap it in with one atomic store; queries in flight keep the old one.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use arc_swap::ArcSwap;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::dns::handler::Published;
+use crate::dns::{tcp, udp};
+use crate::health::HealthTable;
+use crate::snapshot::{HealthId, Snapshot};
+
+/// UDP workers per DNS address: one per core, so both cores answer.
+fn udp_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// How many times to look for a port free for both UDP and TCP when asked
+/// for port 0.
+const PORT_ZERO_ATTEMPTS: usize = 50;
+
+/// Builds what the responder reads from a validated config.
+pub fn publish(config: &Config) -> Published {
+    let ids: HashMap<&str, HealthId> = config
+        .health_checks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id.as_str(), i as HealthId))
+        .collect();
+    // A new check starts healthy; inverted or disabled+inverted ones
+    // unhealthy (SPEC §4). The checker takes over from there.
+    let health = HealthTable::new(config.health_checks.iter().map(|c| !c.invert));
+    let serial = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs() as u32);
+    Published {
+        snapshot: Snapshot::build(&config.zones, &|id| ids.get(id).copied(), serial),
+        health: Arc::new(health),
+    }
+}
+
+/// One DNS address with its UDP socket and TCP listener on the same port.
+pub struct DnsSockets {
+    /// The address actually bound (port 0 resolved).
+    pub addr: SocketAddr,
+    udp: UdpSocket,
+    tcp: TcpListener,
+}
+
+/// Binds UDP and TCP on `addr`; for port 0, on one port free for both.
+pub async fn bind_dns(addr: SocketAddr) -> anyhow::Result<DnsSockets> {
+    if addr.port() != 0 {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for DNS on UDP {addr}"))?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for DNS on TCP {addr}"))?;
+        return Ok(DnsSockets { addr, udp, tcp });
+    }
+    for _ in 0..PORT_ZERO_ATTEMPTS {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for DNS on UDP {addr}"))?;
+        let bound = udp.local_addr()?;
+        if let Ok(tcp) = TcpListener::bind(bound).await {
+            return Ok(DnsSockets { addr: bound, udp, tcp });
+        }
+    }
+    bail!("cannot find a port free for both UDP and TCP on {}", addr.ip())
+}
+
+/// A running server's handles.
+pub struct Server {
+    /// What the responder reads; swapped whole on reload.
+    pub published: Arc<ArcSwap<Published>>,
+    /// Bound DNS addresses.
+    pub dns: Vec<SocketAddr>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Server {
+    /// Binds every socket for `config` and starts answering.
+    pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Server> {
+        let mut sockets = Vec::new();
+        for &addr in &config.dns {
+            sockets.push(bind_dns(addr).await?);
+        }
+        let published = Arc::new(ArcSwap::from_pointee(publish(config)));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut dns = Vec::new();
+        for s in sockets {
+            dns.push(s.addr);
+            let udp_socket = Arc::new(s.udp);
+            for _ in 0..udp_workers() {
+                tasks.spawn(udp::serve(udp_socket.clone(), published.clone(), shutdown.clone()));
+            }
+            tasks.spawn(tcp::serve(s.tcp, published.clone(), shutdown.clone()));
+        }
+        Ok(Server { published, dns, tasks })
+    }
+
+    /// Swaps in zones from a new config.
+    pub fn reload(&self, config: &Config) {
+        self.published.store(Arc::new(publish(config)));
+    }
+
+    /// Waits for every listener to finish after shutdown.
+    pub async fn join(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Runs `eightfold serve` until SIGTERM or SIGINT; SIGHUP reloads
+/// `config_path` (when there is one) and applies `overrides` again.
+pub async fn run(
+    config_path: Option<PathBuf>,
+    config: Config,
+    overrides: impl Fn(&mut Config),
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let shutdown = CancellationToken::new();
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let server = Server::start(&config, shutdown.clone()).await?;
+    let list: Vec<String> = server.dns.iter().map(ToString::to_string).collect();
+    tracing::info!(
+        dns = %list.join(","),
+        zones = config.zones.len(),
+        "ready"
+    );
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                let Some(path) = &config_path else {
+                    tracing::warn!("SIGHUP ignored: running without a config file");
+                    continue;
+                };
+                match Config::load(path) {
+                    Ok(mut new) => {
+                        overrides(&mut new);
+                        server.reload(&new);
+                        tracing::info!(config = %path.display(), zones = new.zones.len(), "reloaded");
+                    }
+                    Err(diags) => {
+                        for d in &diags.0 {
+                            tracing::error!("{d}");
+                        }
+                        tracing::error!(config = %path.display(), "reload failed; still serving the previous configuration");
+                    }
+                }
+            }
+        }
+    }
+    tracing::info!("stopping");
+    shutdown.cancel();
+    server.join().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,536 @@
+//! The query handler: one request packet in, one response packet out.
+//!
+//! This is the hot path. It parses the request in place with `domain`'s
+//! zero-copy [`Message`], resolves it against the immutable [`Snapshot`],
+//! asks [`routing`] which records to answer with, and writes the response
+//! into the caller's reused buffer through a name-compressing builder. It
+//! allocates nothing, except to synthesise a DNAME target.
+//!
+//! ```text
+//!   bytes ─► parse (header, question, OPT) ─► find zone ─► find name ─┐
+//!   bytes ◄─ OPT ◄─ additional ◄─ authority ◄─ answer (routing) ◄─────┘
+//! ```
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use domain::base::iana::{Class, Opcode, OptRcode, Rcode, Rtype};
+use domain::base::message_builder::{
+    AdditionalBuilder, AnswerBuilder, AuthorityBuilder, PushError, StaticCompressor,
+};
+use domain::base::name::{ParsedName, ToLabelIter};
+use domain::base::record::ComposeRecord;
+use domain::base::wire::Composer;
+use domain::base::{Message, MessageBuilder, Ttl};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+
+use crate::health::HealthTable;
+use crate::model::{DName, RData};
+use crate::routing::{self, Pick};
+use crate::snapshot::{Found, NameKey, Node, RecordSet, Snapshot, Zone};
+
+/// What the responder reads: zones and the health of their checks, swapped
+/// together when the configuration changes.
+#[derive(Debug, Default)]
+pub struct Published {
+    /// Zone data.
+    pub snapshot: Snapshot,
+    /// Health states, indexed by the snapshot's health ids.
+    pub health: Arc<HealthTable>,
+}
+
+/// How the request arrived; decides the size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: 512 bytes, or the EDNS size up to [`MAX_UDP_PAYLOAD`].
+    Udp,
+    /// TCP: up to 65,535 bytes.
+    Tcp,
+}
+
+/// Largest UDP response we send, and the size we advertise (the DNS Flag
+/// Day 2020 value, safe from IP fragmentation).
+pub const MAX_UDP_PAYLOAD: u16 = 1232;
+/// Longest CNAME chain followed inside a zone.
+pub const MAX_CHAIN: usize = 8;
+/// Size of an OPT record without options.
+const OPT_LEN: usize = 11;
+
+/// Per-worker state reused across queries so the hot path does not
+/// allocate: the routing picks and a fast RNG.
+pub struct Scratch {
+    picks: Vec<Pick>,
+    rng: SmallRng,
+}
+
+impl Scratch {
+    /// Scratch space seeded from the OS.
+    pub fn new() -> Scratch {
+        Scratch {
+            picks: Vec::with_capacity(64),
+            rng: SmallRng::from_os_rng(),
+        }
+    }
+
+    /// Scratch space with a fixed seed, for tests.
+    pub fn seeded(seed: u64) -> Scratch {
+        Scratch {
+            picks: Vec::with_capacity(64),
+            rng: SmallRng::seed_from_u64(seed),
+        }
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch::new()
+    }
+}
+
+/// The EDNS(0) facts of a request.
+#[derive(Debug, Clone, Copy)]
+struct Edns {
+    payload: u16,
+    dnssec_ok: bool,
+}
+
+/// Writes the response to `query` into `out` (cleared first). Returns the
+/// response's rcode, or `None` when the packet must get no response at all
+/// (shorter than a header, or itself a response).
+pub fn respond(
+    published: &Published,
+    query: &[u8],
+    transport: Transport,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) -> Option<Rcode> {
+    out.clear();
+    let msg = Message::from_octets(query).ok()?;
+    if msg.header().qr() {
+        return None;
+    }
+    if msg.header().opcode() != Opcode::QUERY {
+        return Some(write_error(&msg, Rcode::NOTIMP, None, out));
+    }
+    let edns = match request_edns(&msg) {
+        Ok(edns) => edns,
+        Err(EdnsError::Malformed) => return Some(write_error(&msg, Rcode::FORMERR, None, out)),
+        Err(EdnsError::BadVersion(edns)) => {
+            write_badvers(&msg, edns, out);
+            return Some(Rcode::NOERROR);
+        }
+    };
+    if msg.header_counts().qdcount() != 1 {
+        return Some(write_error(&msg, Rcode::FORMERR, edns, out));
+    }
+    let Ok(question) = msg.sole_question() else {
+        return Some(write_error(&msg, Rcode::FORMERR, edns, out));
+    };
+    if question.qclass() != Class::IN || matches!(question.qtype(), Rtype::AXFR | Rtype::IXFR) {
+        return Some(write_error(&msg, Rcode::REFUSED, edns, out));
+    }
+    let limit = match (transport, edns) {
+        (Transport::Tcp, _) => usize::from(u16::MAX),
+        (Transport::Udp, None) => 512,
+        (Transport::Udp, Some(e)) => usize::from(e.payload.clamp(512, MAX_UDP_PAYLOAD)),
+    };
+    let query = Query {
+        msg: &msg,
+        qname: question.qname(),
+        qtype: question.qtype(),
+        edns,
+        limit,
+    };
+    match write_answer(published, &query, out, scratch) {
+        Ok(rcode) => Some(rcode),
+        Err(_) => {
+            write_truncated(&query, out);
+            Some(Rcode::NOERROR)
+        }
+    }
+}
+
+/// A parsed request, as the answer writer needs it.
+struct Query<'a> {
+    msg: &'a Message<&'a [u8]>,
+    qname: &'a ParsedName<&'a [u8]>,
+    qtype: Rtype,
+    edns: Option<Edns>,
+    limit: usize,
+}
+
+enum EdnsError {
+    Malformed,
+    BadVersion(Edns),
+}
+
+/// Reads the request's OPT record: at most one, at the root, version 0.
+fn request_edns(msg: &Message<&[u8]>) -> Result<Option<Edns>, EdnsError> {
+    let additional = msg.additional().map_err(|_| EdnsError::Malformed)?;
+    let mut count = 0;
+    for record in additional {
+        let record = record.map_err(|_| EdnsError::Malformed)?;
+        if record.rtype() == Rtype::OPT {
+            count += 1;
+            if !record.owner().is_root() {
+                return Err(EdnsError::Malformed);
+            }
+        }
+    }
+    if count > 1 {
+        return Err(EdnsError::Malformed);
+    }
+    let Some(opt) = msg.opt() else { return Ok(None) };
+    let edns = Edns {
+        payload: opt.udp_payload_size(),
+        dnssec_ok: opt.dnssec_ok(),
+    };
+    if opt.version() > 0 {
+        return Err(EdnsError::BadVersion(edns));
+    }
+    Ok(Some(edns))
+}
+
+/// What the resolution loop ended on, deciding authority and additional.
+enum Outcome<'a> {
+    /// Records were answered; `Some` holds the final set for additional
+    /// processing, with its picks left in the scratch space.
+    Positive(Option<(&'a RecordSet, Owner<'a>)>),
+    /// The name exists without data of the type.
+    NoData,
+    /// The name does not exist.
+    NxDomain,
+    /// The name is delegated.
+    Referral(&'a Node),
+}
+
+/// The owner name a record is written with.
+#[derive(Clone)]
+enum Owner<'a> {
+    /// The query name, as the client wrote it (case preserved).
+    Query(&'a ParsedName<&'a [u8]>),
+    /// A name from the zone data.
+    Zone(&'a DName),
+    /// A name synthesised from a DNAME.
+    Synthesised(DName),
+}
+
+fn write_answer(
+    published: &Published,
+    query: &Query<'_>,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) -> Result<Rcode, PushError> {
+    let snapshot = &published.snapshot;
+    let health = &*published.health;
+    let mut builder = MessageBuilder::from_target(StaticCompressor::new(&mut *out))
+        .expect("empty buffer");
+    // `push` fails once the message reaches the limit; keep room for OPT.
+    let reserve = if query.edns.is_some() { OPT_LEN } else { 0 };
+    builder.set_push_limit(query.limit - reserve + 1);
+    let mut answer = builder.start_answer(query.msg, Rcode::NOERROR)?;
+    answer.header_mut().set_cd(query.msg.header().cd());
+
+    let mut key = NameKey::new(query.qname);
+    let Some((zone, apex)) = snapshot.find_zone(&key) else {
+        answer.header_mut().set_rcode(Rcode::REFUSED);
+        finish(answer.additional(), query);
+        return Ok(Rcode::REFUSED);
+    };
+    let zone_labels = key.labels() - apex;
+    let mut apex = apex;
+    let mut owner = Owner::Query(query.qname);
+    let mut outcome = Outcome::Positive(None);
+    let healthy = |id| health.is_healthy(id);
+
+    for hop in 0..=MAX_CHAIN {
+        match zone.find(&key, apex) {
+            Found::Node { node, .. } => {
+                let cname = (query.qtype != Rtype::CNAME)
+                    .then(|| node.set(Rtype::CNAME))
+                    .flatten();
+                if let Some(cname) = cname {
+                    routing::select(cname, healthy, &mut scratch.rng, &mut scratch.picks);
+                    push_picks(&mut answer, &owner, cname, &scratch.picks)?;
+                    let target = scratch.picks.first().and_then(|p| {
+                        match &cname.records[p.record as usize].values[p.value as usize] {
+                            RData::Cname(c) => Some(c.cname()),
+                            _ => None,
+                        }
+                    });
+                    match target {
+                        Some(t) if hop < MAX_CHAIN && t.ends_with(&zone.apex) => {
+                            owner = Owner::Zone(t);
+                            key = NameKey::new(t);
+                            apex = key.labels() - zone_labels;
+                            continue;
+                        }
+                        _ => break,
+                    }
+                }
+                let set = if query.qtype == Rtype::ANY {
+                    // RFC 8482: one RRset stands for all of them.
+                    node.sets.first()
+                } else {
+                    node.set(query.qtype)
+                };
+                outcome = match set {
+                    Some(set) => {
+                        routing::select(set, healthy, &mut scratch.rng, &mut scratch.picks);
+                        push_picks(&mut answer, &owner, set, &scratch.picks)?;
+                        Outcome::Positive(Some((set, owner.clone())))
+                    }
+                    None => Outcome::NoData,
+                };
+                break;
+            }
+            Found::NxDomain => {
+                outcome = Outcome::NxDomain;
+                break;
+            }
+            Found::Referral(cut) => {
+                if hop == 0 {
+                    outcome = Outcome::Referral(cut);
+                }
+                break;
+            }
+            Found::Dname(node) => {
+                let Some(dname) = node.set(Rtype::DNAME) else { break };
+                let record = &dname.records[0];
+                let RData::Dname(target) = &record.values[0] else { break };
+                push_value(&mut answer, &Owner::Zone(&node.name), record.ttl, &record.values[0])?;
+                let Some(synth) = substitute(&owner, &node.name, target.dname()) else {
+                    // RFC 6672 §2.2: the result would be too long.
+                    answer.header_mut().set_rcode(Rcode::YXDOMAIN);
+                    finish(answer.additional(), query);
+                    return Ok(Rcode::YXDOMAIN);
+                };
+                let cname = RData::Cname(domain::rdata::Cname::new(synth.clone()));
+                push_value(&mut answer, &owner, record.ttl, &cname)?;
+                if hop < MAX_CHAIN && synth.ends_with(&zone.apex) {
+                    key = NameKey::new(&synth);
+                    apex = key.labels() - zone_labels;
+                    owner = Owner::Synthesised(synth);
+                    continue;
+                }
+                break;
+            }
+        }
+    }
+
+    let rcode = if matches!(outcome, Outcome::NxDomain) { Rcode::NXDOMAIN } else { Rcode::NOERROR };
+    answer.header_mut().set_rcode(rcode);
+    answer.header_mut().set_aa(!matches!(outcome, Outcome::Referral(_)));
+    let mut authority = answer.authority();
+    match &outcome {
+        Outcome::NoData | Outcome::NxDomain => {
+            let (_, soa) = &zone.soa;
+            push_value(&mut authority, &Owner::Zone(&zone.apex), zone.negative_ttl, soa)?;
+        }
+        Outcome::Referral(cut) => {
+            if let Some(ns) = cut.set(Rtype::NS) {
+                routing::select(ns, healthy, &mut scratch.rng, &mut scratch.picks);
+                push_picks(&mut authority, &Owner::Zone(&cut.name), ns, &scratch.picks)?;
+            }
+        }
+        Outcome::Positive(_) => {}
+    }
+    let mut additional = authority.additional();
+    // Additional data is optional: what does not fit is left out, not
+    // truncated (RFC 2181 §9).
+    match &outcome {
+        Outcome::Positive(Some((set, _))) => {
+            let picks = std::mem::take(&mut scratch.picks);
+            add_addresses(&mut additional, zone, set, &picks, health, scratch);
+            scratch.picks = picks;
+        }
+        Outcome::Referral(cut) => {
+            if let Some(ns) = cut.set(Rtype::NS) {
+                let picks = std::mem::take(&mut scratch.picks);
+                add_addresses(&mut additional, zone, ns, &picks, health, scratch);
+                scratch.picks = picks;
+            }
+        }
+        _ => {}
+    }
+    finish(additional, query);
+    Ok(rcode)
+}
+
+/// Adds the OPT record when the request had one.
+fn finish<T: Composer>(mut additional: AdditionalBuilder<T>, query: &Query<'_>) {
+    if let Some(edns) = query.edns {
+        additional.set_push_limit(query.limit + 1);
+        // Cannot fail: room for it was reserved.
+        let _ = additional.opt(|opt| {
+            opt.set_udp_payload_size(MAX_UDP_PAYLOAD);
+            opt.set_dnssec_ok(edns.dnssec_ok);
+            Ok(())
+        });
+    }
+}
+
+/// A, AAAA of the in-zone targets of NS, MX and SRV records.
+fn add_addresses<T: Composer>(
+    additional: &mut AdditionalBuilder<T>,
+    zone: &Zone,
+    set: &RecordSet,
+    picks: &[Pick],
+    health: &HealthTable,
+    scratch: &mut Scratch,
+) {
+    for pick in picks {
+        let target = match &set.records[pick.record as usize].values[pick.value as usize] {
+            RData::Ns(ns) => ns.nsdname(),
+            RData::Mx(mx) => mx.exchange(),
+            RData::Srv(srv) => srv.target(),
+            _ => continue,
+        };
+        if !target.ends_with(&zone.apex) {
+            continue;
+        }
+        let Some(node) = zone.node(&NameKey::new(target)) else { continue };
+        for rtype in [Rtype::A, Rtype::AAAA] {
+            let Some(addrs) = node.set(rtype) else { continue };
+            routing::select(addrs, |id| health.is_healthy(id), &mut scratch.rng, &mut scratch.picks);
+            if push_picks(additional, &Owner::Zone(&node.name), addrs, &scratch.picks).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// `owner` with its `suffix` replaced by `target` (DNAME substitution).
+fn substitute(owner: &Owner<'_>, suffix: &DName, target: &DName) -> Option<DName> {
+    let mut wire = Vec::with_capacity(255);
+    let owner_labels = match owner {
+        Owner::Query(n) => n.label_count(),
+        Owner::Zone(n) => n.label_count(),
+        Owner::Synthesised(n) => n.label_count(),
+    };
+    let keep = owner_labels - suffix.label_count();
+    let mut push_labels = |labels: &mut dyn Iterator<Item = &domain::base::name::Label>| {
+        for label in labels.take(keep) {
+            wire.push(label.len() as u8);
+            wire.extend_from_slice(label.as_slice());
+        }
+    };
+    match owner {
+        Owner::Query(n) => push_labels(&mut n.iter_labels()),
+        Owner::Zone(n) => push_labels(&mut n.iter_labels()),
+        Owner::Synthesised(n) => push_labels(&mut n.iter_labels()),
+    }
+    wire.extend_from_slice(target.as_slice());
+    DName::from_octets(Bytes::from(wire)).ok()
+}
+
+/// A section a record can be pushed into.
+trait Section {
+    fn push_record(&mut self, record: impl ComposeRecord) -> Result<(), PushError>;
+}
+
+impl<T: Composer> Section for AnswerBuilder<T> {
+    fn push_record(&mut self, record: impl ComposeRecord) -> Result<(), PushError> {
+        self.push(record)
+    }
+}
+
+impl<T: Composer> Section for AuthorityBuilder<T> {
+    fn push_record(&mut self, record: impl ComposeRecord) -> Result<(), PushError> {
+        self.push(record)
+    }
+}
+
+impl<T: Composer> Section for AdditionalBuilder<T> {
+    fn push_record(&mut self, record: impl ComposeRecord) -> Result<(), PushError> {
+        self.push(record)
+    }
+}
+
+fn push_value(section: &mut impl Section, owner: &Owner<'_>, ttl: Ttl, data: &RData) -> Result<(), PushError> {
+    match owner {
+        Owner::Query(name) => section.push_record((*name, Class::IN, ttl, data)),
+        Owner::Zone(name) => section.push_record((*name, Class::IN, ttl, data)),
+        Owner::Synthesised(name) => section.push_record((name, Class::IN, ttl, data)),
+    }
+}
+
+fn push_picks(
+    section: &mut impl Section,
+    owner: &Owner<'_>,
+    set: &RecordSet,
+    picks: &[Pick],
+) -> Result<(), PushError> {
+    for pick in picks {
+        let record = &set.records[pick.record as usize];
+        push_value(section, owner, record.ttl, &record.values[pick.value as usize])?;
+    }
+    Ok(())
+}
+
+/// A response with the question only, TC set: the client retries on TCP.
+fn write_truncated(query: &Query<'_>, out: &mut Vec<u8>) {
+    out.clear();
+    let builder = MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
+    let Ok(mut answer) = builder.start_answer(query.msg, Rcode::NOERROR) else { return };
+    answer.header_mut().set_tc(true);
+    answer.header_mut().set_aa(true);
+    answer.header_mut().set_cd(query.msg.header().cd());
+    finish(answer.additional(), query);
+}
+
+/// An error response: header, the question when it parses, OPT if asked.
+fn write_error(msg: &Message<&[u8]>, rcode: Rcode, edns: Option<Edns>, out: &mut Vec<u8>) -> Rcode {
+    out.clear();
+    let mut builder = MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
+    {
+        let header = builder.header_mut();
+        header.set_id(msg.header().id());
+        header.set_qr(true);
+        header.set_opcode(msg.header().opcode());
+        header.set_rd(msg.header().rd());
+        header.set_cd(msg.header().cd());
+        header.set_rcode(rcode);
+    }
+    let mut question = builder.question();
+    if rcode != Rcode::FORMERR && msg.header_counts().qdcount() == 1 {
+        if let Ok(q) = msg.sole_question() {
+            let _ = question.push(q);
+        }
+    }
+    let mut additional = question.additional();
+    if let Some(edns) = edns {
+        let _ = additional.opt(|opt| {
+            opt.set_udp_payload_size(MAX_UDP_PAYLOAD);
+            opt.set_dnssec_ok(edns.dnssec_ok);
+            Ok(())
+        });
+    }
+    rcode
+}
+
+/// RFC 6891 §6.1.3: a request with an EDNS version we don't speak.
+fn write_badvers(msg: &Message<&[u8]>, edns: Edns, out: &mut Vec<u8>) {
+    out.clear();
+    let mut builder = MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
+    {
+        let header = builder.header_mut();
+        header.set_id(msg.header().id());
+        header.set_qr(true);
+        header.set_opcode(msg.header().opcode());
+        header.set_rd(msg.header().rd());
+    }
+    let mut question = builder.question();
+    if let Ok(q) = msg.sole_question() {
+        let _ = question.push(q);
+    }
+    let mut additional = question.additional();
+    let _ = additional.opt(|opt| {
+        opt.set_udp_payload_size(MAX_UDP_PAYLOAD);
+        opt.set_dnssec_ok(edns.dnssec_ok);
+        opt.set_version(0);
+        opt.set_rcode(OptRcode::BADVERS);
+        Ok(())
+    });
+}

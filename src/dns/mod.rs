@@ -1,0 +1,7 @@
+//! DNS on the wire: the query handler and the UDP and TCP listeners.
+//!
+//! Architecture invariant: nothing here touches the store or the API; the
+//! listeners read only the published snapshot and health table.
+pub mod handler;
+pub mod tcp;
+pub mod udp;
