@@ -75,10 +75,17 @@ pub async fn bind_dns(addr: SocketAddr) -> anyhow::Result<DnsSockets> {
             .with_context(|| format!("cannot listen for DNS on UDP {addr}"))?;
         let bound = udp.local_addr()?;
         if let Ok(tcp) = TcpListener::bind(bound).await {
-            return Ok(DnsSockets { addr: bound, udp, tcp });
+            return Ok(DnsSockets {
+                addr: bound,
+                udp,
+                tcp,
+            });
         }
     }
-    bail!("cannot find a port free for both UDP and TCP on {}", addr.ip())
+    bail!(
+        "cannot find a port free for both UDP and TCP on {}",
+        addr.ip()
+    )
 }
 
 /// A running server's handles.
@@ -104,11 +111,19 @@ impl Server {
             dns.push(s.addr);
             let udp_socket = Arc::new(s.udp);
             for _ in 0..udp_workers() {
-                tasks.spawn(udp::serve(udp_socket.clone(), published.clone(), shutdown.clone()));
+                tasks.spawn(udp::serve(
+                    udp_socket.clone(),
+                    published.clone(),
+                    shutdown.clone(),
+                ));
             }
             tasks.spawn(tcp::serve(s.tcp, published.clone(), shutdown.clone()));
         }
-        Ok(Server { published, dns, tasks })
+        Ok(Server {
+            published,
+            dns,
+            tasks,
+        })
     }
 
     /// Swaps in zones from a new config.

@@ -182,8 +182,9 @@ struct Cx<'a> {
 
 impl Cx<'_> {
     fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
-        self.diags
-            .push(Diagnostic::at_offset(self.path, self.text, span.start, message));
+        self.diags.push(Diagnostic::at_offset(
+            self.path, self.text, span.start, message,
+        ));
     }
 
     fn origin(&self, span: Range<usize>) -> Origin {
@@ -196,7 +197,11 @@ impl Cx<'_> {
     }
 
     fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() { p.to_owned() } else { self.base.join(p) }
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.base.join(p)
+        }
     }
 
     fn config(&mut self, raw: RawConfig) -> Config {
@@ -204,7 +209,10 @@ impl Cx<'_> {
         match raw.server.dns {
             Some(list) => {
                 if list.get_ref().is_empty() {
-                    self.error(list.span(), "server.dns is empty; give at least one address such as \"127.0.0.1:53\"");
+                    self.error(
+                        list.span(),
+                        "server.dns is empty; give at least one address such as \"127.0.0.1:53\"",
+                    );
                 }
                 for a in list.into_inner() {
                     match a.get_ref().parse::<SocketAddr>() {
@@ -228,7 +236,11 @@ impl Cx<'_> {
                 None
             }
         });
-        let data = self.resolve(&raw.server.data.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)));
+        let data = self.resolve(
+            &raw.server
+                .data
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
+        );
         let api_token_file = raw.server.api_token_file.map(|p| self.resolve(&p));
 
         let health_checks = self.health_checks(raw.health_check);
@@ -259,7 +271,10 @@ impl Cx<'_> {
                 continue;
             }
             if out.iter().any(|c| c.id == id) {
-                self.error(raw.id.span(), format!("health check {id:?} is declared twice"));
+                self.error(
+                    raw.id.span(),
+                    format!("health check {id:?} is declared twice"),
+                );
                 continue;
             }
             let kind = match raw.kind.get_ref().as_str() {
@@ -283,45 +298,89 @@ impl Cx<'_> {
                 (Some(ip), None) => match ip.get_ref().parse() {
                     Ok(addr) => Some(Target::Ip(addr)),
                     Err(_) => {
-                        self.error(ip.span(), format!("health check {id:?}: invalid IP address {:?}", ip.get_ref()));
+                        self.error(
+                            ip.span(),
+                            format!("health check {id:?}: invalid IP address {:?}", ip.get_ref()),
+                        );
                         None
                     }
                 },
                 (None, Some(fqdn)) => {
                     if DName::from_str(fqdn.get_ref()).is_err() {
-                        self.error(fqdn.span(), format!("health check {id:?}: invalid domain name {:?}", fqdn.get_ref()));
+                        self.error(
+                            fqdn.span(),
+                            format!(
+                                "health check {id:?}: invalid domain name {:?}",
+                                fqdn.get_ref()
+                            ),
+                        );
                     }
                     Some(Target::Fqdn(fqdn.get_ref().clone()))
                 }
                 (Some(ip), Some(_)) => {
-                    self.error(ip.span(), format!("health check {id:?}: give ip or fqdn, not both"));
+                    self.error(
+                        ip.span(),
+                        format!("health check {id:?}: give ip or fqdn, not both"),
+                    );
                     None
                 }
                 (None, None) => {
                     if !is_calculated {
-                        self.error(raw.id.span(), format!("health check {id:?}: needs ip or fqdn"));
+                        self.error(
+                            raw.id.span(),
+                            format!("health check {id:?}: needs ip or fqdn"),
+                        );
                     }
                     None
                 }
             };
             if is_calculated && target.is_some() {
-                self.error(raw.kind.span(), format!("health check {id:?}: a calculated check has children, not ip or fqdn"));
+                self.error(
+                    raw.kind.span(),
+                    format!("health check {id:?}: a calculated check has children, not ip or fqdn"),
+                );
             }
             if let Some(s) = &raw.search {
                 if s.get_ref().is_empty() || s.get_ref().len() > 255 {
-                    self.error(s.span(), format!("health check {id:?}: search must be 1 to 255 characters"));
+                    self.error(
+                        s.span(),
+                        format!("health check {id:?}: search must be 1 to 255 characters"),
+                    );
                 }
                 if !matches!(kind, CheckKind::Http | CheckKind::Https) {
-                    self.error(s.span(), format!("health check {id:?}: search applies to http and https checks only"));
+                    self.error(
+                        s.span(),
+                        format!(
+                            "health check {id:?}: search applies to http and https checks only"
+                        ),
+                    );
                 }
             }
-            let interval = self.duration(&id, "interval", raw.interval.as_ref(), DEFAULT_INTERVAL, 1..=300);
-            let timeout = self.duration(&id, "timeout", raw.timeout.as_ref(), DEFAULT_TIMEOUT, 1..=60);
+            let interval = self.duration(
+                &id,
+                "interval",
+                raw.interval.as_ref(),
+                DEFAULT_INTERVAL,
+                1..=300,
+            );
+            let timeout = self.duration(
+                &id,
+                "timeout",
+                raw.timeout.as_ref(),
+                DEFAULT_TIMEOUT,
+                1..=60,
+            );
             let failure_threshold = match &raw.failure_threshold {
                 None => DEFAULT_FAILURE_THRESHOLD,
                 Some(t) if (1..=10).contains(t.get_ref()) => *t.get_ref() as u8,
                 Some(t) => {
-                    self.error(t.span(), format!("health check {id:?}: failure_threshold must be 1 to 10, not {}", t.get_ref()));
+                    self.error(
+                        t.span(),
+                        format!(
+                            "health check {id:?}: failure_threshold must be 1 to 10, not {}",
+                            t.get_ref()
+                        ),
+                    );
                     DEFAULT_FAILURE_THRESHOLD
                 }
             };
@@ -331,7 +390,10 @@ impl Cx<'_> {
                         None => 1,
                         Some(t) if (0..=256).contains(t.get_ref()) => *t.get_ref() as u32,
                         Some(t) => {
-                            self.error(t.span(), format!("health check {id:?}: healthy_threshold must be 0 to 256"));
+                            self.error(
+                                t.span(),
+                                format!("health check {id:?}: healthy_threshold must be 0 to 256"),
+                            );
                             1
                         }
                     };
@@ -339,7 +401,12 @@ impl Cx<'_> {
                         Some(children) => {
                             calculated.push((out.len(), children.into_inner()));
                         }
-                        None => self.error(raw.id.span(), format!("health check {id:?}: a calculated check needs children = [...]")),
+                        None => self.error(
+                            raw.id.span(),
+                            format!(
+                                "health check {id:?}: a calculated check needs children = [...]"
+                            ),
+                        ),
                     }
                     CheckKind::Calculated {
                         children: Vec::new(),
@@ -348,14 +415,26 @@ impl Cx<'_> {
                 }
                 other => {
                     if let Some(c) = &raw.children {
-                        self.error(c.span(), format!("health check {id:?}: children apply to calculated checks only"));
+                        self.error(
+                            c.span(),
+                            format!(
+                                "health check {id:?}: children apply to calculated checks only"
+                            ),
+                        );
                     }
                     other
                 }
             };
-            let default_port = if matches!(kind, CheckKind::Https) { 443 } else { 80 };
+            let default_port = if matches!(kind, CheckKind::Https) {
+                443
+            } else {
+                80
+            };
             if matches!(kind, CheckKind::Tcp) && raw.port.is_none() {
-                self.error(raw.id.span(), format!("health check {id:?}: a tcp check needs a port"));
+                self.error(
+                    raw.id.span(),
+                    format!("health check {id:?}: a tcp check needs a port"),
+                );
             }
             out.push(HealthCheckSpec {
                 id,
@@ -403,26 +482,49 @@ impl Cx<'_> {
     ) -> Duration {
         let Some(raw) = raw else { return default };
         match humantime::parse_duration(raw.get_ref()) {
-            Ok(d) if d >= Duration::from_secs(*secs.start()) && d <= Duration::from_secs(*secs.end()) => d,
+            Ok(d)
+                if d >= Duration::from_secs(*secs.start())
+                    && d <= Duration::from_secs(*secs.end()) =>
+            {
+                d
+            }
             Ok(_) => {
                 self.error(
                     raw.span(),
-                    format!("health check {id:?}: {field} must be between {}s and {}s", secs.start(), secs.end()),
+                    format!(
+                        "health check {id:?}: {field} must be between {}s and {}s",
+                        secs.start(),
+                        secs.end()
+                    ),
                 );
                 default
             }
             Err(_) => {
-                self.error(raw.span(), format!("health check {id:?}: invalid {field} {:?}; write it like \"10s\"", raw.get_ref()));
+                self.error(
+                    raw.span(),
+                    format!(
+                        "health check {id:?}: invalid {field} {:?}; write it like \"10s\"",
+                        raw.get_ref()
+                    ),
+                );
                 default
             }
         }
     }
 
-    fn zone(&mut self, raw: RawZone, check_ids: &HashSet<&str>, earlier: &[ZoneSpec]) -> Option<ZoneSpec> {
+    fn zone(
+        &mut self,
+        raw: RawZone,
+        check_ids: &HashSet<&str>,
+        earlier: &[ZoneSpec],
+    ) -> Option<ZoneSpec> {
         let apex = match parse_absolute(raw.name.get_ref()) {
             Ok(n) => n,
             Err(msg) => {
-                self.error(raw.name.span(), format!("zone name {:?}: {msg}", raw.name.get_ref()));
+                self.error(
+                    raw.name.span(),
+                    format!("zone name {:?}: {msg}", raw.name.get_ref()),
+                );
                 return None;
             }
         };
@@ -448,9 +550,14 @@ impl Cx<'_> {
                 records.push(r);
             }
         }
-        let zone = ZoneSpec { name: apex, records };
+        let zone = ZoneSpec {
+            name: apex,
+            records,
+        };
         for problem in validate::zone(&zone) {
-            let origin = problem.origin.unwrap_or_else(|| self.origin(raw.name.span()));
+            let origin = problem
+                .origin
+                .unwrap_or_else(|| self.origin(raw.name.span()));
             self.diags.push(Diagnostic {
                 file: origin.file,
                 line: origin.line,
@@ -478,7 +585,10 @@ impl Cx<'_> {
         };
         let rtype = zonefile::parse_rtype(raw.rtype.get_ref());
         if rtype.is_none() {
-            self.error(raw.rtype.span(), format!("unknown record type {:?}", raw.rtype.get_ref()));
+            self.error(
+                raw.rtype.span(),
+                format!("unknown record type {:?}", raw.rtype.get_ref()),
+            );
         }
         let label = format!("{} {}", raw.name.get_ref(), raw.rtype.get_ref());
         let policy = match &raw.routing {
@@ -495,7 +605,10 @@ impl Cx<'_> {
             None => DEFAULT_RECORD_TTL,
             Some(t) if (0..=i64::from(i32::MAX)).contains(t.get_ref()) => *t.get_ref() as u32,
             Some(t) => {
-                self.error(t.span(), format!("{label}: ttl must be 0 to 2147483647 seconds"));
+                self.error(
+                    t.span(),
+                    format!("{label}: ttl must be 0 to 2147483647 seconds"),
+                );
                 0
             }
         };
@@ -505,7 +618,13 @@ impl Cx<'_> {
             (Some(v), None) => vec![v],
             (None, Some(vs)) => {
                 if policy != Policy::Simple {
-                    self.error(vs.span(), format!("{label}: a {} record has one `value`, not `values`", policy.as_str()));
+                    self.error(
+                        vs.span(),
+                        format!(
+                            "{label}: a {} record has one `value`, not `values`",
+                            policy.as_str()
+                        ),
+                    );
                 }
                 if vs.get_ref().is_empty() {
                     self.error(vs.span(), format!("{label}: values is empty"));
@@ -533,15 +652,29 @@ impl Cx<'_> {
         let set = raw.set.map(|s| {
             let n = s.get_ref().chars().count();
             if !(1..=128).contains(&n) {
-                self.error(s.span(), format!("{label}: set identifier must be 1 to 128 characters"));
+                self.error(
+                    s.span(),
+                    format!("{label}: set identifier must be 1 to 128 characters"),
+                );
             }
             if policy == Policy::Simple {
-                self.error(s.span(), format!("{label}: a simple record has no set identifier; choose a routing policy"));
+                self.error(
+                    s.span(),
+                    format!(
+                        "{label}: a simple record has no set identifier; choose a routing policy"
+                    ),
+                );
             }
             s.into_inner()
         });
         if set.is_none() && policy != Policy::Simple {
-            self.error(span.clone(), format!("{label}: a {} record needs a set identifier (set = \"...\")", policy.as_str()));
+            self.error(
+                span.clone(),
+                format!(
+                    "{label}: a {} record needs a set identifier (set = \"...\")",
+                    policy.as_str()
+                ),
+            );
         }
         let health_check = raw.health_check.map(|h| {
             if !check_ids.contains(h.get_ref().as_str()) {
@@ -553,20 +686,30 @@ impl Cx<'_> {
             h.into_inner()
         });
         let failover = match (&raw.failover, policy) {
-            (Some(f), Policy::Failover) => match f.get_ref().as_str() {
-                "primary" => Some(FailoverRole::Primary),
-                "secondary" => Some(FailoverRole::Secondary),
-                other => {
-                    self.error(f.span(), format!("{label}: failover must be \"primary\" or \"secondary\", not {other:?}"));
-                    None
+            (Some(f), Policy::Failover) => {
+                match f.get_ref().as_str() {
+                    "primary" => Some(FailoverRole::Primary),
+                    "secondary" => Some(FailoverRole::Secondary),
+                    other => {
+                        self.error(f.span(), format!("{label}: failover must be \"primary\" or \"secondary\", not {other:?}"));
+                        None
+                    }
                 }
-            },
+            }
             (None, Policy::Failover) => {
-                self.error(span.clone(), format!("{label}: a failover record needs failover = \"primary\" or \"secondary\""));
+                self.error(
+                    span.clone(),
+                    format!(
+                        "{label}: a failover record needs failover = \"primary\" or \"secondary\""
+                    ),
+                );
                 None
             }
             (Some(f), _) => {
-                self.error(f.span(), format!("{label}: failover applies to routing = \"failover\" only"));
+                self.error(
+                    f.span(),
+                    format!("{label}: failover applies to routing = \"failover\" only"),
+                );
                 None
             }
             (None, _) => None,
@@ -576,16 +719,25 @@ impl Cx<'_> {
                 if (0..=255).contains(w.get_ref()) {
                     Some(*w.get_ref() as u8)
                 } else {
-                    self.error(w.span(), format!("{label}: weight must be 0 to 255, not {}", w.get_ref()));
+                    self.error(
+                        w.span(),
+                        format!("{label}: weight must be 0 to 255, not {}", w.get_ref()),
+                    );
                     None
                 }
             }
             (None, Policy::Weighted) => {
-                self.error(span.clone(), format!("{label}: a weighted record needs a weight (0 to 255)"));
+                self.error(
+                    span.clone(),
+                    format!("{label}: a weighted record needs a weight (0 to 255)"),
+                );
                 None
             }
             (Some(w), _) => {
-                self.error(w.span(), format!("{label}: weight applies to routing = \"weighted\" only"));
+                self.error(
+                    w.span(),
+                    format!("{label}: weight applies to routing = \"weighted\" only"),
+                );
                 None
             }
             (None, _) => None,
@@ -613,7 +765,11 @@ pub fn parse_absolute(s: &str) -> Result<DName, String> {
     if s.is_empty() {
         return Err("empty name".into());
     }
-    let text = if s.ends_with('.') && !s.ends_with("\\.") { s.to_owned() } else { format!("{s}.") };
+    let text = if s.ends_with('.') && !s.ends_with("\\.") {
+        s.to_owned()
+    } else {
+        format!("{s}.")
+    };
     DName::from_str(&text).map_err(|e| format!("invalid domain name: {e}"))
 }
 
@@ -631,7 +787,9 @@ pub fn owner_name(apex: &DName, s: &str) -> Result<DName, String> {
             .to_name::<bytes::Bytes>()
     };
     if !name.ends_with(apex) {
-        return Err(format!("record name {s:?} ({name}) is outside the zone {apex}"));
+        return Err(format!(
+            "record name {s:?} ({name}) is outside the zone {apex}"
+        ));
     }
     Ok(name)
 }
@@ -674,14 +832,19 @@ mod tests {
 
     #[test]
     fn bad_ip_in_a_record_is_located_at_the_value() {
-        let e = errors("[[zone]]\nname = \"example.test.\"\n[[zone.record]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"10.0.0.300\"]\n");
+        let e = errors(
+            "[[zone]]\nname = \"example.test.\"\n[[zone.record]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"10.0.0.300\"]\n",
+        );
         assert_eq!(e, "e.toml:6:11: www A: invalid IPv4 address \"10.0.0.300\"");
     }
 
     #[test]
     fn bad_listen_address_is_reported() {
         let e = errors("[server]\ndns = [\"localhost\"]\n");
-        assert!(e.starts_with("e.toml:2:8: invalid DNS listen address \"localhost\""), "{e}");
+        assert!(
+            e.starts_with("e.toml:2:8: invalid DNS listen address \"localhost\""),
+            "{e}"
+        );
     }
 
     #[test]
@@ -691,27 +854,48 @@ mod tests {
              [[zone.record]]\nname = \"www\"\ntype = \"CNAME\"\nvalues = [\"other\"]\n\
              [[zone.record]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n",
         );
-        assert!(e.contains("www.example.test. has a CNAME and other data"), "{e}");
+        assert!(
+            e.contains("www.example.test. has a CNAME and other data"),
+            "{e}"
+        );
         assert!(e.starts_with("e.toml:"), "{e}");
     }
 
     #[test]
     fn record_outside_zone_is_rejected() {
-        let e = errors("[[zone]]\nname = \"example.test.\"\n[[zone.record]]\nname = \"www.other.\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n");
-        assert_eq!(e, "e.toml:4:8: record name \"www.other.\" (www.other) is outside the zone example.test");
+        let e = errors(
+            "[[zone]]\nname = \"example.test.\"\n[[zone.record]]\nname = \"www.other.\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n",
+        );
+        assert_eq!(
+            e,
+            "e.toml:4:8: record name \"www.other.\" (www.other) is outside the zone example.test"
+        );
     }
 
     #[test]
     fn missing_zone_file_names_the_file() {
         let e = errors("[[zone]]\nname = \"example.test.\"\nfile = \"nope.zone\"\n");
-        assert!(e.starts_with("e.toml:3:8: zone example.test: nope.zone: cannot read zone file"), "{e}");
+        assert!(
+            e.starts_with("e.toml:3:8: zone example.test: nope.zone: cannot read zone file"),
+            "{e}"
+        );
     }
 
     #[test]
     fn health_check_fields_are_validated() {
-        let e = errors("[[health_check]]\nid = \"a\"\ntype = \"http\"\nip = \"1.2.3.4\"\ninterval = \"500s\"\nfailure_threshold = 11\n");
-        assert!(e.contains("e.toml:5:12: health check \"a\": interval must be between 1s and 300s"), "{e}");
-        assert!(e.contains("e.toml:6:21: health check \"a\": failure_threshold must be 1 to 10, not 11"), "{e}");
+        let e = errors(
+            "[[health_check]]\nid = \"a\"\ntype = \"http\"\nip = \"1.2.3.4\"\ninterval = \"500s\"\nfailure_threshold = 11\n",
+        );
+        assert!(
+            e.contains("e.toml:5:12: health check \"a\": interval must be between 1s and 300s"),
+            "{e}"
+        );
+        assert!(
+            e.contains(
+                "e.toml:6:21: health check \"a\": failure_threshold must be 1 to 10, not 11"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -719,7 +903,10 @@ mod tests {
         let e = errors(
             "[[zone]]\nname = \"example.test.\"\n[[zone.record]]\nname = \"www\"\ntype = \"A\"\nrouting = \"multivalue\"\nvalue = \"192.0.2.1\"\n",
         );
-        assert!(e.contains("www A: a multivalue record needs a set identifier"), "{e}");
+        assert!(
+            e.contains("www A: a multivalue record needs a set identifier"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -13,7 +13,11 @@ use eightfold::config::Config;
 const EXIT_BAD_INPUT: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "eightfold", version, about = "Authoritative DNS whose answers follow endpoint health")]
+#[command(
+    name = "eightfold",
+    version,
+    about = "Authoritative DNS whose answers follow endpoint health"
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
@@ -73,7 +77,12 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_BAD_INPUT)
             }
         },
-        Command::Serve { config, dns, api, data } => {
+        Command::Serve {
+            config,
+            dns,
+            api,
+            data,
+        } => {
             let overrides = move |c: &mut Config| {
                 if !dns.is_empty() {
                     c.dns = dns.clone();

@@ -36,7 +36,9 @@ pub fn select<R: Rng + ?Sized>(
     let is_healthy = |r: &Record| r.health.is_none_or(&healthy);
     match set.policy {
         Policy::Simple => {
-            let Some(record) = set.records.first() else { return };
+            let Some(record) = set.records.first() else {
+                return;
+            };
             out.extend((0..record.values.len()).map(|v| Pick {
                 record: 0,
                 value: v as u16,
@@ -199,7 +201,10 @@ mod tests {
                 dedup.dedup();
                 assert_eq!(dedup.len(), got.len(), "case {i}: duplicates in {got:?}");
                 if only_healthy {
-                    assert!(got.iter().all(|r| !bad.contains(&u32::from(*r))), "case {i}: {got:?}");
+                    assert!(
+                        got.iter().all(|r| !bad.contains(&u32::from(*r))),
+                        "case {i}: {got:?}"
+                    );
                 }
             }
         }
@@ -226,7 +231,10 @@ mod tests {
             if i < 3 {
                 assert_eq!(c, 0, "unhealthy record {i} answered");
             } else {
-                assert!((c as f64 - expected).abs() < expected * 0.05, "record {i}: {c} vs {expected}");
+                assert!(
+                    (c as f64 - expected).abs() < expected * 0.05,
+                    "record {i}: {c} vs {expected}"
+                );
             }
         }
         // Order is random too: each healthy record leads about 1/9 of the time.
@@ -267,7 +275,8 @@ mod tests {
     #[test]
     fn failover_table() {
         // (primary check, secondary check, unhealthy ids, expected record)
-        let cases: &[(Option<HealthId>, Option<HealthId>, &[HealthId], u16)] = &[
+        type Case<'a> = (Option<HealthId>, Option<HealthId>, &'a [HealthId], u16);
+        let cases: &[Case] = &[
             (Some(0), Some(1), &[], 0),
             (Some(0), Some(1), &[0], 1),
             (Some(0), Some(1), &[0, 1], 0), // both down: primary

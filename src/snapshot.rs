@@ -195,7 +195,10 @@ impl Zone {
             apex.sets.push(simple_set(Rtype::SOA, RData::Soa(soa)));
         }
         if apex.set(Rtype::NS).is_none() {
-            apex.sets.push(simple_set(Rtype::NS, RData::Ns(domain::rdata::Ns::new(ns_name))));
+            apex.sets.push(simple_set(
+                Rtype::NS,
+                RData::Ns(domain::rdata::Ns::new(ns_name)),
+            ));
         }
         let soa_record = &apex.set(Rtype::SOA).expect("SOA present").records[0];
         let soa = (soa_record.ttl, soa_record.values[0].clone());
@@ -239,17 +242,19 @@ impl Zone {
     /// RFC 1034 §4.3.2: delegations and DNAMEs on the way down, then the
     /// exact name, then the wildcard at the closest encloser.
     pub fn find(&self, key: &NameKey, apex: usize) -> Found<'_> {
-        if apex > 0 {
-            if let Some(node) = self.nodes.get(key.suffix(apex)) {
-                if node.set(Rtype::DNAME).is_some() {
-                    return Found::Dname(node);
-                }
-            }
+        if apex > 0
+            && let Some(node) = self.nodes.get(key.suffix(apex))
+            && node.set(Rtype::DNAME).is_some()
+        {
+            return Found::Dname(node);
         }
         for i in (0..apex).rev() {
             let Some(node) = self.nodes.get(key.suffix(i)) else {
                 let mut wild = [0u8; 255];
-                return match key.wildcard_of(i + 1, &mut wild).and_then(|w| self.nodes.get(w)) {
+                return match key
+                    .wildcard_of(i + 1, &mut wild)
+                    .and_then(|w| self.nodes.get(w))
+                {
                     Some(node) => Found::Node {
                         node,
                         wildcard: true,
@@ -355,7 +360,10 @@ impl NameKey {
         self.starts[self.labels as usize] = self.len;
         self.labels += 1;
         self.buf[at] = label.len() as u8;
-        for (dst, src) in self.buf[at + 1..at + 1 + label.len()].iter_mut().zip(label.as_slice()) {
+        for (dst, src) in self.buf[at + 1..at + 1 + label.len()]
+            .iter_mut()
+            .zip(label.as_slice())
+        {
             *dst = src.to_ascii_lowercase();
         }
         self.len += 1 + label.len() as u8;
@@ -442,11 +450,25 @@ mod tests {
     #[test]
     fn finds_exact_wildcard_empty_nonterminal_and_nxdomain() {
         let z = build_one("a.b 60 A 192.0.2.1\n*.w 60 A 192.0.2.2\n");
-        assert!(matches!(find(&z, "a.b.example.test."), Found::Node { wildcard: false, .. }));
-        assert!(matches!(find(&z, "B.example.test."), Found::Node { node, .. } if node.sets.is_empty()));
-        assert!(matches!(find(&z, "x.y.w.example.test."), Found::Node { wildcard: true, .. }));
+        assert!(matches!(
+            find(&z, "a.b.example.test."),
+            Found::Node {
+                wildcard: false,
+                ..
+            }
+        ));
+        assert!(
+            matches!(find(&z, "B.example.test."), Found::Node { node, .. } if node.sets.is_empty())
+        );
+        assert!(matches!(
+            find(&z, "x.y.w.example.test."),
+            Found::Node { wildcard: true, .. }
+        ));
         assert!(matches!(find(&z, "x.a.b.example.test."), Found::NxDomain));
-        assert!(matches!(find(&z, "x.w.example.test."), Found::Node { wildcard: true, .. }));
+        assert!(matches!(
+            find(&z, "x.w.example.test."),
+            Found::Node { wildcard: true, .. }
+        ));
         assert!(matches!(find(&z, "nope.example.test."), Found::NxDomain));
     }
 
@@ -454,7 +476,10 @@ mod tests {
     fn names_at_and_below_a_cut_are_referrals() {
         let z = build_one("sub 60 NS ns.sub\nns.sub 60 A 192.0.2.1\n");
         assert!(matches!(find(&z, "sub.example.test."), Found::Referral(_)));
-        assert!(matches!(find(&z, "deep.ns.sub.example.test."), Found::Referral(_)));
+        assert!(matches!(
+            find(&z, "deep.ns.sub.example.test."),
+            Found::Referral(_)
+        ));
     }
 
     #[test]

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
-use domain::base::iana::Rtype;
 use domain::base::ToName;
+use domain::base::iana::Rtype;
 
 use crate::model::{
     FailoverRole, MAX_RECORDS_PER_GROUP, Origin, Policy, RecordSpec, ZoneSpec, multivalue_allows,
@@ -42,24 +42,45 @@ pub fn zone(zone: &ZoneSpec) -> Vec<Problem> {
         let key = crate::snapshot::name_key(&r.owner);
         let group_name = format!("{}. {}", r.owner, r.rtype);
         if r.rtype == Rtype::SOA && !r.owner.name_eq(&zone.name) {
-            report(r, format!("{group_name}: SOA belongs at the zone apex {}.", zone.name));
+            report(
+                r,
+                format!("{group_name}: SOA belongs at the zone apex {}.", zone.name),
+            );
         }
         if r.rtype == Rtype::CNAME && r.owner.name_eq(&zone.name) {
-            report(r, format!("{group_name}: a CNAME cannot be at the zone apex"));
+            report(
+                r,
+                format!("{group_name}: a CNAME cannot be at the zone apex"),
+            );
         }
         if matches!(r.rtype, Rtype::SOA | Rtype::NS) && r.policy != Policy::Simple {
-            report(r, format!("{group_name}: {} records take simple routing only", r.rtype));
+            report(
+                r,
+                format!("{group_name}: {} records take simple routing only", r.rtype),
+            );
         }
         if matches!(r.rtype, Rtype::CNAME | Rtype::SOA | Rtype::DNAME) && r.values.len() > 1 {
-            report(r, format!("{group_name}: a {} record has exactly one value", r.rtype));
+            report(
+                r,
+                format!("{group_name}: a {} record has exactly one value", r.rtype),
+            );
         }
         if r.policy != Policy::Simple && r.values.len() != 1 {
-            report(r, format!("{group_name}: a {} record has exactly one value", r.policy.as_str()));
+            report(
+                r,
+                format!(
+                    "{group_name}: a {} record has exactly one value",
+                    r.policy.as_str()
+                ),
+            );
         }
         if r.policy == Policy::Multivalue && !multivalue_allows(r.rtype) {
             report(
                 r,
-                format!("{group_name}: multivalue routing does not apply to {} records", r.rtype),
+                format!(
+                    "{group_name}: multivalue routing does not apply to {} records",
+                    r.rtype
+                ),
             );
         }
         owners.entry(key.to_vec()).or_default().push(r);
@@ -106,15 +127,18 @@ pub fn zone(zone: &ZoneSpec) -> Vec<Problem> {
             );
             continue;
         }
-        if let Some(role) = r.failover {
-            if group.iter().any(|o| o.failover == Some(role)) {
-                let which = match role {
-                    FailoverRole::Primary => "primary",
-                    FailoverRole::Secondary => "secondary",
-                };
-                report(r, format!("{group_name}: the failover group already has a {which}"));
-                continue;
-            }
+        if let Some(role) = r.failover
+            && group.iter().any(|o| o.failover == Some(role))
+        {
+            let which = match role {
+                FailoverRole::Primary => "primary",
+                FailoverRole::Secondary => "secondary",
+            };
+            report(
+                r,
+                format!("{group_name}: the failover group already has a {which}"),
+            );
+            continue;
         }
         group.push(r);
     }
@@ -129,7 +153,10 @@ pub fn zone(zone: &ZoneSpec) -> Vec<Problem> {
                 .collect();
             others.dedup();
             if !others.is_empty() {
-                let culprit = records.iter().find(|r| r.rtype != Rtype::CNAME).unwrap_or(c);
+                let culprit = records
+                    .iter()
+                    .find(|r| r.rtype != Rtype::CNAME)
+                    .unwrap_or(c);
                 problems.push(Problem {
                     origin: culprit.origin.clone(),
                     message: format!(
@@ -166,7 +193,11 @@ mod tests {
             values: vec![crate::zonefile::parse_value(&apex, rtype, value).unwrap()],
             health_check: None,
             failover: None,
-            weight: if policy == Policy::Weighted { Some(1) } else { None },
+            weight: if policy == Policy::Weighted {
+                Some(1)
+            } else {
+                None
+            },
             origin: None,
         }
     }
@@ -182,8 +213,20 @@ mod tests {
     #[test]
     fn mixing_policies_names_the_existing_group() {
         let got = check(vec![
-            rec("www.example.test.", Rtype::A, Policy::Multivalue, Some("a"), "192.0.2.1"),
-            rec("www.example.test.", Rtype::A, Policy::Weighted, Some("b"), "192.0.2.2"),
+            rec(
+                "www.example.test.",
+                Rtype::A,
+                Policy::Multivalue,
+                Some("a"),
+                "192.0.2.1",
+            ),
+            rec(
+                "www.example.test.",
+                Rtype::A,
+                Policy::Weighted,
+                Some("b"),
+                "192.0.2.2",
+            ),
         ]);
         assert_eq!(
             got,
@@ -194,8 +237,20 @@ mod tests {
     #[test]
     fn duplicate_set_identifier_is_rejected() {
         let got = check(vec![
-            rec("www.example.test.", Rtype::A, Policy::Multivalue, Some("a"), "192.0.2.1"),
-            rec("WWW.example.test.", Rtype::A, Policy::Multivalue, Some("a"), "192.0.2.2"),
+            rec(
+                "www.example.test.",
+                Rtype::A,
+                Policy::Multivalue,
+                Some("a"),
+                "192.0.2.1",
+            ),
+            rec(
+                "WWW.example.test.",
+                Rtype::A,
+                Policy::Multivalue,
+                Some("a"),
+                "192.0.2.2",
+            ),
         ]);
         assert_eq!(
             got,
@@ -209,10 +264,19 @@ mod tests {
             .map(|i| {
                 let set = format!("s{i}");
                 let value = format!("192.0.2.{}", i % 250);
-                rec("www.example.test.", Rtype::A, Policy::Multivalue, Some(&set), &value)
+                rec(
+                    "www.example.test.",
+                    Rtype::A,
+                    Policy::Multivalue,
+                    Some(&set),
+                    &value,
+                )
             })
             .collect();
-        assert_eq!(check(records), ["www.example.test. A: a group holds at most 100 records"]);
+        assert_eq!(
+            check(records),
+            ["www.example.test. A: a group holds at most 100 records"]
+        );
     }
 
     #[test]
@@ -232,9 +296,21 @@ mod tests {
 
     #[test]
     fn two_primaries_are_rejected() {
-        let mut a = rec("f.example.test.", Rtype::A, Policy::Failover, Some("a"), "192.0.2.1");
+        let mut a = rec(
+            "f.example.test.",
+            Rtype::A,
+            Policy::Failover,
+            Some("a"),
+            "192.0.2.1",
+        );
         a.failover = Some(FailoverRole::Primary);
-        let mut b = rec("f.example.test.", Rtype::A, Policy::Failover, Some("b"), "192.0.2.2");
+        let mut b = rec(
+            "f.example.test.",
+            Rtype::A,
+            Policy::Failover,
+            Some("b"),
+            "192.0.2.2",
+        );
         b.failover = Some(FailoverRole::Primary);
         assert_eq!(
             check(vec![a, b]),
@@ -257,8 +333,20 @@ mod tests {
     #[test]
     fn a_valid_zone_has_no_problems() {
         let got = check(vec![
-            rec("www.example.test.", Rtype::A, Policy::Multivalue, Some("a"), "192.0.2.1"),
-            rec("www.example.test.", Rtype::A, Policy::Multivalue, Some("b"), "192.0.2.2"),
+            rec(
+                "www.example.test.",
+                Rtype::A,
+                Policy::Multivalue,
+                Some("a"),
+                "192.0.2.1",
+            ),
+            rec(
+                "www.example.test.",
+                Rtype::A,
+                Policy::Multivalue,
+                Some("b"),
+                "192.0.2.2",
+            ),
             rec("x.example.test.", Rtype::CNAME, Policy::Simple, None, "www"),
         ]);
         assert!(got.is_empty(), "{got:?}");

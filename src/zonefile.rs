@@ -70,13 +70,18 @@ pub fn parse_text(path: &Path, text: &str, apex: &DName) -> Result<Vec<RecordSpe
         let record = match entry {
             Entry::Record(record) => record,
             Entry::Include { .. } => {
-                diags.push(at("$INCLUDE is not supported; put the records in this file".into()));
+                diags.push(at(
+                    "$INCLUDE is not supported; put the records in this file".into(),
+                ));
                 continue;
             }
         };
         let owner: DName = record.owner().to_name::<Bytes>();
         if record.class() != Class::IN {
-            diags.push(at(format!("{owner}: class {} is not served; use IN", record.class())));
+            diags.push(at(format!(
+                "{owner}: class {} is not served; use IN",
+                record.class()
+            )));
             continue;
         }
         if !owner.ends_with(apex) {
@@ -137,7 +142,9 @@ pub fn parse_value(apex: &DName, rtype: Rtype, value: &str) -> Result<RData, Str
         _ => {}
     }
     if value.contains(['\n', '\r', ';', '(', ')']) && !value.contains('"') {
-        return Err(format!("invalid {rtype} value {value:?}: one value per line, no comments"));
+        return Err(format!(
+            "invalid {rtype} value {value:?}: one value per line, no comments"
+        ));
     }
     let line = format!("@ 0 IN {rtype} {value}\n");
     let mut scanner = Zonefile::from(line.as_str());
@@ -202,7 +209,9 @@ fn skip_line(bytes: &[u8], i: &mut usize) {
 fn strip_position(rendered: &str) -> &str {
     let mut parts = rendered.splitn(3, ':');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(l), Some(c), Some(msg)) if l.trim().parse::<usize>().is_ok() && c.trim().parse::<usize>().is_ok() => {
+        (Some(l), Some(c), Some(msg))
+            if l.trim().parse::<usize>().is_ok() && c.trim().parse::<usize>().is_ok() =>
+        {
             msg.trim()
         }
         _ => rendered,
@@ -236,7 +245,11 @@ mod tests {
         let www = &recs[1];
         assert_eq!(www.owner.to_string(), "www.example.test");
         assert_eq!(www.values.len(), 2);
-        assert_eq!(www.ttl, Ttl::from_secs(30), "smallest TTL of the RRset wins");
+        assert_eq!(
+            www.ttl,
+            Ttl::from_secs(30),
+            "smallest TTL of the RRset wins"
+        );
         assert_eq!(recs[2].origin.as_ref().unwrap().line, 8);
     }
 
@@ -273,7 +286,10 @@ mod tests {
     #[test]
     fn include_is_refused_clearly() {
         let err = parse("$INCLUDE other.zone\n").unwrap_err();
-        assert!(err.to_string().contains("$INCLUDE is not supported"), "{err}");
+        assert!(
+            err.to_string().contains("$INCLUDE is not supported"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -286,6 +302,10 @@ mod tests {
             parse_value(&apex(), Rtype::A, "1.2.3").unwrap_err(),
             "invalid IPv4 address \"1.2.3\""
         );
-        assert!(parse_value(&apex(), Rtype::MX, "mail").unwrap_err().starts_with("invalid MX value \"mail\""));
+        assert!(
+            parse_value(&apex(), Rtype::MX, "mail")
+                .unwrap_err()
+                .starts_with("invalid MX value \"mail\"")
+        );
     }
 }

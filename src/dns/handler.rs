@@ -181,7 +181,9 @@ fn request_edns(msg: &Message<&[u8]>) -> Result<Option<Edns>, EdnsError> {
     if count > 1 {
         return Err(EdnsError::Malformed);
     }
-    let Some(opt) = msg.opt() else { return Ok(None) };
+    let Some(opt) = msg.opt() else {
+        return Ok(None);
+    };
     let edns = Edns {
         payload: opt.udp_payload_size(),
         dnssec_ok: opt.dnssec_ok(),
@@ -224,8 +226,8 @@ fn write_answer(
 ) -> Result<Rcode, PushError> {
     let snapshot = &published.snapshot;
     let health = &*published.health;
-    let mut builder = MessageBuilder::from_target(StaticCompressor::new(&mut *out))
-        .expect("empty buffer");
+    let mut builder =
+        MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
     // `push` fails once the message reaches the limit; keep room for OPT.
     let reserve = if query.edns.is_some() { OPT_LEN } else { 0 };
     builder.set_push_limit(query.limit - reserve + 1);
@@ -296,10 +298,19 @@ fn write_answer(
                 break;
             }
             Found::Dname(node) => {
-                let Some(dname) = node.set(Rtype::DNAME) else { break };
+                let Some(dname) = node.set(Rtype::DNAME) else {
+                    break;
+                };
                 let record = &dname.records[0];
-                let RData::Dname(target) = &record.values[0] else { break };
-                push_value(&mut answer, &Owner::Zone(&node.name), record.ttl, &record.values[0])?;
+                let RData::Dname(target) = &record.values[0] else {
+                    break;
+                };
+                push_value(
+                    &mut answer,
+                    &Owner::Zone(&node.name),
+                    record.ttl,
+                    &record.values[0],
+                )?;
                 let Some(synth) = substitute(&owner, &node.name, target.dname()) else {
                     // RFC 6672 §2.2: the result would be too long.
                     answer.header_mut().set_rcode(Rcode::YXDOMAIN);
@@ -319,14 +330,25 @@ fn write_answer(
         }
     }
 
-    let rcode = if matches!(outcome, Outcome::NxDomain) { Rcode::NXDOMAIN } else { Rcode::NOERROR };
+    let rcode = if matches!(outcome, Outcome::NxDomain) {
+        Rcode::NXDOMAIN
+    } else {
+        Rcode::NOERROR
+    };
     answer.header_mut().set_rcode(rcode);
-    answer.header_mut().set_aa(!matches!(outcome, Outcome::Referral(_)));
+    answer
+        .header_mut()
+        .set_aa(!matches!(outcome, Outcome::Referral(_)));
     let mut authority = answer.authority();
     match &outcome {
         Outcome::NoData | Outcome::NxDomain => {
             let (_, soa) = &zone.soa;
-            push_value(&mut authority, &Owner::Zone(&zone.apex), zone.negative_ttl, soa)?;
+            push_value(
+                &mut authority,
+                &Owner::Zone(&zone.apex),
+                zone.negative_ttl,
+                soa,
+            )?;
         }
         Outcome::Referral(cut) => {
             if let Some(ns) = cut.set(Rtype::NS) {
@@ -390,10 +412,19 @@ fn add_addresses<T: Composer>(
         if !target.ends_with(&zone.apex) {
             continue;
         }
-        let Some(node) = zone.node(&NameKey::new(target)) else { continue };
+        let Some(node) = zone.node(&NameKey::new(target)) else {
+            continue;
+        };
         for rtype in [Rtype::A, Rtype::AAAA] {
-            let Some(addrs) = node.set(rtype) else { continue };
-            routing::select(addrs, |id| health.is_healthy(id), &mut scratch.rng, &mut scratch.picks);
+            let Some(addrs) = node.set(rtype) else {
+                continue;
+            };
+            routing::select(
+                addrs,
+                |id| health.is_healthy(id),
+                &mut scratch.rng,
+                &mut scratch.picks,
+            );
             if push_picks(additional, &Owner::Zone(&node.name), addrs, &scratch.picks).is_err() {
                 return;
             }
@@ -448,7 +479,12 @@ impl<T: Composer> Section for AdditionalBuilder<T> {
     }
 }
 
-fn push_value(section: &mut impl Section, owner: &Owner<'_>, ttl: Ttl, data: &RData) -> Result<(), PushError> {
+fn push_value(
+    section: &mut impl Section,
+    owner: &Owner<'_>,
+    ttl: Ttl,
+    data: &RData,
+) -> Result<(), PushError> {
     match owner {
         Owner::Query(name) => section.push_record((*name, Class::IN, ttl, data)),
         Owner::Zone(name) => section.push_record((*name, Class::IN, ttl, data)),
@@ -464,7 +500,12 @@ fn push_picks(
 ) -> Result<(), PushError> {
     for pick in picks {
         let record = &set.records[pick.record as usize];
-        push_value(section, owner, record.ttl, &record.values[pick.value as usize])?;
+        push_value(
+            section,
+            owner,
+            record.ttl,
+            &record.values[pick.value as usize],
+        )?;
     }
     Ok(())
 }
@@ -472,8 +513,11 @@ fn push_picks(
 /// A response with the question only, TC set: the client retries on TCP.
 fn write_truncated(query: &Query<'_>, out: &mut Vec<u8>) {
     out.clear();
-    let builder = MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
-    let Ok(mut answer) = builder.start_answer(query.msg, Rcode::NOERROR) else { return };
+    let builder =
+        MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
+    let Ok(mut answer) = builder.start_answer(query.msg, Rcode::NOERROR) else {
+        return;
+    };
     answer.header_mut().set_tc(true);
     answer.header_mut().set_aa(true);
     answer.header_mut().set_cd(query.msg.header().cd());
@@ -483,7 +527,8 @@ fn write_truncated(query: &Query<'_>, out: &mut Vec<u8>) {
 /// An error response: header, the question when it parses, OPT if asked.
 fn write_error(msg: &Message<&[u8]>, rcode: Rcode, edns: Option<Edns>, out: &mut Vec<u8>) -> Rcode {
     out.clear();
-    let mut builder = MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
+    let mut builder =
+        MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
     {
         let header = builder.header_mut();
         header.set_id(msg.header().id());
@@ -494,10 +539,11 @@ fn write_error(msg: &Message<&[u8]>, rcode: Rcode, edns: Option<Edns>, out: &mut
         header.set_rcode(rcode);
     }
     let mut question = builder.question();
-    if rcode != Rcode::FORMERR && msg.header_counts().qdcount() == 1 {
-        if let Ok(q) = msg.sole_question() {
-            let _ = question.push(q);
-        }
+    if rcode != Rcode::FORMERR
+        && msg.header_counts().qdcount() == 1
+        && let Ok(q) = msg.sole_question()
+    {
+        let _ = question.push(q);
     }
     let mut additional = question.additional();
     if let Some(edns) = edns {
@@ -513,7 +559,8 @@ fn write_error(msg: &Message<&[u8]>, rcode: Rcode, edns: Option<Edns>, out: &mut
 /// RFC 6891 §6.1.3: a request with an EDNS version we don't speak.
 fn write_badvers(msg: &Message<&[u8]>, edns: Edns, out: &mut Vec<u8>) {
     out.clear();
-    let mut builder = MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
+    let mut builder =
+        MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
     {
         let header = builder.header_mut();
         header.set_id(msg.header().id());

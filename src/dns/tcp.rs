@@ -24,7 +24,11 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Accepts connections on `listener` until `shutdown` fires, then lets the
 /// open ones finish the answer they are writing.
-pub async fn serve(listener: TcpListener, published: Arc<ArcSwap<Published>>, shutdown: CancellationToken) {
+pub async fn serve(
+    listener: TcpListener,
+    published: Arc<ArcSwap<Published>>,
+    shutdown: CancellationToken,
+) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
     loop {
@@ -56,10 +60,17 @@ pub async fn serve(listener: TcpListener, published: Arc<ArcSwap<Published>>, sh
         while connections.try_join_next().is_some() {}
     }
     drop(listener);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async { while connections.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
 }
 
-async fn connection(stream: TcpStream, published: &ArcSwap<Published>, shutdown: &CancellationToken) -> std::io::Result<()> {
+async fn connection(
+    stream: TcpStream,
+    published: &ArcSwap<Published>,
+    shutdown: &CancellationToken,
+) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
@@ -84,7 +95,15 @@ async fn connection(stream: TcpStream, published: &ArcSwap<Published>, shutdown:
             Err(_) => return Ok(()),
         }
         let snapshot = published.load();
-        if handler::respond(&snapshot, &request[..len], Transport::Tcp, &mut response, &mut scratch).is_none() {
+        if handler::respond(
+            &snapshot,
+            &request[..len],
+            Transport::Tcp,
+            &mut response,
+            &mut scratch,
+        )
+        .is_none()
+        {
             continue;
         }
         frame.clear();

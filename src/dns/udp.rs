@@ -14,7 +14,11 @@ const MAX_REQUEST: usize = 4096;
 
 /// Answers queries on `socket` until `shutdown` fires. An answer being
 /// written when it fires is still sent.
-pub async fn serve(socket: Arc<UdpSocket>, published: Arc<ArcSwap<Published>>, shutdown: CancellationToken) {
+pub async fn serve(
+    socket: Arc<UdpSocket>,
+    published: Arc<ArcSwap<Published>>,
+    shutdown: CancellationToken,
+) {
     let mut request = vec![0u8; MAX_REQUEST];
     let mut response = Vec::with_capacity(usize::from(u16::MAX));
     let mut scratch = Scratch::new();
@@ -32,10 +36,17 @@ pub async fn serve(socket: Arc<UdpSocket>, published: Arc<ArcSwap<Published>>, s
             },
         };
         let snapshot = published.load();
-        if handler::respond(&snapshot, &request[..len], Transport::Udp, &mut response, &mut scratch).is_some() {
-            if let Err(e) = socket.send_to(&response, peer).await {
-                tracing::debug!(%peer, error = %e, "udp send failed");
-            }
+        if handler::respond(
+            &snapshot,
+            &request[..len],
+            Transport::Udp,
+            &mut response,
+            &mut scratch,
+        )
+        .is_some()
+            && let Err(e) = socket.send_to(&response, peer).await
+        {
+            tracing::debug!(%peer, error = %e, "udp send failed");
         }
     }
 }

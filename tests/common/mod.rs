@@ -1,0 +1,230 @@
+//! Test harness: runs the real `eightfold` binary on loopback port 0 and
+//! queries it with `dig`, the independent client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long the server may take to log its `ready` line.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running server, killed on drop.
+pub struct Server {
+    child: Option<Child>,
+    /// Every DNS address it bound (UDP and TCP on each).
+    pub dns: Vec<SocketAddr>,
+    logs: Arc<Mutex<Vec<String>>>,
+    /// Folder holding the config, zone files and database.
+    pub dir: tempfile::TempDir,
+}
+
+/// Path of the binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_eightfold"))
+}
+
+impl Server {
+    /// Starts with `config` (TOML) and no other files.
+    pub fn start(config: &str) -> Server {
+        Server::start_with_files(config, &[])
+    }
+
+    /// Writes `files` (name, content) and `eightfold.toml` into a fresh
+    /// folder, then starts `eightfold serve` there on 127.0.0.1:0.
+    pub fn start_with_files(config: &str, files: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, content) in files {
+            let path = dir.path().join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).unwrap();
+            }
+            std::fs::write(path, content).unwrap();
+        }
+        let config_path = dir.path().join("eightfold.toml");
+        std::fs::write(&config_path, config).unwrap();
+        Server::spawn(
+            dir,
+            &[
+                "serve",
+                "--config",
+                config_path.to_str().unwrap(),
+                "--dns",
+                "127.0.0.1:0",
+            ],
+        )
+    }
+
+    /// Starts the binary with `args` in `dir` and waits for its ready line.
+    pub fn spawn(dir: tempfile::TempDir, args: &[&str]) -> Server {
+        let mut child = Command::new(binary())
+            .args(args)
+            .current_dir(dir.path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start eightfold");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(addrs) = ready_addresses(&line) {
+                    let _ = ready_tx.send(addrs);
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let mut server = Server {
+            child: Some(child),
+            dns: Vec::new(),
+            logs,
+            dir,
+        };
+        match ready_rx.recv_timeout(READY_TIMEOUT) {
+            Ok(addrs) => server.dns = addrs,
+            Err(_) => panic!(
+                "server did not log its ready line; logs:\n{}",
+                server.logs()
+            ),
+        }
+        server
+    }
+
+    /// The first DNS address.
+    pub fn addr(&self) -> SocketAddr {
+        self.dns[0]
+    }
+
+    /// Everything the server logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a log line contains `needle`, or panics after `timeout`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.logs().contains(needle) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no log line with {needle:?}; logs:\n{}", self.logs());
+    }
+
+    /// Runs `dig @server -p port ARGS +time=2 +tries=1` and returns stdout.
+    pub fn dig(&self, args: &[&str]) -> String {
+        dig(self.addr(), args)
+    }
+
+    /// Sends a signal (e.g. "HUP") to the server.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let status = Command::new("kill")
+            .args(["-s", sig, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(mut self) -> ExitStatus {
+        self.signal("TERM");
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("server did not stop within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Path of a file in the server's folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Parses `... ready dns=A,B ...` into addresses.
+fn ready_addresses(line: &str) -> Option<Vec<SocketAddr>> {
+    if !line.contains("ready") {
+        return None;
+    }
+    let rest = &line[line.find("dns=")? + 4..];
+    let list = rest.split_whitespace().next()?.trim_matches('"');
+    list.split(',').map(|a| a.parse().ok()).collect()
+}
+
+/// Runs dig against `addr`.
+pub fn dig(addr: SocketAddr, args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .arg(format!("@{}", addr.ip()))
+        .arg("-p")
+        .arg(addr.port().to_string())
+        .args(["+time=2", "+tries=1"])
+        .args(args)
+        .output()
+        .expect("dig is installed (apt-get install dnsutils)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The record lines of dig's `+noall +answer` (or other section) output,
+/// whitespace-normalised and sorted.
+pub fn records(output: &str) -> Vec<String> {
+    let mut lines: Vec<String> = output
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with(';'))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The `status:` of dig's full output (NOERROR, NXDOMAIN, ...).
+pub fn status(output: &str) -> String {
+    let start = output.find("status: ").expect("dig printed a header") + 8;
+    output[start..].split(',').next().unwrap().to_string()
+}
+
+/// The `flags:` of dig's header line, e.g. "qr aa rd".
+pub fn flags(output: &str) -> String {
+    let start = output.find("flags: ").expect("dig printed flags") + 7;
+    output[start..]
+        .split(';')
+        .next()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Runs `eightfold ARGS` to completion (for `check`).
+pub fn run(args: &[&str], cwd: &Path) -> std::process::Output {
+    Command::new(binary())
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run eightfold")
+}
