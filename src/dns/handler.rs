@@ -111,24 +111,23 @@ pub fn respond(
         return None;
     }
     if msg.header().opcode() != Opcode::QUERY {
-        return Some(write_error(&msg, Rcode::NOTIMP, None, out));
+        return Some(write_error(&msg, OptRcode::NOTIMP, None, out));
     }
     let edns = match request_edns(&msg) {
         Ok(edns) => edns,
-        Err(EdnsError::Malformed) => return Some(write_error(&msg, Rcode::FORMERR, None, out)),
+        Err(EdnsError::Malformed) => return Some(write_error(&msg, OptRcode::FORMERR, None, out)),
         Err(EdnsError::BadVersion(edns)) => {
-            write_badvers(&msg, edns, out);
-            return Some(Rcode::NOERROR);
+            return Some(write_error(&msg, OptRcode::BADVERS, Some(edns), out));
         }
     };
     if msg.header_counts().qdcount() != 1 {
-        return Some(write_error(&msg, Rcode::FORMERR, edns, out));
+        return Some(write_error(&msg, OptRcode::FORMERR, edns, out));
     }
     let Ok(question) = msg.sole_question() else {
-        return Some(write_error(&msg, Rcode::FORMERR, edns, out));
+        return Some(write_error(&msg, OptRcode::FORMERR, edns, out));
     };
     if question.qclass() != Class::IN || matches!(question.qtype(), Rtype::AXFR | Rtype::IXFR) {
-        return Some(write_error(&msg, Rcode::REFUSED, edns, out));
+        return Some(write_error(&msg, OptRcode::REFUSED, edns, out));
     }
     let limit = match (transport, edns) {
         (Transport::Tcp, _) => usize::from(u16::MAX),
@@ -524,8 +523,15 @@ fn write_truncated(query: &Query<'_>, out: &mut Vec<u8>) {
     finish(answer.additional(), query);
 }
 
-/// An error response: header, the question when it parses, OPT if asked.
-fn write_error(msg: &Message<&[u8]>, rcode: Rcode, edns: Option<Edns>, out: &mut Vec<u8>) -> Rcode {
+/// An error response: header, the question when it parses (not for
+/// FORMERR), and OPT when the request had one. Extended rcodes (BADVERS)
+/// go into the OPT record, as RFC 6891 §6.1.3 says.
+fn write_error(
+    msg: &Message<&[u8]>,
+    rcode: OptRcode,
+    edns: Option<Edns>,
+    out: &mut Vec<u8>,
+) -> Rcode {
     out.clear();
     let mut builder =
         MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
@@ -536,10 +542,10 @@ fn write_error(msg: &Message<&[u8]>, rcode: Rcode, edns: Option<Edns>, out: &mut
         header.set_opcode(msg.header().opcode());
         header.set_rd(msg.header().rd());
         header.set_cd(msg.header().cd());
-        header.set_rcode(rcode);
+        header.set_rcode(rcode.rcode());
     }
     let mut question = builder.question();
-    if rcode != Rcode::FORMERR
+    if rcode != OptRcode::FORMERR
         && msg.header_counts().qdcount() == 1
         && let Ok(q) = msg.sole_question()
     {
@@ -550,34 +556,9 @@ fn write_error(msg: &Message<&[u8]>, rcode: Rcode, edns: Option<Edns>, out: &mut
         let _ = additional.opt(|opt| {
             opt.set_udp_payload_size(MAX_UDP_PAYLOAD);
             opt.set_dnssec_ok(edns.dnssec_ok);
+            opt.set_rcode(rcode);
             Ok(())
         });
     }
-    rcode
-}
-
-/// RFC 6891 §6.1.3: a request with an EDNS version we don't speak.
-fn write_badvers(msg: &Message<&[u8]>, edns: Edns, out: &mut Vec<u8>) {
-    out.clear();
-    let mut builder =
-        MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
-    {
-        let header = builder.header_mut();
-        header.set_id(msg.header().id());
-        header.set_qr(true);
-        header.set_opcode(msg.header().opcode());
-        header.set_rd(msg.header().rd());
-    }
-    let mut question = builder.question();
-    if let Ok(q) = msg.sole_question() {
-        let _ = question.push(q);
-    }
-    let mut additional = question.additional();
-    let _ = additional.opt(|opt| {
-        opt.set_udp_payload_size(MAX_UDP_PAYLOAD);
-        opt.set_dnssec_ok(edns.dnssec_ok);
-        opt.set_version(0);
-        opt.set_rcode(OptRcode::BADVERS);
-        Ok(())
-    });
+    rcode.rcode()
 }
