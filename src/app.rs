@@ -139,10 +139,12 @@ impl Server {
 
 /// Runs `eightfold serve` until SIGTERM or SIGINT; SIGHUP reloads
 /// `config_path` (when there is one) and applies `overrides` again.
+/// `on_ready` is called with the bound DNS addresses once serving.
 pub async fn run(
     config_path: Option<PathBuf>,
     config: Config,
     overrides: impl Fn(&mut Config),
+    on_ready: impl FnOnce(&[SocketAddr]),
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let shutdown = CancellationToken::new();
@@ -156,6 +158,7 @@ pub async fn run(
         zones = config.zones.len(),
         "ready"
     );
+    on_ready(&server.dns);
     loop {
         tokio::select! {
             _ = term.recv() => break,

@@ -2,6 +2,7 @@
 //! the endpoints behind them.
 pub mod app;
 pub mod config;
+pub mod demo;
 pub mod diag;
 pub mod dns;
 pub mod health;

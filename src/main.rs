@@ -49,6 +49,12 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// A self-contained tour: local backends, a routed zone, dig commands.
+    Demo {
+        /// DNS listen address, UDP and TCP.
+        #[arg(long, default_value = eightfold::config::DEFAULT_DNS)]
+        dns: SocketAddr,
+    },
     /// Validate a config file and the zone files it names.
     Check {
         /// Config file (TOML).
@@ -105,20 +111,30 @@ fn main() -> ExitCode {
                 None => Config::default(),
             };
             overrides(&mut loaded);
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("eightfold: cannot start the async runtime: {e}");
-                    return ExitCode::from(EXIT_BAD_INPUT);
-                }
-            };
-            match runtime.block_on(eightfold::app::run(config, loaded, overrides)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("eightfold: {e:#}");
-                    ExitCode::from(EXIT_BAD_INPUT)
-                }
-            }
+            finish(
+                runtime().and_then(|rt| {
+                    rt.block_on(eightfold::app::run(config, loaded, overrides, |_| {}))
+                }),
+            )
+        }
+        Command::Demo { dns } => {
+            finish(runtime().and_then(|rt| rt.block_on(eightfold::demo::run(dns))))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
+}
+
+/// Maps the outcome of a server run to an exit code, printing the error.
+fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("eightfold: {e:#}");
+            ExitCode::from(EXIT_BAD_INPUT)
         }
     }
 }
