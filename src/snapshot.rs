@@ -240,8 +240,9 @@ impl Zone {
 
     /// Resolves `key`, whose label `apex` is this zone's apex, following
     /// RFC 1034 §4.3.2: delegations and DNAMEs on the way down, then the
-    /// exact name, then the wildcard at the closest encloser.
-    pub fn find(&self, key: &NameKey, apex: usize) -> Found<'_> {
+    /// exact name, then the wildcard at the closest encloser. A DS query at
+    /// a cut is answered here, by the parent (RFC 4035 §3.1.4.1).
+    pub fn find(&self, key: &NameKey, apex: usize, qtype: Rtype) -> Found<'_> {
         if apex > 0
             && let Some(node) = self.nodes.get(key.suffix(apex))
             && node.set(Rtype::DNAME).is_some()
@@ -262,7 +263,7 @@ impl Zone {
                     None => Found::NxDomain,
                 };
             };
-            if node.is_cut {
+            if node.is_cut && !(i == 0 && qtype == Rtype::DS) {
                 return Found::Referral(node);
             }
             if i > 0 && node.set(Rtype::DNAME).is_some() {
@@ -426,7 +427,7 @@ mod tests {
 
     fn find<'a>(z: &'a Zone, name: &str) -> Found<'a> {
         let k = key(name);
-        z.find(&k, k.labels() - 3)
+        z.find(&k, k.labels() - 3, Rtype::A)
     }
 
     #[test]
@@ -480,6 +481,8 @@ mod tests {
             find(&z, "deep.ns.sub.example.test."),
             Found::Referral(_)
         ));
+        let k = key("sub.example.test.");
+        assert!(matches!(z.find(&k, 1, Rtype::DS), Found::Node { .. }));
     }
 
     #[test]

@@ -246,7 +246,7 @@ fn write_answer(
     let healthy = |id| health.is_healthy(id);
 
     for hop in 0..=MAX_CHAIN {
-        match zone.find(&key, apex) {
+        match zone.find(&key, apex, query.qtype) {
             Found::Node { node, .. } => {
                 let cname = (query.qtype != Rtype::CNAME)
                     .then(|| node.set(Rtype::CNAME))
