@@ -1,8 +1,23 @@
-//! The health table: one flag per health check, written by the checker and
-//! read by the responder without locks.
+//! Health: the table of check states the responder reads, and the active
+//! checker that writes it.
+//!
+//! - [`HealthTable`] (here): one flag per health check, written by the
+//!   checker and read by the responder without locks.
+//! - [`probe`]: one probe of one endpoint.
+//! - [`state`]: the pure threshold/override/calculated state machine.
+//! - [`checker`]: the scheduler that probes every check and publishes
+//!   changes into the table.
 //!
 //! Architecture invariant: the responder only ever reads this table; it
 //! never waits for a check to run.
+
+pub mod checker;
+pub mod probe;
+pub mod state;
+
+pub use checker::{CheckStatus, Checker};
+pub use probe::{ProbeResult, Prober};
+pub use state::Transition;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -1,0 +1,474 @@
+//! The active checker: probes every endpoint check on its interval, feeds
+//! the state machine and writes the [`HealthTable`] the moment a state
+//! changes.
+//!
+//! One tokio task per probed check, each a timer and a probe: ten thousand
+//! of them are ten thousand small futures on one core, not threads. Each
+//! task starts at a random offset within its first interval so checks that
+//! were loaded together never probe together, then keeps a fixed period so
+//! the SPEC's bound (a change reaches DNS within interval × threshold plus
+//! one second) holds. Checks start when the checker starts, not at the
+//! first query.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::HealthTable;
+use super::probe::{ProbeResult, Prober};
+use super::state::{States, Transition};
+use crate::model::HealthCheckSpec;
+use crate::snapshot::HealthId;
+
+/// How many recent probe results each check keeps for its status.
+pub const HISTORY: usize = 10;
+
+/// A check's state as an operator (or the API) sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckStatus {
+    /// The check's id.
+    pub id: String,
+    /// The state DNS follows.
+    pub healthy: bool,
+    /// The state the probe results alone give, override aside.
+    pub measured: bool,
+    /// The operator's override, if any.
+    pub forced: Option<bool>,
+    /// Whether the checker probes it (not calculated, not disabled).
+    pub probed: bool,
+    /// The most recent probe results, oldest first, at most [`HISTORY`].
+    pub last_results: Vec<ProbeResult>,
+    /// The last change of `healthy`, with its reason; `None` if it has
+    /// kept its starting state.
+    pub last_change: Option<Transition>,
+}
+
+/// Runs one probe; boxed so tests can stand in for the network.
+pub(crate) type ProbeFn =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ProbeResult> + Send>> + Send + Sync>;
+
+/// The running health checker. Cheap to clone; every clone is the same
+/// checker.
+#[derive(Clone)]
+pub struct Checker {
+    inner: Arc<Inner>,
+    tasks: TaskTracker,
+}
+
+struct Inner {
+    ids: Vec<String>,
+    table: Arc<HealthTable>,
+    /// Short critical sections only, never held across an await: one probe
+    /// result or one override at a time, so the table and the states agree
+    /// even when a calculated check's children change at once.
+    shared: Mutex<Shared>,
+}
+
+struct Shared {
+    states: States,
+    history: Vec<VecDeque<ProbeResult>>,
+    last_change: Vec<Option<Transition>>,
+}
+
+impl Checker {
+    /// Starts probing every endpoint check of `specs` until `shutdown`.
+    ///
+    /// A check's [`HealthId`] is its position in `specs`, as in
+    /// `app::publish`, and `table` must have one entry per spec. The table
+    /// is brought in line with the starting states at once (a calculated
+    /// check whose children cannot meet its threshold starts unhealthy).
+    /// Must be called within a tokio runtime.
+    pub fn start(
+        specs: Vec<HealthCheckSpec>,
+        table: Arc<HealthTable>,
+        shutdown: CancellationToken,
+    ) -> Checker {
+        Checker::start_with(specs, table, shutdown, |spec| match Prober::new(spec) {
+            Ok(prober) => {
+                let prober = Arc::new(prober);
+                let probe: ProbeFn = Arc::new(move || {
+                    let prober = prober.clone();
+                    Box::pin(async move { prober.probe().await })
+                });
+                Some(probe)
+            }
+            Err(e) => {
+                tracing::warn!(check = %spec.id, "health check not probed: {e}");
+                None
+            }
+        })
+    }
+
+    /// As [`Checker::start`], with `make_probe` building each check's probe.
+    pub(crate) fn start_with(
+        specs: Vec<HealthCheckSpec>,
+        table: Arc<HealthTable>,
+        shutdown: CancellationToken,
+        make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn>,
+    ) -> Checker {
+        let (states, initial) = States::new(&specs, SystemTime::now());
+        for id in 0..specs.len() as HealthId {
+            table.set(id, states.published(id));
+        }
+        let mut last_change = vec![None; specs.len()];
+        for t in &initial {
+            last_change[t.id as usize] = Some(t.clone());
+        }
+        let probed: Vec<(HealthId, Duration)> = specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as HealthId, s.interval))
+            .filter(|&(id, _)| states.is_probed(id))
+            .collect();
+        let inner = Arc::new(Inner {
+            ids: specs.iter().map(|s| s.id.clone()).collect(),
+            table,
+            shared: Mutex::new(Shared {
+                history: vec![VecDeque::new(); specs.len()],
+                states,
+                last_change,
+            }),
+        });
+        inner.log(&initial);
+        let tasks = TaskTracker::new();
+        let mut rng = rand::rng();
+        for (id, interval) in probed {
+            let Some(probe) = make_probe(&specs[id as usize]) else {
+                continue;
+            };
+            let interval = interval.max(Duration::from_millis(1));
+            let offset = rng.random_range(Duration::ZERO..interval);
+            tasks.spawn(run_check(
+                inner.clone(),
+                id,
+                probe,
+                offset,
+                interval,
+                shutdown.clone(),
+            ));
+        }
+        tasks.close();
+        tracing::info!(
+            checks = inner.ids.len(),
+            probed = tasks.len(),
+            "health checker started"
+        );
+        Checker { inner, tasks }
+    }
+
+    /// Number of checks (probed or not).
+    pub fn len(&self) -> usize {
+        self.inner.ids.len()
+    }
+
+    /// True when there are no checks.
+    pub fn is_empty(&self) -> bool {
+        self.inner.ids.is_empty()
+    }
+
+    /// The [`HealthId`] of the check called `name`.
+    pub fn id_of(&self, name: &str) -> Option<HealthId> {
+        self.inner
+            .ids
+            .iter()
+            .position(|i| i == name)
+            .map(|p| p as HealthId)
+    }
+
+    /// The current status of check `id`.
+    pub fn status(&self, id: HealthId) -> Option<CheckStatus> {
+        let name = self.inner.ids.get(id as usize)?.clone();
+        let shared = self.inner.lock();
+        Some(CheckStatus {
+            id: name,
+            healthy: shared.states.published(id),
+            measured: shared.states.measured(id),
+            forced: shared.states.forced(id),
+            probed: shared.states.is_probed(id),
+            last_results: shared.history[id as usize].iter().cloned().collect(),
+            last_change: shared.last_change[id as usize].clone(),
+        })
+    }
+
+    /// Forces check `id` healthy or unhealthy, or releases it (`None`);
+    /// the table follows at once. Returns the transitions it caused
+    /// (calculated parents included).
+    pub fn set_override(&self, id: HealthId, forced: Option<bool>) -> Vec<Transition> {
+        let transitions = {
+            let mut shared = self.inner.lock();
+            let t = shared.states.set_override(id, forced, SystemTime::now());
+            self.inner.apply(&mut shared, &t);
+            t
+        };
+        self.inner.log(&transitions);
+        transitions
+    }
+
+    /// Waits until every probe task has stopped (after shutdown).
+    pub async fn stopped(&self) {
+        self.tasks.wait().await;
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // A panic while holding the lock leaves consistent-enough data
+        // (each field is updated whole); keep checking rather than stop.
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Feeds one result; publishes and logs what it changes.
+    fn record(&self, id: HealthId, result: ProbeResult) {
+        let transitions = {
+            let mut shared = self.lock();
+            let t = shared
+                .states
+                .record(id, result.healthy, &result.reason, result.at);
+            let history = &mut shared.history[id as usize];
+            if history.len() == HISTORY {
+                history.pop_front();
+            }
+            history.push_back(result);
+            self.apply(&mut shared, &t);
+            t
+        };
+        self.log(&transitions);
+    }
+
+    /// Writes transitions to the table under the lock, so concurrent
+    /// changes land in the table in the order the states saw them.
+    fn apply(&self, shared: &mut Shared, transitions: &[Transition]) {
+        for t in transitions {
+            self.table.set(t.id, t.new);
+            shared.last_change[t.id as usize] = Some(t.clone());
+        }
+    }
+
+    fn log(&self, transitions: &[Transition]) {
+        for t in transitions {
+            let check = self.ids.get(t.id as usize).map_or("?", String::as_str);
+            let at = humantime::format_rfc3339_millis(t.at);
+            let (old, new) = (word(t.old), word(t.new));
+            if t.new {
+                tracing::info!(check, id = t.id, old, new, reason = %t.reason, %at, "health check {check}: {old} → {new}: {}", t.reason);
+            } else {
+                tracing::warn!(check, id = t.id, old, new, reason = %t.reason, %at, "health check {check}: {old} → {new}: {}", t.reason);
+            }
+        }
+    }
+}
+
+fn word(healthy: bool) -> &'static str {
+    if healthy { "healthy" } else { "unhealthy" }
+}
+
+/// Probes check `id` every `interval`, the first time after `offset`.
+async fn run_check(
+    inner: Arc<Inner>,
+    id: HealthId,
+    probe: ProbeFn,
+    offset: Duration,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval_at(Instant::now() + offset, interval);
+    // A probe that overruns its interval (a 10 s tcp connect on a 5 s
+    // interval) delays the next one rather than firing a burst.
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let result = tokio::select! {
+            () = shutdown.cancelled() => return,
+            r = probe() => r,
+        };
+        inner.record(id, result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::model::{CheckKind, Target};
+
+    fn spec(id: &str, interval: u64, threshold: u8) -> HealthCheckSpec {
+        HealthCheckSpec {
+            id: id.into(),
+            kind: CheckKind::Tcp,
+            target: Some(Target::Ip("192.0.2.1".parse().unwrap())),
+            port: 80,
+            path: "/".into(),
+            host: None,
+            search: None,
+            interval: Duration::from_secs(interval),
+            failure_threshold: threshold,
+            timeout: Duration::from_secs(2),
+            invert: false,
+            disabled: false,
+        }
+    }
+
+    /// A probe that answers from `up` and records when it ran.
+    fn fake(up: Arc<AtomicBool>, calls: Arc<Mutex<Vec<Instant>>>) -> ProbeFn {
+        Arc::new(move || {
+            let healthy = up.load(Ordering::SeqCst);
+            calls.lock().unwrap().push(Instant::now());
+            Box::pin(async move {
+                ProbeResult {
+                    healthy,
+                    reason: if healthy { "up" } else { "down" }.into(),
+                    latency: Duration::ZERO,
+                    at: SystemTime::now(),
+                }
+            })
+        })
+    }
+
+    async fn until(deadline: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+        let start = Instant::now();
+        while !cond() {
+            assert!(start.elapsed() <= deadline, "not within {deadline:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        start.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_probes_spread_over_the_first_interval() {
+        let up = Arc::new(AtomicBool::new(true));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let specs: Vec<_> = (0..200).map(|i| spec(&format!("c{i}"), 10, 3)).collect();
+        let table = Arc::new(HealthTable::new(specs.iter().map(|_| true)));
+        let start = Instant::now();
+        let _c = Checker::start_with(specs, table, CancellationToken::new(), |_| {
+            Some(fake(up.clone(), calls.clone()))
+        });
+        tokio::time::sleep(Duration::from_millis(9_999)).await;
+        let seen = calls.lock().unwrap().clone();
+        assert_eq!(
+            seen.len(),
+            200,
+            "each check probed once in its first interval"
+        );
+        let mut seconds = [0usize; 10];
+        for t in seen {
+            seconds[(t - start).as_secs() as usize] += 1;
+        }
+        // 200 uniform offsets over 10 s: no second empty, none crowded.
+        assert!(
+            seconds.iter().all(|&n| (5..=50).contains(&n)),
+            "{seconds:?}"
+        );
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(calls.lock().unwrap().len(), 400, "then once per interval");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_reaches_the_table_within_interval_times_threshold() {
+        let up = Arc::new(AtomicBool::new(true));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let specs = vec![spec("a", 10, 3)];
+        let table = Arc::new(HealthTable::new([true]));
+        let c = Checker::start_with(specs, table.clone(), CancellationToken::new(), |_| {
+            Some(fake(up.clone(), calls.clone()))
+        });
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        assert!(table.is_healthy(0));
+        up.store(false, Ordering::SeqCst);
+        let bound = Duration::from_secs(10 * 3 + 1);
+        let took = until(bound, || !table.is_healthy(0)).await;
+        // Never faster than threshold - 1 intervals: two more probes after
+        // the first failing one.
+        assert!(took > Duration::from_secs(20), "{took:?}");
+        up.store(true, Ordering::SeqCst);
+        until(bound, || table.is_healthy(0)).await;
+        // Long enough for more than HISTORY results in all.
+        tokio::time::sleep(Duration::from_secs(50)).await;
+        let status = c.status(0).unwrap();
+        assert!(status.healthy && status.measured && status.probed);
+        assert_eq!(status.last_results.len(), HISTORY);
+        let change = status.last_change.unwrap();
+        assert_eq!((change.old, change.new), (false, true));
+        assert_eq!(change.reason, "up (3 consecutive results)");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn overrides_calculated_and_disabled_reach_the_table() {
+        let up = Arc::new(AtomicBool::new(true));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let specs = vec![
+            spec("a", 1, 1),
+            HealthCheckSpec {
+                kind: CheckKind::Calculated {
+                    children: vec!["a".into()],
+                    healthy_threshold: 1,
+                },
+                target: None,
+                ..spec("calc", 10, 1)
+            },
+            HealthCheckSpec {
+                disabled: true,
+                invert: true,
+                ..spec("off", 1, 1)
+            },
+            HealthCheckSpec {
+                kind: CheckKind::Calculated {
+                    children: vec!["a".into()],
+                    healthy_threshold: 2,
+                },
+                target: None,
+                ..spec("never", 10, 1)
+            },
+        ];
+        // As app::publish builds it: `!invert` for every check.
+        let table = Arc::new(HealthTable::new([true, true, false, true]));
+        let c = Checker::start_with(specs, table.clone(), CancellationToken::new(), |_| {
+            Some(fake(up.clone(), calls.clone()))
+        });
+        assert!(
+            !table.is_healthy(3),
+            "a calculated check that cannot pass starts down"
+        );
+        assert!(!table.is_healthy(2));
+        assert_eq!(c.id_of("calc"), Some(1));
+        let t = c.set_override(0, Some(false));
+        assert_eq!(t.len(), 2);
+        assert!(!table.is_healthy(0) && !table.is_healthy(1));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(!table.is_healthy(0), "the override holds against results");
+        assert_eq!(c.status(0).unwrap().forced, Some(false));
+        c.set_override(0, None);
+        assert!(table.is_healthy(0) && table.is_healthy(1));
+        assert!(calls.lock().unwrap().len() >= 5);
+        assert!(!c.status(2).unwrap().probed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_stops_every_task() {
+        let up = Arc::new(AtomicBool::new(true));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let shutdown = CancellationToken::new();
+        let specs: Vec<_> = (0..10).map(|i| spec(&format!("c{i}"), 1, 1)).collect();
+        let table = Arc::new(HealthTable::new([true; 10]));
+        let c = Checker::start_with(specs, table, shutdown.clone(), |_| {
+            Some(fake(up.clone(), calls.clone()))
+        });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        shutdown.cancel();
+        c.stopped().await;
+        let n = calls.lock().unwrap().len();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(calls.lock().unwrap().len(), n);
+    }
+}
