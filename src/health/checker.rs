@@ -23,7 +23,7 @@ use tokio_util::task::TaskTracker;
 
 use super::HealthTable;
 use super::probe::{ProbeResult, Prober};
-use super::state::{States, Transition};
+use super::state::{Seed, States, Transition};
 use crate::model::HealthCheckSpec;
 use crate::snapshot::HealthId;
 
@@ -62,8 +62,17 @@ pub struct Checker {
     tasks: TaskTracker,
 }
 
+/// State inherited by a restarted checker for one check.
+#[derive(Clone)]
+struct Carried {
+    seed: Seed,
+    history: VecDeque<ProbeResult>,
+    last_change: Option<Transition>,
+}
+
 struct Inner {
     ids: Vec<String>,
+    specs: Vec<HealthCheckSpec>,
     table: Arc<HealthTable>,
     /// Short critical sections only, never held across an await: one probe
     /// result or one override at a time, so the table and the states agree
@@ -90,34 +99,54 @@ impl Checker {
         table: Arc<HealthTable>,
         shutdown: CancellationToken,
     ) -> Checker {
-        Checker::start_with(specs, table, shutdown, |spec| match Prober::new(spec) {
-            Ok(prober) => {
-                let prober = Arc::new(prober);
-                let probe: ProbeFn = Arc::new(move || {
-                    let prober = prober.clone();
-                    Box::pin(async move { prober.probe().await })
-                });
-                Some(probe)
-            }
-            Err(e) => {
-                tracing::warn!(check = %spec.id, "health check not probed: {e}");
-                None
-            }
-        })
+        Checker::start_with(specs, table, shutdown, None, real_probe)
     }
 
-    /// As [`Checker::start`], with `make_probe` building each check's probe.
+    /// Starts the successor of this checker after a reload: checks with
+    /// the same id and an unchanged spec keep their state, last change and
+    /// recent results, so a reload never briefly revives a dead endpoint;
+    /// operator overrides are kept by id even when the spec changed. The
+    /// caller stops this checker (cancels its token). The new table is
+    /// brought in line before this returns, so start the successor before
+    /// publishing its table.
+    pub fn restart(
+        &self,
+        specs: Vec<HealthCheckSpec>,
+        table: Arc<HealthTable>,
+        shutdown: CancellationToken,
+    ) -> Checker {
+        Checker::start_with(specs, table, shutdown, Some(self), real_probe)
+    }
+
+    /// As [`Checker::start`], with `make_probe` building each check's probe
+    /// and `previous` (if any) seeding the states.
     pub(crate) fn start_with(
         specs: Vec<HealthCheckSpec>,
         table: Arc<HealthTable>,
         shutdown: CancellationToken,
+        previous: Option<&Checker>,
         make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn>,
     ) -> Checker {
-        let (states, initial) = States::new(&specs, SystemTime::now());
+        let carried = match previous {
+            None => vec![None; specs.len()],
+            Some(prev) => prev.carry(&specs),
+        };
+        let (states, initial) = States::new_seeded(&specs, SystemTime::now(), |id| {
+            carried[id as usize].as_ref().map(|c| c.seed)
+        });
         for id in 0..specs.len() as HealthId {
             table.set(id, states.published(id));
         }
-        let mut last_change = vec![None; specs.len()];
+        let mut history = Vec::with_capacity(specs.len());
+        let mut last_change = Vec::with_capacity(specs.len());
+        for (i, c) in carried.into_iter().enumerate() {
+            let (h, t) = c.map_or((VecDeque::new(), None), |c| (c.history, c.last_change));
+            history.push(h);
+            last_change.push(t.map(|mut t| {
+                t.id = i as HealthId;
+                t
+            }));
+        }
         for t in &initial {
             last_change[t.id as usize] = Some(t.clone());
         }
@@ -129,9 +158,10 @@ impl Checker {
             .collect();
         let inner = Arc::new(Inner {
             ids: specs.iter().map(|s| s.id.clone()).collect(),
+            specs,
             table,
             shared: Mutex::new(Shared {
-                history: vec![VecDeque::new(); specs.len()],
+                history,
                 states,
                 last_change,
             }),
@@ -140,7 +170,7 @@ impl Checker {
         let tasks = TaskTracker::new();
         let mut rng = rand::rng();
         for (id, interval) in probed {
-            let Some(probe) = make_probe(&specs[id as usize]) else {
+            let Some(probe) = make_probe(&inner.specs[id as usize]) else {
                 continue;
             };
             let interval = interval.max(Duration::from_millis(1));
@@ -161,6 +191,36 @@ impl Checker {
             "health checker started"
         );
         Checker { inner, tasks }
+    }
+
+    /// What a successor running `specs` inherits from this checker, per
+    /// spec.
+    fn carry(&self, specs: &[HealthCheckSpec]) -> Vec<Option<Carried>> {
+        let old = self.inner.lock();
+        specs
+            .iter()
+            .map(|spec| {
+                let i = self.id_of(&spec.id)?;
+                let mut seed = old.states.seed(i)?;
+                let i = i as usize;
+                if self.inner.specs[i] == *spec {
+                    return Some(Carried {
+                        seed,
+                        history: old.history[i].clone(),
+                        last_change: old.last_change[i].clone(),
+                    });
+                }
+                // A changed spec (another port, another threshold...) is a
+                // new check; only the operator's word carries over.
+                seed.measured = !spec.invert;
+                seed.last_change = None;
+                Some(Carried {
+                    seed,
+                    history: VecDeque::new(),
+                    last_change: None,
+                })
+            })
+            .collect()
     }
 
     /// Number of checks (probed or not).
@@ -265,6 +325,24 @@ impl Inner {
     }
 }
 
+/// The network probe for `spec`; `None` (logged) when it has none.
+fn real_probe(spec: &HealthCheckSpec) -> Option<ProbeFn> {
+    match Prober::new(spec) {
+        Ok(prober) => {
+            let prober = Arc::new(prober);
+            let probe: ProbeFn = Arc::new(move || {
+                let prober = prober.clone();
+                Box::pin(async move { prober.probe().await })
+            });
+            Some(probe)
+        }
+        Err(e) => {
+            tracing::warn!(check = %spec.id, "health check not probed: {e}");
+            None
+        }
+    }
+}
+
 fn word(healthy: bool) -> &'static str {
     if healthy { "healthy" } else { "unhealthy" }
 }
@@ -351,7 +429,7 @@ mod tests {
         let specs: Vec<_> = (0..200).map(|i| spec(&format!("c{i}"), 10, 3)).collect();
         let table = Arc::new(HealthTable::new(specs.iter().map(|_| true)));
         let start = Instant::now();
-        let _c = Checker::start_with(specs, table, CancellationToken::new(), |_| {
+        let _c = Checker::start_with(specs, table, CancellationToken::new(), None, |_| {
             Some(fake(up.clone(), calls.clone()))
         });
         tokio::time::sleep(Duration::from_millis(9_999)).await;
@@ -380,7 +458,7 @@ mod tests {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let specs = vec![spec("a", 10, 3)];
         let table = Arc::new(HealthTable::new([true]));
-        let c = Checker::start_with(specs, table.clone(), CancellationToken::new(), |_| {
+        let c = Checker::start_with(specs, table.clone(), CancellationToken::new(), None, |_| {
             Some(fake(up.clone(), calls.clone()))
         });
         tokio::time::sleep(Duration::from_secs(25)).await;
@@ -433,7 +511,7 @@ mod tests {
         ];
         // As app::publish builds it: `!invert` for every check.
         let table = Arc::new(HealthTable::new([true, true, false, true]));
-        let c = Checker::start_with(specs, table.clone(), CancellationToken::new(), |_| {
+        let c = Checker::start_with(specs, table.clone(), CancellationToken::new(), None, |_| {
             Some(fake(up.clone(), calls.clone()))
         });
         assert!(
@@ -455,13 +533,53 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_restart_keeps_what_is_known() {
+        let up = Arc::new(AtomicBool::new(false));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let probe = |_: &HealthCheckSpec| Some(fake(up.clone(), calls.clone()));
+        let specs = vec![spec("a", 1, 1), spec("b", 1, 1), spec("c", 1, 1)];
+        let first = CancellationToken::new();
+        let table = Arc::new(HealthTable::new([true; 3]));
+        let old = Checker::start_with(specs.clone(), table.clone(), first.clone(), None, probe);
+        until(Duration::from_secs(2), || {
+            (0..3).all(|i| !table.is_healthy(i))
+        })
+        .await;
+        old.set_override(2, Some(true));
+        first.cancel();
+        old.stopped().await;
+
+        // "b" moved to another port: a new check. "d" is new.
+        let mut specs2 = specs.clone();
+        specs2[1].port = 8080;
+        specs2.push(spec("d", 1, 1));
+        up.store(true, Ordering::SeqCst);
+        let fresh = Arc::new(HealthTable::new([true; 4]));
+        let new = Checker::start_with(
+            specs2,
+            fresh.clone(),
+            CancellationToken::new(),
+            Some(&old),
+            probe,
+        );
+        // Before any probe: "a" is still known down, "c" still forced.
+        assert!(!fresh.is_healthy(0), "kept down across the restart");
+        assert!(fresh.is_healthy(1) && fresh.is_healthy(2) && fresh.is_healthy(3));
+        let a = new.status(0).unwrap();
+        assert!(!a.last_results.is_empty() && a.last_change.is_some());
+        assert!(new.status(1).unwrap().last_results.is_empty());
+        assert_eq!(new.status(2).unwrap().forced, Some(true));
+        until(Duration::from_secs(2), || fresh.is_healthy(0)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn shutdown_stops_every_task() {
         let up = Arc::new(AtomicBool::new(true));
         let calls = Arc::new(Mutex::new(Vec::new()));
         let shutdown = CancellationToken::new();
         let specs: Vec<_> = (0..10).map(|i| spec(&format!("c{i}"), 1, 1)).collect();
         let table = Arc::new(HealthTable::new([true; 10]));
-        let c = Checker::start_with(specs, table, shutdown.clone(), |_| {
+        let c = Checker::start_with(specs, table, shutdown.clone(), None, |_| {
             Some(fake(up.clone(), calls.clone()))
         });
         tokio::time::sleep(Duration::from_secs(3)).await;

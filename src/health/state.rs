@@ -26,6 +26,18 @@ pub struct Transition {
     pub at: SystemTime,
 }
 
+/// A state carried over from an earlier [`States`] (see
+/// [`States::new_seeded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seed {
+    /// The measured state (after `invert`).
+    pub measured: bool,
+    /// The operator's override.
+    pub forced: Option<bool>,
+    /// When the published state last changed.
+    pub last_change: Option<SystemTime>,
+}
+
 /// What a calculated check counts.
 #[derive(Debug, Clone)]
 struct Calculated {
@@ -72,6 +84,19 @@ impl States {
     /// transitions of calculated checks whose first computation disagrees
     /// with the starting state (the health table starts at `!invert`).
     pub fn new(specs: &[HealthCheckSpec], at: SystemTime) -> (States, Vec<Transition>) {
+        States::new_seeded(specs, at, |_| None)
+    }
+
+    /// As [`States::new`], but checks for which `seed` answers start from
+    /// that state instead (a reload keeps what was already known, so a dead
+    /// endpoint does not come back as healthy for interval × threshold).
+    /// Calculated checks are then recomputed; only real changes are
+    /// returned as transitions.
+    pub fn new_seeded(
+        specs: &[HealthCheckSpec],
+        at: SystemTime,
+        seed: impl Fn(HealthId) -> Option<Seed>,
+    ) -> (States, Vec<Transition>) {
         let index: HashMap<&str, HealthId> = specs
             .iter()
             .enumerate()
@@ -111,15 +136,16 @@ impl States {
                     }
                     _ => None,
                 };
+                let seed = seed(i as HealthId);
                 CheckState {
-                    measured: !spec.invert,
+                    measured: seed.map_or(!spec.invert, |s| s.measured),
                     streak: 0,
                     threshold: spec.failure_threshold.max(1),
                     invert: spec.invert,
                     disabled: spec.disabled,
-                    forced: None,
+                    forced: seed.and_then(|s| s.forced),
                     calculated,
-                    last_change: None,
+                    last_change: seed.and_then(|s| s.last_change),
                 }
             })
             .collect();
@@ -163,6 +189,15 @@ impl States {
     /// When the published state last changed; `None` if never.
     pub fn last_change(&self, id: HealthId) -> Option<SystemTime> {
         self.checks.get(id as usize).and_then(|c| c.last_change)
+    }
+
+    /// What a successor should start from for check `id`.
+    pub fn seed(&self, id: HealthId) -> Option<Seed> {
+        self.checks.get(id as usize).map(|c| Seed {
+            measured: c.measured,
+            forced: c.forced,
+            last_change: c.last_change,
+        })
     }
 
     /// Whether `id` is probed: an endpoint check that is not disabled.
@@ -478,6 +513,39 @@ mod tests {
         let tr = s.set_override(0, Some(true), t(5));
         let ids: Vec<(HealthId, bool)> = tr.iter().map(|t| (t.id, t.new)).collect();
         assert_eq!(ids, vec![(0, true), (3, false)]);
+    }
+
+    #[test]
+    fn seeds_carry_state_over_and_recompute_calculated() {
+        let specs = [
+            endpoint("a", 3),
+            endpoint("b", 3),
+            calculated("c", &["a", "b"], 2),
+        ];
+        let (mut old, _) = States::new(&specs, t(0));
+        for i in 1..=3 {
+            old.record(0, false, "refused", t(i));
+        }
+        old.set_override(1, Some(false), t(4));
+        assert!(!old.published(2));
+        // The same checks again: nothing changes, nothing is reported.
+        let (new, tr) = States::new_seeded(&specs, t(5), |id| old.seed(id));
+        assert!(tr.is_empty());
+        assert!(!new.published(0) && !new.measured(0));
+        assert_eq!(new.forced(1), Some(false));
+        assert_eq!(new.last_change(0), Some(t(3)));
+        assert!(!new.published(2));
+        // `c` now needs one child only, but both are down: still down.
+        // With `a` new (unseeded, healthy), `c` comes up at once.
+        let mut specs2 = specs.clone();
+        specs2[2] = calculated("c", &["a", "b"], 1);
+        let (new, tr) = States::new_seeded(&specs2, t(6), |id| match id {
+            0 => None,
+            id => old.seed(id),
+        });
+        assert!(new.published(0));
+        assert_eq!(tr.len(), 1);
+        assert_eq!((tr[0].id, tr[0].new), (2, true));
     }
 
     #[test]
