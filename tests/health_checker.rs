@@ -532,3 +532,30 @@ async fn ten_thousand_checks_on_one_core() {
     assert!(all_probed, "every check probed at least twice in 25 s");
     assert_eq!(healthy, 10_000);
 }
+
+#[tokio::test]
+async fn a_full_accept_queue_is_a_connect_timeout() {
+    // A listener that never accepts, its queue filled: further SYNs are
+    // dropped, so the connection never opens.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        match tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            Ok(Ok(s)) => fillers.push(s),
+            _ => break, // the queue is full
+        }
+    }
+    let r = probe(&spec("slow", CheckKind::Http, addr.port())).await;
+    assert!(!r.healthy);
+    assert_eq!(r.reason, "connect timeout after 4 s");
+    assert!(r.latency >= Duration::from_secs(4) && r.latency < Duration::from_millis(4500));
+    drop(listener);
+}
