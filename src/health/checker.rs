@@ -288,9 +288,11 @@ impl Inner {
     fn record(&self, id: HealthId, result: ProbeResult) {
         let transitions = {
             let mut shared = self.lock();
+            // A transition is stamped when the table changes, not when
+            // the deciding probe started: that is when DNS answers change.
             let t = shared
                 .states
-                .record(id, result.healthy, &result.reason, result.at);
+                .record(id, result.healthy, &result.reason, SystemTime::now());
             let history = &mut shared.history[id as usize];
             if history.len() == HISTORY {
                 history.pop_front();
