@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::dns::handler::Published;
 use crate::dns::{tcp, udp};
-use crate::health::HealthTable;
+use crate::health::{Checker, HealthTable};
 use crate::snapshot::{HealthId, Snapshot};
 
 /// UDP workers per DNS address: one per core, so both cores answer.
@@ -94,6 +94,10 @@ pub struct Server {
     pub published: Arc<ArcSwap<Published>>,
     /// Bound DNS addresses.
     pub dns: Vec<SocketAddr>,
+    /// The health checker of the current configuration and the token that
+    /// stops it; replaced on reload.
+    checks: std::sync::Mutex<(Checker, CancellationToken)>,
+    shutdown: CancellationToken,
     tasks: tokio::task::JoinSet<()>,
 }
 
@@ -104,7 +108,15 @@ impl Server {
         for &addr in &config.dns {
             sockets.push(bind_dns(addr).await?);
         }
-        let published = Arc::new(ArcSwap::from_pointee(publish(config)));
+        let first = publish(config);
+        // Checks start at load, not at the first query.
+        let checks_token = shutdown.child_token();
+        let checker = Checker::start(
+            config.health_checks.clone(),
+            first.health.clone(),
+            checks_token.clone(),
+        );
+        let published = Arc::new(ArcSwap::from_pointee(first));
         let mut tasks = tokio::task::JoinSet::new();
         let mut dns = Vec::new();
         for s in sockets {
@@ -122,13 +134,37 @@ impl Server {
         Ok(Server {
             published,
             dns,
+            checks: std::sync::Mutex::new((checker, checks_token)),
+            shutdown,
             tasks,
         })
     }
 
-    /// Swaps in zones from a new config.
+    /// Swaps in zones and health checks from a new config. Checks whose
+    /// spec did not change keep their state, so a reload never revives a
+    /// dead endpoint.
     pub fn reload(&self, config: &Config) {
-        self.published.store(Arc::new(publish(config)));
+        let next = publish(config);
+        let token = self.shutdown.child_token();
+        let mut checks = self.checks.lock().unwrap_or_else(|e| e.into_inner());
+        // The successor writes its table before the table is published.
+        let checker = checks.0.restart(
+            config.health_checks.clone(),
+            next.health.clone(),
+            token.clone(),
+        );
+        self.published.store(Arc::new(next));
+        let (_, old_token) = std::mem::replace(&mut *checks, (checker, token));
+        old_token.cancel();
+    }
+
+    /// The current health checker (status, overrides).
+    pub fn checker(&self) -> Checker {
+        self.checks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone()
     }
 
     /// Waits for every listener to finish after shutdown.
