@@ -1,8 +1,8 @@
 //! Wiring: bind every socket, publish the zones, spawn the listeners, and
 //! own reload and shutdown.
 //!
-//! Sockets are bound before anything is spawned, so a busy port fails the
-//! start cleanly. Reloads build a complete new [`Published`] off to the side
+//! Sockets are bound (`dns::listen`) before anything is spawned, so a busy
+//! port fails the start cleanly. Reloads build a complete new [`Published`] off to the side
 //! and swap it in with one atomic store; queries in flight keep the old one.
 
 use std::collections::HashMap;
@@ -10,25 +10,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use arc_swap::ArcSwap;
-use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::dns::handler::Published;
-use crate::dns::{tcp, udp};
+use crate::dns::listen;
 use crate::health::{Checker, HealthTable};
 use crate::snapshot::{HealthId, Snapshot};
-
-/// UDP workers per DNS address: one per core, so both cores answer.
-fn udp_workers() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-/// How many times to look for a port free for both UDP and TCP when asked
-/// for port 0.
-const PORT_ZERO_ATTEMPTS: usize = 50;
 
 /// Builds what the responder reads from a validated config.
 pub fn publish(config: &Config) -> Published {
@@ -50,44 +40,6 @@ pub fn publish(config: &Config) -> Published {
     }
 }
 
-/// One DNS address with its UDP socket and TCP listener on the same port.
-pub struct DnsSockets {
-    /// The address actually bound (port 0 resolved).
-    pub addr: SocketAddr,
-    udp: UdpSocket,
-    tcp: TcpListener,
-}
-
-/// Binds UDP and TCP on `addr`; for port 0, on one port free for both.
-pub async fn bind_dns(addr: SocketAddr) -> anyhow::Result<DnsSockets> {
-    if addr.port() != 0 {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen for DNS on UDP {addr}"))?;
-        let tcp = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen for DNS on TCP {addr}"))?;
-        return Ok(DnsSockets { addr, udp, tcp });
-    }
-    for _ in 0..PORT_ZERO_ATTEMPTS {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen for DNS on UDP {addr}"))?;
-        let bound = udp.local_addr()?;
-        if let Ok(tcp) = TcpListener::bind(bound).await {
-            return Ok(DnsSockets {
-                addr: bound,
-                udp,
-                tcp,
-            });
-        }
-    }
-    bail!(
-        "cannot find a port free for both UDP and TCP on {}",
-        addr.ip()
-    )
-}
-
 /// A running server's handles.
 pub struct Server {
     /// What the responder reads; swapped whole on reload.
@@ -106,7 +58,7 @@ impl Server {
     pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Server> {
         let mut sockets = Vec::new();
         for &addr in &config.dns {
-            sockets.push(bind_dns(addr).await?);
+            sockets.push(listen::bind(addr).await?);
         }
         let first = publish(config);
         // Checks start at load, not at the first query.
@@ -121,15 +73,7 @@ impl Server {
         let mut dns = Vec::new();
         for s in sockets {
             dns.push(s.addr);
-            let udp_socket = Arc::new(s.udp);
-            for _ in 0..udp_workers() {
-                tasks.spawn(udp::serve(
-                    udp_socket.clone(),
-                    published.clone(),
-                    shutdown.clone(),
-                ));
-            }
-            tasks.spawn(tcp::serve(s.tcp, published.clone(), shutdown.clone()));
+            listen::spawn(s, &published, &shutdown, &mut tasks);
         }
         Ok(Server {
             published,

@@ -3,5 +3,6 @@
 //! Architecture invariant: nothing here touches the store or the API; the
 //! listeners read only the published snapshot and health table.
 pub mod handler;
+pub mod listen;
 pub mod tcp;
 pub mod udp;

@@ -1,0 +1,82 @@
+//! Binding the DNS sockets and spawning their listeners.
+//!
+//! Sockets are bound before anything is spawned, so a busy port fails the
+//! start cleanly, with a message naming the address.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use arc_swap::ArcSwap;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::handler::Published;
+use super::{tcp, udp};
+
+/// How many times to look for a port free for both UDP and TCP when asked
+/// for port 0.
+const PORT_ZERO_ATTEMPTS: usize = 50;
+
+/// UDP workers per DNS address: one per core, so every core answers.
+fn udp_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// One DNS address with its UDP socket and TCP listener on the same port.
+pub struct DnsSockets {
+    /// The address actually bound (port 0 resolved).
+    pub addr: SocketAddr,
+    udp: UdpSocket,
+    tcp: TcpListener,
+}
+
+/// Binds UDP and TCP on `addr`; for port 0, on one port free for both.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<DnsSockets> {
+    if addr.port() != 0 {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for DNS on UDP {addr}"))?;
+        let tcp = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for DNS on TCP {addr}"))?;
+        return Ok(DnsSockets { addr, udp, tcp });
+    }
+    for _ in 0..PORT_ZERO_ATTEMPTS {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for DNS on UDP {addr}"))?;
+        let bound = udp.local_addr()?;
+        if let Ok(tcp) = TcpListener::bind(bound).await {
+            return Ok(DnsSockets {
+                addr: bound,
+                udp,
+                tcp,
+            });
+        }
+    }
+    bail!(
+        "cannot find a port free for both UDP and TCP on {}",
+        addr.ip()
+    )
+}
+
+/// Spawns the UDP workers and the TCP acceptor of `sockets` into `tasks`;
+/// they answer from `published` until `shutdown` fires.
+pub fn spawn(
+    sockets: DnsSockets,
+    published: &Arc<ArcSwap<Published>>,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) {
+    let udp_socket = Arc::new(sockets.udp);
+    for _ in 0..udp_workers() {
+        tasks.spawn(udp::serve(
+            udp_socket.clone(),
+            published.clone(),
+            shutdown.clone(),
+        ));
+    }
+    tasks.spawn(tcp::serve(sockets.tcp, published.clone(), shutdown.clone()));
+}
