@@ -4,21 +4,18 @@
 //! and `eightfold check` share one path. Every problem is reported with its
 //! location, and all of them at once rather than the first only.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::model::{
-    CheckKind, DEFAULT_RECORD_TTL, DName, FailoverRole, HealthCheckSpec, Origin, Policy,
-    RecordSpec, Target, ZoneSpec,
-};
+use crate::input::{FieldError, HealthCheckInput, RecordInput};
+use crate::model::{DName, HealthCheckSpec, Origin, RecordSpec, ZoneSpec};
 use crate::{validate, zonefile};
 
 /// DNS address when neither the config nor the command line gives one.
@@ -27,12 +24,6 @@ pub const DEFAULT_DNS: &str = "127.0.0.1:5353";
 pub const DEFAULT_API: &str = "127.0.0.1:8053";
 /// SQLite file when none is given.
 pub const DEFAULT_DATA: &str = "eightfold.db";
-/// Health check interval when none is given.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
-/// Consecutive results needed to change a check's state.
-pub const DEFAULT_FAILURE_THRESHOLD: u8 = 3;
-/// HTTP response deadline after connecting.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -261,255 +252,36 @@ impl Cx<'_> {
         }
     }
 
-    fn health_checks(&mut self, raws: Vec<RawHealthCheck>) -> Vec<HealthCheckSpec> {
-        let mut out: Vec<HealthCheckSpec> = Vec::new();
-        let mut calculated: Vec<(usize, Vec<Spanned<String>>)> = Vec::new();
-        for raw in raws {
-            let id = raw.id.get_ref().clone();
-            if id.is_empty() || id.len() > 64 {
-                self.error(raw.id.span(), "health check id must be 1 to 64 characters");
-                continue;
-            }
-            if out.iter().any(|c| c.id == id) {
-                self.error(
-                    raw.id.span(),
-                    format!("health check {id:?} is declared twice"),
-                );
-                continue;
-            }
-            let kind = match raw.kind.get_ref().as_str() {
-                "tcp" => CheckKind::Tcp,
-                "http" => CheckKind::Http,
-                "https" => CheckKind::Https,
-                "calculated" => CheckKind::Calculated {
-                    children: Vec::new(),
-                    healthy_threshold: 1,
-                },
-                other => {
-                    self.error(
-                        raw.kind.span(),
-                        format!("health check {id:?}: unknown type {other:?}; use tcp, http, https or calculated"),
-                    );
-                    continue;
-                }
-            };
-            let is_calculated = matches!(kind, CheckKind::Calculated { .. });
-            let target = match (&raw.ip, &raw.fqdn) {
-                (Some(ip), None) => match ip.get_ref().parse() {
-                    Ok(addr) => Some(Target::Ip(addr)),
-                    Err(_) => {
-                        self.error(
-                            ip.span(),
-                            format!("health check {id:?}: invalid IP address {:?}", ip.get_ref()),
-                        );
-                        None
-                    }
-                },
-                (None, Some(fqdn)) => {
-                    if DName::from_str(fqdn.get_ref()).is_err() {
-                        self.error(
-                            fqdn.span(),
-                            format!(
-                                "health check {id:?}: invalid domain name {:?}",
-                                fqdn.get_ref()
-                            ),
-                        );
-                    }
-                    Some(Target::Fqdn(fqdn.get_ref().clone()))
-                }
-                (Some(ip), Some(_)) => {
-                    self.error(
-                        ip.span(),
-                        format!("health check {id:?}: give ip or fqdn, not both"),
-                    );
-                    None
-                }
-                (None, None) => {
-                    if !is_calculated {
-                        self.error(
-                            raw.id.span(),
-                            format!("health check {id:?}: needs ip or fqdn"),
-                        );
-                    }
-                    None
-                }
-            };
-            if is_calculated && target.is_some() {
-                self.error(
-                    raw.kind.span(),
-                    format!("health check {id:?}: a calculated check has children, not ip or fqdn"),
-                );
-            }
-            if let Some(s) = &raw.search {
-                if s.get_ref().is_empty() || s.get_ref().len() > 255 {
-                    self.error(
-                        s.span(),
-                        format!("health check {id:?}: search must be 1 to 255 characters"),
-                    );
-                }
-                if !matches!(kind, CheckKind::Http | CheckKind::Https) {
-                    self.error(
-                        s.span(),
-                        format!(
-                            "health check {id:?}: search applies to http and https checks only"
-                        ),
-                    );
-                }
-            }
-            let interval = self.duration(
-                &id,
-                "interval",
-                raw.interval.as_ref(),
-                DEFAULT_INTERVAL,
-                1..=300,
-            );
-            let timeout = self.duration(
-                &id,
-                "timeout",
-                raw.timeout.as_ref(),
-                DEFAULT_TIMEOUT,
-                1..=60,
-            );
-            let failure_threshold = match &raw.failure_threshold {
-                None => DEFAULT_FAILURE_THRESHOLD,
-                Some(t) if (1..=10).contains(t.get_ref()) => *t.get_ref() as u8,
-                Some(t) => {
-                    self.error(
-                        t.span(),
-                        format!(
-                            "health check {id:?}: failure_threshold must be 1 to 10, not {}",
-                            t.get_ref()
-                        ),
-                    );
-                    DEFAULT_FAILURE_THRESHOLD
-                }
-            };
-            let kind = match kind {
-                CheckKind::Calculated { .. } => {
-                    let threshold = match &raw.healthy_threshold {
-                        None => 1,
-                        Some(t) if (0..=256).contains(t.get_ref()) => *t.get_ref() as u32,
-                        Some(t) => {
-                            self.error(
-                                t.span(),
-                                format!("health check {id:?}: healthy_threshold must be 0 to 256"),
-                            );
-                            1
-                        }
-                    };
-                    match raw.children {
-                        Some(children) => {
-                            calculated.push((out.len(), children.into_inner()));
-                        }
-                        None => self.error(
-                            raw.id.span(),
-                            format!(
-                                "health check {id:?}: a calculated check needs children = [...]"
-                            ),
-                        ),
-                    }
-                    CheckKind::Calculated {
-                        children: Vec::new(),
-                        healthy_threshold: threshold,
-                    }
-                }
-                other => {
-                    if let Some(c) = &raw.children {
-                        self.error(
-                            c.span(),
-                            format!(
-                                "health check {id:?}: children apply to calculated checks only"
-                            ),
-                        );
-                    }
-                    other
-                }
-            };
-            let default_port = if matches!(kind, CheckKind::Https) {
-                443
-            } else {
-                80
-            };
-            if matches!(kind, CheckKind::Tcp) && raw.port.is_none() {
-                self.error(
-                    raw.id.span(),
-                    format!("health check {id:?}: a tcp check needs a port"),
-                );
-            }
-            out.push(HealthCheckSpec {
-                id,
-                kind,
-                target,
-                port: raw.port.unwrap_or(default_port),
-                path: raw.path.unwrap_or_else(|| "/".into()),
-                host: raw.host,
-                search: raw.search.map(Spanned::into_inner),
-                interval,
-                failure_threshold,
-                timeout,
-                invert: raw.invert,
-                disabled: raw.disabled,
-            });
+    fn report(&mut self, spans: &Spans, errors: Vec<FieldError>) {
+        for e in errors {
+            let span = spans.of(&e);
+            self.error(span, e.message);
         }
-        // Children are checked once every id is known.
-        for (index, children) in calculated {
-            let mut ids = Vec::new();
-            for child in children {
-                let name = child.get_ref();
-                match out.iter().find(|c| &c.id == name) {
-                    None => self.error(child.span(), format!("health check {:?}: unknown child {name:?}", out[index].id)),
-                    Some(c) if matches!(c.kind, CheckKind::Calculated { .. }) => self.error(
-                        child.span(),
-                        format!("health check {:?}: child {name:?} is itself calculated; children must be endpoint checks", out[index].id),
-                    ),
-                    Some(_) => ids.push(name.clone()),
-                }
+    }
+
+    fn health_checks(&mut self, raws: Vec<RawHealthCheck>) -> Vec<HealthCheckSpec> {
+        // Children may be declared after their parent: know every kind first.
+        let kinds: HashMap<String, bool> = raws
+            .iter()
+            .map(|r| (r.id.get_ref().clone(), r.kind.get_ref() == "calculated"))
+            .collect();
+        let mut out: Vec<HealthCheckSpec> = Vec::new();
+        for raw in raws {
+            let (input, spans) = raw.split();
+            if out.iter().any(|c| c.id == input.id) {
+                let span = spans.field("id");
+                self.error(
+                    span,
+                    format!("health check {:?} is declared twice", input.id),
+                );
+                continue;
             }
-            if let CheckKind::Calculated { children, .. } = &mut out[index].kind {
-                *children = ids;
+            match input.to_spec(&|id| kinds.get(id).copied()) {
+                Ok(spec) => out.push(spec),
+                Err(errors) => self.report(&spans, errors),
             }
         }
         out
-    }
-
-    fn duration(
-        &mut self,
-        id: &str,
-        field: &str,
-        raw: Option<&Spanned<String>>,
-        default: Duration,
-        secs: std::ops::RangeInclusive<u64>,
-    ) -> Duration {
-        let Some(raw) = raw else { return default };
-        match humantime::parse_duration(raw.get_ref()) {
-            Ok(d)
-                if d >= Duration::from_secs(*secs.start())
-                    && d <= Duration::from_secs(*secs.end()) =>
-            {
-                d
-            }
-            Ok(_) => {
-                self.error(
-                    raw.span(),
-                    format!(
-                        "health check {id:?}: {field} must be between {}s and {}s",
-                        secs.start(),
-                        secs.end()
-                    ),
-                );
-                default
-            }
-            Err(_) => {
-                self.error(
-                    raw.span(),
-                    format!(
-                        "health check {id:?}: invalid {field} {:?}; write it like \"10s\"",
-                        raw.get_ref()
-                    ),
-                );
-                default
-            }
-        }
     }
 
     fn zone(
@@ -575,188 +347,134 @@ impl Cx<'_> {
         span: Range<usize>,
         check_ids: &HashSet<&str>,
     ) -> Option<RecordSpec> {
-        let before = self.diags.0.len();
-        let owner = match owner_name(apex, raw.name.get_ref()) {
-            Ok(n) => Some(n),
-            Err(msg) => {
-                self.error(raw.name.span(), msg);
+        let (input, mut spans) = raw.split();
+        spans.whole = span.clone();
+        match input.to_spec(apex, &|id| check_ids.contains(id)) {
+            Ok(mut spec) => {
+                spec.origin = Some(self.origin(span));
+                Some(spec)
+            }
+            Err(errors) => {
+                self.report(&spans, errors);
                 None
             }
-        };
-        let rtype = zonefile::parse_rtype(raw.rtype.get_ref());
-        if rtype.is_none() {
-            self.error(
-                raw.rtype.span(),
-                format!("unknown record type {:?}", raw.rtype.get_ref()),
-            );
         }
-        let label = format!("{} {}", raw.name.get_ref(), raw.rtype.get_ref());
-        let policy = match &raw.routing {
-            None => Policy::Simple,
-            Some(r) => Policy::parse(r.get_ref()).unwrap_or_else(|| {
-                self.error(
-                    r.span(),
-                    format!("{label}: unknown routing {:?}; use simple, multivalue, failover or weighted", r.get_ref()),
-                );
-                Policy::Simple
-            }),
-        };
-        let ttl = match &raw.ttl {
-            None => DEFAULT_RECORD_TTL,
-            Some(t) if (0..=i64::from(i32::MAX)).contains(t.get_ref()) => *t.get_ref() as u32,
-            Some(t) => {
-                self.error(
-                    t.span(),
-                    format!("{label}: ttl must be 0 to 2147483647 seconds"),
-                );
-                0
-            }
-        };
-        // Values: `values = [...]` for simple records, `value = "..."` for the
-        // others, as in the spec; a simple record may also use `value`.
-        let texts: Vec<Spanned<String>> = match (raw.value, raw.values) {
-            (Some(v), None) => vec![v],
-            (None, Some(vs)) => {
-                if policy != Policy::Simple {
-                    self.error(
-                        vs.span(),
-                        format!(
-                            "{label}: a {} record has one `value`, not `values`",
-                            policy.as_str()
-                        ),
-                    );
-                }
-                if vs.get_ref().is_empty() {
-                    self.error(vs.span(), format!("{label}: values is empty"));
-                }
-                vs.into_inner()
-            }
-            (Some(v), Some(_)) => {
-                self.error(v.span(), format!("{label}: give value or values, not both"));
-                vec![]
-            }
-            (None, None) => {
-                self.error(span.clone(), format!("{label}: missing value"));
-                vec![]
-            }
-        };
-        let mut values = Vec::new();
-        if let Some(rtype) = rtype {
-            for t in &texts {
-                match zonefile::parse_value(apex, rtype, t.get_ref()) {
-                    Ok(v) => values.push(v),
-                    Err(msg) => self.error(t.span(), format!("{label}: {msg}")),
-                }
-            }
+    }
+}
+
+/// Where each field of one TOML table is, to locate a [`FieldError`].
+#[derive(Default)]
+struct Spans {
+    whole: Range<usize>,
+    fields: Vec<(&'static str, Range<usize>)>,
+    items: Vec<(&'static str, Vec<Range<usize>>)>,
+}
+
+impl Spans {
+    fn add<T>(&mut self, field: &'static str, value: &Option<Spanned<T>>) {
+        if let Some(v) = value {
+            self.fields.push((field, v.span()));
         }
-        let set = raw.set.map(|s| {
-            let n = s.get_ref().chars().count();
-            if !(1..=128).contains(&n) {
-                self.error(
-                    s.span(),
-                    format!("{label}: set identifier must be 1 to 128 characters"),
-                );
-            }
-            if policy == Policy::Simple {
-                self.error(
-                    s.span(),
-                    format!(
-                        "{label}: a simple record has no set identifier; choose a routing policy"
-                    ),
-                );
-            }
-            s.into_inner()
+    }
+
+    fn add_list(&mut self, field: &'static str, value: &Option<Spanned<Vec<Spanned<String>>>>) {
+        if let Some(v) = value {
+            self.fields.push((field, v.span()));
+            self.items
+                .push((field, v.get_ref().iter().map(Spanned::span).collect()));
+        }
+    }
+
+    fn field(&self, field: &str) -> Range<usize> {
+        self.fields
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map_or_else(|| self.whole.clone(), |(_, s)| s.clone())
+    }
+
+    fn of(&self, e: &FieldError) -> Range<usize> {
+        let item = e.index.and_then(|i| {
+            self.items
+                .iter()
+                .find(|(f, _)| *f == e.field)
+                .and_then(|(_, spans)| spans.get(i).cloned())
         });
-        if set.is_none() && policy != Policy::Simple {
-            self.error(
-                span.clone(),
-                format!(
-                    "{label}: a {} record needs a set identifier (set = \"...\")",
-                    policy.as_str()
-                ),
-            );
-        }
-        let health_check = raw.health_check.map(|h| {
-            if !check_ids.contains(h.get_ref().as_str()) {
-                self.error(h.span(), format!("{label}: unknown health check {:?}", h.get_ref()));
-            }
-            if policy == Policy::Simple {
-                self.error(h.span(), format!("{label}: a simple record has no health check; use multivalue, failover or weighted routing"));
-            }
-            h.into_inner()
-        });
-        let failover = match (&raw.failover, policy) {
-            (Some(f), Policy::Failover) => {
-                match f.get_ref().as_str() {
-                    "primary" => Some(FailoverRole::Primary),
-                    "secondary" => Some(FailoverRole::Secondary),
-                    other => {
-                        self.error(f.span(), format!("{label}: failover must be \"primary\" or \"secondary\", not {other:?}"));
-                        None
-                    }
-                }
-            }
-            (None, Policy::Failover) => {
-                self.error(
-                    span.clone(),
-                    format!(
-                        "{label}: a failover record needs failover = \"primary\" or \"secondary\""
-                    ),
-                );
-                None
-            }
-            (Some(f), _) => {
-                self.error(
-                    f.span(),
-                    format!("{label}: failover applies to routing = \"failover\" only"),
-                );
-                None
-            }
-            (None, _) => None,
+        item.unwrap_or_else(|| self.field(e.field))
+    }
+}
+
+fn plain<T: Clone>(v: &Option<Spanned<T>>) -> Option<T> {
+    v.as_ref().map(|s| s.get_ref().clone())
+}
+
+fn plain_list(v: &Option<Spanned<Vec<Spanned<String>>>>) -> Option<Vec<String>> {
+    v.as_ref()
+        .map(|l| l.get_ref().iter().map(|s| s.get_ref().clone()).collect())
+}
+
+impl RawRecord {
+    fn split(self) -> (RecordInput, Spans) {
+        let mut spans = Spans::default();
+        spans.fields.push(("name", self.name.span()));
+        spans.fields.push(("type", self.rtype.span()));
+        spans.add("ttl", &self.ttl);
+        spans.add("routing", &self.routing);
+        spans.add("set", &self.set);
+        spans.add("value", &self.value);
+        spans.add_list("values", &self.values);
+        spans.add("health_check", &self.health_check);
+        spans.add("failover", &self.failover);
+        spans.add("weight", &self.weight);
+        let input = RecordInput {
+            name: self.name.get_ref().clone(),
+            rtype: self.rtype.get_ref().clone(),
+            ttl: plain(&self.ttl),
+            routing: plain(&self.routing),
+            set: plain(&self.set),
+            value: plain(&self.value),
+            values: plain_list(&self.values),
+            health_check: plain(&self.health_check),
+            failover: plain(&self.failover),
+            weight: plain(&self.weight),
         };
-        let weight = match (&raw.weight, policy) {
-            (Some(w), Policy::Weighted) => {
-                if (0..=255).contains(w.get_ref()) {
-                    Some(*w.get_ref() as u8)
-                } else {
-                    self.error(
-                        w.span(),
-                        format!("{label}: weight must be 0 to 255, not {}", w.get_ref()),
-                    );
-                    None
-                }
-            }
-            (None, Policy::Weighted) => {
-                self.error(
-                    span.clone(),
-                    format!("{label}: a weighted record needs a weight (0 to 255)"),
-                );
-                None
-            }
-            (Some(w), _) => {
-                self.error(
-                    w.span(),
-                    format!("{label}: weight applies to routing = \"weighted\" only"),
-                );
-                None
-            }
-            (None, _) => None,
+        (input, spans)
+    }
+}
+
+impl RawHealthCheck {
+    fn split(self) -> (HealthCheckInput, Spans) {
+        let mut spans = Spans {
+            whole: self.id.span(),
+            ..Spans::default()
         };
-        if self.diags.0.len() > before {
-            return None;
-        }
-        Some(RecordSpec {
-            owner: owner?,
-            rtype: rtype?,
-            ttl: zonefile::ttl(ttl),
-            policy,
-            set,
-            values,
-            health_check,
-            failover,
-            weight,
-            origin: Some(self.origin(span)),
-        })
+        spans.fields.push(("id", self.id.span()));
+        spans.fields.push(("type", self.kind.span()));
+        spans.add("ip", &self.ip);
+        spans.add("fqdn", &self.fqdn);
+        spans.add("search", &self.search);
+        spans.add("interval", &self.interval);
+        spans.add("failure_threshold", &self.failure_threshold);
+        spans.add("timeout", &self.timeout);
+        spans.add_list("children", &self.children);
+        spans.add("healthy_threshold", &self.healthy_threshold);
+        let input = HealthCheckInput {
+            id: self.id.get_ref().clone(),
+            kind: self.kind.get_ref().clone(),
+            ip: plain(&self.ip),
+            fqdn: plain(&self.fqdn),
+            port: self.port,
+            path: self.path,
+            host: self.host,
+            search: plain(&self.search),
+            interval: plain(&self.interval),
+            failure_threshold: plain(&self.failure_threshold),
+            timeout: plain(&self.timeout),
+            invert: self.invert,
+            disabled: self.disabled,
+            children: plain_list(&self.children),
+            healthy_threshold: plain(&self.healthy_threshold),
+        };
+        (input, spans)
     }
 }
 

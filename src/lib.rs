@@ -6,6 +6,7 @@ pub mod demo;
 pub mod diag;
 pub mod dns;
 pub mod health;
+pub mod input;
 pub mod model;
 pub mod routing;
 pub mod snapshot;

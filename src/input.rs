@@ -1,0 +1,644 @@
+//! The user-facing shape of records and health checks, shared by the TOML
+//! file and the JSON API ("one schema everywhere", SPEC §6), and the rules
+//! that turn it into validated [`RecordSpec`]s and [`HealthCheckSpec`]s.
+//!
+//! Problems are reported per field ([`FieldError`]); the config loader maps
+//! a field to its place in the file, the API names it in its 400 reply.
+//!
+//! Architecture invariant: pure; no I/O.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use domain::base::ToName;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    CheckKind, DEFAULT_RECORD_TTL, DName, FailoverRole, HealthCheckSpec, Policy, RecordSpec, Target,
+};
+use crate::zonefile;
+
+/// Health check interval when none is given.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+/// Consecutive results needed to change a check's state.
+pub const DEFAULT_FAILURE_THRESHOLD: u8 = 3;
+/// HTTP response deadline after connecting.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest health check id.
+pub const MAX_CHECK_ID_LEN: usize = 64;
+
+/// One problem with one field of an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// The field, as spelled in TOML and JSON (`""` for the whole input).
+    pub field: &'static str,
+    /// For list fields, which element.
+    pub index: Option<usize>,
+    /// What is wrong, starting with the record or check it concerns.
+    pub message: String,
+}
+
+fn err(field: &'static str, message: String) -> FieldError {
+    FieldError {
+        field,
+        index: None,
+        message,
+    }
+}
+
+/// A record as written by the user (TOML `[[zone.record]]` or JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordInput {
+    /// Relative to the zone, `@`, or absolute with a trailing dot.
+    pub name: String,
+    /// Record type, e.g. `A`.
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// TTL in seconds; [`DEFAULT_RECORD_TTL`] when missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+    /// `simple` (default), `multivalue`, `failover` or `weighted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<String>,
+    /// Set identifier, required for every policy but simple.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<String>,
+    /// The one value of a routed record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The values of a simple record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+    /// Health check id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<String>,
+    /// `primary` or `secondary`, for failover records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover: Option<String>,
+    /// 0 to 255, for weighted records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<i64>,
+}
+
+impl RecordInput {
+    /// `name type` as the user wrote them, to start messages with.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.name, self.rtype)
+    }
+
+    /// Validates the record for zone `apex`; `check_exists` tells whether a
+    /// health check id is known. Group rules (one policy per name and type,
+    /// unique sets, ...) are [`crate::validate`]'s job.
+    pub fn to_spec(
+        &self,
+        apex: &DName,
+        check_exists: &dyn Fn(&str) -> bool,
+    ) -> Result<RecordSpec, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let label = self.label();
+        let owner = crate::config::owner_name(apex, &self.name)
+            .map_err(|m| errors.push(err("name", m)))
+            .ok();
+        let rtype = zonefile::parse_rtype(&self.rtype);
+        if rtype.is_none() {
+            errors.push(err("type", format!("unknown record type {:?}", self.rtype)));
+        }
+        let policy = match &self.routing {
+            None => Policy::Simple,
+            Some(r) => Policy::parse(r).unwrap_or_else(|| {
+                errors.push(err(
+                    "routing",
+                    format!(
+                        "{label}: unknown routing {r:?}; use simple, multivalue, failover or weighted"
+                    ),
+                ));
+                Policy::Simple
+            }),
+        };
+        let ttl = match self.ttl {
+            None => DEFAULT_RECORD_TTL,
+            Some(t) if (0..=i64::from(i32::MAX)).contains(&t) => t as u32,
+            Some(_) => {
+                errors.push(err(
+                    "ttl",
+                    format!("{label}: ttl must be 0 to 2147483647 seconds"),
+                ));
+                0
+            }
+        };
+        // `values = [...]` for simple records, `value = "..."` for the
+        // others, as in the spec; a simple record may also use `value`.
+        let (field, texts): (&'static str, Vec<&String>) = match (&self.value, &self.values) {
+            (Some(v), None) => ("value", vec![v]),
+            (None, Some(vs)) => {
+                if policy != Policy::Simple {
+                    errors.push(err(
+                        "values",
+                        format!(
+                            "{label}: a {} record has one `value`, not `values`",
+                            policy.as_str()
+                        ),
+                    ));
+                }
+                if vs.is_empty() {
+                    errors.push(err("values", format!("{label}: values is empty")));
+                }
+                ("values", vs.iter().collect())
+            }
+            (Some(_), Some(_)) => {
+                errors.push(err(
+                    "value",
+                    format!("{label}: give value or values, not both"),
+                ));
+                ("value", vec![])
+            }
+            (None, None) => {
+                errors.push(err("", format!("{label}: missing value")));
+                ("value", vec![])
+            }
+        };
+        let mut values = Vec::new();
+        if let Some(rtype) = rtype {
+            for (i, text) in texts.iter().enumerate() {
+                match zonefile::parse_value(apex, rtype, text) {
+                    Ok(v) => values.push(v),
+                    Err(msg) => errors.push(FieldError {
+                        field,
+                        index: (field == "values").then_some(i),
+                        message: format!("{label}: {msg}"),
+                    }),
+                }
+            }
+        }
+        if let Some(s) = &self.set {
+            if !(1..=128).contains(&s.chars().count()) {
+                errors.push(err(
+                    "set",
+                    format!("{label}: set identifier must be 1 to 128 characters"),
+                ));
+            }
+            if policy == Policy::Simple {
+                errors.push(err(
+                    "set",
+                    format!(
+                        "{label}: a simple record has no set identifier; choose a routing policy"
+                    ),
+                ));
+            }
+        } else if policy != Policy::Simple {
+            errors.push(err(
+                "set",
+                format!(
+                    "{label}: a {} record needs a set identifier (set = \"...\")",
+                    policy.as_str()
+                ),
+            ));
+        }
+        if let Some(h) = &self.health_check {
+            if !check_exists(h) {
+                errors.push(err(
+                    "health_check",
+                    format!("{label}: unknown health check {h:?}"),
+                ));
+            }
+            if policy == Policy::Simple {
+                errors.push(err(
+                    "health_check",
+                    format!("{label}: a simple record has no health check; use multivalue, failover or weighted routing"),
+                ));
+            }
+        }
+        let failover = match (&self.failover, policy) {
+            (Some(f), Policy::Failover) => {
+                match f.as_str() {
+                    "primary" => Some(FailoverRole::Primary),
+                    "secondary" => Some(FailoverRole::Secondary),
+                    other => {
+                        errors.push(err(
+                        "failover",
+                        format!("{label}: failover must be \"primary\" or \"secondary\", not {other:?}"),
+                    ));
+                        None
+                    }
+                }
+            }
+            (None, Policy::Failover) => {
+                errors.push(err(
+                    "failover",
+                    format!(
+                        "{label}: a failover record needs failover = \"primary\" or \"secondary\""
+                    ),
+                ));
+                None
+            }
+            (Some(_), _) => {
+                errors.push(err(
+                    "failover",
+                    format!("{label}: failover applies to routing = \"failover\" only"),
+                ));
+                None
+            }
+            (None, _) => None,
+        };
+        let weight = match (self.weight, policy) {
+            (Some(w), Policy::Weighted) if (0..=255).contains(&w) => Some(w as u8),
+            (Some(w), Policy::Weighted) => {
+                errors.push(err(
+                    "weight",
+                    format!("{label}: weight must be 0 to 255, not {w}"),
+                ));
+                None
+            }
+            (None, Policy::Weighted) => {
+                errors.push(err(
+                    "weight",
+                    format!("{label}: a weighted record needs a weight (0 to 255)"),
+                ));
+                None
+            }
+            (Some(_), _) => {
+                errors.push(err(
+                    "weight",
+                    format!("{label}: weight applies to routing = \"weighted\" only"),
+                ));
+                None
+            }
+            (None, _) => None,
+        };
+        match (owner, rtype) {
+            (Some(owner), Some(rtype)) if errors.is_empty() => Ok(RecordSpec {
+                owner,
+                rtype,
+                ttl: zonefile::ttl(ttl),
+                policy,
+                set: self.set.clone(),
+                values,
+                health_check: self.health_check.clone(),
+                failover,
+                weight,
+                origin: None,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// The input that describes `spec` in zone `apex`: names relative to the
+    /// zone, values in master-file syntax.
+    pub fn from_spec(spec: &RecordSpec, apex: &DName) -> RecordInput {
+        let values: Vec<String> = spec.values.iter().map(|v| v.to_string()).collect();
+        let simple = spec.policy == Policy::Simple;
+        RecordInput {
+            name: relative_name(&spec.owner, apex),
+            rtype: spec.rtype.to_string(),
+            ttl: Some(i64::from(spec.ttl.as_secs())),
+            routing: (!simple).then(|| spec.policy.as_str().to_string()),
+            set: spec.set.clone(),
+            value: (!simple).then(|| values.first().cloned().unwrap_or_default()),
+            values: simple.then_some(values),
+            health_check: spec.health_check.clone(),
+            failover: spec.failover.map(|f| {
+                match f {
+                    FailoverRole::Primary => "primary",
+                    FailoverRole::Secondary => "secondary",
+                }
+                .to_string()
+            }),
+            weight: spec.weight.map(i64::from),
+        }
+    }
+}
+
+/// `owner` relative to `apex` (`@` for the apex itself).
+pub fn relative_name(owner: &DName, apex: &DName) -> String {
+    if owner.name_eq(apex) {
+        return "@".into();
+    }
+    match owner.clone().strip_suffix(apex) {
+        Ok(rel) => rel.to_string(),
+        Err(_) => format!("{owner}."),
+    }
+}
+
+/// A health check as written by the user (TOML `[[health_check]]` or JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckInput {
+    /// Unique id, referenced by records.
+    pub id: String,
+    /// `tcp`, `http`, `https` or `calculated`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Endpoint address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Endpoint name, resolved at every check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fqdn: Option<String>,
+    /// Port; default 80, or 443 for https.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// HTTP path; default `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Host header and SNI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// String required in the first 5,120 bytes of the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<String>,
+    /// Like `"10s"`; 1s to 300s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// 1 to 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<i64>,
+    /// Like `"2s"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Flip the result.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invert: bool,
+    /// Always healthy (unhealthy when inverted).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+    /// Child check ids, for calculated checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children: Option<Vec<String>>,
+    /// How many children must be healthy, for calculated checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_threshold: Option<i64>,
+}
+
+impl HealthCheckInput {
+    /// Validates one check. `kind_of` tells the kind of another check by id
+    /// (`Some(true)` calculated, `Some(false)` an endpoint check, `None`
+    /// unknown), to check calculated children.
+    pub fn to_spec(
+        &self,
+        kind_of: &dyn Fn(&str) -> Option<bool>,
+    ) -> Result<HealthCheckSpec, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let id = &self.id;
+        if id.is_empty() || id.len() > MAX_CHECK_ID_LEN {
+            errors.push(err(
+                "id",
+                format!("health check id must be 1 to {MAX_CHECK_ID_LEN} characters"),
+            ));
+        }
+        let calculated = self.kind == "calculated";
+        let kind = match self.kind.as_str() {
+            "tcp" => Some(CheckKind::Tcp),
+            "http" => Some(CheckKind::Http),
+            "https" => Some(CheckKind::Https),
+            "calculated" => None,
+            other => {
+                errors.push(err(
+                    "type",
+                    format!("health check {id:?}: unknown type {other:?}; use tcp, http, https or calculated"),
+                ));
+                Some(CheckKind::Tcp)
+            }
+        };
+        let target = match (&self.ip, &self.fqdn) {
+            (Some(ip), None) => match ip.parse() {
+                Ok(addr) => Some(Target::Ip(addr)),
+                Err(_) => {
+                    errors.push(err(
+                        "ip",
+                        format!("health check {id:?}: invalid IP address {ip:?}"),
+                    ));
+                    None
+                }
+            },
+            (None, Some(fqdn)) => {
+                if DName::from_str(fqdn).is_err() {
+                    errors.push(err(
+                        "fqdn",
+                        format!("health check {id:?}: invalid domain name {fqdn:?}"),
+                    ));
+                }
+                Some(Target::Fqdn(fqdn.clone()))
+            }
+            (Some(_), Some(_)) => {
+                errors.push(err(
+                    "ip",
+                    format!("health check {id:?}: give ip or fqdn, not both"),
+                ));
+                None
+            }
+            (None, None) => {
+                if !calculated {
+                    errors.push(err("ip", format!("health check {id:?}: needs ip or fqdn")));
+                }
+                None
+            }
+        };
+        if calculated && target.is_some() {
+            errors.push(err(
+                "type",
+                format!("health check {id:?}: a calculated check has children, not ip or fqdn"),
+            ));
+        }
+        if let Some(s) = &self.search {
+            if s.is_empty() || s.len() > 255 {
+                errors.push(err(
+                    "search",
+                    format!("health check {id:?}: search must be 1 to 255 characters"),
+                ));
+            }
+            if !matches!(kind, Some(CheckKind::Http | CheckKind::Https)) {
+                errors.push(err(
+                    "search",
+                    format!("health check {id:?}: search applies to http and https checks only"),
+                ));
+            }
+        }
+        let mut duration = |field, raw: &Option<String>, default, secs: (u64, u64)| {
+            let Some(raw) = raw else { return default };
+            match humantime::parse_duration(raw) {
+                Ok(d) if d >= Duration::from_secs(secs.0) && d <= Duration::from_secs(secs.1) => d,
+                Ok(_) => {
+                    errors.push(err(
+                        field,
+                        format!(
+                            "health check {id:?}: {field} must be between {}s and {}s",
+                            secs.0, secs.1
+                        ),
+                    ));
+                    default
+                }
+                Err(_) => {
+                    errors.push(err(
+                        field,
+                        format!(
+                            "health check {id:?}: invalid {field} {raw:?}; write it like \"10s\""
+                        ),
+                    ));
+                    default
+                }
+            }
+        };
+        let interval = duration("interval", &self.interval, DEFAULT_INTERVAL, (1, 300));
+        let timeout = duration("timeout", &self.timeout, DEFAULT_TIMEOUT, (1, 60));
+        let failure_threshold = match self.failure_threshold {
+            None => DEFAULT_FAILURE_THRESHOLD,
+            Some(t) if (1..=10).contains(&t) => t as u8,
+            Some(t) => {
+                errors.push(err(
+                    "failure_threshold",
+                    format!("health check {id:?}: failure_threshold must be 1 to 10, not {t}"),
+                ));
+                DEFAULT_FAILURE_THRESHOLD
+            }
+        };
+        let kind = match kind {
+            Some(k) => {
+                if self.children.is_some() {
+                    errors.push(err(
+                        "children",
+                        format!("health check {id:?}: children apply to calculated checks only"),
+                    ));
+                }
+                k
+            }
+            None => {
+                let healthy_threshold = match self.healthy_threshold {
+                    None => 1,
+                    Some(t) if (0..=256).contains(&t) => t as u32,
+                    Some(_) => {
+                        errors.push(err(
+                            "healthy_threshold",
+                            format!("health check {id:?}: healthy_threshold must be 0 to 256"),
+                        ));
+                        1
+                    }
+                };
+                let mut children = Vec::new();
+                match &self.children {
+                    None => errors.push(err(
+                        "children",
+                        format!("health check {id:?}: a calculated check needs children = [...]"),
+                    )),
+                    Some(list) => {
+                        for (i, child) in list.iter().enumerate() {
+                            let problem = match kind_of(child) {
+                                None => {
+                                    Some(format!("health check {id:?}: unknown child {child:?}"))
+                                }
+                                Some(true) => Some(format!(
+                                    "health check {id:?}: child {child:?} is itself calculated; children must be endpoint checks"
+                                )),
+                                Some(false) => None,
+                            };
+                            match problem {
+                                Some(message) => errors.push(FieldError {
+                                    field: "children",
+                                    index: Some(i),
+                                    message,
+                                }),
+                                None => children.push(child.clone()),
+                            }
+                        }
+                    }
+                }
+                CheckKind::Calculated {
+                    children,
+                    healthy_threshold,
+                }
+            }
+        };
+        if matches!(kind, CheckKind::Tcp) && self.port.is_none() {
+            errors.push(err(
+                "port",
+                format!("health check {id:?}: a tcp check needs a port"),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let default_port = if matches!(kind, CheckKind::Https) {
+            443
+        } else {
+            80
+        };
+        Ok(HealthCheckSpec {
+            id: id.clone(),
+            kind,
+            target,
+            port: self.port.unwrap_or(default_port),
+            path: self.path.clone().unwrap_or_else(|| "/".into()),
+            host: self.host.clone(),
+            search: self.search.clone(),
+            interval,
+            failure_threshold,
+            timeout,
+            invert: self.invert,
+            disabled: self.disabled,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apex() -> DName {
+        DName::from_str("example.test.").unwrap()
+    }
+
+    fn record(json: &str) -> Result<RecordSpec, Vec<FieldError>> {
+        let input: RecordInput = serde_json::from_str(json).unwrap();
+        input.to_spec(&apex(), &|id| id == "web-a")
+    }
+
+    #[test]
+    fn a_routed_record_round_trips_through_its_spec() {
+        let json = r#"{"name":"www","type":"A","ttl":60,"routing":"multivalue","set":"web-a","value":"192.0.2.1","health_check":"web-a"}"#;
+        let input: RecordInput = serde_json::from_str(json).unwrap();
+        let spec = input.to_spec(&apex(), &|_| true).unwrap();
+        assert_eq!(RecordInput::from_spec(&spec, &apex()), input);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let errors = record(r#"{"name":"www","type":"A","routing":"weighted","set":"a","value":"1.2.3","weight":300}"#)
+            .unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["value", "weight"]);
+        assert_eq!(errors[0].message, "www A: invalid IPv4 address \"1.2.3\"");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let e = serde_json::from_str::<RecordInput>(r#"{"name":"www","type":"A","bogus":1}"#)
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown field `bogus`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_health_check_is_reported() {
+        let errors = record(r#"{"name":"www","type":"A","routing":"multivalue","set":"a","value":"192.0.2.1","health_check":"nope"}"#)
+            .unwrap_err();
+        assert_eq!(errors[0].field, "health_check");
+    }
+
+    #[test]
+    fn calculated_children_must_be_endpoint_checks() {
+        let input = HealthCheckInput {
+            id: "calc".into(),
+            kind: "calculated".into(),
+            children: Some(vec!["a".into(), "b".into(), "c".into()]),
+            ..Default::default()
+        };
+        let kinds = |id: &str| match id {
+            "a" => Some(false),
+            "b" => Some(true),
+            _ => None,
+        };
+        let errors = input.to_spec(&kinds).unwrap_err();
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].index, Some(1));
+        assert!(errors[1].message.contains("unknown child \"c\""));
+    }
+}
