@@ -10,5 +10,6 @@ pub mod input;
 pub mod model;
 pub mod routing;
 pub mod snapshot;
+pub mod store;
 pub mod validate;
 pub mod zonefile;

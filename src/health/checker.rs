@@ -10,7 +10,7 @@
 //! one second) holds. Checks start when the checker starts, not at the
 //! first query.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -70,7 +70,12 @@ struct Carried {
     last_change: Option<Transition>,
 }
 
+/// Called with the check id and every transition, e.g. to persist it.
+pub type OnChange = Arc<dyn Fn(&str, &Transition) + Send + Sync>;
+
 struct Inner {
+    /// Told of every transition after the start.
+    on_change: Option<OnChange>,
     ids: Vec<String>,
     specs: Vec<HealthCheckSpec>,
     table: Arc<HealthTable>,
@@ -118,6 +123,30 @@ impl Checker {
         Checker::start_with(specs, table, shutdown, Some(self), real_probe)
     }
 
+    /// Starts like [`Checker::start`], resuming each check from `seeds`
+    /// (by check id: the states saved before a restart of the process), and
+    /// calling `on_change` with every transition from then on, also in the
+    /// checkers that [`Checker::restart`] makes from this one.
+    pub fn resume(
+        specs: Vec<HealthCheckSpec>,
+        table: Arc<HealthTable>,
+        shutdown: CancellationToken,
+        seeds: &HashMap<String, Seed>,
+        on_change: Option<OnChange>,
+    ) -> Checker {
+        let carried = specs
+            .iter()
+            .map(|spec| {
+                seeds.get(&spec.id).map(|&seed| Carried {
+                    seed,
+                    history: VecDeque::new(),
+                    last_change: None,
+                })
+            })
+            .collect();
+        Checker::start_full(specs, table, shutdown, carried, on_change, real_probe)
+    }
+
     /// As [`Checker::start`], with `make_probe` building each check's probe
     /// and `previous` (if any) seeding the states.
     pub(crate) fn start_with(
@@ -127,10 +156,21 @@ impl Checker {
         previous: Option<&Checker>,
         make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn>,
     ) -> Checker {
-        let carried = match previous {
-            None => vec![None; specs.len()],
-            Some(prev) => prev.carry(&specs),
+        let (carried, on_change) = match previous {
+            None => (vec![None; specs.len()], None),
+            Some(prev) => (prev.carry(&specs), prev.inner.on_change.clone()),
         };
+        Checker::start_full(specs, table, shutdown, carried, on_change, make_probe)
+    }
+
+    fn start_full(
+        specs: Vec<HealthCheckSpec>,
+        table: Arc<HealthTable>,
+        shutdown: CancellationToken,
+        carried: Vec<Option<Carried>>,
+        on_change: Option<OnChange>,
+        make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn>,
+    ) -> Checker {
         let (states, initial) = States::new_seeded(&specs, SystemTime::now(), |id| {
             carried[id as usize].as_ref().map(|c| c.seed)
         });
@@ -157,6 +197,7 @@ impl Checker {
             .filter(|&(id, _)| states.is_probed(id))
             .collect();
         let inner = Arc::new(Inner {
+            on_change,
             ids: specs.iter().map(|s| s.id.clone()).collect(),
             specs,
             table,
@@ -166,7 +207,8 @@ impl Checker {
                 last_change,
             }),
         });
-        inner.log(&initial);
+        // Starting states are logged but not reported as changes.
+        inner.log(&initial, false);
         let tasks = TaskTracker::new();
         let mut rng = rand::rng();
         for (id, interval) in probed {
@@ -267,7 +309,7 @@ impl Checker {
             self.inner.apply(&mut shared, &t);
             t
         };
-        self.inner.log(&transitions);
+        self.inner.log(&transitions, true);
         transitions
     }
 
@@ -301,7 +343,7 @@ impl Inner {
             self.apply(&mut shared, &t);
             t
         };
-        self.log(&transitions);
+        self.log(&transitions, true);
     }
 
     /// Writes transitions to the table under the lock, so concurrent
@@ -313,11 +355,14 @@ impl Inner {
         }
     }
 
-    fn log(&self, transitions: &[Transition]) {
+    fn log(&self, transitions: &[Transition], report: bool) {
         for t in transitions {
             let check = self.ids.get(t.id as usize).map_or("?", String::as_str);
             let at = humantime::format_rfc3339_millis(t.at);
             let (old, new) = (word(t.old), word(t.new));
+            if let Some(on_change) = self.on_change.as_ref().filter(|_| report) {
+                on_change(check, t);
+            }
             if t.new {
                 tracing::info!(check, id = t.id, old, new, reason = %t.reason, %at, "health check {check}: {old} → {new}: {}", t.reason);
             } else {

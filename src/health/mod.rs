@@ -15,9 +15,9 @@ pub mod checker;
 pub mod probe;
 pub mod state;
 
-pub use checker::{CheckStatus, Checker};
+pub use checker::{CheckStatus, Checker, OnChange};
 pub use probe::{ProbeResult, Prober};
-pub use state::Transition;
+pub use state::{Seed, Transition};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
