@@ -146,8 +146,8 @@ pub enum RecordWrite {
     Put {
         /// Lower-cased absolute owner, type, set ('' for simple).
         key: (String, String, String),
-        /// The record.
-        record: RecordInput,
+        /// The record (boxed: the enum stays small).
+        record: Box<RecordInput>,
     },
     /// Remove the record with this key.
     Delete {
@@ -510,7 +510,7 @@ mod tests {
                 "example.test.",
                 &[RecordWrite::Put {
                     key: key("www.example.test."),
-                    record: record("www", "192.0.2.1"),
+                    record: Box::new(record("www", "192.0.2.1")),
                 }],
             )
             .unwrap();
@@ -532,7 +532,7 @@ mod tests {
                 "nope.test.",
                 &[RecordWrite::Put {
                     key: key("a.nope.test."),
-                    record: record("a", "192.0.2.1"),
+                    record: Box::new(record("a", "192.0.2.1")),
                 }],
             )
             .unwrap_err();
