@@ -563,7 +563,7 @@ mod tests {
         assert_eq!(since.len(), 2);
         assert_eq!(s.events(None, None, 1).unwrap()[0].reason, "r2");
         let states = s.states().unwrap();
-        assert_eq!(states[0].1.healthy, false);
+        assert!(!states[0].1.healthy);
     }
 
     #[test]
