@@ -4,7 +4,8 @@
 //! zero-copy [`Message`], resolves it against the immutable [`Snapshot`],
 //! asks [`routing`] which records to answer with, and writes the response
 //! into the caller's reused buffer through a name-compressing builder. It
-//! allocates nothing, except to synthesise a DNAME target.
+//! allocates nothing: a DNAME-synthesised name lives in a stack buffer, and
+//! `tests/hot_path_allocations.rs` counts allocations to keep it so.
 //!
 //! ```text
 //!   bytes ─► parse (header, question, OPT) ─► find zone ─► find name ─┐
@@ -13,7 +14,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use domain::base::iana::{Class, Opcode, OptRcode, Rcode, Rtype};
 use domain::base::message_builder::{
     AdditionalBuilder, AnswerBuilder, AuthorityBuilder, PushError, StaticCompressor,
@@ -21,7 +21,8 @@ use domain::base::message_builder::{
 use domain::base::name::{ParsedName, ToLabelIter};
 use domain::base::record::ComposeRecord;
 use domain::base::wire::Composer;
-use domain::base::{Message, MessageBuilder, Ttl};
+use domain::base::{Message, MessageBuilder, Name, Ttl};
+use domain::dep::octseq::Array;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
@@ -60,15 +61,26 @@ const OPT_LEN: usize = 11;
 /// Per-worker state reused across queries so the hot path does not
 /// allocate: the routing picks and a fast RNG.
 pub struct Scratch {
+    /// Picks of the set being answered.
     picks: Vec<Pick>,
+    /// Picks of the additional-section addresses, kept apart so the answer's
+    /// picks stay readable while they are chosen.
+    extra_picks: Vec<Pick>,
+    /// `SmallRng` (xoshiro): a few nanoseconds per draw, no locking, one
+    /// per worker; unpredictability is not needed to spread load.
     rng: SmallRng,
 }
+
+/// Capacity of each picks buffer: more than any group holds (validation
+/// caps groups at 100 records), so it never grows on the hot path.
+const PICKS_CAPACITY: usize = 128;
 
 impl Scratch {
     /// Scratch space seeded from the OS.
     pub fn new() -> Scratch {
         Scratch {
-            picks: Vec::with_capacity(64),
+            picks: Vec::with_capacity(PICKS_CAPACITY),
+            extra_picks: Vec::with_capacity(PICKS_CAPACITY),
             rng: SmallRng::from_os_rng(),
         }
     }
@@ -76,7 +88,8 @@ impl Scratch {
     /// Scratch space with a fixed seed, for tests.
     pub fn seeded(seed: u64) -> Scratch {
         Scratch {
-            picks: Vec::with_capacity(64),
+            picks: Vec::with_capacity(PICKS_CAPACITY),
+            extra_picks: Vec::with_capacity(PICKS_CAPACITY),
             rng: SmallRng::seed_from_u64(seed),
         }
     }
@@ -197,7 +210,7 @@ fn request_edns(msg: &Message<&[u8]>) -> Result<Option<Edns>, EdnsError> {
 enum Outcome<'a> {
     /// Records were answered; `Some` holds the final set for additional
     /// processing, with its picks left in the scratch space.
-    Positive(Option<(&'a RecordSet, Owner<'a>)>),
+    Positive(Option<&'a RecordSet>),
     /// The name exists without data of the type.
     NoData,
     /// The name does not exist.
@@ -207,15 +220,20 @@ enum Outcome<'a> {
 }
 
 /// The owner name a record is written with.
-#[derive(Clone)]
+// The synthesised name is kept inline on purpose: boxing it would put an
+// allocation back on the DNAME path, and an `Owner` is never copied around.
+#[allow(clippy::large_enum_variant)]
 enum Owner<'a> {
     /// The query name, as the client wrote it (case preserved).
     Query(&'a ParsedName<&'a [u8]>),
     /// A name from the zone data.
     Zone(&'a DName),
-    /// A name synthesised from a DNAME.
-    Synthesised(DName),
+    /// A name synthesised from a DNAME, in a stack buffer.
+    Synthesised(StackName),
 }
+
+/// A domain name held on the stack (names are at most 255 octets).
+type StackName = Name<Array<255>>;
 
 fn write_answer(
     published: &Published,
@@ -280,7 +298,7 @@ fn write_answer(
                     Some(set) => {
                         routing::select(set, healthy, &mut scratch.rng, &mut scratch.picks);
                         push_picks(&mut answer, &owner, set, &scratch.picks)?;
-                        Outcome::Positive(Some((set, owner.clone())))
+                        Outcome::Positive(Some(set))
                     }
                     None => Outcome::NoData,
                 };
@@ -316,8 +334,8 @@ fn write_answer(
                     finish(answer.additional(), query);
                     return Ok(Rcode::YXDOMAIN);
                 };
-                let cname = RData::Cname(domain::rdata::Cname::new(synth.clone()));
-                push_value(&mut answer, &owner, record.ttl, &cname)?;
+                let cname = domain::rdata::Cname::new(synth.clone());
+                push_data(&mut answer, &owner, record.ttl, &cname)?;
                 if hop < MAX_CHAIN && synth.ends_with(&zone.apex) {
                     key = NameKey::new(&synth);
                     apex = key.labels() - zone_labels;
@@ -361,16 +379,12 @@ fn write_answer(
     // Additional data is optional: what does not fit is left out, not
     // truncated (RFC 2181 §9).
     match &outcome {
-        Outcome::Positive(Some((set, _))) => {
-            let picks = std::mem::take(&mut scratch.picks);
-            add_addresses(&mut additional, zone, set, &picks, health, scratch);
-            scratch.picks = picks;
+        Outcome::Positive(Some(set)) => {
+            add_addresses(&mut additional, zone, set, health, scratch);
         }
         Outcome::Referral(cut) => {
             if let Some(ns) = cut.set(Rtype::NS) {
-                let picks = std::mem::take(&mut scratch.picks);
-                add_addresses(&mut additional, zone, ns, &picks, health, scratch);
-                scratch.picks = picks;
+                add_addresses(&mut additional, zone, ns, health, scratch);
             }
         }
         _ => {}
@@ -392,16 +406,16 @@ fn finish<T: Composer>(mut additional: AdditionalBuilder<T>, query: &Query<'_>) 
     }
 }
 
-/// A, AAAA of the in-zone targets of NS, MX and SRV records.
+/// A, AAAA of the in-zone targets of the NS, MX and SRV records picked
+/// for `set` (in `scratch.picks`).
 fn add_addresses<T: Composer>(
     additional: &mut AdditionalBuilder<T>,
     zone: &Zone,
     set: &RecordSet,
-    picks: &[Pick],
     health: &HealthTable,
     scratch: &mut Scratch,
 ) {
-    for pick in picks {
+    for pick in &scratch.picks {
         let target = match &set.records[pick.record as usize].values[pick.value as usize] {
             RData::Ns(ns) => ns.nsdname(),
             RData::Mx(mx) => mx.exchange(),
@@ -422,18 +436,28 @@ fn add_addresses<T: Composer>(
                 addrs,
                 |id| health.is_healthy(id),
                 &mut scratch.rng,
-                &mut scratch.picks,
+                &mut scratch.extra_picks,
             );
-            if push_picks(additional, &Owner::Zone(&node.name), addrs, &scratch.picks).is_err() {
+            let owner = Owner::Zone(&node.name);
+            if push_picks(additional, &owner, addrs, &scratch.extra_picks).is_err() {
                 return;
             }
         }
     }
 }
 
-/// `owner` with its `suffix` replaced by `target` (DNAME substitution).
-fn substitute(owner: &Owner<'_>, suffix: &DName, target: &DName) -> Option<DName> {
-    let mut wire = Vec::with_capacity(255);
+/// `owner` with its `suffix` replaced by `target` (DNAME substitution);
+/// `None` when the result would be longer than 255 octets.
+fn substitute(owner: &Owner<'_>, suffix: &DName, target: &DName) -> Option<StackName> {
+    let mut wire = Array::<255>::new();
+    let mut len = 0;
+    let mut append = |bytes: &[u8]| {
+        let end = len + bytes.len();
+        wire.resize_raw(end).ok()?;
+        wire.as_slice_mut()[len..end].copy_from_slice(bytes);
+        len = end;
+        Some(())
+    };
     let owner_labels = match owner {
         Owner::Query(n) => n.label_count(),
         Owner::Zone(n) => n.label_count(),
@@ -442,17 +466,18 @@ fn substitute(owner: &Owner<'_>, suffix: &DName, target: &DName) -> Option<DName
     let keep = owner_labels - suffix.label_count();
     let mut push_labels = |labels: &mut dyn Iterator<Item = &domain::base::name::Label>| {
         for label in labels.take(keep) {
-            wire.push(label.len() as u8);
-            wire.extend_from_slice(label.as_slice());
+            append(&[label.len() as u8])?;
+            append(label.as_slice())?;
         }
+        Some(())
     };
     match owner {
-        Owner::Query(n) => push_labels(&mut n.iter_labels()),
-        Owner::Zone(n) => push_labels(&mut n.iter_labels()),
-        Owner::Synthesised(n) => push_labels(&mut n.iter_labels()),
+        Owner::Query(n) => push_labels(&mut n.iter_labels())?,
+        Owner::Zone(n) => push_labels(&mut n.iter_labels())?,
+        Owner::Synthesised(n) => push_labels(&mut n.iter_labels())?,
     }
-    wire.extend_from_slice(target.as_slice());
-    DName::from_octets(Bytes::from(wire)).ok()
+    append(target.as_slice())?;
+    Name::from_octets(wire).ok()
 }
 
 /// A section a record can be pushed into.
@@ -483,6 +508,15 @@ fn push_value(
     owner: &Owner<'_>,
     ttl: Ttl,
     data: &RData,
+) -> Result<(), PushError> {
+    push_data(section, owner, ttl, data)
+}
+
+fn push_data(
+    section: &mut impl Section,
+    owner: &Owner<'_>,
+    ttl: Ttl,
+    data: &impl domain::base::rdata::ComposeRecordData,
 ) -> Result<(), PushError> {
     match owner {
         Owner::Query(name) => section.push_record((*name, Class::IN, ttl, data)),
