@@ -11,110 +11,144 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::dns::handler::Published;
 use crate::dns::listen;
 use crate::health::{Checker, HealthTable};
+use crate::metrics::Metrics;
+use crate::model::{HealthCheckSpec, ZoneSpec};
+use crate::service::Service;
 use crate::snapshot::{HealthId, Snapshot};
+use crate::store::Store;
 
 /// Builds what the responder reads from a validated config.
 pub fn publish(config: &Config) -> Published {
-    let ids: HashMap<&str, HealthId> = config
-        .health_checks
+    publish_parts(&config.zones, &config.health_checks)
+}
+
+/// Builds what the responder reads from zones and health checks; a check's
+/// health-table index is its position in `checks`.
+pub fn publish_parts(zones: &[ZoneSpec], checks: &[HealthCheckSpec]) -> Published {
+    let ids: HashMap<&str, HealthId> = checks
         .iter()
         .enumerate()
         .map(|(i, c)| (c.id.as_str(), i as HealthId))
         .collect();
     // A new check starts healthy; inverted or disabled+inverted ones
     // unhealthy (SPEC §4). The checker takes over from there.
-    let health = HealthTable::new(config.health_checks.iter().map(|c| !c.invert));
+    let health = HealthTable::new(checks.iter().map(|c| !c.invert));
     let serial = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_secs() as u32);
     Published {
-        snapshot: Snapshot::build(&config.zones, &|id| ids.get(id).copied(), serial),
+        snapshot: Snapshot::build(zones, &|id| ids.get(id).copied(), serial),
         health: Arc::new(health),
     }
 }
 
 /// A running server's handles.
 pub struct Server {
-    /// What the responder reads; swapped whole on reload.
-    pub published: Arc<ArcSwap<Published>>,
+    /// The management service (zones, records, checks, publishing).
+    pub service: Arc<Service>,
     /// Bound DNS addresses.
     pub dns: Vec<SocketAddr>,
-    /// The health checker of the current configuration and the token that
-    /// stops it; replaced on reload.
-    checks: std::sync::Mutex<(Checker, CancellationToken)>,
-    shutdown: CancellationToken,
+    /// Bound API address, if the API runs.
+    pub api: Option<SocketAddr>,
     tasks: tokio::task::JoinSet<()>,
 }
 
 impl Server {
-    /// Binds every socket for `config` and starts answering.
-    pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Server> {
+    /// Binds every socket for `config`, opens the store, publishes the
+    /// zones, starts the checker and starts answering. `config_path` names
+    /// the file in messages about file-managed objects.
+    pub async fn start(
+        config: &Config,
+        config_path: Option<PathBuf>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Server> {
         let mut sockets = Vec::new();
         for &addr in &config.dns {
             sockets.push(listen::bind(addr).await?);
         }
-        let first = publish(config);
-        // Checks start at load, not at the first query.
-        let checks_token = shutdown.child_token();
-        let checker = Checker::start(
-            config.health_checks.clone(),
-            first.health.clone(),
-            checks_token.clone(),
-        );
-        let published = Arc::new(ArcSwap::from_pointee(first));
+        let api_listener = match config.api {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for the API on {addr}"))?,
+            ),
+            None => None,
+        };
+        let token = match &config.api_token_file {
+            Some(path) => Some(read_token(path)?),
+            None => None,
+        };
+        let store = Store::open(&config.data)?;
+        let service = Service::start(config.clone(), config_path, store, shutdown.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let published = service.published();
+        let metrics = Arc::new(Metrics::default());
         let mut tasks = tokio::task::JoinSet::new();
         let mut dns = Vec::new();
         for s in sockets {
             dns.push(s.addr);
             listen::spawn(s, &published, &shutdown, &mut tasks);
         }
+        let mut api = None;
+        if let Some(listener) = api_listener {
+            api = Some(listener.local_addr()?);
+            let router = crate::api::router(crate::api::ApiState {
+                service: service.clone(),
+                metrics,
+                token,
+            });
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                let serve = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop.cancelled().await });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "API server failed");
+                }
+            });
+        }
         Ok(Server {
-            published,
+            service,
             dns,
-            checks: std::sync::Mutex::new((checker, checks_token)),
-            shutdown,
+            api,
             tasks,
         })
     }
 
-    /// Swaps in zones and health checks from a new config. Checks whose
-    /// spec did not change keep their state, so a reload never revives a
-    /// dead endpoint.
+    /// Swaps in zones and health checks from a new config file; API-managed
+    /// objects stay. Checks whose spec did not change keep their state, so
+    /// a reload never revives a dead endpoint.
     pub fn reload(&self, config: &Config) {
-        let next = publish(config);
-        let token = self.shutdown.child_token();
-        let mut checks = self.checks.lock().unwrap_or_else(|e| e.into_inner());
-        // The successor writes its table before the table is published.
-        let checker = checks.0.restart(
-            config.health_checks.clone(),
-            next.health.clone(),
-            token.clone(),
-        );
-        self.published.store(Arc::new(next));
-        let (_, old_token) = std::mem::replace(&mut *checks, (checker, token));
-        old_token.cancel();
+        self.service.reload_file(config.clone());
     }
 
     /// The current health checker (status, overrides).
     pub fn checker(&self) -> Checker {
-        self.checks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .0
-            .clone()
+        self.service.checker()
     }
 
     /// Waits for every listener to finish after shutdown.
     pub async fn join(mut self) {
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// Reads the API bearer token: the file's content, trimmed.
+fn read_token(path: &std::path::Path) -> anyhow::Result<Arc<str>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the API token file {}", path.display()))?;
+    let token = text.trim();
+    anyhow::ensure!(
+        !token.is_empty(),
+        "the API token file {} is empty",
+        path.display()
+    );
+    Ok(token.into())
 }
 
 /// Runs `eightfold serve` until SIGTERM or SIGINT; SIGHUP reloads
@@ -131,10 +165,14 @@ pub async fn run(
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
-    let server = Server::start(&config, shutdown.clone()).await?;
+    let server = Server::start(&config, config_path.clone(), shutdown.clone()).await?;
     let list: Vec<String> = server.dns.iter().map(ToString::to_string).collect();
+    let api = server
+        .api
+        .map_or_else(|| "off".to_string(), |a| a.to_string());
     tracing::info!(
         dns = %list.join(","),
+        api = %api,
         zones = config.zones.len(),
         "ready"
     );

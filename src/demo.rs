@@ -149,7 +149,8 @@ fn demo_config(dns: SocketAddr, backends: &[Backend]) -> anyhow::Result<Config> 
     Ok(Config {
         dns: vec![dns],
         api: None,
-        data: std::env::temp_dir().join("eightfold-demo.db"),
+        // One database per demo process: two demos never share state.
+        data: std::env::temp_dir().join(format!("eightfold-demo-{}.db", std::process::id())),
         api_token_file: None,
         health_checks,
         zones: vec![zone],

@@ -1,5 +1,6 @@
 //! eightfold: an authoritative DNS server whose answers follow the health of
 //! the endpoints behind them.
+pub mod api;
 pub mod app;
 pub mod config;
 pub mod demo;
@@ -7,8 +8,10 @@ pub mod diag;
 pub mod dns;
 pub mod health;
 pub mod input;
+pub mod metrics;
 pub mod model;
 pub mod routing;
+pub mod service;
 pub mod snapshot;
 pub mod store;
 pub mod validate;

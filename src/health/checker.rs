@@ -76,6 +76,8 @@ pub type OnChange = Arc<dyn Fn(&str, &Transition) + Send + Sync>;
 struct Inner {
     /// Told of every transition after the start.
     on_change: Option<OnChange>,
+    /// Probe results so far per check: `[failed, passed]`, for metrics.
+    results: Vec<[std::sync::atomic::AtomicU64; 2]>,
     ids: Vec<String>,
     specs: Vec<HealthCheckSpec>,
     table: Arc<HealthTable>,
@@ -198,6 +200,7 @@ impl Checker {
             .collect();
         let inner = Arc::new(Inner {
             on_change,
+            results: specs.iter().map(|_| Default::default()).collect(),
             ids: specs.iter().map(|s| s.id.clone()).collect(),
             specs,
             table,
@@ -265,6 +268,16 @@ impl Checker {
             .collect()
     }
 
+    /// Probe results of check `id` since this checker started:
+    /// `(passed, failed)`.
+    pub fn result_counts(&self, id: HealthId) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.inner
+            .results
+            .get(id as usize)
+            .map_or((0, 0), |c| (c[1].load(Relaxed), c[0].load(Relaxed)))
+    }
+
     /// Number of checks (probed or not).
     pub fn len(&self) -> usize {
         self.inner.ids.len()
@@ -328,6 +341,9 @@ impl Inner {
 
     /// Feeds one result; publishes and logs what it changes.
     fn record(&self, id: HealthId, result: ProbeResult) {
+        if let Some(counts) = self.results.get(id as usize) {
+            counts[usize::from(result.healthy)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let transitions = {
             let mut shared = self.lock();
             // A transition is stamped when the table changes, not when

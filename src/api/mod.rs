@@ -1,0 +1,327 @@
+//! The HTTP API: eightfold's own JSON API under `/v1`, `/metrics` and
+//! `/healthz`. A thin layer: it parses requests, calls the [`Service`] on a
+//! blocking thread, and renders results and errors.
+//!
+//! Architecture invariant: no business rule lives here; the Route 53 layer
+//! and this one call the same service methods.
+
+pub mod error;
+pub mod metrics;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+pub use error::ApiError;
+
+use crate::input::HealthCheckInput;
+use crate::service::{ChangeBatch, Service, ServiceError};
+
+/// Largest request body accepted: room for a full 1,000-change batch.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The management service.
+    pub service: Arc<Service>,
+    /// DNS query counters, for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
+    /// The bearer token every request must carry, when set.
+    pub token: Option<Arc<str>>,
+}
+
+/// Builds the router: every route, the body limit and the token check.
+pub fn router(state: ApiState) -> Router {
+    let v1 = Router::new()
+        .route("/zones", get(list_zones).post(create_zone))
+        .route("/zones/{zone}", get(get_zone).delete(delete_zone))
+        .route("/zones/{zone}/records", get(list_records))
+        .route("/zones/{zone}/changes", post(apply_changes))
+        .route("/health-checks", get(list_checks).post(create_check))
+        .route(
+            "/health-checks/{id}",
+            get(get_check).put(update_check).delete(delete_check),
+        )
+        .route("/health-checks/{id}/status", get(check_status))
+        .route("/health-checks/{id}/override", post(set_override))
+        .route("/health-events", get(list_events))
+        .route("/test-answer", get(test_answer));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/metrics", get(metrics::render))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") })
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Rejects requests without the configured bearer token (401).
+async fn require_token(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let Some(token) = &state.token else {
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+        next.run(request).await
+    } else {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "missing or wrong bearer token: send `Authorization: Bearer <token>`",
+        )
+        .into_response()
+    }
+}
+
+/// Compares without an early exit, so timing does not leak the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, &x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+/// Parses a JSON body, with a 400 that says what is wrong and where.
+fn json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+            format!("invalid JSON body: {e}"),
+        )
+    })
+}
+
+/// Runs a service call on a blocking thread (SQLite is synchronous).
+async fn call<T: Send + 'static>(
+    state: &ApiState,
+    f: impl FnOnce(&Service) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let service = state.service.clone();
+    tokio::task::spawn_blocking(move || f(&service))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                format!("request failed: {e}"),
+            )
+        })?
+        .map_err(ApiError::from)
+}
+
+fn ok<T: serde::Serialize>(status: StatusCode, body: T) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+async fn list_zones(State(s): State<ApiState>) -> Result<Response, ApiError> {
+    let zones = call(&s, |svc| Ok(svc.zones())).await?;
+    Ok(ok(StatusCode::OK, serde_json::json!({ "zones": zones })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewZone {
+    name: String,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+async fn create_zone(State(s): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    let zone: NewZone = json(&body)?;
+    let info = call(&s, move |svc| {
+        svc.create_zone(&zone.name, zone.comment, None)
+    })
+    .await?;
+    Ok(ok(StatusCode::CREATED, info))
+}
+
+async fn get_zone(
+    State(s): State<ApiState>,
+    Path(zone): Path<String>,
+) -> Result<Response, ApiError> {
+    let (info, records) = call(&s, move |svc| Ok((svc.zone(&zone)?, svc.records(&zone)?))).await?;
+    Ok(ok(
+        StatusCode::OK,
+        serde_json::json!({ "zone": info, "records": records }),
+    ))
+}
+
+async fn delete_zone(
+    State(s): State<ApiState>,
+    Path(zone): Path<String>,
+) -> Result<Response, ApiError> {
+    let info = call(&s, move |svc| svc.delete_zone(&zone)).await?;
+    Ok(ok(StatusCode::OK, info))
+}
+
+async fn list_records(
+    State(s): State<ApiState>,
+    Path(zone): Path<String>,
+) -> Result<Response, ApiError> {
+    let records = call(&s, move |svc| svc.records(&zone)).await?;
+    Ok(ok(
+        StatusCode::OK,
+        serde_json::json!({ "records": records }),
+    ))
+}
+
+async fn apply_changes(
+    State(s): State<ApiState>,
+    Path(zone): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let batch: ChangeBatch = json(&body)?;
+    let info = call(&s, move |svc| svc.apply(&zone, batch)).await?;
+    Ok(ok(StatusCode::OK, serde_json::json!({ "change": info })))
+}
+
+async fn list_checks(State(s): State<ApiState>) -> Result<Response, ApiError> {
+    let checks = call(&s, |svc| Ok(svc.checks())).await?;
+    Ok(ok(
+        StatusCode::OK,
+        serde_json::json!({ "health_checks": checks }),
+    ))
+}
+
+async fn create_check(State(s): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
+    let input: HealthCheckInput = json(&body)?;
+    let info = call(&s, move |svc| svc.create_check(input, None)).await?;
+    Ok(ok(StatusCode::CREATED, info))
+}
+
+async fn get_check(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let info = call(&s, move |svc| svc.check(&id)).await?;
+    Ok(ok(StatusCode::OK, info))
+}
+
+async fn update_check(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let input: HealthCheckInput = json(&body)?;
+    let info = call(&s, move |svc| svc.update_check(&id, input, None)).await?;
+    Ok(ok(StatusCode::OK, info))
+}
+
+async fn delete_check(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    call(&s, move |svc| svc.delete_check(&id)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn check_status(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let state = call(&s, move |svc| svc.check_state(&id)).await?;
+    Ok(ok(StatusCode::OK, state))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Override {
+    status: Option<String>,
+}
+
+async fn set_override(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let o: Override = json(&body)?;
+    let forced = match o.status.as_deref() {
+        None => None,
+        Some("healthy") => Some(true),
+        Some("unhealthy") => Some(false),
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidInput",
+                format!("status: {other:?} is not \"healthy\", \"unhealthy\" or null"),
+            ));
+        }
+    };
+    let state = call(&s, move |svc| svc.set_override(&id, forced)).await?;
+    Ok(ok(StatusCode::OK, state))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventQuery {
+    check: Option<String>,
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_events(
+    State(s): State<ApiState>,
+    Query(q): Query<EventQuery>,
+) -> Result<Response, ApiError> {
+    let since = match &q.since {
+        None => None,
+        Some(text) => Some(parse_time(text)?),
+    };
+    let events = call(&s, move |svc| {
+        svc.events(q.check.as_deref(), since, q.limit)
+    })
+    .await?;
+    Ok(ok(StatusCode::OK, serde_json::json!({ "events": events })))
+}
+
+/// RFC 3339 (`2026-11-25T12:00:00Z`) or seconds since the epoch.
+fn parse_time(text: &str) -> Result<SystemTime, ApiError> {
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_rfc3339_weak(text).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+            format!("since: {text:?} is not an RFC 3339 time or a number of seconds"),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerQuery {
+    name: String,
+    #[serde(rename = "type", default = "default_type")]
+    rtype: String,
+}
+
+fn default_type() -> String {
+    "A".into()
+}
+
+async fn test_answer(
+    State(s): State<ApiState>,
+    Query(q): Query<AnswerQuery>,
+) -> Result<Response, ApiError> {
+    let answer = call(&s, move |svc| svc.test_answer(&q.name, &q.rtype)).await?;
+    Ok(ok(StatusCode::OK, answer))
+}

@@ -1,0 +1,1443 @@
+//! The management service: the one place where zones, records and health
+//! checks change, whoever asks (SIGHUP, the JSON API, the Route 53 layer).
+//!
+//! ```text
+//!   request ─► validate (input, validate) ─► store (one transaction)
+//!           ─► publish: new snapshot + health table, checker restarted
+//! ```
+//!
+//! Every change is validated whole before anything is written, written in
+//! one transaction, and only then published; a failure at any step leaves
+//! both the database and the running answers as they were.
+//!
+//! Architecture invariant: knows nothing of HTTP. Methods are synchronous
+//! (SQLite is); async callers run them on a blocking thread.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use domain::base::iana::Rtype;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, parse_absolute};
+use crate::dns::handler::Published;
+use crate::health::{CheckStatus, Checker, OnChange, Seed, Transition};
+use crate::input::{FieldError, HealthCheckInput, RecordInput};
+use crate::model::{CheckKind, DName, FailoverRole, HealthCheckSpec, Policy, RecordSpec, ZoneSpec};
+use crate::snapshot::{Found, NameKey};
+use crate::store::{HealthEvent, RecordWrite, Store, StoreError, StoredCheck, StoredZone};
+
+/// Most changes one batch may carry (Route 53's limit).
+pub const MAX_CHANGES_PER_BATCH: usize = 1000;
+/// Most events one request returns.
+pub const MAX_EVENTS: usize = 1000;
+
+/// Why a request was refused; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is wrong (HTTP 400).
+    #[error("{message}")]
+    Invalid {
+        /// Stable machine-readable code, e.g. `InvalidChangeBatch`.
+        code: &'static str,
+        /// What to fix.
+        message: String,
+        /// Every problem, one per change or field.
+        details: Vec<String>,
+    },
+    /// No such object (HTTP 404).
+    #[error("{message}")]
+    NotFound {
+        /// `NoSuchHostedZone` or `NoSuchHealthCheck`.
+        code: &'static str,
+        /// Which object.
+        message: String,
+    },
+    /// The request conflicts with what exists (HTTP 409).
+    #[error("{message}")]
+    Conflict {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What conflicts and how to resolve it.
+        message: String,
+    },
+    /// The database failed; nothing was changed (HTTP 500/503).
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    fn invalid(code: &'static str, details: Vec<String>) -> ServiceError {
+        ServiceError::Invalid {
+            code,
+            message: details.join("; "),
+            details,
+        }
+    }
+
+    fn no_zone(name: &str) -> ServiceError {
+        ServiceError::NotFound {
+            code: "NoSuchHostedZone",
+            message: format!("no zone {name}"),
+        }
+    }
+
+    fn no_check(id: &str) -> ServiceError {
+        ServiceError::NotFound {
+            code: "NoSuchHealthCheck",
+            message: format!("no health check {id:?}"),
+        }
+    }
+}
+
+/// What a change does (Route 53's actions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Action {
+    /// Add a record; fails if it exists.
+    Create,
+    /// Remove a record; fails unless it exists exactly as given.
+    Delete,
+    /// Add or replace a record.
+    Upsert,
+}
+
+impl Action {
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Delete => "delete",
+            Action::Upsert => "upsert",
+        }
+    }
+}
+
+/// One change of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    /// What to do.
+    pub action: Action,
+    /// The record, in the TOML file's schema.
+    pub record: RecordInput,
+}
+
+/// A change batch: applied whole or not at all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeBatch {
+    /// The changes, applied in order.
+    pub changes: Vec<Change>,
+    /// Free text, kept in the change info.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// The outcome of an applied batch (Route 53's ChangeInfo).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeInfo {
+    /// Change id, `C...`.
+    pub id: String,
+    /// Always `INSYNC`: the change is durable and live when we reply.
+    pub status: &'static str,
+    /// When it was applied, RFC 3339.
+    pub submitted_at: String,
+    /// The batch comment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// A zone as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ZoneInfo {
+    /// Absolute name with the trailing dot.
+    pub name: String,
+    /// Hosted zone id (`Z...`); file-managed zones get one derived from
+    /// their name, stable across restarts.
+    pub id: String,
+    /// `"file"` or `"api"`.
+    pub managed_by: &'static str,
+    /// The config file, for file-managed zones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Number of record groups (records for routed groups).
+    pub record_count: usize,
+    /// Free text.
+    pub comment: String,
+    /// Route 53 CallerReference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_reference: Option<String>,
+}
+
+/// A health check as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckInfo {
+    /// The check, in the TOML file's schema.
+    #[serde(flatten)]
+    pub input: HealthCheckInput,
+    /// `"file"` or `"api"`.
+    pub managed_by: &'static str,
+    /// Route 53's HealthCheckVersion.
+    pub version: i64,
+    /// Route 53's CallerReference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller_reference: Option<String>,
+}
+
+/// Why one record of a group was or was not eligible for the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordExplanation {
+    /// Set identifier.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub set: Option<String>,
+    /// The values, in master-file syntax.
+    pub values: Vec<String>,
+    /// TTL in seconds.
+    pub ttl: u32,
+    /// Health check id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<String>,
+    /// Its health right now (true without a check).
+    pub healthy: bool,
+    /// Whether the routing policy could choose it for this query.
+    pub eligible: bool,
+    /// Why, in words.
+    pub why: String,
+    /// Weight, for weighted records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u8>,
+    /// `primary`/`secondary`, for failover records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failover: Option<&'static str>,
+}
+
+/// What DNS answers now for a name and type, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TestAnswer {
+    /// The query name.
+    pub name: String,
+    /// The query type.
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// Response code, e.g. `NOERROR`.
+    pub rcode: String,
+    /// Answer records in master-file syntax.
+    pub answer: Vec<String>,
+    /// Routing policy of the group, when the name has one of this type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<&'static str>,
+    /// Every record of the group, with its eligibility.
+    pub records: Vec<RecordExplanation>,
+}
+
+/// The last results and state of one check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckState {
+    /// Check id.
+    pub id: String,
+    /// `"healthy"` or `"unhealthy"`: what DNS follows.
+    pub status: &'static str,
+    /// What the probes alone say.
+    pub measured: &'static str,
+    /// The operator's override, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub override_status: Option<&'static str>,
+    /// Most recent results, oldest first.
+    pub last_results: Vec<ResultInfo>,
+    /// The last change, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_change: Option<EventInfo>,
+}
+
+/// One probe result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResultInfo {
+    /// When the probe started, RFC 3339.
+    pub at: String,
+    /// Whether the endpoint passed (before `invert`).
+    pub healthy: bool,
+    /// Why.
+    pub reason: String,
+    /// How long the probe took, in milliseconds.
+    pub latency_ms: f64,
+}
+
+/// One state change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventInfo {
+    /// Check id.
+    pub check: String,
+    /// When, RFC 3339.
+    pub at: String,
+    /// State before.
+    pub old: &'static str,
+    /// State after.
+    pub new: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+fn word(healthy: bool) -> &'static str {
+    if healthy { "healthy" } else { "unhealthy" }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+impl From<&HealthEvent> for EventInfo {
+    fn from(e: &HealthEvent) -> Self {
+        EventInfo {
+            check: e.check.clone(),
+            at: rfc3339(e.at),
+            old: word(e.old_healthy),
+            new: word(e.new_healthy),
+            reason: e.reason.clone(),
+        }
+    }
+}
+
+/// What DNS reads, and the checker that keeps its health table current.
+struct Live {
+    published: Arc<ArcSwap<Published>>,
+    /// Check ids by health-table index of the published snapshot.
+    check_ids: Vec<String>,
+    checker: Checker,
+    checker_token: CancellationToken,
+}
+
+struct Inner {
+    /// The file-managed part; replaced on SIGHUP.
+    file: Config,
+    file_path: Option<PathBuf>,
+    /// API-managed zones, by lower-cased name.
+    zones: Vec<StoredZone>,
+    /// API-managed health checks.
+    checks: Vec<StoredCheck>,
+    store: Store,
+    live: Live,
+}
+
+/// Health figures for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct HealthMetrics {
+    /// Per check: id, healthy now, probes passed, probes failed, state
+    /// changes recorded since the start.
+    pub checks: Vec<(String, bool, u64, u64, u64)>,
+    /// Snapshots published since the start (1 is the first).
+    pub generation: u64,
+    /// Zones served.
+    pub zones: usize,
+}
+
+/// The management service. Cheap to share (`Arc`).
+pub struct Service {
+    inner: Mutex<Inner>,
+    /// State changes per check since the start, for metrics.
+    changes: Mutex<HashMap<String, u64>>,
+    /// Snapshots published so far.
+    generation: std::sync::atomic::AtomicU64,
+    published: Arc<ArcSwap<Published>>,
+    shutdown: CancellationToken,
+}
+
+/// The lower-cased absolute text of a name: the key of zones and records.
+fn key_text(name: &DName) -> String {
+    name.fmt_with_dot().to_string().to_ascii_lowercase()
+}
+
+/// A stable pseudo-random hosted-zone id for a file-managed zone.
+fn file_zone_id(name: &str) -> String {
+    // FNV-1a: stable across runs and releases, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("ZF{}", base32(h, 13))
+}
+
+/// `n` upper-case base-32 characters of `v` (Route 53 ids use [A-Z0-9]).
+fn base32(mut v: u64, n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    (0..n)
+        .map(|_| {
+            let c = ALPHABET[(v % 32) as usize] as char;
+            v /= 32;
+            c
+        })
+        .collect()
+}
+
+fn new_zone_id() -> String {
+    format!("Z{}", base32(rand::rng().random(), 13))
+}
+
+fn new_change_id() -> String {
+    format!("C{}", base32(rand::rng().random(), 13))
+}
+
+impl Service {
+    /// Opens the store, merges its objects with the file-managed ones,
+    /// publishes the first snapshot and starts the checker, resuming each
+    /// check from its saved state.
+    pub fn start(
+        file: Config,
+        file_path: Option<PathBuf>,
+        store: Store,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Service>, ServiceError> {
+        let zones = store.zones()?;
+        let checks = store.checks()?;
+        let seeds: HashMap<String, Seed> = store
+            .states()?
+            .into_iter()
+            .map(|(id, s)| {
+                (
+                    id,
+                    Seed {
+                        measured: s.healthy,
+                        forced: None,
+                        last_change: s.changed_at,
+                    },
+                )
+            })
+            .collect();
+        let (zone_specs, check_specs) = merged(&file, &zones, &checks);
+        let first = crate::app::publish_parts(&zone_specs, &check_specs);
+        let published = Arc::new(ArcSwap::from_pointee(first));
+        // Transitions are written by a task of their own: the checker must
+        // never wait on the database.
+        let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel::<HealthEvent>();
+        let on_change: OnChange = Arc::new(move |check: &str, t: &Transition| {
+            let _ = events_tx.send(HealthEvent {
+                check: check.to_string(),
+                at: t.at,
+                old_healthy: t.old,
+                new_healthy: t.new,
+                reason: t.reason.clone(),
+            });
+        });
+        let checker_token = shutdown.child_token();
+        let checker = Checker::resume(
+            check_specs.clone(),
+            published.load().health.clone(),
+            checker_token.clone(),
+            &seeds,
+            Some(on_change),
+        );
+        let service = Arc::new(Service {
+            inner: Mutex::new(Inner {
+                file,
+                file_path,
+                zones,
+                checks,
+                store,
+                live: Live {
+                    published: published.clone(),
+                    check_ids: check_specs.iter().map(|c| c.id.clone()).collect(),
+                    checker,
+                    checker_token,
+                },
+            }),
+            published,
+            shutdown,
+            changes: Mutex::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(1),
+        });
+        let writer = service.clone();
+        tokio::spawn(async move { writer.persist_events(events_rx).await });
+        Ok(service)
+    }
+
+    async fn persist_events(
+        self: Arc<Self>,
+        mut rx: tokio::sync::mpsc::UnboundedReceiver<HealthEvent>,
+    ) {
+        while let Some(event) = rx.recv().await {
+            *self
+                .changes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(event.check.clone())
+                .or_default() += 1;
+            let service = self.clone();
+            let result =
+                tokio::task::spawn_blocking(move || service.lock().store.record_event(&event))
+                    .await;
+            match result {
+                Ok(Err(e)) => tracing::error!(error = %e, "cannot record a health event"),
+                Err(e) => tracing::error!(error = %e, "health event writer failed"),
+                Ok(Ok(())) => {}
+            }
+        }
+    }
+
+    fn publish(&self, inner: &mut Inner) {
+        inner.publish(&self.shutdown);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Health figures for `/metrics`.
+    pub fn health_metrics(&self) -> HealthMetrics {
+        let (ids, checker) = {
+            let inner = self.lock();
+            (inner.live.check_ids.clone(), inner.live.checker.clone())
+        };
+        let changes = self
+            .changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let published = self.published.load();
+        HealthMetrics {
+            checks: ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| {
+                    let (passed, failed) = checker.result_counts(i as crate::snapshot::HealthId);
+                    (
+                        id.clone(),
+                        published.health.is_healthy(i as crate::snapshot::HealthId),
+                        passed,
+                        failed,
+                        changes.get(id).copied().unwrap_or(0),
+                    )
+                })
+                .collect(),
+            generation: self.generation.load(std::sync::atomic::Ordering::Relaxed),
+            zones: published.snapshot.zone_count(),
+        }
+    }
+
+    /// What the DNS listeners read.
+    pub fn published(&self) -> Arc<ArcSwap<Published>> {
+        self.published.clone()
+    }
+
+    /// The running health checker.
+    pub fn checker(&self) -> Checker {
+        self.lock().live.checker.clone()
+    }
+
+    /// Replaces the file-managed part (SIGHUP) and republishes.
+    pub fn reload_file(&self, file: Config) {
+        let mut inner = self.lock();
+        inner.file = file;
+        self.publish(&mut inner);
+    }
+
+    // ----- zones -----
+
+    /// Every zone, file-managed first, then by name.
+    pub fn zones(&self) -> Vec<ZoneInfo> {
+        let inner = self.lock();
+        let mut out: Vec<ZoneInfo> = inner
+            .file
+            .zones
+            .iter()
+            .map(|z| inner.file_zone_info(z))
+            .collect();
+        out.extend(inner.zones.iter().map(api_zone_info));
+        out
+    }
+
+    /// One zone by name (with or without the trailing dot) or id.
+    pub fn zone(&self, name_or_id: &str) -> Result<ZoneInfo, ServiceError> {
+        let inner = self.lock();
+        if let Some(z) = inner.find_file_zone(name_or_id) {
+            return Ok(inner.file_zone_info(z));
+        }
+        inner
+            .find_zone(name_or_id)
+            .map(api_zone_info)
+            .ok_or_else(|| ServiceError::no_zone(name_or_id))
+    }
+
+    /// Creates an empty zone.
+    pub fn create_zone(
+        &self,
+        name: &str,
+        comment: Option<String>,
+        caller_reference: Option<String>,
+    ) -> Result<ZoneInfo, ServiceError> {
+        let apex = parse_absolute(name).map_err(|m| {
+            ServiceError::invalid("InvalidDomainName", vec![format!("name {name:?}: {m}")])
+        })?;
+        let key = key_text(&apex);
+        let mut inner = self.lock();
+        if inner.find_file_zone(&key).is_some() {
+            return Err(ServiceError::Conflict {
+                code: "ConflictingDomainExists",
+                message: format!(
+                    "zone {key} is managed by the config file {}",
+                    inner.file_name()
+                ),
+            });
+        }
+        if let Some(existing) = inner.find_zone(&key) {
+            // Route 53: the same CallerReference means "the same request".
+            if caller_reference.is_some() && existing.caller_reference == caller_reference {
+                return Ok(api_zone_info(existing));
+            }
+            return Err(ServiceError::Conflict {
+                code: "HostedZoneAlreadyExists",
+                message: format!("zone {key} already exists"),
+            });
+        }
+        let zone = StoredZone {
+            name: key.clone(),
+            display_name: format!("{apex}."),
+            id: new_zone_id(),
+            comment: comment.unwrap_or_default(),
+            caller_reference,
+            created_at: SystemTime::now(),
+            records: Vec::new(),
+        };
+        inner.store.create_zone(&zone)?;
+        let info = api_zone_info(&zone);
+        inner.zones.push(zone);
+        self.publish(&mut inner);
+        Ok(info)
+    }
+
+    /// Deletes an API-managed zone; it must hold no records (Route 53).
+    pub fn delete_zone(&self, name_or_id: &str) -> Result<ZoneInfo, ServiceError> {
+        let mut inner = self.lock();
+        inner.refuse_file_zone(name_or_id)?;
+        let zone = inner
+            .find_zone(name_or_id)
+            .ok_or_else(|| ServiceError::no_zone(name_or_id))?
+            .clone();
+        if !zone.records.is_empty() {
+            return Err(ServiceError::Conflict {
+                code: "HostedZoneNotEmpty",
+                message: format!(
+                    "zone {} still has {} records; delete them first",
+                    zone.name,
+                    zone.records.len()
+                ),
+            });
+        }
+        inner.store.delete_zone(&zone.name)?;
+        inner.zones.retain(|z| z.name != zone.name);
+        self.publish(&mut inner);
+        Ok(api_zone_info(&zone))
+    }
+
+    /// Every record of a zone, in the TOML file's schema.
+    pub fn records(&self, name_or_id: &str) -> Result<Vec<RecordInput>, ServiceError> {
+        let inner = self.lock();
+        if let Some(z) = inner.find_file_zone(name_or_id) {
+            return Ok(z
+                .records
+                .iter()
+                .map(|r| RecordInput::from_spec(r, &z.name))
+                .collect());
+        }
+        inner
+            .find_zone(name_or_id)
+            .map(|z| z.records.clone())
+            .ok_or_else(|| ServiceError::no_zone(name_or_id))
+    }
+
+    /// Applies a change batch to an API-managed zone: all or nothing,
+    /// durable before it returns, live in DNS when it returns.
+    pub fn apply(&self, name_or_id: &str, batch: ChangeBatch) -> Result<ChangeInfo, ServiceError> {
+        let mut inner = self.lock();
+        inner.refuse_file_zone(name_or_id)?;
+        let zone = inner
+            .find_zone(name_or_id)
+            .ok_or_else(|| ServiceError::no_zone(name_or_id))?
+            .clone();
+        let apex = DName::from_str(&zone.name).expect("stored zone names parse");
+        if batch.changes.is_empty() {
+            return Err(ServiceError::invalid(
+                "InvalidChangeBatch",
+                vec!["the batch has no changes".into()],
+            ));
+        }
+        if batch.changes.len() > MAX_CHANGES_PER_BATCH {
+            return Err(ServiceError::invalid(
+                "InvalidChangeBatch",
+                vec![format!(
+                    "the batch has {} changes; at most {MAX_CHANGES_PER_BATCH} are allowed",
+                    batch.changes.len()
+                )],
+            ));
+        }
+        let known = inner.check_kinds();
+        let check_exists = |id: &str| known.contains_key(id);
+        let mut records = zone.records.clone();
+        let mut writes = Vec::new();
+        let mut problems = Vec::new();
+        for (i, change) in batch.changes.iter().enumerate() {
+            let at = format!(
+                "change {} ({} {})",
+                i + 1,
+                change.action.verb(),
+                change.record.label()
+            );
+            let spec = match change.record.to_spec(&apex, &check_exists) {
+                Ok(spec) => spec,
+                Err(errors) => {
+                    problems.extend(errors.iter().map(|e| field_problem(&at, e)));
+                    continue;
+                }
+            };
+            let key = record_key(&spec);
+            let existing = records.iter().position(|r| {
+                r.to_spec(&apex, &|_| true)
+                    .is_ok_and(|s| record_key(&s) == key)
+            });
+            let described = describe(&key);
+            match (change.action, existing) {
+                (Action::Create, Some(_)) => problems.push(format!(
+                    "{at}: Tried to create resource record set {described} but it already exists"
+                )),
+                (Action::Delete, None) => problems.push(format!(
+                    "{at}: Tried to delete resource record set {described} but it was not found"
+                )),
+                (Action::Delete, Some(j)) => {
+                    let same = records[j]
+                        .to_spec(&apex, &|_| true)
+                        .is_ok_and(|s| same_record(&s, &spec));
+                    if same {
+                        records.remove(j);
+                        writes.push(RecordWrite::Delete { key });
+                    } else {
+                        problems.push(format!(
+                            "{at}: Tried to delete resource record set {described} but the values provided do not match the current values"
+                        ));
+                    }
+                }
+                (Action::Create | Action::Upsert, existing) => {
+                    match existing {
+                        Some(j) => records[j] = change.record.clone(),
+                        None => records.push(change.record.clone()),
+                    }
+                    writes.push(RecordWrite::Put {
+                        key,
+                        record: Box::new(change.record.clone()),
+                    });
+                }
+            }
+        }
+        if problems.is_empty() {
+            // The group rules over the zone as it would be.
+            let specs: Vec<RecordSpec> = records
+                .iter()
+                .filter_map(|r| r.to_spec(&apex, &check_exists).ok())
+                .collect();
+            let candidate = ZoneSpec {
+                name: apex.clone(),
+                records: specs,
+            };
+            problems.extend(
+                crate::validate::zone(&candidate)
+                    .into_iter()
+                    .map(|p| p.message),
+            );
+        }
+        if !problems.is_empty() {
+            return Err(ServiceError::invalid("InvalidChangeBatch", problems));
+        }
+        inner.store.write_records(&zone.name, &writes)?;
+        if let Some(z) = inner.zones.iter_mut().find(|z| z.name == zone.name) {
+            z.records = records;
+        }
+        self.publish(&mut inner);
+        Ok(ChangeInfo {
+            id: new_change_id(),
+            status: "INSYNC",
+            submitted_at: rfc3339(SystemTime::now()),
+            comment: batch.comment,
+        })
+    }
+
+    // ----- health checks -----
+
+    /// Every health check, file-managed first.
+    pub fn checks(&self) -> Vec<CheckInfo> {
+        let inner = self.lock();
+        let mut out: Vec<CheckInfo> = inner
+            .file_check_inputs()
+            .into_iter()
+            .map(|input| CheckInfo {
+                input,
+                managed_by: "file",
+                version: 1,
+                caller_reference: None,
+            })
+            .collect();
+        out.extend(inner.checks.iter().map(api_check_info));
+        out
+    }
+
+    /// One health check.
+    pub fn check(&self, id: &str) -> Result<CheckInfo, ServiceError> {
+        self.checks()
+            .into_iter()
+            .find(|c| c.input.id == id)
+            .ok_or_else(|| ServiceError::no_check(id))
+    }
+
+    /// Creates a health check. With a `caller_reference` seen before and
+    /// the same settings, returns the existing check (Route 53's
+    /// idempotency); with other settings, a conflict.
+    pub fn create_check(
+        &self,
+        input: HealthCheckInput,
+        caller_reference: Option<String>,
+    ) -> Result<CheckInfo, ServiceError> {
+        let mut inner = self.lock();
+        if let Some(reference) = &caller_reference
+            && let Some(existing) = inner
+                .checks
+                .iter()
+                .find(|c| c.caller_reference.as_ref() == Some(reference))
+        {
+            let same = HealthCheckInput {
+                id: existing.input.id.clone(),
+                ..input.clone()
+            } == existing.input;
+            if same {
+                return Ok(api_check_info(existing));
+            }
+            return Err(ServiceError::Conflict {
+                code: "HealthCheckAlreadyExists",
+                message: format!(
+                    "caller reference {reference:?} was used for health check {:?} with other settings",
+                    existing.input.id
+                ),
+            });
+        }
+        if inner.check_kinds().contains_key(&input.id) {
+            return Err(ServiceError::Conflict {
+                code: "HealthCheckAlreadyExists",
+                message: format!("health check {:?} already exists", input.id),
+            });
+        }
+        inner.validate_check(&input)?;
+        let stored = StoredCheck {
+            input,
+            version: 1,
+            caller_reference,
+        };
+        inner.store.put_check(&stored)?;
+        let info = api_check_info(&stored);
+        inner.checks.push(stored);
+        self.publish(&mut inner);
+        Ok(info)
+    }
+
+    /// Replaces an API-managed check. With `version`, fails unless it is
+    /// the current one (Route 53's HealthCheckVersion).
+    pub fn update_check(
+        &self,
+        id: &str,
+        input: HealthCheckInput,
+        version: Option<i64>,
+    ) -> Result<CheckInfo, ServiceError> {
+        let mut inner = self.lock();
+        inner.refuse_file_check(id)?;
+        let Some(index) = inner.checks.iter().position(|c| c.input.id == id) else {
+            return Err(ServiceError::no_check(id));
+        };
+        if input.id != id {
+            return Err(ServiceError::invalid(
+                "InvalidInput",
+                vec![format!(
+                    "id: the body names {:?}, the path {id:?}; ids cannot change",
+                    input.id
+                )],
+            ));
+        }
+        let current = inner.checks[index].version;
+        if let Some(v) = version
+            && v != current
+        {
+            return Err(ServiceError::Conflict {
+                code: "HealthCheckVersionMismatch",
+                message: format!("health check {id:?} is at version {current}, not {v}"),
+            });
+        }
+        inner.validate_check(&input)?;
+        let stored = StoredCheck {
+            input,
+            version: current + 1,
+            caller_reference: inner.checks[index].caller_reference.clone(),
+        };
+        inner.store.put_check(&stored)?;
+        let info = api_check_info(&stored);
+        inner.checks[index] = stored;
+        self.publish(&mut inner);
+        Ok(info)
+    }
+
+    /// Deletes an API-managed check no record uses.
+    pub fn delete_check(&self, id: &str) -> Result<(), ServiceError> {
+        let mut inner = self.lock();
+        inner.refuse_file_check(id)?;
+        if !inner.checks.iter().any(|c| c.input.id == id) {
+            return Err(ServiceError::no_check(id));
+        }
+        if let Some(user) = inner.check_users(id).first() {
+            return Err(ServiceError::Conflict {
+                code: "HealthCheckInUse",
+                message: format!("health check {id:?} is used by {user}; change that record first"),
+            });
+        }
+        let calculated_parent = inner.checks.iter().find(|c| {
+            c.input
+                .children
+                .as_ref()
+                .is_some_and(|ch| ch.iter().any(|x| x == id))
+        });
+        if let Some(parent) = calculated_parent {
+            return Err(ServiceError::Conflict {
+                code: "HealthCheckInUse",
+                message: format!(
+                    "health check {id:?} is a child of {:?}; change that check first",
+                    parent.input.id
+                ),
+            });
+        }
+        inner.store.delete_check(id)?;
+        inner.checks.retain(|c| c.input.id != id);
+        self.publish(&mut inner);
+        Ok(())
+    }
+
+    /// State, recent results and last change of a check.
+    pub fn check_state(&self, id: &str) -> Result<CheckState, ServiceError> {
+        let (checker, index) = self.checker_index(id)?;
+        let status = checker
+            .status(index)
+            .ok_or_else(|| ServiceError::no_check(id))?;
+        Ok(state_info(&status))
+    }
+
+    /// Forces a check healthy or unhealthy, or (`None`) releases it.
+    pub fn set_override(&self, id: &str, forced: Option<bool>) -> Result<CheckState, ServiceError> {
+        let (checker, index) = self.checker_index(id)?;
+        checker.set_override(index, forced);
+        let status = checker
+            .status(index)
+            .ok_or_else(|| ServiceError::no_check(id))?;
+        Ok(state_info(&status))
+    }
+
+    fn checker_index(
+        &self,
+        id: &str,
+    ) -> Result<(Checker, crate::snapshot::HealthId), ServiceError> {
+        let inner = self.lock();
+        let index = inner
+            .live
+            .check_ids
+            .iter()
+            .position(|c| c == id)
+            .ok_or_else(|| ServiceError::no_check(id))?;
+        Ok((
+            inner.live.checker.clone(),
+            index as crate::snapshot::HealthId,
+        ))
+    }
+
+    /// Recorded state changes, oldest first.
+    pub fn events(
+        &self,
+        check: Option<&str>,
+        since: Option<SystemTime>,
+        limit: Option<usize>,
+    ) -> Result<Vec<EventInfo>, ServiceError> {
+        let limit = limit.unwrap_or(MAX_EVENTS).min(MAX_EVENTS);
+        let inner = self.lock();
+        if let Some(id) = check
+            && !inner.check_kinds().contains_key(id)
+        {
+            return Err(ServiceError::no_check(id));
+        }
+        Ok(inner
+            .store
+            .events(check, since, limit)?
+            .iter()
+            .map(EventInfo::from)
+            .collect())
+    }
+
+    // ----- explained answers -----
+
+    /// What DNS answers right now for `name` and `rtype`, and why.
+    pub fn test_answer(&self, name: &str, rtype: &str) -> Result<TestAnswer, ServiceError> {
+        let qname = parse_absolute(name).map_err(|m| {
+            ServiceError::invalid("InvalidInput", vec![format!("name {name:?}: {m}")])
+        })?;
+        let qtype = crate::zonefile::parse_rtype(rtype).ok_or_else(|| {
+            ServiceError::invalid(
+                "InvalidInput",
+                vec![format!("type: unknown record type {rtype:?}")],
+            )
+        })?;
+        let check_ids = self.lock().live.check_ids.clone();
+        let published = self.published.load();
+        let (rcode, answer) = ask(&published, &qname, qtype);
+        let mut out = TestAnswer {
+            name: format!("{qname}."),
+            rtype: qtype.to_string(),
+            rcode,
+            answer,
+            routing: None,
+            records: Vec::new(),
+        };
+        let key = NameKey::new(&qname);
+        let Some((zone, apex)) = published.snapshot.find_zone(&key) else {
+            return Ok(out);
+        };
+        let Found::Node { node, .. } = zone.find(&key, apex, qtype) else {
+            return Ok(out);
+        };
+        let Some(set) = node.set(qtype) else {
+            return Ok(out);
+        };
+        out.routing = Some(set.policy.as_str());
+        let health = &published.health;
+        let healthy: Vec<bool> = set
+            .records
+            .iter()
+            .map(|r| r.health.is_none_or(|h| health.is_healthy(h)))
+            .collect();
+        let any_healthy = healthy.iter().any(|&h| h);
+        let chosen_failover = failover_choice(set, &healthy);
+        let weighted_positive = set
+            .records
+            .iter()
+            .zip(&healthy)
+            .any(|(r, &h)| (h || !any_healthy) && r.weight > 0);
+        for (i, (r, &ok)) in set.records.iter().zip(&healthy).enumerate() {
+            let (eligible, why) = match set.policy {
+                Policy::Simple => (true, "simple: every value is answered".to_string()),
+                Policy::Multivalue if ok => (true, "healthy".into()),
+                Policy::Multivalue if !any_healthy => (
+                    true,
+                    "unhealthy, but no record is healthy: answering from all (fail open)".into(),
+                ),
+                Policy::Multivalue => (false, "unhealthy".into()),
+                Policy::Failover => {
+                    let chosen = chosen_failover == Some(i);
+                    let why = match (r.failover, chosen, ok) {
+                        (Some(FailoverRole::Primary), true, true) => "primary, healthy",
+                        (Some(FailoverRole::Primary), true, false) => {
+                            "primary, unhealthy, but the secondary is unhealthy too"
+                        }
+                        (Some(FailoverRole::Primary), false, _) => "primary, unhealthy",
+                        (_, true, _) => "secondary, answering because the primary is unhealthy",
+                        (_, false, _) => "secondary, standing by while the primary is healthy",
+                    };
+                    (chosen, why.into())
+                }
+                Policy::Weighted => {
+                    let candidate = ok || !any_healthy;
+                    if !candidate {
+                        (false, "unhealthy".into())
+                    } else if r.weight == 0 && weighted_positive {
+                        (
+                            false,
+                            "weight 0: chosen only when every weighted record is unhealthy".into(),
+                        )
+                    } else if ok {
+                        (true, format!("healthy, weight {}", r.weight))
+                    } else {
+                        (
+                            true,
+                            format!("unhealthy, but so is every record: weight {}", r.weight),
+                        )
+                    }
+                }
+            };
+            out.records.push(RecordExplanation {
+                set: r.set.as_deref().map(String::from),
+                values: r.values.iter().map(|v| v.to_string()).collect(),
+                ttl: r.ttl.as_secs(),
+                health_check: r.health.and_then(|h| check_ids.get(h as usize).cloned()),
+                healthy: ok,
+                eligible,
+                why,
+                weight: (set.policy == Policy::Weighted).then_some(r.weight),
+                failover: r.failover.map(|f| match f {
+                    FailoverRole::Primary => "primary",
+                    FailoverRole::Secondary => "secondary",
+                }),
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn failover_choice(set: &crate::snapshot::RecordSet, healthy: &[bool]) -> Option<usize> {
+    let find = |role| set.records.iter().position(|r| r.failover == Some(role));
+    match (find(FailoverRole::Primary), find(FailoverRole::Secondary)) {
+        (Some(p), _) if healthy[p] => Some(p),
+        (_, Some(s)) if healthy[s] => Some(s),
+        (Some(p), _) => Some(p),
+        (None, s) => s,
+    }
+}
+
+/// Runs a query through the real handler and renders its answer section.
+fn ask(published: &Published, qname: &DName, qtype: Rtype) -> (String, Vec<String>) {
+    use domain::base::{Message, MessageBuilder};
+    let mut query = MessageBuilder::new_vec().question();
+    query.header_mut().set_id(1);
+    if query.push((qname, qtype)).is_err() {
+        return ("FORMERR".into(), Vec::new());
+    }
+    let query = query.finish();
+    let mut out = Vec::new();
+    let mut scratch = crate::dns::handler::Scratch::new();
+    let Some(_) = crate::dns::handler::respond(
+        published,
+        &query,
+        crate::dns::handler::Transport::Tcp,
+        &mut out,
+        &mut scratch,
+    ) else {
+        return ("NONE".into(), Vec::new());
+    };
+    let Ok(msg) = Message::from_octets(out.as_slice()) else {
+        return ("SERVFAIL".into(), Vec::new());
+    };
+    let rcode = msg.opt_rcode().to_string();
+    let mut answer = Vec::new();
+    if let Ok(section) = msg.answer() {
+        for record in section
+            .limit_to::<domain::rdata::AllRecordData<_, _>>()
+            .flatten()
+        {
+            answer.push(format!(
+                "{}. {} IN {} {}",
+                record.owner(),
+                record.ttl().as_secs(),
+                record.rtype(),
+                record.data()
+            ));
+        }
+    }
+    (rcode, answer)
+}
+
+fn state_info(status: &CheckStatus) -> CheckState {
+    CheckState {
+        id: status.id.clone(),
+        status: word(status.healthy),
+        measured: word(status.measured),
+        override_status: status.forced.map(word),
+        last_results: status
+            .last_results
+            .iter()
+            .map(|r| ResultInfo {
+                at: rfc3339(r.at),
+                healthy: r.healthy,
+                reason: r.reason.clone(),
+                latency_ms: r.latency.as_secs_f64() * 1000.0,
+            })
+            .collect(),
+        last_change: status.last_change.as_ref().map(|t| EventInfo {
+            check: status.id.clone(),
+            at: rfc3339(t.at),
+            old: word(t.old),
+            new: word(t.new),
+            reason: t.reason.clone(),
+        }),
+    }
+}
+
+fn field_problem(at: &str, e: &FieldError) -> String {
+    match (e.field, e.index) {
+        ("", _) => format!("{at}: {}", e.message),
+        (field, Some(i)) => format!("{at}: field {field}[{i}]: {}", e.message),
+        (field, None) => format!("{at}: field {field}: {}", e.message),
+    }
+}
+
+/// The identity of a record in its zone: owner, type, set identifier.
+fn record_key(spec: &RecordSpec) -> (String, String, String) {
+    (
+        key_text(&spec.owner),
+        spec.rtype.to_string(),
+        spec.set.clone().unwrap_or_default(),
+    )
+}
+
+fn describe(key: &(String, String, String)) -> String {
+    if key.2.is_empty() {
+        format!("[name='{}', type='{}']", key.0, key.1)
+    } else {
+        format!(
+            "[name='{}', type='{}', set_identifier='{}']",
+            key.0, key.1, key.2
+        )
+    }
+}
+
+/// Same record data and routing (Route 53's DELETE must match exactly).
+fn same_record(a: &RecordSpec, b: &RecordSpec) -> bool {
+    a.ttl == b.ttl
+        && a.policy == b.policy
+        && a.values == b.values
+        && a.health_check == b.health_check
+        && a.failover == b.failover
+        && a.weight == b.weight
+}
+
+fn api_zone_info(z: &StoredZone) -> ZoneInfo {
+    ZoneInfo {
+        name: z.display_name.clone(),
+        id: z.id.clone(),
+        managed_by: "api",
+        file: None,
+        record_count: z.records.len(),
+        comment: z.comment.clone(),
+        caller_reference: z.caller_reference.clone(),
+    }
+}
+
+fn api_check_info(c: &StoredCheck) -> CheckInfo {
+    CheckInfo {
+        input: c.input.clone(),
+        managed_by: "api",
+        version: c.version,
+        caller_reference: c.caller_reference.clone(),
+    }
+}
+
+/// File zones and checks, then the stored ones that still validate.
+fn merged(
+    file: &Config,
+    zones: &[StoredZone],
+    checks: &[StoredCheck],
+) -> (Vec<ZoneSpec>, Vec<HealthCheckSpec>) {
+    let mut check_specs = file.health_checks.clone();
+    let kinds: HashMap<String, bool> = file
+        .health_checks
+        .iter()
+        .map(|c| (c.id.clone(), matches!(c.kind, CheckKind::Calculated { .. })))
+        .chain(
+            checks
+                .iter()
+                .map(|c| (c.input.id.clone(), c.input.kind == "calculated")),
+        )
+        .collect();
+    for c in checks {
+        match c.input.to_spec(&|id| kinds.get(id).copied()) {
+            Ok(spec) => check_specs.push(spec),
+            Err(e) => tracing::warn!(check = %c.input.id, "stored health check skipped: {e:?}"),
+        }
+    }
+    let mut zone_specs = file.zones.clone();
+    for z in zones {
+        let Ok(apex) = DName::from_str(&z.name) else {
+            continue;
+        };
+        let records = z
+            .records
+            .iter()
+            .filter_map(|r| match r.to_spec(&apex, &|id| kinds.contains_key(id)) {
+                Ok(spec) => Some(spec),
+                Err(e) => {
+                    tracing::warn!(zone = %z.name, record = %r.label(), "stored record skipped: {e:?}");
+                    None
+                }
+            })
+            .collect();
+        zone_specs.push(ZoneSpec {
+            name: apex,
+            records,
+        });
+    }
+    (zone_specs, check_specs)
+}
+
+impl Inner {
+    fn file_name(&self) -> String {
+        self.file_path
+            .as_ref()
+            .map_or_else(|| "(none)".into(), |p| p.display().to_string())
+    }
+
+    fn find_file_zone(&self, name_or_id: &str) -> Option<&ZoneSpec> {
+        let wanted = parse_absolute(name_or_id).ok().map(|n| key_text(&n));
+        self.file.zones.iter().find(|z| {
+            let key = key_text(&z.name);
+            Some(&key) == wanted.as_ref() || file_zone_id(&key) == name_or_id
+        })
+    }
+
+    fn find_zone(&self, name_or_id: &str) -> Option<&StoredZone> {
+        let wanted = parse_absolute(name_or_id).ok().map(|n| key_text(&n));
+        self.zones
+            .iter()
+            .find(|z| Some(&z.name) == wanted.as_ref() || z.id == name_or_id)
+    }
+
+    fn file_zone_info(&self, z: &ZoneSpec) -> ZoneInfo {
+        let key = key_text(&z.name);
+        ZoneInfo {
+            name: format!("{}.", z.name),
+            id: file_zone_id(&key),
+            managed_by: "file",
+            file: Some(self.file_name()),
+            record_count: z.records.len(),
+            comment: String::new(),
+            caller_reference: None,
+        }
+    }
+
+    fn refuse_file_zone(&self, name_or_id: &str) -> Result<(), ServiceError> {
+        match self.find_file_zone(name_or_id) {
+            Some(z) => Err(ServiceError::Conflict {
+                code: "FileManaged",
+                message: format!(
+                    "zone {}. is managed by the config file {}; change it there and send SIGHUP",
+                    z.name,
+                    self.file_name()
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn refuse_file_check(&self, id: &str) -> Result<(), ServiceError> {
+        if self.file.health_checks.iter().any(|c| c.id == id) {
+            return Err(ServiceError::Conflict {
+                code: "FileManaged",
+                message: format!(
+                    "health check {id:?} is managed by the config file {}; change it there and send SIGHUP",
+                    self.file_name()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Every check id, with whether it is calculated.
+    fn check_kinds(&self) -> HashMap<String, bool> {
+        self.file
+            .health_checks
+            .iter()
+            .map(|c| (c.id.clone(), matches!(c.kind, CheckKind::Calculated { .. })))
+            .chain(
+                self.checks
+                    .iter()
+                    .map(|c| (c.input.id.clone(), c.input.kind == "calculated")),
+            )
+            .collect()
+    }
+
+    fn validate_check(&self, input: &HealthCheckInput) -> Result<HealthCheckSpec, ServiceError> {
+        let kinds = self.check_kinds();
+        input
+            .to_spec(&|id| kinds.get(id).copied())
+            .map_err(|errors| {
+                ServiceError::invalid(
+                    "InvalidInput",
+                    errors
+                        .iter()
+                        .map(|e| field_problem("health check", e))
+                        .collect(),
+                )
+            })
+    }
+
+    /// Records (by description) that use check `id`.
+    fn check_users(&self, id: &str) -> Vec<String> {
+        let mut users = Vec::new();
+        for z in &self.file.zones {
+            for r in &z.records {
+                if r.health_check.as_deref() == Some(id) {
+                    users.push(format!("{}. {} in zone {}.", r.owner, r.rtype, z.name));
+                }
+            }
+        }
+        for z in &self.zones {
+            for r in &z.records {
+                if r.health_check.as_deref() == Some(id) {
+                    users.push(format!("{} in zone {}", r.label(), z.name));
+                }
+            }
+        }
+        users
+    }
+
+    fn file_check_inputs(&self) -> Vec<HealthCheckInput> {
+        self.file.health_checks.iter().map(check_input_of).collect()
+    }
+
+    /// Builds and swaps in a new snapshot and health table; checks whose
+    /// spec did not change keep their state.
+    fn publish(&mut self, shutdown: &CancellationToken) {
+        let (zones, checks) = merged(&self.file, &self.zones, &self.checks);
+        let next = crate::app::publish_parts(&zones, &checks);
+        let token = shutdown.child_token();
+        // The successor writes its table before the table is published.
+        let checker = self
+            .live
+            .checker
+            .restart(checks.clone(), next.health.clone(), token.clone());
+        self.live.published.store(Arc::new(next));
+        self.live.checker = checker;
+        self.live.check_ids = checks.iter().map(|c| c.id.clone()).collect();
+        std::mem::replace(&mut self.live.checker_token, token).cancel();
+    }
+}
+
+/// The input that describes a (file-managed) check spec.
+fn check_input_of(c: &HealthCheckSpec) -> HealthCheckInput {
+    let secs = |d: Duration| format!("{}s", d.as_secs());
+    let (kind, children, threshold) = match &c.kind {
+        CheckKind::Tcp => ("tcp", None, None),
+        CheckKind::Http => ("http", None, None),
+        CheckKind::Https => ("https", None, None),
+        CheckKind::Calculated {
+            children,
+            healthy_threshold,
+        } => (
+            "calculated",
+            Some(children.clone()),
+            Some(i64::from(*healthy_threshold)),
+        ),
+    };
+    let (ip, fqdn) = match &c.target {
+        Some(crate::model::Target::Ip(ip)) => (Some(ip.to_string()), None),
+        Some(crate::model::Target::Fqdn(f)) => (None, Some(f.clone())),
+        None => (None, None),
+    };
+    HealthCheckInput {
+        id: c.id.clone(),
+        kind: kind.into(),
+        ip,
+        fqdn,
+        port: Some(c.port),
+        path: Some(c.path.clone()),
+        host: c.host.clone(),
+        search: c.search.clone(),
+        interval: Some(secs(c.interval)),
+        failure_threshold: Some(i64::from(c.failure_threshold)),
+        timeout: Some(secs(c.timeout)),
+        invert: c.invert,
+        disabled: c.disabled,
+        children,
+        healthy_threshold: threshold,
+    }
+}
