@@ -1,0 +1,599 @@
+//! The JSON API through the real router (`oneshot`, no socket), over a real
+//! SQLite file: zones, change batches, health checks, overrides, explained
+//! answers, errors and metrics.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use eightfold::api::{ApiState, router};
+use eightfold::config::Config;
+use eightfold::metrics::Metrics;
+use eightfold::service::Service;
+use eightfold::store::Store;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+const FILE_CONFIG: &str = r#"
+[[health_check]]
+id = "file-check"
+type = "tcp"
+ip = "127.0.0.1"
+port = 9
+interval = "300s"
+
+[[zone]]
+name = "file.test."
+
+[[zone.record]]
+name = "www"
+type = "A"
+values = ["192.0.2.1"]
+"#;
+
+struct Api {
+    router: axum::Router,
+    service: Arc<Service>,
+    _dir: tempfile::TempDir,
+}
+
+impl Api {
+    fn new() -> Api {
+        Api::with_token(None)
+    }
+
+    fn with_token(token: Option<&str>) -> Api {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::from_toml(Path::new("eightfold.toml"), FILE_CONFIG).unwrap();
+        let store = Store::open(&dir.path().join("e.db")).unwrap();
+        let service = Service::start(
+            config,
+            Some("eightfold.toml".into()),
+            store,
+            CancellationToken::new(),
+        )
+        .unwrap();
+        let router = router(ApiState {
+            service: service.clone(),
+            metrics: Arc::new(Metrics::default()),
+            token: token.map(Into::into),
+        });
+        Api {
+            router,
+            service,
+            _dir: dir,
+        }
+    }
+
+    async fn send(&self, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+        self.send_with(method, uri, body, None).await
+    }
+
+    async fn send_with(
+        &self,
+        method: &str,
+        uri: &str,
+        body: Option<&str>,
+        bearer: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(token) = bearer {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request
+            .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, value)
+    }
+
+    async fn changes(&self, zone: &str, changes: Value) -> (StatusCode, Value) {
+        let body = json!({ "changes": changes }).to_string();
+        self.send("POST", &format!("/v1/zones/{zone}/changes"), Some(&body))
+            .await
+    }
+
+    async fn records(&self, zone: &str) -> Vec<Value> {
+        let (status, body) = self
+            .send("GET", &format!("/v1/zones/{zone}/records"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["records"].as_array().unwrap().clone()
+    }
+
+    async fn answer(&self, name: &str) -> Vec<String> {
+        let (status, body) = self
+            .send("GET", &format!("/v1/test-answer?name={name}&type=A"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let mut answer: Vec<String> = body["answer"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        answer.sort();
+        answer
+    }
+}
+
+fn record(name: &str, set: &str, value: &str) -> Value {
+    json!({"name": name, "type": "A", "ttl": 60, "routing": "multivalue", "set": set, "value": value})
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+fn error_message(body: &Value) -> &str {
+    body["error"]["message"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn zones_are_created_listed_fetched_and_deleted() {
+    let api = Api::new();
+    let (status, body) = api
+        .send("POST", "/v1/zones", Some(r#"{"name": "api.test"}"#))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["name"], "api.test.");
+    assert!(body["id"].as_str().unwrap().starts_with('Z'));
+
+    let (status, body) = api.send("GET", "/v1/zones", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<&str> = body["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| z["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["file.test.", "api.test."]);
+
+    // With or without the trailing dot.
+    for path in ["/v1/zones/api.test", "/v1/zones/api.test."] {
+        let (status, body) = api.send("GET", path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert_eq!(body["zone"]["managed_by"], "api");
+    }
+    let (status, body) = api
+        .send("POST", "/v1/zones", Some(r#"{"name": "API.test."}"#))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(error_code(&body), "HostedZoneAlreadyExists");
+
+    let (status, _) = api.send("DELETE", "/v1/zones/api.test", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = api.send("GET", "/v1/zones/api.test", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body), "NoSuchHostedZone");
+}
+
+#[tokio::test]
+async fn a_change_batch_is_listed_back_and_answered_at_once() {
+    let api = Api::new();
+    api.send("POST", "/v1/zones", Some(r#"{"name": "api.test."}"#))
+        .await;
+    let changes = json!([
+        {"action": "CREATE", "record": record("www", "a", "192.0.2.1")},
+        {"action": "CREATE", "record": record("www", "b", "192.0.2.2")},
+        {"action": "CREATE", "record": {"name": "mail", "type": "MX", "ttl": 300, "values": ["10 mx.example.net."]}},
+    ]);
+    let (status, body) = api.changes("api.test", changes).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["change"]["status"], "INSYNC");
+    let records = api.records("api.test").await;
+    assert_eq!(records.len(), 3);
+    assert!(
+        records.contains(&record("www", "a", "192.0.2.1")),
+        "{records:?}"
+    );
+    assert_eq!(
+        api.answer("www.api.test").await,
+        [
+            "www.api.test. 60 IN A 192.0.2.1",
+            "www.api.test. 60 IN A 192.0.2.2"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn create_of_an_existing_record_fails_the_whole_batch() {
+    let api = Api::new();
+    api.send("POST", "/v1/zones", Some(r#"{"name": "api.test."}"#))
+        .await;
+    api.changes(
+        "api.test",
+        json!([{"action": "CREATE", "record": record("www", "a", "192.0.2.1")}]),
+    )
+    .await;
+    let (status, body) = api
+        .changes(
+            "api.test",
+            json!([
+                {"action": "CREATE", "record": record("new", "x", "192.0.2.9")},
+                {"action": "CREATE", "record": record("www", "a", "192.0.2.1")},
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(error_code(&body), "InvalidChangeBatch");
+    assert_eq!(
+        error_message(&body),
+        "change 2 (create www A): Tried to create resource record set [name='www.api.test.', type='A', set_identifier='a'] but it already exists"
+    );
+    // Nothing of the batch was applied: not in the store, not in DNS.
+    assert_eq!(api.records("api.test").await.len(), 1);
+    assert!(api.answer("new.api.test").await.is_empty());
+}
+
+#[tokio::test]
+async fn delete_must_name_an_existing_identical_record() {
+    let api = Api::new();
+    api.send("POST", "/v1/zones", Some(r#"{"name": "api.test."}"#))
+        .await;
+    api.changes(
+        "api.test",
+        json!([{"action": "CREATE", "record": record("www", "a", "192.0.2.1")}]),
+    )
+    .await;
+    let (status, body) = api
+        .changes(
+            "api.test",
+            json!([{"action": "DELETE", "record": record("www", "zz", "192.0.2.1")}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error_message(&body).ends_with("but it was not found"),
+        "{body}"
+    );
+    let (status, body) = api
+        .changes(
+            "api.test",
+            json!([{"action": "DELETE", "record": record("www", "a", "192.0.2.7")}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error_message(&body).ends_with("do not match the current values"),
+        "{body}"
+    );
+    let (status, body) = api
+        .changes(
+            "api.test",
+            json!([{"action": "DELETE", "record": record("WWW", "a", "192.0.2.1")}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(api.records("api.test").await.is_empty());
+}
+
+#[tokio::test]
+async fn upsert_replaces_and_creates() {
+    let api = Api::new();
+    api.send("POST", "/v1/zones", Some(r#"{"name": "api.test."}"#))
+        .await;
+    for value in ["192.0.2.1", "192.0.2.2"] {
+        let (status, body) = api
+            .changes(
+                "api.test",
+                json!([{"action": "UPSERT", "record": record("www", "a", value)}]),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(
+        api.answer("www.api.test").await,
+        ["www.api.test. 60 IN A 192.0.2.2"]
+    );
+}
+
+#[tokio::test]
+async fn invalid_records_are_rejected_naming_the_change_and_field() {
+    let api = Api::new();
+    api.send("POST", "/v1/zones", Some(r#"{"name": "api.test."}"#))
+        .await;
+    let cases = [
+        (
+            record("www", "a", "10.0.0.300"),
+            "change 1 (create www A): field value: www A: invalid IPv4 address \"10.0.0.300\"",
+        ),
+        (
+            json!({"name": "www", "type": "A", "ttl": -1, "values": ["192.0.2.1"]}),
+            "change 1 (create www A): field ttl: www A: ttl must be 0 to 2147483647 seconds",
+        ),
+        (
+            json!({"name": format!("{}.x", "a".repeat(64)), "type": "A", "values": ["192.0.2.1"]}),
+            "field name",
+        ),
+        (
+            json!({"name": "www", "type": "A", "routing": "weighted", "set": "a", "value": "192.0.2.1"}),
+            "field weight: www A: a weighted record needs a weight (0 to 255)",
+        ),
+        (
+            json!({"name": "www", "type": "A", "routing": "multivalue", "set": "a", "value": "192.0.2.1", "health_check": "nope"}),
+            "field health_check: www A: unknown health check \"nope\"",
+        ),
+    ];
+    for (rec, expected) in cases {
+        let (status, body) = api
+            .changes("api.test", json!([{"action": "CREATE", "record": rec}]))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            error_message(&body).contains(expected),
+            "{body} vs {expected}"
+        );
+    }
+    // Mixing policies names the existing group.
+    api.changes(
+        "api.test",
+        json!([{"action": "CREATE", "record": record("www", "a", "192.0.2.1")}]),
+    )
+    .await;
+    let (status, body) = api
+        .changes(
+            "api.test",
+            json!([{"action": "CREATE", "record": {"name": "www", "type": "A", "routing": "weighted", "set": "w", "value": "192.0.2.2", "weight": 1}}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error_message(&body),
+        "www.api.test. A: a multivalue group exists; cannot add a weighted record"
+    );
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_a_clear_400() {
+    let api = Api::new();
+    api.send("POST", "/v1/zones", Some(r#"{"name": "api.test."}"#))
+        .await;
+    let cases = [
+        (
+            r#"{"changes": [{"action": "CREATE", "record": "#,
+            "EOF while parsing",
+        ),
+        (
+            r#"{"changes": [{"action": "CREATE", "record": {"name": "www", "type": "A", "bogus": 1}}]}"#,
+            "unknown field `bogus`",
+        ),
+        (
+            r#"{"changes": [{"action": "MOVE", "record": {"name": "www", "type": "A"}}]}"#,
+            "unknown variant `MOVE`",
+        ),
+        (
+            r#"{"changes": [{"action": "CREATE", "record": {"name": "www", "type": "A", "ttl": "60"}}]}"#,
+            "invalid type",
+        ),
+        (r#"{"changes": []}"#, "the batch has no changes"),
+    ];
+    for (body, expected) in cases {
+        let (status, reply) = api
+            .send("POST", "/v1/zones/api.test/changes", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {reply}");
+        assert!(
+            error_message(&reply).contains(expected),
+            "{reply} vs {expected}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn file_managed_objects_are_read_only() {
+    let api = Api::new();
+    let (status, body) = api
+        .changes(
+            "file.test",
+            json!([{"action": "CREATE", "record": record("x", "a", "192.0.2.1")}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(error_message(&body).contains("eightfold.toml"), "{body}");
+    let (status, body) = api
+        .send("DELETE", "/v1/health-checks/file-check", None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error_code(&body), "FileManaged");
+    // But readable, in the file's schema.
+    assert_eq!(
+        api.records("file.test").await,
+        [json!({"name": "www", "type": "A", "ttl": 300, "values": ["192.0.2.1"]})]
+    );
+}
+
+#[tokio::test]
+async fn health_checks_crud_and_in_use_protection() {
+    let api = Api::new();
+    let check =
+        r#"{"id": "web", "type": "http", "ip": "127.0.0.1", "port": 9, "interval": "300s"}"#;
+    let (status, body) = api.send("POST", "/v1/health-checks", Some(check)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = api.send("POST", "/v1/health-checks", Some(check)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error_code(&body), "HealthCheckAlreadyExists");
+    let (status, body) = api.send("GET", "/v1/health-checks/web", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["port"], 9);
+
+    let updated =
+        r#"{"id": "web", "type": "http", "ip": "127.0.0.1", "port": 10, "interval": "300s"}"#;
+    let (status, body) = api
+        .send("PUT", "/v1/health-checks/web", Some(updated))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["version"], 2);
+
+    api.send("POST", "/v1/zones", Some(r#"{"name": "api.test."}"#))
+        .await;
+    let mut rec = record("www", "a", "192.0.2.1");
+    rec["health_check"] = json!("web");
+    let (status, body) = api
+        .changes("api.test", json!([{"action": "CREATE", "record": rec}]))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = api.send("DELETE", "/v1/health-checks/web", None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error_code(&body), "HealthCheckInUse");
+
+    let (status, body) = api
+        .send(
+            "POST",
+            "/v1/health-checks",
+            Some(r#"{"id": "bad", "type": "http", "ip": "1.2.3"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_message(&body).contains("field ip"), "{body}");
+    let (status, _) = api.send("GET", "/v1/health-checks/nope", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn override_drives_answers_and_shows_in_status_and_events() {
+    let api = Api::new();
+    api.send(
+        "POST",
+        "/v1/health-checks",
+        Some(r#"{"id": "web", "type": "http", "ip": "127.0.0.1", "port": 9, "interval": "300s"}"#),
+    )
+    .await;
+    api.send("POST", "/v1/zones", Some(r#"{"name": "api.test."}"#))
+        .await;
+    let mut checked = record("www", "a", "192.0.2.1");
+    checked["health_check"] = json!("web");
+    api.changes(
+        "api.test",
+        json!([
+            {"action": "CREATE", "record": checked},
+            {"action": "CREATE", "record": record("www", "b", "192.0.2.2")},
+        ]),
+    )
+    .await;
+    assert_eq!(api.answer("www.api.test").await.len(), 2);
+
+    let (status, body) = api
+        .send(
+            "POST",
+            "/v1/health-checks/web/override",
+            Some(r#"{"status": "unhealthy"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "unhealthy");
+    assert_eq!(body["override_status"], "unhealthy");
+    assert_eq!(
+        api.answer("www.api.test").await,
+        ["www.api.test. 60 IN A 192.0.2.2"]
+    );
+    // The explanation says why.
+    let (_, explained) = api
+        .send("GET", "/v1/test-answer?name=www.api.test&type=A", None)
+        .await;
+    let a = &explained["records"][0];
+    assert_eq!(a["set"], "a");
+    assert_eq!(a["healthy"], false);
+    assert_eq!(a["eligible"], false);
+    assert_eq!(explained["routing"], "multivalue");
+
+    let (status, body) = api
+        .send(
+            "POST",
+            "/v1/health-checks/web/override",
+            Some(r#"{"status": null}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.get("override_status").is_none(), "{body}");
+    assert_eq!(api.answer("www.api.test").await.len(), 2);
+
+    // Both changes reach the event log (written by a background task).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (_, events) = api.send("GET", "/v1/health-events?check=web", None).await;
+        let list = events["events"].as_array().unwrap();
+        if list.len() == 2 {
+            assert_eq!(list[0]["new"], "unhealthy");
+            assert_eq!(list[1]["new"], "healthy");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "events: {events}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, _) = api
+        .send(
+            "POST",
+            "/v1/health-checks/web/override",
+            Some(r#"{"status": "sick"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_token_is_required_when_configured() {
+    let api = Api::with_token(Some("s3cret"));
+    let (status, body) = api.send("GET", "/v1/zones", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(error_code(&body), "Unauthorized");
+    let (status, _) = api.send_with("GET", "/v1/zones", None, Some("wrong")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = api
+        .send_with("GET", "/v1/zones", None, Some("s3cret"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = api.send("GET", "/metrics", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn metrics_parse_as_prometheus_text() {
+    let api = Api::new();
+    api.send("POST", "/v1/zones", Some(r#"{"name": "api.test."}"#))
+        .await;
+    let (status, body) = api.send("GET", "/metrics", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = body.as_str().unwrap().to_string();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
+    let find = |name: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == name)
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+    };
+    match find("eightfold_snapshot_generation").value {
+        prometheus_parse::Value::Gauge(g) => {
+            assert_eq!(g, 2.0, "one publish at start, one for the zone")
+        }
+        ref v => panic!("generation is {v:?}"),
+    }
+    match find("eightfold_zones").value {
+        prometheus_parse::Value::Gauge(g) => assert_eq!(g, 2.0),
+        ref v => panic!("zones is {v:?}"),
+    }
+    let healthy = find("eightfold_health_check_healthy");
+    assert_eq!(healthy.labels.get("check"), Some("file-check"));
+    assert!(text.contains("# TYPE eightfold_dns_answer_seconds histogram"));
+    let _ = &api.service;
+}
+
+#[tokio::test]
+async fn healthz_answers_and_unknown_paths_are_404_json() {
+    let api = Api::new();
+    let (status, body) = api.send("GET", "/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, "ok\n");
+    let (status, body) = api.send("GET", "/v2/nothing", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error_code(&body), "NotFound");
+}
