@@ -18,6 +18,8 @@ pub struct Server {
     child: Option<Child>,
     /// Every DNS address it bound (UDP and TCP on each).
     pub dns: Vec<SocketAddr>,
+    /// The API address, when the API runs.
+    pub api: Option<SocketAddr>,
     logs: Arc<Mutex<Vec<String>>>,
     /// Folder holding the config, zone files and database.
     pub dir: tempfile::TempDir,
@@ -78,7 +80,7 @@ impl Server {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(addrs) = ready_addresses(&line) {
-                    let _ = ready_tx.send(addrs);
+                    let _ = ready_tx.send((addrs, ready_api(&line)));
                 }
                 sink.lock().unwrap().push(line);
             }
@@ -86,11 +88,15 @@ impl Server {
         let mut server = Server {
             child: Some(child),
             dns: Vec::new(),
+            api: None,
             logs,
             dir,
         };
         match ready_rx.recv_timeout(READY_TIMEOUT) {
-            Ok(addrs) => server.dns = addrs,
+            Ok((addrs, api)) => {
+                server.dns = addrs;
+                server.api = api;
+            }
             Err(_) => panic!(
                 "server did not log its ready line; logs:\n{}",
                 server.logs()
@@ -136,6 +142,20 @@ impl Server {
         assert!(status.success());
     }
 
+    /// Kills the server with SIGKILL, as a crash would, and reaps it.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// The API's base URL.
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api.expect("the API runs"))
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(mut self) -> ExitStatus {
         self.signal("TERM");
@@ -176,6 +196,16 @@ fn ready_addresses(line: &str) -> Option<Vec<SocketAddr>> {
     let rest = &line[line.find("dns=")? + 4..];
     let list = rest.split_whitespace().next()?.trim_matches('"');
     list.split(',').map(|a| a.parse().ok()).collect()
+}
+
+/// Parses `... api=ADDR ...` (absent or `off` without the API).
+fn ready_api(line: &str) -> Option<SocketAddr> {
+    let rest = &line[line.find("api=")? + 4..];
+    rest.split_whitespace()
+        .next()?
+        .trim_matches('"')
+        .parse()
+        .ok()
 }
 
 /// Runs dig against `addr`.

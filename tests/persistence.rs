@@ -1,0 +1,269 @@
+//! Durability and liveness of API changes over real sockets: acknowledged
+//! changes survive SIGKILL, health history and states survive a restart,
+//! and DNS never fails while batches are applied.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::Server;
+use serde_json::{Value, json};
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
+    let agent = agent();
+    let mut response = match (method, body) {
+        ("GET", _) => agent.get(url).call(),
+        ("POST", Some(b)) => agent.post(url).send_json(&b),
+        ("DELETE", _) => agent.delete(url).call(),
+        (m, _) => panic!("unsupported {m}"),
+    }
+    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+const CONFIG: &str = "[server]\napi = \"127.0.0.1:0\"\n";
+
+fn start(dir: tempfile::TempDir) -> Server {
+    let config = dir.path().join("eightfold.toml");
+    let config = config.to_str().unwrap().to_string();
+    Server::spawn(dir, &["serve", "--config", &config, "--dns", "127.0.0.1:0"])
+}
+
+fn fresh() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("eightfold.toml"), CONFIG).unwrap();
+    start(dir)
+}
+
+fn multivalue(set: &str, value: &str, check: Option<&str>) -> Value {
+    let mut r = json!({"name": "www", "type": "A", "ttl": 60, "routing": "multivalue", "set": set, "value": value});
+    if let Some(c) = check {
+        r["health_check"] = json!(c);
+    }
+    r
+}
+
+#[test]
+fn an_acknowledged_change_survives_sigkill() {
+    let s = fresh();
+    let api = s.api_url();
+    let (status, body) = call(
+        "POST",
+        &format!("{api}/v1/zones"),
+        Some(json!({"name": "dur.test."})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        "POST",
+        &format!("{api}/v1/zones/dur.test/changes"),
+        Some(
+            json!({"changes": [{"action": "CREATE", "record": multivalue("a", "192.0.2.1", None)}]}),
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    // The reply came after the commit: kill at once, as a crash would.
+    let dir = s.kill();
+    let s = start(dir);
+    let (status, body) = call(
+        "GET",
+        &format!("{}/v1/zones/dur.test/records", s.api_url()),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["records"], json!([multivalue("a", "192.0.2.1", None)]));
+    let answer = s.dig(&["www.dur.test", "A", "+short"]);
+    assert_eq!(answer.trim(), "192.0.2.1");
+}
+
+/// An HTTP backend answering 200 or 503 as `up` says.
+fn backend(up: Arc<AtomicBool>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let reply: &[u8] = if up.load(Ordering::SeqCst) {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK"
+            } else {
+                b"HTTP/1.1 503 Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\nDOWN"
+            };
+            let _ = stream.write_all(reply);
+        }
+    });
+    addr
+}
+
+fn check_status(api: &str) -> Value {
+    call("GET", &format!("{api}/v1/health-checks/web/status"), None).1
+}
+
+#[test]
+fn health_history_and_state_survive_a_restart() {
+    let up = Arc::new(AtomicBool::new(false));
+    let addr = backend(up.clone());
+    let s = fresh();
+    let api = s.api_url();
+    let (status, body) = call(
+        "POST",
+        &format!("{api}/v1/health-checks"),
+        Some(
+            json!({"id": "web", "type": "http", "ip": "127.0.0.1", "port": addr.port(),
+                    "interval": "1s", "failure_threshold": 3, "timeout": "1s"}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while check_status(&api)["status"] != "unhealthy" {
+        assert!(
+            Instant::now() < deadline,
+            "never unhealthy: {}",
+            check_status(&api)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The event reaches the database through a background writer.
+    let events_url = format!("{api}/v1/health-events?check=web");
+    while call("GET", &events_url, None).1["events"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "no event recorded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dir = s.kill();
+    // The endpoint recovers while we are down. A check that forgot its
+    // state would start healthy; one that resumes stays unhealthy until
+    // three probes (two seconds at least) say otherwise.
+    up.store(true, Ordering::SeqCst);
+    let s = start(dir);
+    let api = s.api_url();
+    assert_eq!(check_status(&api)["status"], "unhealthy");
+    let (_, events) = call("GET", &format!("{api}/v1/health-events?check=web"), None);
+    let events = events["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["new"], "unhealthy");
+    assert!(
+        events[0]["reason"].as_str().unwrap().contains("HTTP 503"),
+        "{events:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while check_status(&api)["status"] != "healthy" {
+        assert!(Instant::now() < deadline, "never healthy again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A query for `name` A with `id`, built by hand (RFC 1035 §4.1).
+fn query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+#[test]
+fn dns_never_fails_while_batches_apply() {
+    let s = fresh();
+    let api = s.api_url();
+    call(
+        "POST",
+        &format!("{api}/v1/zones"),
+        Some(json!({"name": "busy.test."})),
+    );
+    let (status, body) = call(
+        "POST",
+        &format!("{api}/v1/zones/busy.test/changes"),
+        Some(
+            json!({"changes": [{"action": "CREATE", "record": multivalue("a", "192.0.2.1", None)}]}),
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let dns = s.addr();
+    let querier = {
+        let stop = stop.clone();
+        let answered = answered.clone();
+        std::thread::spawn(move || {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            let mut failures = Vec::new();
+            let mut id = 0u16;
+            let mut buf = [0u8; 1500];
+            while !stop.load(Ordering::SeqCst) {
+                id = id.wrapping_add(1);
+                socket.send_to(&query(id, "www.busy.test"), dns).unwrap();
+                match socket.recv(&mut buf) {
+                    Ok(n) => {
+                        let rcode = buf[3] & 0x0f;
+                        let ancount = u16::from_be_bytes([buf[6], buf[7]]);
+                        if n < 12
+                            || u16::from_be_bytes([buf[0], buf[1]]) != id
+                            || rcode != 0
+                            || ancount == 0
+                        {
+                            failures.push(format!("id {id}: rcode {rcode}, {ancount} answers"));
+                        } else {
+                            answered.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    Err(e) => failures.push(format!("id {id}: {e}")),
+                }
+            }
+            failures
+        })
+    };
+    for i in 0..200u32 {
+        let value = format!("192.0.2.{}", 2 + i % 200);
+        let changes = json!({"changes": [
+            {"action": "UPSERT", "record": multivalue("b", &value, None)},
+            {"action": "UPSERT", "record": {"name": format!("n{}", i % 20), "type": "TXT", "ttl": 60, "values": [format!("\"{i}\"")]}},
+        ]});
+        let (status, body) = call(
+            "POST",
+            &format!("{api}/v1/zones/busy.test/changes"),
+            Some(changes),
+        );
+        assert_eq!(status, 200, "batch {i}: {body}");
+    }
+    stop.store(true, Ordering::SeqCst);
+    let failures = querier.join().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failed queries: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(
+        answered.load(Ordering::SeqCst) > 100,
+        "only {} answers",
+        answered.load(Ordering::SeqCst)
+    );
+}
