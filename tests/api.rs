@@ -388,6 +388,41 @@ async fn malformed_bodies_get_a_clear_400() {
 }
 
 #[tokio::test]
+async fn oversized_requests_are_refused_whole() {
+    let api = Api::new();
+    api.send("POST", "/v1/zones", Some(r#"{"name": "api.test."}"#))
+        .await;
+    // More changes than a batch may hold.
+    let many: Vec<Value> = (0..1001)
+        .map(|i| json!({"action": "CREATE", "record": record(&format!("n{i}"), "a", "192.0.2.1")}))
+        .collect();
+    let (status, body) = api.changes("api.test", json!(many)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_message(&body).contains("at most 1000"), "{body}");
+    // A body over the limit: 413, as JSON.
+    let huge = format!(
+        r#"{{"changes": [], "comment": "{}"}}"#,
+        "x".repeat(5 * 1024 * 1024)
+    );
+    let (status, body) = api
+        .send("POST", "/v1/zones/api.test/changes", Some(&huge))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(&body), "RequestTooLarge");
+    // A name over 255 octets.
+    let long = vec!["a".repeat(60); 5].join(".");
+    let (status, body) = api
+        .changes(
+            "api.test",
+            json!([{"action": "CREATE", "record": record(&long, "a", "192.0.2.1")}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_message(&body).contains("field name"), "{body}");
+    assert!(api.records("api.test").await.is_empty());
+}
+
+#[tokio::test]
 async fn file_managed_objects_are_read_only() {
     let api = Api::new();
     let (status, body) = api

@@ -7,13 +7,14 @@
 
 pub mod error;
 pub mod metrics;
+pub mod route53;
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -58,6 +59,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/test-answer", get(test_answer));
     Router::new()
         .nest("/v1", v1)
+        .merge(route53::router())
         .route("/metrics", get(metrics::render))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") })
@@ -98,15 +100,34 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-/// Parses a JSON body, with a 400 that says what is wrong and where.
-fn json<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidInput",
-            format!("invalid JSON body: {e}"),
-        )
-    })
+/// A JSON request body: 413 past [`MAX_BODY_BYTES`], 400 naming what is
+/// wrong and where when it does not parse. Both as JSON errors, unlike
+/// axum's own `Json` rejections (plain text).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestTooLarge",
+                    format!("the body is over {MAX_BODY_BYTES} bytes; split the batch"),
+                )
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "InvalidInput", e.body_text())
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidInput",
+                format!("invalid JSON body: {e}"),
+            )
+        })
+    }
 }
 
 /// Runs a service call on a blocking thread (SQLite is synchronous).
@@ -144,8 +165,10 @@ struct NewZone {
     comment: Option<String>,
 }
 
-async fn create_zone(State(s): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
-    let zone: NewZone = json(&body)?;
+async fn create_zone(
+    State(s): State<ApiState>,
+    JsonBody(zone): JsonBody<NewZone>,
+) -> Result<Response, ApiError> {
     let info = call(&s, move |svc| {
         svc.create_zone(&zone.name, zone.comment, None)
     })
@@ -186,9 +209,8 @@ async fn list_records(
 async fn apply_changes(
     State(s): State<ApiState>,
     Path(zone): Path<String>,
-    body: Bytes,
+    JsonBody(batch): JsonBody<ChangeBatch>,
 ) -> Result<Response, ApiError> {
-    let batch: ChangeBatch = json(&body)?;
     let info = call(&s, move |svc| svc.apply(&zone, batch)).await?;
     Ok(ok(StatusCode::OK, serde_json::json!({ "change": info })))
 }
@@ -201,8 +223,10 @@ async fn list_checks(State(s): State<ApiState>) -> Result<Response, ApiError> {
     ))
 }
 
-async fn create_check(State(s): State<ApiState>, body: Bytes) -> Result<Response, ApiError> {
-    let input: HealthCheckInput = json(&body)?;
+async fn create_check(
+    State(s): State<ApiState>,
+    JsonBody(input): JsonBody<HealthCheckInput>,
+) -> Result<Response, ApiError> {
     let info = call(&s, move |svc| svc.create_check(input, None)).await?;
     Ok(ok(StatusCode::CREATED, info))
 }
@@ -218,9 +242,8 @@ async fn get_check(
 async fn update_check(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-    body: Bytes,
+    JsonBody(input): JsonBody<HealthCheckInput>,
 ) -> Result<Response, ApiError> {
-    let input: HealthCheckInput = json(&body)?;
     let info = call(&s, move |svc| svc.update_check(&id, input, None)).await?;
     Ok(ok(StatusCode::OK, info))
 }
@@ -250,9 +273,8 @@ struct Override {
 async fn set_override(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-    body: Bytes,
+    JsonBody(o): JsonBody<Override>,
 ) -> Result<Response, ApiError> {
-    let o: Override = json(&body)?;
     let forced = match o.status.as_deref() {
         None => None,
         Some("healthy") => Some(true),
