@@ -4,5 +4,6 @@
 //! listeners read only the published snapshot and health table.
 pub mod handler;
 pub mod listen;
+pub mod rrl;
 pub mod tcp;
 pub mod udp;
