@@ -69,7 +69,7 @@ impl RateLimiter {
         };
         if count <= self.rate {
             Verdict::Answer
-        } else if self.slip > 0 && (count - self.rate) % self.slip == 0 {
+        } else if self.slip > 0 && (count - self.rate).is_multiple_of(self.slip) {
             Verdict::Slip
         } else {
             Verdict::Drop
