@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use arc_swap::ArcSwap;
-use tokio::net::{TcpListener, UdpSocket};
+use std::net::UdpSocket;
+
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -19,7 +21,8 @@ use super::{tcp, udp};
 /// for port 0.
 const PORT_ZERO_ATTEMPTS: usize = 50;
 
-/// UDP workers per DNS address: one per core, so every core answers.
+/// UDP worker threads per DNS address: one per core the process may run
+/// on (so `taskset` limits them too), so every core answers.
 fn udp_workers() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
@@ -36,7 +39,6 @@ pub struct DnsSockets {
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<DnsSockets> {
     if addr.port() != 0 {
         let udp = UdpSocket::bind(addr)
-            .await
             .with_context(|| format!("cannot listen for DNS on UDP {addr}"))?;
         let tcp = TcpListener::bind(addr)
             .await
@@ -45,7 +47,6 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<DnsSockets> {
     }
     for _ in 0..PORT_ZERO_ATTEMPTS {
         let udp = UdpSocket::bind(addr)
-            .await
             .with_context(|| format!("cannot listen for DNS on UDP {addr}"))?;
         let bound = udp.local_addr()?;
         if let Ok(tcp) = TcpListener::bind(bound).await {
@@ -64,19 +65,41 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<DnsSockets> {
 
 /// Spawns the UDP workers and the TCP acceptor of `sockets` into `tasks`;
 /// they answer from `published` until `shutdown` fires.
+///
+/// UDP workers are OS threads (see `dns::udp` for why); each is mirrored by
+/// a task in `tasks` that ends when its thread does, so joining `tasks`
+/// still waits for every listener.
 pub fn spawn(
     sockets: DnsSockets,
     published: &Arc<ArcSwap<Published>>,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) {
-    let udp_socket = Arc::new(sockets.udp);
-    for _ in 0..udp_workers() {
-        tasks.spawn(udp::serve(
-            udp_socket.clone(),
-            published.clone(),
-            shutdown.clone(),
-        ));
+    let addr = sockets.addr;
+    for worker in 0..udp_workers() {
+        let socket = match sockets.udp.try_clone() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "cannot start UDP worker {worker}");
+                continue;
+            }
+        };
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        let (published, shutdown) = (published.clone(), shutdown.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("dns-udp-{worker}"))
+            .spawn(move || {
+                udp::serve(socket, published, shutdown);
+                drop(done);
+            });
+        match thread {
+            Ok(_) => {
+                tasks.spawn(async move {
+                    let _ = finished.await;
+                });
+            }
+            Err(e) => tracing::error!(%addr, error = %e, "cannot start UDP worker {worker}"),
+        }
     }
     tasks.spawn(tcp::serve(sockets.tcp, published.clone(), shutdown.clone()));
 }
