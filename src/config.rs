@@ -22,6 +22,9 @@ use crate::{validate, zonefile};
 pub const DEFAULT_DNS: &str = "127.0.0.1:5353";
 /// API address when there is no config file and no `--api`.
 pub const DEFAULT_API: &str = "127.0.0.1:8053";
+/// With rate limiting on, every second limited query gets a truncated
+/// answer (BIND's and NSD's default), so real clients can retry over TCP.
+pub const DEFAULT_RATE_LIMIT_SLIP: u32 = 2;
 /// SQLite file when none is given.
 pub const DEFAULT_DATA: &str = "eightfold.db";
 
@@ -36,6 +39,10 @@ pub struct Config {
     pub data: PathBuf,
     /// File holding the API bearer token.
     pub api_token_file: Option<PathBuf>,
+    /// UDP answers per second per client prefix; 0 turns limiting off.
+    pub rate_limit: u32,
+    /// Every `rate_limit_slip`-th limited query gets a truncated answer.
+    pub rate_limit_slip: u32,
     /// File-managed health checks.
     pub health_checks: Vec<HealthCheckSpec>,
     /// File-managed zones with all their records.
@@ -50,6 +57,8 @@ impl Default for Config {
             api: Some(DEFAULT_API.parse().expect("valid default")),
             data: PathBuf::from(DEFAULT_DATA),
             api_token_file: None,
+            rate_limit: 0,
+            rate_limit_slip: DEFAULT_RATE_LIMIT_SLIP,
             health_checks: Vec::new(),
             zones: Vec::new(),
         }
@@ -113,6 +122,8 @@ struct RawServer {
     api: Option<Spanned<String>>,
     data: Option<PathBuf>,
     api_token_file: Option<PathBuf>,
+    rate_limit: Option<u32>,
+    rate_limit_slip: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -247,6 +258,8 @@ impl Cx<'_> {
             api,
             data,
             api_token_file,
+            rate_limit: raw.server.rate_limit.unwrap_or(0),
+            rate_limit_slip: raw.server.rate_limit_slip.unwrap_or(DEFAULT_RATE_LIMIT_SLIP),
             health_checks,
             zones,
         }
@@ -538,7 +551,7 @@ mod tests {
     fn unknown_field_is_located() {
         assert_eq!(
             errors("[server]\ndns = [\"127.0.0.1:53\"]\nbogus = 1\n"),
-            "e.toml:3:1: unknown field `bogus`, expected one of `dns`, `api`, `data`, `api_token_file`"
+            "e.toml:3:1: unknown field `bogus`, expected one of `dns`, `api`, `data`, `api_token_file`, `rate_limit`, `rate_limit_slip`"
         );
     }
 

@@ -152,6 +152,8 @@ fn demo_config(dns: SocketAddr, backends: &[Backend]) -> anyhow::Result<Config> 
         // One database per demo process: two demos never share state.
         data: std::env::temp_dir().join(format!("eightfold-demo-{}.db", std::process::id())),
         api_token_file: None,
+        rate_limit: 0,
+        rate_limit_slip: crate::config::DEFAULT_RATE_LIMIT_SLIP,
         health_checks,
         zones: vec![zone],
     })
