@@ -59,6 +59,21 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (check_id, at, seq)
     );
     CREATE INDEX health_events_by_time ON health_events (at);",
+    // 2: what only the Route 53 API says: the settings of a health check
+    // that eightfold's own schema has no field for (kept per version, so an
+    // update through another API makes them fall back to their defaults),
+    // and the change ids GetChange answers for.
+    "CREATE TABLE route53_check_settings (
+        check_id TEXT NOT NULL,
+        version BIGINT NOT NULL,      -- the HealthCheckVersion they belong to
+        enable_sni BOOLEAN,           -- EnableSNI as sent; NULL when not sent
+        PRIMARY KEY (check_id, version)
+    );
+    CREATE TABLE route53_changes (
+        id TEXT PRIMARY KEY,          -- C + 13 characters
+        submitted_at BIGINT NOT NULL, -- milliseconds since the epoch
+        comment TEXT
+    );",
 ];
 
 /// What can go wrong with the database.
@@ -467,6 +482,66 @@ impl Store {
             .query_row("SELECT 1 FROM zones WHERE name = ?1", [name], |_| Ok(()))
             .optional()?
             .is_some())
+    }
+
+    /// Route 53's EnableSNI of each check, at the version it was set for.
+    pub fn route53_check_settings(&self) -> Result<Vec<(String, i64, Option<bool>)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT check_id, version, enable_sni FROM route53_check_settings")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Replaces the Route 53 settings of a check (`None`: forgets them).
+    pub fn put_route53_check_settings(
+        &mut self,
+        check: &str,
+        settings: Option<(i64, Option<bool>)>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM route53_check_settings WHERE check_id = ?1",
+            [check],
+        )?;
+        if let Some((version, enable_sni)) = settings {
+            tx.execute(
+                "INSERT INTO route53_check_settings (check_id, version, enable_sni)
+                 VALUES (?1, ?2, ?3)",
+                params![check, version, enable_sni],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Remembers an applied change, for Route 53's GetChange.
+    pub fn put_route53_change(
+        &mut self,
+        id: &str,
+        submitted_at: SystemTime,
+        comment: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO route53_changes (id, submitted_at, comment) VALUES (?1, ?2, ?3)",
+            params![id, millis(submitted_at), comment],
+        )?;
+        Ok(())
+    }
+
+    /// An applied change by id: when, and its comment.
+    pub fn route53_change(
+        &self,
+        id: &str,
+    ) -> Result<Option<(SystemTime, Option<String>)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT submitted_at, comment FROM route53_changes WHERE id = ?1",
+                [id],
+                |r| Ok((from_millis(r.get(0)?), r.get(1)?)),
+            )
+            .optional()?)
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod metrics;
+pub mod route53;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -58,6 +59,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/test-answer", get(test_answer));
     Router::new()
         .nest("/v1", v1)
+        .merge(route53::router())
         .route("/metrics", get(metrics::render))
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") })

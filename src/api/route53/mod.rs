@@ -1,0 +1,637 @@
+//! The Route 53 API (REST-XML, version 2013-04-01): the same service as
+//! `/v1`, in Route 53's own shapes, so that `aws route53 --endpoint-url`
+//! and boto3 work unchanged (SPEC §6).
+//!
+//! A thin layer like `/v1`: it parses Route 53's XML ([`model`]), calls the
+//! [`Service`] on a blocking thread and writes Route 53's XML ([`xml`]).
+//! No rule about records or checks lives here; the service's errors are
+//! only renamed into Route 53's shape ([`error`]).
+//!
+//! Request signatures (AWS SigV4) are accepted without being checked: the
+//! API runs on a trusted address. With `api_token_file` set, the router's
+//! bearer-token check applies here too.
+
+pub mod error;
+pub mod model;
+pub mod xml;
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use self::error::{R53Error, request_id};
+use self::model::{RecordSetOut, route53_name};
+use self::xml::Doc;
+use super::ApiState;
+use crate::service::{ChangeBatch, ChangeInfo, CheckInfo, Service, ZoneInfo};
+
+/// Most record sets one ListResourceRecordSets page returns (Route 53's).
+pub const MAX_RECORD_SETS_PER_PAGE: usize = 300;
+/// Most zones or checks one list page returns, and the default.
+const MAX_LIST_ITEMS: usize = 1000;
+const DEFAULT_LIST_ITEMS: usize = 100;
+
+/// The Route 53 routes, under `/2013-04-01/`.
+pub fn router() -> Router<ApiState> {
+    Router::new()
+        .route(
+            "/2013-04-01/hostedzone",
+            post(create_hosted_zone).get(list_hosted_zones),
+        )
+        .route(
+            "/2013-04-01/hostedzone/{id}",
+            get(get_hosted_zone).delete(delete_hosted_zone),
+        )
+        .route(
+            "/2013-04-01/hostedzone/{id}/rrset",
+            get(list_record_sets).post(change_record_sets),
+        )
+        .route(
+            "/2013-04-01/hostedzone/{id}/rrset/",
+            get(list_record_sets).post(change_record_sets),
+        )
+        .route("/2013-04-01/change/{id}", get(get_change))
+        .route(
+            "/2013-04-01/healthcheck",
+            post(create_health_check).get(list_health_checks),
+        )
+        .route(
+            "/2013-04-01/healthcheck/{id}",
+            get(get_health_check)
+                .post(update_health_check)
+                .delete(delete_health_check),
+        )
+        .route(
+            "/2013-04-01/healthcheck/{id}/status",
+            get(health_check_status),
+        )
+        .route("/2013-04-01/testdnsanswer", get(test_dns_answer))
+}
+
+/// Runs a service call on a blocking thread (SQLite is synchronous).
+async fn call<T: Send + 'static>(
+    state: &ApiState,
+    f: impl FnOnce(&Service) -> Result<T, R53Error> + Send + 'static,
+) -> Result<T, R53Error> {
+    let service = state.service.clone();
+    tokio::task::spawn_blocking(move || f(&service))
+        .await
+        .map_err(|e| R53Error::new("ServiceUnavailable", format!("request failed: {e}")))?
+}
+
+/// A reply: the document, `text/xml`, a request id.
+fn reply(status: StatusCode, doc: Doc) -> Response {
+    let mut response = (status, doc.finish()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(v) = HeaderValue::from_str(&request_id()) {
+        headers.insert("x-amzn-RequestId", v);
+    }
+    response
+}
+
+/// A 201 reply with the `Location` of what was created.
+fn created(doc: Doc, headers: &HeaderMap, path: &str) -> Response {
+    let mut response = reply(StatusCode::CREATED, doc);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    if let Ok(v) = HeaderValue::from_str(&format!("http://{host}{path}")) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+/// `/hostedzone/Z123` or `Z123` → `Z123`.
+fn bare_id<'a>(id: &'a str, prefix: &str) -> &'a str {
+    id.strip_prefix(prefix).unwrap_or(id)
+}
+
+fn max_items(
+    query: &HashMap<String, String>,
+    default: usize,
+    max: usize,
+) -> Result<usize, R53Error> {
+    match query.get("maxitems") {
+        None => Ok(default),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n.min(max)),
+            _ => Err(R53Error::invalid_input(format!(
+                "MaxItems {text:?} is not a positive number"
+            ))),
+        },
+    }
+}
+
+// ----- zones -----
+
+fn write_zone(doc: &mut Doc, z: &ZoneInfo) {
+    doc.open("HostedZone")
+        .text("Id", format!("/hostedzone/{}", z.id))
+        .text("Name", route53_name(&z.name))
+        .text(
+            "CallerReference",
+            z.caller_reference.as_deref().unwrap_or(""),
+        );
+    doc.open("Config")
+        .opt("Comment", (!z.comment.is_empty()).then_some(&z.comment))
+        .text("PrivateZone", "false")
+        .close();
+    doc.text("ResourceRecordSetCount", z.record_count).close();
+}
+
+fn write_change(doc: &mut Doc, c: &ChangeInfo) {
+    doc.open("ChangeInfo")
+        .text("Id", format!("/change/{}", c.id))
+        .text("Status", c.status)
+        .text("SubmittedAt", &c.submitted_at)
+        .opt("Comment", c.comment.as_ref())
+        .close();
+}
+
+/// The name servers DNS answers for the zone's apex.
+fn name_servers(service: &Service, zone: &ZoneInfo) -> Vec<String> {
+    service
+        .test_answer(&zone.name, "NS")
+        .map(|a| a.answer.iter().filter_map(|l| rdata(l, "NS")).collect())
+        .unwrap_or_default()
+}
+
+/// The data of an answer line `owner ttl IN type data`, if of `rtype`.
+fn rdata(line: &str, rtype: &str) -> Option<String> {
+    let mut parts = line.splitn(5, ' ');
+    let (_, _, _, t, data) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    (rtype.is_empty() || t.eq_ignore_ascii_case(rtype)).then(|| data.to_string())
+}
+
+fn write_delegation_set(doc: &mut Doc, servers: &[String]) {
+    doc.open("DelegationSet").open("NameServers");
+    for ns in servers {
+        doc.text("NameServer", ns);
+    }
+    doc.close().close();
+}
+
+async fn create_hosted_zone(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, R53Error> {
+    let req: model::CreateHostedZoneRequest = xml::parse(&body).map_err(R53Error::invalid_input)?;
+    let private = req
+        .hosted_zone_config
+        .as_ref()
+        .and_then(|c| c.private_zone)
+        .unwrap_or(false);
+    if req.vpc.is_some() || private {
+        return Err(R53Error::invalid_input(
+            "private hosted zones (VPC, PrivateZone) are not supported by eightfold",
+        ));
+    }
+    if req.delegation_set_id.is_some() {
+        return Err(R53Error::invalid_input(
+            "DelegationSetId is not supported by eightfold",
+        ));
+    }
+    let name = model::from_route53_name(&req.name);
+    let comment = req.hosted_zone_config.and_then(|c| c.comment);
+    let reference = req.caller_reference;
+    let (zone, change, servers) = call(&s, move |svc| {
+        let zone = svc.create_zone(&name, comment, Some(reference))?;
+        let change = svc.route53_new_change(None)?;
+        let servers = name_servers(svc, &zone);
+        Ok((zone, change, servers))
+    })
+    .await?;
+    let mut doc = Doc::new("CreateHostedZoneResponse");
+    write_zone(&mut doc, &zone);
+    write_change(&mut doc, &change);
+    write_delegation_set(&mut doc, &servers);
+    Ok(created(
+        doc,
+        &headers,
+        &format!("/2013-04-01/hostedzone/{}", zone.id),
+    ))
+}
+
+async fn list_hosted_zones(
+    State(s): State<ApiState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, R53Error> {
+    let max = max_items(&query, DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS)?;
+    let zones = call(&s, |svc| Ok(svc.zones())).await?;
+    let marker = query
+        .get("marker")
+        .map(|m| bare_id(m, "/hostedzone/").to_string());
+    let start = match &marker {
+        None => 0,
+        Some(m) => zones
+            .iter()
+            .position(|z| &z.id == m)
+            .ok_or_else(|| R53Error::invalid_input(format!("Marker {m:?} is no hosted zone id")))?,
+    };
+    let page = &zones[start..(start + max).min(zones.len())];
+    let next = zones.get(start + max);
+    let mut doc = Doc::new("ListHostedZonesResponse");
+    doc.open("HostedZones");
+    for z in page {
+        write_zone(&mut doc, z);
+    }
+    doc.close();
+    doc.text("Marker", marker.as_deref().unwrap_or(""))
+        .text("IsTruncated", next.is_some())
+        .opt("NextMarker", next.map(|z| &z.id))
+        .text("MaxItems", max);
+    Ok(reply(StatusCode::OK, doc))
+}
+
+async fn get_hosted_zone(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, R53Error> {
+    let id = bare_id(&id, "/hostedzone/").to_string();
+    let (zone, servers) = call(&s, move |svc| {
+        let zone = svc.zone(&id)?;
+        let servers = name_servers(svc, &zone);
+        Ok((zone, servers))
+    })
+    .await?;
+    let mut doc = Doc::new("GetHostedZoneResponse");
+    write_zone(&mut doc, &zone);
+    write_delegation_set(&mut doc, &servers);
+    Ok(reply(StatusCode::OK, doc))
+}
+
+async fn delete_hosted_zone(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, R53Error> {
+    let id = bare_id(&id, "/hostedzone/").to_string();
+    let change = call(&s, move |svc| {
+        svc.delete_zone(&id)?;
+        Ok(svc.route53_new_change(None)?)
+    })
+    .await?;
+    let mut doc = Doc::new("DeleteHostedZoneResponse");
+    write_change(&mut doc, &change);
+    Ok(reply(StatusCode::OK, doc))
+}
+
+// ----- record sets -----
+
+fn write_record_set(doc: &mut Doc, r: &RecordSetOut) {
+    doc.open("ResourceRecordSet")
+        .text("Name", &r.name)
+        .text("Type", &r.rtype)
+        .opt("SetIdentifier", r.set_identifier.as_ref())
+        .opt("Weight", r.weight)
+        .opt("Failover", r.failover.as_ref())
+        .opt("MultiValueAnswer", r.multi_value_answer.then_some(true))
+        .text("TTL", r.ttl);
+    doc.open("ResourceRecords");
+    for v in &r.values {
+        doc.open("ResourceRecord").text("Value", v).close();
+    }
+    doc.close();
+    doc.opt("HealthCheckId", r.health_check_id.as_ref()).close();
+}
+
+async fn change_record_sets(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, R53Error> {
+    let id = bare_id(&id, "/hostedzone/").to_string();
+    let req: model::ChangeResourceRecordSetsRequest =
+        xml::parse(&body).map_err(R53Error::invalid_input)?;
+    let changes = req
+        .change_batch
+        .changes
+        .items
+        .iter()
+        .map(model::change_in)
+        .collect::<Result<Vec<_>, _>>()?;
+    let batch = ChangeBatch {
+        changes,
+        comment: req.change_batch.comment,
+    };
+    let change = call(&s, move |svc| {
+        let info = svc.apply(&id, batch)?;
+        svc.route53_record_change(&info)?;
+        Ok(info)
+    })
+    .await?;
+    let mut doc = Doc::new("ChangeResourceRecordSetsResponse");
+    write_change(&mut doc, &change);
+    Ok(reply(StatusCode::OK, doc))
+}
+
+async fn list_record_sets(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, R53Error> {
+    let id = bare_id(&id, "/hostedzone/").to_string();
+    let max = max_items(&query, MAX_RECORD_SETS_PER_PAGE, MAX_RECORD_SETS_PER_PAGE)?;
+    let start = match (
+        query.get("name"),
+        query.get("type"),
+        query.get("identifier"),
+    ) {
+        (None, Some(_), _) => {
+            return Err(R53Error::invalid_input(
+                "StartRecordType requires StartRecordName",
+            ));
+        }
+        (None, None, Some(_)) => {
+            return Err(R53Error::invalid_input(
+                "StartRecordIdentifier requires StartRecordName and StartRecordType",
+            ));
+        }
+        (Some(_), None, Some(_)) => {
+            return Err(R53Error::invalid_input(
+                "StartRecordIdentifier requires StartRecordType",
+            ));
+        }
+        (None, None, None) => None,
+        (Some(name), rtype, identifier) => Some(model::order_key(
+            &route53_name(&model::from_route53_name(name)),
+            rtype.map_or("", String::as_str),
+            identifier.map_or("", String::as_str),
+        )),
+    };
+    let (zone, records) = call(&s, move |svc| Ok((svc.zone(&id)?, svc.records(&id)?))).await?;
+    let mut sets: Vec<(_, RecordSetOut)> = records
+        .iter()
+        .map(|r| {
+            let out = model::record_out(r, &zone.name);
+            (out.key(), out)
+        })
+        .collect();
+    sets.sort_by(|a, b| model::compare(&a.0, &b.0));
+    let first = match &start {
+        None => 0,
+        Some(start) => sets.partition_point(|(key, _)| model::compare(key, start).is_lt()),
+    };
+    let rest = &sets[first..];
+    let page = &rest[..max.min(rest.len())];
+    let next = rest.get(max).map(|(_, r)| r);
+    let mut doc = Doc::new("ListResourceRecordSetsResponse");
+    doc.open("ResourceRecordSets");
+    for (_, r) in page {
+        write_record_set(&mut doc, r);
+    }
+    doc.close();
+    doc.text("IsTruncated", next.is_some());
+    if let Some(next) = next {
+        doc.text("NextRecordName", &next.name)
+            .text("NextRecordType", &next.rtype)
+            .opt("NextRecordIdentifier", next.set_identifier.as_ref());
+    }
+    doc.text("MaxItems", max);
+    Ok(reply(StatusCode::OK, doc))
+}
+
+async fn get_change(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, R53Error> {
+    let id = bare_id(&id, "/change/").to_string();
+    let change = call(&s, move |svc| Ok(svc.route53_change(&id)?)).await?;
+    let mut doc = Doc::new("GetChangeResponse");
+    write_change(&mut doc, &change);
+    Ok(reply(StatusCode::OK, doc))
+}
+
+// ----- health checks -----
+
+fn write_check(doc: &mut Doc, c: &CheckInfo, enable_sni: Option<bool>) {
+    let config = model::check_out(&c.input, enable_sni);
+    doc.open("HealthCheck").text("Id", &c.input.id).text(
+        "CallerReference",
+        c.caller_reference.as_deref().unwrap_or(""),
+    );
+    doc.open("HealthCheckConfig")
+        .opt("IPAddress", config.ip_address.as_ref())
+        .opt("Port", config.port)
+        .text("Type", config.kind)
+        .opt("ResourcePath", config.resource_path.as_ref())
+        .opt(
+            "FullyQualifiedDomainName",
+            config.fully_qualified_domain_name.as_ref(),
+        )
+        .opt("SearchString", config.search_string.as_ref())
+        .opt("RequestInterval", config.request_interval)
+        .opt("FailureThreshold", config.failure_threshold)
+        .text("Inverted", config.inverted)
+        .text("Disabled", config.disabled)
+        .opt("HealthThreshold", config.health_threshold);
+    if let Some(children) = &config.child_health_checks {
+        doc.open("ChildHealthChecks");
+        for child in children {
+            doc.text("ChildHealthCheck", child);
+        }
+        doc.close();
+    }
+    doc.opt("EnableSNI", config.enable_sni).close();
+    doc.text("HealthCheckVersion", c.version).close();
+}
+
+async fn create_health_check(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, R53Error> {
+    let req: model::CreateHealthCheckRequest =
+        xml::parse(&body).map_err(R53Error::invalid_input)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let input = model::check_in(&id, &req.health_check_config)?;
+    let enable_sni = req.health_check_config.enable_sni;
+    let (info, sni) = call(&s, move |svc| {
+        let info = svc.create_check(input, Some(req.caller_reference))?;
+        if info.input.id == id {
+            svc.set_route53_enable_sni(&id, Some(info.version), enable_sni)?;
+            return Ok((info, enable_sni));
+        }
+        // The same request again: the check it created.
+        let sni = svc.route53_enable_sni()?.remove(&info.input.id).flatten();
+        Ok((info, sni))
+    })
+    .await?;
+    let mut doc = Doc::new("CreateHealthCheckResponse");
+    write_check(&mut doc, &info, sni);
+    Ok(created(
+        doc,
+        &headers,
+        &format!("/2013-04-01/healthcheck/{}", info.input.id),
+    ))
+}
+
+async fn get_health_check(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, R53Error> {
+    let (info, sni) = call(&s, move |svc| {
+        let info = svc.check(&id)?;
+        let sni = svc.route53_enable_sni()?.remove(&id).flatten();
+        Ok((info, sni))
+    })
+    .await?;
+    let mut doc = Doc::new("GetHealthCheckResponse");
+    write_check(&mut doc, &info, sni);
+    Ok(reply(StatusCode::OK, doc))
+}
+
+async fn list_health_checks(
+    State(s): State<ApiState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, R53Error> {
+    let max = max_items(&query, DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS)?;
+    let (checks, sni) = call(&s, |svc| Ok((svc.checks(), svc.route53_enable_sni()?))).await?;
+    let marker = query.get("marker");
+    let start = match marker {
+        None => 0,
+        Some(m) => checks
+            .iter()
+            .position(|c| &c.input.id == m)
+            .ok_or_else(|| {
+                R53Error::invalid_input(format!("Marker {m:?} is no health check id"))
+            })?,
+    };
+    let page = &checks[start..(start + max).min(checks.len())];
+    let next = checks.get(start + max);
+    let mut doc = Doc::new("ListHealthChecksResponse");
+    doc.open("HealthChecks");
+    for c in page {
+        write_check(&mut doc, c, sni.get(&c.input.id).copied().flatten());
+    }
+    doc.close();
+    doc.text("Marker", marker.map_or("", String::as_str))
+        .text("IsTruncated", next.is_some())
+        .opt("NextMarker", next.map(|c| &c.input.id))
+        .text("MaxItems", max);
+    Ok(reply(StatusCode::OK, doc))
+}
+
+async fn update_health_check(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, R53Error> {
+    let req: model::UpdateHealthCheckRequest =
+        xml::parse(&body).map_err(R53Error::invalid_input)?;
+    let (info, sni) = call(&s, move |svc| {
+        let current = svc.check(&id)?;
+        let next = model::check_update(&current.input, &req)?;
+        let previous_sni = svc.route53_enable_sni()?.remove(&id).flatten();
+        let info = svc.update_check(&id, next, req.health_check_version)?;
+        let sni = req.enable_sni.or(previous_sni);
+        svc.set_route53_enable_sni(&id, Some(info.version), sni)?;
+        Ok((info, sni))
+    })
+    .await?;
+    let mut doc = Doc::new("UpdateHealthCheckResponse");
+    write_check(&mut doc, &info, sni);
+    Ok(reply(StatusCode::OK, doc))
+}
+
+async fn delete_health_check(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, R53Error> {
+    call(&s, move |svc| {
+        svc.delete_check(&id)?;
+        svc.set_route53_enable_sni(&id, None, None)?;
+        Ok(())
+    })
+    .await?;
+    Ok(reply(StatusCode::OK, Doc::new("DeleteHealthCheckResponse")))
+}
+
+async fn health_check_status(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, R53Error> {
+    let state = call(&s, move |svc| Ok(svc.check_state(&id)?)).await?;
+    let word = |healthy: bool| if healthy { "Success" } else { "Failure" };
+    // One checker, so one observation: its latest probe, or the state.
+    let (status, at) = match state.last_results.last() {
+        Some(r) => (
+            format!("{}: {}", word(r.healthy), r.reason),
+            Some(r.at.clone()),
+        ),
+        None => (
+            format!(
+                "{}: {}",
+                word(state.status == "healthy"),
+                state
+                    .last_change
+                    .as_ref()
+                    .map_or("no probe result yet", |c| c.reason.as_str())
+            ),
+            state.last_change.as_ref().map(|c| c.at.clone()),
+        ),
+    };
+    let mut doc = Doc::new("GetHealthCheckStatusResponse");
+    doc.open("HealthCheckObservations")
+        .open("HealthCheckObservation")
+        .open("StatusReport")
+        .text("Status", status)
+        .opt("CheckedTime", at);
+    Ok(reply(StatusCode::OK, doc))
+}
+
+// ----- answers -----
+
+async fn test_dns_answer(
+    State(s): State<ApiState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, R53Error> {
+    let get = |key: &str, field: &str| {
+        query
+            .get(key)
+            .cloned()
+            .ok_or_else(|| R53Error::invalid_input(format!("{field} is required")))
+    };
+    let zone_id = get("hostedzoneid", "HostedZoneId")?;
+    let name = get("recordname", "RecordName")?;
+    let rtype = get("recordtype", "RecordType")?.to_ascii_uppercase();
+    let zone_id = bare_id(&zone_id, "/hostedzone/").to_string();
+    let qname = model::from_route53_name(&name);
+    let qtype = rtype.clone();
+    let (answer, servers) = call(&s, move |svc| {
+        let zone = svc.zone(&zone_id)?;
+        let answer = svc.test_answer(&qname, &qtype)?;
+        Ok((answer, name_servers(svc, &zone)))
+    })
+    .await?;
+    let mut doc = Doc::new("TestDNSAnswerResponse");
+    doc.text(
+        "Nameserver",
+        servers.first().map_or("eightfold", String::as_str),
+    )
+    .text("RecordName", &name)
+    .text("RecordType", &rtype)
+    .open("RecordData");
+    for line in &answer.answer {
+        if let Some(data) = rdata(line, "") {
+            doc.text("RecordDataEntry", data);
+        }
+    }
+    doc.close()
+        .text("ResponseCode", &answer.rcode)
+        .text("Protocol", "UDP");
+    Ok(reply(StatusCode::OK, doc))
+}

@@ -1,0 +1,816 @@
+//! Route 53's request shapes (botocore's `service-2.json`, 2013-04-01) and
+//! their translation to and from eightfold's one schema ([`RecordInput`],
+//! [`HealthCheckInput`]). Only translation lives here: every rule about
+//! what is valid stays in the service, which reports it in its own words.
+
+use std::cmp::Ordering;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::error::R53Error;
+use crate::input::{HealthCheckInput, RecordInput};
+use crate::model::DEFAULT_RECORD_TTL;
+use crate::service::Action;
+
+// ----- requests -----
+
+/// CreateHostedZoneRequest.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateHostedZoneRequest {
+    pub name: String,
+    pub caller_reference: String,
+    #[serde(default)]
+    pub hosted_zone_config: Option<HostedZoneConfig>,
+    #[serde(default, rename = "VPC")]
+    pub vpc: Option<IgnoredAny>,
+    #[serde(default)]
+    pub delegation_set_id: Option<String>,
+}
+
+/// HostedZoneConfig.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HostedZoneConfig {
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub private_zone: Option<bool>,
+}
+
+/// ChangeResourceRecordSetsRequest.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChangeResourceRecordSetsRequest {
+    pub change_batch: ChangeBatch,
+}
+
+/// ChangeBatch.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChangeBatch {
+    #[serde(default)]
+    pub comment: Option<String>,
+    pub changes: Changes,
+}
+
+/// Changes: a list of Change.
+#[derive(Debug, Deserialize)]
+pub struct Changes {
+    #[serde(rename = "Change", default)]
+    pub items: Vec<Change>,
+}
+
+/// Change.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Change {
+    pub action: String,
+    pub resource_record_set: ResourceRecordSet,
+}
+
+/// ResourceRecordSet, as sent.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourceRecordSet {
+    pub name: String,
+    #[serde(rename = "Type")]
+    pub rtype: String,
+    #[serde(default)]
+    pub set_identifier: Option<String>,
+    #[serde(default)]
+    pub weight: Option<i64>,
+    #[serde(default)]
+    pub region: Option<IgnoredAny>,
+    #[serde(default)]
+    pub geo_location: Option<IgnoredAny>,
+    #[serde(default)]
+    pub failover: Option<String>,
+    #[serde(default)]
+    pub multi_value_answer: Option<bool>,
+    #[serde(default, rename = "TTL")]
+    pub ttl: Option<i64>,
+    #[serde(default)]
+    pub resource_records: Option<ResourceRecords>,
+    #[serde(default)]
+    pub alias_target: Option<IgnoredAny>,
+    #[serde(default)]
+    pub health_check_id: Option<String>,
+    #[serde(default)]
+    pub traffic_policy_instance_id: Option<IgnoredAny>,
+    #[serde(default)]
+    pub cidr_routing_config: Option<IgnoredAny>,
+    #[serde(default)]
+    pub geo_proximity_location: Option<IgnoredAny>,
+}
+
+/// ResourceRecords: a list of ResourceRecord.
+#[derive(Debug, Deserialize)]
+pub struct ResourceRecords {
+    #[serde(rename = "ResourceRecord", default)]
+    pub items: Vec<ResourceRecord>,
+}
+
+/// ResourceRecord.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourceRecord {
+    pub value: String,
+}
+
+/// CreateHealthCheckRequest.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateHealthCheckRequest {
+    pub caller_reference: String,
+    pub health_check_config: HealthCheckConfig,
+}
+
+/// HealthCheckConfig, as sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthCheckConfig {
+    #[serde(default, rename = "IPAddress")]
+    pub ip_address: Option<String>,
+    #[serde(default)]
+    pub port: Option<i64>,
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(default)]
+    pub resource_path: Option<String>,
+    #[serde(default)]
+    pub fully_qualified_domain_name: Option<String>,
+    #[serde(default)]
+    pub search_string: Option<String>,
+    #[serde(default)]
+    pub request_interval: Option<i64>,
+    #[serde(default)]
+    pub failure_threshold: Option<i64>,
+    #[serde(default)]
+    pub measure_latency: Option<bool>,
+    #[serde(default)]
+    pub inverted: Option<bool>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    #[serde(default)]
+    pub health_threshold: Option<i64>,
+    #[serde(default)]
+    pub child_health_checks: Option<ChildHealthChecks>,
+    #[serde(default, rename = "EnableSNI")]
+    pub enable_sni: Option<bool>,
+    #[serde(default)]
+    pub regions: Option<IgnoredAny>,
+    #[serde(default)]
+    pub alarm_identifier: Option<IgnoredAny>,
+    #[serde(default)]
+    pub insufficient_data_health_status: Option<IgnoredAny>,
+    #[serde(default)]
+    pub routing_control_arn: Option<IgnoredAny>,
+}
+
+/// ChildHealthCheckList.
+#[derive(Debug, Default, Deserialize)]
+pub struct ChildHealthChecks {
+    #[serde(rename = "ChildHealthCheck", default)]
+    pub items: Vec<String>,
+}
+
+/// UpdateHealthCheckRequest.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateHealthCheckRequest {
+    #[serde(default)]
+    pub health_check_version: Option<i64>,
+    #[serde(default, rename = "IPAddress")]
+    pub ip_address: Option<String>,
+    #[serde(default)]
+    pub port: Option<i64>,
+    #[serde(default)]
+    pub resource_path: Option<String>,
+    #[serde(default)]
+    pub fully_qualified_domain_name: Option<String>,
+    #[serde(default)]
+    pub search_string: Option<String>,
+    #[serde(default)]
+    pub failure_threshold: Option<i64>,
+    #[serde(default)]
+    pub inverted: Option<bool>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    #[serde(default)]
+    pub health_threshold: Option<i64>,
+    #[serde(default)]
+    pub child_health_checks: Option<ChildHealthChecks>,
+    #[serde(default, rename = "EnableSNI")]
+    pub enable_sni: Option<bool>,
+    #[serde(default)]
+    pub regions: Option<IgnoredAny>,
+    #[serde(default)]
+    pub alarm_identifier: Option<IgnoredAny>,
+    #[serde(default)]
+    pub insufficient_data_health_status: Option<IgnoredAny>,
+    #[serde(default)]
+    pub reset_elements: Option<ResetElements>,
+}
+
+/// ResettableElementNameList.
+#[derive(Debug, Default, Deserialize)]
+pub struct ResetElements {
+    #[serde(rename = "ResettableElementName", default)]
+    pub items: Vec<String>,
+}
+
+fn unsupported(field: &str) -> R53Error {
+    R53Error::invalid_input(format!(
+        "{field} is not supported by eightfold; see SPEC §6 for the fields it implements"
+    ))
+}
+
+// ----- names -----
+
+fn safe(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+}
+
+/// A name as Route 53 returns it: absolute, lower-case, and every byte but
+/// a-z, 0-9, `-` and `_` as a three-digit octal escape (`*` is `\052`).
+/// `name` is in master-file syntax (decimal escapes `\DDD`, or `\c`).
+pub fn route53_name(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let mut out = String::with_capacity(name.len() + 1);
+    let mut i = 0;
+    let push = |out: &mut String, b: u8| {
+        let b = b.to_ascii_lowercase();
+        if safe(b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("\\{b:03o}"));
+        }
+    };
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(u8::is_ascii_digit) => {
+                let v: u32 = name[i + 1..i + 4].parse().unwrap_or(0);
+                push(&mut out, v.min(255) as u8);
+                i += 4;
+            }
+            b'\\' if i + 1 < bytes.len() => {
+                push(&mut out, bytes[i + 1]);
+                i += 2;
+            }
+            b'.' => {
+                out.push('.');
+                i += 1;
+            }
+            b => {
+                push(&mut out, b);
+                i += 1;
+            }
+        }
+    }
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+/// A name as sent to Route 53 (absolute with or without the final dot,
+/// octal escapes `\052`) in master-file syntax, absolute.
+pub fn from_route53_name(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let mut out = String::with_capacity(name.len() + 1);
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = i + 3 < bytes.len()
+            && bytes[i] == b'\\'
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b));
+        if octal {
+            let v = u32::from_str_radix(&name[i + 1..i + 4], 8)
+                .unwrap_or(0)
+                .min(255) as u8;
+            if safe(v.to_ascii_lowercase()) || v == b'*' {
+                out.push(v as char);
+            } else {
+                out.push_str(&format!("\\{v:03}"));
+            }
+            i += 4;
+        } else if bytes[i] == b'\\' && i + 1 < bytes.len() {
+            out.push_str(&name[i..i + 2]);
+            i += 2;
+        } else {
+            let c = name[i..].chars().next().unwrap_or('.');
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    if !out.ends_with('.') || out.ends_with("\\.") {
+        out.push('.');
+    }
+    out
+}
+
+/// A record name of eightfold's schema (`@`, relative, or absolute) made
+/// absolute in zone `apex` (absolute, with the dot).
+pub fn absolute(name: &str, apex: &str) -> String {
+    if name == "@" {
+        apex.to_string()
+    } else if name.ends_with('.') && !name.ends_with("\\.") {
+        name.to_string()
+    } else {
+        format!("{name}.{apex}")
+    }
+}
+
+/// Route 53's order of record sets: by name with its labels reversed
+/// (`test.example.www.`, trailing dot included), then type, then set
+/// identifier. `name` is in Route 53's form.
+pub fn order_key(name: &str, rtype: &str, set: &str) -> (String, String, String) {
+    let trimmed = name.strip_suffix('.').unwrap_or(name);
+    let mut reversed: Vec<&str> = trimmed.split('.').collect();
+    reversed.reverse();
+    let mut key = reversed.join(".");
+    key.push('.');
+    (key, rtype.to_ascii_uppercase(), set.to_string())
+}
+
+/// Compares two order keys.
+pub fn compare(a: &(String, String, String), b: &(String, String, String)) -> Ordering {
+    a.0.as_bytes()
+        .cmp(b.0.as_bytes())
+        .then_with(|| a.1.cmp(&b.1))
+        .then_with(|| a.2.cmp(&b.2))
+}
+
+// ----- record sets -----
+
+/// A record set as Route 53 shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSetOut {
+    pub name: String,
+    pub rtype: String,
+    pub set_identifier: Option<String>,
+    pub weight: Option<i64>,
+    pub failover: Option<String>,
+    pub multi_value_answer: bool,
+    pub ttl: i64,
+    pub values: Vec<String>,
+    pub health_check_id: Option<String>,
+}
+
+impl RecordSetOut {
+    /// Its place in Route 53's order.
+    pub fn key(&self) -> (String, String, String) {
+        order_key(
+            &self.name,
+            &self.rtype,
+            self.set_identifier.as_deref().unwrap_or(""),
+        )
+    }
+}
+
+/// A stored record of zone `apex` in Route 53's shape.
+pub fn record_out(r: &RecordInput, apex: &str) -> RecordSetOut {
+    let routing = r.routing.as_deref().unwrap_or("simple");
+    RecordSetOut {
+        name: route53_name(&absolute(&r.name, apex)),
+        rtype: r.rtype.to_ascii_uppercase(),
+        set_identifier: r.set.clone(),
+        weight: r.weight,
+        failover: r.failover.as_ref().map(|f| f.to_ascii_uppercase()),
+        multi_value_answer: routing == "multivalue",
+        ttl: r.ttl.unwrap_or(i64::from(DEFAULT_RECORD_TTL)),
+        values: match (&r.value, &r.values) {
+            (_, Some(values)) => values.clone(),
+            (Some(v), None) => vec![v.clone()],
+            (None, None) => Vec::new(),
+        },
+        health_check_id: r.health_check.clone(),
+    }
+}
+
+/// Types whose value ends with a domain name, which Route 53 reads as
+/// absolute with or without its final dot.
+fn name_valued(rtype: &str) -> bool {
+    matches!(
+        rtype.to_ascii_uppercase().as_str(),
+        "CNAME" | "NS" | "PTR" | "MX" | "SRV" | "DNAME"
+    )
+}
+
+/// Makes the domain name that ends a value absolute, as Route 53 reads it.
+fn absolute_value(rtype: &str, value: &str) -> String {
+    let value = value.trim();
+    if !name_valued(rtype) || value.ends_with('.') {
+        return value.to_string();
+    }
+    format!("{value}.")
+}
+
+/// One change of a Route 53 batch in eightfold's schema.
+pub fn change_in(change: &Change) -> Result<crate::service::Change, R53Error> {
+    let action = match change.action.as_str() {
+        "CREATE" => Action::Create,
+        "DELETE" => Action::Delete,
+        "UPSERT" => Action::Upsert,
+        other => {
+            return Err(R53Error::invalid_input(format!(
+                "Action {other:?} is not CREATE, DELETE or UPSERT"
+            )));
+        }
+    };
+    let rr = &change.resource_record_set;
+    let fields = [
+        ("Region", rr.region.is_some()),
+        ("GeoLocation", rr.geo_location.is_some()),
+        ("AliasTarget", rr.alias_target.is_some()),
+        (
+            "TrafficPolicyInstanceId",
+            rr.traffic_policy_instance_id.is_some(),
+        ),
+        ("CidrRoutingConfig", rr.cidr_routing_config.is_some()),
+        ("GeoProximityLocation", rr.geo_proximity_location.is_some()),
+    ];
+    if let Some((field, _)) = fields.iter().find(|(_, given)| *given) {
+        return Err(unsupported(field));
+    }
+    // The policy is told by which routing field is present; the service
+    // reports any field that does not fit it.
+    let routing = if rr.failover.is_some() {
+        Some("failover")
+    } else if rr.weight.is_some() {
+        Some("weighted")
+    } else if rr.multi_value_answer == Some(true) {
+        Some("multivalue")
+    } else {
+        None
+    };
+    let values: Vec<String> = rr
+        .resource_records
+        .as_ref()
+        .map(|r| {
+            r.items
+                .iter()
+                .map(|v| absolute_value(&rr.rtype, &v.value))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (value, values) = match (routing, rr.resource_records.is_some()) {
+        (_, false) => (None, None),
+        (Some(_), true) if values.len() == 1 => (values.into_iter().next(), None),
+        (_, true) => (None, Some(values)),
+    };
+    let record = RecordInput {
+        name: from_route53_name(&rr.name),
+        rtype: rr.rtype.clone(),
+        ttl: rr.ttl,
+        routing: routing.map(String::from),
+        set: rr.set_identifier.clone(),
+        value,
+        values,
+        health_check: rr.health_check_id.clone(),
+        failover: rr.failover.as_ref().map(|f| f.to_ascii_lowercase()),
+        weight: rr.weight,
+    };
+    Ok(crate::service::Change { action, record })
+}
+
+// ----- health checks -----
+
+/// A health check's configuration as Route 53 shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CheckConfigOut {
+    pub ip_address: Option<String>,
+    pub port: Option<u16>,
+    pub kind: &'static str,
+    pub resource_path: Option<String>,
+    pub fully_qualified_domain_name: Option<String>,
+    pub search_string: Option<String>,
+    pub request_interval: Option<u64>,
+    pub failure_threshold: Option<i64>,
+    pub inverted: bool,
+    pub disabled: bool,
+    pub health_threshold: Option<i64>,
+    pub child_health_checks: Option<Vec<String>>,
+    pub enable_sni: Option<bool>,
+}
+
+/// Route 53's default RequestInterval, used when a request gives none.
+pub const DEFAULT_REQUEST_INTERVAL: i64 = 30;
+
+/// A check of eightfold's schema in Route 53's shape. `enable_sni` is the
+/// EnableSNI kept for it, if any.
+pub fn check_out(c: &HealthCheckInput, enable_sni: Option<bool>) -> CheckConfigOut {
+    let search = c.search.is_some();
+    let kind = match (c.kind.as_str(), search) {
+        ("http", false) => "HTTP",
+        ("http", true) => "HTTP_STR_MATCH",
+        ("https", false) => "HTTPS",
+        ("https", true) => "HTTPS_STR_MATCH",
+        ("calculated", _) => "CALCULATED",
+        _ => "TCP",
+    };
+    if kind == "CALCULATED" {
+        return CheckConfigOut {
+            kind,
+            inverted: c.invert,
+            disabled: c.disabled,
+            health_threshold: Some(c.healthy_threshold.unwrap_or(1)),
+            child_health_checks: Some(c.children.clone().unwrap_or_default()),
+            ..CheckConfigOut::default()
+        };
+    }
+    let https = kind.starts_with("HTTPS");
+    let http = kind.starts_with("HTTP");
+    // With an address, Route 53's FullyQualifiedDomainName is the Host
+    // header and SNI name: eightfold's `host`.
+    let fqdn = if c.ip.is_some() {
+        c.host.clone()
+    } else {
+        c.fqdn.clone()
+    };
+    let interval = c
+        .interval
+        .as_deref()
+        .and_then(|i| humantime::parse_duration(i).ok())
+        .unwrap_or(crate::input::DEFAULT_INTERVAL)
+        .as_secs();
+    CheckConfigOut {
+        ip_address: c.ip.clone(),
+        port: Some(c.port.unwrap_or(if https { 443 } else { 80 })),
+        kind,
+        resource_path: if http { c.path.clone() } else { None },
+        fully_qualified_domain_name: fqdn,
+        search_string: c.search.clone(),
+        request_interval: Some(interval),
+        failure_threshold: Some(
+            c.failure_threshold
+                .unwrap_or(i64::from(crate::input::DEFAULT_FAILURE_THRESHOLD)),
+        ),
+        inverted: c.invert,
+        disabled: c.disabled,
+        health_threshold: None,
+        child_health_checks: None,
+        enable_sni: enable_sni.or(https.then_some(true)),
+    }
+}
+
+/// Refuses the fields eightfold does not implement.
+fn refuse_unsupported(fields: &[(&str, bool)]) -> Result<(), R53Error> {
+    match fields.iter().find(|(_, given)| *given) {
+        Some((field, _)) => Err(unsupported(field)),
+        None => Ok(()),
+    }
+}
+
+fn port(p: Option<i64>) -> Result<Option<u16>, R53Error> {
+    p.map(|p| {
+        u16::try_from(p)
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(|| R53Error::invalid_input(format!("Port {p} is not 1 to 65535")))
+    })
+    .transpose()
+}
+
+/// A new check from Route 53's HealthCheckConfig, under id `id`.
+pub fn check_in(id: &str, c: &HealthCheckConfig) -> Result<HealthCheckInput, R53Error> {
+    refuse_unsupported(&[
+        ("MeasureLatency", c.measure_latency == Some(true)),
+        ("Regions", c.regions.is_some()),
+        ("AlarmIdentifier", c.alarm_identifier.is_some()),
+        (
+            "InsufficientDataHealthStatus",
+            c.insufficient_data_health_status.is_some(),
+        ),
+        ("RoutingControlArn", c.routing_control_arn.is_some()),
+    ])?;
+    let (kind, str_match) = match c.kind.as_str() {
+        "HTTP" => ("http", false),
+        "HTTPS" => ("https", false),
+        "HTTP_STR_MATCH" => ("http", true),
+        "HTTPS_STR_MATCH" => ("https", true),
+        "TCP" => ("tcp", false),
+        "CALCULATED" => ("calculated", false),
+        other => {
+            return Err(R53Error::invalid_input(format!(
+                "Type {other:?} is not supported; use HTTP, HTTPS, HTTP_STR_MATCH, HTTPS_STR_MATCH, TCP or CALCULATED"
+            )));
+        }
+    };
+    match (str_match, &c.search_string) {
+        (true, None) => {
+            return Err(R53Error::invalid_input(format!(
+                "a {} health check needs a SearchString",
+                c.kind
+            )));
+        }
+        (false, Some(_)) => {
+            return Err(R53Error::invalid_input(format!(
+                "SearchString applies to HTTP_STR_MATCH and HTTPS_STR_MATCH checks, not {}",
+                c.kind
+            )));
+        }
+        _ => {}
+    }
+    let calculated = kind == "calculated";
+    let (ip, fqdn, host) = match (&c.ip_address, &c.fully_qualified_domain_name) {
+        (Some(ip), fqdn) => (Some(ip.clone()), None, fqdn.clone()),
+        (None, fqdn) => (None, fqdn.clone(), None),
+    };
+    let https = kind == "https";
+    let port = match port(c.port)? {
+        Some(p) => Some(p),
+        None if calculated || kind == "tcp" => None,
+        None => Some(if https { 443 } else { 80 }),
+    };
+    Ok(HealthCheckInput {
+        id: id.to_string(),
+        kind: kind.to_string(),
+        ip,
+        fqdn,
+        port,
+        path: c.resource_path.clone(),
+        host,
+        search: c.search_string.clone(),
+        interval: (!calculated).then(|| {
+            format!(
+                "{}s",
+                c.request_interval.unwrap_or(DEFAULT_REQUEST_INTERVAL)
+            )
+        }),
+        failure_threshold: if calculated {
+            c.failure_threshold
+        } else {
+            Some(
+                c.failure_threshold
+                    .unwrap_or(i64::from(crate::input::DEFAULT_FAILURE_THRESHOLD)),
+            )
+        },
+        timeout: None,
+        invert: c.inverted.unwrap_or(false),
+        disabled: c.disabled.unwrap_or(false),
+        children: c.child_health_checks.as_ref().map(|l| l.items.clone()),
+        healthy_threshold: c.health_threshold,
+    })
+}
+
+/// `current` changed by an UpdateHealthCheck request: fields it gives
+/// replace, ResetElements clear, the rest stays.
+pub fn check_update(
+    current: &HealthCheckInput,
+    u: &UpdateHealthCheckRequest,
+) -> Result<HealthCheckInput, R53Error> {
+    refuse_unsupported(&[
+        ("Regions", u.regions.is_some()),
+        ("AlarmIdentifier", u.alarm_identifier.is_some()),
+        (
+            "InsufficientDataHealthStatus",
+            u.insufficient_data_health_status.is_some(),
+        ),
+    ])?;
+    let mut next = current.clone();
+    // The one endpoint name of eightfold's schema: `host` beside an
+    // address, `fqdn` alone.
+    let mut fqdn = if current.ip.is_some() {
+        current.host.clone()
+    } else {
+        current.fqdn.clone()
+    };
+    for element in u.reset_elements.iter().flat_map(|r| &r.items) {
+        match element.as_str() {
+            "FullyQualifiedDomainName" => fqdn = None,
+            "ResourcePath" => next.path = None,
+            "ChildHealthChecks" => next.children = Some(Vec::new()),
+            "Regions" => {}
+            other => {
+                return Err(R53Error::invalid_input(format!(
+                    "ResetElements: {other:?} is not FullyQualifiedDomainName, Regions, ResourcePath or ChildHealthChecks"
+                )));
+            }
+        }
+    }
+    if let Some(ip) = &u.ip_address {
+        next.ip = Some(ip.clone());
+    }
+    if let Some(f) = &u.fully_qualified_domain_name {
+        fqdn = Some(f.clone());
+    }
+    if next.ip.is_some() {
+        next.host = fqdn;
+        next.fqdn = None;
+    } else {
+        next.fqdn = fqdn;
+    }
+    if let Some(p) = port(u.port)? {
+        next.port = Some(p);
+    }
+    if let Some(p) = &u.resource_path {
+        next.path = Some(p.clone());
+    }
+    if let Some(s) = &u.search_string {
+        if current.search.is_none() {
+            return Err(R53Error::invalid_input(
+                "SearchString applies to HTTP_STR_MATCH and HTTPS_STR_MATCH checks; the Type of a check cannot change",
+            ));
+        }
+        next.search = Some(s.clone());
+    }
+    if let Some(t) = u.failure_threshold {
+        next.failure_threshold = Some(t);
+    }
+    if let Some(b) = u.inverted {
+        next.invert = b;
+    }
+    if let Some(b) = u.disabled {
+        next.disabled = b;
+    }
+    if let Some(t) = u.health_threshold {
+        next.healthy_threshold = Some(t);
+    }
+    if let Some(children) = &u.child_health_checks {
+        next.children = Some(children.items.clone());
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_take_route53_form_and_back() {
+        assert_eq!(route53_name("WWW.Example.test."), "www.example.test.");
+        assert_eq!(route53_name("*.example.test."), "\\052.example.test.");
+        assert_eq!(
+            route53_name("a\\032b.example.test."),
+            "a\\040b.example.test."
+        );
+        assert_eq!(from_route53_name("\\052.example.test"), "*.example.test.");
+        assert_eq!(
+            from_route53_name("a\\040b.example.test."),
+            "a\\032b.example.test."
+        );
+        assert_eq!(
+            route53_name(&from_route53_name("\\052.example.test.")),
+            "\\052.example.test."
+        );
+    }
+
+    #[test]
+    fn order_is_by_reversed_labels_then_type_then_set() {
+        let mut names = vec![
+            ("www.example.test.", "A", ""),
+            ("example.test.", "SOA", ""),
+            ("example.test.", "NS", ""),
+            ("a.www.example.test.", "A", ""),
+            ("example-a.test.", "A", ""),
+            ("www.example.test.", "A", "b"),
+            ("www.example.test.", "A", "a"),
+        ];
+        names.sort_by(|a, b| compare(&order_key(a.0, a.1, a.2), &order_key(b.0, b.1, b.2)));
+        assert_eq!(
+            names,
+            [
+                ("example-a.test.", "A", ""),
+                ("example.test.", "NS", ""),
+                ("example.test.", "SOA", ""),
+                ("www.example.test.", "A", ""),
+                ("www.example.test.", "A", "a"),
+                ("www.example.test.", "A", "b"),
+                ("a.www.example.test.", "A", ""),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_check_round_trips_through_route53_shape() {
+        let config = HealthCheckConfig {
+            ip_address: Some("192.0.2.1".into()),
+            port: Some(8443),
+            kind: "HTTPS_STR_MATCH".into(),
+            resource_path: Some("/health".into()),
+            fully_qualified_domain_name: Some("www.example.test".into()),
+            search_string: Some("OK".into()),
+            request_interval: Some(10),
+            failure_threshold: Some(2),
+            enable_sni: Some(false),
+            ..HealthCheckConfig::default()
+        };
+        let input = check_in("id", &config).unwrap();
+        assert_eq!(input.host.as_deref(), Some("www.example.test"));
+        let out = check_out(&input, config.enable_sni);
+        assert_eq!(out.kind, "HTTPS_STR_MATCH");
+        assert_eq!(out.ip_address.as_deref(), Some("192.0.2.1"));
+        assert_eq!(out.port, Some(8443));
+        assert_eq!(
+            out.fully_qualified_domain_name.as_deref(),
+            Some("www.example.test")
+        );
+        assert_eq!(out.request_interval, Some(10));
+        assert_eq!(out.failure_threshold, Some(2));
+        assert_eq!(out.enable_sni, Some(false));
+    }
+}

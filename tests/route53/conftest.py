@@ -1,0 +1,197 @@
+"""Harness of the Route 53 compatibility tests: runs the real eightfold
+binary on loopback port 0 and talks to it with boto3, the aws CLI and
+dnspython, as a user would.
+
+The binary is $EIGHTFOLD_BIN (set by tests/route53_clients.rs), else
+target/debug/eightfold.
+"""
+
+import http.server
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+import boto3
+import dns.message
+import dns.query
+import dns.rdatatype
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BINARY = os.environ.get("EIGHTFOLD_BIN") or str(ROOT / "target" / "debug" / "eightfold")
+READY = re.compile(r"\bready dns=(\S+) api=(\S+)")
+READY_TIMEOUT = 20
+
+# Dummy credentials: eightfold accepts signatures without checking them.
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_PAGER": "",
+    "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+def host_port(addr):
+    host, _, port = addr.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class Server:
+    """`eightfold serve` with the API on, its data in `data_dir`."""
+
+    def __init__(self, data_dir):
+        self.data_dir = pathlib.Path(data_dir)
+        self.config = self.data_dir / "eightfold.toml"
+        self.config.write_text(
+            "[server]\n"
+            'api = "127.0.0.1:0"\n'
+            f'data = "{self.data_dir / "eightfold.db"}"\n'
+        )
+        self.logs = []
+        self.proc = None
+        self.start()
+
+    def start(self):
+        env = dict(os.environ, RUST_LOG="info")
+        self.proc = subprocess.Popen(
+            [BINARY, "serve", "--config", str(self.config), "--dns", "127.0.0.1:0"],
+            cwd=self.data_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        ready = threading.Event()
+        found = {}
+
+        def read():
+            for line in self.proc.stderr:
+                self.logs.append(line.rstrip("\n"))
+                m = READY.search(line)
+                if m and not ready.is_set():
+                    found["dns"], found["api"] = m.group(1), m.group(2)
+                    ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(READY_TIMEOUT):
+            self.stop()
+            raise RuntimeError("eightfold did not log its ready line:\n" + "\n".join(self.logs))
+        self.dns = host_port(found["dns"].split(",")[0])
+        api_host, api_port = host_port(found["api"])
+        self.endpoint = f"http://{api_host}:{api_port}"
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def client(self):
+        return boto3.client(
+            "route53",
+            endpoint_url=self.endpoint,
+            region_name=AWS_ENV["AWS_DEFAULT_REGION"],
+            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def query(self, name, rtype="A"):
+        """The answer values of one UDP query, as text."""
+        q = dns.message.make_query(name, rtype)
+        host, port = self.dns
+        r = dns.query.udp(q, host, port=port, timeout=2)
+        values = []
+        for rrset in r.answer:
+            if rrset.rdtype == dns.rdatatype.from_text(rtype):
+                values.extend(rd.to_text() for rd in rrset)
+        return values
+
+
+@pytest.fixture(scope="session")
+def server():
+    with tempfile.TemporaryDirectory(prefix="eightfold-r53-") as d:
+        s = Server(d)
+        try:
+            yield s
+        finally:
+            s.stop()
+
+
+@pytest.fixture(scope="session")
+def r53(server):
+    return server.client()
+
+
+class Backend:
+    """An HTTP endpoint for health checks; `fail()` makes it answer 503."""
+
+    def __init__(self):
+        self.healthy = True
+        backend = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = b"OK healthy\n" if backend.healthy else b"down\n"
+                self.send_response(200 if backend.healthy else 503)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def fail(self):
+        self.healthy = False
+
+    def recover(self):
+        self.healthy = True
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def backend_factory():
+    made = []
+
+    def make():
+        b = Backend()
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+
+
+def wait_until(what, predicate, timeout=30, step=0.2):
+    """Polls `predicate` until it returns a true value, which is returned."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
