@@ -20,9 +20,9 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use self::error::{R53Error, request_id};
 use self::model::{RecordSetOut, route53_name};
@@ -71,6 +71,21 @@ pub fn router() -> Router<ApiState> {
             get(health_check_status),
         )
         .route("/2013-04-01/testdnsanswer", get(test_dns_answer))
+        .route(
+            "/2013-04-01/hostedzonesbyname",
+            get(list_hosted_zones_by_name),
+        )
+        .route("/2013-04-01/hostedzonecount", get(hosted_zone_count))
+        .route("/2013-04-01/healthcheckcount", get(health_check_count))
+        .route("/2013-04-01/{*rest}", any(unsupported_operation))
+}
+
+/// Any other Route 53 operation: an error in Route 53's shape.
+async fn unsupported_operation(method: Method, uri: Uri) -> R53Error {
+    R53Error::invalid_input(format!(
+        "{method} {} is not an operation eightfold implements; see README, Route 53 API",
+        uri.path()
+    ))
 }
 
 /// Runs a service call on a blocking thread (SQLite is synchronous).
@@ -131,7 +146,80 @@ fn max_items(
 
 // ----- zones -----
 
-fn write_zone(doc: &mut Doc, z: &ZoneInfo) {
+/// A zone and the number of record sets Route 53 would list for it.
+struct Zone {
+    info: ZoneInfo,
+    record_sets: usize,
+}
+
+/// The zone `id` with its record-set count.
+fn zone_with_count(svc: &Service, id: &str) -> Result<Zone, R53Error> {
+    let info = svc.zone(id)?;
+    let records = svc.records(id)?;
+    let record_sets = records.len() + generated_apex_sets(svc, &info, &records).len();
+    Ok(Zone { info, record_sets })
+}
+
+/// Every zone with its record-set count.
+fn zones_with_counts(svc: &Service) -> Result<Vec<Zone>, R53Error> {
+    svc.zones()
+        .iter()
+        .map(|z| zone_with_count(svc, &z.id))
+        .collect()
+}
+
+/// The apex SOA and NS that eightfold generates for a zone that does not
+/// give its own: Route 53 lists them like any record set.
+fn generated_apex_sets(
+    svc: &Service,
+    zone: &ZoneInfo,
+    records: &[crate::input::RecordInput],
+) -> Vec<RecordSetOut> {
+    let apex = route53_name(&zone.name);
+    let mut out = Vec::new();
+    for rtype in ["NS", "SOA"] {
+        let stored = records.iter().any(|r| {
+            r.rtype.eq_ignore_ascii_case(rtype)
+                && route53_name(&model::absolute(&r.name, &zone.name)) == apex
+        });
+        if stored {
+            continue;
+        }
+        let Ok(answer) = svc.test_answer(&zone.name, rtype) else {
+            continue;
+        };
+        let mut ttl = 0;
+        let values: Vec<String> = answer
+            .answer
+            .iter()
+            .filter_map(|line| {
+                ttl = line
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(ttl);
+                rdata(line, rtype)
+            })
+            .collect();
+        if !values.is_empty() {
+            out.push(RecordSetOut {
+                name: apex.clone(),
+                rtype: rtype.to_string(),
+                set_identifier: None,
+                weight: None,
+                failover: None,
+                multi_value_answer: false,
+                ttl,
+                values,
+                health_check_id: None,
+            });
+        }
+    }
+    out
+}
+
+fn write_zone(doc: &mut Doc, zone: &Zone) {
+    let z = &zone.info;
     doc.open("HostedZone")
         .text("Id", format!("/hostedzone/{}", z.id))
         .text("Name", route53_name(&z.name))
@@ -143,7 +231,7 @@ fn write_zone(doc: &mut Doc, z: &ZoneInfo) {
         .opt("Comment", (!z.comment.is_empty()).then_some(&z.comment))
         .text("PrivateZone", "false")
         .close();
-    doc.text("ResourceRecordSetCount", z.record_count).close();
+    doc.text("ResourceRecordSetCount", zone.record_sets).close();
 }
 
 fn write_change(doc: &mut Doc, c: &ChangeInfo) {
@@ -209,10 +297,10 @@ async fn create_hosted_zone(
     let comment = req.hosted_zone_config.and_then(|c| c.comment);
     let reference = req.caller_reference;
     let (zone, change, servers) = call(&s, move |svc| {
-        let zone = svc.create_zone(&name, comment, Some(reference))?;
+        let info = svc.create_zone(&name, comment, Some(reference))?;
         let change = svc.route53_new_change(None)?;
-        let servers = name_servers(svc, &zone);
-        Ok((zone, change, servers))
+        let servers = name_servers(svc, &info);
+        Ok((zone_with_count(svc, &info.id)?, change, servers))
     })
     .await?;
     let mut doc = Doc::new("CreateHostedZoneResponse");
@@ -222,7 +310,7 @@ async fn create_hosted_zone(
     Ok(created(
         doc,
         &headers,
-        &format!("/2013-04-01/hostedzone/{}", zone.id),
+        &format!("/2013-04-01/hostedzone/{}", zone.info.id),
     ))
 }
 
@@ -231,7 +319,7 @@ async fn list_hosted_zones(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, R53Error> {
     let max = max_items(&query, DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS)?;
-    let zones = call(&s, |svc| Ok(svc.zones())).await?;
+    let zones = call(&s, zones_with_counts).await?;
     let marker = query
         .get("marker")
         .map(|m| bare_id(m, "/hostedzone/").to_string());
@@ -239,7 +327,7 @@ async fn list_hosted_zones(
         None => 0,
         Some(m) => zones
             .iter()
-            .position(|z| &z.id == m)
+            .position(|z| &z.info.id == m)
             .ok_or_else(|| R53Error::invalid_input(format!("Marker {m:?} is no hosted zone id")))?,
     };
     let page = &zones[start..(start + max).min(zones.len())];
@@ -252,7 +340,7 @@ async fn list_hosted_zones(
     doc.close();
     doc.text("Marker", marker.as_deref().unwrap_or(""))
         .text("IsTruncated", next.is_some())
-        .opt("NextMarker", next.map(|z| &z.id))
+        .opt("NextMarker", next.map(|z| &z.info.id))
         .text("MaxItems", max);
     Ok(reply(StatusCode::OK, doc))
 }
@@ -263,8 +351,8 @@ async fn get_hosted_zone(
 ) -> Result<Response, R53Error> {
     let id = bare_id(&id, "/hostedzone/").to_string();
     let (zone, servers) = call(&s, move |svc| {
-        let zone = svc.zone(&id)?;
-        let servers = name_servers(svc, &zone);
+        let zone = zone_with_count(svc, &id)?;
+        let servers = name_servers(svc, &zone.info);
         Ok((zone, servers))
     })
     .await?;
@@ -372,13 +460,18 @@ async fn list_record_sets(
             identifier.map_or("", String::as_str),
         )),
     };
-    let (zone, records) = call(&s, move |svc| Ok((svc.zone(&id)?, svc.records(&id)?))).await?;
+    let (zone, records, generated) = call(&s, move |svc| {
+        let zone = svc.zone(&id)?;
+        let records = svc.records(&id)?;
+        let generated = generated_apex_sets(svc, &zone, &records);
+        Ok((zone, records, generated))
+    })
+    .await?;
     let mut sets: Vec<(_, RecordSetOut)> = records
         .iter()
-        .map(|r| {
-            let out = model::record_out(r, &zone.name);
-            (out.key(), out)
-        })
+        .map(|r| model::record_out(r, &zone.name))
+        .chain(generated)
+        .map(|out| (out.key(), out))
         .collect();
     sets.sort_by(|a, b| model::compare(&a.0, &b.0));
     let first = match &start {
@@ -633,5 +726,71 @@ async fn test_dns_answer(
     doc.close()
         .text("ResponseCode", &answer.rcode)
         .text("Protocol", "UDP");
+    Ok(reply(StatusCode::OK, doc))
+}
+
+async fn list_hosted_zones_by_name(
+    State(s): State<ApiState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, R53Error> {
+    let max = max_items(&query, DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS)?;
+    let dns_name = query.get("dnsname");
+    let zone_id = query
+        .get("hostedzoneid")
+        .map(|z| bare_id(z, "/hostedzone/").to_string());
+    if zone_id.is_some() && dns_name.is_none() {
+        return Err(R53Error::invalid_input("HostedZoneId requires DNSName"));
+    }
+    let mut zones = call(&s, zones_with_counts).await?;
+    let key = |name: &str, id: &str| model::order_key(&route53_name(name), "", id);
+    zones.sort_by(|a, b| {
+        model::compare(
+            &key(&a.info.name, &a.info.id),
+            &key(&b.info.name, &b.info.id),
+        )
+    });
+    let first = match dns_name {
+        None => 0,
+        Some(name) => {
+            let start = key(
+                &model::from_route53_name(name),
+                zone_id.as_deref().unwrap_or(""),
+            );
+            zones
+                .partition_point(|z| model::compare(&key(&z.info.name, &z.info.id), &start).is_lt())
+        }
+    };
+    let rest = &zones[first..];
+    let page = &rest[..max.min(rest.len())];
+    let next = rest.get(max);
+    let mut doc = Doc::new("ListHostedZonesByNameResponse");
+    doc.open("HostedZones");
+    for z in page {
+        write_zone(&mut doc, z);
+    }
+    doc.close();
+    doc.opt("DNSName", dns_name)
+        .opt("HostedZoneId", zone_id.as_ref())
+        .text("IsTruncated", next.is_some())
+        .opt("NextDNSName", next.map(|z| route53_name(&z.info.name)))
+        .opt(
+            "NextHostedZoneId",
+            next.map(|z| format!("/hostedzone/{}", z.info.id)),
+        )
+        .text("MaxItems", max);
+    Ok(reply(StatusCode::OK, doc))
+}
+
+async fn hosted_zone_count(State(s): State<ApiState>) -> Result<Response, R53Error> {
+    let n = call(&s, |svc| Ok(svc.zones().len())).await?;
+    let mut doc = Doc::new("GetHostedZoneCountResponse");
+    doc.text("HostedZoneCount", n);
+    Ok(reply(StatusCode::OK, doc))
+}
+
+async fn health_check_count(State(s): State<ApiState>) -> Result<Response, R53Error> {
+    let n = call(&s, |svc| Ok(svc.checks().len())).await?;
+    let mut doc = Doc::new("GetHealthCheckCountResponse");
+    doc.text("HealthCheckCount", n);
     Ok(reply(StatusCode::OK, doc))
 }

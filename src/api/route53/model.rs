@@ -740,6 +740,69 @@ pub fn check_update(
 mod tests {
     use super::*;
 
+    /// Bodies exactly as boto3 sends them.
+    const CHANGE_BODY: &str = r#"<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Comment>c</Comment><Changes><Change><Action>UPSERT</Action><ResourceRecordSet><Name>\052.x.test</Name><Type>TXT</Type><SetIdentifier>a</SetIdentifier><Weight>5</Weight><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>"a &amp; b"</Value></ResourceRecord></ResourceRecords><HealthCheckId>h</HealthCheckId></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#;
+    const UPDATE_BODY: &str = r#"<UpdateHealthCheckRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><HealthCheckVersion>2</HealthCheckVersion><ResetElements><ResettableElementName>ResourcePath</ResettableElementName><ResettableElementName>ChildHealthChecks</ResettableElementName></ResetElements><ChildHealthChecks /></UpdateHealthCheckRequest>"#;
+
+    #[test]
+    fn a_boto3_change_batch_becomes_a_service_change() {
+        let req: ChangeResourceRecordSetsRequest =
+            super::super::xml::parse(CHANGE_BODY.as_bytes()).unwrap();
+        assert_eq!(req.change_batch.comment.as_deref(), Some("c"));
+        let change = change_in(&req.change_batch.changes.items[0]).unwrap();
+        assert_eq!(change.action, Action::Upsert);
+        assert_eq!(
+            change.record,
+            RecordInput {
+                name: "*.x.test.".into(),
+                rtype: "TXT".into(),
+                ttl: Some(60),
+                routing: Some("weighted".into()),
+                set: Some("a".into()),
+                value: Some("\"a & b\"".into()),
+                values: None,
+                health_check: Some("h".into()),
+                failover: None,
+                weight: Some(5),
+            }
+        );
+        let out = record_out(&change.record, "x.test.");
+        assert_eq!(out.name, "\\052.x.test.");
+        assert_eq!(out.values, ["\"a & b\""]);
+    }
+
+    #[test]
+    fn a_boto3_update_resets_and_keeps() {
+        let req: UpdateHealthCheckRequest =
+            super::super::xml::parse(UPDATE_BODY.as_bytes()).unwrap();
+        assert_eq!(req.health_check_version, Some(2));
+        let current = HealthCheckInput {
+            id: "h".into(),
+            kind: "http".into(),
+            ip: Some("192.0.2.1".into()),
+            host: Some("www.x.test".into()),
+            path: Some("/health".into()),
+            ..HealthCheckInput::default()
+        };
+        let next = check_update(&current, &req).unwrap();
+        assert_eq!(next.path, None);
+        assert_eq!(next.host.as_deref(), Some("www.x.test"));
+        assert_eq!(next.children, Some(Vec::new()));
+    }
+
+    #[test]
+    fn unsupported_fields_are_refused_by_name() {
+        let body = CHANGE_BODY.replace(
+            "<HealthCheckId>",
+            "<AliasTarget><HostedZoneId>Z</HostedZoneId></AliasTarget><HealthCheckId>",
+        );
+        let req: ChangeResourceRecordSetsRequest =
+            super::super::xml::parse(body.as_bytes()).unwrap();
+        let e = change_in(&req.change_batch.changes.items[0]).unwrap_err();
+        assert_eq!(e.code, "InvalidInput");
+        assert!(e.messages[0].starts_with("AliasTarget"), "{:?}", e.messages);
+    }
+
     #[test]
     fn names_take_route53_form_and_back() {
         assert_eq!(route53_name("WWW.Example.test."), "www.example.test.");
