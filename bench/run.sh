@@ -1,0 +1,391 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: eightfold vs NSD, Knot and PowerDNS on loopback.
+#
+# Usage: bench/run.sh            (from the repository root; needs root for apt)
+# Environment:
+#   DURATION=12     seconds of dnsperf per server and mix
+#   RATE=20000      queries/s of the fixed-rate latency runs
+#   LAT_SECONDS=4   seconds of each latency run
+#   SERVERS="nsd knot pdns eightfold"   which servers to run
+#   MIXES="www hosts nx routed"         which query mixes to run
+#   LOAD=1          also time loading 1 M records in 10 k zones (0: skip)
+#   NO_APT=1        do not apt-get install anything
+#   EIGHTFOLD=path  eightfold binary to run (default: a fresh release build)
+#   OUT=/tmp/eightfold-bench   working folder (zones, configs, logs, results)
+#
+# Every server is pinned to CPU 1 and dnsperf to CPU 0 (taskset), so
+# queries per server CPU-second compare the servers' own work, and the
+# client never competes with the server for a core. Everything listens on
+# 127.0.0.1 only; every run is bounded by DURATION.
+set -euo pipefail
+
+DURATION=${DURATION:-12}
+RATE=${RATE:-20000}
+LAT_SECONDS=${LAT_SECONDS:-4}
+SERVERS=${SERVERS:-"nsd knot pdns eightfold"}
+MIXES=${MIXES:-"www hosts nx routed"}
+LOAD=${LOAD:-1}
+OUT=${OUT:-/tmp/eightfold-bench}
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+HOSTS=10000
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+EIGHTFOLD=${EIGHTFOLD:-$ROOT/target/release/eightfold}
+declare -A PORT=([nsd]=5301 [knot]=5302 [pdns]=5303 [eightfold]=5304)
+HTTP_PORT=5380
+PIDS=()
+
+log() { printf '%s\n' "$*" >&2; }
+
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+install_tools() {
+    [ "${NO_APT:-0}" = 1 ] && return
+    local need=()
+    command -v dnsperf >/dev/null || need+=(dnsperf)
+    command -v nsd >/dev/null || [ -x /usr/sbin/nsd ] || need+=(nsd)
+    [ -x /usr/sbin/knotd ] || need+=(knot)
+    [ -x /usr/sbin/pdns_server ] || need+=(pdns-server)
+    [ -e /usr/lib/x86_64-linux-gnu/pdns/libbindbackend.so ] || ls /usr/lib/*/pdns/libbindbackend.so >/dev/null 2>&1 || need+=(pdns-backend-bind)
+    if [ ${#need[@]} -gt 0 ]; then
+        log "installing: ${need[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >"$OUT/apt.log" 2>&1
+    fi
+    # Debian starts the packaged daemons on port 53; they are not ours.
+}
+
+# ---------------------------------------------------------------- data ---
+
+generate() {
+    python3 - "$OUT" "$HOSTS" "$HTTP_PORT" <<'EOF'
+import random, sys
+out, hosts, http_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rnd = random.Random(6)
+soa = "@ 3600 SOA ns1 hostmaster 1 3600 600 604800 60\n@ 3600 NS ns1\nns1 3600 A 127.0.0.53\n"
+# The static zone: identical bytes for every server.
+with open(f"{out}/bench.test.zone", "w") as f:
+    f.write("$ORIGIN bench.test.\n$TTL 300\n" + soa)
+    f.write("www 300 A 192.0.2.1\nwww 300 A 192.0.2.2\n")
+    for i in range(hosts):
+        f.write(f"h{i} 300 A 10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}\n")
+# Query files: dnsperf loops over them.
+with open(f"{out}/q-www.txt", "w") as f:
+    f.write("www.bench.test A\n" * 1000)
+with open(f"{out}/q-hosts.txt", "w") as f:
+    for _ in range(100000):
+        f.write(f"h{rnd.randrange(hosts)}.bench.test A\n")
+with open(f"{out}/q-nx.txt", "w") as f:
+    for _ in range(100000):
+        f.write(f"nx{rnd.randrange(10**9)}.bench.test A\n")
+with open(f"{out}/q-routed.txt", "w") as f:
+    f.write("multi.routed.test A\nfo.routed.test A\nwt.routed.test A\n" * 1000)
+
+# The routed zone. Multivalue: 12 addresses 127.0.0.1-12, each checked
+# on its own address; 127.0.0.10-12 have no listener, so 3 are down.
+# Failover: 127.0.0.20 (up) then 127.0.0.21. Weighted: 127.0.0.30-32.
+multi = [f"127.0.0.{i}" for i in range(1, 13)]
+up = [a for a in multi if a not in ("127.0.0.10", "127.0.0.11", "127.0.0.12")]
+up += ["127.0.0.20", "127.0.0.21", "127.0.0.30", "127.0.0.31", "127.0.0.32"]
+with open(f"{out}/http-up.txt", "w") as f:
+    f.write("\n".join(up) + "\n")
+with open(f"{out}/routed.test.zone", "w") as f:
+    f.write("$ORIGIN routed.test.\n$TTL 300\n" + soa)
+# eightfold: health checks and records in its config.
+checks, records = [], []
+def rec(name, routing, set_id, value, check, extra=""):
+    checks.append(f'[[health_check]]\nid = "{check}"\ntype = "http"\nip = "{value}"\n'
+                  f'port = {http_port}\ninterval = "10s"\nfailure_threshold = 1\n')
+    records.append(f'[[zone.record]]\nname = "{name}"\ntype = "A"\nttl = 30\nrouting = "{routing}"\n'
+                   f'set = "{set_id}"\nvalue = "{value}"\nhealth_check = "{check}"\n{extra}')
+for i, a in enumerate(multi):
+    rec("multi", "multivalue", f"m{i}", a, f"m{i}")
+rec("fo", "failover", "p", "127.0.0.20", "fo-p", 'failover = "primary"\n')
+rec("fo", "failover", "s", "127.0.0.21", "fo-s", 'failover = "secondary"\n')
+for i, (a, w) in enumerate([("127.0.0.30", 10), ("127.0.0.31", 20), ("127.0.0.32", 70)]):
+    rec("wt", "weighted", f"w{i}", a, f"w{i}", f"weight = {w}\n")
+with open(f"{out}/eightfold.toml", "w") as f:
+    f.write("\n".join(checks))
+    f.write(f'\n[[zone]]\nname = "bench.test."\nfile = "{out}/bench.test.zone"\n')
+    f.write(f'\n[[zone]]\nname = "routed.test."\nfile = "{out}/routed.test.zone"\n\n')
+    f.write("\n".join(records))
+# PowerDNS: the same routing as LUA records. ifurlup probes the URL on each
+# address; a list of lists is tried in order (failover); selector "all"
+# answers every up address (multivalue, 9 here rather than eightfold's 8
+# random ones); weighted has no health-aware LUA form, so it is a random
+# choice among the up addresses (close in cost, not in shares).
+q = lambda xs: "{" + ",".join(f"'{x}'" for x in xs) + "}"
+url = f"http://routed.test:{http_port}/"
+with open(f"{out}/routed.test.lua.zone", "w") as f:
+    f.write("$ORIGIN routed.test.\n$TTL 300\n" + soa)
+    f.write(f"multi 30 LUA A \"ifurlup('{url}', {{{q(multi)}}}, {{selector='all'}})\"\n")
+    f.write(f"fo 30 LUA A \"ifurlup('{url}', {{{q(['127.0.0.20'])}, {q(['127.0.0.21'])}}})\"\n")
+    f.write(f"wt 30 LUA A \"ifurlup('{url}', {{{q(['127.0.0.30','127.0.0.31','127.0.0.32'])}}})\"\n")
+EOF
+}
+
+# Loopback HTTP backends for the routed mix: one listener per "up" address.
+start_backends() {
+    python3 - "$OUT/http-up.txt" "$HTTP_PORT" >"$OUT/http.log" 2>&1 <<'EOF' &
+import http.server, sys, threading
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "3"); self.end_headers()
+        self.wfile.write(b"OK\n")
+    def log_message(self, *a): pass
+port = int(sys.argv[2])
+servers = [http.server.ThreadingHTTPServer((a.strip(), port), H) for a in open(sys.argv[1]) if a.strip()]
+for s in servers[1:]:
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+servers[0].serve_forever()
+EOF
+    PIDS+=($!)
+}
+
+# ------------------------------------------------------------- servers ---
+
+wait_ready() { # name port
+    local i
+    for i in $(seq 1 100); do
+        if dig +short +time=1 +tries=1 -p "$2" @127.0.0.1 www.bench.test A >/dev/null 2>&1 &&
+            [ -n "$(dig +short +time=1 +tries=1 -p "$2" @127.0.0.1 www.bench.test A)" ]; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "$1 did not answer on port $2; see $OUT/$1.log"
+    return 1
+}
+
+start_nsd() {
+    local d="$OUT/nsd"
+    mkdir -p "$d"
+    cp "$OUT/bench.test.zone" "$d/"
+    cat >"$d/nsd.conf" <<EOF
+server:
+  ip-address: 127.0.0.1
+  port: ${PORT[nsd]}
+  do-ip6: no
+  server-count: 1
+  username: ""
+  chroot: ""
+  zonesdir: "$d"
+  pidfile: "$d/nsd.pid"
+  xfrdfile: "$d/xfrd.state"
+  xfrdir: "$d"
+  zonelistfile: "$d/zone.list"
+  database: ""
+  logfile: "$d/nsd.log"
+  verbosity: 0
+  # Debian's NSD limits identical answers to 200/s per /24 (RRL); a
+  # benchmark from one address would measure the limiter.
+  rrl-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: "bench.test"
+  zonefile: "bench.test.zone"
+EOF
+    taskset -c "$SERVER_CPU" /usr/sbin/nsd -d -c "$d/nsd.conf" >"$OUT/nsd.log" 2>&1 &
+    PIDS+=($!)
+    SERVER_PID=$!
+    wait_ready nsd "${PORT[nsd]}"
+}
+
+start_knot() {
+    local d="$OUT/knot"
+    mkdir -p "$d/db"
+    cp "$OUT/bench.test.zone" "$d/"
+    # One UDP worker: the server has one core, more workers only switch.
+    cat >"$d/knot.conf" <<EOF
+server:
+    rundir: "$d"
+    listen: 127.0.0.1@${PORT[knot]}
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "$d/db"
+log:
+  - target: stderr
+    any: warning
+template:
+  - id: default
+    storage: "$d"
+    file: "%s.zone"
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: bench.test
+EOF
+    taskset -c "$SERVER_CPU" /usr/sbin/knotd -c "$d/knot.conf" >"$OUT/knot.log" 2>&1 &
+    PIDS+=($!)
+    SERVER_PID=$!
+    wait_ready knot "${PORT[knot]}"
+}
+
+start_pdns() {
+    local d="$OUT/pdns"
+    mkdir -p "$d"
+    cp "$OUT/bench.test.zone" "$d/"
+    cp "$OUT/routed.test.lua.zone" "$d/routed.test.zone"
+    cat >"$d/named.conf" <<EOF
+zone "bench.test" { type master; file "$d/bench.test.zone"; };
+zone "routed.test" { type master; file "$d/routed.test.zone"; };
+EOF
+    # Debian's defaults otherwise (packet cache on, 3 distributor threads).
+    taskset -c "$SERVER_CPU" /usr/sbin/pdns_server --no-config --daemon=no --guardian=no \
+        --disable-syslog --loglevel=3 \
+        --local-address=127.0.0.1 --local-port="${PORT[pdns]}" \
+        --socket-dir="$d" --launch=bind --bind-config="$d/named.conf" \
+        --enable-lua-records=shared >"$OUT/pdns.log" 2>&1 &
+    PIDS+=($!)
+    SERVER_PID=$!
+    wait_ready pdns "${PORT[pdns]}"
+}
+
+start_eightfold() {
+    local d="$OUT/eightfold"
+    mkdir -p "$d"
+    taskset -c "$SERVER_CPU" "$EIGHTFOLD" serve --config "$OUT/eightfold.toml" \
+        --dns "127.0.0.1:${PORT[eightfold]}" --data "$d/eightfold.db" >"$OUT/eightfold.log" 2>&1 &
+    PIDS+=($!)
+    SERVER_PID=$!
+    wait_ready eightfold "${PORT[eightfold]}"
+}
+
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    sleep 0.3
+}
+
+# CPU clock ticks (user + system) of a process and all its descendants.
+cpu_ticks() {
+    local root=$1
+    awk -v root="$root" '
+        { pid = $1; sub(/^[0-9]+ \(.*\) /, ""); ppid[pid] = $2; t[pid] = $12 + $13 }
+        END {
+            total = 0
+            for (p in t) { q = p; while (q != "" && q != 0 && q != root) q = ppid[q]; if (q == root) total += t[p] }
+            print total
+        }' /proc/[0-9]*/stat 2>/dev/null
+}
+
+# ---------------------------------------------------------------- runs ---
+
+# Saturating run: returns "qps cpu_seconds lost completed".
+throughput() { # port file
+    local before after out
+    before=$(cpu_ticks "$SERVER_PID")
+    out=$(taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DURATION" -c 8 -q 500 -T 1 2>&1)
+    after=$(cpu_ticks "$SERVER_PID")
+    local qps lost completed
+    qps=$(awk '/Queries per second:/ {print $4}' <<<"$out")
+    lost=$(awk '/Queries lost:/ {print $3}' <<<"$out")
+    completed=$(awk '/Queries completed:/ {print $3}' <<<"$out")
+    echo "$qps $(awk -v a="$after" -v b="$before" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (a - b) / hz}') $lost $completed"
+}
+
+# Fixed-rate run: returns "p50 p99 p999" in microseconds.
+latency() { # port file
+    taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$LAT_SECONDS" -Q "$RATE" -c 8 -T 1 -v 2>/dev/null |
+        awk '$1 == ">" { print $NF * 1000000 }' | sort -n |
+        awk '{ v[NR] = $1 } END { if (NR == 0) { print "- - -"; exit }
+            printf "%d %d %d\n", v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], v[int(NR * 0.999) + 1] }'
+}
+
+RESULTS="$OUT/results.txt"
+
+run_server() { # name
+    local name=$1 port=${PORT[$1]} mix file
+    "start_$name"
+    sleep 1 # let health checks (eightfold, PowerDNS) settle
+    for mix in $MIXES; do
+        [ "$mix" = routed ] && [ "$name" != eightfold ] && [ "$name" != pdns ] && continue
+        file="$OUT/q-$mix.txt"
+        # Warm up (PowerDNS's cache and LUA health checks, page faults).
+        taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$file" -l 1 -T 1 >/dev/null 2>&1 || true
+        read -r qps cpu lost completed < <(throughput "$port" "$file")
+        read -r p50 p99 p999 < <(latency "$port" "$file")
+        log "$(printf '%-10s %-7s %10s qps  %6s cpu-s  lost %-6s  p50 %sus p99 %sus p99.9 %sus' \
+            "$name" "$mix" "$qps" "$cpu" "$lost" "$p50" "$p99" "$p999")"
+        echo "$name $mix $qps $cpu $lost $p50 $p99 $p999 $completed" >>"$RESULTS"
+    done
+    stop_server
+}
+
+table() {
+    awk '
+        $1 == "load" { next }
+        { k = $1 " " $2; done[k] = $9; qps[k] = $3; cpu[k] = $4; lost[k] = $5; p50[k] = $6; p99[k] = $7; p999[k] = $8; order[++n] = k }
+        END {
+            printf "| server | mix | queries/s | server CPU-s | queries per CPU-s | vs NSD q/s | vs NSD q/CPU-s | p50 µs | p99 µs | p99.9 µs | lost |\n"
+            printf "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+            for (i = 1; i <= n; i++) {
+                k = order[i]; split(k, a, " ")
+                per = cpu[k] > 0 ? done[k] / cpu[k] : 0
+                ref = "nsd " a[2]
+                refper = cpu[ref] > 0 ? done[ref] / cpu[ref] : 0
+                r1 = qps[ref] > 0 ? sprintf("%.2f×", qps[k] / qps[ref]) : "-"
+                r2 = refper > 0 ? sprintf("%.2f×", per / refper) : "-"
+                printf "| %s | %s | %.0f | %.2f | %.0f | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], qps[k], cpu[k], per, r1, r2, p50[k], p99[k], p999[k], lost[k]
+            }
+        }' "$RESULTS"
+}
+
+# Load time and memory of 1 M records in 10 k zones (100 records each).
+load_test() {
+    local d="$OUT/load"
+    mkdir -p "$d/zones"
+    python3 - "$d" <<'EOF'
+import sys
+d = sys.argv[1]
+with open(f"{d}/eightfold.toml", "w") as conf:
+    for z in range(10000):
+        name = f"z{z}.load.test."
+        conf.write(f'[[zone]]\nname = "{name}"\nfile = "zones/{name}zone"\n\n')
+        with open(f"{d}/zones/{name}zone", "w") as f:
+            f.write(f"$ORIGIN {name}\n$TTL 300\n")
+            for i in range(100):
+                f.write(f"h{i} A 10.{z >> 8 & 255}.{z & 255}.{i}\n")
+EOF
+    local start ready_ms pid rss
+    start=$(date +%s%N)
+    "$EIGHTFOLD" serve --config "$d/eightfold.toml" \
+        --dns "127.0.0.1:${PORT[eightfold]}" --data "$d/eightfold.db" >"$d/eightfold.log" 2>&1 &
+    pid=$!
+    PIDS+=($pid)
+    for _ in $(seq 1 600); do
+        grep -q ready "$d/eightfold.log" && break
+        sleep 0.05
+    done
+    ready_ms=$((($(date +%s%N) - start) / 1000000))
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+    local answer
+    answer=$(dig +short -p "${PORT[eightfold]}" @127.0.0.1 h42.z9999.load.test A)
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    log "load: 1,000,000 records in 10,000 zones ready in ${ready_ms} ms, RSS $((rss / 1024)) MiB (h42.z9999: $answer)"
+    echo "load $ready_ms $rss" >>"$RESULTS"
+}
+
+main() {
+    mkdir -p "$OUT"
+    : >"$RESULTS"
+    install_tools
+    [ "$EIGHTFOLD" = "$ROOT/target/release/eightfold" ] && (cd "$ROOT" && cargo build --release --quiet)
+    generate
+    start_backends
+    log "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo); server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU; ${DURATION}s per run"
+    for s in $SERVERS; do run_server "$s"; done
+    table | tee "$OUT/table.md"
+    [ "$LOAD" = 1 ] && load_test
+    log "results in $OUT"
+}
+
+main "$@"
