@@ -306,6 +306,8 @@ impl From<&HealthEvent> for EventInfo {
 /// What DNS reads, and the checker that keeps its health table current.
 struct Live {
     published: Arc<ArcSwap<Published>>,
+    /// The checks the published health table is indexed by.
+    check_specs: Vec<HealthCheckSpec>,
     /// Check ids by health-table index of the published snapshot.
     check_ids: Vec<String>,
     checker: Checker,
@@ -318,6 +320,9 @@ struct Inner {
     file_path: Option<PathBuf>,
     /// API-managed zones, by lower-cased name.
     zones: Vec<StoredZone>,
+    /// Their validated specs, by zone key: rebuilt only for the zone a
+    /// change touches, so a batch costs what its zone costs.
+    api_specs: HashMap<String, ZoneSpec>,
     /// API-managed health checks.
     checks: Vec<StoredCheck>,
     store: Store,
@@ -408,7 +413,14 @@ impl Service {
                 )
             })
             .collect();
-        let (zone_specs, check_specs) = merged(&file, &zones, &checks);
+        let check_specs = merged_checks(&file, &checks);
+        let api_specs = api_zone_specs(&file, &zones, &checks);
+        let zone_specs: Vec<ZoneSpec> = file
+            .zones
+            .iter()
+            .chain(zones.iter().filter_map(|z| api_specs.get(&z.name)))
+            .cloned()
+            .collect();
         let first = crate::app::publish_parts(&zone_specs, &check_specs);
         let published = Arc::new(ArcSwap::from_pointee(first));
         // Transitions are written by a task of their own: the checker must
@@ -436,10 +448,12 @@ impl Service {
                 file,
                 file_path,
                 zones,
+                api_specs,
                 checks,
                 store,
                 live: Live {
                     published: published.clone(),
+                    check_specs: check_specs.clone(),
                     check_ids: check_specs.iter().map(|c| c.id.clone()).collect(),
                     checker,
                     checker_token,
@@ -534,6 +548,7 @@ impl Service {
     pub fn reload_file(&self, file: Config) {
         let mut inner = self.lock();
         inner.file = file;
+        inner.refresh_specs();
         self.publish(&mut inner);
     }
 
@@ -606,6 +621,13 @@ impl Service {
         };
         inner.store.create_zone(&zone)?;
         let info = api_zone_info(&zone);
+        inner.api_specs.insert(
+            zone.name.clone(),
+            ZoneSpec {
+                name: apex,
+                records: Vec::new(),
+            },
+        );
         inner.zones.push(zone);
         self.publish(&mut inner);
         Ok(info)
@@ -631,6 +653,7 @@ impl Service {
         }
         inner.store.delete_zone(&zone.name)?;
         inner.zones.retain(|z| z.name != zone.name);
+        inner.api_specs.remove(&zone.name);
         self.publish(&mut inner);
         Ok(api_zone_info(&zone))
     }
@@ -678,7 +701,16 @@ impl Service {
         }
         let known = inner.check_kinds();
         let check_exists = |id: &str| known.contains_key(id);
-        let mut records = zone.records.clone();
+        // The zone as it would be, by record key: every record's spec is
+        // computed once, whatever the size of the batch.
+        let mut working: std::collections::BTreeMap<RecordKey, (RecordInput, RecordSpec)> = zone
+            .records
+            .iter()
+            .filter_map(|r| {
+                let spec = r.to_spec(&apex, &|_| true).ok()?;
+                Some((record_key(&spec), (r.clone(), spec)))
+            })
+            .collect();
         let mut writes = Vec::new();
         let mut problems = Vec::new();
         for (i, change) in batch.changes.iter().enumerate() {
@@ -696,24 +728,17 @@ impl Service {
                 }
             };
             let key = record_key(&spec);
-            let existing = records.iter().position(|r| {
-                r.to_spec(&apex, &|_| true)
-                    .is_ok_and(|s| record_key(&s) == key)
-            });
             let described = describe(&key);
-            match (change.action, existing) {
+            match (change.action, working.get(&key)) {
                 (Action::Create, Some(_)) => problems.push(format!(
                     "{at}: Tried to create resource record set {described} but it already exists"
                 )),
                 (Action::Delete, None) => problems.push(format!(
                     "{at}: Tried to delete resource record set {described} but it was not found"
                 )),
-                (Action::Delete, Some(j)) => {
-                    let same = records[j]
-                        .to_spec(&apex, &|_| true)
-                        .is_ok_and(|s| same_record(&s, &spec));
-                    if same {
-                        records.remove(j);
+                (Action::Delete, Some((_, current))) => {
+                    if same_record(current, &spec) {
+                        working.remove(&key);
                         writes.push(RecordWrite::Delete { key });
                     } else {
                         problems.push(format!(
@@ -721,28 +746,22 @@ impl Service {
                         ));
                     }
                 }
-                (Action::Create | Action::Upsert, existing) => {
-                    match existing {
-                        Some(j) => records[j] = change.record.clone(),
-                        None => records.push(change.record.clone()),
-                    }
+                (Action::Create | Action::Upsert, _) => {
                     writes.push(RecordWrite::Put {
-                        key,
+                        key: key.clone(),
                         record: Box::new(change.record.clone()),
                     });
+                    working.insert(key, (change.record.clone(), spec));
                 }
             }
         }
+        let (records, specs): (Vec<RecordInput>, Vec<RecordSpec>) = working.into_values().unzip();
+        let candidate = ZoneSpec {
+            name: apex.clone(),
+            records: specs,
+        };
         if problems.is_empty() {
             // The group rules over the zone as it would be.
-            let specs: Vec<RecordSpec> = records
-                .iter()
-                .filter_map(|r| r.to_spec(&apex, &check_exists).ok())
-                .collect();
-            let candidate = ZoneSpec {
-                name: apex.clone(),
-                records: specs,
-            };
             problems.extend(
                 crate::validate::zone(&candidate)
                     .into_iter()
@@ -756,6 +775,7 @@ impl Service {
         if let Some(z) = inner.zones.iter_mut().find(|z| z.name == zone.name) {
             z.records = records;
         }
+        inner.api_specs.insert(zone.name.clone(), candidate);
         self.publish(&mut inner);
         Ok(ChangeInfo {
             id: new_change_id(),
@@ -1172,7 +1192,10 @@ fn field_problem(at: &str, e: &FieldError) -> String {
 }
 
 /// The identity of a record in its zone: owner, type, set identifier.
-fn record_key(spec: &RecordSpec) -> (String, String, String) {
+type RecordKey = (String, String, String);
+
+/// The key of `spec` (lower-cased owner, type, set or "").
+fn record_key(spec: &RecordSpec) -> RecordKey {
     (
         key_text(&spec.owner),
         spec.rtype.to_string(),
@@ -1222,15 +1245,9 @@ fn api_check_info(c: &StoredCheck) -> CheckInfo {
     }
 }
 
-/// File zones and checks, then the stored ones that still validate.
-fn merged(
-    file: &Config,
-    zones: &[StoredZone],
-    checks: &[StoredCheck],
-) -> (Vec<ZoneSpec>, Vec<HealthCheckSpec>) {
-    let mut check_specs = file.health_checks.clone();
-    let kinds: HashMap<String, bool> = file
-        .health_checks
+/// Every check id, with whether it is calculated.
+fn kinds_of(file: &Config, checks: &[StoredCheck]) -> HashMap<String, bool> {
+    file.health_checks
         .iter()
         .map(|c| (c.id.clone(), matches!(c.kind, CheckKind::Calculated { .. })))
         .chain(
@@ -1238,35 +1255,54 @@ fn merged(
                 .iter()
                 .map(|c| (c.input.id.clone(), c.input.kind == "calculated")),
         )
-        .collect();
+        .collect()
+}
+
+/// File checks, then the stored ones that still validate; a check's
+/// health-table index is its position here.
+fn merged_checks(file: &Config, checks: &[StoredCheck]) -> Vec<HealthCheckSpec> {
+    let kinds = kinds_of(file, checks);
+    let mut specs = file.health_checks.clone();
     for c in checks {
         match c.input.to_spec(&|id| kinds.get(id).copied()) {
-            Ok(spec) => check_specs.push(spec),
+            Ok(spec) => specs.push(spec),
             Err(e) => tracing::warn!(check = %c.input.id, "stored health check skipped: {e:?}"),
         }
     }
-    let mut zone_specs = file.zones.clone();
-    for z in zones {
-        let Ok(apex) = DName::from_str(&z.name) else {
-            continue;
-        };
-        let records = z
-            .records
-            .iter()
-            .filter_map(|r| match r.to_spec(&apex, &|id| kinds.contains_key(id)) {
-                Ok(spec) => Some(spec),
-                Err(e) => {
-                    tracing::warn!(zone = %z.name, record = %r.label(), "stored record skipped: {e:?}");
-                    None
-                }
-            })
-            .collect();
-        zone_specs.push(ZoneSpec {
-            name: apex,
-            records,
-        });
-    }
-    (zone_specs, check_specs)
+    specs
+}
+
+/// The spec of a stored zone: the records that still validate.
+fn api_zone_spec(z: &StoredZone, kinds: &HashMap<String, bool>) -> Option<ZoneSpec> {
+    let apex = DName::from_str(&z.name).ok()?;
+    let records = z
+        .records
+        .iter()
+        .filter_map(|r| match r.to_spec(&apex, &|id| kinds.contains_key(id)) {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                tracing::warn!(zone = %z.name, record = %r.label(), "stored record skipped: {e:?}");
+                None
+            }
+        })
+        .collect();
+    Some(ZoneSpec {
+        name: apex,
+        records,
+    })
+}
+
+/// Specs of every stored zone, by zone key.
+fn api_zone_specs(
+    file: &Config,
+    zones: &[StoredZone],
+    checks: &[StoredCheck],
+) -> HashMap<String, ZoneSpec> {
+    let kinds = kinds_of(file, checks);
+    zones
+        .iter()
+        .filter_map(|z| Some((z.name.clone(), api_zone_spec(z, &kinds)?)))
+        .collect()
 }
 
 impl Inner {
@@ -1333,16 +1369,7 @@ impl Inner {
 
     /// Every check id, with whether it is calculated.
     fn check_kinds(&self) -> HashMap<String, bool> {
-        self.file
-            .health_checks
-            .iter()
-            .map(|c| (c.id.clone(), matches!(c.kind, CheckKind::Calculated { .. })))
-            .chain(
-                self.checks
-                    .iter()
-                    .map(|c| (c.input.id.clone(), c.input.kind == "calculated")),
-            )
-            .collect()
+        kinds_of(&self.file, &self.checks)
     }
 
     fn validate_check(&self, input: &HealthCheckInput) -> Result<HealthCheckSpec, ServiceError> {
@@ -1384,11 +1411,28 @@ impl Inner {
         self.file.health_checks.iter().map(check_input_of).collect()
     }
 
-    /// Builds and swaps in a new snapshot and health table; checks whose
-    /// spec did not change keep their state.
+    /// Builds and swaps in a new snapshot. When the health checks changed,
+    /// a new health table and checker come with it (checks whose spec did
+    /// not change keep their state); otherwise both carry on untouched.
     fn publish(&mut self, shutdown: &CancellationToken) {
-        let (zones, checks) = merged(&self.file, &self.zones, &self.checks);
-        let next = crate::app::publish_parts(&zones, &checks);
+        let checks = merged_checks(&self.file, &self.checks);
+        let zones: Vec<ZoneSpec> = self
+            .file
+            .zones
+            .iter()
+            .chain(
+                self.zones
+                    .iter()
+                    .filter_map(|z| self.api_specs.get(&z.name)),
+            )
+            .cloned()
+            .collect();
+        let mut next = crate::app::publish_parts(&zones, &checks);
+        if checks == self.live.check_specs {
+            next.health = self.live.published.load().health.clone();
+            self.live.published.store(Arc::new(next));
+            return;
+        }
         let token = shutdown.child_token();
         // The successor writes its table before the table is published.
         let checker = self
@@ -1398,7 +1442,14 @@ impl Inner {
         self.live.published.store(Arc::new(next));
         self.live.checker = checker;
         self.live.check_ids = checks.iter().map(|c| c.id.clone()).collect();
+        self.live.check_specs = checks;
         std::mem::replace(&mut self.live.checker_token, token).cancel();
+    }
+
+    /// Recomputes every stored zone's spec (after the checks they may
+    /// refer to changed under them, e.g. a file reload).
+    fn refresh_specs(&mut self) {
+        self.api_specs = api_zone_specs(&self.file, &self.zones, &self.checks);
     }
 }
 
