@@ -13,13 +13,14 @@
 
 pub mod error;
 pub mod model;
+pub mod sigv4;
 pub mod xml;
 
 use std::collections::HashMap;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -86,6 +87,61 @@ async fn unsupported_operation(method: Method, uri: Uri) -> R53Error {
         "{method} {} is not an operation eightfold implements; see README, Route 53 API",
         uri.path()
     ))
+}
+
+/// A request body whose signature passed: with a token configured, the
+/// bearer token or an AWS SigV4 signature made with the token as the secret
+/// access key ([`sigv4`]); without one, anything (signatures unchecked).
+pub struct Signed(pub Bytes);
+
+impl FromRequest<ApiState> for Signed {
+    type Rejection = R53Error;
+
+    async fn from_request(request: Request, state: &ApiState) -> Result<Self, R53Error> {
+        let (parts, body) = request.into_parts();
+        let bytes = axum::body::to_bytes(body, super::MAX_BODY_BYTES)
+            .await
+            .map_err(|e| R53Error {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "InvalidInput",
+                messages: vec![format!(
+                    "cannot read the body (at most {} bytes): {e}",
+                    super::MAX_BODY_BYTES
+                )],
+            })?;
+        let Some(token) = &state.token else {
+            return Ok(Signed(bytes));
+        };
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if let Some(given) = authorization.strip_prefix("Bearer ") {
+            if super::constant_time_eq(given.as_bytes(), token.as_bytes()) {
+                return Ok(Signed(bytes));
+            }
+            return Err(R53Error {
+                status: StatusCode::FORBIDDEN,
+                code: "InvalidClientTokenId",
+                messages: vec!["wrong bearer token".into()],
+            });
+        }
+        sigv4::verify(
+            &parts.method,
+            &parts.uri,
+            &parts.headers,
+            &bytes,
+            token,
+            std::time::SystemTime::now(),
+        )
+        .map_err(|refused| R53Error {
+            status: StatusCode::FORBIDDEN,
+            code: refused.code,
+            messages: vec![refused.message],
+        })?;
+        Ok(Signed(bytes))
+    }
 }
 
 /// Runs a service call on a blocking thread (SQLite is synchronous).
@@ -275,7 +331,7 @@ fn write_delegation_set(doc: &mut Doc, servers: &[String]) {
 async fn create_hosted_zone(
     State(s): State<ApiState>,
     headers: HeaderMap,
-    body: Bytes,
+    Signed(body): Signed,
 ) -> Result<Response, R53Error> {
     let req: model::CreateHostedZoneRequest = xml::parse(&body).map_err(R53Error::invalid_input)?;
     let private = req
@@ -317,6 +373,7 @@ async fn create_hosted_zone(
 async fn list_hosted_zones(
     State(s): State<ApiState>,
     Query(query): Query<HashMap<String, String>>,
+    _signed: Signed,
 ) -> Result<Response, R53Error> {
     let max = max_items(&query, DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS)?;
     let zones = call(&s, zones_with_counts).await?;
@@ -348,6 +405,7 @@ async fn list_hosted_zones(
 async fn get_hosted_zone(
     State(s): State<ApiState>,
     Path(id): Path<String>,
+    _signed: Signed,
 ) -> Result<Response, R53Error> {
     let id = bare_id(&id, "/hostedzone/").to_string();
     let (zone, servers) = call(&s, move |svc| {
@@ -365,6 +423,7 @@ async fn get_hosted_zone(
 async fn delete_hosted_zone(
     State(s): State<ApiState>,
     Path(id): Path<String>,
+    _signed: Signed,
 ) -> Result<Response, R53Error> {
     let id = bare_id(&id, "/hostedzone/").to_string();
     let change = call(&s, move |svc| {
@@ -399,7 +458,7 @@ fn write_record_set(doc: &mut Doc, r: &RecordSetOut) {
 async fn change_record_sets(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-    body: Bytes,
+    Signed(body): Signed,
 ) -> Result<Response, R53Error> {
     let id = bare_id(&id, "/hostedzone/").to_string();
     let req: model::ChangeResourceRecordSetsRequest =
@@ -430,6 +489,7 @@ async fn list_record_sets(
     State(s): State<ApiState>,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    _signed: Signed,
 ) -> Result<Response, R53Error> {
     let id = bare_id(&id, "/hostedzone/").to_string();
     let max = max_items(&query, MAX_RECORD_SETS_PER_PAGE, MAX_RECORD_SETS_PER_PAGE)?;
@@ -500,6 +560,7 @@ async fn list_record_sets(
 async fn get_change(
     State(s): State<ApiState>,
     Path(id): Path<String>,
+    _signed: Signed,
 ) -> Result<Response, R53Error> {
     let id = bare_id(&id, "/change/").to_string();
     let change = call(&s, move |svc| Ok(svc.route53_change(&id)?)).await?;
@@ -545,7 +606,7 @@ fn write_check(doc: &mut Doc, c: &CheckInfo, enable_sni: Option<bool>) {
 async fn create_health_check(
     State(s): State<ApiState>,
     headers: HeaderMap,
-    body: Bytes,
+    Signed(body): Signed,
 ) -> Result<Response, R53Error> {
     let req: model::CreateHealthCheckRequest =
         xml::parse(&body).map_err(R53Error::invalid_input)?;
@@ -575,6 +636,7 @@ async fn create_health_check(
 async fn get_health_check(
     State(s): State<ApiState>,
     Path(id): Path<String>,
+    _signed: Signed,
 ) -> Result<Response, R53Error> {
     let (info, sni) = call(&s, move |svc| {
         let info = svc.check(&id)?;
@@ -590,6 +652,7 @@ async fn get_health_check(
 async fn list_health_checks(
     State(s): State<ApiState>,
     Query(query): Query<HashMap<String, String>>,
+    _signed: Signed,
 ) -> Result<Response, R53Error> {
     let max = max_items(&query, DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS)?;
     let (checks, sni) = call(&s, |svc| Ok((svc.checks(), svc.route53_enable_sni()?))).await?;
@@ -621,7 +684,7 @@ async fn list_health_checks(
 async fn update_health_check(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-    body: Bytes,
+    Signed(body): Signed,
 ) -> Result<Response, R53Error> {
     let req: model::UpdateHealthCheckRequest =
         xml::parse(&body).map_err(R53Error::invalid_input)?;
@@ -643,6 +706,7 @@ async fn update_health_check(
 async fn delete_health_check(
     State(s): State<ApiState>,
     Path(id): Path<String>,
+    _signed: Signed,
 ) -> Result<Response, R53Error> {
     call(&s, move |svc| {
         svc.delete_check(&id)?;
@@ -656,6 +720,7 @@ async fn delete_health_check(
 async fn health_check_status(
     State(s): State<ApiState>,
     Path(id): Path<String>,
+    _signed: Signed,
 ) -> Result<Response, R53Error> {
     let state = call(&s, move |svc| Ok(svc.check_state(&id)?)).await?;
     let word = |healthy: bool| if healthy { "Success" } else { "Failure" };
@@ -691,6 +756,7 @@ async fn health_check_status(
 async fn test_dns_answer(
     State(s): State<ApiState>,
     Query(query): Query<HashMap<String, String>>,
+    _signed: Signed,
 ) -> Result<Response, R53Error> {
     let get = |key: &str, field: &str| {
         query
@@ -732,6 +798,7 @@ async fn test_dns_answer(
 async fn list_hosted_zones_by_name(
     State(s): State<ApiState>,
     Query(query): Query<HashMap<String, String>>,
+    _signed: Signed,
 ) -> Result<Response, R53Error> {
     let max = max_items(&query, DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS)?;
     let dns_name = query.get("dnsname");
@@ -781,14 +848,20 @@ async fn list_hosted_zones_by_name(
     Ok(reply(StatusCode::OK, doc))
 }
 
-async fn hosted_zone_count(State(s): State<ApiState>) -> Result<Response, R53Error> {
+async fn hosted_zone_count(
+    State(s): State<ApiState>,
+    _signed: Signed,
+) -> Result<Response, R53Error> {
     let n = call(&s, |svc| Ok(svc.zones().len())).await?;
     let mut doc = Doc::new("GetHostedZoneCountResponse");
     doc.text("HostedZoneCount", n);
     Ok(reply(StatusCode::OK, doc))
 }
 
-async fn health_check_count(State(s): State<ApiState>) -> Result<Response, R53Error> {
+async fn health_check_count(
+    State(s): State<ApiState>,
+    _signed: Signed,
+) -> Result<Response, R53Error> {
     let n = call(&s, |svc| Ok(svc.checks().len())).await?;
     let mut doc = Doc::new("GetHealthCheckCountResponse");
     doc.text("HealthCheckCount", n);
