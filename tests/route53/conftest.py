@@ -47,13 +47,13 @@ def host_port(addr):
 class Server:
     """`eightfold serve` with the API on, its data in `data_dir`."""
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, extra_config=""):
         self.data_dir = pathlib.Path(data_dir)
         self.config = self.data_dir / "eightfold.toml"
         self.config.write_text(
             "[server]\n"
             'api = "127.0.0.1:0"\n'
-            f'data = "{self.data_dir / "eightfold.db"}"\n'
+            f'data = "{self.data_dir / "eightfold.db"}"\n' + extra_config
         )
         self.logs = []
         self.proc = None

@@ -484,3 +484,77 @@ def test_ids_and_settings_survive_a_restart():
             assert server.query("www.durable.test.") == ["192.0.2.7"]
         finally:
             server.stop()
+
+
+def test_names_and_values_take_route53_forms(server, r53):
+    zid = zone_id(r53, "forms.test.", "forms-zone")
+    sent = [
+        {"Name": "*.forms.test.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.42"}]},
+        {"Name": "txt.forms.test.", "Type": "TXT", "TTL": 60, "ResourceRecords": [{"Value": '"a <b> & \\"c\\""'}, {"Value": '"second"'}]},
+        {"Name": "alias.forms.test", "Type": "CNAME", "TTL": 60, "ResourceRecords": [{"Value": "target.elsewhere.test"}]},
+        {"Name": "v6.forms.test.", "Type": "AAAA", "TTL": 60, "ResourceRecords": [{"Value": "2001:db8::1"}]},
+    ]
+    r53.change_resource_record_sets(
+        HostedZoneId=zid,
+        ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": s} for s in sent]},
+    )
+    listed = own(r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"], "forms.test.")
+    by_type = {r["Type"]: r for r in listed}
+    # Route 53 escapes `*` as \052 and returns names absolute.
+    assert by_type["A"]["Name"] == "\\052.forms.test."
+    assert by_type["TXT"] == sent[1]
+    assert by_type["AAAA"] == sent[3]
+    # A name in a value is absolute, with or without its dot.
+    assert by_type["CNAME"]["Name"] == "alias.forms.test."
+    assert by_type["CNAME"]["ResourceRecords"] == [{"Value": "target.elsewhere.test."}]
+    assert server.query("anything.forms.test.") == ["192.0.2.42"]
+    assert server.query("alias.forms.test.", "CNAME") == ["target.elsewhere.test."]
+    # The listed form is accepted back: DELETE with what LIST returned.
+    r53.change_resource_record_sets(
+        HostedZoneId=zid,
+        ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": r} for r in listed]},
+    )
+    assert own(r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"], "forms.test.") == []
+    r53.delete_hosted_zone(Id=zid)
+
+
+def test_file_managed_zones_are_listed_but_read_only():
+    config = (
+        "\n[[zone]]\n"
+        'name = "file.test."\n'
+        "[[zone.record]]\n"
+        'name = "www"\n'
+        'type = "A"\n'
+        "ttl = 120\n"
+        'values = ["192.0.2.80", "192.0.2.81"]\n'
+    )
+    with tempfile.TemporaryDirectory(prefix="eightfold-r53-file-") as d:
+        server = Server(d, config)
+        try:
+            r53 = server.client()
+            (zone,) = [z for z in r53.list_hosted_zones()["HostedZones"] if z["Name"] == "file.test."]
+            listed = own(r53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"], "file.test.")
+            assert listed == [
+                {
+                    "Name": "www.file.test.",
+                    "Type": "A",
+                    "TTL": 120,
+                    "ResourceRecords": [{"Value": "192.0.2.80"}, {"Value": "192.0.2.81"}],
+                }
+            ]
+            with pytest.raises(ClientError) as e:
+                r53.create_hosted_zone(Name="file.test", CallerReference="clash")
+            assert error_of(e)[0] == "ConflictingDomainExists"
+            with pytest.raises(ClientError) as e:
+                r53.change_resource_record_sets(
+                    HostedZoneId=zone["Id"],
+                    ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": listed[0]}]},
+                )
+            code, message, status = error_of(e)
+            assert (code, status) == ("InvalidInput", 400)
+            assert "config file" in message
+            # The derived id is stable across restarts.
+            server.restart()
+            assert server.client().get_hosted_zone(Id=zone["Id"])["HostedZone"]["Name"] == "file.test."
+        finally:
+            server.stop()
