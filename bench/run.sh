@@ -9,6 +9,7 @@
 #   SERVERS="nsd knot pdns eightfold"   which servers to run
 #   MIXES="www hosts nx routed"         which query mixes to run
 #   LOAD=1          also time loading 1 M records in 10 k zones (0: skip)
+#   CHECKS=1        also measure 10 k HTTP health checks at 10 s (0: skip)
 #   NO_APT=1        do not apt-get install anything
 #   EIGHTFOLD=path  eightfold binary to run (default: a fresh release build)
 #   OUT=/tmp/eightfold-bench   working folder (zones, configs, logs, results)
@@ -25,6 +26,7 @@ LAT_SECONDS=${LAT_SECONDS:-4}
 SERVERS=${SERVERS:-"nsd knot pdns eightfold"}
 MIXES=${MIXES:-"www hosts nx routed"}
 LOAD=${LOAD:-1}
+CHECKS=${CHECKS:-1}
 OUT=${OUT:-/tmp/eightfold-bench}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
@@ -321,7 +323,7 @@ run_server() { # name
 
 table() {
     awk '
-        $1 == "load" { next }
+        $1 == "load" || $1 == "checks" { next }
         { k = $1 " " $2; done[k] = $9; qps[k] = $3; cpu[k] = $4; lost[k] = $5; p50[k] = $6; p99[k] = $7; p999[k] = $8; order[++n] = k }
         END {
             printf "| server | mix | queries/s | server CPU-s | queries per CPU-s | vs NSD q/s | vs NSD q/CPU-s | p50 µs | p99 µs | p99.9 µs | lost |\n"
@@ -374,6 +376,70 @@ EOF
     echo "load $ready_ms $rss" >>"$RESULTS"
 }
 
+# CPU of 10,000 HTTP checks at a 10 s interval, the backend in another
+# process on the other core, and how evenly the probes spread over time.
+checks_test() {
+    local d="$OUT/checks" port=5381 window=30
+    mkdir -p "$d"
+    python3 - "$d" "$port" <<'EOF'
+import sys
+d, port = sys.argv[1], int(sys.argv[2])
+with open(f"{d}/eightfold.toml", "w") as f:
+    for i in range(10000):
+        f.write(f'[[health_check]]\nid = "c{i}"\ntype = "http"\nip = "127.0.0.1"\nport = {port}\n'
+                f'path = "/c{i}"\ninterval = "10s"\n\n')
+    f.write('[[zone]]\nname = "checks.test."\n')
+EOF
+    # An asyncio backend on the client's core: one line per request, with
+    # its second, counted afterwards.
+    taskset -c "$CLIENT_CPU" python3 - "$port" "$d/requests.txt" <<'EOF' &
+import asyncio, sys, time
+port, log = int(sys.argv[1]), open(sys.argv[2], "w", buffering=1)
+async def handle(reader, writer):
+    try:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nOK\n")
+        await writer.drain()
+        log.write(f"{int(time.time())}\n")
+    except Exception:
+        pass
+    writer.close()
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=4096)
+    await server.serve_forever()
+asyncio.run(main())
+EOF
+    local backend=$!
+    PIDS+=($backend)
+    sleep 1
+    taskset -c "$SERVER_CPU" "$EIGHTFOLD" serve --config "$d/eightfold.toml" \
+        --dns "127.0.0.1:${PORT[eightfold]}" --data "$d/eightfold.db" >"$d/eightfold.log" 2>&1 &
+    local pid=$!
+    PIDS+=($pid)
+    for _ in $(seq 1 600); do
+        grep -q ready "$d/eightfold.log" && break
+        sleep 0.05
+    done
+    # First probes are spread over one interval; measure after it.
+    sleep 12
+    local before after t0 t1
+    before=$(cpu_ticks "$pid")
+    t0=$(date +%s)
+    sleep "$window"
+    after=$(cpu_ticks "$pid")
+    t1=$(date +%s)
+    kill "$pid" "$backend"
+    wait "$pid" "$backend" 2>/dev/null || true
+    local cpu share spread
+    cpu=$(awk -v a="$after" -v b="$before" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (a - b) / hz}')
+    share=$(awk -v c="$cpu" -v w="$window" 'BEGIN {printf "%.1f", 100 * c / w}')
+    spread=$(awk -v t0="$t0" -v t1="$t1" '$1 >= t0 && $1 < t1 { n[$1]++; total++ }
+        END { min = -1; for (s in n) { if (min < 0 || n[s] < min) min = n[s]; if (n[s] > max) max = n[s] }
+              printf "%d probes, per second min %d max %d", total, min, max }' "$d/requests.txt")
+    log "checks: 10,000 http checks at 10 s: ${cpu} CPU-s in ${window} s = ${share} % of one core; $spread"
+    echo "checks $cpu $window $share" >>"$RESULTS"
+}
+
 main() {
     mkdir -p "$OUT"
     : >"$RESULTS"
@@ -385,6 +451,7 @@ main() {
     for s in $SERVERS; do run_server "$s"; done
     table | tee "$OUT/table.md"
     [ "$LOAD" = 1 ] && load_test
+    [ "$CHECKS" = 1 ] && checks_test
     log "results in $OUT"
 }
 
