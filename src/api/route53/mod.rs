@@ -7,9 +7,12 @@
 //! No rule about records or checks lives here; the service's errors are
 //! only renamed into Route 53's shape ([`error`]).
 //!
-//! Request signatures (AWS SigV4) are accepted without being checked: the
-//! API runs on a trusted address. With `api_token_file` set, the router's
-//! bearer-token check applies here too.
+//! Request signatures (AWS SigV4) are accepted without being checked when
+//! no token is configured: the API then runs on a trusted address. With
+//! `api_token_file` set, every handler takes [`Signed`], which accepts the
+//! bearer token or a SigV4 signature made with the token as the secret
+//! access key ([`sigv4`]). (The router's bearer check still runs first,
+//! so for now a token means bearer-only.)
 
 pub mod error;
 pub mod model;
@@ -33,8 +36,9 @@ use crate::service::{ChangeBatch, ChangeInfo, CheckInfo, Service, ZoneInfo};
 
 /// Most record sets one ListResourceRecordSets page returns (Route 53's).
 pub const MAX_RECORD_SETS_PER_PAGE: usize = 300;
-/// Most zones or checks one list page returns, and the default.
+/// Most zones or checks one list page returns.
 const MAX_LIST_ITEMS: usize = 1000;
+/// Zones or checks per list page when MaxItems is not given (Route 53's).
 const DEFAULT_LIST_ITEMS: usize = 100;
 
 /// The Route 53 routes, under `/2013-04-01/`.
@@ -866,4 +870,103 @@ async fn health_check_count(
     let mut doc = Doc::new("GetHealthCheckCountResponse");
     doc.text("HealthCheckCount", n);
     Ok(reply(StatusCode::OK, doc))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tokio_util::sync::CancellationToken;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::store::Store;
+
+    /// This layer alone, as it runs when the router lets Route 53
+    /// requests through to it.
+    fn app(token: Option<&str>) -> Router {
+        let service = Service::start(
+            Config::default(),
+            None,
+            Store::in_memory().unwrap(),
+            CancellationToken::new(),
+        )
+        .unwrap();
+        router().with_state(ApiState {
+            service,
+            metrics: Arc::new(crate::api::metrics::Metrics::default()),
+            token: token.map(Into::into),
+        })
+    }
+
+    async fn send(
+        app: &Router,
+        authorization: Option<String>,
+        date: Option<String>,
+    ) -> (u16, String) {
+        let mut request = axum::http::Request::builder()
+            .method("GET")
+            .uri("/2013-04-01/hostedzone?maxitems=5")
+            .header("host", "127.0.0.1:8053");
+        if let Some(a) = authorization {
+            request = request.header("authorization", a);
+        }
+        if let Some(d) = date {
+            request = request.header("x-amz-date", d);
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn signed(secret: &str) -> (String, String) {
+        let date = sigv4::amz_date(SystemTime::now());
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "127.0.0.1:8053".parse().unwrap());
+        headers.insert("x-amz-date", date.parse().unwrap());
+        let uri: Uri = "/2013-04-01/hostedzone?maxitems=5".parse().unwrap();
+        (sigv4::sign(&Method::GET, &uri, &headers, b"", secret), date)
+    }
+
+    #[tokio::test]
+    async fn without_a_token_any_signature_passes() {
+        let app = app(None);
+        let (status, body) = send(&app, Some("AWS4-HMAC-SHA256 junk".into()), None).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("<ListHostedZonesResponse"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn with_a_token_the_signature_or_the_bearer_must_match() {
+        let app = app(Some("the-token"));
+        let (auth, date) = signed("the-token");
+        assert_eq!(send(&app, Some(auth), Some(date)).await.0, 200);
+        let (auth, date) = signed("not-the-token");
+        let (status, body) = send(&app, Some(auth), Some(date)).await;
+        assert_eq!(status, 403);
+        assert!(
+            body.contains("<Code>SignatureDoesNotMatch</Code>"),
+            "{body}"
+        );
+        let (status, body) = send(&app, None, None).await;
+        assert_eq!(status, 403);
+        assert!(
+            body.contains("<Code>MissingAuthenticationToken</Code>"),
+            "{body}"
+        );
+        assert_eq!(
+            send(&app, Some("Bearer the-token".into()), None).await.0,
+            200
+        );
+        assert_eq!(send(&app, Some("Bearer nope".into()), None).await.0, 403);
+    }
 }

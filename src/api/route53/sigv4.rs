@@ -164,6 +164,59 @@ fn parse_amz_date(text: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(&rfc3339).ok()
 }
 
+/// The signing key and string to sign of a request, as SigV4 defines them.
+fn signing_input(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    secret: &str,
+    amz_date: &str,
+    auth: &Authorization<'_>,
+) -> (Vec<u8>, String) {
+    let mut canonical_headers = String::new();
+    for name in auth.signed_headers.split(';') {
+        let values: Vec<String> = headers
+            .get_all(name)
+            .iter()
+            .map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
+    }
+    let mut pairs: Vec<(&str, &str)> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect();
+    pairs.sort_unstable();
+    let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let canonical_request = format!(
+        "{method}\n{}\n{}\n{canonical_headers}\n{}\n{}",
+        uri_encode_path(&percent_decode(uri.path())),
+        query.join("&"),
+        auth.signed_headers,
+        sha256_hex(body),
+    );
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{amz_date}\n{}\n{}",
+        auth.scope,
+        sha256_hex(canonical_request.as_bytes())
+    );
+    let key = [auth.date, auth.region, auth.service, "aws4_request"]
+        .iter()
+        .fold(format!("AWS4{secret}").into_bytes(), |key, part| {
+            hmac_sha256(&key, part.as_bytes()).as_ref().to_vec()
+        });
+    (key, string_to_sign)
+}
+
 /// Checks the SigV4 signature of a request against `secret`, at `now`.
 pub fn verify(
     method: &Method,
@@ -206,46 +259,7 @@ pub fn verify(
             "the credential scope's date is not the X-Amz-Date's",
         ));
     }
-    let mut canonical_headers = String::new();
-    for name in auth.signed_headers.split(';') {
-        let values: Vec<String> = headers
-            .get_all(name)
-            .iter()
-            .map(|v| {
-                String::from_utf8_lossy(v.as_bytes())
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
-        canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
-    }
-    let mut pairs: Vec<(&str, &str)> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-        .collect();
-    pairs.sort_unstable();
-    let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let canonical_request = format!(
-        "{method}\n{}\n{}\n{canonical_headers}\n{}\n{}",
-        uri_encode_path(&percent_decode(uri.path())),
-        query.join("&"),
-        auth.signed_headers,
-        sha256_hex(body),
-    );
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{}\n{}",
-        auth.scope,
-        sha256_hex(canonical_request.as_bytes())
-    );
-    let key = [auth.date, auth.region, auth.service, "aws4_request"]
-        .iter()
-        .fold(format!("AWS4{secret}").into_bytes(), |key, part| {
-            hmac_sha256(&key, part.as_bytes()).as_ref().to_vec()
-        });
+    let (key, string_to_sign) = signing_input(method, uri, headers, body, secret, amz_date, &auth);
     // ring's verify compares in constant time.
     let given = unhex(auth.signature).unwrap_or_default();
     let same = hmac::verify(
@@ -262,6 +276,35 @@ pub fn verify(
             "the request signature does not match: sign with the API token as the secret access key",
         ))
     }
+}
+
+/// The `Authorization` value for a request whose `host` and `x-amz-date`
+/// headers are set: what a client computes (for tests).
+#[cfg(test)]
+pub fn sign(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8], secret: &str) -> String {
+    let amz_date = headers["x-amz-date"].to_str().unwrap();
+    let date = &amz_date[..8];
+    let scope = format!("{date}/us-east-1/route53/aws4_request");
+    let auth = Authorization {
+        scope: &scope,
+        date,
+        region: "us-east-1",
+        service: "route53",
+        signed_headers: "host;x-amz-date",
+        signature: "",
+    };
+    let (key, string_to_sign) = signing_input(method, uri, headers, body, secret, amz_date, &auth);
+    format!(
+        "AWS4-HMAC-SHA256 Credential=AKIDTEST/{scope}, SignedHeaders=host;x-amz-date, Signature={}",
+        hex(hmac_sha256(&key, string_to_sign.as_bytes()).as_ref())
+    )
+}
+
+/// `t` as an `X-Amz-Date` (`20261125T140000Z`).
+#[cfg(test)]
+pub fn amz_date(t: SystemTime) -> String {
+    let text = humantime::format_rfc3339_seconds(t).to_string();
+    text.replace(['-', ':'], "")
 }
 
 #[cfg(test)]
