@@ -558,3 +558,30 @@ def test_file_managed_zones_are_listed_but_read_only():
             assert server.client().get_hosted_zone(Id=zone["Id"])["HostedZone"]["Name"] == "file.test."
         finally:
             server.stop()
+
+
+def test_a_check_by_name_alone_probes_that_name(r53, backend_factory):
+    b = backend_factory()
+    config = {
+        "Port": b.port,
+        "Type": "HTTP_STR_MATCH",
+        "ResourcePath": "/ready",
+        "FullyQualifiedDomainName": "localhost",
+        "SearchString": "healthy",
+        "RequestInterval": 10,
+        "FailureThreshold": 1,
+        "Inverted": False,
+        "Disabled": False,
+    }
+    made = r53.create_health_check(CallerReference="by-name", HealthCheckConfig=config)["HealthCheck"]
+    assert made["HealthCheckConfig"] == config
+
+    def report():
+        (obs,) = r53.get_health_check_status(HealthCheckId=made["Id"])["HealthCheckObservations"]
+        return obs["StatusReport"].get("CheckedTime") and obs["StatusReport"]["Status"]
+
+    assert wait_until("a probe of localhost", report, timeout=30).startswith("Success"), report()
+    r53.delete_health_check(HealthCheckId=made["Id"])
+    with pytest.raises(ClientError) as e:
+        r53.get_health_check_status(HealthCheckId=made["Id"])
+    assert error_of(e)[0] == "NoSuchHealthCheck"

@@ -26,7 +26,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{MethodRouter, any, get, post};
 
 use self::error::{R53Error, request_id};
 use self::model::{RecordSetOut, route53_name};
@@ -41,47 +41,44 @@ const MAX_LIST_ITEMS: usize = 1000;
 /// Zones or checks per list page when MaxItems is not given (Route 53's).
 const DEFAULT_LIST_ITEMS: usize = 100;
 
-/// The Route 53 routes, under `/2013-04-01/`.
+/// The Route 53 routes, under `/2013-04-01/`. Any other method or path
+/// there gets a Route 53 error, not a bare 404 or 405.
 pub fn router() -> Router<ApiState> {
+    let op = |m: MethodRouter<ApiState>| m.fallback(unsupported_operation);
+    let rrset = || op(get(list_record_sets).post(change_record_sets));
     Router::new()
         .route(
             "/2013-04-01/hostedzone",
-            post(create_hosted_zone).get(list_hosted_zones),
+            op(post(create_hosted_zone).get(list_hosted_zones)),
         )
         .route(
             "/2013-04-01/hostedzone/{id}",
-            get(get_hosted_zone).delete(delete_hosted_zone),
+            op(get(get_hosted_zone).delete(delete_hosted_zone)),
         )
-        .route(
-            "/2013-04-01/hostedzone/{id}/rrset",
-            get(list_record_sets).post(change_record_sets),
-        )
-        .route(
-            "/2013-04-01/hostedzone/{id}/rrset/",
-            get(list_record_sets).post(change_record_sets),
-        )
-        .route("/2013-04-01/change/{id}", get(get_change))
+        .route("/2013-04-01/hostedzone/{id}/rrset", rrset())
+        .route("/2013-04-01/hostedzone/{id}/rrset/", rrset())
+        .route("/2013-04-01/change/{id}", op(get(get_change)))
         .route(
             "/2013-04-01/healthcheck",
-            post(create_health_check).get(list_health_checks),
+            op(post(create_health_check).get(list_health_checks)),
         )
         .route(
             "/2013-04-01/healthcheck/{id}",
-            get(get_health_check)
+            op(get(get_health_check)
                 .post(update_health_check)
-                .delete(delete_health_check),
+                .delete(delete_health_check)),
         )
         .route(
             "/2013-04-01/healthcheck/{id}/status",
-            get(health_check_status),
+            op(get(health_check_status)),
         )
-        .route("/2013-04-01/testdnsanswer", get(test_dns_answer))
+        .route("/2013-04-01/testdnsanswer", op(get(test_dns_answer)))
         .route(
             "/2013-04-01/hostedzonesbyname",
-            get(list_hosted_zones_by_name),
+            op(get(list_hosted_zones_by_name)),
         )
-        .route("/2013-04-01/hostedzonecount", get(hosted_zone_count))
-        .route("/2013-04-01/healthcheckcount", get(health_check_count))
+        .route("/2013-04-01/hostedzonecount", op(get(hosted_zone_count)))
+        .route("/2013-04-01/healthcheckcount", op(get(health_check_count)))
         .route("/2013-04-01/{*rest}", any(unsupported_operation))
 }
 
@@ -935,6 +932,27 @@ mod tests {
         headers.insert("x-amz-date", date.parse().unwrap());
         let uri: Uri = "/2013-04-01/hostedzone?maxitems=5".parse().unwrap();
         (sigv4::sign(&Method::GET, &uri, &headers, b"", secret), date)
+    }
+
+    #[tokio::test]
+    async fn other_operations_get_route53_errors() {
+        let app = app(None);
+        for (method, uri) in [
+            ("POST", "/2013-04-01/hostedzone/Z1"),
+            ("GET", "/2013-04-01/trafficpolicies"),
+        ] {
+            let request = axum::http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(Body::empty())
+                .unwrap();
+            let response = app.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status().as_u16(), 400);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            let body = String::from_utf8_lossy(&body);
+            assert!(body.contains("<Code>InvalidInput</Code>"), "{body}");
+            assert!(body.contains(uri), "{body}");
+        }
     }
 
     #[tokio::test]
