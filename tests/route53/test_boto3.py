@@ -238,7 +238,11 @@ def test_invalid_batches_raise_invalid_change_batch(r53, routed):
                 ]
             },
         )
-    assert error_of(e)[0] == "InvalidChangeBatch"
+    code, message, _ = error_of(e)
+    assert code == "InvalidChangeBatch"
+    # The problem is named in Route 53's words, with the change it is in.
+    assert "change 2 (create bad.multi.test. A): ResourceRecords[0]:" in message, message
+    assert 'invalid IPv4 address "not-an-ip"' in message, message
     listed = r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]
     assert own(listed, ZONE) == routed["sets"]
 

@@ -59,7 +59,7 @@ impl From<ServiceError> for R53Error {
             ServiceError::Invalid { code, details, .. } => R53Error {
                 status: StatusCode::BAD_REQUEST,
                 code,
-                messages: details,
+                messages: details.iter().map(|d| route53_words(d)).collect(),
             },
             ServiceError::NotFound { code, message } => R53Error::new(code, message),
             // Route 53 has no "managed elsewhere": the request is invalid.
@@ -77,6 +77,42 @@ impl From<ServiceError> for R53Error {
             }
         }
     }
+}
+
+/// The service names fields as eightfold's schema spells them (`field
+/// ttl:`); a Route 53 user sent them under Route 53's names.
+const FIELD_NAMES: &[(&str, &str)] = &[
+    ("field name:", "Name:"),
+    ("field type:", "Type:"),
+    ("field ttl:", "TTL:"),
+    ("field routing:", "routing policy:"),
+    ("field set:", "SetIdentifier:"),
+    ("field value:", "ResourceRecords:"),
+    ("field values:", "ResourceRecords:"),
+    ("field values[", "ResourceRecords["),
+    ("field health_check:", "HealthCheckId:"),
+    ("field failover:", "Failover:"),
+    ("field weight:", "Weight:"),
+    ("field ip:", "IPAddress:"),
+    ("field fqdn:", "FullyQualifiedDomainName:"),
+    ("field port:", "Port:"),
+    ("field path:", "ResourcePath:"),
+    ("field host:", "FullyQualifiedDomainName:"),
+    ("field search:", "SearchString:"),
+    ("field interval:", "RequestInterval:"),
+    ("field failure_threshold:", "FailureThreshold:"),
+    ("field children:", "ChildHealthChecks:"),
+    ("field children[", "ChildHealthChecks["),
+    ("field healthy_threshold:", "HealthThreshold:"),
+];
+
+/// A service message with Route 53's field names.
+pub fn route53_words(message: &str) -> String {
+    FIELD_NAMES
+        .iter()
+        .fold(message.to_string(), |m, (ours, theirs)| {
+            m.replace(ours, theirs)
+        })
 }
 
 /// A fresh request id, sent in the body and the `x-amzn-RequestId` header.
@@ -119,5 +155,22 @@ impl IntoResponse for R53Error {
             headers.insert("x-amzn-RequestId", v);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_are_route53_names() {
+        assert_eq!(
+            route53_words("change 2 (create www A): field values[0]: www A: invalid IPv4 address"),
+            "change 2 (create www A): ResourceRecords[0]: www A: invalid IPv4 address"
+        );
+        assert_eq!(
+            route53_words("health check: field interval: must be between 1s and 300s"),
+            "health check: RequestInterval: must be between 1s and 300s"
+        );
     }
 }
