@@ -23,6 +23,14 @@ use crate::service::Service;
 use crate::snapshot::{HealthId, Snapshot};
 use crate::store::Store;
 
+/// The serial of generated SOA records: the time, so it grows with every
+/// change (RFC 1982 arithmetic wraps in 2106).
+pub fn soa_serial() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs() as u32)
+}
+
 /// Builds what the responder reads from a validated config.
 pub fn publish(config: &Config) -> Published {
     publish_parts(&config.zones, &config.health_checks)
@@ -39,9 +47,7 @@ pub fn publish_parts(zones: &[ZoneSpec], checks: &[HealthCheckSpec]) -> Publishe
     // A new check starts healthy; inverted or disabled+inverted ones
     // unhealthy (SPEC §4). The checker takes over from there.
     let health = HealthTable::new(checks.iter().map(|c| !c.invert));
-    let serial = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_secs() as u32);
+    let serial = soa_serial();
     Published {
         snapshot: Snapshot::build(zones, &|id| ids.get(id).copied(), serial),
         health: Arc::new(health),

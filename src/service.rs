@@ -498,6 +498,37 @@ impl Service {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Publishes a change to one API-managed zone (key `key`) alone: the
+    /// other zones and the health table are shared with the current
+    /// snapshot, so the cost is that zone's, not the whole data set's.
+    fn publish_zone(&self, inner: &mut Inner, key: &str) {
+        let current = inner.live.published.load_full();
+        let ids: HashMap<&str, crate::snapshot::HealthId> = inner
+            .live
+            .check_specs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.as_str(), i as crate::snapshot::HealthId))
+            .collect();
+        let snapshot = match inner.api_specs.get(key) {
+            Some(spec) => current.snapshot.with_zone(
+                spec,
+                &|id| ids.get(id).copied(),
+                crate::app::soa_serial(),
+            ),
+            None => match DName::from_str(key) {
+                Ok(apex) => current.snapshot.without_zone(&apex),
+                Err(_) => return,
+            },
+        };
+        inner.live.published.store(Arc::new(Published {
+            snapshot,
+            health: current.health.clone(),
+        }));
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -628,8 +659,9 @@ impl Service {
                 records: Vec::new(),
             },
         );
+        let key = zone.name.clone();
         inner.zones.push(zone);
-        self.publish(&mut inner);
+        self.publish_zone(&mut inner, &key);
         Ok(info)
     }
 
@@ -654,7 +686,7 @@ impl Service {
         inner.store.delete_zone(&zone.name)?;
         inner.zones.retain(|z| z.name != zone.name);
         inner.api_specs.remove(&zone.name);
-        self.publish(&mut inner);
+        self.publish_zone(&mut inner, &zone.name);
         Ok(api_zone_info(&zone))
     }
 
@@ -776,7 +808,7 @@ impl Service {
             z.records = records;
         }
         inner.api_specs.insert(zone.name.clone(), candidate);
-        self.publish(&mut inner);
+        self.publish_zone(&mut inner, &zone.name);
         Ok(ChangeInfo {
             id: new_change_id(),
             status: "INSYNC",
