@@ -259,9 +259,16 @@ impl Zone {
                 name = parent;
             }
         }
+        // Vectors grown by `push` keep room for four; a snapshot is never
+        // extended, so give the slack back (about 100 bytes per name).
         for node in nodes.values_mut() {
             node.sets.sort_by_key(|s| s.rtype.to_int());
+            node.sets.shrink_to_fit();
+            for set in &mut node.sets {
+                set.records.shrink_to_fit();
+            }
         }
+        nodes.shrink_to_fit();
         Zone {
             apex: spec.name.clone(),
             soa,
