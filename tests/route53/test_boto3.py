@@ -189,6 +189,9 @@ def test_a_failing_backend_disappears_and_is_reported(server, r53, routed):
         (observation,) = status["HealthCheckObservations"]
         assert observation["StatusReport"]["Status"].startswith("Failure"), observation
         assert "CheckedTime" in observation["StatusReport"]
+        reason = r53.get_health_check_last_failure_reason(HealthCheckId=routed["checks"]["flaky"])
+        (last,) = reason["HealthCheckObservations"]
+        assert last["StatusReport"]["Status"].startswith("Failure"), last
         good = r53.get_health_check_status(HealthCheckId=routed["checks"]["good"])
         assert good["HealthCheckObservations"][0]["StatusReport"]["Status"].startswith("Success")
 

@@ -72,6 +72,10 @@ pub fn router() -> Router<ApiState> {
             "/2013-04-01/healthcheck/{id}/status",
             op(get(health_check_status)),
         )
+        .route(
+            "/2013-04-01/healthcheck/{id}/lastfailurereason",
+            op(get(health_check_last_failure)),
+        )
         .route("/2013-04-01/testdnsanswer", op(get(test_dns_answer)))
         .route(
             "/2013-04-01/hostedzonesbyname",
@@ -749,6 +753,26 @@ async fn health_check_status(
         .open("StatusReport")
         .text("Status", status)
         .opt("CheckedTime", at);
+    Ok(reply(StatusCode::OK, doc))
+}
+
+async fn health_check_last_failure(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    _signed: Signed,
+) -> Result<Response, R53Error> {
+    let state = call(&s, move |svc| Ok(svc.check_state(&id)?)).await?;
+    let mut doc = Doc::new("GetHealthCheckLastFailureReasonResponse");
+    doc.open("HealthCheckObservations");
+    // The most recent failed probe among the results kept, if any.
+    if let Some(r) = state.last_results.iter().rev().find(|r| !r.healthy) {
+        doc.open("HealthCheckObservation")
+            .open("StatusReport")
+            .text("Status", format!("Failure: {}", r.reason))
+            .text("CheckedTime", &r.at)
+            .close()
+            .close();
+    }
     Ok(reply(StatusCode::OK, doc))
 }
 
