@@ -587,6 +587,18 @@ async fn a_token_is_required_when_configured() {
     assert_eq!(status, StatusCode::OK);
     let (status, _) = api.send("GET", "/metrics", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The Route 53 layer answers for itself, in its own XML, so signed
+    // requests from the aws CLI reach it.
+    let (status, body) = api.send("GET", "/2013-04-01/hostedzone", None).await;
+    assert!(status.is_client_error(), "{status}");
+    assert!(
+        body.as_str().unwrap_or_default().contains("<ErrorResponse"),
+        "{body}"
+    );
+    let (status, _) = api
+        .send_with("GET", "/2013-04-01/hostedzone", None, Some("s3cret"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
