@@ -428,7 +428,7 @@ EOF
     sleep "$window"
     after=$(cpu_ticks "$pid")
     t1=$(date +%s)
-    kill "$pid" "$backend"
+    kill "$pid" "$backend" 2>/dev/null || true
     wait "$pid" "$backend" 2>/dev/null || true
     local cpu share spread
     cpu=$(awk -v a="$after" -v b="$before" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (a - b) / hz}')
