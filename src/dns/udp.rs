@@ -288,3 +288,58 @@ mod portable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// A query for `a.test. A` with message id `id`.
+    fn query(id: u16) -> Vec<u8> {
+        let mut q = id.to_be_bytes().to_vec();
+        q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        q.extend_from_slice(b"\x01a\x04test\x00\x00\x01\x00\x01");
+        q
+    }
+
+    #[test]
+    fn bursts_from_several_clients_each_get_their_own_answers_and_shutdown_stops_the_worker() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let published = Arc::new(ArcSwap::from_pointee(Published::default()));
+        let worker = {
+            let shutdown = shutdown.clone();
+            std::thread::spawn(move || serve(socket, published, shutdown))
+        };
+        // Sent back to back so that the worker takes several per batch;
+        // few enough to fit the default receive buffer.
+        let clients: Vec<UdpSocket> = (0..4)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        for id in 0..64u16 {
+            clients[usize::from(id) % 4]
+                .send_to(&query(id), addr)
+                .unwrap();
+        }
+        for (c, client) in clients.iter().enumerate() {
+            client
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut ids = HashSet::new();
+            let mut buf = [0u8; 512];
+            while ids.len() < 16 {
+                let n = client.recv(&mut buf).expect("an answer for every query");
+                assert!(n >= 12);
+                let id = u16::from_be_bytes([buf[0], buf[1]]);
+                assert_eq!(usize::from(id) % 4, c, "answer sent to the wrong client");
+                assert_eq!(buf[2] & 0x80, 0x80, "QR set");
+                ids.insert(id);
+            }
+        }
+        shutdown.cancel();
+        let start = std::time::Instant::now();
+        worker.join().unwrap();
+        assert!(start.elapsed() < SHUTDOWN_POLL * 20);
+    }
+}
