@@ -179,6 +179,14 @@ enum EdnsError {
 
 /// Reads the request's OPT record: at most one, at the root, version 0.
 fn request_edns(msg: &Message<&[u8]>) -> Result<Option<Edns>, EdnsError> {
+    // Finding the additional section means parsing every section before
+    // it. Most queries carry nothing after the question but the OPT, so
+    // skip the walk when the header says every section is empty (a
+    // malformed answer or authority section must still get FORMERR).
+    let counts = msg.header_counts();
+    if counts.ancount() == 0 && counts.nscount() == 0 && counts.arcount() == 0 {
+        return Ok(None);
+    }
     let additional = msg.additional().map_err(|_| EdnsError::Malformed)?;
     let mut count = 0;
     for record in additional {
