@@ -59,6 +59,10 @@ pub fn zone(zone: &ZoneSpec) -> Vec<Problem> {
                 format!("{group_name}: {} records take simple routing only", r.rtype),
             );
         }
+        if r.values.is_empty() {
+            report(r, format!("{group_name}: a record has at least one value"));
+            continue;
+        }
         if matches!(r.rtype, Rtype::CNAME | Rtype::SOA | Rtype::DNAME) && r.values.len() > 1 {
             report(
                 r,

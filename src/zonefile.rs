@@ -37,6 +37,39 @@ pub fn load_file(path: &Path, apex: &DName) -> Result<Vec<RecordSpec>, Diagnosti
 
 /// Parses master-file `text` (named `path` in messages) for the zone `apex`.
 pub fn parse_text(path: &Path, text: &str, apex: &DName) -> Result<Vec<RecordSpec>, Diagnostics> {
+    if let Err((offset, message)) = check_delimiters(text) {
+        return Err(Diagnostic::at_offset(
+            path,
+            text,
+            offset,
+            format!("zone file syntax: {message}"),
+        )
+        .into());
+    }
+    // domain 0.12.3's scanner can panic on a token that runs into the end
+    // of the input (FUZZING.md, F2); a final newline always ends it first.
+    let owned;
+    let text = if text.ends_with('\n') {
+        text
+    } else {
+        owned = format!("{text}\n");
+        owned.as_str()
+    };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scan_text(path, text, apex))) {
+        Ok(result) => result,
+        // A last defence for scanner panics we have not met yet: an error,
+        // never a crash of `check`, a reload or an API request.
+        Err(_) => Err(Diagnostic::at_offset(
+            path,
+            text,
+            0,
+            "zone file syntax: the scanner failed on this file; check quotes, parentheses and escapes",
+        )
+        .into()),
+    }
+}
+
+fn scan_text(path: &Path, text: &str, apex: &DName) -> Result<Vec<RecordSpec>, Diagnostics> {
     let mut scanner = Zonefile::from(text);
     scanner.set_origin(apex.clone());
     scanner.set_default_class(Class::IN);
@@ -77,6 +110,14 @@ pub fn parse_text(path: &Path, text: &str, apex: &DName) -> Result<Vec<RecordSpe
             }
         };
         let owner: DName = record.owner().to_name::<Bytes>();
+        // An `$ORIGIN` with an empty label (`a..b`) yields a name with a
+        // root label inside it: refuse it here (FUZZING.md, F4).
+        if domain::base::Name::from_slice(owner.as_slice()).is_err() {
+            diags.push(at(format!(
+                "{owner}: malformed owner name (an empty label such as `a..b` in it or in $ORIGIN?)"
+            )));
+            continue;
+        }
         if record.class() != Class::IN {
             diags.push(at(format!(
                 "{owner}: class {} is not served; use IN",
@@ -90,6 +131,12 @@ pub fn parse_text(path: &Path, text: &str, apex: &DName) -> Result<Vec<RecordSpe
         }
         let data: RData = record.data().clone().flatten_into();
         let rtype = data.rtype();
+        if !well_formed(&data) {
+            diags.push(at(format!(
+                "{owner} {rtype}: malformed record data (an empty label such as `a..b` in a name?)"
+            )));
+            continue;
+        }
         let ttl = record.ttl();
         if let Some(existing) = records
             .iter_mut()
@@ -141,20 +188,38 @@ pub fn parse_value(apex: &DName, rtype: Rtype, value: &str) -> Result<RData, Str
         }
         _ => {}
     }
-    if value.contains(['\n', '\r', ';', '(', ')']) && !value.contains('"') {
+    if value.contains(['\n', '\r']) {
         return Err(format!(
-            "invalid {rtype} value {value:?}: one value per line, no comments"
+            "invalid {rtype} value {value:?}: one value, on one line"
         ));
     }
+    if let Err((_, why)) = check_delimiters(value) {
+        return Err(format!("invalid {rtype} value {value:?}: {why}"));
+    }
     let line = format!("@ 0 IN {rtype} {value}\n");
-    let mut scanner = Zonefile::from(line.as_str());
-    scanner.set_origin(apex.clone());
     let bad = |why: String| format!("invalid {rtype} value {value:?}: {why}");
-    match scanner.next_entry() {
+    let scanned = std::panic::catch_unwind(|| {
+        let mut scanner = Zonefile::from(line.as_str());
+        scanner.set_origin(apex.clone());
+        let first = scanner.next_entry();
+        let rest = scanner.next_entry().map(|e| e.is_none());
+        (first, rest)
+    });
+    let Ok((first, rest)) = scanned else {
+        return Err(bad(
+            "the scanner failed on it; check quotes, parentheses and escapes".into(),
+        ));
+    };
+    match first {
         Ok(Some(Entry::Record(record))) => {
             let data: RData = record.data().clone().flatten_into();
-            match scanner.next_entry() {
-                Ok(None) => Ok(data),
+            if !well_formed(&data) {
+                return Err(bad(
+                    "malformed (an empty label such as `a..b` in a name?)".into()
+                ));
+            }
+            match rest {
+                Ok(true) => Ok(data),
                 _ => Err(bad("more than one value".into())),
             }
         }
@@ -164,6 +229,65 @@ pub fn parse_value(apex: &DName, rtype: Rtype, value: &str) -> Result<RData, Str
             Err(bad(strip_position(&msg).to_owned()))
         }
     }
+}
+
+/// True when `data` survives a trip through the wire format unchanged in
+/// length: what the scanner accepts is not always valid (FUZZING.md, F3:
+/// `a..b` becomes a name with a root label inside it).
+fn well_formed(data: &RData) -> bool {
+    use domain::base::name::ParsedName;
+    use domain::base::rdata::{ComposeRecordData, ParseRecordData};
+    use domain::rdata::ZoneRecordData;
+    let mut wire = Vec::new();
+    if data.compose_rdata(&mut wire).is_err() {
+        return false;
+    }
+    let mut parser = domain::dep::octseq::Parser::from_ref(wire.as_slice());
+    matches!(
+        ZoneRecordData::<&[u8], ParsedName<&[u8]>>::parse_rdata(data.rtype(), &mut parser),
+        Ok(Some(_))
+    ) && parser.remaining() == 0
+}
+
+/// Finds an unclosed quote or parenthesis before the scanner does: it can
+/// panic on those (FUZZING.md, F2). Returns the offset and what is wrong.
+fn check_delimiters(text: &str) -> Result<(), (usize, &'static str)> {
+    let mut depth = 0usize;
+    let mut open_at = 0;
+    let mut quote_at = None;
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '"' => quote_at = if quote_at.is_some() { None } else { Some(i) },
+            _ if quote_at.is_some() => {}
+            ';' => {
+                for (_, c) in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '(' => {
+                if depth == 0 {
+                    open_at = i;
+                }
+                depth += 1;
+            }
+            ')' if depth == 0 => return Err((i, "`)` without `(`")),
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    if let Some(at) = quote_at {
+        return Err((at, "a quoted string is never closed"));
+    }
+    if depth > 0 {
+        return Err((open_at, "`(` is never closed"));
+    }
+    Ok(())
 }
 
 /// Parses a record type name such as `A`, `mx` or `TYPE65534`.

@@ -19,11 +19,6 @@ fuzz_target!(|data: &[u8]| {
     {
         return;
     }
-    // Known finding F2 (zone files and values with an open parenthesis);
-    // remove once fixed.
-    if eightfold_fuzz::known_f2_value(text) {
-        return;
-    }
     if let Ok(config) = Config::from_toml(eightfold_fuzz::fuzz_path(), text) {
         let published = eightfold::app::publish(&config);
         assert_eq!(published.snapshot.zone_count(), config.zones.len());

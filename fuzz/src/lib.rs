@@ -498,52 +498,6 @@ pub fn check(published: &Published, query: &[u8], transport: Transport) -> Optio
     Some(rcode)
 }
 
-/// Known finding F2 (FUZZING.md): `domain`'s zone-file scanner panics when
-/// a character string runs into the end of the input inside a `(` left
-/// open (`o TXT(d\n`) or after the string with no newline after it
-/// (`i TXT m;`, `G TXT 2 `). Zone-file targets skip such inputs (an open
-/// `(` or no final newline) so that a run can find other things; remove
-/// this filter once the finding is fixed.
-pub fn known_f2_file(text: &str) -> bool {
-    open_parenthesis(text) || !text.ends_with('\n')
-}
-
-/// F2 for a single record value: `zonefile::parse_value` ends the line
-/// itself, so only an open `(` reaches the panic (`"a"(d`).
-pub fn known_f2_value(text: &str) -> bool {
-    open_parenthesis(text)
-}
-
-/// True when a `(` outside quotes and comments is still open at the end.
-fn open_parenthesis(text: &str) -> bool {
-    let (mut depth, mut quoted, mut comment, mut escaped) = (0u32, false, false, false);
-    for c in text.chars() {
-        if comment {
-            comment = c != '\n';
-        } else if escaped {
-            escaped = false;
-        } else {
-            match c {
-                '\\' => escaped = true,
-                '"' => quoted = !quoted,
-                ';' if !quoted => comment = true,
-                '(' if !quoted => depth += 1,
-                ')' if !quoted => depth = depth.saturating_sub(1),
-                _ => {}
-            }
-        }
-    }
-    depth > 0
-}
-
-/// Known finding F3 (FUZZING.md): a name with an empty label (`a..b`) in
-/// record data is accepted by `domain`'s scanner and written as a broken
-/// wire name, so the response does not parse. Targets skip text with `..`;
-/// remove this filter once the finding is fixed.
-pub fn known_f3(text: &str) -> bool {
-    text.contains("..")
-}
-
 /// A name of `path` that can never be opened: the config target must not
 /// read real files.
 pub fn fuzz_path() -> &'static Path {
