@@ -17,7 +17,6 @@ use crate::config::Config;
 use crate::dns::handler::Published;
 use crate::dns::listen;
 use crate::health::{Checker, HealthTable};
-use crate::metrics::Metrics;
 use crate::model::{HealthCheckSpec, ZoneSpec};
 use crate::service::Service;
 use crate::snapshot::{HealthId, Snapshot};
@@ -93,13 +92,19 @@ impl Server {
         let store = Store::open(&config.data)?;
         let service = Service::start(config.clone(), config_path, store, shutdown.clone())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let published = service.published();
-        let metrics = Arc::new(Metrics::default());
+        let limiter = (config.rate_limit > 0).then(|| {
+            Arc::new(crate::dns::rrl::RateLimiter::new(
+                config.rate_limit,
+                config.rate_limit_slip,
+            ))
+        });
+        let shared = listen::Shared::new(service.published(), limiter);
+        let metrics = shared.metrics.clone();
         let mut tasks = tokio::task::JoinSet::new();
         let mut dns = Vec::new();
         for s in sockets {
             dns.push(s.addr);
-            listen::spawn(s, &published, &shutdown, &mut tasks);
+            listen::spawn(s, &shared, &shutdown, &mut tasks);
         }
         let mut api = None;
         if let Some(listener) = api_listener {

@@ -1,6 +1,7 @@
-//! Counters for `/metrics`: DNS queries by type and rcode, answer latency,
-//! health-check state changes. Written lock-free (relaxed atomics) by the
-//! listeners and the checker, read by the API.
+//! Counters for `/metrics`: DNS queries by type and rcode, and the time the
+//! handler takes per answer. Written lock-free by the listeners, one shard
+//! per listener thread so that cores never share a cache line; read (and
+//! summed) by the API.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -31,16 +32,22 @@ pub const LATENCY_BUCKETS_US: [u64; 10] =
 
 /// Process-wide DNS counters.
 pub struct Metrics {
+    shards: Box<[Shard]>,
+}
+
+/// One writer's counters, alone on its cache lines.
+#[repr(align(128))]
+struct Shard {
     /// `[qtype][rcode]`, qtype index `QTYPES.len()` for other types.
     queries: Vec<[AtomicU64; RCODES]>,
-    /// Cumulative counts per bucket, plus +Inf.
+    /// Counts per bucket (not cumulative), plus +Inf.
     latency: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
     latency_sum_ns: AtomicU64,
 }
 
-impl Default for Metrics {
+impl Default for Shard {
     fn default() -> Self {
-        Metrics {
+        Shard {
             queries: (0..=QTYPES.len()).map(|_| Default::default()).collect(),
             latency: Default::default(),
             latency_sum_ns: AtomicU64::new(0),
@@ -48,32 +55,56 @@ impl Default for Metrics {
     }
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::with_shards(1)
+    }
+}
+
 impl Metrics {
-    /// Counts one answered query. Called on the hot path: no allocation,
-    /// no lock.
+    /// Counters for `shards` writers.
+    pub fn with_shards(shards: usize) -> Metrics {
+        Metrics {
+            shards: (0..shards.max(1)).map(|_| Shard::default()).collect(),
+        }
+    }
+
+    /// The query type of a request, for [`Metrics::record`].
+    pub fn qtype_of(request: &[u8]) -> Option<Rtype> {
+        let msg = domain::base::Message::from_octets(request).ok()?;
+        msg.first_question().map(|q| q.qtype())
+    }
+
+    /// Counts one answered query in shard `shard % shards`. Called on the
+    /// hot path: no allocation, no lock.
     #[inline]
-    pub fn record(&self, qtype: Option<Rtype>, rcode: Rcode, elapsed: Duration) {
+    pub fn record(&self, shard: usize, qtype: Option<Rtype>, rcode: Rcode, elapsed: Duration) {
+        let s = &self.shards[shard % self.shards.len()];
         let t = qtype
             .and_then(|q| QTYPES.iter().position(|&x| x == q))
             .unwrap_or(QTYPES.len());
         let r = usize::from(rcode.to_int()) % RCODES;
-        self.queries[t][r].fetch_add(1, Ordering::Relaxed);
+        s.queries[t][r].fetch_add(1, Ordering::Relaxed);
         let us = elapsed.as_micros() as u64;
         let bucket = LATENCY_BUCKETS_US
             .iter()
             .position(|&b| us <= b)
             .unwrap_or(LATENCY_BUCKETS_US.len());
-        self.latency[bucket].fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_ns
+        s.latency[bucket].fetch_add(1, Ordering::Relaxed);
+        s.latency_sum_ns
             .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
     }
 
     /// Non-zero query counts as (qtype name, rcode name, count).
     pub fn queries(&self) -> Vec<(String, String, u64)> {
         let mut out = Vec::new();
-        for (t, row) in self.queries.iter().enumerate() {
-            for (r, count) in row.iter().enumerate() {
-                let n = count.load(Ordering::Relaxed);
+        for t in 0..=QTYPES.len() {
+            for r in 0..RCODES {
+                let n: u64 = self
+                    .shards
+                    .iter()
+                    .map(|s| s.queries[t][r].load(Ordering::Relaxed))
+                    .sum();
                 if n > 0 {
                     let qtype = QTYPES
                         .get(t)
@@ -87,15 +118,22 @@ impl Metrics {
         out
     }
 
-    /// Per-bucket (not cumulative) latency counts, the sum in seconds.
+    /// Per-bucket (not cumulative) latency counts, and the sum in seconds.
     pub fn latency(&self) -> (Vec<u64>, f64) {
-        let counts = self
-            .latency
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
+        let counts = (0..=LATENCY_BUCKETS_US.len())
+            .map(|b| {
+                self.shards
+                    .iter()
+                    .map(|s| s.latency[b].load(Ordering::Relaxed))
+                    .sum()
+            })
             .collect();
-        let sum = self.latency_sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
-        (counts, sum)
+        let sum_ns: u64 = self
+            .shards
+            .iter()
+            .map(|s| s.latency_sum_ns.load(Ordering::Relaxed))
+            .sum();
+        (counts, sum_ns as f64 / 1e9)
     }
 }
 
@@ -104,11 +142,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_by_type_and_rcode_and_buckets_latency() {
-        let m = Metrics::default();
-        m.record(Some(Rtype::A), Rcode::NOERROR, Duration::from_micros(20));
-        m.record(Some(Rtype::A), Rcode::NOERROR, Duration::from_micros(20));
-        m.record(Some(Rtype::HINFO), Rcode::NXDOMAIN, Duration::from_secs(1));
+    fn counts_by_type_and_rcode_and_buckets_latency_across_shards() {
+        let m = Metrics::with_shards(3);
+        m.record(0, Some(Rtype::A), Rcode::NOERROR, Duration::from_micros(20));
+        m.record(2, Some(Rtype::A), Rcode::NOERROR, Duration::from_micros(20));
+        m.record(
+            7,
+            Some(Rtype::HINFO),
+            Rcode::NXDOMAIN,
+            Duration::from_secs(1),
+        );
         let q = m.queries();
         assert!(q.contains(&("A".into(), "NOERROR".into(), 2)), "{q:?}");
         assert!(q.contains(&("other".into(), "NXDOMAIN".into(), 1)), "{q:?}");
@@ -116,5 +159,13 @@ mod tests {
         assert_eq!(buckets[1], 2);
         assert_eq!(buckets[LATENCY_BUCKETS_US.len()], 1);
         assert!((sum - 1.00004).abs() < 1e-6);
+    }
+
+    #[test]
+    fn reads_the_query_type_of_a_request() {
+        let mut q = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x01a\x04test\x00\x00\x0f\x00\x01");
+        assert_eq!(Metrics::qtype_of(&q), Some(Rtype::MX));
+        assert_eq!(Metrics::qtype_of(&q[..5]), None);
     }
 }

@@ -15,7 +15,9 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::handler::Published;
+use super::rrl::RateLimiter;
 use super::{tcp, udp};
+use crate::metrics::Metrics;
 
 /// How many times to look for a port free for both UDP and TCP when asked
 /// for port 0.
@@ -63,15 +65,37 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<DnsSockets> {
     )
 }
 
-/// Spawns the UDP workers and the TCP acceptor of `sockets` into `tasks`;
-/// they answer from `published` until `shutdown` fires.
 ///
 /// UDP workers are OS threads (see `dns::udp` for why); each is mirrored by
 /// a task in `tasks` that ends when its thread does, so joining `tasks`
 /// still waits for every listener.
+/// What every listener reads and writes besides its socket.
+#[derive(Clone)]
+pub struct Shared {
+    /// Zones and health, swapped whole on change.
+    pub published: Arc<ArcSwap<Published>>,
+    /// Query counters: shard `i` for UDP worker `i`, the last one for TCP.
+    pub metrics: Arc<Metrics>,
+    /// The UDP response-rate limiter, when configured.
+    pub limiter: Option<Arc<RateLimiter>>,
+}
+
+impl Shared {
+    /// Listener state with metrics sized for this machine's workers.
+    pub fn new(published: Arc<ArcSwap<Published>>, limiter: Option<Arc<RateLimiter>>) -> Shared {
+        Shared {
+            published,
+            metrics: Arc::new(Metrics::with_shards(udp_workers() + 1)),
+            limiter,
+        }
+    }
+}
+
+/// Spawns the UDP workers and the TCP acceptor of `sockets` into `tasks`;
+/// they answer from `shared` until `shutdown` fires.
 pub fn spawn(
     sockets: DnsSockets,
-    published: &Arc<ArcSwap<Published>>,
+    shared: &Shared,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) {
@@ -85,11 +109,11 @@ pub fn spawn(
             }
         };
         let (done, finished) = tokio::sync::oneshot::channel::<()>();
-        let (published, shutdown) = (published.clone(), shutdown.clone());
+        let (shared, shutdown) = (shared.clone(), shutdown.clone());
         let thread = std::thread::Builder::new()
             .name(format!("dns-udp-{worker}"))
             .spawn(move || {
-                udp::serve(socket, published, shutdown);
+                udp::serve(socket, shared, worker, shutdown);
                 drop(done);
             });
         match thread {
@@ -101,5 +125,10 @@ pub fn spawn(
             Err(e) => tracing::error!(%addr, error = %e, "cannot start UDP worker {worker}"),
         }
     }
-    tasks.spawn(tcp::serve(sockets.tcp, published.clone(), shutdown.clone()));
+    tasks.spawn(tcp::serve(
+        sockets.tcp,
+        shared.clone(),
+        udp_workers(),
+        shutdown.clone(),
+    ));
 }

@@ -1,42 +1,86 @@
 //! The TCP listener (RFC 7766): length-prefixed messages, several per
 //! connection and pipelined, answered in order; idle connections closed.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::{self, Published, Scratch, Transport};
+use super::handler::{self, Scratch, Transport};
+use super::listen::Shared;
 
 /// How long a connection may sit without a complete request before we
 /// close it (RFC 7766 §6.2.3 suggests seconds, not minutes).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most TCP connections served at once; further clients wait in the
-/// kernel's accept queue.
+/// Most TCP connections served at once; more are closed on arrival.
 pub const MAX_CONNECTIONS: usize = 512;
 /// How long connections get to finish after shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// Most connections one client address may hold at once: an idle flood
+/// from one host cannot use up [`MAX_CONNECTIONS`].
+pub const MAX_PER_CLIENT: usize = 16;
+
+/// Open connections per client address; an entry leaves with its last
+/// connection.
+#[derive(Default)]
+struct PerClient(std::sync::Mutex<HashMap<IpAddr, usize>>);
+
+/// One counted connection; uncounts itself when dropped.
+struct Slot {
+    clients: Arc<PerClient>,
+    ip: IpAddr,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl PerClient {
+    fn take(self: &Arc<Self>, ip: IpAddr, permit: OwnedSemaphorePermit) -> Option<Slot> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = map.entry(ip).or_default();
+        if *count >= MAX_PER_CLIENT {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            clients: self.clone(),
+            ip,
+            _permit: permit,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = map.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Accepts connections on `listener` until `shutdown` fires, then lets the
-/// open ones finish the answer they are writing.
+/// open ones finish the answer they are writing. A connection over the
+/// global or the per-client limit is closed at once rather than left
+/// waiting, so the accept loop never stalls behind idle clients.
 pub async fn serve(
     listener: TcpListener,
-    published: Arc<ArcSwap<Published>>,
+    shared: Shared,
+    shard: usize,
     shutdown: CancellationToken,
 ) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let clients = Arc::new(PerClient::default());
     let mut connections = JoinSet::new();
     loop {
-        let permit = tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break,
-            permit = limit.clone().acquire_owned() => permit.expect("semaphore never closed"),
-        };
         let (stream, peer) = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
@@ -48,13 +92,21 @@ pub async fn serve(
                 }
             },
         };
-        let published = published.clone();
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "tcp connection refused: {MAX_CONNECTIONS} open");
+            continue;
+        };
+        let Some(slot) = clients.take(peer.ip(), permit) else {
+            tracing::debug!(%peer, "tcp connection refused: {MAX_PER_CLIENT} open from this client");
+            continue;
+        };
+        let shared = shared.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
-            if let Err(e) = connection(stream, &published, &shutdown).await {
+            if let Err(e) = connection(stream, &shared, shard, &shutdown).await {
                 tracing::debug!(%peer, error = %e, "tcp connection ended");
             }
-            drop(permit);
+            drop(slot);
         });
         // Reap finished connections so the set does not grow.
         while connections.try_join_next().is_some() {}
@@ -68,7 +120,8 @@ pub async fn serve(
 
 async fn connection(
     stream: TcpStream,
-    published: &ArcSwap<Published>,
+    shared: &Shared,
+    shard: usize,
     shutdown: &CancellationToken,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
@@ -94,18 +147,23 @@ async fn connection(
             Ok(Err(e)) => return Err(e),
             Err(_) => return Ok(()),
         }
-        let snapshot = published.load();
-        if handler::respond(
+        let snapshot = shared.published.load();
+        let started = std::time::Instant::now();
+        let Some(rcode) = handler::respond(
             &snapshot,
             &request[..len],
             Transport::Tcp,
             &mut response,
             &mut scratch,
-        )
-        .is_none()
-        {
+        ) else {
             continue;
-        }
+        };
+        shared.metrics.record(
+            shard,
+            crate::metrics::Metrics::qtype_of(&request[..len]),
+            rcode,
+            started.elapsed(),
+        );
         frame.clear();
         frame.extend_from_slice(&(response.len() as u16).to_be_bytes());
         frame.extend_from_slice(&response);

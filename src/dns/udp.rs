@@ -19,13 +19,21 @@
 //! ```
 
 use std::net::UdpSocket;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::{self, Published, Scratch, Transport};
+use super::handler::{self, Scratch, Transport};
+use super::listen::Shared;
+use super::rrl::{self, Verdict};
+use crate::metrics::Metrics;
+
+/// Seconds since the epoch: the rate limiter's clock, read once a batch.
+fn unix_seconds() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
 
 /// Largest request we accept over UDP; anything longer is cut and so fails
 /// to parse (FORMERR) rather than being read in pieces.
@@ -40,7 +48,12 @@ pub const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
 
 /// Answers queries on `socket` until `shutdown` fires. Runs on the calling
 /// thread; answers already received when it fires are still sent.
-pub fn serve(socket: UdpSocket, published: Arc<ArcSwap<Published>>, shutdown: CancellationToken) {
+pub fn serve(socket: UdpSocket, shared: Shared, worker: usize, shutdown: CancellationToken) {
+    let Shared {
+        published,
+        metrics,
+        limiter,
+    } = shared;
     if let Err(e) = socket.set_read_timeout(Some(SHUTDOWN_POLL)) {
         tracing::error!(error = %e, "cannot set the UDP receive timeout; UDP worker not started");
         return;
@@ -58,10 +71,27 @@ pub fn serve(socket: UdpSocket, published: Arc<ArcSwap<Published>>, shutdown: Ca
             }
         };
         let snapshot = published.load();
+        let now = limiter.as_ref().map_or(0, |_| unix_seconds());
         for i in 0..received {
-            batch.answer(i, |request, response| {
-                handler::respond(&snapshot, request, Transport::Udp, response, &mut scratch)
-                    .is_some()
+            batch.answer(i, |request, response, peer| {
+                let started = Instant::now();
+                let Some(rcode) =
+                    handler::respond(&snapshot, request, Transport::Udp, response, &mut scratch)
+                else {
+                    return false;
+                };
+                metrics.record(worker, Metrics::qtype_of(request), rcode, started.elapsed());
+                match (&limiter, peer) {
+                    (Some(limiter), Some(ip)) => match limiter.check(ip, now) {
+                        Verdict::Answer => true,
+                        Verdict::Slip => {
+                            rrl::slip(response);
+                            true
+                        }
+                        Verdict::Drop => false,
+                    },
+                    _ => true,
+                }
             });
         }
         batch.send(&socket);
@@ -87,7 +117,7 @@ mod linux {
     //! so nothing relies on the struct staying in place between calls.
 
     use std::mem::{size_of, zeroed};
-    use std::net::UdpSocket;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, UdpSocket};
     use std::os::fd::AsRawFd;
 
     use super::{BATCH, MAX_REQUEST};
@@ -179,11 +209,30 @@ mod linux {
         pub(super) fn answer(
             &mut self,
             i: usize,
-            respond: impl FnOnce(&[u8], &mut Vec<u8>) -> bool,
+            respond: impl FnOnce(&[u8], &mut Vec<u8>, Option<IpAddr>) -> bool,
         ) {
+            let peer = self.peer(i);
             let request = &self.requests[i][..self.request_lens[i]];
-            if respond(request, &mut self.responses[i]) {
+            if respond(request, &mut self.responses[i], peer) {
                 self.answered.push(i);
+            }
+        }
+
+        /// The sender of datagram `i`.
+        fn peer(&self, i: usize) -> Option<IpAddr> {
+            let storage = &self.peers[i];
+            match i32::from(storage.ss_family) {
+                libc::AF_INET => {
+                    // SAFETY: the family says this storage holds a sockaddr_in.
+                    let v4 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
+                    Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr))))
+                }
+                libc::AF_INET6 => {
+                    // SAFETY: the family says this storage holds a sockaddr_in6.
+                    let v6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
+                    Some(IpAddr::V6(Ipv6Addr::from(v6.sin6_addr.s6_addr)))
+                }
+                _ => None,
             }
         }
 
@@ -274,9 +323,10 @@ mod portable {
         pub(super) fn answer(
             &mut self,
             _: usize,
-            respond: impl FnOnce(&[u8], &mut Vec<u8>) -> bool,
+            respond: impl FnOnce(&[u8], &mut Vec<u8>, Option<std::net::IpAddr>) -> bool,
         ) {
-            self.answered = respond(&self.request[..self.len], &mut self.response);
+            let peer = self.peer.map(|p| p.ip());
+            self.answered = respond(&self.request[..self.len], &mut self.response, peer);
         }
 
         pub(super) fn send(&mut self, socket: &UdpSocket) {
@@ -307,10 +357,16 @@ mod tests {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = socket.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let published = Arc::new(ArcSwap::from_pointee(Published::default()));
+        let shared = Shared {
+            published: std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(
+                crate::dns::handler::Published::default(),
+            )),
+            metrics: std::sync::Arc::new(Metrics::default()),
+            limiter: None,
+        };
         let worker = {
             let shutdown = shutdown.clone();
-            std::thread::spawn(move || serve(socket, published, shutdown))
+            std::thread::spawn(move || serve(socket, shared, 0, shutdown))
         };
         // Sent back to back so that the worker takes several per batch;
         // few enough to fit the default receive buffer.

@@ -1,0 +1,174 @@
+//! What strangers on the network can do: flood TCP with idle connections,
+//! or send more queries than a rate limit allows. Normal clients must
+//! still get answers, and the counters must show the traffic.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use common::Server;
+
+const ZONE: &str = r#"
+[server]
+api = "127.0.0.1:0"
+
+[[zone]]
+name = "hostile.test."
+
+[[zone.record]]
+name = "www"
+type = "A"
+values = ["192.0.2.1"]
+"#;
+
+fn query(id: u16) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    q.extend_from_slice(b"\x03www\x07hostile\x04test\x00\x00\x01\x00\x01");
+    q
+}
+
+/// A TCP connection from `source` (any 127/8 address works on Linux).
+fn connect_from(source: &str, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&format!("{source}:0").parse::<SocketAddr>().unwrap().into())?;
+    socket.connect_timeout(&to.into(), Duration::from_secs(2))?;
+    Ok(socket.into())
+}
+
+/// One query over TCP; the answer's ANCOUNT.
+fn ask_tcp(stream: &mut TcpStream, id: u16) -> u16 {
+    let q = query(id);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    stream.write_all(&framed).unwrap();
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).unwrap();
+    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut answer).unwrap();
+    assert_eq!(u16::from_be_bytes([answer[0], answer[1]]), id);
+    u16::from_be_bytes([answer[6], answer[7]])
+}
+
+#[test]
+fn an_idle_tcp_flood_does_not_stop_other_clients() {
+    let s = Server::start(ZONE);
+    let addr = s.addr();
+    // Hundreds of idle connections from one host: the first few are
+    // accepted and held, the rest closed at once.
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        if let Ok(c) = connect_from("127.0.0.1", addr) {
+            idle.push(c);
+        }
+    }
+    assert!(idle.len() >= 250, "only {} connections opened", idle.len());
+    let mut closed = 0;
+    for c in &mut idle {
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        if matches!(c.read(&mut [0u8; 1]), Ok(0)) {
+            closed += 1;
+        }
+    }
+    assert!(
+        closed >= 250,
+        "only {closed} of the flood closed by the server"
+    );
+
+    // Another client still gets TCP answers, and UDP is unaffected.
+    let mut other = connect_from("127.0.0.2", addr).expect("connect from 127.0.0.2");
+    assert_eq!(ask_tcp(&mut other, 7), 1);
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    udp.send_to(&query(8), addr).unwrap();
+    let mut buf = [0u8; 512];
+    let n = udp.recv(&mut buf).unwrap();
+    assert!(n > 12 && u16::from_be_bytes([buf[0], buf[1]]) == 8);
+    drop(idle);
+}
+
+#[test]
+fn rate_limited_clients_get_slips_and_silence_past_their_budget() {
+    let config = ZONE.replace(
+        "api = \"127.0.0.1:0\"",
+        "api = \"127.0.0.1:0\"\nrate_limit = 5\nrate_limit_slip = 2",
+    );
+    let s = Server::start(&config);
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let sent = 40u16;
+    for id in 0..sent {
+        udp.send_to(&query(id), s.addr()).unwrap();
+    }
+    let (mut full, mut truncated, mut total) = (0, 0, 0);
+    let mut buf = [0u8; 512];
+    while let Ok(n) = udp.recv(&mut buf) {
+        total += 1;
+        let tc = buf[2] & 0x02 != 0;
+        let ancount = u16::from_be_bytes([buf[6], buf[7]]);
+        assert!(n >= 12);
+        if tc {
+            assert_eq!(ancount, 0, "a slip carries no answer");
+            truncated += 1;
+        } else {
+            assert_eq!(ancount, 1);
+            full += 1;
+        }
+    }
+    // Five a second; the burst may straddle one second boundary.
+    assert!(full <= 10, "{full} full answers");
+    assert!(full >= 5, "{full} full answers");
+    assert!(truncated >= 1, "no slip among {total} answers");
+    assert!(total < usize::from(sent), "nothing was dropped");
+}
+
+#[test]
+fn metrics_count_the_queries_answered() {
+    let s = Server::start(ZONE);
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 512];
+    for id in 0..3 {
+        udp.send_to(&query(id), s.addr()).unwrap();
+        udp.recv(&mut buf).unwrap();
+    }
+    let mut tcp = connect_from("127.0.0.1", s.addr()).unwrap();
+    ask_tcp(&mut tcp, 9);
+    let text = ureq::get(format!("{}/metrics", s.api_url()))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let answered: f64 = scrape
+        .samples
+        .iter()
+        .filter(|s| {
+            s.metric == "eightfold_dns_queries_total"
+                && s.labels.get("qtype") == Some("A")
+                && s.labels.get("rcode") == Some("NOERROR")
+        })
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            ref other => panic!("{other:?}"),
+        })
+        .sum();
+    assert_eq!(answered, 4.0, "{text}");
+    let count = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "eightfold_dns_answer_seconds_count")
+        .map(|s| match s.value {
+            prometheus_parse::Value::Untyped(v) | prometheus_parse::Value::Counter(v) => v,
+            ref other => panic!("{other:?}"),
+        });
+    assert!(matches!(count, Some(c) if c >= 4.0), "{count:?}\n{text}");
+}
