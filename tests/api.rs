@@ -644,3 +644,140 @@ async fn healthz_answers_and_unknown_paths_are_404_json() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&body), "NotFound");
 }
+
+mod generated {
+    //! Property test: whatever body arrives, the API answers 2xx or 4xx
+    //! with a JSON error, never 5xx, and never changes anything on a 4xx.
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+
+    const KEYS: &[&str] = &[
+        "changes",
+        "action",
+        "record",
+        "name",
+        "type",
+        "ttl",
+        "routing",
+        "set",
+        "value",
+        "values",
+        "health_check",
+        "failover",
+        "weight",
+        "comment",
+        "bogus",
+    ];
+    const WORDS: &[&str] = &[
+        "CREATE",
+        "DELETE",
+        "UPSERT",
+        "www",
+        "@",
+        "A",
+        "AAAA",
+        "TXT",
+        "MX",
+        "CNAME",
+        "NS",
+        "SOA",
+        "multivalue",
+        "weighted",
+        "failover",
+        "simple",
+        "primary",
+        "secondary",
+        "192.0.2.1",
+        "::1",
+        "10 mail",
+        "\"t\"",
+        "a..b",
+        "(",
+        "\"",
+        "x.example.",
+        "",
+    ];
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            (0..300i64).prop_map(|n| json!(n)),
+            proptest::sample::select(WORDS).prop_map(|w| json!(w)),
+            "\\PC{0,40}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec((proptest::sample::select(KEYS), inner), 0..6).prop_map(
+                    |kv| {
+                        Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                    }
+                ),
+            ]
+        })
+    }
+
+    /// Bodies shaped like batches, so the deeper rules are reached too.
+    fn batch() -> impl Strategy<Value = Value> {
+        let change = (
+            proptest::sample::select(&["CREATE", "DELETE", "UPSERT", "MOVE"][..]),
+            json_value(),
+        )
+            .prop_map(|(action, record)| json!({"action": action, "record": record}));
+        prop_oneof![
+            json_value(),
+            proptest::collection::vec(change, 0..4).prop_map(|c| json!({ "changes": c })),
+        ]
+    }
+
+    #[test]
+    fn any_body_gets_a_2xx_or_a_json_4xx_never_a_5xx() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let api = rt.block_on(async {
+            let api = Api::new();
+            api.send("POST", "/v1/zones", Some(r#"{"name": "gen.test."}"#))
+                .await;
+            api
+        });
+        let mut runner = TestRunner::new(RunnerConfig {
+            cases: 400,
+            failure_persistence: None,
+            ..RunnerConfig::default()
+        });
+        runner
+            .run(&batch(), |body| {
+                let before = rt.block_on(api.records("gen.test"));
+                let (status, reply) = rt.block_on(api.send(
+                    "POST",
+                    "/v1/zones/gen.test/changes",
+                    Some(&body.to_string()),
+                ));
+                prop_assert!(
+                    status.is_success() || status.is_client_error(),
+                    "{status} for {body}: {reply}"
+                );
+                if status.is_client_error() {
+                    prop_assert!(!error_code(&reply).is_empty(), "{reply}");
+                    prop_assert_eq!(rt.block_on(api.records("gen.test")), before);
+                }
+                // Other endpoints too, with the same body.
+                for uri in [
+                    "/v1/zones",
+                    "/v1/health-checks",
+                    "/v1/health-checks/x/override",
+                ] {
+                    let (status, reply) =
+                        rt.block_on(api.send("POST", uri, Some(&body.to_string())));
+                    prop_assert!(
+                        status.is_success() || status.is_client_error(),
+                        "{uri}: {status} for {body}: {reply}"
+                    );
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+}
