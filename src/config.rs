@@ -259,7 +259,10 @@ impl Cx<'_> {
             data,
             api_token_file,
             rate_limit: raw.server.rate_limit.unwrap_or(0),
-            rate_limit_slip: raw.server.rate_limit_slip.unwrap_or(DEFAULT_RATE_LIMIT_SLIP),
+            rate_limit_slip: raw
+                .server
+                .rate_limit_slip
+                .unwrap_or(DEFAULT_RATE_LIMIT_SLIP),
             health_checks,
             zones,
         }
