@@ -479,60 +479,6 @@ async fn calculated_inverted_and_disabled_checks() {
     c.stopped().await;
 }
 
-/// CPU seconds this process has used (user + system), from /proc.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    // Fields after the parenthesised command name; utime and stime are
-    // the 14th and 15th fields, in clock ticks (100 per second on Linux).
-    let rest = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split(' ').collect();
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / 100.0
-}
-
-/// SPEC §4: ten thousand checks on one core. Run alone, in release:
-/// `cargo test --release --test health_checker -- --ignored --nocapture`.
-/// The backends share the same single thread, so the figure is an upper
-/// bound for the checker itself.
-#[tokio::test]
-#[ignore = "load test; run by hand in release mode"]
-async fn ten_thousand_checks_on_one_core() {
-    let mut backends = Vec::new();
-    for _ in 0..10 {
-        backends.push(Backend::plain(ok("OK")).await);
-    }
-    let specs: Vec<HealthCheckSpec> = (0..10_000)
-        .map(|i| HealthCheckSpec {
-            interval: Duration::from_secs(10),
-            search: Some("OK".into()),
-            ..http(&format!("c{i}"), &backends[i % backends.len()])
-        })
-        .collect();
-    let (c, table, shutdown) = start(specs);
-    let (cpu0, wall0) = (cpu_seconds(), Instant::now());
-    tokio::time::sleep(Duration::from_secs(25)).await;
-    let (cpu, wall) = (cpu_seconds() - cpu0, wall0.elapsed().as_secs_f64());
-    let probes: usize = backends
-        .iter()
-        .map(|b| b.requests.lock().unwrap().len())
-        .sum();
-    let all_probed = (0..10_000).all(|i| c.status(i).unwrap().last_results.len() >= 2);
-    let healthy = (0..10_000).filter(|&i| table.is_healthy(i)).count();
-    let slowest = (0..10_000)
-        .flat_map(|i| c.status(i).unwrap().last_results)
-        .map(|r| r.latency)
-        .max()
-        .unwrap();
-    println!(
-        "10k checks: {probes} probes in {wall:.1} s, {cpu:.1} CPU s ({:.0}% of one core), slowest probe {slowest:?}",
-        100.0 * cpu / wall
-    );
-    shutdown.cancel();
-    c.stopped().await;
-    assert!(all_probed, "every check probed at least twice in 25 s");
-    assert_eq!(healthy, 10_000);
-}
-
 #[tokio::test]
 async fn a_full_accept_queue_is_a_connect_timeout() {
     // A listener that never accepts, its queue filled: further SYNs are
