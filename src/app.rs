@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::dns::handler::Published;
 use crate::dns::listen;
-use crate::health::{Checker, HealthTable};
+use crate::health::HealthTable;
 use crate::model::{HealthCheckSpec, ZoneSpec};
 use crate::service::Service;
 use crate::snapshot::{HealthId, Snapshot};
@@ -138,11 +138,6 @@ impl Server {
     /// a reload never revives a dead endpoint.
     pub fn reload(&self, config: Config) {
         self.service.reload_file(config);
-    }
-
-    /// The current health checker (status, overrides).
-    pub fn checker(&self) -> Checker {
-        self.service.checker()
     }
 
     /// Waits for every listener to finish after shutdown.

@@ -116,7 +116,7 @@ fn demo_config(dns: SocketAddr, backends: &[Backend]) -> anyhow::Result<Config> 
         Ok(RecordSpec {
             owner,
             rtype: domain::base::iana::Rtype::A,
-            ttl: zonefile::ttl(5),
+            ttl: domain::base::Ttl::from_secs(5),
             policy,
             set: Some(b.name.to_string()),
             values: vec![value],

@@ -270,7 +270,7 @@ impl RecordInput {
             (Some(owner), Some(rtype)) if errors.is_empty() => Ok(RecordSpec {
                 owner,
                 rtype,
-                ttl: zonefile::ttl(ttl),
+                ttl: domain::base::Ttl::from_secs(ttl),
                 policy,
                 set: self.set.clone(),
                 values,

@@ -571,11 +571,6 @@ impl Service {
         self.published.clone()
     }
 
-    /// The running health checker.
-    pub fn checker(&self) -> Checker {
-        self.lock().live.checker.clone()
-    }
-
     /// Replaces the file-managed part (SIGHUP) and republishes.
     pub fn reload_file(&self, file: Config) {
         let file = without_origins(file);

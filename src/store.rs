@@ -475,15 +475,6 @@ impl Store {
         Ok(events)
     }
 
-    /// The zone stored under `name`, if any, without records.
-    pub fn zone_exists(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT 1 FROM zones WHERE name = ?1", [name], |_| Ok(()))
-            .optional()?
-            .is_some())
-    }
-
     /// Route 53's EnableSNI of each check, at the version it was set for.
     pub fn route53_check_settings(&self) -> Result<Vec<(String, i64, Option<bool>)>, StoreError> {
         let mut stmt = self

@@ -10,10 +10,10 @@
 use std::path::Path;
 
 use bytes::Bytes;
+use domain::base::ToName;
 use domain::base::iana::{Class, Rtype};
 use domain::base::name::FlattenInto;
 use domain::base::rdata::RecordData;
-use domain::base::{ToName, Ttl};
 use domain::zonefile::inplace::{Entry, Zonefile};
 
 use crate::diag::{Diagnostic, Diagnostics, line_col};
@@ -295,11 +295,6 @@ pub fn parse_rtype(s: &str) -> Option<Rtype> {
     s.to_ascii_uppercase().parse::<Rtype>().ok()
 }
 
-/// A zero TTL for records whose TTL is set elsewhere.
-pub fn ttl(secs: u32) -> Ttl {
-    Ttl::from_secs(secs)
-}
-
 /// Where the entry scanned after `from` starts: past blanks, comments and
 /// `$` directives, which the scanner consumes without reporting.
 fn entry_start(text: &str, from: usize) -> usize {
@@ -345,6 +340,7 @@ fn strip_position(rendered: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::base::Ttl;
     use std::str::FromStr;
 
     fn apex() -> DName {
