@@ -260,6 +260,19 @@ start_eightfold() {
     wait_ready eightfold "${PORT[eightfold]}"
 }
 
+# Servers may set their own thread affinity: Knot pins its UDP worker to
+# CPU 0 at start, the client's core, where wakeups are local and cheap.
+# Pin every thread of the server back to SERVER_CPU, and say when one had
+# moved.
+pin_server() { # name
+    local t moved=0
+    for t in /proc/"$SERVER_PID"/task/*; do
+        [ "$(taskset -pc "${t##*/}" | awk -F': ' '{print $2}')" = "$SERVER_CPU" ] || moved=$((moved + 1))
+    done
+    [ "$moved" -gt 0 ] && log "$1: $moved thread(s) had set their own CPU affinity; pinned back to CPU $SERVER_CPU"
+    taskset -a -pc "$SERVER_CPU" "$SERVER_PID" >/dev/null
+}
+
 stop_server() {
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
@@ -306,6 +319,7 @@ RESULTS="$OUT/results.txt"
 run_server() { # name
     local name=$1 port=${PORT[$1]} mix file
     "start_$name"
+    pin_server "$name"
     sleep 1 # let health checks (eightfold, PowerDNS) settle
     for mix in $MIXES; do
         [ "$mix" = routed ] && [ "$name" != eightfold ] && [ "$name" != pdns ] && continue

@@ -278,7 +278,8 @@ fn answer(
         transport,
         &mut out,
         &mut Scratch::seeded(seed),
-    );
+    )
+    .map(|a| a.rcode);
     (rcode, out)
 }
 

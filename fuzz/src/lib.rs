@@ -426,8 +426,15 @@ pub fn set_health_from_id(published: &Published, query: &[u8]) {
 pub fn check(published: &Published, query: &[u8], transport: Transport) -> Option<Rcode> {
     let mut out = Vec::new();
     let mut scratch = Scratch::seeded(0);
-    let rcode = respond(published, query, transport, &mut out, &mut scratch);
-    let Some(rcode) = rcode else {
+    let answered = respond(published, query, transport, &mut out, &mut scratch);
+    if let Some(answered) = answered {
+        let asked = Message::from_octets(query)
+            .ok()
+            .and_then(|m| m.first_question())
+            .map(|q| q.qtype());
+        assert_eq!(answered.qtype, asked, "reported query type");
+    }
+    let Some(rcode) = answered.map(|a| a.rcode) else {
         assert!(
             query.len() < 12 || query[2] & 0x80 != 0,
             "no response to a query of {} bytes with QR clear",

@@ -20,7 +20,7 @@ use domain::base::message_builder::{
 };
 use domain::base::name::{ParsedName, ToLabelIter};
 use domain::base::record::ComposeRecord;
-use domain::base::wire::Composer;
+use domain::base::wire::{Compose, Composer};
 use domain::base::{Message, MessageBuilder, Name, Ttl};
 use domain::dep::octseq::Array;
 use rand::SeedableRng;
@@ -108,8 +108,17 @@ struct Edns {
     dnssec_ok: bool,
 }
 
-/// Writes the response to `query` into `out` (cleared first). Returns the
-/// response's rcode, or `None` when the packet must get no response at all
+/// What [`respond`] answered: what the listeners count for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answered {
+    /// The response's rcode (its low four bits: BADVERS reads NOERROR).
+    pub rcode: Rcode,
+    /// The type asked for, when the request's first question was readable.
+    pub qtype: Option<Rtype>,
+}
+
+/// Writes the response to `query` into `out` (cleared first). Returns what
+/// was answered, or `None` when the packet must get no response at all
 /// (shorter than a header, or itself a response).
 pub fn respond(
     published: &Published,
@@ -117,30 +126,36 @@ pub fn respond(
     transport: Transport,
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
-) -> Option<Rcode> {
+) -> Option<Answered> {
     out.clear();
     let msg = Message::from_octets(query).ok()?;
     if msg.header().qr() {
         return None;
     }
+    // Errors are rare: the question is read again only for them.
+    let error = |rcode, edns, out: &mut Vec<u8>| {
+        Some(Answered {
+            rcode: write_error(&msg, rcode, edns, out),
+            qtype: msg.first_question().map(|q| q.qtype()),
+        })
+    };
     if msg.header().opcode() != Opcode::QUERY {
-        return Some(write_error(&msg, OptRcode::NOTIMP, None, out));
+        return error(OptRcode::NOTIMP, None, out);
     }
     let edns = match request_edns(&msg) {
         Ok(edns) => edns,
-        Err(EdnsError::Malformed) => return Some(write_error(&msg, OptRcode::FORMERR, None, out)),
-        Err(EdnsError::BadVersion(edns)) => {
-            return Some(write_error(&msg, OptRcode::BADVERS, Some(edns), out));
-        }
+        Err(EdnsError::Malformed) => return error(OptRcode::FORMERR, None, out),
+        Err(EdnsError::BadVersion(edns)) => return error(OptRcode::BADVERS, Some(edns), out),
     };
     if msg.header_counts().qdcount() != 1 {
-        return Some(write_error(&msg, OptRcode::FORMERR, edns, out));
+        return error(OptRcode::FORMERR, edns, out);
     }
     let Ok(question) = msg.sole_question() else {
-        return Some(write_error(&msg, OptRcode::FORMERR, edns, out));
+        return error(OptRcode::FORMERR, edns, out);
     };
+    let qtype = Some(question.qtype());
     if question.qclass() != Class::IN || matches!(question.qtype(), Rtype::AXFR | Rtype::IXFR) {
-        return Some(write_error(&msg, OptRcode::REFUSED, edns, out));
+        return error(OptRcode::REFUSED, edns, out);
     }
     let limit = match (transport, edns) {
         (Transport::Tcp, _) => usize::from(u16::MAX),
@@ -154,13 +169,14 @@ pub fn respond(
         edns,
         limit,
     };
-    match write_answer(published, &query, out, scratch) {
-        Ok(rcode) => Some(rcode),
+    let rcode = match write_answer(published, &query, out, scratch) {
+        Ok(rcode) => rcode,
         Err(_) => {
             write_truncated(&query, out);
-            Some(Rcode::NOERROR)
+            Rcode::NOERROR
         }
-    }
+    };
+    Some(Answered { rcode, qtype })
 }
 
 /// A parsed request, as the answer writer needs it.
@@ -527,9 +543,35 @@ fn push_data(
     data: &impl domain::base::rdata::ComposeRecordData,
 ) -> Result<(), PushError> {
     match owner {
-        Owner::Query(name) => section.push_record((*name, Class::IN, ttl, data)),
+        Owner::Query(_) => section.push_record(AtQuestion { ttl, data }),
         Owner::Zone(name) => section.push_record((*name, Class::IN, ttl, data)),
         Owner::Synthesised(name) => section.push_record((name, Class::IN, ttl, data)),
+    }
+}
+
+/// Where every response's question name starts: right after the header.
+const QUESTION_NAME_POINTER: u16 = 0xC000 | 12;
+
+/// A record owned by the question name, written with a pointer to the
+/// question rather than through the compressor. The compressor would
+/// compare the name label by label against every name it holds, for every
+/// record: the largest user-space cost of a multivalue answer in the
+/// profile (BENCHMARKS.md), for a result known in advance.
+struct AtQuestion<'a, D> {
+    ttl: Ttl,
+    data: &'a D,
+}
+
+impl<D: domain::base::rdata::ComposeRecordData> ComposeRecord for AtQuestion<'_, D> {
+    fn compose_record<Target: Composer + ?Sized>(
+        &self,
+        target: &mut Target,
+    ) -> Result<(), Target::AppendError> {
+        QUESTION_NAME_POINTER.compose(target)?;
+        self.data.rtype().compose(target)?;
+        Class::IN.compose(target)?;
+        self.ttl.compose(target)?;
+        self.data.compose_len_rdata(target)
     }
 }
 

@@ -23,6 +23,40 @@ use crate::metrics::Metrics;
 /// for port 0.
 const PORT_ZERO_ATTEMPTS: usize = 50;
 
+/// Receive buffer asked for on each UDP socket. The default (~208 KiB,
+/// about 280 small datagrams) overflows when a burst of queries arrives
+/// while the workers are busy, and a dropped query costs the client a
+/// retry timeout. The kernel caps it at `net.core.rmem_max`; as root it is
+/// forced past that cap, as NSD does.
+const UDP_RECEIVE_BUFFER: usize = 8 << 20;
+
+/// Enlarges `socket`'s receive buffer (see [`UDP_RECEIVE_BUFFER`]); a
+/// refusal leaves the system default, which still works.
+fn enlarge_receive_buffer(socket: &UdpSocket) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // socket2 has no SO_RCVBUFFORCE (root only, past rmem_max).
+        let size = UDP_RECEIVE_BUFFER as libc::c_int;
+        // SAFETY: a valid socket, and `size` outlives the call.
+        let forced = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&raw const size).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if forced == 0 {
+            return;
+        }
+    }
+    if let Err(e) = socket2::SockRef::from(socket).set_recv_buffer_size(UDP_RECEIVE_BUFFER) {
+        tracing::debug!(error = %e, "cannot enlarge the UDP receive buffer");
+    }
+}
+
 /// UDP worker threads per DNS address: one per core the process may run
 /// on (so `taskset` limits them too), so every core answers.
 fn udp_workers() -> usize {
@@ -42,6 +76,7 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<DnsSockets> {
     if addr.port() != 0 {
         let udp = UdpSocket::bind(addr)
             .with_context(|| format!("cannot listen for DNS on UDP {addr}"))?;
+        enlarge_receive_buffer(&udp);
         let tcp = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen for DNS on TCP {addr}"))?;
@@ -52,6 +87,7 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<DnsSockets> {
             .with_context(|| format!("cannot listen for DNS on UDP {addr}"))?;
         let bound = udp.local_addr()?;
         if let Ok(tcp) = TcpListener::bind(bound).await {
+            enlarge_receive_buffer(&udp);
             return Ok(DnsSockets {
                 addr: bound,
                 udp,
@@ -131,4 +167,23 @@ pub fn spawn(
         udp_workers(),
         shutdown.clone(),
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn the_udp_receive_buffer_is_larger_than_the_system_default() {
+        let sockets = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let size = socket2::SockRef::from(&sockets.udp)
+            .recv_buffer_size()
+            .unwrap();
+        // Linux reports double what was set (its bookkeeping overhead), so
+        // even capped at rmem_max the size is past the default.
+        let default: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_default")
+            .map_or(212_992, |s| s.trim().parse().unwrap());
+        assert!(size > default, "receive buffer {size} ≤ default {default}");
+    }
 }

@@ -149,7 +149,7 @@ async fn connection(
         }
         let snapshot = shared.published.load();
         let started = std::time::Instant::now();
-        let Some(rcode) = handler::respond(
+        let Some(answered) = handler::respond(
             &snapshot,
             &request[..len],
             Transport::Tcp,
@@ -158,12 +158,9 @@ async fn connection(
         ) else {
             continue;
         };
-        shared.metrics.record(
-            shard,
-            crate::metrics::Metrics::qtype_of(&request[..len]),
-            rcode,
-            started.elapsed(),
-        );
+        shared
+            .metrics
+            .record(shard, answered.qtype, answered.rcode, started.elapsed());
         frame.clear();
         frame.extend_from_slice(&(response.len() as u16).to_be_bytes());
         frame.extend_from_slice(&response);

@@ -26,7 +26,6 @@ use tokio_util::sync::CancellationToken;
 use super::handler::{self, Scratch, Transport};
 use super::listen::Shared;
 use super::rrl::{self, Verdict};
-use crate::metrics::Metrics;
 
 /// Seconds since the epoch: the rate limiter's clock, read once a batch.
 fn unix_seconds() -> u32 {
@@ -72,15 +71,20 @@ pub fn serve(socket: UdpSocket, shared: Shared, worker: usize, shutdown: Cancell
         };
         let snapshot = published.load();
         let now = limiter.as_ref().map_or(0, |_| unix_seconds());
+        // One clock read per answer: each answer's time runs from the end
+        // of the one before it (or of the receive).
+        let mut started = Instant::now();
         for i in 0..received {
             batch.answer(i, |request, response, peer| {
-                let started = Instant::now();
-                let Some(rcode) =
-                    handler::respond(&snapshot, request, Transport::Udp, response, &mut scratch)
-                else {
+                let answered =
+                    handler::respond(&snapshot, request, Transport::Udp, response, &mut scratch);
+                let finished = Instant::now();
+                let elapsed = finished - started;
+                started = finished;
+                let Some(answered) = answered else {
                     return false;
                 };
-                metrics.record(worker, Metrics::qtype_of(request), rcode, started.elapsed());
+                metrics.record(worker, answered.qtype, answered.rcode, elapsed);
                 match (&limiter, peer) {
                     (Some(limiter), Some(ip)) => match limiter.check(ip, now) {
                         Verdict::Answer => true,
@@ -342,6 +346,7 @@ mod portable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Metrics;
     use std::collections::HashSet;
 
     /// A query for `a.test. A` with message id `id`.
