@@ -3,7 +3,8 @@
 #
 # Usage: bench/run.sh            (from the repository root; needs root for apt)
 # Environment:
-#   DURATION=12     seconds of dnsperf per server and mix
+#   DURATION=10     seconds of dnsperf per server, mix and round
+#   ROUNDS=3        rounds; each runs every mix on every server in turn
 #   RATE=20000      queries/s of the fixed-rate latency runs
 #   LAT_SECONDS=4   seconds of each latency run
 #   SERVERS="nsd knot pdns eightfold"   which servers to run
@@ -17,10 +18,14 @@
 # Every server is pinned to CPU 1 and dnsperf to CPU 0 (taskset), so
 # queries per server CPU-second compare the servers' own work, and the
 # client never competes with the server for a core. Everything listens on
-# 127.0.0.1 only; every run is bounded by DURATION.
+# 127.0.0.1 only; every run is bounded by DURATION. All servers run at
+# once, idle but for the one being measured, and the rounds interleave
+# them so that a slow minute on a shared machine hits every server alike;
+# the table gives medians over the rounds.
 set -euo pipefail
 
-DURATION=${DURATION:-12}
+DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 RATE=${RATE:-20000}
 LAT_SECONDS=${LAT_SECONDS:-4}
 SERVERS=${SERVERS:-"nsd knot pdns eightfold"}
@@ -273,12 +278,6 @@ pin_server() { # name
     taskset -a -pc "$SERVER_CPU" "$SERVER_PID" >/dev/null
 }
 
-stop_server() {
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    sleep 0.3
-}
-
 # CPU clock ticks (user + system) of a process and all its descendants.
 cpu_ticks() {
     local root=$1
@@ -294,11 +293,11 @@ cpu_ticks() {
 # ---------------------------------------------------------------- runs ---
 
 # Saturating run: returns "qps cpu_seconds lost completed".
-throughput() { # port file
+throughput() { # pid port file
     local before after out
-    before=$(cpu_ticks "$SERVER_PID")
-    out=$(taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DURATION" -c 8 -q 500 -T 1 2>&1)
-    after=$(cpu_ticks "$SERVER_PID")
+    before=$(cpu_ticks "$1")
+    out=$(taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$2" -d "$3" -l "$DURATION" -c 8 -q 500 -T 1 2>&1)
+    after=$(cpu_ticks "$1")
     local qps lost completed
     qps=$(awk '/Queries per second:/ {print $4}' <<<"$out")
     lost=$(awk '/Queries lost:/ {print $3}' <<<"$out")
@@ -316,42 +315,101 @@ latency() { # port file
 
 RESULTS="$OUT/results.txt"
 
-run_server() { # name
-    local name=$1 port=${PORT[$1]} mix file
-    "start_$name"
-    pin_server "$name"
-    sleep 1 # let health checks (eightfold, PowerDNS) settle
-    for mix in $MIXES; do
-        [ "$mix" = routed ] && [ "$name" != eightfold ] && [ "$name" != pdns ] && continue
-        file="$OUT/q-$mix.txt"
-        # Warm up (PowerDNS's cache and LUA health checks, page faults).
-        taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$file" -l 1 -T 1 >/dev/null 2>&1 || true
-        read -r qps cpu lost completed < <(throughput "$port" "$file")
-        read -r p50 p99 p999 < <(latency "$port" "$file")
-        log "$(printf '%-10s %-7s %10s qps  %6s cpu-s  lost %-6s  p50 %sus p99 %sus p99.9 %sus' \
-            "$name" "$mix" "$qps" "$cpu" "$lost" "$p50" "$p99" "$p999")"
-        echo "$name $mix $qps $cpu $lost $p50 $p99 $p999 $completed" >>"$RESULTS"
+declare -A SPID
+
+# Starts every server, each pinned to SERVER_CPU.
+start_servers() {
+    local name
+    for name in $SERVERS; do
+        "start_$name"
+        SPID[$name]=$SERVER_PID
+        pin_server "$name"
     done
-    stop_server
+    sleep 1 # let health checks (eightfold, PowerDNS) settle
 }
 
+stop_servers() {
+    local name
+    for name in $SERVERS; do
+        kill "${SPID[$name]}" 2>/dev/null || true
+        wait "${SPID[$name]}" 2>/dev/null || true
+    done
+    sleep 0.3
+}
+
+# One server, one mix, one round: a warm-up, a saturating run, a latency run.
+measure() { # name mix round
+    local name=$1 mix=$2 port=${PORT[$1]} file="$OUT/q-$2.txt"
+    # Warm up (PowerDNS's cache and LUA health checks, page faults).
+    taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$file" -l 1 -T 1 >/dev/null 2>&1 || true
+    read -r qps cpu lost completed < <(throughput "${SPID[$name]}" "$port" "$file")
+    read -r p50 p99 p999 < <(latency "$port" "$file")
+    log "$(printf 'round %s  %-10s %-7s %10s qps  %6s cpu-s  lost %-6s  p50 %sus p99 %sus p99.9 %sus' \
+        "$3" "$name" "$mix" "$qps" "$cpu" "$lost" "$p50" "$p99" "$p999")"
+    echo "$name $mix $qps $cpu $lost $p50 $p99 $p999 $completed $3" >>"$RESULTS"
+}
+
+# Every round runs each mix on every server, starting the servers' order
+# one further along each round.
+run_rounds() {
+    local servers=($SERVERS) round mix i name
+    for round in $(seq 1 "$ROUNDS"); do
+        for mix in $MIXES; do
+            for i in "${!servers[@]}"; do
+                name=${servers[$(((i + round - 1) % ${#servers[@]}))]}
+                [ "$mix" = routed ] && [ "$name" != eightfold ] && [ "$name" != pdns ] && continue
+                measure "$name" "$mix" "$round"
+            done
+        done
+    done
+}
+
+# Medians over the rounds; ratios to NSD are taken within each round (the
+# same minute of the machine), then their median and range shown.
 table() {
-    awk '
-        $1 == "load" || $1 == "checks" { next }
-        { k = $1 " " $2; done[k] = $9; qps[k] = $3; cpu[k] = $4; lost[k] = $5; p50[k] = $6; p99[k] = $7; p999[k] = $8; order[++n] = k }
-        END {
-            printf "| server | mix | queries/s | server CPU-s | queries per CPU-s | vs NSD q/s | vs NSD q/CPU-s | p50 µs | p99 µs | p99.9 µs | lost |\n"
-            printf "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-            for (i = 1; i <= n; i++) {
-                k = order[i]; split(k, a, " ")
-                per = cpu[k] > 0 ? done[k] / cpu[k] : 0
-                ref = "nsd " a[2]
-                refper = cpu[ref] > 0 ? done[ref] / cpu[ref] : 0
-                r1 = qps[ref] > 0 ? sprintf("%.2f×", qps[k] / qps[ref]) : "-"
-                r2 = refper > 0 ? sprintf("%.2f×", per / refper) : "-"
-                printf "| %s | %s | %.0f | %.2f | %.0f | %s | %s | %s | %s | %s | %s |\n", a[1], a[2], qps[k], cpu[k], per, r1, r2, p50[k], p99[k], p999[k], lost[k]
-            }
-        }' "$RESULTS"
+    python3 - "$RESULTS" "$SERVERS" "$MIXES" <<'EOF'
+import statistics, sys
+from collections import defaultdict
+rows = defaultdict(list)
+for line in open(sys.argv[1]):
+    f = line.split()
+    if f[0] in ("load", "checks"):
+        continue
+    name, mix, qps, cpu, lost, p50, p99, p999, done, rnd = f
+    per = float(done) / float(cpu) if float(cpu) > 0 else 0.0
+    rows[name, mix].append(dict(round=rnd, qps=float(qps), per=per, cpu=float(cpu), lost=int(lost),
+                                p50=p50, p99=p99, p999=p999))
+def med(xs):
+    xs = [float(x) for x in xs if x != "-"]
+    return statistics.median(xs) if xs else None
+def ratio(name, mix, key):
+    ref = {r["round"]: r[key] for r in rows.get(("nsd", mix), [])}
+    rs = [r[key] / ref[r["round"]] for r in rows[name, mix] if ref.get(r["round"])]
+    if not rs:
+        return "-"
+    return f"{statistics.median(rs):.2f}× ({min(rs):.2f}-{max(rs):.2f})"
+def num(x):
+    return "-" if x is None else f"{x:.0f}"
+print("| server | mix | rounds | queries/s | server CPU-s | queries per CPU-s | vs NSD q/s | vs NSD q/CPU-s | p50 µs | p99 µs | p99.9 µs | lost |")
+print("|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|")
+for name in sys.argv[2].split():
+    for mix in sys.argv[3].split():
+        rs = rows.get((name, mix))
+        if not rs:
+            continue
+        print(f"| {name} | {mix} | {len(rs)} | {num(med(r['qps'] for r in rs))} | "
+              f"{med(r['cpu'] for r in rs):.2f} | {num(med(r['per'] for r in rs))} | "
+              f"{ratio(name, mix, 'qps')} | {ratio(name, mix, 'per')} | "
+              f"{num(med(r['p50'] for r in rs))} | {num(med(r['p99'] for r in rs))} | "
+              f"{num(med(r['p999'] for r in rs))} | {sum(r['lost'] for r in rs)} |")
+routed = {n: rows.get((n, "routed")) for n in ("eightfold", "pdns")}
+if all(routed.values()):
+    ref = {r["round"]: r["per"] for r in routed["pdns"]}
+    rs = [r["per"] / ref[r["round"]] for r in routed["eightfold"] if ref.get(r["round"])]
+    if rs:
+        print(f"\nrouted, eightfold vs PowerDNS LUA per CPU-s: {statistics.median(rs):.1f}× "
+              f"({min(rs):.1f}-{max(rs):.1f}× over {len(rs)} rounds)")
+EOF
 }
 
 # Load time and memory of 1 M records in 10 k zones (100 records each).
@@ -461,8 +519,10 @@ main() {
     [ "$EIGHTFOLD" = "$ROOT/target/release/eightfold" ] && (cd "$ROOT" && cargo build --release --quiet)
     generate
     start_backends
-    log "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo); server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU; ${DURATION}s per run"
-    for s in $SERVERS; do run_server "$s"; done
+    log "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo); server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU; ${DURATION}s per run, $ROUNDS rounds"
+    start_servers
+    run_rounds
+    stop_servers
     table | tee "$OUT/table.md"
     [ "$LOAD" = 1 ] && load_test
     [ "$CHECKS" = 1 ] && checks_test

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use domain::base::iana::{Rcode, Rtype};
+use domain::base::iana::{OptRcode, Rcode, Rtype};
 
 /// Query types counted on their own; the rest count as `other`.
 pub const QTYPES: [Rtype; 13] = [
@@ -24,8 +24,9 @@ pub const QTYPES: [Rtype; 13] = [
     Rtype::DS,
     Rtype::ANY,
 ];
-/// Response codes counted, by their 4-bit value.
-pub const RCODES: usize = 16;
+/// Response codes counted, by value: the sixteen header codes, and BADVERS
+/// (16, the only extended code eightfold sends) in the last slot.
+pub const RCODES: usize = 17;
 /// Upper bounds of the latency histogram buckets, in microseconds.
 pub const LATENCY_BUCKETS_US: [u64; 10] =
     [10, 25, 50, 100, 250, 500, 1_000, 5_000, 25_000, 100_000];
@@ -72,12 +73,12 @@ impl Metrics {
     /// Counts one answered query in shard `shard % shards`. Called on the
     /// hot path: no allocation, no lock.
     #[inline]
-    pub fn record(&self, shard: usize, qtype: Option<Rtype>, rcode: Rcode, elapsed: Duration) {
+    pub fn record(&self, shard: usize, qtype: Option<Rtype>, rcode: OptRcode, elapsed: Duration) {
         let s = &self.shards[shard % self.shards.len()];
         let t = qtype
             .and_then(|q| QTYPES.iter().position(|&x| x == q))
             .unwrap_or(QTYPES.len());
-        let r = usize::from(rcode.to_int()) % RCODES;
+        let r = usize::from(rcode.to_int()).min(RCODES - 1);
         s.queries[t][r].fetch_add(1, Ordering::Relaxed);
         let us = elapsed.as_micros() as u64;
         let bucket = LATENCY_BUCKETS_US
@@ -103,8 +104,13 @@ impl Metrics {
                     let qtype = QTYPES
                         .get(t)
                         .map_or_else(|| "other".into(), |q| q.to_string());
-                    let rcode = Rcode::checked_from_int(r as u8)
-                        .map_or_else(|| r.to_string(), |c| c.to_string());
+                    // Named by the header's table; domain's OptRcode has no
+                    // mnemonic for extended code 16.
+                    let rcode = match r {
+                        16 => "BADVERS".to_string(),
+                        _ => Rcode::checked_from_int(r as u8)
+                            .map_or_else(|| r.to_string(), |c| c.to_string()),
+                    };
                     out.push((qtype, rcode, n));
                 }
             }
@@ -138,17 +144,30 @@ mod tests {
     #[test]
     fn counts_by_type_and_rcode_and_buckets_latency_across_shards() {
         let m = Metrics::with_shards(3);
-        m.record(0, Some(Rtype::A), Rcode::NOERROR, Duration::from_micros(20));
-        m.record(2, Some(Rtype::A), Rcode::NOERROR, Duration::from_micros(20));
+        m.record(
+            0,
+            Some(Rtype::A),
+            OptRcode::NOERROR,
+            Duration::from_micros(20),
+        );
+        m.record(
+            2,
+            Some(Rtype::A),
+            OptRcode::NOERROR,
+            Duration::from_micros(20),
+        );
         m.record(
             7,
             Some(Rtype::HINFO),
-            Rcode::NXDOMAIN,
+            OptRcode::NXDOMAIN,
             Duration::from_secs(1),
         );
         let q = m.queries();
         assert!(q.contains(&("A".into(), "NOERROR".into(), 2)), "{q:?}");
         assert!(q.contains(&("other".into(), "NXDOMAIN".into(), 1)), "{q:?}");
+        m.record(1, Some(Rtype::A), OptRcode::BADVERS, Duration::ZERO);
+        let q = m.queries();
+        assert!(q.contains(&("A".into(), "BADVERS".into(), 1)), "{q:?}");
         let (buckets, sum) = m.latency();
         assert_eq!(buckets[1], 2);
         assert_eq!(buckets[LATENCY_BUCKETS_US.len()], 1);

@@ -139,6 +139,12 @@ fn metrics_count_the_queries_answered() {
         udp.send_to(&query(id), s.addr()).unwrap();
         udp.recv(&mut buf).unwrap();
     }
+    // EDNS version 1: BADVERS, which the header alone would read as NOERROR.
+    let mut badvers = query(3);
+    badvers[11] = 1;
+    badvers.extend_from_slice(&[0, 0, 41, 4, 208, 0, 1, 0, 0, 0, 0]);
+    udp.send_to(&badvers, s.addr()).unwrap();
+    udp.recv(&mut buf).unwrap();
     let mut tcp = connect_from("127.0.0.1", s.addr()).unwrap();
     ask_tcp(&mut tcp, 9);
     let text = ureq::get(format!("{}/metrics", s.api_url()))
@@ -162,6 +168,16 @@ fn metrics_count_the_queries_answered() {
         })
         .sum();
     assert_eq!(answered, 4.0, "{text}");
+    let badvers = scrape.samples.iter().any(|s| {
+        s.metric == "eightfold_dns_queries_total"
+            && s.labels.get("qtype") == Some("A")
+            && s.labels.get("rcode") == Some("BADVERS")
+            && matches!(
+                s.value,
+                prometheus_parse::Value::Counter(1.0) | prometheus_parse::Value::Untyped(1.0)
+            )
+    });
+    assert!(badvers, "one BADVERS counted\n{text}");
     let count = scrape
         .samples
         .iter()
@@ -170,5 +186,5 @@ fn metrics_count_the_queries_answered() {
             prometheus_parse::Value::Untyped(v) | prometheus_parse::Value::Counter(v) => v,
             ref other => panic!("{other:?}"),
         });
-    assert!(matches!(count, Some(c) if c >= 4.0), "{count:?}\n{text}");
+    assert!(matches!(count, Some(c) if c >= 5.0), "{count:?}\n{text}");
 }

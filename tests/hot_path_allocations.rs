@@ -205,7 +205,7 @@ fn measure(published: &Published, queries: &[Vec<u8>], transport: Transport) -> 
     let mut first_rcode = None;
     for q in queries {
         let rcode = handler::respond(published, q, transport, &mut out, &mut scratch);
-        first_rcode.get_or_insert(rcode.map_or(255, |a| a.rcode.to_int()));
+        first_rcode.get_or_insert(rcode.map_or(255, |a| a.rcode.rcode().to_int()));
         assert!(rcode.is_some(), "no response");
     }
     let n = allocations_in(|| {

@@ -279,7 +279,7 @@ fn answer(
         &mut out,
         &mut Scratch::seeded(seed),
     )
-    .map(|a| a.rcode);
+    .map(|a| a.rcode.rcode());
     (rcode, out)
 }
 

@@ -434,7 +434,7 @@ pub fn check(published: &Published, query: &[u8], transport: Transport) -> Optio
             .map(|q| q.qtype());
         assert_eq!(answered.qtype, asked, "reported query type");
     }
-    let Some(rcode) = answered.map(|a| a.rcode) else {
+    let Some(rcode) = answered.map(|a| a.rcode.rcode()) else {
         assert!(
             query.len() < 12 || query[2] & 0x80 != 0,
             "no response to a query of {} bytes with QR clear",
@@ -466,6 +466,11 @@ pub fn check(published: &Published, query: &[u8], transport: Transport) -> Optio
         "opcode not echoed"
     );
     assert_eq!(header.rcode(), rcode, "rcode differs from the one returned");
+    assert_eq!(
+        Some(response.opt_rcode()),
+        answered.map(|a| a.rcode),
+        "full rcode (with the OPT's extension) differs from the one returned"
+    );
     // Every section and every record parses.
     for q in response.question() {
         q.expect("response question does not parse");

@@ -111,8 +111,9 @@ struct Edns {
 /// What [`respond`] answered: what the listeners count for `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Answered {
-    /// The response's rcode (its low four bits: BADVERS reads NOERROR).
-    pub rcode: Rcode,
+    /// The response's full rcode (BADVERS included, which the header alone
+    /// reads as NOERROR).
+    pub rcode: OptRcode,
     /// The type asked for, when the request's first question was readable.
     pub qtype: Option<Rtype>,
 }
@@ -176,7 +177,10 @@ pub fn respond(
             Rcode::NOERROR
         }
     };
-    Some(Answered { rcode, qtype })
+    Some(Answered {
+        rcode: rcode.into(),
+        qtype,
+    })
 }
 
 /// A parsed request, as the answer writer needs it.
@@ -615,7 +619,7 @@ fn write_error(
     rcode: OptRcode,
     edns: Option<Edns>,
     out: &mut Vec<u8>,
-) -> Rcode {
+) -> OptRcode {
     out.clear();
     let mut builder =
         MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
@@ -644,5 +648,5 @@ fn write_error(
             Ok(())
         });
     }
-    rcode.rcode()
+    rcode
 }
