@@ -383,6 +383,45 @@ fn new_zone_id() -> String {
     format!("Z{}", base32(rand::rng().random(), 13))
 }
 
+/// What each check resumes from after a restart: its saved state and the
+/// operator's saved override. A state is saved as published, so it seeds
+/// the measured state too; the probes correct that within a threshold's
+/// worth of results. An override whose check no longer exists is dropped.
+fn saved_seeds(
+    store: &mut Store,
+    specs: &[HealthCheckSpec],
+) -> Result<HashMap<String, Seed>, ServiceError> {
+    let invert: HashMap<&str, bool> = specs.iter().map(|s| (s.id.as_str(), s.invert)).collect();
+    let mut seeds: HashMap<String, Seed> = store
+        .states()?
+        .into_iter()
+        .map(|(id, s)| {
+            let seed = Seed {
+                measured: s.healthy,
+                forced: None,
+                last_change: s.changed_at,
+            };
+            (id, seed)
+        })
+        .collect();
+    for (id, forced) in store.overrides()? {
+        let Some(&inverted) = invert.get(id.as_str()) else {
+            tracing::info!(check = %id, "dropping the override of a check that no longer exists");
+            store.set_override(&id, None)?;
+            continue;
+        };
+        seeds
+            .entry(id)
+            .or_insert(Seed {
+                measured: !inverted,
+                forced: None,
+                last_change: None,
+            })
+            .forced = Some(forced);
+    }
+    Ok(seeds)
+}
+
 fn new_change_id() -> String {
     format!("C{}", base32(rand::rng().random(), 13))
 }
@@ -394,27 +433,14 @@ impl Service {
     pub fn start(
         file: Config,
         file_path: Option<PathBuf>,
-        store: Store,
+        mut store: Store,
         shutdown: CancellationToken,
     ) -> Result<Arc<Service>, ServiceError> {
         let file = without_origins(file);
         let zones = store.zones()?;
         let checks = store.checks()?;
-        let seeds: HashMap<String, Seed> = store
-            .states()?
-            .into_iter()
-            .map(|(id, s)| {
-                (
-                    id,
-                    Seed {
-                        measured: s.healthy,
-                        forced: None,
-                        last_change: s.changed_at,
-                    },
-                )
-            })
-            .collect();
         let check_specs = merged_checks(&file, &checks);
+        let seeds = saved_seeds(&mut store, &check_specs)?;
         let api_specs = api_zone_specs(&file, &zones, &checks);
         let zone_specs: Vec<ZoneSpec> = file
             .zones
@@ -977,9 +1003,12 @@ impl Service {
         Ok(state_info(&status))
     }
 
-    /// Forces a check healthy or unhealthy, or (`None`) releases it.
+    /// Forces a check healthy or unhealthy, or (`None`) releases it. The
+    /// override is stored first, so it holds across restarts; when the
+    /// store fails, nothing changes.
     pub fn set_override(&self, id: &str, forced: Option<bool>) -> Result<CheckState, ServiceError> {
         let (checker, index) = self.checker_index(id)?;
+        self.lock().store.set_override(id, forced)?;
         checker.set_override(index, forced);
         let status = checker
             .status(index)

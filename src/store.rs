@@ -74,6 +74,12 @@ const MIGRATIONS: &[&str] = &[
         submitted_at BIGINT NOT NULL, -- milliseconds since the epoch
         comment TEXT
     );",
+    // 3: operator overrides, so that a failover drill survives a restart.
+    "CREATE TABLE health_overrides (
+        check_id TEXT PRIMARY KEY,
+        forced_healthy BOOLEAN NOT NULL,
+        set_at BIGINT NOT NULL        -- milliseconds since the epoch
+    );",
 ];
 
 /// What can go wrong with the database.
@@ -394,8 +400,33 @@ impl Store {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM health_checks WHERE id = ?1", [id])?;
         tx.execute("DELETE FROM health_states WHERE check_id = ?1", [id])?;
+        tx.execute("DELETE FROM health_overrides WHERE check_id = ?1", [id])?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Saves the operator's override of a check, or (`None`) removes it.
+    pub fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<(), StoreError> {
+        match forced {
+            Some(healthy) => self.conn.execute(
+                "INSERT INTO health_overrides (check_id, forced_healthy, set_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (check_id) DO UPDATE SET forced_healthy = ?2, set_at = ?3",
+                params![id, healthy, millis(SystemTime::now())],
+            )?,
+            None => self
+                .conn
+                .execute("DELETE FROM health_overrides WHERE check_id = ?1", [id])?,
+        };
+        Ok(())
+    }
+
+    /// Saved overrides, by check id: true when forced healthy.
+    pub fn overrides(&self) -> Result<Vec<(String, bool)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT check_id, forced_healthy FROM health_overrides ORDER BY check_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Records a state change: the event, and the state to resume from.
@@ -630,6 +661,25 @@ mod tests {
         assert_eq!(s.events(None, None, 1).unwrap()[0].reason, "r2");
         let states = s.states().unwrap();
         assert!(!states[0].1.healthy);
+    }
+
+    #[test]
+    fn overrides_are_saved_replaced_released_and_go_with_their_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let mut s = Store::open(&path).unwrap();
+        s.set_override("a", Some(false)).unwrap();
+        s.set_override("b", Some(true)).unwrap();
+        s.set_override("a", Some(true)).unwrap();
+        drop(s);
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(
+            s.overrides().unwrap(),
+            vec![("a".to_string(), true), ("b".to_string(), true)]
+        );
+        s.set_override("a", None).unwrap();
+        s.delete_check("b").unwrap();
+        assert!(s.overrides().unwrap().is_empty());
     }
 
     #[test]

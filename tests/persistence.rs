@@ -1,5 +1,6 @@
 //! Durability and liveness of API changes over real sockets: acknowledged
-//! changes survive SIGKILL, health history and states survive a restart,
+//! changes survive SIGKILL, health history, states and operator overrides
+//! survive a restart,
 //! and DNS never fails while batches are applied.
 
 mod common;
@@ -171,6 +172,87 @@ fn health_history_and_state_survive_a_restart() {
         assert!(Instant::now() < deadline, "never healthy again");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn an_override_survives_a_restart_and_so_does_its_release() {
+    let addr = backend(Arc::new(AtomicBool::new(true)));
+    let s = fresh();
+    let api = s.api_url();
+    let (status, body) = call(
+        "POST",
+        &format!("{api}/v1/health-checks"),
+        Some(
+            json!({"id": "web", "type": "http", "ip": "127.0.0.1", "port": addr.port(),
+                    "interval": "1s", "failure_threshold": 1, "timeout": "1s"}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+    call(
+        "POST",
+        &format!("{api}/v1/zones"),
+        Some(json!({"name": "drill.test."})),
+    );
+    let (status, body) = call(
+        "POST",
+        &format!("{api}/v1/zones/drill.test/changes"),
+        Some(json!({"changes": [
+            {"action": "CREATE", "record": multivalue("a", "192.0.2.1", Some("web"))},
+            {"action": "CREATE", "record": multivalue("b", "192.0.2.2", None)},
+        ]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    // A failover drill: the primary forced out, then the process dies.
+    let (status, body) = call(
+        "POST",
+        &format!("{api}/v1/health-checks/web/override"),
+        Some(json!({"status": "unhealthy"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let dir = s.kill();
+
+    let s = start(dir);
+    let api = s.api_url();
+    let status = check_status(&api);
+    assert_eq!(status["override_status"], "unhealthy", "{status}");
+    assert_eq!(status["status"], "unhealthy", "{status}");
+    assert_eq!(
+        s.dig(&["www.drill.test", "A", "+short"]).trim(),
+        "192.0.2.2"
+    );
+    // Probes keep succeeding; the override still holds.
+    let probed = Instant::now() + Duration::from_millis(2500);
+    while Instant::now() < probed {
+        assert_eq!(check_status(&api)["status"], "unhealthy");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let (status, body) = call(
+        "POST",
+        &format!("{api}/v1/health-checks/web/override"),
+        Some(json!({"status": null})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let dir = s.kill();
+    let s = start(dir);
+    let api = s.api_url();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = check_status(&api);
+        assert!(status.get("override_status").is_none(), "{status}");
+        if status["status"] == "healthy" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never healthy again: {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut answer: Vec<String> = s
+        .dig(&["www.drill.test", "A", "+short"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    answer.sort();
+    assert_eq!(answer, ["192.0.2.1", "192.0.2.2"]);
 }
 
 /// A query for `name` A with `id`, built by hand (RFC 1035 §4.1).
