@@ -349,12 +349,13 @@ measure() { # name mix round
     echo "$name $mix $qps $cpu $lost $p50 $p99 $p999 $completed $3" >>"$RESULTS"
 }
 
-# Every round runs each mix on every server, starting the servers' order
-# one further along each round.
+# Every round runs each mix on every server, starting both the mixes' and
+# the servers' order one further along each round.
 run_rounds() {
-    local servers=($SERVERS) round mix i name
+    local servers=($SERVERS) mixes=($MIXES) round m mix i name
     for round in $(seq 1 "$ROUNDS"); do
-        for mix in $MIXES; do
+        for m in "${!mixes[@]}"; do
+            mix=${mixes[$(((m + round - 1) % ${#mixes[@]}))]}
             for i in "${!servers[@]}"; do
                 name=${servers[$(((i + round - 1) % ${#servers[@]}))]}
                 [ "$mix" = routed ] && [ "$name" != eightfold ] && [ "$name" != pdns ] && continue
