@@ -113,6 +113,19 @@ fn backend(up: Arc<AtomicBool>) -> SocketAddr {
     addr
 }
 
+/// Creates check `web`: HTTP to `addr` every second.
+fn create_web_check(api: &str, addr: SocketAddr, failure_threshold: u32) {
+    let (status, body) = call(
+        "POST",
+        &format!("{api}/v1/health-checks"),
+        Some(
+            json!({"id": "web", "type": "http", "ip": "127.0.0.1", "port": addr.port(),
+                    "interval": "1s", "failure_threshold": failure_threshold, "timeout": "1s"}),
+        ),
+    );
+    assert_eq!(status, 201, "{body}");
+}
+
 fn check_status(api: &str) -> Value {
     call("GET", &format!("{api}/v1/health-checks/web/status"), None).1
 }
@@ -123,15 +136,7 @@ fn health_history_and_state_survive_a_restart() {
     let addr = backend(up.clone());
     let s = fresh();
     let api = s.api_url();
-    let (status, body) = call(
-        "POST",
-        &format!("{api}/v1/health-checks"),
-        Some(
-            json!({"id": "web", "type": "http", "ip": "127.0.0.1", "port": addr.port(),
-                    "interval": "1s", "failure_threshold": 3, "timeout": "1s"}),
-        ),
-    );
-    assert_eq!(status, 201, "{body}");
+    create_web_check(&api, addr, 3);
     let deadline = Instant::now() + Duration::from_secs(10);
     while check_status(&api)["status"] != "unhealthy" {
         assert!(
@@ -179,15 +184,7 @@ fn an_override_survives_a_restart_and_so_does_its_release() {
     let addr = backend(Arc::new(AtomicBool::new(true)));
     let s = fresh();
     let api = s.api_url();
-    let (status, body) = call(
-        "POST",
-        &format!("{api}/v1/health-checks"),
-        Some(
-            json!({"id": "web", "type": "http", "ip": "127.0.0.1", "port": addr.port(),
-                    "interval": "1s", "failure_threshold": 1, "timeout": "1s"}),
-        ),
-    );
-    assert_eq!(status, 201, "{body}");
+    create_web_check(&api, addr, 1);
     call(
         "POST",
         &format!("{api}/v1/zones"),
