@@ -256,6 +256,9 @@ enum Owner<'a> {
     Query(&'a ParsedName<&'a [u8]>),
     /// A name from the zone data.
     Zone(&'a DName),
+    /// A name from the zone data that ends the query name (the apex, a
+    /// delegation point), written as a pointer into the question.
+    InQuestion(&'a DName, u16),
     /// A name synthesised from a DNAME, in a stack buffer.
     Synthesised(StackName),
 }
@@ -390,7 +393,7 @@ fn write_answer(
             let (_, soa) = &zone.soa;
             push_value(
                 &mut authority,
-                &Owner::Zone(&zone.apex),
+                &in_question(query, &zone.apex),
                 zone.negative_ttl,
                 soa,
             )?;
@@ -398,7 +401,10 @@ fn write_answer(
         Outcome::Referral(cut) => {
             if let Some(ns) = cut.set(Rtype::NS) {
                 routing::select(ns, healthy, &mut scratch.rng, &mut scratch.picks);
-                push_picks(&mut authority, &Owner::Zone(&cut.name), ns, &scratch.picks)?;
+                // Referrals are only given for the query name itself
+                // (hop 0), so the cut is one of its ancestors.
+                let owner = in_question(query, &cut.name);
+                push_picks(&mut authority, &owner, ns, &scratch.picks)?;
             }
         }
         Outcome::Positive(_) => {}
@@ -488,7 +494,7 @@ fn substitute(owner: &Owner<'_>, suffix: &DName, target: &DName) -> Option<Stack
     };
     let owner_labels = match owner {
         Owner::Query(n) => n.label_count(),
-        Owner::Zone(n) => n.label_count(),
+        Owner::Zone(n) | Owner::InQuestion(n, _) => n.label_count(),
         Owner::Synthesised(n) => n.label_count(),
     };
     let keep = owner_labels - suffix.label_count();
@@ -501,7 +507,7 @@ fn substitute(owner: &Owner<'_>, suffix: &DName, target: &DName) -> Option<Stack
     };
     match owner {
         Owner::Query(n) => push_labels(&mut n.iter_labels())?,
-        Owner::Zone(n) => push_labels(&mut n.iter_labels())?,
+        Owner::Zone(n) | Owner::InQuestion(n, _) => push_labels(&mut n.iter_labels())?,
         Owner::Synthesised(n) => push_labels(&mut n.iter_labels())?,
     }
     append(target.as_slice())?;
@@ -547,7 +553,16 @@ fn push_data(
     data: &impl domain::base::rdata::ComposeRecordData,
 ) -> Result<(), PushError> {
     match owner {
-        Owner::Query(_) => section.push_record(AtQuestion { ttl, data }),
+        Owner::Query(_) => section.push_record(AtPointer {
+            pointer: QUESTION_NAME_POINTER,
+            ttl,
+            data,
+        }),
+        Owner::InQuestion(_, pointer) => section.push_record(AtPointer {
+            pointer: *pointer,
+            ttl,
+            data,
+        }),
         Owner::Zone(name) => section.push_record((*name, Class::IN, ttl, data)),
         Owner::Synthesised(name) => section.push_record((name, Class::IN, ttl, data)),
     }
@@ -556,22 +571,42 @@ fn push_data(
 /// Where every response's question name starts: right after the header.
 const QUESTION_NAME_POINTER: u16 = 0xC000 | 12;
 
-/// A record owned by the question name, written with a pointer to the
-/// question rather than through the compressor. The compressor would
-/// compare the name label by label against every name it holds, for every
-/// record: the largest user-space cost of a multivalue answer in the
-/// profile (BENCHMARKS.md), for a result known in advance.
-struct AtQuestion<'a, D> {
+/// `name`, which ends the query name, as an owner pointing into the
+/// question: the question is written uncompressed at offset 12, so the
+/// suffix starts after the query name's first labels.
+fn in_question<'a>(query: &Query<'_>, name: &'a DName) -> Owner<'a> {
+    debug_assert!(
+        query.qname.ends_with(name),
+        "{name} does not end the query name"
+    );
+    let skip = query.qname.label_count() - name.label_count();
+    let offset: usize = query
+        .qname
+        .iter_labels()
+        .take(skip)
+        .map(|l| l.len() + 1)
+        .sum();
+    // At most 12 + 255: always a valid 14-bit offset.
+    Owner::InQuestion(name, 0xC000 | (12 + offset) as u16)
+}
+
+/// A record owned by a name of the question, written with a pointer to it
+/// rather than through the compressor. The compressor would compare the
+/// name label by label against every name it holds, for every record: the
+/// largest user-space cost of a multivalue answer in the profile
+/// (BENCHMARKS.md), for a result known in advance.
+struct AtPointer<'a, D> {
+    pointer: u16,
     ttl: Ttl,
     data: &'a D,
 }
 
-impl<D: domain::base::rdata::ComposeRecordData> ComposeRecord for AtQuestion<'_, D> {
+impl<D: domain::base::rdata::ComposeRecordData> ComposeRecord for AtPointer<'_, D> {
     fn compose_record<Target: Composer + ?Sized>(
         &self,
         target: &mut Target,
     ) -> Result<(), Target::AppendError> {
-        QUESTION_NAME_POINTER.compose(target)?;
+        self.pointer.compose(target)?;
         self.data.rtype().compose(target)?;
         Class::IN.compose(target)?;
         self.ttl.compose(target)?;
