@@ -137,6 +137,7 @@ struct RawHealthCheck {
     port: Option<u16>,
     path: Option<String>,
     host: Option<String>,
+    sni: Option<Spanned<bool>>,
     search: Option<Spanned<String>>,
     interval: Option<Spanned<String>>,
     failure_threshold: Option<Spanned<i64>>,
@@ -467,6 +468,7 @@ impl RawHealthCheck {
         spans.fields.push(("type", self.kind.span()));
         spans.add("ip", &self.ip);
         spans.add("fqdn", &self.fqdn);
+        spans.add("sni", &self.sni);
         spans.add("search", &self.search);
         spans.add("interval", &self.interval);
         spans.add("failure_threshold", &self.failure_threshold);
@@ -481,6 +483,7 @@ impl RawHealthCheck {
             port: self.port,
             path: self.path,
             host: self.host,
+            sni: plain(&self.sni),
             search: plain(&self.search),
             interval: plain(&self.interval),
             failure_threshold: plain(&self.failure_threshold),

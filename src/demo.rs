@@ -100,6 +100,7 @@ fn demo_config(dns: SocketAddr, backends: &[Backend]) -> anyhow::Result<Config> 
             port: b.port,
             path: "/health".into(),
             host: None,
+            sni: true,
             search: None,
             interval: CHECK_INTERVAL,
             failure_threshold: 1,

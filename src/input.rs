@@ -344,6 +344,10 @@ pub struct HealthCheckInput {
     /// Host header and SNI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Whether an https check sends `host` (or `fqdn`) as TLS SNI; default
+    /// true (Route 53's EnableSNI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<bool>,
     /// String required in the first 5,120 bytes of the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<String>,
@@ -548,6 +552,12 @@ impl HealthCheckInput {
                 }
             }
         };
+        if self.sni.is_some() && !matches!(kind, CheckKind::Https) {
+            errors.push(err(
+                "sni",
+                format!("health check {id:?}: sni applies to https checks only"),
+            ));
+        }
         if matches!(kind, CheckKind::Tcp) && self.port.is_none() {
             errors.push(err(
                 "port",
@@ -569,6 +579,7 @@ impl HealthCheckInput {
             port: self.port.unwrap_or(default_port),
             path: self.path.clone().unwrap_or_else(|| "/".into()),
             host: self.host.clone(),
+            sni: self.sni.unwrap_or(true),
             search: self.search.clone(),
             interval,
             failure_threshold,
@@ -640,5 +651,27 @@ mod tests {
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].index, Some(1));
         assert!(errors[1].message.contains("unknown child \"c\""));
+    }
+
+    #[test]
+    fn sni_is_on_by_default_can_be_turned_off_and_is_refused_outside_https() {
+        let check: HealthCheckInput =
+            serde_json::from_str(r#"{"id":"s","type":"https","ip":"192.0.2.1"}"#).unwrap();
+        assert!(check.to_spec(&|_| None).unwrap().sni);
+        let off = HealthCheckInput {
+            sni: Some(false),
+            ..check.clone()
+        };
+        assert!(!off.to_spec(&|_| None).unwrap().sni);
+        let http = HealthCheckInput {
+            kind: "http".into(),
+            ..off
+        };
+        let errors = http.to_spec(&|_| None).unwrap_err();
+        assert_eq!(errors[0].field, "sni");
+        assert!(
+            errors[0].message.contains("https checks only"),
+            "{errors:?}"
+        );
     }
 }

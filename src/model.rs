@@ -172,6 +172,8 @@ pub struct HealthCheckSpec {
     pub path: String,
     /// Host header and TLS SNI.
     pub host: Option<String>,
+    /// Whether https probes send SNI.
+    pub sni: bool,
     /// String required in the first 5,120 bytes of the body.
     pub search: Option<String>,
     /// Time between checks.

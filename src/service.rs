@@ -1551,6 +1551,7 @@ fn check_input_of(c: &HealthCheckSpec) -> HealthCheckInput {
         port: Some(c.port),
         path: Some(c.path.clone()),
         host: c.host.clone(),
+        sni: (!c.sni).then_some(false),
         search: c.search.clone(),
         interval: Some(secs(c.interval)),
         failure_threshold: Some(i64::from(c.failure_threshold)),

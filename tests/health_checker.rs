@@ -162,6 +162,7 @@ fn spec(id: &str, kind: CheckKind, port: u16) -> HealthCheckSpec {
         port,
         path: "/health".into(),
         host: None,
+        sni: true,
         search: None,
         interval: Duration::from_secs(1),
         failure_threshold: 2,
@@ -402,6 +403,25 @@ async fn https_sends_sni_and_accepts_a_self_signed_certificate() {
     );
     b.set(Mode::Answer(500, String::new()));
     assert_eq!(probe(&s).await.reason, "HTTP 500");
+
+    // Route 53's EnableSNI false: the same name in the Host header, none
+    // in the handshake.
+    b.set(ok("secure OK"));
+    let without = HealthCheckSpec {
+        sni: false,
+        ..s.clone()
+    };
+    assert!(probe(&without).await.healthy);
+    assert_eq!(
+        b.sni.lock().unwrap().last(),
+        Some(&None),
+        "{:?}",
+        b.sni.lock().unwrap()
+    );
+    assert!(
+        b.last_request()
+            .contains(&format!("host: tls.test:{}\r\n", b.addr.port()))
+    );
 
     // https against a plain HTTP port that waits for a request line: the
     // handshake never completes, and it counts against `timeout`.

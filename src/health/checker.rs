@@ -451,6 +451,7 @@ mod tests {
             port: 80,
             path: "/".into(),
             host: None,
+            sni: true,
             search: None,
             interval: Duration::from_secs(interval),
             failure_threshold: threshold,

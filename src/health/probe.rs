@@ -138,6 +138,8 @@ struct HttpRequest {
     host_header: HeaderValue,
     path: hyper::Uri,
     server_name: rustls::pki_types::ServerName<'static>,
+    /// Whether the server name is sent as SNI.
+    sni: bool,
 }
 
 impl Prober {
@@ -208,7 +210,8 @@ impl Prober {
                 // `timeout` after connecting, TLS handshake included.
                 let deadline = tokio::time::Instant::now() + self.timeout;
                 if *tls {
-                    let handshake = tls_connector().connect(request.server_name.clone(), stream);
+                    let handshake =
+                        tls_connector(request.sni).connect(request.server_name.clone(), stream);
                     let tls = match tokio::time::timeout_at(deadline, handshake).await {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => return Err(ProbeError::Tls(e)),
@@ -375,15 +378,19 @@ impl HttpRequest {
             host_header,
             path,
             server_name,
+            sni: spec.sni,
         })
     }
 }
 
-/// One TLS client configuration for every https check: no certificate
-/// validation (as Route 53), HTTP/1.1 only.
-fn tls_connector() -> TlsConnector {
-    static CONNECTOR: OnceLock<TlsConnector> = OnceLock::new();
-    CONNECTOR
+/// The TLS client configuration of https checks: no certificate
+/// validation (as Route 53), HTTP/1.1 only; one with SNI, one without
+/// (Route 53's EnableSNI false).
+fn tls_connector(sni: bool) -> TlsConnector {
+    static WITH_SNI: OnceLock<TlsConnector> = OnceLock::new();
+    static WITHOUT_SNI: OnceLock<TlsConnector> = OnceLock::new();
+    let connector = if sni { &WITH_SNI } else { &WITHOUT_SNI };
+    connector
         .get_or_init(|| {
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -393,6 +400,7 @@ fn tls_connector() -> TlsConnector {
                 .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
                 .with_no_client_auth();
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            config.enable_sni = sni;
             TlsConnector::from(Arc::new(config))
         })
         .clone()
@@ -462,6 +470,7 @@ mod tests {
             port,
             path: "/health?x=1".into(),
             host: host.map(str::to_string),
+            sni: true,
             search: None,
             interval: Duration::from_secs(10),
             failure_threshold: 3,

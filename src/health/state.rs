@@ -338,6 +338,7 @@ mod tests {
             port: 80,
             path: "/".into(),
             host: None,
+            sni: true,
             search: None,
             interval: Duration::from_secs(10),
             failure_threshold: threshold,

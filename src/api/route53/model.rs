@@ -500,8 +500,9 @@ pub struct CheckConfigOut {
 /// Route 53's default RequestInterval, used when a request gives none.
 pub const DEFAULT_REQUEST_INTERVAL: i64 = 30;
 
-/// A check of eightfold's schema in Route 53's shape. `enable_sni` is the
-/// EnableSNI kept for it, if any.
+/// A check of eightfold's schema in Route 53's shape. For https checks
+/// EnableSNI is the check's own `sni`; for others, `enable_sni`, the value
+/// a Route 53 request sent and the service kept, if any.
 pub fn check_out(c: &HealthCheckInput, enable_sni: Option<bool>) -> CheckConfigOut {
     let search = c.search.is_some();
     let kind = match (c.kind.as_str(), search) {
@@ -553,7 +554,13 @@ pub fn check_out(c: &HealthCheckInput, enable_sni: Option<bool>) -> CheckConfigO
         disabled: c.disabled,
         health_threshold: None,
         child_health_checks: None,
-        enable_sni: enable_sni.or(https.then_some(true)),
+        // An https check's own setting is what its probes do; others
+        // echo what was sent, as Route 53 does.
+        enable_sni: if https {
+            Some(c.sni.unwrap_or(true))
+        } else {
+            enable_sni
+        },
     }
 }
 
@@ -634,6 +641,9 @@ pub fn check_in(id: &str, c: &HealthCheckConfig) -> Result<HealthCheckInput, R53
         port,
         path: c.resource_path.clone(),
         host,
+        // Route 53 keeps EnableSNI for any type; only https probes use it,
+        // and eightfold's schema refuses it elsewhere.
+        sni: if https { c.enable_sni } else { None },
         search: c.search_string.clone(),
         interval: (!calculated).then(|| {
             format!(
@@ -694,6 +704,11 @@ pub fn check_update(
     }
     if let Some(ip) = &u.ip_address {
         next.ip = Some(ip.clone());
+    }
+    if let Some(sni) = u.enable_sni
+        && next.kind == "https"
+    {
+        next.sni = Some(sni);
     }
     if let Some(f) = &u.fully_qualified_domain_name {
         fqdn = Some(f.clone());
@@ -875,5 +890,23 @@ mod tests {
         assert_eq!(out.request_interval, Some(10));
         assert_eq!(out.failure_threshold, Some(2));
         assert_eq!(out.enable_sni, Some(false));
+        assert_eq!(input.sni, Some(false), "the probe sends no SNI");
+
+        let on = UpdateHealthCheckRequest {
+            enable_sni: Some(true),
+            ..UpdateHealthCheckRequest::default()
+        };
+        let updated = check_update(&input, &on).unwrap();
+        assert_eq!(updated.sni, Some(true));
+        assert_eq!(check_out(&updated, None).enable_sni, Some(true));
+        // Route 53 keeps EnableSNI on an HTTP check; it changes nothing there.
+        let http = HealthCheckConfig {
+            kind: "HTTP".into(),
+            search_string: None,
+            ..config
+        };
+        let input = check_in("id", &http).unwrap();
+        assert_eq!(input.sni, None);
+        assert_eq!(check_out(&input, Some(false)).enable_sni, Some(false));
     }
 }
