@@ -11,6 +11,7 @@ import os
 import pathlib
 import re
 import signal
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -169,6 +170,50 @@ class Backend:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class TlsBackend:
+    """An HTTPS endpoint with a throwaway self-signed certificate (made by
+    the openssl command); `server_names` lists the SNI of every handshake,
+    None where the client sent none."""
+
+    def __init__(self, folder):
+        cert, key = folder / "cert.pem", folder / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-subj", "/CN=eightfold-test", "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True,
+        )
+        self.server_names = []
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        context.sni_callback = lambda _sock, name, _ctx: self.server_names.append(name)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "3")
+                self.end_headers()
+                self.wfile.write(b"OK\n")
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def tls_backend(tmp_path):
+    b = TlsBackend(tmp_path)
+    yield b
+    b.close()
 
 
 @pytest.fixture

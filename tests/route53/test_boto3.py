@@ -592,3 +592,25 @@ def test_a_check_by_name_alone_probes_that_name(r53, backend_factory):
     with pytest.raises(ClientError) as e:
         r53.get_health_check_status(HealthCheckId=made["Id"])
     assert error_of(e)[0] == "NoSuchHealthCheck"
+
+
+def test_enable_sni_decides_whether_the_probe_sends_a_server_name(r53, tls_backend):
+    config = {
+        "IPAddress": "127.0.0.1",
+        "Port": tls_backend.port,
+        "Type": "HTTPS",
+        "FullyQualifiedDomainName": "secure.example.test",
+        "RequestInterval": 10,
+        "FailureThreshold": 1,
+        "EnableSNI": False,
+    }
+    check = r53.create_health_check(CallerReference="sni-off", HealthCheckConfig=config)["HealthCheck"]
+    # A check's first probe comes within one interval (a random offset).
+    wait_until("a probe without SNI", lambda: tls_backend.server_names)
+    assert set(tls_backend.server_names) == {None}, tls_backend.server_names
+
+    r53.update_health_check(HealthCheckId=check["Id"], HealthCheckVersion=1, EnableSNI=True)
+    wait_until("a probe with SNI", lambda: "secure.example.test" in tls_backend.server_names)
+    got = r53.get_health_check(HealthCheckId=check["Id"])["HealthCheck"]["HealthCheckConfig"]
+    assert got["EnableSNI"] is True
+    r53.delete_health_check(HealthCheckId=check["Id"])
