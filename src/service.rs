@@ -422,6 +422,23 @@ fn saved_seeds(
     Ok(seeds)
 }
 
+/// The live checker and check `id`'s index in it.
+fn checker_index(
+    inner: &Inner,
+    id: &str,
+) -> Result<(Checker, crate::snapshot::HealthId), ServiceError> {
+    let index = inner
+        .live
+        .check_ids
+        .iter()
+        .position(|c| c == id)
+        .ok_or_else(|| ServiceError::no_check(id))?;
+    Ok((
+        inner.live.checker.clone(),
+        index as crate::snapshot::HealthId,
+    ))
+}
+
 fn new_change_id() -> String {
     format!("C{}", base32(rand::rng().random(), 13))
 }
@@ -1007,9 +1024,16 @@ impl Service {
     /// override is stored first, so it holds across restarts; when the
     /// store fails, nothing changes.
     pub fn set_override(&self, id: &str, forced: Option<bool>) -> Result<CheckState, ServiceError> {
-        let (checker, index) = self.checker_index(id)?;
-        self.lock().store.set_override(id, forced)?;
-        checker.set_override(index, forced);
+        // Written and applied under one lock: two overrides of a check reach
+        // the store and the checker in the same order, and no change swaps
+        // the checker in between.
+        let (checker, index) = {
+            let mut inner = self.lock();
+            let (checker, index) = checker_index(&inner, id)?;
+            inner.store.set_override(id, forced)?;
+            checker.set_override(index, forced);
+            (checker, index)
+        };
         let status = checker
             .status(index)
             .ok_or_else(|| ServiceError::no_check(id))?;
@@ -1020,17 +1044,7 @@ impl Service {
         &self,
         id: &str,
     ) -> Result<(Checker, crate::snapshot::HealthId), ServiceError> {
-        let inner = self.lock();
-        let index = inner
-            .live
-            .check_ids
-            .iter()
-            .position(|c| c == id)
-            .ok_or_else(|| ServiceError::no_check(id))?;
-        Ok((
-            inner.live.checker.clone(),
-            index as crate::snapshot::HealthId,
-        ))
+        checker_index(&self.lock(), id)
     }
 
     /// Recorded state changes, oldest first.

@@ -216,8 +216,8 @@ def tls_backend(tmp_path):
     b.close()
 
 
-@pytest.fixture
-def backend_factory():
+def _backends():
+    """Makes Backends on demand and closes them all at the end."""
     made = []
 
     def make():
@@ -228,6 +228,10 @@ def backend_factory():
     yield make
     for b in made:
         b.close()
+
+
+backend_factory = pytest.fixture(_backends, name="backend_factory")
+backend_factory_module = pytest.fixture(_backends, scope="module", name="backend_factory_module")
 
 
 def wait_until(what, predicate, timeout=30, step=0.2):

@@ -117,22 +117,6 @@ def routed(server, r53, backend_factory_module):
     }
 
 
-@pytest.fixture(scope="module")
-def backend_factory_module():
-    from conftest import Backend
-
-    made = []
-
-    def make():
-        b = Backend()
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        b.close()
-
-
 def test_records_list_back_unchanged(r53, routed):
     listed = r53.list_resource_record_sets(HostedZoneId=routed["zone"])
     assert listed["IsTruncated"] is False
