@@ -31,8 +31,26 @@ const PORT_ZERO_ATTEMPTS: usize = 50;
 const UDP_RECEIVE_BUFFER: usize = 8 << 20;
 
 /// Enlarges `socket`'s receive buffer (see [`UDP_RECEIVE_BUFFER`]); a
-/// refusal leaves the system default, which still works.
+/// refusal or a cap leaves a smaller one, which still works, and is logged
+/// with what would lift it.
 fn enlarge_receive_buffer(socket: &UdpSocket) {
+    set_receive_buffer(socket);
+    // Linux reports twice the size set (its bookkeeping share), so less
+    // than twice means the kernel capped the request.
+    let reported = if cfg!(target_os = "linux") { 2 } else { 1 };
+    if let Ok(got) = socket2::SockRef::from(socket).recv_buffer_size()
+        && got < UDP_RECEIVE_BUFFER * reported
+    {
+        tracing::info!(
+            bytes = got / reported,
+            wanted = UDP_RECEIVE_BUFFER,
+            "UDP receive buffer is smaller than wanted, so bursts of queries may be dropped; \
+             raise net.core.rmem_max (sysctl) or run as root"
+        );
+    }
+}
+
+fn set_receive_buffer(socket: &UdpSocket) {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
