@@ -61,6 +61,8 @@ pub struct Server {
     pub dns: Vec<SocketAddr>,
     /// Bound API address, if the API runs.
     pub api: Option<SocketAddr>,
+    /// The API's TLS files, when it speaks HTTPS.
+    api_tls: Option<Arc<crate::api::tls::TlsFiles>>,
     tasks: tokio::task::JoinSet<()>,
 }
 
@@ -89,6 +91,16 @@ impl Server {
             Some(path) => Some(read_token(path)?),
             None => None,
         };
+        if let Some(addr) = config.api {
+            require_token_off_loopback(addr, token.is_some())?;
+        }
+        let tls = match &config.api_tls {
+            Some(files) => Some(Arc::new(
+                crate::api::tls::TlsFiles::load(files).map_err(|e| anyhow::anyhow!("{e}"))?,
+            )),
+            None => None,
+        };
+        let api_hosts: Arc<[String]> = config.api_hosts.clone().into();
         let store = Store::open(&config.data)?;
         let limiter = (config.rate_limit > 0).then(|| {
             Arc::new(crate::dns::rrl::RateLimiter::new(
@@ -115,20 +127,21 @@ impl Server {
                 service: service.clone(),
                 metrics,
                 token,
+                api_hosts,
             });
-            let stop = shutdown.clone();
-            tasks.spawn(async move {
-                let serve = axum::serve(listener, router)
-                    .with_graceful_shutdown(async move { stop.cancelled().await });
-                if let Err(e) = serve.await {
-                    tracing::error!(error = %e, "API server failed");
-                }
-            });
+            tasks.spawn(crate::api::serve::serve(
+                listener,
+                router,
+                tls.clone(),
+                crate::api::serve::Limits::default(),
+                shutdown.clone(),
+            ));
         }
         Ok(Server {
             service,
             dns,
             api,
+            api_tls: tls,
             tasks,
         })
     }
@@ -137,6 +150,14 @@ impl Server {
     /// objects stay. Checks whose spec did not change keep their state, so
     /// a reload never revives a dead endpoint.
     pub fn reload(&self, config: Config) {
+        // The API's certificate is read again (renewals); its listener,
+        // address and token stay as started.
+        if let (Some(tls), Some(files)) = (&self.api_tls, &config.api_tls) {
+            match tls.reload(files) {
+                Ok(()) => tracing::info!("API certificate reloaded"),
+                Err(e) => tracing::error!("{e}; the API keeps its previous certificate"),
+            }
+        }
         self.service.reload_file(config);
     }
 
@@ -155,6 +176,17 @@ fn release_freed_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// Refuses an API reachable from the network without a token: without
+/// one, anybody who can connect can change DNS.
+fn require_token_off_loopback(addr: SocketAddr, has_token: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        has_token || addr.ip().is_loopback(),
+        "the API would listen on {addr}, which is not a loopback address, without a token: \
+         anybody who reaches it could change DNS; set [server] api_token_file, or listen on 127.0.0.1"
+    );
+    Ok(())
 }
 
 /// Reads the API bearer token: the file's content, trimmed.

@@ -43,6 +43,15 @@ pub struct Config {
     pub rate_limit: u32,
     /// Every `rate_limit_slip`-th limited query gets a truncated answer.
     pub rate_limit_slip: u32,
+    /// Certificate chain and private key (PEM files) that turn the API
+    /// into HTTPS; `None` serves plain HTTP.
+    pub api_tls: Option<ApiTls>,
+    /// Host names the API answers to besides its own address and
+    /// `localhost` (DNS rebinding protection: any other `Host` is refused).
+    pub api_hosts: Vec<String>,
+    /// Address prefixes health checks may aim at; empty allows any address
+    /// outside the always-refused ranges (link-local, multicast, ...).
+    pub check_targets: Vec<ipnet::IpNet>,
     /// File-managed health checks.
     pub health_checks: Vec<HealthCheckSpec>,
     /// File-managed zones with all their records.
@@ -59,10 +68,22 @@ impl Default for Config {
             api_token_file: None,
             rate_limit: 0,
             rate_limit_slip: DEFAULT_RATE_LIMIT_SLIP,
+            api_tls: None,
+            api_hosts: Vec::new(),
+            check_targets: Vec::new(),
             health_checks: Vec::new(),
             zones: Vec::new(),
         }
     }
+}
+
+/// The API's TLS files (`[server] api_tls_cert` and `api_tls_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTls {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl Config {
@@ -124,6 +145,10 @@ struct RawServer {
     api_token_file: Option<PathBuf>,
     rate_limit: Option<u32>,
     rate_limit_slip: Option<u32>,
+    api_tls_cert: Option<Spanned<PathBuf>>,
+    api_tls_key: Option<Spanned<PathBuf>>,
+    api_hosts: Option<Vec<Spanned<String>>>,
+    check_targets: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -173,6 +198,19 @@ struct RawRecord {
     health_check: Option<Spanned<String>>,
     failover: Option<Spanned<String>>,
     weight: Option<Spanned<i64>>,
+}
+
+/// An address prefix (`10.0.0.0/8`), or one address as a prefix of its
+/// full length.
+fn parse_prefix(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| {
+            text.parse::<std::net::IpAddr>()
+                .ok()
+                .map(ipnet::IpNet::from)
+        })
+        .map(|n| n.trunc())
 }
 
 /// Validation context: the file being read and the problems found so far.
@@ -245,6 +283,45 @@ impl Cx<'_> {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
         );
         let api_token_file = raw.server.api_token_file.map(|p| self.resolve(&p));
+        let api_tls = match (raw.server.api_tls_cert, raw.server.api_tls_key) {
+            (Some(cert), Some(key)) => Some(ApiTls {
+                cert: self.resolve(cert.get_ref()),
+                key: self.resolve(key.get_ref()),
+            }),
+            (None, None) => None,
+            (Some(one), None) | (None, Some(one)) => {
+                self.error(
+                    one.span(),
+                    "server.api_tls_cert and server.api_tls_key go together: give both files or neither",
+                );
+                None
+            }
+        };
+        let mut api_hosts = Vec::new();
+        for h in raw.server.api_hosts.unwrap_or_default() {
+            let name = h.get_ref().trim_end_matches('.').to_ascii_lowercase();
+            if name.is_empty() || name.contains(['/', ' ', '@']) {
+                self.error(
+                    h.span(),
+                    format!(
+                        "server.api_hosts: {:?} is not a host name such as \"dns.example.net\"",
+                        h.get_ref()
+                    ),
+                );
+            } else {
+                api_hosts.push(name);
+            }
+        }
+        let mut check_targets = Vec::new();
+        for t in raw.server.check_targets.unwrap_or_default() {
+            match parse_prefix(t.get_ref()) {
+                Some(net) => check_targets.push(net),
+                None => self.error(
+                    t.span(),
+                    format!("server.check_targets: {:?} is not an address prefix such as \"10.0.0.0/8\" or \"2001:db8::/32\"", t.get_ref()),
+                ),
+            }
+        }
 
         let health_checks = self.health_checks(raw.health_check);
         let check_ids: HashSet<&str> = health_checks.iter().map(|c| c.id.as_str()).collect();
@@ -264,6 +341,9 @@ impl Cx<'_> {
                 .server
                 .rate_limit_slip
                 .unwrap_or(DEFAULT_RATE_LIMIT_SLIP),
+            api_tls,
+            api_hosts,
+            check_targets,
             health_checks,
             zones,
         }

@@ -157,6 +157,7 @@ fn demo_config(dns: SocketAddr, backends: &[Backend]) -> anyhow::Result<Config> 
         rate_limit_slip: crate::config::DEFAULT_RATE_LIMIT_SLIP,
         health_checks,
         zones: vec![zone],
+        ..Config::default()
     })
 }
 

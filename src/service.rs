@@ -1389,10 +1389,14 @@ fn api_zone_specs(
 }
 
 impl Inner {
+    /// The config file as messages name it: its file name only, since
+    /// an absolute path tells an API client about this machine's layout
+    /// and helps nobody fix the request.
     fn file_name(&self) -> String {
         self.file_path
             .as_ref()
-            .map_or_else(|| "(none)".into(), |p| p.display().to_string())
+            .and_then(|p| p.file_name())
+            .map_or_else(|| "(none)".into(), |n| n.to_string_lossy().into_owned())
     }
 
     fn find_file_zone(&self, name_or_id: &str) -> Option<&ZoneSpec> {

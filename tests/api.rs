@@ -59,6 +59,7 @@ impl Api {
             service,
             metrics: Arc::new(Metrics::default()),
             token: token.map(Into::into),
+            api_hosts: Vec::new().into(),
         });
         Api { router, _dir: dir }
     }
@@ -74,7 +75,15 @@ impl Api {
         body: Option<&str>,
         bearer: Option<&str>,
     ) -> (StatusCode, Value) {
-        let mut request = Request::builder().method(method).uri(uri);
+        // What every HTTP client sends: the address it dialled, and the
+        // JSON content type of a body.
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "127.0.0.1:8053");
+        if body.is_some() {
+            request = request.header("content-type", "application/json");
+        }
         if let Some(token) = bearer {
             request = request.header("authorization", format!("Bearer {token}"));
         }

@@ -5,9 +5,12 @@
 //! Architecture invariant: no business rule lives here; the Route 53 layer
 //! and this one call the same service methods.
 
+pub mod browser;
 pub mod error;
 pub mod metrics;
 pub mod route53;
+pub mod serve;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -39,10 +42,18 @@ pub struct ApiState {
     pub metrics: Arc<metrics::Metrics>,
     /// The bearer token every request must carry, when set.
     pub token: Option<Arc<str>>,
+    /// Host names accepted in `Host` besides addresses and `localhost`
+    /// (`[server] api_hosts`).
+    pub api_hosts: Arc<[String]>,
 }
 
-/// Builds the router: every route, the body limit and the token check.
+/// Builds the router: every route, the body limit, the token check and,
+/// before anything, the browser guard ([`browser`]).
 pub fn router(state: ApiState) -> Router {
+    let guard = Arc::new(browser::BrowserGuard {
+        token: state.token.is_some(),
+        hosts: state.api_hosts.clone(),
+    });
     let v1 = Router::new()
         .route("/zones", get(list_zones).post(create_zone))
         .route("/zones/{zone}", get(get_zone).delete(delete_zone))
@@ -65,6 +76,7 @@ pub fn router(state: ApiState) -> Router {
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(guard, browser::guard))
         .with_state(state)
 }
 
@@ -116,7 +128,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(request, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            if serve::is_body_timeout(&e) {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "RequestTimeout", e.body_text())
+            } else if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "RequestTooLarge",

@@ -105,6 +105,11 @@ impl Server {
         server
     }
 
+    /// The server's process id (for `/proc/<pid>/...`).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server runs").id()
+    }
+
     /// The first DNS address.
     pub fn addr(&self) -> SocketAddr {
         self.dns[0]

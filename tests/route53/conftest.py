@@ -88,7 +88,8 @@ class Server:
             raise RuntimeError("eightfold did not log its ready line:\n" + "\n".join(self.logs))
         self.dns = host_port(found["dns"].split(",")[0])
         api_host, api_port = host_port(found["api"])
-        self.endpoint = f"http://{api_host}:{api_port}"
+        scheme = "https" if "api_tls_cert" in self.config.read_text() else "http"
+        self.endpoint = f"{scheme}://{api_host}:{api_port}"
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
