@@ -182,9 +182,11 @@ pub struct Store {
     conn: Connection,
 }
 
+/// Milliseconds since the epoch; saturates, so a time far in the future
+/// (an API `since`) still compares after every stored one.
 fn millis(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn from_millis(ms: i64) -> SystemTime {

@@ -736,6 +736,124 @@ mod generated {
         ]
     }
 
+    const SEGMENTS: &[&str] = &[
+        "x.test",
+        "x.test.",
+        "",
+        ".",
+        "..",
+        "%",
+        "%%",
+        "%zz",
+        "%C3%28",
+        "%E2%82",
+        "%00",
+        "%2F",
+        "%FF%FE",
+        "web-a",
+        "Z1",
+        "\\",
+        "a%20b",
+        "18446744073709551615",
+        "-1",
+        "1e9",
+    ];
+
+    /// Path segments: known troublemakers, raw percent-encoded bytes
+    /// (invalid UTF-8 included), and free text of URI characters.
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::sample::select(SEGMENTS).prop_map(String::from),
+            proptest::collection::vec(any::<u8>(), 0..8)
+                .prop_map(|b| b.iter().map(|b| format!("%{b:02X}")).collect()),
+            "[a-zA-Z0-9._~!$'()*+,;:@%-]{0,24}",
+        ]
+    }
+
+    fn query() -> impl Strategy<Value = String> {
+        let key = proptest::sample::select(
+            &[
+                "check", "since", "limit", "name", "type", "bogus", "", "since[]",
+            ][..],
+        );
+        let value = prop_oneof![
+            segment(),
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            Just("2026-13-45T99:99:99Z".to_string()),
+        ];
+        proptest::collection::vec((key, value), 0..4).prop_map(|pairs| {
+            pairs
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+    }
+
+    #[test]
+    fn any_path_or_query_gets_a_2xx_or_a_json_4xx_never_a_5xx() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let api = rt.block_on(async {
+            let api = Api::new();
+            api.send("POST", "/v1/zones", Some(r#"{"name": "gen.test."}"#))
+                .await;
+            api
+        });
+        let mut runner = TestRunner::new(RunnerConfig {
+            cases: 300,
+            failure_persistence: None,
+            ..RunnerConfig::default()
+        });
+        let shapes: &[(&str, &str)] = &[
+            ("GET", "/v1/zones/{}"),
+            ("GET", "/v1/zones/{}/records"),
+            ("DELETE", "/v1/zones/{}"),
+            ("GET", "/v1/health-checks/{}"),
+            ("GET", "/v1/health-checks/{}/status"),
+            ("DELETE", "/v1/health-checks/{}"),
+            ("GET", "/v1/{}"),
+        ];
+        let queried = ["/v1/health-events", "/v1/test-answer", "/v1/zones"];
+        runner
+            .run(&(segment(), query()), |(segment, query)| {
+                let mut requests: Vec<(&str, String)> = shapes
+                    .iter()
+                    .map(|(m, shape)| (*m, shape.replace("{}", &segment)))
+                    .collect();
+                requests.extend(queried.iter().map(|p| ("GET", format!("{p}?{query}"))));
+                for (method, uri) in requests {
+                    // Only what an HTTP client can put on the wire.
+                    if uri.parse::<axum::http::Uri>().is_err() || uri.contains("gen.test") {
+                        continue;
+                    }
+                    let (status, reply) = rt.block_on(api.send(method, &uri, None));
+                    prop_assert!(
+                        status.is_success() || status.is_client_error(),
+                        "{method} {uri}: {status}: {reply}"
+                    );
+                    if status.is_client_error() {
+                        prop_assert!(!error_code(&reply).is_empty(), "{method} {uri}: {reply}");
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+        let (status, _) = rt.block_on(api.send("GET", "/v1/zones/gen.test", None));
+        assert_eq!(status, StatusCode::OK, "the zone outlived every request");
+        // The cases that once dropped the connection or answered plain text.
+        for uri in [
+            "/v1/health-events?since=18446744073709551615",
+            "/v1/health-events?limit=-1",
+            "/v1/zones/%C3%28",
+            "/v1/test-answer?type=A",
+        ] {
+            let (status, reply) = rt.block_on(api.send("GET", uri, None));
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {reply}");
+            assert_eq!(error_code(&reply), "InvalidInput", "{uri}: {reply}");
+        }
+    }
+
     #[test]
     fn any_body_gets_a_2xx_or_a_json_4xx_never_a_5xx() {
         let rt = tokio::runtime::Runtime::new().unwrap();

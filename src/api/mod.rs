@@ -17,7 +17,8 @@ use std::time::SystemTime;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -150,6 +151,44 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A path parameter, with a JSON 400 when it does not decode (invalid
+/// percent-encoding, not UTF-8) instead of axum's plain-text one.
+pub struct JsonPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for JsonPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(JsonPath(value)),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidInput",
+                format!("the path does not decode: {}", e.body_text()),
+            )),
+        }
+    }
+}
+
+/// A query string, with a JSON 400 naming what is wrong instead of axum's
+/// plain-text one.
+pub struct JsonQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for JsonQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(JsonQuery(value)),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidInput",
+                format!("the query string is not valid: {}", e.body_text()),
+            )),
+        }
+    }
+}
+
 /// Runs a service call on a blocking thread (SQLite is synchronous).
 async fn call<T: Send + 'static>(
     state: &ApiState,
@@ -198,7 +237,7 @@ async fn create_zone(
 
 async fn get_zone(
     State(s): State<ApiState>,
-    Path(zone): Path<String>,
+    JsonPath(zone): JsonPath<String>,
 ) -> Result<Response, ApiError> {
     let (info, records) = call(&s, move |svc| Ok((svc.zone(&zone)?, svc.records(&zone)?))).await?;
     Ok(ok(
@@ -209,7 +248,7 @@ async fn get_zone(
 
 async fn delete_zone(
     State(s): State<ApiState>,
-    Path(zone): Path<String>,
+    JsonPath(zone): JsonPath<String>,
 ) -> Result<Response, ApiError> {
     let info = call(&s, move |svc| svc.delete_zone(&zone)).await?;
     Ok(ok(StatusCode::OK, info))
@@ -217,7 +256,7 @@ async fn delete_zone(
 
 async fn list_records(
     State(s): State<ApiState>,
-    Path(zone): Path<String>,
+    JsonPath(zone): JsonPath<String>,
 ) -> Result<Response, ApiError> {
     let records = call(&s, move |svc| svc.records(&zone)).await?;
     Ok(ok(
@@ -228,7 +267,7 @@ async fn list_records(
 
 async fn apply_changes(
     State(s): State<ApiState>,
-    Path(zone): Path<String>,
+    JsonPath(zone): JsonPath<String>,
     JsonBody(batch): JsonBody<ChangeBatch>,
 ) -> Result<Response, ApiError> {
     let info = call(&s, move |svc| svc.apply(&zone, batch)).await?;
@@ -253,7 +292,7 @@ async fn create_check(
 
 async fn get_check(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    JsonPath(id): JsonPath<String>,
 ) -> Result<Response, ApiError> {
     let info = call(&s, move |svc| svc.check(&id)).await?;
     Ok(ok(StatusCode::OK, info))
@@ -261,7 +300,7 @@ async fn get_check(
 
 async fn update_check(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    JsonPath(id): JsonPath<String>,
     JsonBody(input): JsonBody<HealthCheckInput>,
 ) -> Result<Response, ApiError> {
     let info = call(&s, move |svc| svc.update_check(&id, input, None)).await?;
@@ -270,7 +309,7 @@ async fn update_check(
 
 async fn delete_check(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    JsonPath(id): JsonPath<String>,
 ) -> Result<Response, ApiError> {
     call(&s, move |svc| svc.delete_check(&id)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -278,7 +317,7 @@ async fn delete_check(
 
 async fn check_status(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    JsonPath(id): JsonPath<String>,
 ) -> Result<Response, ApiError> {
     let state = call(&s, move |svc| svc.check_state(&id)).await?;
     Ok(ok(StatusCode::OK, state))
@@ -292,7 +331,7 @@ struct Override {
 
 async fn set_override(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    JsonPath(id): JsonPath<String>,
     JsonBody(o): JsonBody<Override>,
 ) -> Result<Response, ApiError> {
     let forced = match o.status.as_deref() {
@@ -321,7 +360,7 @@ struct EventQuery {
 
 async fn list_events(
     State(s): State<ApiState>,
-    Query(q): Query<EventQuery>,
+    JsonQuery(q): JsonQuery<EventQuery>,
 ) -> Result<Response, ApiError> {
     let since = match &q.since {
         None => None,
@@ -336,16 +375,20 @@ async fn list_events(
 
 /// RFC 3339 (`2026-11-25T12:00:00Z`) or seconds since the epoch.
 fn parse_time(text: &str) -> Result<SystemTime, ApiError> {
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs));
-    }
-    humantime::parse_rfc3339_weak(text).map_err(|_| {
+    let invalid = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "InvalidInput",
             format!("since: {text:?} is not an RFC 3339 time or a number of seconds"),
         )
-    })
+    };
+    if let Ok(secs) = text.parse::<u64>() {
+        // Past the clock's range is a bad request, not a panic.
+        return SystemTime::UNIX_EPOCH
+            .checked_add(std::time::Duration::from_secs(secs))
+            .ok_or_else(invalid);
+    }
+    humantime::parse_rfc3339_weak(text).map_err(|_| invalid())
 }
 
 #[derive(Deserialize)]
@@ -362,7 +405,7 @@ fn default_type() -> String {
 
 async fn test_answer(
     State(s): State<ApiState>,
-    Query(q): Query<AnswerQuery>,
+    JsonQuery(q): JsonQuery<AnswerQuery>,
 ) -> Result<Response, ApiError> {
     let answer = call(&s, move |svc| svc.test_answer(&q.name, &q.rtype)).await?;
     Ok(ok(StatusCode::OK, answer))
