@@ -635,10 +635,41 @@ mod tests {
 
     #[test]
     fn unknown_field_is_located() {
-        assert_eq!(
-            errors("[server]\ndns = [\"127.0.0.1:53\"]\nbogus = 1\n"),
-            "e.toml:3:1: unknown field `bogus`, expected one of `dns`, `api`, `data`, `api_token_file`, `rate_limit`, `rate_limit_slip`"
+        let e = errors("[server]\ndns = [\"127.0.0.1:53\"]\nbogus = 1\n");
+        assert!(
+            e.starts_with("e.toml:3:1: unknown field `bogus`, expected one of `dns`, `api`, "),
+            "{e}"
         );
+    }
+
+    #[test]
+    fn api_tls_files_go_in_pairs_and_lists_are_checked() {
+        let e = errors("[server]\napi_tls_cert = \"c.pem\"\n");
+        assert!(
+            e.starts_with("e.toml:2:16: server.api_tls_cert and server.api_tls_key go together"),
+            "{e}"
+        );
+        let c = load("[server]\napi_tls_cert = \"c.pem\"\napi_tls_key = \"k.pem\"\n").unwrap();
+        assert_eq!(
+            c.api_tls,
+            Some(ApiTls {
+                cert: PathBuf::from("c.pem"),
+                key: PathBuf::from("k.pem")
+            })
+        );
+        let e = errors("[server]\ncheck_targets = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n");
+        assert!(
+            e.starts_with(
+                "e.toml:2:32: server.check_targets: \"10.0.0.0/33\" is not an address prefix"
+            ),
+            "{e}"
+        );
+        let c = load("[server]\ncheck_targets = [\"10.1.2.3/8\", \"192.0.2.7\"]\napi_hosts = [\"DNS.Example.NET.\"]\n").unwrap();
+        let shown: Vec<String> = c.check_targets.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "192.0.2.7/32"]);
+        assert_eq!(c.api_hosts, ["dns.example.net"]);
+        let e = errors("[server]\napi_hosts = [\"http://x\"]\n");
+        assert!(e.contains("is not a host name"), "{e}");
     }
 
     #[test]

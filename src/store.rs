@@ -621,22 +621,45 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_batch_writes_nothing() {
+    fn a_batch_whose_last_write_fails_leaves_every_earlier_write_unwritten() {
         let mut s = Store::in_memory().unwrap();
         s.create_zone(&zone("example.test.")).unwrap();
-        // The second write names a zone that does not exist: the foreign key
-        // fails it, and the first must not stay.
+        let put = |owner: &str, value: &str| RecordWrite::Put {
+            key: key(owner),
+            record: Box::new(record(owner.split('.').next().unwrap(), value)),
+        };
+        s.write_records("example.test.", &[put("old.example.test.", "192.0.2.9")])
+            .unwrap();
+        let before = s.zones().unwrap()[0].records.clone();
+        // The database refuses the batch's last write, after a put, a
+        // replacement and a delete have run in the same transaction.
+        s.conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER refuse_bad BEFORE INSERT ON records
+                 WHEN NEW.owner = 'bad.example.test.'
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+            )
+            .unwrap();
         let err = s
             .write_records(
-                "nope.test.",
-                &[RecordWrite::Put {
-                    key: key("a.nope.test."),
-                    record: Box::new(record("a", "192.0.2.1")),
-                }],
+                "example.test.",
+                &[
+                    put("new.example.test.", "192.0.2.1"),
+                    put("old.example.test.", "192.0.2.2"),
+                    RecordWrite::Delete {
+                        key: key("old.example.test."),
+                    },
+                    put("bad.example.test.", "192.0.2.3"),
+                ],
             )
             .unwrap_err();
+        assert!(err.to_string().contains("injected failure"), "{err}");
+        assert_eq!(s.zones().unwrap()[0].records, before);
+        // A write to a zone that does not exist is refused by the foreign key.
+        let err = s
+            .write_records("nope.test.", &[put("a.nope.test.", "192.0.2.1")])
+            .unwrap_err();
         assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
-        assert!(s.zones().unwrap()[0].records.is_empty());
     }
 
     #[test]

@@ -921,6 +921,7 @@ mod tests {
             service,
             metrics: Arc::new(crate::api::metrics::Metrics::default()),
             token: token.map(Into::into),
+            api_hosts: Vec::new().into(),
         })
     }
 
