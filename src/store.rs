@@ -96,6 +96,19 @@ pub enum StoreError {
     /// A query failed (disk full, read-only file, corruption...).
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// The file system cannot give the documented durability.
+    #[error(
+        "database {path} runs with journal_mode={journal}, synchronous={synchronous}; \
+         eightfold needs WAL and FULL (2): put the file on a local file system"
+    )]
+    Durability {
+        /// The database file.
+        path: PathBuf,
+        /// The journal mode SQLite kept.
+        journal: String,
+        /// The synchronous level SQLite kept.
+        synchronous: i64,
+    },
     /// Stored JSON no longer parses.
     #[error("stored {what} is unreadable: {source}")]
     Corrupt {
@@ -189,6 +202,9 @@ fn millis(t: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// SQLite's `PRAGMA synchronous` value for FULL: every commit is fsynced.
+const SYNCHRONOUS_FULL: i64 = 2;
+
 fn from_millis(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
 }
@@ -201,7 +217,19 @@ impl Store {
             source,
         };
         let conn = Connection::open(path).map_err(open)?;
-        Store::init(conn).map_err(open)
+        let store = Store::init(conn).map_err(open)?;
+        // SQLite keeps its old journal mode, without an error, where WAL
+        // is impossible (some network file systems): refuse rather than
+        // acknowledge writes on weaker terms than documented.
+        let (journal, synchronous) = store.durability().map_err(open)?;
+        if journal != "wal" || synchronous != SYNCHRONOUS_FULL {
+            return Err(StoreError::Durability {
+                path: path.to_owned(),
+                journal,
+                synchronous,
+            });
+        }
+        Ok(store)
     }
 
     /// An in-memory database, for tests.
@@ -220,6 +248,18 @@ impl Store {
         let mut store = Store { conn };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// The journal mode and `synchronous` level the connection really runs
+    /// with (`wal` and 2 for a file; `memory` for an in-memory database).
+    pub fn durability(&self) -> Result<(String, i64), rusqlite::Error> {
+        let journal: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        let synchronous: i64 = self
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        Ok((journal.to_ascii_lowercase(), synchronous))
     }
 
     fn migrate(&mut self) -> Result<(), rusqlite::Error> {
@@ -596,6 +636,16 @@ mod tests {
 
     fn key(owner: &str) -> (String, String, String) {
         (owner.into(), "A".into(), String::new())
+    }
+
+    #[test]
+    fn a_file_store_runs_with_wal_and_full_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("e.db")).unwrap();
+        assert_eq!(
+            s.durability().unwrap(),
+            ("wal".to_string(), SYNCHRONOUS_FULL)
+        );
     }
 
     #[test]

@@ -67,6 +67,8 @@ fn sigkill_during_writes_loses_nothing_acknowledged() {
     let mut dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("crash.db");
     write_config(dir.path(), &data);
+    // Every batch sent (its names), and the names of acknowledged ones.
+    let sent = Arc::new(Mutex::new(Vec::<Vec<String>>::new()));
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut zone_created = false;
@@ -81,13 +83,20 @@ fn sigkill_during_writes_loses_nothing_acknowledged() {
         }
         let writer = {
             let acknowledged = acknowledged.clone();
+            let sent = sent.clone();
             let url = format!("{api}/v1/zones/crash.test/changes");
             std::thread::spawn(move || {
                 for n in 0.. {
-                    let name = format!("c{cycle}-{n}");
-                    match post(&url, &json!({"changes": [txt(&name)]})) {
-                        Some((200, _)) => acknowledged.lock().unwrap().push(name),
-                        Some((status, body)) => panic!("{name}: {status} {body}"),
+                    // Batches of one to four changes: a crash must keep or
+                    // drop each one whole.
+                    let names: Vec<String> = (0..1 + n % 4)
+                        .map(|k| format!("c{cycle}-{n}-{k}"))
+                        .collect();
+                    sent.lock().unwrap().push(names.clone());
+                    let changes: Vec<Value> = names.iter().map(|n| txt(n)).collect();
+                    match post(&url, &json!({ "changes": changes })) {
+                        Some((200, _)) => acknowledged.lock().unwrap().extend(names),
+                        Some((status, body)) => panic!("{names:?}: {status} {body}"),
                         None => return,
                     }
                 }
@@ -120,6 +129,18 @@ fn sigkill_during_writes_loses_nothing_acknowledged() {
         .filter(|a| !stored.contains(&a.as_str()))
         .collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+    let sent = sent.lock().unwrap();
+    let torn: Vec<&Vec<String>> = sent
+        .iter()
+        .filter(|batch| {
+            let kept = batch
+                .iter()
+                .filter(|n| stored.contains(&n.as_str()))
+                .count();
+            kept != 0 && kept != batch.len()
+        })
+        .collect();
+    assert!(torn.is_empty(), "batches kept in part: {torn:?}");
     let dir = server.kill();
     let conn = rusqlite::Connection::open(dir.path().join("crash.db")).unwrap();
     let check: String = conn
