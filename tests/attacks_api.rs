@@ -163,10 +163,10 @@ fn idle_and_slowloris_flood_neither_starves_the_api_nor_fails_a_check() {
     let backend = Backend::start();
     let server = Server::start(&zone_config(backend.addr, ""));
     let api = server.api.unwrap();
-    let checks_url = format!("/v1/health-checks/primary/status");
+    let checks_url = "/v1/health-checks/primary/status";
     // The check has passed once before the flood: healthy, primary answered.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !http(api, "GET", &checks_url, &[("Host", &host(api))], "")
+    while !http(api, "GET", checks_url, &[("Host", &host(api))], "")
         .1
         .contains("\"healthy\":true")
     {
