@@ -120,6 +120,7 @@ impl Server {
             dns.push(s.addr);
             listen::spawn(s, &shared, &shutdown, &mut tasks);
         }
+        tasks.spawn(prune_history(service.clone(), shutdown.clone()));
         let mut api = None;
         if let Some(listener) = api_listener {
             api = Some(listener.local_addr()?);
@@ -164,6 +165,33 @@ impl Server {
     /// Waits for every listener to finish after shutdown.
     pub async fn join(mut self) {
         while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// How often history is pruned (and once at start).
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Keeps health events and Route 53 change records within the configured
+/// retention, off the async threads (the deletes walk SQLite indexes).
+async fn prune_history(service: Arc<Service>, shutdown: CancellationToken) {
+    loop {
+        let svc = service.clone();
+        match tokio::task::spawn_blocking(move || svc.prune_history()).await {
+            Ok(Ok(pruned)) if pruned.events + pruned.changes > 0 => tracing::info!(
+                events = pruned.events,
+                changes = pruned.changes,
+                "history pruned past its retention"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot prune history; it keeps growing until this is fixed")
+            }
+            Err(e) => tracing::error!(error = %e, "history pruning failed"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+        }
     }
 }
 

@@ -25,6 +25,12 @@ pub const DEFAULT_API: &str = "127.0.0.1:8053";
 /// With rate limiting on, every second limited query gets a truncated
 /// answer (BIND's and NSD's default), so real clients can retry over TCP.
 pub const DEFAULT_RATE_LIMIT_SLIP: u32 = 2;
+/// History kept when the config says nothing: 90 days, and at most
+/// 100,000 rows of each kind (a few tens of MiB).
+pub const DEFAULT_RETENTION: crate::store::Retention = crate::store::Retention {
+    max_age: std::time::Duration::from_secs(90 * 24 * 3600),
+    max_rows: 100_000,
+};
 /// SQLite file when none is given.
 pub const DEFAULT_DATA: &str = "eightfold.db";
 
@@ -52,6 +58,8 @@ pub struct Config {
     /// Address prefixes health checks may aim at; empty allows any address
     /// outside the always-refused ranges (link-local, multicast, ...).
     pub check_targets: Vec<ipnet::IpNet>,
+    /// How much health-event and Route 53 change history is kept.
+    pub retention: crate::store::Retention,
     /// File-managed health checks.
     pub health_checks: Vec<HealthCheckSpec>,
     /// File-managed zones with all their records.
@@ -71,6 +79,7 @@ impl Default for Config {
             api_tls: None,
             api_hosts: Vec::new(),
             check_targets: Vec::new(),
+            retention: DEFAULT_RETENTION,
             health_checks: Vec::new(),
             zones: Vec::new(),
         }
@@ -149,6 +158,8 @@ struct RawServer {
     api_tls_key: Option<Spanned<PathBuf>>,
     api_hosts: Option<Vec<Spanned<String>>>,
     check_targets: Option<Vec<Spanned<String>>>,
+    history_max_age: Option<Spanned<String>>,
+    history_max_rows: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -312,6 +323,31 @@ impl Cx<'_> {
                 api_hosts.push(name);
             }
         }
+        let mut retention = DEFAULT_RETENTION;
+        if let Some(age) = &raw.server.history_max_age {
+            match humantime::parse_duration(age.get_ref()) {
+                Ok(d) if d >= std::time::Duration::from_secs(3600) => retention.max_age = d,
+                _ => self.error(
+                    age.span(),
+                    format!(
+                        "server.history_max_age: {:?} is not a duration of an hour or more, such as \"90d\" or \"12h\"",
+                        age.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Some(rows) = &raw.server.history_max_rows {
+            match u64::try_from(*rows.get_ref()) {
+                Ok(n) if n >= 100 => retention.max_rows = n,
+                _ => self.error(
+                    rows.span(),
+                    format!(
+                        "server.history_max_rows: {} is below 100; keep at least 100 rows of history",
+                        rows.get_ref()
+                    ),
+                ),
+            }
+        }
         let mut check_targets = Vec::new();
         for t in raw.server.check_targets.unwrap_or_default() {
             match parse_prefix(t.get_ref()) {
@@ -344,6 +380,7 @@ impl Cx<'_> {
             api_tls,
             api_hosts,
             check_targets,
+            retention,
             health_checks,
             zones,
         }
@@ -668,6 +705,18 @@ mod tests {
         let shown: Vec<String> = c.check_targets.iter().map(ToString::to_string).collect();
         assert_eq!(shown, ["10.0.0.0/8", "192.0.2.7/32"]);
         assert_eq!(c.api_hosts, ["dns.example.net"]);
+        let c = load("[server]\nhistory_max_age = \"7d\"\nhistory_max_rows = 500\n").unwrap();
+        assert_eq!(
+            c.retention.max_age,
+            std::time::Duration::from_secs(7 * 86400)
+        );
+        assert_eq!(c.retention.max_rows, 500);
+        assert_eq!(load("").unwrap().retention, DEFAULT_RETENTION);
+        let e = errors("[server]\nhistory_max_age = \"5m\"\nhistory_max_rows = 3\n");
+        assert!(
+            e.contains("an hour or more") && e.contains("below 100"),
+            "{e}"
+        );
         let e = errors("[server]\napi_hosts = [\"http://x\"]\n");
         assert!(e.contains("is not a host name"), "{e}");
     }

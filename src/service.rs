@@ -1655,3 +1655,14 @@ impl Service {
         })
     }
 }
+
+/// History retention (`[server] history_max_age`, `history_max_rows`).
+impl Service {
+    /// Deletes health events and Route 53 change records past the
+    /// configured retention; the config file's current values apply.
+    pub fn prune_history(&self) -> Result<crate::store::Pruned, ServiceError> {
+        let mut inner = self.lock();
+        let retention = inner.file.retention;
+        Ok(inner.store.prune_history(SystemTime::now(), retention)?)
+    }
+}

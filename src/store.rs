@@ -80,7 +80,30 @@ const MIGRATIONS: &[&str] = &[
         forced_healthy BOOLEAN NOT NULL,
         set_at BIGINT NOT NULL        -- milliseconds since the epoch
     );",
+    // 4: history is pruned by age (health events have their index on
+    // `at` from 1).
+    "CREATE INDEX route53_changes_by_time ON route53_changes (submitted_at);",
 ];
+
+/// How much history the store keeps (`[server] history_max_age`,
+/// `history_max_rows`): health events and Route 53 change records older
+/// than `max_age`, and past the newest `max_rows` of each, are deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Oldest history kept.
+    pub max_age: Duration,
+    /// Most rows kept per kind of history.
+    pub max_rows: u64,
+}
+
+/// Rows one pruning deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// Health events.
+    pub events: u64,
+    /// Route 53 change records.
+    pub changes: u64,
+}
 
 /// What can go wrong with the database.
 #[derive(Debug, thiserror::Error)]
@@ -579,6 +602,38 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes history past `retention`, in one transaction; both
+    /// deletions walk an index on time.
+    pub fn prune_history(
+        &mut self,
+        now: SystemTime,
+        retention: Retention,
+    ) -> Result<Pruned, StoreError> {
+        let cutoff = millis(now.checked_sub(retention.max_age).unwrap_or(UNIX_EPOCH));
+        let keep = i64::try_from(retention.max_rows).unwrap_or(i64::MAX);
+        let tx = self.conn.transaction()?;
+        let mut events = tx.execute("DELETE FROM health_events WHERE at < ?1", [cutoff])?;
+        events += tx.execute(
+            "DELETE FROM health_events WHERE rowid IN (
+                 SELECT rowid FROM health_events ORDER BY at DESC, seq DESC LIMIT -1 OFFSET ?1)",
+            [keep],
+        )?;
+        let mut changes = tx.execute(
+            "DELETE FROM route53_changes WHERE submitted_at < ?1",
+            [cutoff],
+        )?;
+        changes += tx.execute(
+            "DELETE FROM route53_changes WHERE id IN (
+                 SELECT id FROM route53_changes ORDER BY submitted_at DESC LIMIT -1 OFFSET ?1)",
+            [keep],
+        )?;
+        tx.commit()?;
+        Ok(Pruned {
+            events: events as u64,
+            changes: changes as u64,
+        })
+    }
+
     /// Remembers an applied change, for Route 53's GetChange.
     pub fn put_route53_change(
         &mut self,
@@ -636,6 +691,72 @@ mod tests {
 
     fn key(owner: &str) -> (String, String, String) {
         (owner.into(), "A".into(), String::new())
+    }
+
+    #[test]
+    fn history_is_pruned_by_age_and_by_count() {
+        let mut s = Store::in_memory().unwrap();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        for i in 0..10u64 {
+            s.record_event(&HealthEvent {
+                check: format!("c{}", i % 3),
+                at: t0 + Duration::from_secs(i * 60),
+                old_healthy: true,
+                new_healthy: false,
+                reason: format!("e{i}"),
+            })
+            .unwrap();
+            s.put_route53_change(&format!("C{i}"), t0 + Duration::from_secs(i * 60), None)
+                .unwrap();
+        }
+        let now = t0 + Duration::from_secs(9 * 60);
+        // Older than 5 minutes: events 0..=3 go.
+        let pruned = s
+            .prune_history(
+                now,
+                Retention {
+                    max_age: Duration::from_secs(5 * 60),
+                    max_rows: 100,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                events: 4,
+                changes: 4
+            }
+        );
+        assert!(s.route53_change("C3").unwrap().is_none());
+        assert!(s.route53_change("C4").unwrap().is_some());
+        // Then only the newest 2 of each.
+        let pruned = s
+            .prune_history(
+                now,
+                Retention {
+                    max_age: Duration::from_secs(3600),
+                    max_rows: 2,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                events: 4,
+                changes: 4
+            }
+        );
+        let left: Vec<String> = s
+            .events(None, None, 100)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.reason)
+            .collect();
+        assert_eq!(left, ["e8", "e9"]);
+        assert!(s.route53_change("C9").unwrap().is_some());
+        assert!(s.route53_change("C7").unwrap().is_none());
+        // The resume states are not history: every check keeps its state.
+        assert_eq!(s.states().unwrap().len(), 3);
     }
 
     #[test]

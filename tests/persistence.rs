@@ -346,3 +346,66 @@ fn dns_never_fails_while_batches_apply() {
         answered.load(Ordering::SeqCst)
     );
 }
+
+#[test]
+fn history_past_its_retention_is_pruned_at_start() {
+    let s = fresh();
+    let dir = s.kill();
+    // History written long ago, straight into the real database file: 150
+    // events a year old and 150 recent ones, with a Route 53 change each.
+    {
+        let db = rusqlite::Connection::open(dir.path().join("eightfold.db")).unwrap();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let year_ms = 365 * 24 * 3600 * 1000i64;
+        for i in 0..300i64 {
+            let at = if i < 150 {
+                now_ms - year_ms + i
+            } else {
+                now_ms - 1000 + i
+            };
+            db.execute(
+                "INSERT INTO health_events (check_id, at, seq, old_healthy, new_healthy, reason)
+                 VALUES ('web', ?1, 0, 1, 0, ?2)",
+                rusqlite::params![at, format!("event {i}")],
+            )
+            .unwrap();
+            db.execute(
+                "INSERT INTO route53_changes (id, submitted_at) VALUES (?1, ?2)",
+                rusqlite::params![format!("C{i:013}"), at],
+            )
+            .unwrap();
+        }
+    }
+    // 90 days by default; at most 200 rows here.
+    std::fs::write(
+        dir.path().join("eightfold.toml"),
+        format!("{CONFIG}history_max_rows = 200\n"),
+    )
+    .unwrap();
+    let s = start(dir);
+    s.wait_for_log("history pruned", Duration::from_secs(10));
+    let db = rusqlite::Connection::open(s.path("eightfold.db")).unwrap();
+    let count = |table: &str| -> i64 {
+        db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count("health_events"), 150, "the year-old events go");
+    assert_eq!(count("route53_changes"), 150);
+    let logs = s.logs();
+    assert!(
+        logs.contains("events=150") && logs.contains("changes=150"),
+        "{logs}"
+    );
+    let api = s.api_url();
+    let (status, body) = call("GET", &format!("{api}/2013-04-01/change/C{:013}", 0), None);
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = call(
+        "GET",
+        &format!("{api}/2013-04-01/change/C{:013}", 299),
+        None,
+    );
+    assert_eq!(status, 200);
+}
