@@ -165,8 +165,23 @@ impl Server {
     /// Waits for every listener to finish after shutdown.
     pub async fn join(mut self) {
         while self.tasks.join_next().await.is_some() {}
+        // Transitions the checker saw before stopping are written before
+        // the process exits; a store that hangs cannot hold the exit.
+        let flushed = self.service.events_flushed();
+        if tokio::time::timeout(EVENT_FLUSH_LIMIT, flushed)
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                "health transitions still unwritten after {} s; stopping without them",
+                EVENT_FLUSH_LIMIT.as_secs()
+            );
+        }
     }
 }
+
+/// How long a stop waits for queued health transitions to be written.
+const EVENT_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How often history is pruned (and once at start).
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);

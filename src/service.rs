@@ -350,6 +350,9 @@ pub struct Service {
     generation: std::sync::atomic::AtomicU64,
     published: Arc<ArcSwap<Published>>,
     shutdown: CancellationToken,
+    /// Cancelled once every health transition queued at shutdown is
+    /// written.
+    events_flushed: CancellationToken,
 }
 
 /// The lower-cased absolute text of a name: the key of zones and records.
@@ -507,32 +510,61 @@ impl Service {
             shutdown,
             changes: Mutex::new(HashMap::new()),
             generation: std::sync::atomic::AtomicU64::new(1),
+            events_flushed: CancellationToken::new(),
         });
         let writer = service.clone();
         tokio::spawn(async move { writer.persist_events(events_rx).await });
         Ok(service)
     }
 
+    /// Writes health transitions as they come. At shutdown, once the
+    /// checker has stopped, it writes what is still queued and then says
+    /// so ([`Service::events_flushed`]): a transition the checker saw is
+    /// never lost to a clean stop.
     async fn persist_events(
         self: Arc<Self>,
         mut rx: tokio::sync::mpsc::UnboundedReceiver<HealthEvent>,
     ) {
-        while let Some(event) = rx.recv().await {
-            *self
-                .changes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(event.check.clone())
-                .or_default() += 1;
-            let service = self.clone();
-            let result =
-                tokio::task::spawn_blocking(move || service.lock().store.record_event(&event))
-                    .await;
-            match result {
-                Ok(Err(e)) => tracing::error!(error = %e, "cannot record a health event"),
-                Err(e) => tracing::error!(error = %e, "health event writer failed"),
-                Ok(Ok(())) => {}
+        loop {
+            tokio::select! {
+                biased;
+                event = rx.recv() => match event {
+                    Some(event) => self.clone().persist_event(event).await,
+                    None => break,
+                },
+                _ = self.shutdown.cancelled() => {
+                    let checker = self.lock().live.checker.clone();
+                    checker.stopped().await;
+                    rx.close();
+                    while let Some(event) = rx.recv().await {
+                        self.clone().persist_event(event).await;
+                    }
+                    break;
+                }
             }
+        }
+        self.events_flushed.cancel();
+    }
+
+    /// Waits until the health transitions queued at shutdown are written.
+    pub async fn events_flushed(&self) {
+        self.events_flushed.cancelled().await;
+    }
+
+    async fn persist_event(self: Arc<Self>, event: HealthEvent) {
+        *self
+            .changes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(event.check.clone())
+            .or_default() += 1;
+        let service = self.clone();
+        let result =
+            tokio::task::spawn_blocking(move || service.lock().store.record_event(&event)).await;
+        match result {
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot record a health event"),
+            Err(e) => tracing::error!(error = %e, "health event writer failed"),
+            Ok(Ok(())) => {}
         }
     }
 

@@ -273,6 +273,17 @@ impl Store {
         Ok(store)
     }
 
+    /// A write transaction that takes the write lock at once (`BEGIN
+    /// IMMEDIATE`). A deferred one that has read first cannot wait for a
+    /// lock another connection holds (SQLite returns "database is
+    /// locked" at once rather than risk a deadlock), so a backup tool's
+    /// brief lock would fail the write; this one waits out the busy
+    /// timeout instead.
+    fn write(&mut self) -> Result<rusqlite::Transaction<'_>, rusqlite::Error> {
+        self.conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+    }
+
     /// The journal mode and `synchronous` level the connection really runs
     /// with (`wal` and 2 for a file; `memory` for an in-memory database).
     pub fn durability(&self) -> Result<(String, i64), rusqlite::Error> {
@@ -286,7 +297,7 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<(), rusqlite::Error> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                 version BIGINT PRIMARY KEY,
@@ -376,7 +387,7 @@ impl Store {
 
     /// Removes a zone and its records.
     pub fn delete_zone(&mut self, name: &str) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         tx.execute("DELETE FROM records WHERE zone = ?1", [name])?;
         tx.execute("DELETE FROM zones WHERE name = ?1", [name])?;
         tx.commit()?;
@@ -385,7 +396,7 @@ impl Store {
 
     /// Applies every write of one change batch to `zone`, all or nothing.
     pub fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         for w in writes {
             match w {
                 RecordWrite::Put { key, record } => {
@@ -443,7 +454,7 @@ impl Store {
     /// Inserts or replaces a health check.
     pub fn put_check(&mut self, check: &StoredCheck) -> Result<(), StoreError> {
         let body = serde_json::to_string(&check.input).expect("checks serialise");
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         tx.execute("DELETE FROM health_checks WHERE id = ?1", [&check.input.id])?;
         tx.execute(
             "INSERT INTO health_checks (id, body, version, caller_reference, created_at)
@@ -462,7 +473,7 @@ impl Store {
 
     /// Removes a health check, its saved state and its events.
     pub fn delete_check(&mut self, id: &str) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         tx.execute("DELETE FROM health_checks WHERE id = ?1", [id])?;
         tx.execute("DELETE FROM health_states WHERE check_id = ?1", [id])?;
         tx.execute("DELETE FROM health_overrides WHERE check_id = ?1", [id])?;
@@ -496,7 +507,7 @@ impl Store {
 
     /// Records a state change: the event, and the state to resume from.
     pub fn record_event(&mut self, event: &HealthEvent) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         let at = millis(event.at);
         let seq: i64 = tx.query_row(
             "SELECT COUNT(*) FROM health_events WHERE check_id = ?1 AND at = ?2",
@@ -586,7 +597,7 @@ impl Store {
         check: &str,
         settings: Option<(i64, Option<bool>)>,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         tx.execute(
             "DELETE FROM route53_check_settings WHERE check_id = ?1",
             [check],
@@ -611,7 +622,7 @@ impl Store {
     ) -> Result<Pruned, StoreError> {
         let cutoff = millis(now.checked_sub(retention.max_age).unwrap_or(UNIX_EPOCH));
         let keep = i64::try_from(retention.max_rows).unwrap_or(i64::MAX);
-        let tx = self.conn.transaction()?;
+        let tx = self.write()?;
         let mut events = tx.execute("DELETE FROM health_events WHERE at < ?1", [cutoff])?;
         events += tx.execute(
             "DELETE FROM health_events WHERE rowid IN (

@@ -409,3 +409,49 @@ fn history_past_its_retention_is_pruned_at_start() {
     );
     assert_eq!(status, 200);
 }
+
+#[test]
+fn transitions_queued_at_sigterm_are_written_before_exit() {
+    const CHECKS: usize = 20;
+    let up = Arc::new(AtomicBool::new(true));
+    let addr = backend(up.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = String::from(CONFIG);
+    for i in 0..CHECKS {
+        config.push_str(&format!(
+            "\n[[health_check]]\nid = \"c{i}\"\ntype = \"http\"\nip = \"127.0.0.1\"\nport = {}\ninterval = \"1s\"\nfailure_threshold = 1\n",
+            addr.port()
+        ));
+    }
+    std::fs::write(dir.path().join("eightfold.toml"), config).unwrap();
+    let s = start(dir);
+    // The database is busy (a backup, say) while every check fails at
+    // once: the writer waits on it and the transitions queue up.
+    let db = rusqlite::Connection::open(s.path("eightfold.db")).unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    up.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.logs().matches("healthy → unhealthy").count() < CHECKS {
+        assert!(
+            Instant::now() < deadline,
+            "not every check failed:\n{}",
+            s.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s.signal("TERM");
+    // Longer than a stop takes, shorter than the store's busy timeout (5 s
+    // from the first transition): the process must wait for the writer.
+    std::thread::sleep(Duration::from_secs(2));
+    db.execute_batch("COMMIT").unwrap();
+    let (status, logs) = s.wait();
+    assert!(status.success(), "{status}: {logs}");
+    let written: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM health_events WHERE new_healthy = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(written, CHECKS as i64, "transitions lost at the stop: {logs}");
+}

@@ -162,17 +162,24 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn stop(mut self) -> ExitStatus {
+    pub fn stop(self) -> ExitStatus {
         self.signal("TERM");
+        self.wait().0
+    }
+
+    /// Waits (at most 10 s) for the server to exit; its status and logs.
+    pub fn wait(mut self) -> (ExitStatus, String) {
         let mut child = self.child.take().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                return status;
+                // The log reader finishes with the pipe.
+                std::thread::sleep(Duration::from_millis(50));
+                return (status, self.logs());
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("server did not stop within 10 s of SIGTERM");
+                panic!("server did not stop within 10 s; logs:\n{}", self.logs());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
