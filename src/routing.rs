@@ -22,6 +22,111 @@ pub struct Pick {
 /// stack; validation caps groups at 100.
 const MAX_CANDIDATES: usize = 128;
 
+/// Where one record of a group stands right now: whether the next query
+/// may be answered with it, and why. The one statement of the routing
+/// rules: [`select`] answers from it and the explain endpoint reports it,
+/// so the two cannot disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Simple routing: every value is answered.
+    Simple,
+    /// Multivalue or weighted: healthy, so a candidate.
+    Healthy,
+    /// Multivalue or weighted: unhealthy, but so is every record, so all
+    /// are candidates (fail open, as Route 53).
+    FailOpen,
+    /// Multivalue or weighted: unhealthy while others are healthy.
+    Unhealthy,
+    /// Weighted: weight 0, left out while a record of non-zero weight is a
+    /// candidate.
+    WeightZero,
+    /// Failover: the record answering now (`healthy` tells whether it is
+    /// answering because it is healthy or because everything failed).
+    Active {
+        /// Its own health.
+        healthy: bool,
+    },
+    /// Failover: not answering (the other record is active).
+    Standby {
+        /// Its own health.
+        healthy: bool,
+    },
+}
+
+impl Standing {
+    /// Whether a query can be answered with this record.
+    pub fn eligible(self) -> bool {
+        matches!(
+            self,
+            Standing::Simple | Standing::Healthy | Standing::FailOpen | Standing::Active { .. }
+        )
+    }
+}
+
+/// What the rules need to know of the whole group, computed once.
+#[derive(Debug, Clone, Copy)]
+pub struct Group {
+    policy: Policy,
+    any_healthy: bool,
+    /// Failover: the active record.
+    active: Option<usize>,
+    /// Weighted: whether a candidate of non-zero weight exists.
+    weighted_positive: bool,
+}
+
+impl Group {
+    /// Looks at every record of `set` once.
+    pub fn of(set: &RecordSet, healthy: &impl Fn(HealthId) -> bool) -> Group {
+        let records = &set.records[..set.records.len().min(MAX_CANDIDATES)];
+        let is_healthy = |r: &Record| r.health.is_none_or(healthy);
+        let any_healthy = records.iter().any(is_healthy);
+        let active = if set.policy == Policy::Failover {
+            let find = |role| records.iter().position(|r| r.failover == Some(role));
+            match (find(FailoverRole::Primary), find(FailoverRole::Secondary)) {
+                (Some(p), _) if is_healthy(&records[p]) => Some(p),
+                (_, Some(s)) if is_healthy(&records[s]) => Some(s),
+                // Both unhealthy: the primary answers (Route 53).
+                (Some(p), _) => Some(p),
+                (None, s) => s,
+            }
+        } else {
+            None
+        };
+        let weighted_positive = records
+            .iter()
+            .any(|r| r.weight > 0 && (!any_healthy || is_healthy(r)));
+        Group {
+            policy: set.policy,
+            any_healthy,
+            active,
+            weighted_positive,
+        }
+    }
+
+    /// The standing of record `index`, whose own health is `healthy`.
+    pub fn standing(&self, index: usize, record: &Record, healthy: bool) -> Standing {
+        match self.policy {
+            Policy::Simple => Standing::Simple,
+            Policy::Failover if self.active == Some(index) => Standing::Active { healthy },
+            Policy::Failover => Standing::Standby { healthy },
+            Policy::Multivalue | Policy::Weighted => {
+                if !healthy && self.any_healthy {
+                    Standing::Unhealthy
+                } else if self.policy == Policy::Weighted
+                    && record.weight == 0
+                    && self.weighted_positive
+                {
+                    Standing::WeightZero
+                } else if healthy {
+                    Standing::Healthy
+                } else {
+                    Standing::FailOpen
+                }
+            }
+        }
+    }
+}
+
 /// Fills `out` with the values `set` answers with right now.
 ///
 /// `healthy` tells whether a health check passes; records without one are
@@ -33,7 +138,17 @@ pub fn select<R: Rng + ?Sized>(
     out: &mut Vec<Pick>,
 ) {
     out.clear();
-    let is_healthy = |r: &Record| r.health.is_none_or(&healthy);
+    let group = Group::of(set, &healthy);
+    let records = &set.records[..set.records.len().min(MAX_CANDIDATES)];
+    let eligible = |(i, r): &(usize, &Record)| {
+        group
+            .standing(*i, r, r.health.is_none_or(&healthy))
+            .eligible()
+    };
+    let pick = |i: usize| Pick {
+        record: i as u16,
+        value: 0,
+    };
     match set.policy {
         Policy::Simple => {
             let Some(record) = set.records.first() else {
@@ -47,81 +162,54 @@ pub fn select<R: Rng + ?Sized>(
             shuffle_prefix(out, n, rng);
         }
         Policy::Multivalue => {
-            let records = &set.records[..set.records.len().min(MAX_CANDIDATES)];
-            let any_healthy = records.iter().any(is_healthy);
-            // Fail open: with nothing healthy, choose among all (Route 53).
             out.extend(
                 records
                     .iter()
                     .enumerate()
-                    .filter(|(_, r)| !any_healthy || is_healthy(r))
-                    .map(|(i, _)| Pick {
-                        record: i as u16,
-                        value: 0,
-                    }),
+                    .filter(eligible)
+                    .map(|(i, _)| pick(i)),
             );
             let n = out.len().min(MULTIVALUE_MAX_ANSWERS);
             shuffle_prefix(out, n, rng);
             out.truncate(n);
         }
-        Policy::Failover => {
-            let find = |role| set.records.iter().position(|r| r.failover == Some(role));
-            let primary = find(FailoverRole::Primary);
-            let secondary = find(FailoverRole::Secondary);
-            let chosen = match (primary, secondary) {
-                (Some(p), _) if is_healthy(&set.records[p]) => Some(p),
-                (_, Some(s)) if is_healthy(&set.records[s]) => Some(s),
-                // Both unhealthy: the primary answers (Route 53).
-                (Some(p), _) => Some(p),
-                (None, s) => s,
-            };
-            out.extend(chosen.map(|i| Pick {
-                record: i as u16,
-                value: 0,
-            }));
-        }
+        Policy::Failover => out.extend(group.active.map(pick)),
         Policy::Weighted => {
-            let any_healthy = set.records.iter().any(is_healthy);
-            let candidate = |r: &Record| !any_healthy || is_healthy(r);
-            let total: u32 = set
-                .records
+            let total: u32 = records
                 .iter()
-                .filter(|r| candidate(r))
-                .map(|r| u32::from(r.weight))
+                .enumerate()
+                .filter(eligible)
+                .map(|(_, r)| u32::from(r.weight))
                 .sum();
             let chosen = if total > 0 {
                 let mut ticket = rng.random_range(0..total);
-                set.records.iter().position(|r| {
-                    if !candidate(r) || r.weight == 0 {
-                        return false;
-                    }
-                    let w = u32::from(r.weight);
-                    if ticket < w {
-                        true
-                    } else {
-                        ticket -= w;
-                        false
-                    }
-                })
+                records
+                    .iter()
+                    .enumerate()
+                    .filter(eligible)
+                    .find_map(|(i, r)| {
+                        let w = u32::from(r.weight);
+                        if ticket < w {
+                            Some(i)
+                        } else {
+                            ticket -= w;
+                            None
+                        }
+                    })
             } else {
                 // Every candidate weighs zero: uniform among them.
-                let n = set.records.iter().filter(|r| candidate(r)).count();
-                if n == 0 {
-                    None
-                } else {
+                let n = records.iter().enumerate().filter(eligible).count();
+                (n > 0).then(|| {
                     let k = rng.random_range(0..n);
-                    set.records
+                    records
                         .iter()
                         .enumerate()
-                        .filter(|(_, r)| candidate(r))
+                        .filter(eligible)
                         .nth(k)
-                        .map(|(i, _)| i)
-                }
+                        .map_or(0, |(i, _)| i)
+                })
             };
-            out.extend(chosen.map(|i| Pick {
-                record: i as u16,
-                value: 0,
-            }));
+            out.extend(chosen.map(pick));
         }
     }
 }
@@ -340,5 +428,85 @@ mod tests {
     fn all_unhealthy_weighted_acts_as_all_healthy() {
         let s = shares(&weighted(&[1, 1]), &[0, 1], 10_000);
         assert!((s[0] - 0.5).abs() < 0.03, "{s:?}");
+    }
+
+    #[test]
+    fn select_answers_exactly_from_the_records_classify_calls_eligible() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let policy = prop_oneof![
+            Just(Policy::Multivalue),
+            Just(Policy::Failover),
+            Just(Policy::Weighted)
+        ];
+        // Up to 14 records: (healthy, weight, role), health id = index.
+        let group = proptest::collection::vec((any::<bool>(), 0u8..4, any::<bool>()), 0..14);
+        let mut runner = TestRunner::new(Config {
+            cases: 500,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&(policy, group, any::<u64>()), |(policy, spec, seed)| {
+                let mut records: Vec<Record> = Vec::new();
+                for (i, (_, weight, primary)) in spec.iter().enumerate() {
+                    let mut r = record(i, Some(i as HealthId));
+                    r.weight = *weight;
+                    if policy == Policy::Failover {
+                        let taken = |role| records.iter().any(|r| r.failover == Some(role));
+                        let role = if *primary {
+                            FailoverRole::Primary
+                        } else {
+                            FailoverRole::Secondary
+                        };
+                        if taken(role) {
+                            continue;
+                        }
+                        r.failover = Some(role);
+                    }
+                    records.push(r);
+                }
+                let healthy_of = |h: HealthId| spec[h as usize].0;
+                let group_set = set(policy, records);
+                let group = Group::of(&group_set, &healthy_of);
+                let eligible: Vec<u16> = group_set
+                    .records
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, r)| {
+                        group
+                            .standing(*i, r, r.health.is_none_or(healthy_of))
+                            .eligible()
+                    })
+                    .map(|(i, _)| i as u16)
+                    .collect();
+                let mut rng = SmallRng::seed_from_u64(seed);
+                let mut out = Vec::new();
+                let mut seen = std::collections::BTreeSet::new();
+                for _ in 0..64 {
+                    select(&group_set, healthy_of, &mut rng, &mut out);
+                    let want = match policy {
+                        Policy::Multivalue => eligible.len().min(MULTIVALUE_MAX_ANSWERS),
+                        _ => usize::from(!eligible.is_empty()),
+                    };
+                    prop_assert_eq!(out.len(), want, "{:?} {:?}", policy, spec);
+                    seen.extend(out.iter().map(|p| p.record));
+                }
+                prop_assert!(
+                    seen.iter().all(|r| eligible.contains(r)),
+                    "{:?}: {:?} not within {:?}",
+                    policy,
+                    seen,
+                    eligible
+                );
+                // Every eligible record of positive weight (or any, outside
+                // weighted routing) turns up in 64 draws of at most 14.
+                if policy != Policy::Weighted {
+                    let all: std::collections::BTreeSet<u16> = eligible.iter().copied().collect();
+                    prop_assert_eq!(seen, all);
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 }

@@ -648,6 +648,67 @@ async fn healthz_answers_and_unknown_paths_are_404_json() {
     assert_eq!(error_code(&body), "NotFound");
 }
 
+#[tokio::test]
+async fn the_explanation_matches_the_answer_past_eight_records_and_without_a_secondary() {
+    let api = Api::new();
+    api.send("POST", "/v1/zones", Some(r#"{"name": "x.test."}"#))
+        .await;
+    let twelve: Vec<Value> = (1..=12)
+        .map(|i| json!({"action": "CREATE", "record": record("many", &format!("s{i}"), &format!("192.0.2.{i}"))}))
+        .collect();
+    let (status, body) = api.changes("x.test", json!(twelve)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, explained) = api
+        .send("GET", "/v1/test-answer?name=many.x.test&type=A", None)
+        .await;
+    assert_eq!(
+        explained["answer"].as_array().unwrap().len(),
+        8,
+        "{explained}"
+    );
+    for r in explained["records"].as_array().unwrap() {
+        assert_eq!(r["eligible"], true);
+        let why = r["why"].as_str().unwrap();
+        assert!(
+            why.contains("one of 12 candidates, of which 8 are chosen"),
+            "{why}"
+        );
+    }
+    // A failover group with only a primary, forced down: the primary still
+    // answers, and no secondary is invented to explain it.
+    api.send(
+        "POST",
+        "/v1/health-checks",
+        Some(r#"{"id": "p", "type": "tcp", "ip": "127.0.0.1", "port": 9, "interval": "300s"}"#),
+    )
+    .await;
+    let primary = json!({"action": "CREATE", "record": {"name": "solo", "type": "A", "ttl": 60,
+        "routing": "failover", "set": "p", "failover": "primary", "value": "192.0.2.99", "health_check": "p"}});
+    let (status, body) = api.changes("x.test", json!([primary])).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    api.send(
+        "POST",
+        "/v1/health-checks/p/override",
+        Some(r#"{"status": "unhealthy"}"#),
+    )
+    .await;
+    let (_, explained) = api
+        .send("GET", "/v1/test-answer?name=solo.x.test&type=A", None)
+        .await;
+    assert_eq!(
+        explained["answer"].as_array().unwrap().len(),
+        1,
+        "{explained}"
+    );
+    let solo = &explained["records"][0];
+    assert_eq!(solo["eligible"], true);
+    assert_eq!(solo["healthy"], false);
+    assert_eq!(
+        solo["why"],
+        "primary, unhealthy, but no healthy secondary can take over"
+    );
+}
+
 mod generated {
     //! Property test: whatever body arrives, the API answers 2xx or 4xx
     //! with a JSON error, never 5xx, and never changes anything on a 4xx.
