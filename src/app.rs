@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::dns::handler::Published;
 use crate::dns::listen;
-use crate::health::HealthTable;
+use crate::health::{HealthTable, Listener, Role};
 use crate::model::{HealthCheckSpec, ZoneSpec};
 use crate::service::Service;
 use crate::snapshot::{HealthId, Snapshot};
@@ -110,7 +110,8 @@ impl Server {
         });
         // The service keeps the config: moved, not copied, since at a
         // million records a copy is hundreds of MiB.
-        let service = Service::start(config, config_path, store, shutdown.clone())
+        let own = own_listeners(&sockets, api_listener.as_ref())?;
+        let service = Service::start_guarding(config, config_path, store, shutdown.clone(), own)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let shared = listen::Shared::new(service.published(), limiter);
         let metrics = shared.metrics.clone();
@@ -150,7 +151,10 @@ impl Server {
     /// Swaps in zones and health checks from a new config file; API-managed
     /// objects stay. Checks whose spec did not change keep their state, so
     /// a reload never revives a dead endpoint.
-    pub fn reload(&self, config: Config) {
+    ///
+    /// A config that conflicts with what the API stored is refused whole
+    /// (each problem is returned) and the running one stays.
+    pub fn reload(&self, config: Config) -> Result<(), Vec<String>> {
         // The API's certificate is read again (renewals); its listener,
         // address and token stay as started.
         if let (Some(tls), Some(files)) = (&self.api_tls, &config.api_tls) {
@@ -159,7 +163,7 @@ impl Server {
                 Err(e) => tracing::error!("{e}; the API keeps its previous certificate"),
             }
         }
-        self.service.reload_file(config);
+        self.service.reload_file(config)
     }
 
     /// Waits for every listener to finish after shutdown.
@@ -178,6 +182,27 @@ impl Server {
             );
         }
     }
+}
+
+/// The bound sockets, which health checks may not aim at.
+fn own_listeners(
+    dns: &[listen::DnsSockets],
+    api: Option<&tokio::net::TcpListener>,
+) -> anyhow::Result<Vec<Listener>> {
+    let mut own: Vec<Listener> = dns
+        .iter()
+        .map(|s| Listener {
+            role: Role::Dns,
+            addr: s.addr,
+        })
+        .collect();
+    if let Some(api) = api {
+        own.push(Listener {
+            role: Role::Api,
+            addr: api.local_addr()?,
+        });
+    }
+    Ok(own)
 }
 
 /// How long a stop waits for queued health transitions to be written.
@@ -255,6 +280,7 @@ pub async fn run(
     on_ready: impl FnOnce(&[SocketAddr]),
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
+    crate::rlimit::raise_open_files_and_log();
     let shutdown = CancellationToken::new();
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
@@ -286,9 +312,18 @@ pub async fn run(
                     Ok(mut new) => {
                         overrides(&mut new);
                         let zones = new.zones.len();
-                        server.reload(new);
-                        release_freed_memory();
-                        tracing::info!(config = %path.display(), zones, "reloaded");
+                        match server.reload(new) {
+                            Ok(()) => {
+                                release_freed_memory();
+                                tracing::info!(config = %path.display(), zones, "reloaded");
+                            }
+                            Err(problems) => {
+                                for p in &problems {
+                                    tracing::error!("{p}");
+                                }
+                                tracing::error!(config = %path.display(), "reload refused; still serving the previous configuration");
+                            }
+                        }
                     }
                     Err(diags) => {
                         for d in &diags.0 {

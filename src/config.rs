@@ -14,6 +14,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::health::targets::{Listener, Role, TargetPolicy};
 use crate::input::{FieldError, HealthCheckInput, RecordInput};
 use crate::model::{DName, HealthCheckSpec, Origin, RecordSpec, ZoneSpec};
 use crate::{validate, zonefile};
@@ -359,7 +360,21 @@ impl Cx<'_> {
             }
         }
 
-        let health_checks = self.health_checks(raw.health_check);
+        // The file's own listeners; one given port 0 is only known once
+        // bound, and the probe refuses it then.
+        let listeners = dns
+            .iter()
+            .map(|&addr| Listener {
+                role: Role::Dns,
+                addr,
+            })
+            .chain(api.map(|addr| Listener {
+                role: Role::Api,
+                addr,
+            }))
+            .collect();
+        let targets = TargetPolicy::new(check_targets.clone(), listeners);
+        let health_checks = self.health_checks(raw.health_check, &targets);
         let check_ids: HashSet<&str> = health_checks.iter().map(|c| c.id.as_str()).collect();
         let mut zones: Vec<ZoneSpec> = Vec::new();
         for z in raw.zone {
@@ -393,7 +408,11 @@ impl Cx<'_> {
         }
     }
 
-    fn health_checks(&mut self, raws: Vec<RawHealthCheck>) -> Vec<HealthCheckSpec> {
+    fn health_checks(
+        &mut self,
+        raws: Vec<RawHealthCheck>,
+        targets: &TargetPolicy,
+    ) -> Vec<HealthCheckSpec> {
         // Children may be declared after their parent: know every kind first.
         let kinds: HashMap<String, bool> = raws
             .iter()
@@ -411,7 +430,14 @@ impl Cx<'_> {
                 continue;
             }
             match input.to_spec(&|id| kinds.get(id).copied()) {
-                Ok(spec) => out.push(spec),
+                Ok(spec) => {
+                    if let Err(e) = crate::input::check_target(&spec, targets) {
+                        self.report(&spans, vec![e]);
+                    }
+                    // Kept even when refused: the file fails anyway, and
+                    // records using it should not add "unknown check".
+                    out.push(spec);
+                }
                 Err(errors) => self.report(&spans, errors),
             }
         }
@@ -792,6 +818,35 @@ mod tests {
                 "e.toml:6:21: health check \"a\": failure_threshold must be 1 to 10, not 11"
             ),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_check_aimed_where_checks_may_not_aim_is_located_at_its_ip() {
+        let e = errors(
+            "[server]\ndns = [\"127.0.0.1:5353\"]\n\
+             [[health_check]]\nid = \"meta\"\ntype = \"http\"\nip = \"169.254.169.254\"\n\
+             [[health_check]]\nid = \"self\"\ntype = \"tcp\"\nip = \"127.0.0.1\"\nport = 5353\n",
+        );
+        assert!(
+            e.contains("e.toml:6:6: health check \"meta\": checks may not target 169.254.169.254 (link-local"),
+            "{e}"
+        );
+        assert!(
+            e.contains("e.toml:10:6: health check \"self\": checks may not target 127.0.0.1:5353 (eightfold's own DNS listener 127.0.0.1:5353)"),
+            "{e}"
+        );
+        let e = errors(
+            "[server]\ncheck_targets = [\"10.0.0.0/8\"]\n\
+             [[health_check]]\nid = \"lo\"\ntype = \"http\"\nip = \"127.0.0.1\"\n",
+        );
+        assert_eq!(
+            e,
+            "e.toml:6:6: health check \"lo\": checks may not target 127.0.0.1 (outside server.check_targets)"
+        );
+        assert!(
+            load("[server]\ncheck_targets = [\"10.0.0.0/8\"]\n[[health_check]]\nid = \"in\"\ntype = \"http\"\nip = \"10.1.2.3\"\n")
+                .is_ok()
         );
     }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use domain::base::ToName;
 use serde::{Deserialize, Serialize};
 
+use crate::health::targets::{Refusal, TargetPolicy};
 use crate::model::{
     CheckKind, DEFAULT_RECORD_TTL, DName, FailoverRole, HealthCheckSpec, Policy, RecordSpec, Target,
 };
@@ -590,6 +591,34 @@ impl HealthCheckInput {
     }
 }
 
+/// Checks that `spec` aims where checks may aim (docs/security.md): its
+/// `ip` on its port against `targets`, and an `fqdn` that is an address
+/// literal likewise. Other names are judged at every probe, once resolved.
+pub fn check_target(spec: &HealthCheckSpec, targets: &TargetPolicy) -> Result<(), FieldError> {
+    let (field, ip) = match &spec.target {
+        Some(Target::Ip(ip)) => ("ip", *ip),
+        Some(Target::Fqdn(name)) => match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => ("fqdn", ip),
+            Err(_) => return Ok(()),
+        },
+        None => return Ok(()),
+    };
+    targets.check(ip, spec.port).map_err(|why| {
+        let shown = std::net::SocketAddr::new(ip, spec.port);
+        let what = match why {
+            Refusal::OwnListener { .. } => shown.to_string(),
+            _ => ip.to_string(),
+        };
+        err(
+            field,
+            format!(
+                "health check {:?}: checks may not target {what} ({why})",
+                spec.id
+            ),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -673,5 +702,57 @@ mod tests {
             errors[0].message.contains("https checks only"),
             "{errors:?}"
         );
+    }
+    #[test]
+    fn a_forbidden_target_is_reported_at_its_field() {
+        use crate::health::targets::{Listener, Role};
+        let api = Listener {
+            role: Role::Api,
+            addr: "127.0.0.1:8053".parse().unwrap(),
+        };
+        let policy = TargetPolicy::new(vec![], vec![api]);
+        let spec = |json: &str| {
+            serde_json::from_str::<HealthCheckInput>(json)
+                .unwrap()
+                .to_spec(&|_| None)
+                .unwrap()
+        };
+        let e = check_target(
+            &spec(r#"{"id":"m","type":"http","ip":"169.254.169.254"}"#),
+            &policy,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "ip");
+        assert!(
+            e.message.starts_with(
+                "health check \"m\": checks may not target 169.254.169.254 (link-local"
+            ),
+            "{}",
+            e.message
+        );
+        let e = check_target(
+            &spec(r#"{"id":"a","type":"tcp","ip":"::ffff:127.0.0.1","port":8053}"#),
+            &policy,
+        )
+        .unwrap_err();
+        assert!(
+            e.message
+                .ends_with("(eightfold's own API listener 127.0.0.1:8053)"),
+            "{}",
+            e.message
+        );
+        let e = check_target(
+            &spec(r#"{"id":"f","type":"http","fqdn":"224.0.0.1"}"#),
+            &policy,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "fqdn");
+        for ok in [
+            r#"{"id":"o","type":"http","ip":"127.0.0.1","port":8080}"#,
+            r#"{"id":"o","type":"http","fqdn":"www.example.test"}"#,
+            r#"{"id":"o","type":"calculated","children":[]}"#,
+        ] {
+            assert_eq!(check_target(&spec(ok), &policy), Ok(()), "{ok}");
+        }
     }
 }

@@ -27,9 +27,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, parse_absolute};
 use crate::dns::handler::Published;
-use crate::health::{CheckStatus, Checker, OnChange, Seed, Transition};
+use crate::health::{
+    CheckStatus, Checker, Listener, OnChange, Seed, SharedPolicy, TargetPolicy, Transition,
+};
 use crate::input::{FieldError, HealthCheckInput, RecordInput};
-use crate::model::{CheckKind, DName, FailoverRole, HealthCheckSpec, Policy, RecordSpec, ZoneSpec};
+use crate::model::{
+    CheckKind, DName, FailoverRole, HealthCheckSpec, MULTIVALUE_MAX_ANSWERS, Policy, RecordSpec,
+    ZoneSpec,
+};
+use crate::routing::Standing;
 use crate::snapshot::{Found, NameKey};
 use crate::store::{HealthEvent, RecordWrite, Store, StoreError, StoredCheck, StoredZone};
 
@@ -266,6 +272,9 @@ pub struct ResultInfo {
     pub reason: String,
     /// How long the probe took, in milliseconds.
     pub latency_ms: f64,
+    /// The probe failed through this machine's fault and was not counted.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub local_fault: bool,
 }
 
 /// One state change.
@@ -326,6 +335,8 @@ struct Inner {
     /// API-managed health checks.
     checks: Vec<StoredCheck>,
     store: Store,
+    /// Where checks may aim; the checker's probes read it too.
+    targets: SharedPolicy,
     live: Live,
 }
 
@@ -335,6 +346,9 @@ pub struct HealthMetrics {
     /// Per check: id, healthy now, probes passed, probes failed, state
     /// changes recorded since the start.
     pub checks: Vec<(String, bool, u64, u64, u64)>,
+    /// Per check, in the order of `checks`: probes that failed through a
+    /// local fault, counted apart from failures.
+    pub local_faults: Vec<u64>,
     /// Snapshots published since the start (1 is the first).
     pub generation: u64,
     /// Zones served.
@@ -447,18 +461,47 @@ fn new_change_id() -> String {
 }
 
 impl Service {
+    /// As [`Service::start_guarding`], with no listeners of its own to
+    /// keep checks away from (tests and tools that serve nothing).
+    pub fn start(
+        file: Config,
+        file_path: Option<PathBuf>,
+        store: Store,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Service>, ServiceError> {
+        Service::start_guarding(file, file_path, store, shutdown, Vec::new())
+    }
+
     /// Opens the store, merges its objects with the file-managed ones,
     /// publishes the first snapshot and starts the checker, resuming each
-    /// check from its saved state.
-    pub fn start(
+    /// check from its saved state. Checks may not aim at `listeners`,
+    /// eightfold's own bound sockets, nor outside the file's
+    /// `check_targets` (docs/security.md).
+    pub fn start_guarding(
         file: Config,
         file_path: Option<PathBuf>,
         mut store: Store,
         shutdown: CancellationToken,
+        listeners: Vec<Listener>,
     ) -> Result<Arc<Service>, ServiceError> {
+        let targets: SharedPolicy = Arc::new(ArcSwap::from_pointee(TargetPolicy::new(
+            file.check_targets.clone(),
+            listeners,
+        )));
         let file = without_origins(file);
         let zones = store.zones()?;
         let checks = store.checks()?;
+        let problems = declared_problems(&file, &zones, &checks);
+        if !problems.is_empty() {
+            return Err(ServiceError::Invalid {
+                code: "InvalidDeclarations",
+                message: format!(
+                    "the config file and the database disagree; fix the config file (or restore what it lost) and start again:\n  {}",
+                    problems.join("\n  ")
+                ),
+                details: problems,
+            });
+        }
         let check_specs = merged_checks(&file, &checks);
         let seeds = saved_seeds(&mut store, &check_specs)?;
         let api_specs = api_zone_specs(&file, &zones, &checks);
@@ -489,6 +532,7 @@ impl Service {
             checker_token.clone(),
             &seeds,
             Some(on_change),
+            targets.clone(),
         );
         let service = Arc::new(Service {
             inner: Mutex::new(Inner {
@@ -498,6 +542,7 @@ impl Service {
                 api_specs,
                 checks,
                 store,
+                targets,
                 live: Live {
                     published: published.clone(),
                     check_specs: check_specs.clone(),
@@ -636,6 +681,9 @@ impl Service {
                     )
                 })
                 .collect(),
+            local_faults: (0..ids.len())
+                .map(|i| checker.local_faults(i as crate::snapshot::HealthId))
+                .collect(),
             generation: self.generation.load(std::sync::atomic::Ordering::Relaxed),
             zones: published.snapshot.zone_count(),
         }
@@ -647,12 +695,27 @@ impl Service {
     }
 
     /// Replaces the file-managed part (SIGHUP) and republishes.
-    pub fn reload_file(&self, file: Config) {
+    ///
+    /// The new file is validated together with everything stored: a reload
+    /// that would leave a zone with two owners, or stored records and
+    /// checks that no longer validate, is refused whole, naming each
+    /// problem, and the running configuration stays.
+    pub fn reload_file(&self, file: Config) -> Result<(), Vec<String>> {
         let file = without_origins(file);
         let mut inner = self.lock();
+        let problems = declared_problems(&file, &inner.zones, &inner.checks);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let targets = inner
+            .targets
+            .load()
+            .with_allowed(file.check_targets.clone());
+        inner.targets.store(Arc::new(targets));
         inner.file = file;
         inner.refresh_specs();
         self.publish(&mut inner);
+        Ok(())
     }
 
     // ----- zones -----
@@ -1022,18 +1085,11 @@ impl Service {
                 message: format!("health check {id:?} is used by {user}; change that record first"),
             });
         }
-        let calculated_parent = inner.checks.iter().find(|c| {
-            c.input
-                .children
-                .as_ref()
-                .is_some_and(|ch| ch.iter().any(|x| x == id))
-        });
-        if let Some(parent) = calculated_parent {
+        if let Some(parent) = inner.calculated_parents(id).first() {
             return Err(ServiceError::Conflict {
                 code: "HealthCheckInUse",
                 message: format!(
-                    "health check {id:?} is a child of {:?}; change that check first",
-                    parent.input.id
+                    "health check {id:?} is a child of calculated check {parent:?}; change that check first"
                 ),
             });
         }
@@ -1142,54 +1198,18 @@ impl Service {
             .iter()
             .map(|r| r.health.is_none_or(|h| health.is_healthy(h)))
             .collect();
-        let any_healthy = healthy.iter().any(|&h| h);
-        let chosen_failover = failover_choice(set, &healthy);
-        let weighted_positive = set
+        let health_of = |h| health.is_healthy(h);
+        let group = crate::routing::Group::of(set, &health_of);
+        let candidates = set
             .records
             .iter()
-            .zip(&healthy)
-            .any(|(r, &h)| (h || !any_healthy) && r.weight > 0);
+            .enumerate()
+            .filter(|(i, r)| group.standing(*i, r, healthy[*i]).eligible())
+            .count();
         for (i, (r, &ok)) in set.records.iter().zip(&healthy).enumerate() {
-            let (eligible, why) = match set.policy {
-                Policy::Simple => (true, "simple: every value is answered".to_string()),
-                Policy::Multivalue if ok => (true, "healthy".into()),
-                Policy::Multivalue if !any_healthy => (
-                    true,
-                    "unhealthy, but no record is healthy: answering from all (fail open)".into(),
-                ),
-                Policy::Multivalue => (false, "unhealthy".into()),
-                Policy::Failover => {
-                    let chosen = chosen_failover == Some(i);
-                    let why = match (r.failover, chosen, ok) {
-                        (Some(FailoverRole::Primary), true, true) => "primary, healthy",
-                        (Some(FailoverRole::Primary), true, false) => {
-                            "primary, unhealthy, but the secondary is unhealthy too"
-                        }
-                        (Some(FailoverRole::Primary), false, _) => "primary, unhealthy",
-                        (_, true, _) => "secondary, answering because the primary is unhealthy",
-                        (_, false, _) => "secondary, standing by while the primary is healthy",
-                    };
-                    (chosen, why.into())
-                }
-                Policy::Weighted => {
-                    let candidate = ok || !any_healthy;
-                    if !candidate {
-                        (false, "unhealthy".into())
-                    } else if r.weight == 0 && weighted_positive {
-                        (
-                            false,
-                            "weight 0: chosen only when every weighted record is unhealthy".into(),
-                        )
-                    } else if ok {
-                        (true, format!("healthy, weight {}", r.weight))
-                    } else {
-                        (
-                            true,
-                            format!("unhealthy, but so is every record: weight {}", r.weight),
-                        )
-                    }
-                }
-            };
+            let standing = group.standing(i, r, ok);
+            let eligible = standing.eligible();
+            let why = explain(standing, r, set.policy, candidates);
             out.records.push(RecordExplanation {
                 set: r.set.as_deref().map(String::from),
                 values: r.values.iter().map(|v| v.to_string()).collect(),
@@ -1209,13 +1229,39 @@ impl Service {
     }
 }
 
-fn failover_choice(set: &crate::snapshot::RecordSet, healthy: &[bool]) -> Option<usize> {
-    let find = |role| set.records.iter().position(|r| r.failover == Some(role));
-    match (find(FailoverRole::Primary), find(FailoverRole::Secondary)) {
-        (Some(p), _) if healthy[p] => Some(p),
-        (_, Some(s)) if healthy[s] => Some(s),
-        (Some(p), _) => Some(p),
-        (None, s) => s,
+/// Why a record stands where it does, for people; `candidates` is how
+/// many records of its group are eligible.
+fn explain(
+    standing: Standing,
+    r: &crate::snapshot::Record,
+    policy: Policy,
+    candidates: usize,
+) -> String {
+    let detail = |base: &str| match policy {
+        Policy::Weighted => format!("{base}, weight {}", r.weight),
+        _ if candidates > MULTIVALUE_MAX_ANSWERS => format!(
+            "{base}; one of {candidates} candidates, of which {MULTIVALUE_MAX_ANSWERS} are chosen at random for each query"
+        ),
+        _ => base.to_string(),
+    };
+    let primary = r.failover == Some(FailoverRole::Primary);
+    match standing {
+        Standing::Simple => "simple: every value is answered".into(),
+        Standing::Healthy => detail("healthy"),
+        Standing::FailOpen => {
+            detail("unhealthy, but so is every record: answering from all (fail open)")
+        }
+        Standing::Unhealthy => "unhealthy".into(),
+        Standing::WeightZero => {
+            "weight 0: chosen only when every record of non-zero weight is unhealthy".into()
+        }
+        Standing::Active { healthy: true } if primary => "primary, healthy".into(),
+        Standing::Active { healthy: false } if primary => {
+            "primary, unhealthy, but no healthy secondary can take over".into()
+        }
+        Standing::Active { .. } => "secondary, answering because the primary is unhealthy".into(),
+        Standing::Standby { .. } if primary => "primary, unhealthy".into(),
+        Standing::Standby { .. } => "secondary, standing by while the primary answers".into(),
     }
 }
 
@@ -1275,6 +1321,7 @@ fn state_info(status: &CheckStatus) -> CheckState {
                 healthy: r.healthy,
                 reason: r.reason.clone(),
                 latency_ms: r.latency.as_secs_f64() * 1000.0,
+                local_fault: r.local,
             })
             .collect(),
         last_change: status.last_change.as_ref().map(|t| EventInfo {
@@ -1371,6 +1418,60 @@ fn kinds_of(file: &Config, checks: &[StoredCheck]) -> HashMap<String, bool> {
                 .map(|c| (c.input.id.clone(), c.input.kind == "calculated")),
         )
         .collect()
+}
+
+/// Everything wrong with the config file and the stored objects taken
+/// together: the one check run at start, at every reload, and (through
+/// the per-change rules it shares) on every API change. Empty when all is
+/// well; nothing is ever skipped with only a warning.
+fn declared_problems(file: &Config, zones: &[StoredZone], checks: &[StoredCheck]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for z in &file.zones {
+        let key = key_text(&z.name);
+        if zones.iter().any(|s| s.name == key) {
+            problems.push(format!(
+                "zone {key} is in the config file and was created through the API; a zone has one owner: remove it from the config file, or delete it through the API first"
+            ));
+        }
+    }
+    for c in &file.health_checks {
+        if checks.iter().any(|s| s.input.id == c.id) {
+            problems.push(format!(
+                "health check {:?} is in the config file and was created through the API; a check has one owner: rename or remove one of them",
+                c.id
+            ));
+        }
+    }
+    let kinds = kinds_of(file, checks);
+    for c in checks {
+        if let Err(errors) = c.input.to_spec(&|id| kinds.get(id).copied()) {
+            for e in errors {
+                problems.push(format!(
+                    "stored {}",
+                    field_problem(&format!("health check {:?}", c.input.id), &e)
+                ));
+            }
+        }
+    }
+    for z in zones {
+        let Ok(apex) = DName::from_str(&z.name) else {
+            problems.push(format!("stored zone {:?} has an unreadable name", z.name));
+            continue;
+        };
+        for r in &z.records {
+            if let Err(errors) = r.to_spec(&apex, &|id| kinds.contains_key(id)) {
+                for e in errors {
+                    problems.push(format!(
+                        "stored record {} in zone {}: {}",
+                        r.label(),
+                        z.name,
+                        e.message
+                    ));
+                }
+            }
+        }
+    }
+    problems
 }
 
 /// File checks, then the stored ones that still validate; a check's
@@ -1491,7 +1592,37 @@ impl Inner {
         kinds_of(&self.file, &self.checks)
     }
 
+    /// The calculated checks, file or API, that list `id` as a child.
+    fn calculated_parents(&self, id: &str) -> Vec<String> {
+        let file = self
+            .file
+            .health_checks
+            .iter()
+            .filter_map(|c| match &c.kind {
+                CheckKind::Calculated { children, .. } if children.iter().any(|x| x == id) => {
+                    Some(c.id.clone())
+                }
+                _ => None,
+            });
+        let api = self.checks.iter().filter_map(|c| {
+            let listed = c.input.children.as_ref()?.iter().any(|x| x == id);
+            (c.input.kind == "calculated" && listed).then(|| c.input.id.clone())
+        });
+        file.chain(api).collect()
+    }
+
     fn validate_check(&self, input: &HealthCheckInput) -> Result<HealthCheckSpec, ServiceError> {
+        if input.kind == "calculated"
+            && let Some(parent) = self.calculated_parents(&input.id).first()
+        {
+            return Err(ServiceError::invalid(
+                "InvalidInput",
+                vec![format!(
+                    "type: health check {:?} is a child of calculated check {parent:?}, and a calculated check's children cannot be calculated; change {parent:?} first",
+                    input.id
+                )],
+            ));
+        }
         let kinds = self.check_kinds();
         input
             .to_spec(&|id| kinds.get(id).copied())
@@ -1504,6 +1635,15 @@ impl Inner {
                         .collect(),
                 )
             })
+            .and_then(|spec| self.check_target(spec))
+    }
+
+    /// Refuses a check aimed where checks may not aim (docs/security.md).
+    fn check_target(&self, spec: HealthCheckSpec) -> Result<HealthCheckSpec, ServiceError> {
+        crate::input::check_target(&spec, &self.targets.load()).map_err(|e| {
+            ServiceError::invalid("InvalidInput", vec![field_problem("health check", &e)])
+        })?;
+        Ok(spec)
     }
 
     /// Records (by description) that use check `id`.

@@ -72,9 +72,9 @@ pub async fn render(State(state): State<ApiState>) -> impl IntoResponse {
         &mut out,
         "eightfold_health_check_results_total",
         "counter",
-        "Probe results since the checker (re)started, by outcome.",
+        "Probe results since the checker (re)started, by outcome; local_fault: failed through this machine (descriptors, memory, ports), not counted toward the state.",
     );
-    for (id, _, passed, failed, _) in &health.checks {
+    for (i, (id, _, passed, failed, _)) in health.checks.iter().enumerate() {
         let id = escape(id);
         let _ = writeln!(
             out,
@@ -83,6 +83,11 @@ pub async fn render(State(state): State<ApiState>) -> impl IntoResponse {
         let _ = writeln!(
             out,
             "eightfold_health_check_results_total{{check=\"{id}\",result=\"failure\"}} {failed}"
+        );
+        let local = health.local_faults.get(i).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "eightfold_health_check_results_total{{check=\"{id}\",result=\"local_fault\"}} {local}"
         );
     }
     help(

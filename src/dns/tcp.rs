@@ -27,6 +27,49 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// from one host cannot use up [`MAX_CONNECTIONS`].
 pub const MAX_PER_CLIENT: usize = 16;
 
+/// First pause after a failed accept; it doubles up to
+/// [`ACCEPT_PAUSE_MAX`] while accepts keep failing.
+pub const ACCEPT_PAUSE_MIN: Duration = Duration::from_millis(10);
+/// Longest pause between failed accepts.
+pub const ACCEPT_PAUSE_MAX: Duration = Duration::from_secs(1);
+/// At most one warning about failed accepts per this long.
+pub const ACCEPT_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Pauses after failed accepts. Out of descriptors, `accept` fails at
+/// once and the connection stays queued, so retrying at once spins a core
+/// and floods the log until a descriptor frees up.
+#[derive(Debug, Default)]
+struct AcceptBackoff {
+    pause: Option<Duration>,
+    last_log: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+impl AcceptBackoff {
+    /// Records a failure: the pause to take, and whether to log it (with
+    /// the failures left unlogged since the last line).
+    fn failed(&mut self, now: std::time::Instant) -> (Duration, Option<u64>) {
+        let pause = self
+            .pause
+            .map_or(ACCEPT_PAUSE_MIN, |p| (p * 2).min(ACCEPT_PAUSE_MAX));
+        self.pause = Some(pause);
+        let due = self
+            .last_log
+            .is_none_or(|t| now.duration_since(t) >= ACCEPT_LOG_EVERY);
+        if !due {
+            self.unlogged += 1;
+            return (pause, None);
+        }
+        self.last_log = Some(now);
+        (pause, Some(std::mem::take(&mut self.unlogged)))
+    }
+
+    /// An accept worked: the next failure starts from the shortest pause.
+    fn succeeded(&mut self) {
+        self.pause = None;
+    }
+}
+
 /// Open connections per client address; an entry leaves with its last
 /// connection.
 #[derive(Default)]
@@ -80,14 +123,33 @@ pub async fn serve(
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let clients = Arc::new(PerClient::default());
     let mut connections = JoinSet::new();
+    let mut backoff = AcceptBackoff::default();
     loop {
         let (stream, peer) = tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok(a) => {
+                    backoff.succeeded();
+                    a
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "tcp accept failed");
+                    let (pause, log) = backoff.failed(std::time::Instant::now());
+                    if let Some(unlogged) = log {
+                        tracing::warn!(
+                            error = %e,
+                            unlogged,
+                            "tcp accept failed: {e}; pausing {} ms ({unlogged} more failures unlogged in the last {} s)",
+                            pause.as_millis(),
+                            ACCEPT_LOG_EVERY.as_secs()
+                        );
+                    }
+                    // Connections ending meanwhile free descriptors.
+                    while connections.try_join_next().is_some() {}
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
                     continue;
                 }
             },
@@ -165,5 +227,28 @@ async fn connection(
         frame.extend_from_slice(&(response.len() as u16).to_be_bytes());
         frame.extend_from_slice(&response);
         write.write_all(&frame).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_backoff_doubles_to_a_second_resets_and_logs_rarely() {
+        let mut b = AcceptBackoff::default();
+        let t0 = std::time::Instant::now();
+        let pauses: Vec<u128> = (0..10).map(|_| b.failed(t0).0.as_millis()).collect();
+        assert_eq!(pauses, [10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000]);
+        b.succeeded();
+        assert_eq!(b.failed(t0).0, ACCEPT_PAUSE_MIN);
+        // The first failure logs; the next ones within ACCEPT_LOG_EVERY
+        // only count, and the next line says how many.
+        let mut b = AcceptBackoff::default();
+        assert_eq!(b.failed(t0).1, Some(0));
+        for _ in 0..5 {
+            assert_eq!(b.failed(t0 + Duration::from_secs(1)).1, None);
+        }
+        assert_eq!(b.failed(t0 + ACCEPT_LOG_EVERY).1, Some(5));
     }
 }

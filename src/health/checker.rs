@@ -23,12 +23,18 @@ use tokio_util::task::TaskTracker;
 
 use super::HealthTable;
 use super::probe::{ProbeResult, Prober};
-use super::state::{Seed, States, Transition};
+use super::state::{Seed, States, Transition, Verdict};
+use super::targets::{SharedPolicy, TargetPolicy};
 use crate::model::HealthCheckSpec;
 use crate::snapshot::HealthId;
 
 /// How many recent probe results each check keeps for its status.
 pub const HISTORY: usize = 10;
+
+/// At most one warning about local faults per this long, for all checks
+/// together: a descriptor storm fails every probe at once, and the log must
+/// not become a second storm.
+pub const LOCAL_FAULT_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// A check's state as an operator (or the API) sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +82,14 @@ pub type OnChange = Arc<dyn Fn(&str, &Transition) + Send + Sync>;
 struct Inner {
     /// Told of every transition after the start.
     on_change: Option<OnChange>,
-    /// Probe results so far per check: `[failed, passed]`, for metrics.
-    results: Vec<[std::sync::atomic::AtomicU64; 2]>,
+    /// Probe results so far per check, indexed by [`count_index`], for
+    /// metrics.
+    results: Vec<[std::sync::atomic::AtomicU64; 3]>,
+    /// Where probes may connect; shared with successors and swapped by
+    /// the service when `check_targets` change.
+    targets: SharedPolicy,
+    /// Rate limit of the local-fault warning.
+    fault_log: Mutex<FaultLog>,
     ids: Vec<String>,
     specs: Vec<HealthCheckSpec>,
     table: Arc<HealthTable>,
@@ -85,6 +97,22 @@ struct Inner {
     /// result or one override at a time, so the table and the states agree
     /// even when a calculated check's children change at once.
     shared: Mutex<Shared>,
+}
+
+/// When local faults were last logged, and how many since.
+#[derive(Default)]
+struct FaultLog {
+    last: Option<std::time::Instant>,
+    unlogged: u64,
+}
+
+/// Where a verdict is counted in `Inner::results`.
+fn count_index(v: Verdict) -> usize {
+    match v {
+        Verdict::Unhealthy => 0,
+        Verdict::Healthy => 1,
+        Verdict::LocalFault => 2,
+    }
 }
 
 struct Shared {
@@ -101,12 +129,17 @@ impl Checker {
     /// is brought in line with the starting states at once (a calculated
     /// check whose children cannot meet its threshold starts unhealthy).
     /// Must be called within a tokio runtime.
+    /// Probes connect under the default [`TargetPolicy`] (the
+    /// always-refused ranges only); see [`Checker::resume`] for another.
     pub fn start(
         specs: Vec<HealthCheckSpec>,
         table: Arc<HealthTable>,
         shutdown: CancellationToken,
     ) -> Checker {
-        Checker::start_with(specs, table, shutdown, None, real_probe)
+        let targets: SharedPolicy = Arc::default();
+        let carried = vec![None; specs.len()];
+        let probes = real_probes(targets.clone());
+        Checker::start_full(specs, table, shutdown, carried, None, targets, probes)
     }
 
     /// Starts the successor of this checker after a reload: checks with
@@ -122,19 +155,22 @@ impl Checker {
         table: Arc<HealthTable>,
         shutdown: CancellationToken,
     ) -> Checker {
-        Checker::start_with(specs, table, shutdown, Some(self), real_probe)
+        let probes = real_probes(self.inner.targets.clone());
+        Checker::start_with(specs, table, shutdown, Some(self), probes)
     }
 
     /// Starts like [`Checker::start`], resuming each check from `seeds`
     /// (by check id: the states saved before a restart of the process), and
     /// calling `on_change` with every transition from then on, also in the
-    /// checkers that [`Checker::restart`] makes from this one.
+    /// checkers that [`Checker::restart`] makes from this one. Probes
+    /// connect only where `targets` allows at the time of each probe.
     pub fn resume(
         specs: Vec<HealthCheckSpec>,
         table: Arc<HealthTable>,
         shutdown: CancellationToken,
         seeds: &HashMap<String, Seed>,
         on_change: Option<OnChange>,
+        targets: SharedPolicy,
     ) -> Checker {
         let carried = specs
             .iter()
@@ -146,11 +182,12 @@ impl Checker {
                 })
             })
             .collect();
-        Checker::start_full(specs, table, shutdown, carried, on_change, real_probe)
+        let probes = real_probes(targets.clone());
+        Checker::start_full(specs, table, shutdown, carried, on_change, targets, probes)
     }
 
     /// As [`Checker::start`], with `make_probe` building each check's probe
-    /// and `previous` (if any) seeding the states.
+    /// and `previous` (if any) seeding the states and lending its policy.
     pub(crate) fn start_with(
         specs: Vec<HealthCheckSpec>,
         table: Arc<HealthTable>,
@@ -158,11 +195,17 @@ impl Checker {
         previous: Option<&Checker>,
         make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn>,
     ) -> Checker {
-        let (carried, on_change) = match previous {
-            None => (vec![None; specs.len()], None),
-            Some(prev) => (prev.carry(&specs), prev.inner.on_change.clone()),
+        let (carried, on_change, targets) = match previous {
+            None => (vec![None; specs.len()], None, Arc::default()),
+            Some(prev) => (
+                prev.carry(&specs),
+                prev.inner.on_change.clone(),
+                prev.inner.targets.clone(),
+            ),
         };
-        Checker::start_full(specs, table, shutdown, carried, on_change, make_probe)
+        Checker::start_full(
+            specs, table, shutdown, carried, on_change, targets, make_probe,
+        )
     }
 
     fn start_full(
@@ -171,6 +214,7 @@ impl Checker {
         shutdown: CancellationToken,
         carried: Vec<Option<Carried>>,
         on_change: Option<OnChange>,
+        targets: SharedPolicy,
         make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn>,
     ) -> Checker {
         let (states, initial) = States::new_seeded(&specs, SystemTime::now(), |id| {
@@ -201,6 +245,8 @@ impl Checker {
         let inner = Arc::new(Inner {
             on_change,
             results: specs.iter().map(|_| Default::default()).collect(),
+            targets,
+            fault_log: Mutex::default(),
             ids: specs.iter().map(|s| s.id.clone()).collect(),
             specs,
             table,
@@ -269,13 +315,24 @@ impl Checker {
     }
 
     /// Probe results of check `id` since this checker started:
-    /// `(passed, failed)`.
+    /// `(passed, failed)`, local faults apart.
     pub fn result_counts(&self, id: HealthId) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.inner
-            .results
-            .get(id as usize)
-            .map_or((0, 0), |c| (c[1].load(Relaxed), c[0].load(Relaxed)))
+        (
+            self.count(id, Verdict::Healthy),
+            self.count(id, Verdict::Unhealthy),
+        )
+    }
+
+    /// Probes of check `id` since this checker started that failed through
+    /// a local fault (and were not counted as results).
+    pub fn local_faults(&self, id: HealthId) -> u64 {
+        self.count(id, Verdict::LocalFault)
+    }
+
+    fn count(&self, id: HealthId, verdict: Verdict) -> u64 {
+        self.inner.results.get(id as usize).map_or(0, |c| {
+            c[count_index(verdict)].load(std::sync::atomic::Ordering::Relaxed)
+        })
     }
 
     /// Number of checks (probed or not).
@@ -339,10 +396,16 @@ impl Inner {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Feeds one result; publishes and logs what it changes.
+    /// Feeds one result; publishes and logs what it changes. A local
+    /// fault is kept in the history (so the status shows it) and logged,
+    /// but changes no state.
     fn record(&self, id: HealthId, result: ProbeResult) {
+        let verdict = result.verdict();
         if let Some(counts) = self.results.get(id as usize) {
-            counts[usize::from(result.healthy)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            counts[count_index(verdict)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if verdict == Verdict::LocalFault {
+            self.log_local_fault(id, &result.reason);
         }
         let transitions = {
             let mut shared = self.lock();
@@ -350,7 +413,7 @@ impl Inner {
             // the deciding probe started: that is when DNS answers change.
             let t = shared
                 .states
-                .record(id, result.healthy, &result.reason, SystemTime::now());
+                .record(id, verdict, &result.reason, SystemTime::now());
             let history = &mut shared.history[id as usize];
             if history.len() == HISTORY {
                 history.pop_front();
@@ -360,6 +423,32 @@ impl Inner {
             t
         };
         self.log(&transitions, true);
+    }
+
+    /// Warns of a local fault, at most once per [`LOCAL_FAULT_LOG_EVERY`]
+    /// for all checks together; the line counts those left unlogged.
+    fn log_local_fault(&self, id: HealthId, reason: &str) {
+        let unlogged = {
+            let mut log = self.fault_log.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            if log
+                .last
+                .is_some_and(|t| now.duration_since(t) < LOCAL_FAULT_LOG_EVERY)
+            {
+                log.unlogged += 1;
+                return;
+            }
+            log.last = Some(now);
+            std::mem::take(&mut log.unlogged)
+        };
+        let check = self.ids.get(id as usize).map_or("?", String::as_str);
+        tracing::warn!(
+            check,
+            id,
+            unlogged,
+            "health check {check}: {reason} ({unlogged} more local faults unlogged in the last {} s)",
+            LOCAL_FAULT_LOG_EVERY.as_secs()
+        );
     }
 
     /// Writes transitions to the table under the lock, so concurrent
@@ -388,14 +477,23 @@ impl Inner {
     }
 }
 
+/// Builds network probes that connect only where `targets` allows.
+fn real_probes(targets: SharedPolicy) -> impl Fn(&HealthCheckSpec) -> Option<ProbeFn> {
+    move |spec| real_probe(spec, &targets)
+}
+
 /// The network probe for `spec`; `None` (logged) when it has none.
-fn real_probe(spec: &HealthCheckSpec) -> Option<ProbeFn> {
+fn real_probe(spec: &HealthCheckSpec, targets: &SharedPolicy) -> Option<ProbeFn> {
     match Prober::new(spec) {
         Ok(prober) => {
             let prober = Arc::new(prober);
+            let targets = targets.clone();
             let probe: ProbeFn = Arc::new(move || {
                 let prober = prober.clone();
-                Box::pin(async move { prober.probe().await })
+                // Read at every probe: a reload's check_targets apply to
+                // the next probe of every check.
+                let policy: Arc<TargetPolicy> = targets.load_full();
+                Box::pin(async move { prober.probe_within(&policy).await })
             });
             Some(probe)
         }
@@ -438,7 +536,7 @@ async fn run_check(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::*;
     use crate::model::{CheckKind, Target};
@@ -469,6 +567,7 @@ mod tests {
             Box::pin(async move {
                 ProbeResult {
                     healthy,
+                    local: false,
                     reason: if healthy { "up" } else { "down" }.into(),
                     latency: Duration::ZERO,
                     at: SystemTime::now(),
@@ -642,6 +741,50 @@ mod tests {
         assert!(new.status(1).unwrap().last_results.is_empty());
         assert_eq!(new.status(2).unwrap().forced, Some(true));
         until(Duration::from_secs(2), || fresh.is_healthy(0)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn local_faults_are_kept_and_counted_but_change_nothing() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let n = calls.clone();
+        // Healthy, then nothing but local faults, then one real failure.
+        let probe: ProbeFn = Arc::new(move || {
+            let i = n.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                let (healthy, local) = match i {
+                    0 => (true, false),
+                    1..=20 => (false, true),
+                    _ => (false, false),
+                };
+                ProbeResult {
+                    healthy,
+                    local,
+                    reason: "r".into(),
+                    latency: Duration::ZERO,
+                    at: SystemTime::now(),
+                }
+            })
+        });
+        let table = Arc::new(HealthTable::new([true]));
+        let c = Checker::start_with(
+            vec![spec("a", 1, 2)],
+            table.clone(),
+            CancellationToken::new(),
+            None,
+            |_| Some(probe.clone()),
+        );
+        until(Duration::from_secs(30), || {
+            calls.load(Ordering::SeqCst) > 21
+        })
+        .await;
+        // Twenty local faults between two failures: still healthy, since
+        // they neither count nor break the run; the next failure decides.
+        let status = c.status(0).unwrap();
+        assert!(table.is_healthy(0) && status.healthy && status.last_change.is_none());
+        assert!(status.last_results.iter().filter(|r| r.local).count() >= HISTORY - 1);
+        assert_eq!(c.local_faults(0), 20);
+        assert_eq!(c.result_counts(0), (1, 1));
+        until(Duration::from_secs(2), || !table.is_healthy(0)).await;
     }
 
     #[tokio::test(start_paused = true)]

@@ -7,6 +7,7 @@
 //! - [`state`]: the pure threshold/override/calculated state machine.
 //! - [`checker`]: the scheduler that probes every check and publishes
 //!   changes into the table.
+//! - [`targets`]: where checks may aim, for declarations and probes alike.
 //!
 //! Architecture invariant: the responder only ever reads this table; it
 //! never waits for a check to run.
@@ -14,10 +15,12 @@
 pub mod checker;
 pub mod probe;
 pub mod state;
+pub mod targets;
 
 pub use checker::{CheckStatus, Checker, OnChange};
 pub use probe::{ProbeResult, Prober};
-pub use state::{Seed, Transition};
+pub use state::{Seed, Transition, Verdict};
+pub use targets::{Listener, Role, SharedPolicy, TargetPolicy};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -25,6 +25,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
 
+use super::state::Verdict;
+use super::targets::{Refusal, TargetPolicy};
 use crate::model::{CheckKind, HealthCheckSpec, Target};
 
 /// A tcp check is healthy when the connection opens within this (SPEC §4).
@@ -45,6 +47,10 @@ const USER_AGENT_VALUE: &str = concat!("eightfold-health-check/", env!("CARGO_PK
 pub struct ProbeResult {
     /// Whether the endpoint passed (before `invert`).
     pub healthy: bool,
+    /// The probe failed through this machine's fault (no descriptor, no
+    /// memory, no local port), so it says nothing about the endpoint and
+    /// is not counted toward the check's state. Never set when `healthy`.
+    pub local: bool,
     /// Why, for humans: "HTTP 200", "connection refused", ...
     pub reason: String,
     /// From the start of the probe (resolution included) to its verdict.
@@ -53,9 +59,39 @@ pub struct ProbeResult {
     pub at: SystemTime,
 }
 
+impl ProbeResult {
+    /// What this result means to the state machine.
+    pub fn verdict(&self) -> Verdict {
+        match (self.healthy, self.local) {
+            (true, _) => Verdict::Healthy,
+            (false, false) => Verdict::Unhealthy,
+            (false, true) => Verdict::LocalFault,
+        }
+    }
+}
+
 /// Why a probe failed; its `Display` is the result's reason.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
+    /// This machine failed, not the endpoint: see [`LocalFault`].
+    #[error("local fault, not counted toward the check's state: {0}")]
+    Local(LocalFault),
+    /// The address is one checks may not aim at (docs/security.md).
+    #[error("checks may not target {addr} ({why})")]
+    Forbidden {
+        /// The address and port refused.
+        addr: SocketAddr,
+        /// Why.
+        why: Refusal,
+    },
+    /// The fqdn resolved, but only to addresses checks may not aim at.
+    #[error("{}", forbidden_only(name, refused))]
+    ResolvesOnlyToForbidden {
+        /// The name looked up.
+        name: String,
+        /// Every address it gave, with why it is refused.
+        refused: Vec<(IpAddr, Refusal)>,
+    },
     /// The check cannot be probed (calculated, or no target).
     #[error("not an endpoint check")]
     NotAnEndpoint,
@@ -87,7 +123,7 @@ pub enum ProbeError {
     Tls(std::io::Error),
     /// HTTP protocol failure (malformed response, connection closed, ...).
     #[error("HTTP error: {0}")]
-    Http(#[from] hyper::Error),
+    Http(hyper::Error),
     /// No status within `timeout` after connecting.
     #[error("no response within {}", secs(*.0))]
     ResponseTimeout(Duration),
@@ -105,6 +141,106 @@ pub enum ProbeError {
         /// How long the body was waited for.
         after: Duration,
     },
+}
+
+/// A failure of the machine running the probe: out of descriptors
+/// (EMFILE, ENFILE), memory (ENOMEM, ENOBUFS) or local ports
+/// (EADDRNOTAVAIL, EADDRINUSE). A descriptor storm on this host must not
+/// fail over a healthy endpoint elsewhere.
+#[derive(Debug, thiserror::Error)]
+#[error("{during}: {source}")]
+pub struct LocalFault {
+    /// What the probe was doing: "connecting", "resolving www.example.test", ...
+    pub during: String,
+    /// The system's error.
+    pub source: std::io::Error,
+}
+
+/// Errors that say the local machine is out of something, whatever the
+/// endpoint is doing.
+const LOCAL_ERRNOS: [i32; 6] = [
+    libc::EMFILE,
+    libc::ENFILE,
+    libc::ENOMEM,
+    libc::ENOBUFS,
+    libc::EADDRNOTAVAIL,
+    libc::EADDRINUSE,
+];
+
+/// Whether `e` is this machine's fault rather than the endpoint's.
+fn is_local(e: &std::io::Error) -> bool {
+    e.raw_os_error().is_some_and(|n| LOCAL_ERRNOS.contains(&n))
+        || e.kind() == std::io::ErrorKind::OutOfMemory
+}
+
+/// The local fault behind `e`, if any error in its source chain is one
+/// (hyper wraps the socket's error).
+fn local_cause(e: &(dyn std::error::Error + 'static)) -> Option<std::io::Error> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if is_local(io) {
+                return Some(std::io::Error::new(io.kind(), io.to_string()));
+            }
+            // A wrapping io::Error's `source()` skips the error it wraps.
+            if let Some(inner) = io.get_ref() {
+                cause = Some(inner);
+                continue;
+            }
+        }
+        cause = c.source();
+    }
+    None
+}
+
+impl ProbeError {
+    /// `e` from `during` as a local fault when it is one, else `otherwise`.
+    fn io(
+        during: impl Into<String>,
+        e: std::io::Error,
+        otherwise: impl FnOnce(std::io::Error) -> ProbeError,
+    ) -> ProbeError {
+        if is_local(&e) {
+            ProbeError::Local(LocalFault {
+                during: during.into(),
+                source: e,
+            })
+        } else {
+            otherwise(e)
+        }
+    }
+}
+
+impl From<hyper::Error> for ProbeError {
+    fn from(e: hyper::Error) -> Self {
+        match local_cause(&e) {
+            Some(source) => ProbeError::Local(LocalFault {
+                during: "during the HTTP exchange".into(),
+                source,
+            }),
+            None => ProbeError::Http(e),
+        }
+    }
+}
+
+/// "www.x resolves only to 169.254.169.254, which checks may not target
+/// (link-local…)".
+fn forbidden_only(name: &str, refused: &[(IpAddr, Refusal)]) -> String {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let addrs: Vec<String> = refused.iter().map(|(a, _)| a.to_string()).collect();
+    match refused {
+        [(_, first), rest @ ..] if rest.iter().all(|(_, w)| w == first) => format!(
+            "{name} resolves only to {}, which checks may not target ({first})",
+            addrs.join(", ")
+        ),
+        _ => {
+            let each: Vec<String> = refused.iter().map(|(a, w)| format!("{a} ({w})")).collect();
+            format!(
+                "{name} resolves only to addresses checks may not target: {}",
+                each.join(", ")
+            )
+        }
+    }
 }
 
 /// "4 s", "1.5 s": the unit spelled out for log readers.
@@ -170,22 +306,31 @@ impl Prober {
         })
     }
 
-    /// Runs one probe; never fails, never takes longer than the connect
-    /// deadline plus twice `timeout` (status, then body).
+    /// Runs one probe under the default [`TargetPolicy`] (the
+    /// always-refused ranges only).
     pub async fn probe(&self) -> ProbeResult {
+        self.probe_within(&TargetPolicy::default()).await
+    }
+
+    /// Runs one probe, connecting only where `targets` allows; never
+    /// fails, never takes longer than the connect deadline plus twice
+    /// `timeout` (status, then body).
+    pub async fn probe_within(&self, targets: &TargetPolicy) -> ProbeResult {
         let at = SystemTime::now();
         let start = Instant::now();
-        let outcome = self.run().await;
+        let outcome = self.run(targets).await;
         let latency = start.elapsed();
         match outcome {
             Ok(reason) => ProbeResult {
                 healthy: true,
+                local: false,
                 reason,
                 latency,
                 at,
             },
             Err(e) => ProbeResult {
                 healthy: false,
+                local: matches!(e, ProbeError::Local(_)),
                 reason: e.to_string(),
                 latency,
                 at,
@@ -193,19 +338,19 @@ impl Prober {
         }
     }
 
-    async fn run(&self) -> Result<String, ProbeError> {
+    async fn run(&self, targets: &TargetPolicy) -> Result<String, ProbeError> {
         match &self.kind {
             Kind::Tcp => {
                 // Resolution counts against the connect deadline: a name
                 // that takes 10 s to resolve is as unreachable as a port.
-                let _stream = self.connect(TCP_CONNECT_TIMEOUT).await?;
+                let _stream = self.connect(TCP_CONNECT_TIMEOUT, targets).await?;
                 Ok("TCP connected".into())
             }
             Kind::Http { request, tls } => {
                 let request = request
                     .as_ref()
                     .map_err(|e| ProbeError::InvalidRequest(e.clone()))?;
-                let stream = self.connect(HTTP_CONNECT_TIMEOUT).await?;
+                let stream = self.connect(HTTP_CONNECT_TIMEOUT, targets).await?;
                 // From here on, everything up to the status is bounded by
                 // `timeout` after connecting, TLS handshake included.
                 let deadline = tokio::time::Instant::now() + self.timeout;
@@ -214,7 +359,13 @@ impl Prober {
                         tls_connector(request.sni).connect(request.server_name.clone(), stream);
                     let tls = match tokio::time::timeout_at(deadline, handshake).await {
                         Ok(Ok(s)) => s,
-                        Ok(Err(e)) => return Err(ProbeError::Tls(e)),
+                        Ok(Err(e)) => {
+                            return Err(ProbeError::io(
+                                "during the TLS handshake",
+                                e,
+                                ProbeError::Tls,
+                            ));
+                        }
                         Err(_) => return Err(ProbeError::ResponseTimeout(self.timeout)),
                     };
                     self.exchange(tls, request, deadline).await
@@ -226,31 +377,71 @@ impl Prober {
     }
 
     /// Opens a TCP connection to the target within `limit`, resolving an
-    /// fqdn afresh (SPEC §4: resolved at every check).
-    async fn connect(&self, limit: Duration) -> Result<TcpStream, ProbeError> {
+    /// fqdn afresh (SPEC §4: resolved at every check) and skipping the
+    /// addresses `targets` refuses.
+    async fn connect(
+        &self,
+        limit: Duration,
+        targets: &TargetPolicy,
+    ) -> Result<TcpStream, ProbeError> {
         let work = async {
             let addr = match &self.target {
-                Target::Ip(ip) => SocketAddr::new(*ip, self.port),
-                Target::Fqdn(name) => tokio::net::lookup_host((name.as_str(), self.port))
-                    .await
-                    .map_err(|source| ProbeError::Resolve {
-                        name: name.clone(),
-                        source,
-                    })?
-                    .next()
-                    .ok_or_else(|| ProbeError::NoAddress(name.clone()))?,
+                Target::Ip(ip) => {
+                    // Declarations are checked too, but a listener's port
+                    // is only known once bound, and a stored check may
+                    // predate a narrower check_targets.
+                    let addr = SocketAddr::new(*ip, self.port);
+                    targets
+                        .check(*ip, self.port)
+                        .map_err(|why| ProbeError::Forbidden { addr, why })?;
+                    addr
+                }
+                Target::Fqdn(name) => self.resolve(name, targets).await?,
             };
             TcpStream::connect(addr).await.map_err(|e| {
                 if e.kind() == std::io::ErrorKind::ConnectionRefused {
                     ProbeError::Refused
                 } else {
-                    ProbeError::Connect(e)
+                    ProbeError::io("connecting", e, ProbeError::Connect)
                 }
             })
         };
         match tokio::time::timeout(limit, work).await {
             Ok(r) => r,
             Err(_) => Err(ProbeError::ConnectTimeout(limit)),
+        }
+    }
+
+    /// The first address `name` resolves to that `targets` allows.
+    async fn resolve(&self, name: &str, targets: &TargetPolicy) -> Result<SocketAddr, ProbeError> {
+        let found = tokio::net::lookup_host((name, self.port))
+            .await
+            .map_err(|e| {
+                ProbeError::io(format!("resolving {name}"), e, |source| {
+                    ProbeError::Resolve {
+                        name: name.to_string(),
+                        source,
+                    }
+                })
+            })?;
+        let mut refused: Vec<(IpAddr, Refusal)> = Vec::new();
+        for addr in found {
+            match targets.check(addr.ip(), addr.port()) {
+                Ok(()) => return Ok(addr),
+                Err(why) => {
+                    if !refused.iter().any(|(a, _)| *a == addr.ip()) {
+                        refused.push((addr.ip(), why));
+                    }
+                }
+            }
+        }
+        if refused.is_empty() {
+            Err(ProbeError::NoAddress(name.to_string()))
+        } else {
+            Err(ProbeError::ResolvesOnlyToForbidden {
+                name: name.to_string(),
+                refused,
+            })
         }
     }
 
@@ -544,6 +735,96 @@ mod tests {
         assert!(contains(b"all OK here", b"OK"));
         assert!(!contains(b"O", b"OK"));
         assert!(contains(b"x", b""));
+    }
+
+    #[test]
+    fn local_faults_are_told_from_endpoint_failures() {
+        use std::io::{Error, ErrorKind};
+        for errno in LOCAL_ERRNOS {
+            let e = ProbeError::io(
+                "connecting",
+                Error::from_raw_os_error(errno),
+                ProbeError::Connect,
+            );
+            assert!(matches!(e, ProbeError::Local(_)), "{errno}: {e}");
+        }
+        for errno in [
+            libc::ECONNRESET,
+            libc::EHOSTUNREACH,
+            libc::ENETUNREACH,
+            libc::ETIMEDOUT,
+        ] {
+            let e = ProbeError::io(
+                "connecting",
+                Error::from_raw_os_error(errno),
+                ProbeError::Connect,
+            );
+            assert!(matches!(e, ProbeError::Connect(_)), "{errno}: {e}");
+        }
+        assert!(is_local(&Error::from(ErrorKind::OutOfMemory)));
+        let e = ProbeError::io(
+            "connecting",
+            Error::from_raw_os_error(libc::EMFILE),
+            ProbeError::Connect,
+        );
+        assert!(
+            e.to_string()
+                .starts_with("local fault, not counted toward the check's state: connecting: "),
+            "{e}"
+        );
+        // Wrapped, as hyper wraps a socket's error.
+        let wrapped = Error::other(Error::from_raw_os_error(libc::ENOBUFS));
+        assert!(local_cause(&wrapped).is_some());
+        assert!(local_cause(&Error::other("closed")).is_none());
+    }
+
+    #[tokio::test]
+    async fn forbidden_targets_are_never_dialled() {
+        let meta = spec(
+            CheckKind::Http,
+            Target::Ip("::ffff:169.254.169.254".parse().unwrap()),
+            80,
+            None,
+        );
+        let r = Prober::new(&meta).unwrap().probe().await;
+        assert!(!r.healthy && !r.local, "{r:?}");
+        assert!(
+            r.reason
+                .starts_with("checks may not target [::ffff:169.254.169.254]:80 (link-local"),
+            "{}",
+            r.reason
+        );
+        // localhost with loopback left out of check_targets: refused once
+        // resolved, an endpoint failure.
+        let name = spec(CheckKind::Tcp, Target::Fqdn("localhost".into()), 9, None);
+        let only_docs = TargetPolicy::new(vec!["192.0.2.0/24".parse().unwrap()], vec![]);
+        let r = Prober::new(&name).unwrap().probe_within(&only_docs).await;
+        assert!(!r.healthy && !r.local, "{r:?}");
+        assert!(
+            r.reason.starts_with("localhost resolves only to ")
+                && r.reason.contains("127.0.0.1")
+                && r.reason.contains("(outside server.check_targets)"),
+            "{}",
+            r.reason
+        );
+        assert_eq!(r.verdict(), Verdict::Unhealthy);
+    }
+
+    #[test]
+    fn refused_addresses_of_a_name_are_listed_with_their_reasons() {
+        let v4: IpAddr = "169.254.169.254".parse().unwrap();
+        let v6: IpAddr = "fe80::1".parse().unwrap();
+        assert_eq!(
+            forbidden_only("www.x.", &[(v4, Refusal::Multicast)]),
+            "www.x resolves only to 169.254.169.254, which checks may not target (multicast)"
+        );
+        assert_eq!(
+            forbidden_only(
+                "www.x",
+                &[(v4, Refusal::NotListed), (v6, Refusal::Multicast)]
+            ),
+            "www.x resolves only to addresses checks may not target: 169.254.169.254 (outside server.check_targets), fe80::1 (multicast)"
+        );
     }
 
     #[test]

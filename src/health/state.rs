@@ -26,6 +26,29 @@ pub struct Transition {
     pub at: SystemTime,
 }
 
+/// What one probe result says, as the state machine counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The endpoint passed (before `invert`).
+    Healthy,
+    /// The endpoint failed (before `invert`).
+    Unhealthy,
+    /// The probe could not run because this machine failed (descriptors,
+    /// memory, local ports): it says nothing about the endpoint, so it
+    /// neither counts toward a change nor breaks a streak.
+    LocalFault,
+}
+
+impl From<bool> for Verdict {
+    fn from(healthy: bool) -> Verdict {
+        if healthy {
+            Verdict::Healthy
+        } else {
+            Verdict::Unhealthy
+        }
+    }
+}
+
 /// A state carried over from an earlier [`States`] (see
 /// [`States::new_seeded`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,17 +230,23 @@ impl States {
             .is_some_and(|c| c.calculated.is_none() && !c.disabled)
     }
 
-    /// Feeds one probe result of endpoint check `id` (before `invert`).
-    /// Returns the transitions it causes, the check's own first, then its
-    /// calculated parents'.
+    /// Feeds one probe result of endpoint check `id` (before `invert`; a
+    /// `bool` is healthy or not). Returns the transitions it causes, the
+    /// check's own first, then its calculated parents'. A
+    /// [`Verdict::LocalFault`] changes nothing.
     pub fn record(
         &mut self,
         id: HealthId,
-        healthy: bool,
+        verdict: impl Into<Verdict>,
         reason: &str,
         at: SystemTime,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
+        let healthy = match verdict.into() {
+            Verdict::Healthy => true,
+            Verdict::Unhealthy => false,
+            Verdict::LocalFault => return out,
+        };
         if !self.is_probed(id) {
             return out;
         }
@@ -363,8 +392,8 @@ mod tests {
         SystemTime::UNIX_EPOCH + Duration::from_secs(s)
     }
 
-    /// Feeds `results` ('+' healthy, '-' unhealthy) to one check and
-    /// returns the published state after each, as '+'/'-'.
+    /// Feeds `results` ('+' healthy, '-' unhealthy, '!' local fault) to
+    /// one check and returns the published state after each, as '+'/'-'.
     fn run(spec: HealthCheckSpec, results: &str) -> String {
         let (mut s, start) = States::new(&[spec], t(0));
         assert!(start.is_empty());
@@ -372,7 +401,12 @@ mod tests {
             .chars()
             .enumerate()
             .map(|(i, r)| {
-                s.record(0, r == '+', "probe", t(i as u64 + 1));
+                let verdict = match r {
+                    '+' => Verdict::Healthy,
+                    '-' => Verdict::Unhealthy,
+                    _ => Verdict::LocalFault,
+                };
+                s.record(0, verdict, "probe", t(i as u64 + 1));
                 if s.published(0) { '+' } else { '-' }
             })
             .collect()
@@ -401,6 +435,14 @@ mod tests {
             // Inverted: starts unhealthy; a failing endpoint is good news.
             (inverted(2), "++--", "---+"),
             (inverted(2), "--++", "-++-"),
+            // Local faults are not results: a storm of them changes
+            // nothing, and they neither break nor extend a streak.
+            (endpoint("a", 1), "!!!!!!", "++++++"),
+            (endpoint("a", 2), "-!-", "++-"),
+            (endpoint("a", 2), "-!+-", "++++"),
+            (endpoint("a", 3), "--!!!!-", "++++++-"),
+            (endpoint("a", 1), "-!!+", "---+"),
+            (inverted(1), "!!", "--"),
             // Disabled ignores every result.
             (disabled(false), "---", "+++"),
             (disabled(true), "+++", "---"),
