@@ -102,6 +102,7 @@ impl Server {
         };
         let api_hosts: Arc<[String]> = config.api_hosts.clone().into();
         let store = Store::open(&config.data)?;
+        let tcp_v6_prefix = config.tcp_ipv6_client_prefix;
         let limiter = (config.rate_limit > 0).then(|| {
             Arc::new(crate::dns::rrl::RateLimiter::new(
                 config.rate_limit,
@@ -113,7 +114,7 @@ impl Server {
         let own = own_listeners(&sockets, api_listener.as_ref())?;
         let service = Service::start_guarding(config, config_path, store, shutdown.clone(), own)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let shared = listen::Shared::new(service.published(), limiter);
+        let shared = listen::Shared::new(service.published(), limiter, tcp_v6_prefix);
         let metrics = shared.metrics.clone();
         let mut tasks = tokio::task::JoinSet::new();
         let mut dns = Vec::new();

@@ -32,6 +32,8 @@ pub const DEFAULT_RETENTION: crate::store::Retention = crate::store::Retention {
     max_age: std::time::Duration::from_secs(90 * 24 * 3600),
     max_rows: 100_000,
 };
+/// IPv6 TCP clients are counted per /64 unless the config says otherwise.
+pub const DEFAULT_TCP_IPV6_CLIENT_PREFIX: u8 = 64;
 /// SQLite file when none is given.
 pub const DEFAULT_DATA: &str = "eightfold.db";
 
@@ -61,6 +63,9 @@ pub struct Config {
     pub check_targets: Vec<ipnet::IpNet>,
     /// How much health-event and Route 53 change history is kept.
     pub retention: crate::store::Retention,
+    /// TCP connections from IPv6 clients are counted per prefix of this
+    /// many bits (one host usually holds a whole /64).
+    pub tcp_ipv6_client_prefix: u8,
     /// File-managed health checks.
     pub health_checks: Vec<HealthCheckSpec>,
     /// File-managed zones with all their records.
@@ -81,6 +86,7 @@ impl Default for Config {
             api_hosts: Vec::new(),
             check_targets: Vec::new(),
             retention: DEFAULT_RETENTION,
+            tcp_ipv6_client_prefix: DEFAULT_TCP_IPV6_CLIENT_PREFIX,
             health_checks: Vec::new(),
             zones: Vec::new(),
         }
@@ -161,6 +167,7 @@ struct RawServer {
     check_targets: Option<Vec<Spanned<String>>>,
     history_max_age: Option<Spanned<String>>,
     history_max_rows: Option<Spanned<i64>>,
+    tcp_ipv6_client_prefix: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -349,6 +356,19 @@ impl Cx<'_> {
                 ),
             }
         }
+        let mut tcp_ipv6_client_prefix = DEFAULT_TCP_IPV6_CLIENT_PREFIX;
+        if let Some(bits) = &raw.server.tcp_ipv6_client_prefix {
+            match u8::try_from(*bits.get_ref()) {
+                Ok(n) if n <= 128 => tcp_ipv6_client_prefix = n,
+                _ => self.error(
+                    bits.span(),
+                    format!(
+                        "server.tcp_ipv6_client_prefix: {} is not a prefix length from 0 to 128",
+                        bits.get_ref()
+                    ),
+                ),
+            }
+        }
         let mut check_targets = Vec::new();
         for t in raw.server.check_targets.unwrap_or_default() {
             match parse_prefix(t.get_ref()) {
@@ -396,6 +416,7 @@ impl Cx<'_> {
             api_hosts,
             check_targets,
             retention,
+            tcp_ipv6_client_prefix,
             health_checks,
             zones,
         }

@@ -94,6 +94,49 @@ fn an_idle_tcp_flood_does_not_stop_other_clients() {
 }
 
 #[test]
+fn an_idle_flood_from_many_addresses_cannot_starve_a_prompt_client() {
+    let s = Server::start(ZONE);
+    let addr = s.addr();
+    // 15 idle connections from each of 40 addresses: 600, past the global
+    // cap of 512 while under every per-client cap.
+    let mut idle = Vec::new();
+    for host in 10..50 {
+        for _ in 0..15 {
+            if let Ok(c) = connect_from(&format!("127.0.0.{host}"), addr) {
+                idle.push(c);
+            }
+        }
+    }
+    assert!(idle.len() >= 590, "only {} connections opened", idle.len());
+    // A client that asks at once is answered, from a new address and
+    // from one of the flooding ones alike, well before the idle timeout.
+    for (source, id) in [("127.0.0.200", 21), ("127.0.0.10", 22)] {
+        let started = std::time::Instant::now();
+        let mut prompt = connect_from(source, addr).expect("connect");
+        assert_eq!(ask_tcp(&mut prompt, id), 1, "from {source}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    drop(idle);
+}
+
+#[test]
+fn a_flood_from_ones_own_address_cannot_lock_it_out() {
+    let s = Server::start(ZONE);
+    let addr = s.addr();
+    let idle: Vec<TcpStream> = (0..600)
+        .filter_map(|_| connect_from("127.0.0.1", addr).ok())
+        .collect();
+    assert!(idle.len() >= 590);
+    let mut prompt = connect_from("127.0.0.1", addr).expect("connect");
+    assert_eq!(ask_tcp(&mut prompt, 31), 1);
+    drop(idle);
+}
+
+#[test]
 fn rate_limited_clients_get_slips_and_silence_past_their_budget() {
     let config = ZONE.replace(
         "api = \"127.0.0.1:0\"",

@@ -132,15 +132,22 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// The UDP response-rate limiter, when configured.
     pub limiter: Option<Arc<RateLimiter>>,
+    /// TCP clients over IPv6 are counted per prefix of this length.
+    pub tcp_v6_prefix: u8,
 }
 
 impl Shared {
     /// Listener state with metrics sized for this machine's workers.
-    pub fn new(published: Arc<ArcSwap<Published>>, limiter: Option<Arc<RateLimiter>>) -> Shared {
+    pub fn new(
+        published: Arc<ArcSwap<Published>>,
+        limiter: Option<Arc<RateLimiter>>,
+        tcp_v6_prefix: u8,
+    ) -> Shared {
         Shared {
             published,
             metrics: Arc::new(Metrics::with_shards(udp_workers() + 1)),
             limiter,
+            tcp_v6_prefix,
         }
     }
 }

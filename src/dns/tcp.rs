@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -18,13 +18,15 @@ use super::listen::Shared;
 /// How long a connection may sit without a complete request before we
 /// close it (RFC 7766 §6.2.3 suggests seconds, not minutes).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Most TCP connections served at once; more are closed on arrival.
+/// Most TCP connections served at once; past it the longest-idle one is
+/// closed for a newcomer.
 pub const MAX_CONNECTIONS: usize = 512;
 /// How long connections get to finish after shutdown starts.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-/// Most connections one client address may hold at once: an idle flood
-/// from one host cannot use up [`MAX_CONNECTIONS`].
+/// Most connections one client (an IPv4 address, an IPv6 prefix) may hold
+/// at once: an idle flood from one host cannot use up
+/// [`MAX_CONNECTIONS`], and past it its own longest-idle one makes room.
 pub const MAX_PER_CLIENT: usize = 16;
 
 /// First pause after a failed accept; it doubles up to
@@ -70,58 +72,129 @@ impl AcceptBackoff {
     }
 }
 
-/// Open connections per client address; an entry leaves with its last
-/// connection.
-#[derive(Default)]
-struct PerClient(std::sync::Mutex<HashMap<IpAddr, usize>>);
-
-/// One counted connection; uncounts itself when dropped.
-struct Slot {
-    clients: Arc<PerClient>,
-    ip: IpAddr,
-    _permit: OwnedSemaphorePermit,
+/// Which client a connection counts against: its IPv4 address, or its
+/// IPv6 address cut to `v6_prefix` bits (a /64 by default, since one host
+/// usually holds a whole /64 and could otherwise open connections from
+/// as many addresses as it likes).
+fn client_key(ip: IpAddr, v6_prefix: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let bits = u32::from(v6_prefix.min(128));
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+    }
 }
 
-impl PerClient {
-    fn take(self: &Arc<Self>, ip: IpAddr, permit: OwnedSemaphorePermit) -> Option<Slot> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let count = map.entry(ip).or_default();
-        if *count >= MAX_PER_CLIENT {
-            return None;
+/// What the registry knows of one connection.
+#[derive(Default)]
+struct Activity {
+    /// A query is being read or answered.
+    busy: AtomicBool,
+    /// Milliseconds since the listener started of the last answer (or the
+    /// connection's opening).
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self, epoch: Instant) {
+        self.last_ms
+            .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+struct Entry {
+    client: IpAddr,
+    activity: Arc<Activity>,
+    close: CancellationToken,
+}
+
+/// Every open connection. At the global or the per-client cap, the
+/// longest-idle connection (no query in flight) of the scope that is full
+/// is closed to admit the new one (RFC 7766 §6.2.3 allows closing idle
+/// connections), so a client that sends its query promptly is always
+/// answered, however many idle connections others hold.
+#[derive(Default)]
+struct Registry {
+    conns: std::sync::Mutex<HashMap<u64, Entry>>,
+    next: AtomicU64,
+}
+
+/// A registered connection; leaves the registry when dropped.
+struct Slot {
+    registry: Arc<Registry>,
+    id: u64,
+    activity: Arc<Activity>,
+    close: CancellationToken,
+}
+
+impl Registry {
+    fn admit(self: &Arc<Self>, client: IpAddr, epoch: Instant) -> Option<Slot> {
+        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        let idle_of = |conns: &HashMap<u64, Entry>, same_client: bool| {
+            conns
+                .iter()
+                .filter(|(_, e)| !same_client || e.client == client)
+                .filter(|(_, e)| !e.activity.busy.load(Ordering::Relaxed))
+                .min_by_key(|(_, e)| e.activity.last_ms.load(Ordering::Relaxed))
+                .map(|(&id, _)| id)
+        };
+        let mine = conns.values().filter(|e| e.client == client).count();
+        let victim = if mine >= MAX_PER_CLIENT {
+            Some(idle_of(&conns, true)?)
+        } else if conns.len() >= MAX_CONNECTIONS {
+            Some(idle_of(&conns, false)?)
+        } else {
+            None
+        };
+        if let Some(entry) = victim.and_then(|id| conns.remove(&id)) {
+            entry.close.cancel();
         }
-        *count += 1;
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let activity = Arc::new(Activity::default());
+        activity.touch(epoch);
+        let close = CancellationToken::new();
+        conns.insert(
+            id,
+            Entry {
+                client,
+                activity: activity.clone(),
+                close: close.clone(),
+            },
+        );
         Some(Slot {
-            clients: self.clone(),
-            ip,
-            _permit: permit,
+            registry: self.clone(),
+            id,
+            activity,
+            close,
         })
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut map = self.clients.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = map.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                map.remove(&self.ip);
-            }
-        }
+        self.registry
+            .conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
     }
 }
 
 /// Accepts connections on `listener` until `shutdown` fires, then lets the
-/// open ones finish the answer they are writing. A connection over the
-/// global or the per-client limit is closed at once rather than left
-/// waiting, so the accept loop never stalls behind idle clients.
+/// open ones finish the answer they are writing. At a cap, the
+/// longest-idle connection makes room ([`Registry`]); when every
+/// connection in the full scope is busy, the new one is closed at once, so
+/// the accept loop never stalls behind idle clients.
 pub async fn serve(
     listener: TcpListener,
     shared: Shared,
     shard: usize,
     shutdown: CancellationToken,
 ) {
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let clients = Arc::new(PerClient::default());
+    let registry = Arc::new(Registry::default());
+    let epoch = Instant::now();
     let mut connections = JoinSet::new();
     let mut backoff = AcceptBackoff::default();
     loop {
@@ -154,18 +227,19 @@ pub async fn serve(
                 }
             },
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "tcp connection refused: {MAX_CONNECTIONS} open");
-            continue;
-        };
-        let Some(slot) = clients.take(peer.ip(), permit) else {
-            tracing::debug!(%peer, "tcp connection refused: {MAX_PER_CLIENT} open from this client");
+        let client = client_key(peer.ip(), shared.tcp_v6_prefix);
+        let Some(slot) = registry.admit(client, epoch) else {
+            tracing::debug!(%peer, "tcp connection refused: every connection it could replace is busy");
             continue;
         };
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
-            if let Err(e) = connection(stream, &shared, shard, &shutdown).await {
+            let result = tokio::select! {
+                r = connection(stream, &shared, shard, &shutdown, &slot.activity, epoch) => r,
+                _ = slot.close.cancelled() => Ok(()),
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "tcp connection ended");
             }
             drop(slot);
@@ -180,11 +254,30 @@ pub async fn serve(
     .await;
 }
 
+/// Marks a query in flight for as long as it lives.
+struct Busy<'a>(&'a Activity, Instant);
+
+impl<'a> Busy<'a> {
+    fn enter(activity: &'a Activity, epoch: Instant) -> Busy<'a> {
+        activity.busy.store(true, Ordering::Relaxed);
+        Busy(activity, epoch)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.touch(self.1);
+        self.0.busy.store(false, Ordering::Relaxed);
+    }
+}
+
 async fn connection(
     stream: TcpStream,
     shared: &Shared,
     shard: usize,
     shutdown: &CancellationToken,
+    activity: &Activity,
+    epoch: Instant,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
@@ -204,6 +297,9 @@ async fn connection(
                 Err(_) => return Ok(()),
             },
         };
+        // From here until the answer is written the connection is not
+        // idle, so it is never closed to make room.
+        let _busy = Busy::enter(activity, epoch);
         match tokio::time::timeout(IDLE_TIMEOUT, read.read_exact(&mut request[..len])).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(e),
@@ -226,13 +322,60 @@ async fn connection(
         frame.clear();
         frame.extend_from_slice(&(response.len() as u16).to_be_bytes());
         frame.extend_from_slice(&response);
-        write.write_all(&frame).await?;
+        // A client that stops reading cannot hold the connection (and its
+        // buffers) forever.
+        match tokio::time::timeout(IDLE_TIMEOUT, write.write_all(&frame)).await {
+            Ok(result) => result?,
+            Err(_) => return Ok(()),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_count_per_prefix_and_ipv4_per_address() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a, 64), client_key(b, 64));
+        assert_ne!(client_key(a, 64), client_key(c, 64));
+        assert_ne!(client_key(a, 128), client_key(b, 128));
+        assert_eq!(client_key(a, 0), client_key(c, 0));
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(client_key(v4, 64), v4);
+    }
+
+    #[test]
+    fn at_a_cap_the_longest_idle_connection_makes_room_and_busy_ones_never_do() {
+        let registry = Arc::new(Registry::default());
+        let epoch = Instant::now();
+        let one: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut held: Vec<Slot> = (0..MAX_PER_CLIENT)
+            .map(|i| {
+                let slot = registry.admit(one, epoch).unwrap();
+                slot.activity
+                    .last_ms
+                    .store(100 + i as u64, Ordering::Relaxed);
+                slot
+            })
+            .collect();
+        // The client's cap: its own oldest idle connection goes.
+        let newcomer = registry.admit(one, epoch).unwrap();
+        assert!(held[0].close.is_cancelled());
+        assert!(held[1..].iter().all(|s| !s.close.is_cancelled()));
+        // All of them busy: refused, nobody closed.
+        for s in held.iter().skip(1).chain([&newcomer]) {
+            s.activity.busy.store(true, Ordering::Relaxed);
+        }
+        assert!(registry.admit(one, epoch).is_none());
+        assert!(held[1..].iter().all(|s| !s.close.is_cancelled()));
+        // Another client is not affected by this one's cap.
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        held.push(registry.admit(other, epoch).unwrap());
+    }
 
     #[test]
     fn accept_backoff_doubles_to_a_second_resets_and_logs_rarely() {

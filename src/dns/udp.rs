@@ -52,6 +52,7 @@ pub fn serve(socket: UdpSocket, shared: Shared, worker: usize, shutdown: Cancell
         published,
         metrics,
         limiter,
+        ..
     } = shared;
     if let Err(e) = socket.set_read_timeout(Some(SHUTDOWN_POLL)) {
         tracing::error!(error = %e, "cannot set the UDP receive timeout; UDP worker not started");
@@ -368,6 +369,7 @@ mod tests {
             )),
             metrics: std::sync::Arc::new(Metrics::default()),
             limiter: None,
+            tcp_v6_prefix: 64,
         };
         let worker = {
             let shutdown = shutdown.clone();
