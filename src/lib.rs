@@ -10,6 +10,7 @@ pub mod health;
 pub mod input;
 pub mod metrics;
 pub mod model;
+pub mod publish;
 pub mod rlimit;
 pub mod routing;
 pub mod service;

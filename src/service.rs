@@ -511,7 +511,7 @@ impl Service {
             .chain(zones.iter().filter_map(|z| api_specs.get(&z.name)))
             .cloned()
             .collect();
-        let first = crate::app::publish_parts(&zone_specs, &check_specs);
+        let first = crate::publish::publish_parts(&zone_specs, &check_specs);
         let published = Arc::new(ArcSwap::from_pointee(first));
         // Transitions are written by a task of their own: the checker must
         // never wait on the database.
@@ -635,7 +635,7 @@ impl Service {
             Some(spec) => current.snapshot.with_zone(
                 spec,
                 &|id| ids.get(id).copied(),
-                crate::app::soa_serial(),
+                crate::publish::soa_serial(),
             ),
             None => match DName::from_str(key) {
                 Ok(apex) => current.snapshot.without_zone(&apex),
@@ -1686,7 +1686,7 @@ impl Inner {
             )
             .cloned()
             .collect();
-        let mut next = crate::app::publish_parts(&zones, &checks);
+        let mut next = crate::publish::publish_parts(&zones, &checks);
         if checks == self.live.check_specs {
             next.health = self.live.published.load().health.clone();
             self.live.published.store(Arc::new(next));

@@ -10,7 +10,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;
 
-use eightfold::app::publish;
+use eightfold::publish::publish;
 use eightfold::config::Config;
 use eightfold::dns::handler::{self, Published, Scratch, Transport};
 

@@ -139,7 +139,7 @@ static PUBLISHED: LazyLock<Published> = LazyLock::new(|| {
     std::fs::write(dir.path().join("example.test.zone"), ZONE).expect("write zone");
     let config = Config::from_toml(&dir.path().join("eightfold.toml"), CONFIG)
         .unwrap_or_else(|d| panic!("test zone invalid:\n{d}"));
-    eightfold::app::publish(&config)
+    eightfold::publish::publish(&config)
 });
 
 /// Labels the generated names are built from: the zone's own, so that most

@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     if let Ok(config) = Config::from_toml(eightfold_fuzz::fuzz_path(), text) {
-        let published = eightfold::app::publish(&config);
+        let published = eightfold::publish::publish(&config);
         assert_eq!(published.snapshot.zone_count(), config.zones.len());
     }
 });

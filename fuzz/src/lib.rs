@@ -397,7 +397,7 @@ pub fn load_config() -> Config {
 /// The published rich zone, built once per process.
 pub fn published() -> &'static Published {
     static PUBLISHED: OnceLock<Published> = OnceLock::new();
-    PUBLISHED.get_or_init(|| eightfold::app::publish(&load_config()))
+    PUBLISHED.get_or_init(|| eightfold::publish::publish(&load_config()))
 }
 
 /// Sets check `i` healthy when bit `i` of the query ID is set, so that the

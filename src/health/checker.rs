@@ -125,7 +125,7 @@ impl Checker {
     /// Starts probing every endpoint check of `specs` until `shutdown`.
     ///
     /// A check's [`HealthId`] is its position in `specs`, as in
-    /// `app::publish`, and `table` must have one entry per spec. The table
+    /// `publish::publish`, and `table` must have one entry per spec. The table
     /// is brought in line with the starting states at once (a calculated
     /// check whose children cannot meet its threshold starts unhealthy).
     /// Must be called within a tokio runtime.
@@ -680,7 +680,7 @@ mod tests {
                 ..spec("never", 10, 1)
             },
         ];
-        // As app::publish builds it: `!invert` for every check.
+        // As publish::publish builds it: `!invert` for every check.
         let table = Arc::new(HealthTable::new([true, true, false, true]));
         let c = Checker::start_with(specs, table.clone(), CancellationToken::new(), None, |_| {
             Some(fake(up.clone(), calls.clone()))

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use eightfold::app::publish;
+use eightfold::publish::publish;
 use eightfold::config::Config;
 use eightfold::dns::handler::{self, Published, Scratch, Transport};
 
