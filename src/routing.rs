@@ -79,7 +79,10 @@ impl Group {
     pub fn of(set: &RecordSet, healthy: &impl Fn(HealthId) -> bool) -> Group {
         let records = &set.records[..set.records.len().min(MAX_CANDIDATES)];
         let is_healthy = |r: &Record| r.health.is_none_or(healthy);
-        let any_healthy = records.iter().any(is_healthy);
+        // Simple and failover routing never ask it; failover finds its
+        // own active record below.
+        let any_healthy = matches!(set.policy, Policy::Multivalue | Policy::Weighted)
+            && records.iter().any(is_healthy);
         let active = if set.policy == Policy::Failover {
             let find = |role| records.iter().position(|r| r.failover == Some(role));
             match (find(FailoverRole::Primary), find(FailoverRole::Secondary)) {
@@ -92,9 +95,12 @@ impl Group {
         } else {
             None
         };
-        let weighted_positive = records
-            .iter()
-            .any(|r| r.weight > 0 && (!any_healthy || is_healthy(r)));
+        // Only weighted routing needs it: a pass less on the hot path for
+        // the others.
+        let weighted_positive = set.policy == Policy::Weighted
+            && records
+                .iter()
+                .any(|r| r.weight > 0 && (!any_healthy || is_healthy(r)));
         Group {
             policy: set.policy,
             any_healthy,
