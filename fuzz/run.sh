@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (or the ones named) for a bounded time each.
 #
-#   fuzz/run.sh                 # 300 s per target, all four
+#   fuzz/run.sh                 # 300 s per target, all five
 #   fuzz/run.sh 60              # 60 s per target (a CI smoke run)
 #   fuzz/run.sh 600 handler     # one target, 10 minutes
 #
@@ -21,7 +21,7 @@ secs="${1:-300}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(handler zonefile config validate)
+    targets=(handler zonefile config validate sigv4)
 fi
 
 export RUSTC_BOOTSTRAP=1

@@ -11,8 +11,9 @@
 //! no token is configured: the API then runs on a trusted address. With
 //! `api_token_file` set, every handler takes [`Signed`], which accepts the
 //! bearer token or a SigV4 signature made with the token as the secret
-//! access key ([`sigv4`]). (The router's bearer check still runs first,
-//! so for now a token means bearer-only.)
+//! access key ([`sigv4`]); the JSON API's bearer middleware lets
+//! `/2013-04-01/` through to it. [`Signed`] checks the headers before it
+//! reads the body: a stranger is refused before any upload is read.
 
 pub mod error;
 pub mod model;
@@ -22,11 +23,14 @@ pub mod xml;
 use std::collections::HashMap;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
+use serde::de::DeserializeOwned;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use self::error::{R53Error, request_id};
 use self::model::{RecordSetOut, route53_name};
@@ -86,66 +90,211 @@ pub fn router() -> Router<ApiState> {
         .route("/2013-04-01/{*rest}", any(unsupported_operation))
 }
 
-/// Any other Route 53 operation: an error in Route 53's shape.
-async fn unsupported_operation(method: Method, uri: Uri) -> R53Error {
+/// Any other Route 53 operation: an error in Route 53's shape, once the
+/// caller is authenticated.
+async fn unsupported_operation(method: Method, uri: Uri, _signed: Signed) -> R53Error {
     R53Error::invalid_input(format!(
         "{method} {} is not an operation eightfold implements; see README, Route 53 API",
         uri.path()
     ))
 }
 
+/// Kibibytes of body that requests whose signature is not verified yet
+/// may hold at once: 8 bodies of the largest size. A SigV4 signature
+/// covers the body, so it can only be checked once the body is read, and
+/// a stranger can forge headers that pass [`sigv4::precheck`]; such
+/// uploads share this budget instead of each taking up to
+/// [`super::MAX_BODY_BYTES`]. The bearer token, checked before the body,
+/// needs no budget.
+const UNVERIFIED_BODY_BUDGET_KIB: usize = 8 * super::MAX_BODY_BYTES / 1024;
+
+static UNVERIFIED_BODIES: Semaphore = Semaphore::const_new(UNVERIFIED_BODY_BUDGET_KIB);
+
 /// A request body whose signature passed: with a token configured, the
 /// bearer token or an AWS SigV4 signature made with the token as the secret
 /// access key ([`sigv4`]); without one, anything (signatures unchecked).
+///
+/// Authentication comes before work: the bearer token, or every SigV4
+/// check that needs no body ([`sigv4::precheck`]), runs before a byte of
+/// the body is read; a declared body over the size limit is refused
+/// unread; the body of a pre-checked SigV4 request is read within
+/// [`UNVERIFIED_BODY_BUDGET_KIB`], then its signature verified.
 pub struct Signed(pub Bytes);
+
+/// Authenticates what can be from the headers alone (no body read).
+/// `None`: nothing is left to check (no token, or the bearer token
+/// matched); else a SigV4 header that passed every check but the
+/// signature, which needs the body.
+fn authenticate<'a>(
+    parts: &'a Parts,
+    state: &ApiState,
+) -> Result<Option<sigv4::Prechecked<'a>>, R53Error> {
+    let Some(token) = &state.token else {
+        return Ok(None);
+    };
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if let Some(given) = bearer {
+        if super::constant_time_eq(given.as_bytes(), token.as_bytes()) {
+            return Ok(None);
+        }
+        return Err(R53Error {
+            status: StatusCode::FORBIDDEN,
+            code: "InvalidClientTokenId",
+            messages: vec!["wrong bearer token".into()],
+        });
+    }
+    sigv4::precheck(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        std::time::SystemTime::now(),
+    )
+    .map(Some)
+    .map_err(forbidden)
+}
+
+fn forbidden(refused: sigv4::Refused) -> R53Error {
+    R53Error {
+        status: StatusCode::FORBIDDEN,
+        code: refused.code,
+        messages: vec![refused.message],
+    }
+}
+
+fn too_large() -> R53Error {
+    R53Error {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: "InvalidInput",
+        messages: vec![format!(
+            "the body is over {} bytes; split the change batch",
+            super::MAX_BODY_BYTES
+        )],
+    }
+}
+
+/// Whether `error` or one of its sources is a `T`.
+fn caused_by<T: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(error);
+    while let Some(e) = cur {
+        if e.is::<T>() {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// Reads the whole body, at most [`super::MAX_BODY_BYTES`].
+async fn read_body(body: Body) -> Result<Bytes, R53Error> {
+    axum::body::to_bytes(body, super::MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            if super::serve::is_body_timeout(&e) {
+                R53Error {
+                    status: StatusCode::REQUEST_TIMEOUT,
+                    code: "RequestTimeout",
+                    messages: vec![e.to_string()],
+                }
+            } else if caused_by::<http_body_util::LengthLimitError>(&e) {
+                too_large()
+            } else {
+                R53Error::invalid_input(format!("cannot read the body: {e}"))
+            }
+        })
+}
+
+/// A share of [`UNVERIFIED_BODIES`] for a body of at most `bytes`.
+fn reserve(bytes: u64) -> Result<SemaphorePermit<'static>, R53Error> {
+    let kib = u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+    UNVERIFIED_BODIES.try_acquire_many(kib).map_err(|_| {
+        R53Error::new(
+            "Throttling",
+            "too many uploads are waiting for their signature to be checked; retry shortly",
+        )
+    })
+}
 
 impl FromRequest<ApiState> for Signed {
     type Rejection = R53Error;
 
     async fn from_request(request: Request, state: &ApiState) -> Result<Self, R53Error> {
         let (parts, body) = request.into_parts();
-        let bytes = axum::body::to_bytes(body, super::MAX_BODY_BYTES)
-            .await
-            .map_err(|e| R53Error {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                code: "InvalidInput",
-                messages: vec![format!(
-                    "cannot read the body (at most {} bytes): {e}",
-                    super::MAX_BODY_BYTES
-                )],
-            })?;
-        let Some(token) = &state.token else {
-            return Ok(Signed(bytes));
-        };
-        let authorization = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if let Some(given) = authorization.strip_prefix("Bearer ") {
-            if super::constant_time_eq(given.as_bytes(), token.as_bytes()) {
-                return Ok(Signed(bytes));
-            }
-            return Err(R53Error {
-                status: StatusCode::FORBIDDEN,
-                code: "InvalidClientTokenId",
-                messages: vec!["wrong bearer token".into()],
-            });
+        let caller = authenticate(&parts, state)?;
+        // Content-Length past the limit: refused unread.
+        let max = super::MAX_BODY_BYTES as u64;
+        let hint = body.size_hint();
+        if hint.lower() > max {
+            return Err(too_large());
         }
-        sigv4::verify(
-            &parts.method,
-            &parts.uri,
-            &parts.headers,
-            &bytes,
-            token,
-            std::time::SystemTime::now(),
-        )
-        .map_err(|refused| R53Error {
-            status: StatusCode::FORBIDDEN,
-            code: refused.code,
-            messages: vec![refused.message],
-        })?;
+        let Some(checked) = caller else {
+            return read_body(body).await.map(Signed);
+        };
+        let _permit = reserve(hint.upper().unwrap_or(max).min(max))?;
+        let bytes = read_body(body).await?;
+        let token = state.token.as_deref().unwrap_or_default();
+        checked.verify(&bytes, token).map_err(forbidden)?;
         Ok(Signed(bytes))
+    }
+}
+
+/// Whether every `%` of `path` starts an escape `%XX`.
+fn escapes_are_valid(path: &str) -> bool {
+    let b = path.as_bytes();
+    b.iter().enumerate().all(|(i, &c)| {
+        c != b'%'
+            || (b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
+}
+
+/// A path parameter, with Route 53's `400 InvalidInput` when the path
+/// holds a `%` that starts no escape or decodes to something other than
+/// UTF-8 (axum alone would pass the first through and answer the second in
+/// plain text). A caller the headers do not authenticate gets the
+/// authentication error instead.
+pub struct R53Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<ApiState> for R53Path<T> {
+    type Rejection = R53Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, R53Error> {
+        let problem = if escapes_are_valid(parts.uri.path()) {
+            match Path::<T>::from_request_parts(parts, state).await {
+                Ok(Path(value)) => return Ok(R53Path(value)),
+                Err(e) => e.body_text(),
+            }
+        } else {
+            "a `%` that is not followed by two hexadecimal digits".to_string()
+        };
+        authenticate(parts, state)?;
+        Err(R53Error::invalid_input(format!(
+            "the path does not decode: {problem}; percent-encode it as UTF-8"
+        )))
+    }
+}
+
+/// A query string, with Route 53's `400 InvalidInput` when it does not
+/// parse (after authentication, as [`R53Path`]).
+pub struct R53Query<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<ApiState> for R53Query<T> {
+    type Rejection = R53Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, R53Error> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(value)) => Ok(R53Query(value)),
+            Err(e) => {
+                authenticate(parts, state)?;
+                Err(R53Error::invalid_input(format!(
+                    "the query string is not valid: {}",
+                    e.body_text()
+                )))
+            }
+        }
     }
 }
 
@@ -377,7 +526,7 @@ async fn create_hosted_zone(
 
 async fn list_hosted_zones(
     State(s): State<ApiState>,
-    Query(query): Query<HashMap<String, String>>,
+    R53Query(query): R53Query<HashMap<String, String>>,
     _signed: Signed,
 ) -> Result<Response, R53Error> {
     let max = max_items(&query, DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS)?;
@@ -409,7 +558,7 @@ async fn list_hosted_zones(
 
 async fn get_hosted_zone(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    R53Path(id): R53Path<String>,
     _signed: Signed,
 ) -> Result<Response, R53Error> {
     let id = bare_id(&id, "/hostedzone/").to_string();
@@ -427,7 +576,7 @@ async fn get_hosted_zone(
 
 async fn delete_hosted_zone(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    R53Path(id): R53Path<String>,
     _signed: Signed,
 ) -> Result<Response, R53Error> {
     let id = bare_id(&id, "/hostedzone/").to_string();
@@ -462,7 +611,7 @@ fn write_record_set(doc: &mut Doc, r: &RecordSetOut) {
 
 async fn change_record_sets(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    R53Path(id): R53Path<String>,
     Signed(body): Signed,
 ) -> Result<Response, R53Error> {
     let id = bare_id(&id, "/hostedzone/").to_string();
@@ -492,8 +641,8 @@ async fn change_record_sets(
 
 async fn list_record_sets(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    R53Path(id): R53Path<String>,
+    R53Query(query): R53Query<HashMap<String, String>>,
     _signed: Signed,
 ) -> Result<Response, R53Error> {
     let id = bare_id(&id, "/hostedzone/").to_string();
@@ -564,7 +713,7 @@ async fn list_record_sets(
 
 async fn get_change(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    R53Path(id): R53Path<String>,
     _signed: Signed,
 ) -> Result<Response, R53Error> {
     let id = bare_id(&id, "/change/").to_string();
@@ -640,7 +789,7 @@ async fn create_health_check(
 
 async fn get_health_check(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    R53Path(id): R53Path<String>,
     _signed: Signed,
 ) -> Result<Response, R53Error> {
     let (info, sni) = call(&s, move |svc| {
@@ -656,7 +805,7 @@ async fn get_health_check(
 
 async fn list_health_checks(
     State(s): State<ApiState>,
-    Query(query): Query<HashMap<String, String>>,
+    R53Query(query): R53Query<HashMap<String, String>>,
     _signed: Signed,
 ) -> Result<Response, R53Error> {
     let max = max_items(&query, DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS)?;
@@ -688,7 +837,7 @@ async fn list_health_checks(
 
 async fn update_health_check(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    R53Path(id): R53Path<String>,
     Signed(body): Signed,
 ) -> Result<Response, R53Error> {
     let req: model::UpdateHealthCheckRequest =
@@ -710,7 +859,7 @@ async fn update_health_check(
 
 async fn delete_health_check(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    R53Path(id): R53Path<String>,
     _signed: Signed,
 ) -> Result<Response, R53Error> {
     call(&s, move |svc| {
@@ -724,7 +873,7 @@ async fn delete_health_check(
 
 async fn health_check_status(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    R53Path(id): R53Path<String>,
     _signed: Signed,
 ) -> Result<Response, R53Error> {
     let state = call(&s, move |svc| Ok(svc.check_state(&id)?)).await?;
@@ -758,7 +907,7 @@ async fn health_check_status(
 
 async fn health_check_last_failure(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    R53Path(id): R53Path<String>,
     _signed: Signed,
 ) -> Result<Response, R53Error> {
     let state = call(&s, move |svc| Ok(svc.check_state(&id)?)).await?;
@@ -780,7 +929,7 @@ async fn health_check_last_failure(
 
 async fn test_dns_answer(
     State(s): State<ApiState>,
-    Query(query): Query<HashMap<String, String>>,
+    R53Query(query): R53Query<HashMap<String, String>>,
     _signed: Signed,
 ) -> Result<Response, R53Error> {
     let get = |key: &str, field: &str| {
@@ -822,7 +971,7 @@ async fn test_dns_answer(
 
 async fn list_hosted_zones_by_name(
     State(s): State<ApiState>,
-    Query(query): Query<HashMap<String, String>>,
+    R53Query(query): R53Query<HashMap<String, String>>,
     _signed: Signed,
 ) -> Result<Response, R53Error> {
     let max = max_items(&query, DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS)?;
@@ -957,6 +1106,178 @@ mod tests {
         headers.insert("x-amz-date", date.parse().unwrap());
         let uri: Uri = "/2013-04-01/hostedzone?maxitems=5".parse().unwrap();
         (sigv4::sign(&Method::GET, &uri, &headers, b"", secret), date)
+    }
+
+    /// A body that declares `0` bytes and never sends one: a request that
+    /// waits on it did read before answering.
+    struct Stalled(u64);
+
+    impl HttpBody for Stalled {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            std::task::Poll::Pending
+        }
+
+        fn size_hint(&self) -> hyper::body::SizeHint {
+            hyper::body::SizeHint::with_exact(self.0)
+        }
+    }
+
+    /// A CreateHostedZone POST declaring `size` bytes it never sends.
+    fn stalled_post(authorization: Option<&str>, date: &str, size: u64) -> Request {
+        let mut request = axum::http::Request::builder()
+            .method("POST")
+            .uri("/2013-04-01/hostedzone")
+            .header("host", "127.0.0.1:8053")
+            .header("x-amz-date", date);
+        if let Some(a) = authorization {
+            request = request.header("authorization", a);
+        }
+        request.body(Body::new(Stalled(size))).unwrap()
+    }
+
+    /// The answer to `request`, which must come within 5 s.
+    async fn answer_now(app: &Router, request: Request) -> (u16, String) {
+        let response = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            app.clone().oneshot(request),
+        )
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// A SigV4 header for [`stalled_post`] made with `secret`.
+    fn post_signature(secret: &str, date: &str) -> String {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "127.0.0.1:8053".parse().unwrap());
+        headers.insert("x-amz-date", date.parse().unwrap());
+        let uri: Uri = "/2013-04-01/hostedzone".parse().unwrap();
+        sigv4::sign(&Method::POST, &uri, &headers, b"", secret)
+    }
+
+    #[tokio::test]
+    async fn a_stranger_is_refused_before_the_body_is_read() {
+        let app = app(Some("the-token"));
+        let date = sigv4::amz_date(SystemTime::now());
+        let good = post_signature("the-token", &date);
+        let repeated = good.replace("host;x-amz-date", "host;host;x-amz-date");
+        let old = sigv4::amz_date(SystemTime::now() - std::time::Duration::from_secs(3600));
+        let cases = [
+            (None, date.as_str(), "MissingAuthenticationToken"),
+            (Some("Bearer nope"), &date, "InvalidClientTokenId"),
+            (Some("AWS4-HMAC-SHA256 junk"), &date, "IncompleteSignature"),
+            (Some(repeated.as_str()), &date, "IncompleteSignature"),
+            (Some(good.as_str()), &old, "RequestExpired"),
+        ];
+        for (authorization, date, code) in cases {
+            let request = stalled_post(authorization, date, 4 << 20);
+            let (status, body) = answer_now(&app, request).await;
+            assert_eq!(status, 403, "{authorization:?}: {body}");
+            assert!(body.contains(&format!("<Code>{code}</Code>")), "{body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_declared_over_the_limit_is_refused_unread() {
+        let date = sigv4::amz_date(SystemTime::now());
+        let size = super::super::MAX_BODY_BYTES as u64 + 1;
+        let (status, body) = answer_now(&app(None), stalled_post(None, &date, size)).await;
+        assert_eq!(status, 413, "{body}");
+        assert!(body.contains("<Code>InvalidInput</Code>"), "{body}");
+    }
+
+    /// Headers that pass the pre-check can be forged; their uploads share
+    /// a budget, so only 8 full-size ones are read at once.
+    #[tokio::test]
+    async fn forged_signatures_share_a_bounded_body_budget() {
+        let app = app(Some("the-token"));
+        let date = sigv4::amz_date(SystemTime::now());
+        let forged = post_signature("not-the-token", &date);
+        let size = super::super::MAX_BODY_BYTES as u64;
+        let held: Vec<_> = (0..8)
+            .map(|_| {
+                let app = app.clone();
+                let request = stalled_post(Some(&forged), &date, size);
+                tokio::spawn(async move { app.oneshot(request).await })
+            })
+            .collect();
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while UNVERIFIED_BODIES.available_permits() > 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("8 uploads hold the whole budget");
+        let (status, body) = answer_now(&app, stalled_post(Some(&forged), &date, size)).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("<Code>Throttling</Code>"), "{body}");
+        // Bearer callers are authenticated before the body: no budget.
+        let request = axum::http::Request::builder()
+            .method("GET")
+            .uri("/2013-04-01/hostedzonecount")
+            .header("authorization", "Bearer the-token")
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(answer_now(&app, request).await.0, 200);
+        for task in held {
+            task.abort();
+            assert!(task.await.unwrap_err().is_cancelled());
+        }
+        assert_eq!(
+            UNVERIFIED_BODIES.available_permits(),
+            UNVERIFIED_BODY_BUDGET_KIB
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_percent_paths_get_invalid_input() {
+        let get = |uri: &str, authorization: Option<String>| {
+            let mut request = axum::http::Request::builder()
+                .method("GET")
+                .uri(uri)
+                .header("host", "127.0.0.1:8053")
+                .header("x-amz-date", sigv4::amz_date(SystemTime::now()));
+            if let Some(a) = authorization {
+                request = request.header("authorization", a);
+            }
+            request.body(Body::empty()).unwrap()
+        };
+        for uri in [
+            "/2013-04-01/hostedzone/%€€",
+            "/2013-04-01/hostedzone/%FF",
+            "/2013-04-01/hostedzone/Z%",
+            "/2013-04-01/healthcheck/%E2%82/status",
+            "/2013-04-01/hostedzone/%C3%28/rrset",
+        ] {
+            let (status, body) = answer_now(&app(None), get(uri, None)).await;
+            assert_eq!(status, 400, "{uri}: {body}");
+            assert!(body.contains("<Code>InvalidInput</Code>"), "{body}");
+            // With a token: the stranger learns nothing about the path.
+            let app = app(Some("the-token"));
+            let (status, body) = answer_now(&app, get(uri, None)).await;
+            assert_eq!(status, 403, "{uri}: {body}");
+            // A signed caller is told what is wrong with it.
+            let mut headers = HeaderMap::new();
+            headers.insert("host", "127.0.0.1:8053".parse().unwrap());
+            headers.insert(
+                "x-amz-date",
+                sigv4::amz_date(SystemTime::now()).parse().unwrap(),
+            );
+            let parsed: Uri = uri.parse().unwrap();
+            let auth = sigv4::sign(&Method::GET, &parsed, &headers, b"", "the-token");
+            let (status, body) = answer_now(&app, get(uri, Some(auth))).await;
+            assert_eq!(status, 400, "{uri}: {body}");
+            assert!(body.contains("the path does not decode"), "{body}");
+        }
     }
 
     #[tokio::test]

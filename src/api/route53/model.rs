@@ -298,8 +298,11 @@ pub fn from_route53_name(name: &str) -> String {
             }
             i += 4;
         } else if bytes[i] == b'\\' && i + 1 < bytes.len() {
-            out.push_str(&name[i..i + 2]);
-            i += 2;
+            // The escaped character may be longer than a byte: `\é`.
+            let c = name[i + 1..].chars().next().unwrap_or('\\');
+            out.push('\\');
+            out.push(c);
+            i += 1 + c.len_utf8();
         } else {
             let c = name[i..].chars().next().unwrap_or('.');
             out.push(c);
@@ -754,6 +757,18 @@ pub fn check_update(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `\\` before a character longer than a byte once sliced inside it
+    /// (a panic from a query string such as `?name=%5C%C3%A9`).
+    #[test]
+    fn an_escaped_multibyte_character_is_kept_whole() {
+        assert_eq!(from_route53_name("a\\\u{e9}b"), "a\\\u{e9}b.");
+        assert_eq!(
+            from_route53_name("\\\u{20ac}\\\u{20ac}"),
+            "\\\u{20ac}\\\u{20ac}."
+        );
+        assert_eq!(from_route53_name("x\\"), "x\\.");
+    }
 
     /// Bodies exactly as boto3 sends them.
     const CHANGE_BODY: &str = r#"<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Comment>c</Comment><Changes><Change><Action>UPSERT</Action><ResourceRecordSet><Name>\052.x.test</Name><Type>TXT</Type><SetIdentifier>a</SetIdentifier><Weight>5</Weight><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>"a &amp; b"</Value></ResourceRecord></ResourceRecords><HealthCheckId>h</HealthCheckId></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#;
