@@ -125,6 +125,11 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
 }
 
+/// Marks a request that arrived over TLS (a request extension), for the
+/// few answers that name their own URL.
+#[derive(Debug, Clone, Copy)]
+pub struct Tls;
+
 /// Serves one connection, TLS first when configured.
 #[allow(clippy::too_many_arguments)]
 async fn serve_connection(
@@ -138,7 +143,7 @@ async fn serve_connection(
     shutdown: CancellationToken,
 ) {
     match tls {
-        None => http(stream, router, limits, conn, epoch, shutdown).await,
+        None => http(stream, router, limits, conn, epoch, shutdown, false).await,
         Some(tls) => {
             let handshake = tls.acceptor().accept(stream);
             let stream = tokio::select! {
@@ -156,7 +161,7 @@ async fn serve_connection(
                     }
                 },
             };
-            http(stream, router, limits, conn, epoch, shutdown).await;
+            http(stream, router, limits, conn, epoch, shutdown, true).await;
         }
     }
 }
@@ -170,6 +175,7 @@ async fn http<S>(
     conn: &Conn,
     epoch: Instant,
     shutdown: CancellationToken,
+    tls: bool,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -177,7 +183,10 @@ async fn http<S>(
     let body_timeout = limits.body_timeout;
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
         let busy = Busy::enter(&activity, epoch);
-        let request = request.map(|body| TimedBody::new(body, body_timeout));
+        let mut request = request.map(|body| TimedBody::new(body, body_timeout));
+        if tls {
+            request.extensions_mut().insert(Tls);
+        }
         let mut router = router.clone();
         async move {
             let response = router.call(request).await;

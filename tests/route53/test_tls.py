@@ -61,7 +61,10 @@ def client(server, secret):
 def test_boto3_over_tls_with_the_token_changes_dns(tls_server):
     assert tls_server.endpoint.startswith("https://127.0.0.1:")
     r53 = client(tls_server, TOKEN)
-    zone = r53.create_hosted_zone(Name="tls.test.", CallerReference="tls-1")["HostedZone"]
+    created = r53.create_hosted_zone(Name="tls.test.", CallerReference="tls-1")
+    zone = created["HostedZone"]
+    location = created["ResponseMetadata"]["HTTPHeaders"]["location"]
+    assert location.startswith(tls_server.endpoint + "/2013-04-01/hostedzone/"), location
     r53.change_resource_record_sets(
         HostedZoneId=zone["Id"],
         ChangeBatch={"Changes": [{

@@ -321,13 +321,14 @@ fn reply(status: StatusCode, doc: Doc) -> Response {
 }
 
 /// A 201 reply with the `Location` of what was created.
-fn created(doc: Doc, headers: &HeaderMap, path: &str) -> Response {
+fn created(doc: Doc, headers: &HeaderMap, tls: bool, path: &str) -> Response {
     let mut response = reply(StatusCode::CREATED, doc);
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
-    if let Ok(v) = HeaderValue::from_str(&format!("http://{host}{path}")) {
+    let scheme = if tls { "https" } else { "http" };
+    if let Ok(v) = HeaderValue::from_str(&format!("{scheme}://{host}{path}")) {
         response.headers_mut().insert(header::LOCATION, v);
     }
     response
@@ -484,6 +485,7 @@ fn write_delegation_set(doc: &mut Doc, servers: &[String]) {
 
 async fn create_hosted_zone(
     State(s): State<ApiState>,
+    tls: Option<axum::Extension<crate::api::serve::Tls>>,
     headers: HeaderMap,
     Signed(body): Signed,
 ) -> Result<Response, R53Error> {
@@ -520,6 +522,7 @@ async fn create_hosted_zone(
     Ok(created(
         doc,
         &headers,
+        tls.is_some(),
         &format!("/2013-04-01/hostedzone/{}", zone.info.id),
     ))
 }
@@ -759,6 +762,7 @@ fn write_check(doc: &mut Doc, c: &CheckInfo, enable_sni: Option<bool>) {
 
 async fn create_health_check(
     State(s): State<ApiState>,
+    tls: Option<axum::Extension<crate::api::serve::Tls>>,
     headers: HeaderMap,
     Signed(body): Signed,
 ) -> Result<Response, R53Error> {
@@ -783,6 +787,7 @@ async fn create_health_check(
     Ok(created(
         doc,
         &headers,
+        tls.is_some(),
         &format!("/2013-04-01/healthcheck/{}", info.input.id),
     ))
 }

@@ -223,7 +223,7 @@ pub struct ResetElements {
 
 fn unsupported(field: &str) -> R53Error {
     R53Error::invalid_input(format!(
-        "{field} is not supported by eightfold; see SPEC §6 for the fields it implements"
+        "{field} is not supported by eightfold; docs/route53.md lists the fields it implements"
     ))
 }
 
