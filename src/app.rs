@@ -246,7 +246,7 @@ pub async fn run(
     on_ready: impl FnOnce(&[SocketAddr]),
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    crate::rlimit::raise_open_files_and_log();
+    let descriptors = crate::rlimit::raise_open_files();
     let shutdown = CancellationToken::new();
     let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
@@ -254,6 +254,7 @@ pub async fn run(
     let zones = config.zones.len();
     let server = Server::start(config, config_path.clone(), shutdown.clone()).await?;
     release_freed_memory();
+    crate::rlimit::log_open_files(&descriptors);
     let list: Vec<String> = server.dns.iter().map(ToString::to_string).collect();
     let api = server
         .api

@@ -72,17 +72,19 @@ pub fn raise_open_files() -> Result<OpenFiles, RlimitError> {
     })
 }
 
-/// Raises the limit and says so at info (a failure at warn: the server
-/// still runs, with fewer descriptors).
-pub fn raise_open_files_and_log() {
-    match raise_open_files() {
+/// Says what [`raise_open_files`] did, at info (a failure at warn: the
+/// server still runs, with fewer descriptors). Separate from raising, so
+/// the line comes once the server has started: a start that fails prints
+/// only its one line of error.
+pub fn log_open_files(outcome: &Result<OpenFiles, RlimitError>) {
+    match outcome {
         Ok(OpenFiles { before, after }) if after > before => tracing::info!(
-            soft = after,
-            was = before,
+            soft = *after,
+            was = *before,
             "open files limit raised soft={before} → {after}"
         ),
         Ok(OpenFiles { after, .. }) => tracing::info!(
-            soft = after,
+            soft = *after,
             "open files limit soft={after} (already the hard limit)"
         ),
         Err(e) => tracing::warn!("{e}; serving with the current limit"),

@@ -1305,6 +1305,294 @@ fn packets_that_are_responses_get_no_response() {
 }
 
 // ---------------------------------------------------------------------------
+// Protocol details where NSD 4.6 and Knot 3.2 agree (issue 12; observed on
+// both, and compared on random queries by tests/differential.rs)
+// ---------------------------------------------------------------------------
+
+const NOTAUTH: u8 = 9;
+
+/// `packet` with one more additional record, `rr`.
+fn with_additional(mut packet: Vec<u8>, rr: &[u8]) -> Vec<u8> {
+    let count = u16_at(&packet, 10) + 1;
+    packet[10..12].copy_from_slice(&count.to_be_bytes());
+    packet.extend_from_slice(rr);
+    packet
+}
+
+/// An OPT record (1232 bytes, DO clear) whose data is `options`.
+fn opt_with_options(options: &[u8]) -> Vec<u8> {
+    let mut rr = opt_rr(1232, 0);
+    rr.truncate(rr.len() - 2);
+    rr.extend_from_slice(&(options.len() as u16).to_be_bytes());
+    rr.extend_from_slice(options);
+    rr
+}
+
+/// The EDNS options of the response's OPT record, or `None` without one.
+fn opt_options(msg: &RawMsg) -> Option<Vec<u8>> {
+    let opts: Vec<&RawRr> = msg.additional.iter().filter(|r| r.rtype == OPT).collect();
+    assert!(opts.len() <= 1, "{msg:?}");
+    opts.first().map(|o| o.rdata.clone())
+}
+
+#[test]
+fn qclass_any_is_answered_as_in() {
+    let s = server();
+    let mut p = query(0x5151, 0, "www.example.test", A, &[]);
+    let class_at = p.len() - 2;
+    p[class_at..].copy_from_slice(&255u16.to_be_bytes());
+    let raw = udp(&s, &p);
+    let msg = parse(&raw);
+    assert_eq!(msg.rcode(), 0, "{msg:?}");
+    assert!(msg.flags & 0x0400 != 0, "AA, as Knot answers: {msg:?}");
+    assert_eq!(msg.answers.len(), 1, "{msg:?}");
+    assert_eq!(msg.answers[0].class, 1, "records are IN");
+    assert_eq!(u16_at(&raw, class_at), 255, "the question keeps class ANY");
+    // Negative answers carry the SOA, as for IN.
+    let mut p = query(0x5152, 0, "nothere.example.test", A, &[]);
+    p[class_at + 4..].copy_from_slice(&255u16.to_be_bytes());
+    let msg = parse(&udp(&s, &p));
+    assert_eq!(msg.rcode(), 3, "{msg:?}");
+    assert_eq!(msg.authority.len(), 1, "{msg:?}");
+}
+
+#[test]
+fn cd_is_cleared_in_every_response() {
+    let s = server();
+    for (opcode, name) in [
+        (0, "www.example.test"),
+        (0, "www.other.invalid"),
+        (2, "www.example.test"),
+    ] {
+        for edns in [&[][..], &[(1232, 0)][..]] {
+            let mut p = query(0x0cd0, opcode, name, A, edns);
+            p[3] |= 0x10;
+            let msg = parse(&udp(&s, &p));
+            assert_eq!(
+                msg.flags & 0x0010,
+                0,
+                "CD set in the response to {name} opcode {opcode}: {msg:?}"
+            );
+            assert!(msg.flags & 0x0100 != 0, "RD is still copied: {msg:?}");
+        }
+    }
+}
+
+#[test]
+fn error_responses_carry_an_opt_when_the_query_had_one() {
+    let s = server();
+    // NOTIMP: question and OPT (RFC 6891 §7), as Knot.
+    let msg = parse(&udp(
+        &s,
+        &query(0x0e01, 2, "www.example.test", A, &[(1232, 0)]),
+    ));
+    assert_eq!(msg.rcode(), NOTIMP, "{msg:?}");
+    assert_eq!(msg.qdcount, 1, "{msg:?}");
+    assert_eq!(opt_options(&msg), Some(vec![]), "{msg:?}");
+    // REFUSED outside our zones: OPT with Extended DNS Error 20, as both.
+    let msg = parse(&udp(
+        &s,
+        &query(0x0e02, 0, "www.other.invalid", A, &[(1232, 0)]),
+    ));
+    assert_eq!(msg.rcode(), REFUSED, "{msg:?}");
+    assert_eq!(opt_options(&msg), Some(vec![0, 15, 0, 2, 0, 20]), "{msg:?}");
+    // ...and without EDNS, no OPT at all.
+    let msg = parse(&udp(&s, &query(0x0e03, 0, "www.other.invalid", A, &[])));
+    assert_eq!(opt_options(&msg), None, "{msg:?}");
+    // FORMERR for a query without a question: OPT, no question.
+    let mut p = query(0x0e04, 0, "www.example.test", A, &[(1232, 0)]);
+    p[5] = 0;
+    let question_end = p.len() - opt_rr(1232, 0).len();
+    p.drain(12..question_end);
+    let msg = parse(&udp(&s, &p));
+    assert_eq!(msg.rcode(), FORMERR, "{msg:?}");
+    assert_eq!(opt_options(&msg), Some(vec![]), "{msg:?}");
+}
+
+#[test]
+fn malformed_edns_gets_formerr_without_question_or_opt() {
+    let s = server();
+    let plain = query(0x0f00, 0, "www.example.test", A, &[]);
+    let mut opt_in_answer = plain.clone();
+    opt_in_answer[7] = 1;
+    opt_in_answer.extend_from_slice(&opt_rr(1232, 0));
+    let cases = [
+        (
+            "an option running past the OPT data",
+            with_additional(
+                plain.clone(),
+                &opt_with_options(&[0, 10, 0, 16, 1, 2, 3, 4]),
+            ),
+        ),
+        (
+            "a cut option header",
+            with_additional(plain.clone(), &opt_with_options(&[0, 10, 0])),
+        ),
+        ("an OPT in the answer section", opt_in_answer),
+    ];
+    for (what, packet) in cases {
+        let msg = parse(&udp(&s, &packet));
+        assert_eq!(msg.rcode(), FORMERR, "{what}: {msg:?}");
+        assert_eq!(msg.qdcount, 0, "{what}: {msg:?}");
+        assert_eq!(opt_options(&msg), None, "{what}: {msg:?}");
+    }
+}
+
+/// A TSIG record for key `KeY1.` (hmac-sha256, time 0x6b123a20, fudge 300,
+/// a 4-octet MAC, original ID 0x2222).
+fn tsig_rr() -> Vec<u8> {
+    let mut rdata = encode_name("hmac-sha256.");
+    rdata.extend_from_slice(&[0, 0, 0x6b, 0x12, 0x3a, 0x20]);
+    rdata.extend_from_slice(&300u16.to_be_bytes());
+    rdata.extend_from_slice(&[0, 4, 1, 2, 3, 4]);
+    rdata.extend_from_slice(&[0x22, 0x22, 0, 0, 0, 0]);
+    let mut rr = encode_name("KeY1.");
+    rr.extend_from_slice(&[0, 250, 0, 255, 0, 0, 0, 0]);
+    rr.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    rr.extend_from_slice(&rdata);
+    rr
+}
+
+#[test]
+fn tsig_signed_query_without_keys_gets_notauth_badkey() {
+    let s = server();
+    for edns in [&[][..], &[(1232, 0)][..]] {
+        let packet = with_additional(query(0x1111, 0, "www.example.test", A, edns), &tsig_rr());
+        let msg = parse(&udp(&s, &packet));
+        assert_eq!(msg.rcode(), NOTAUTH, "{msg:?}");
+        assert_eq!(msg.qdcount, 1, "the question is echoed, as Knot does");
+        assert!(
+            msg.answers.is_empty() && msg.authority.is_empty(),
+            "{msg:?}"
+        );
+        assert_eq!(opt_options(&msg).is_some(), !edns.is_empty(), "{msg:?}");
+        // Exactly what NSD and Knot send: the TSIG last, unsigned.
+        let tsig = msg.additional.last().unwrap();
+        assert_eq!(tsig.rtype, 250, "{msg:?}");
+        assert_eq!(tsig.owner, "key1.", "the key name, lower-cased");
+        assert_eq!((tsig.class, tsig.ttl), (255, 0));
+        let mut want = encode_name("hmac-sha256.");
+        want.extend_from_slice(&[0, 0, 0x6b, 0x12, 0x3a, 0x20, 1, 0x2c]);
+        want.extend_from_slice(&[0, 0]); // no MAC
+        want.extend_from_slice(&[0x11, 0x11]); // the response's ID, as Knot
+        want.extend_from_slice(&[0, 17, 0, 0]); // BADKEY, no other data
+        assert_eq!(tsig.rdata, want);
+    }
+    // Outside every zone the zone lookup comes first: REFUSED, as Knot.
+    let packet = with_additional(query(0x1112, 0, "www.other.invalid", A, &[]), &tsig_rr());
+    assert_eq!(parse(&udp(&s, &packet)).rcode(), REFUSED);
+    // A TSIG that is not the last record is malformed (RFC 8945 §5.1).
+    let packet = with_additional(
+        with_additional(query(0x1113, 0, "www.example.test", A, &[]), &tsig_rr()),
+        &opt_rr(1232, 0),
+    );
+    assert_eq!(parse(&udp(&s, &packet)).rcode(), FORMERR);
+}
+
+#[test]
+fn any_at_a_cname_answers_the_cname_alone() {
+    let s = server();
+    let r = dig(&s, &["alias.example.test", "ANY", "+norec"]);
+    assert_eq!(r.status, "NOERROR");
+    assert_eq!(types(&r.answer), strs(&["CNAME"]), "{}", r.out);
+}
+
+#[test]
+fn cname_query_below_a_dname_stops_at_the_synthesised_cname() {
+    let s = server();
+    let r = dig(&s, &["nothere.dn.example.test", "CNAME", "+norec"]);
+    assert_eq!(r.status, "NOERROR", "{}", r.out);
+    assert_eq!(types(&r.answer), strs(&["DNAME", "CNAME"]), "{}", r.out);
+    assert!(r.authority.is_empty(), "{}", r.out);
+}
+
+#[test]
+fn zone_transfers_get_notimp_over_udp_and_notauth_over_tcp() {
+    let s = server();
+    let msg = parse(&udp(&s, &query(0x2a01, 0, "example.test", 252, &[])));
+    assert_eq!(msg.rcode(), NOTIMP, "AXFR over UDP: {msg:?}");
+    let msg = parse(&udp(&s, &query(0x2a02, 0, "example.test", 251, &[])));
+    assert_eq!(msg.rcode(), NOTAUTH, "IXFR: {msg:?}");
+    let mut stream = TcpStream::connect(s.addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    stream
+        .write_all(&framed(&query(0x2a03, 0, "example.test", 252, &[])))
+        .unwrap();
+    let msg = parse(&read_tcp_message(&mut stream));
+    assert_eq!(msg.rcode(), NOTAUTH, "AXFR over TCP: {msg:?}");
+}
+
+#[test]
+fn zone_files_read_as_bind_nsd_and_knot_read_them() {
+    // The zone of issue 12 and the rest of the grammar, end to end.
+    let zone = "$TTL 1h30m\n\
+        @ IN SOA ns1 hostmaster ( 1 2h 15m 2w 5m )\n\
+        \x20 NS ns1\n\
+        ns1 A 192.0.2.53\n\
+        @ 60 IN A 192.0.2.1\n\
+        www CNAME @\n\
+        mx IN 300 MX 10 @\n\
+        $INCLUDE inc/more.zone sub.at.test.\n";
+    let more = "host A 192.0.2.9\n";
+    let config = "[[zone]]\nname = \"at.test.\"\nfile = \"at.zone\"\n";
+    let s = Server::start_with_files(config, &[("at.zone", zone), ("inc/more.zone", more)]);
+    let r = dig(&s, &["www.at.test", "A", "+norec"]);
+    assert_eq!(r.status, "NOERROR", "{}", r.out);
+    assert_eq!(
+        r.answer,
+        strs(&[
+            "www.at.test. 5400 IN CNAME at.test.",
+            "at.test. 60 IN A 192.0.2.1"
+        ]),
+        "{}",
+        r.out
+    );
+    let r = dig(&s, &["mx.at.test", "MX", "+norec"]);
+    assert_eq!(
+        r.answer,
+        strs(&["mx.at.test. 300 IN MX 10 at.test."]),
+        "{}",
+        r.out
+    );
+    let r = dig(&s, &["host.sub.at.test", "A", "+norec"]);
+    assert_eq!(
+        r.answer,
+        strs(&["host.sub.at.test. 5400 IN A 192.0.2.9"]),
+        "{}",
+        r.out
+    );
+    let r = dig(&s, &["at.test", "SOA", "+norec"]);
+    assert_eq!(
+        r.answer,
+        strs(&["at.test. 5400 IN SOA ns1.at.test. hostmaster.at.test. 1 7200 900 1209600 300"]),
+        "{}",
+        r.out
+    );
+}
+
+#[test]
+fn check_locates_errors_in_included_files() {
+    let zone = "@ SOA ns1 hostmaster 1 2 3 4 5\n$INCLUDE bad.zone\n$INCLUDE at.zone\n";
+    let (code, out) = check(
+        "[[zone]]\nname = \"x.test.\"\nfile = \"at.zone\"\n",
+        &[
+            ("at.zone", zone),
+            ("bad.zone", "ok A 192.0.2.1\nbad 1x A 192.0.2.2\n"),
+        ],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        diag_line(&out, "bad.zone", 2).is_some(),
+        "no bad.zone:2:COL: line in:\n{out}"
+    );
+    let line =
+        diag_line(&out, "at.zone", 3).unwrap_or_else(|| panic!("no at.zone:3 line in:\n{out}"));
+    assert!(line.contains("includes itself"), "{line}");
+}
+
+// ---------------------------------------------------------------------------
 // Simple routing
 // ---------------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::path::Path;
 
-use eightfold::publish::publish;
 use eightfold::config::Config;
 use eightfold::dns::handler::{self, Published, Scratch, Transport};
+use eightfold::publish::publish;
 
 struct Counting;
 
@@ -167,6 +167,7 @@ fn published() -> (Published, tempfile::TempDir) {
 
 const A: u16 = 1;
 const NS: u16 = 2;
+const CNAME: u16 = 5;
 const MX: u16 = 15;
 const TXT: u16 = 16;
 const AAAA: u16 = 28;
@@ -237,6 +238,8 @@ const KINDS: &[(&str, &str, u16)] = &[
     ("SRV with additional", "srv.example.test.", SRV),
     ("apex NS", "example.test.", NS),
     ("ANY", "www.example.test.", ANY),
+    ("ANY at a CNAME", "alias.example.test.", ANY),
+    ("CNAME below a DNAME", "x.old.example.test.", CNAME),
     ("TC-sized TXT", "big.example.test.", TXT),
     ("REFUSED", "www.other.example.", A),
 ];
@@ -296,6 +299,96 @@ fn error_responses_are_allocation_free() {
     ] {
         let (_, n) = measure(&published, &[q], Transport::Udp);
         assert_eq!(n, 0, "{label}");
+    }
+}
+
+/// `packet` with an OPT (1232 bytes, DO) whose data is `options`.
+fn with_opt_options(mut packet: Vec<u8>, options: &[u8]) -> Vec<u8> {
+    packet[11] += 1;
+    packet.push(0);
+    packet.extend_from_slice(&41u16.to_be_bytes());
+    packet.extend_from_slice(&1232u16.to_be_bytes());
+    packet.extend_from_slice(&[0, 0, 0x80, 0]);
+    packet.extend_from_slice(&(options.len() as u16).to_be_bytes());
+    packet.extend_from_slice(options);
+    packet
+}
+
+/// `packet` signed (badly) with a TSIG record for key `key.`.
+fn with_tsig(mut packet: Vec<u8>) -> Vec<u8> {
+    packet[11] += 1;
+    packet.extend_from_slice(b"\x03KeY\x00");
+    packet.extend_from_slice(&250u16.to_be_bytes());
+    packet.extend_from_slice(&255u16.to_be_bytes());
+    packet.extend_from_slice(&0u32.to_be_bytes());
+    let mut rdata = b"\x0bhmac-sha256\x00".to_vec();
+    rdata.extend_from_slice(&[0, 0, 0x6b, 0x12, 0x3a, 0x20, 1, 0x2c, 0, 4, 1, 2, 3, 4]);
+    rdata.extend_from_slice(&[0x12, 0x34, 0, 0, 0, 0]);
+    packet.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    packet.extend_from_slice(&rdata);
+    packet
+}
+
+/// The protocol cases of issue 12: each with the rcode it must get, so a
+/// case that stopped reaching its path would be seen.
+fn protocol_cases() -> Vec<(&'static str, Vec<u8>, u8)> {
+    let www = |edns| query(1, "www.example.test.", A, edns);
+    let mut qclass_any = www(None);
+    let class_at = qclass_any.len() - 2;
+    qclass_any[class_at..].copy_from_slice(&255u16.to_be_bytes());
+    let mut cd = www(Some(1232));
+    cd[3] |= 0x10;
+    let mut notimp = www(Some(1232));
+    notimp[2] |= 2 << 3; // opcode STATUS
+    let mut no_question = www(Some(1232));
+    no_question[5] = 0;
+    let question_len = no_question.len() - 12 - 11;
+    no_question.drain(12..12 + question_len);
+    let mut opt_in_answer = www(Some(1232));
+    opt_in_answer[7] = 1;
+    opt_in_answer[11] = 0;
+    let axfr = query(1, "example.test.", 252, Some(1232));
+    vec![
+        ("QCLASS ANY", qclass_any, 0),
+        ("CD set", cd, 0),
+        ("NOTIMP with OPT", notimp, 4),
+        ("FORMERR with OPT (no question)", no_question, 1),
+        (
+            "REFUSED with EDE",
+            query(1, "www.other.example.", A, Some(1232)),
+            5,
+        ),
+        (
+            "option past the OPT data",
+            with_opt_options(www(None), &[0, 10, 0, 16, 1, 2]),
+            1,
+        ),
+        (
+            "option header cut",
+            with_opt_options(www(None), &[0, 10, 0]),
+            1,
+        ),
+        ("OPT in the answer section", opt_in_answer, 1),
+        ("TSIG without keys", with_tsig(www(None)), 9),
+        ("TSIG without keys, with OPT", with_tsig(www(Some(1232))), 9),
+        ("AXFR over UDP", axfr, 4),
+    ]
+}
+
+#[test]
+fn protocol_cases_are_allocation_free_and_answered_as_expected() {
+    let (published, _dir) = published();
+    for (label, packet, rcode) in protocol_cases() {
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let (got, n) = measure(&published, std::slice::from_ref(&packet), transport);
+            let want = if label == "AXFR over UDP" && transport == Transport::Tcp {
+                9
+            } else {
+                rcode
+            };
+            assert_eq!(got, want, "{label} ({transport:?}): rcode");
+            assert_eq!(n, 0, "{label} ({transport:?}): allocations");
+        }
     }
 }
 

@@ -453,5 +453,8 @@ fn transitions_queued_at_sigterm_are_written_before_exit() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(written, CHECKS as i64, "transitions lost at the stop: {logs}");
+    assert_eq!(
+        written, CHECKS as i64,
+        "transitions lost at the stop: {logs}"
+    );
 }

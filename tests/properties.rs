@@ -331,7 +331,12 @@ proptest! {
 
         let key = NameKey::new(&qname);
         let in_zone = published.snapshot.find_zone(&key).is_some();
-        if matches!(qtype, Rtype::AXFR | Rtype::IXFR) || !in_zone {
+        // No zone transfers, answered as Knot does (docs/dns.md).
+        if qtype == Rtype::AXFR && transport == Transport::Udp {
+            prop_assert_eq!(response.opt_rcode(), OptRcode::NOTIMP);
+        } else if matches!(qtype, Rtype::AXFR | Rtype::IXFR) {
+            prop_assert_eq!(response.opt_rcode(), OptRcode::NOTAUTH);
+        } else if !in_zone {
             prop_assert_eq!(response.opt_rcode(), OptRcode::REFUSED);
         } else {
             prop_assert!(

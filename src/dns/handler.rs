@@ -14,15 +14,17 @@
 
 use std::sync::Arc;
 
-use domain::base::iana::{Class, Opcode, OptRcode, Rcode, Rtype};
+use domain::base::iana::{Class, Opcode, OptRcode, OptionCode, Rcode, Rtype};
+use domain::base::message::RecordSection;
 use domain::base::message_builder::{
     AdditionalBuilder, AnswerBuilder, AuthorityBuilder, PushError, StaticCompressor,
 };
 use domain::base::name::{ParsedName, ToLabelIter};
 use domain::base::record::ComposeRecord;
 use domain::base::wire::{Compose, Composer};
-use domain::base::{Message, MessageBuilder, Name, Ttl};
+use domain::base::{Message, MessageBuilder, Name, Record, Ttl};
 use domain::dep::octseq::Array;
+use domain::rdata::Tsig;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
@@ -140,14 +142,20 @@ pub fn respond(
             qtype: msg.first_question().map(|q| q.qtype()),
         })
     };
-    if msg.header().opcode() != Opcode::QUERY {
-        return error(OptRcode::NOTIMP, None, out);
-    }
-    let edns = match request_edns(&msg) {
-        Ok(edns) => edns,
-        Err(EdnsError::Malformed) => return error(OptRcode::FORMERR, None, out),
-        Err(EdnsError::BadVersion(edns)) => return error(OptRcode::BADVERS, Some(edns), out),
+    // Malformed EDNS or TSIG gets FORMERR before anything else, without
+    // the question and without an OPT (NSD 4.6 does so; Knot 3.2 adds the
+    // question): the OPT that could not be read cannot be answered.
+    let extras = match request_extras(&msg) {
+        Ok(extras) => extras,
+        Err(ExtrasError::Malformed) => return error(OptRcode::FORMERR, None, out),
+        Err(ExtrasError::BadVersion(edns)) => return error(OptRcode::BADVERS, Some(edns), out),
     };
+    let edns = extras.edns;
+    // From here every response carries an OPT when the request had one
+    // (RFC 6891 §7), error responses included.
+    if msg.header().opcode() != Opcode::QUERY {
+        return error(OptRcode::NOTIMP, edns, out);
+    }
     if msg.header_counts().qdcount() != 1 {
         return error(OptRcode::FORMERR, edns, out);
     }
@@ -155,8 +163,19 @@ pub fn respond(
         return error(OptRcode::FORMERR, edns, out);
     };
     let qtype = Some(question.qtype());
-    if question.qclass() != Class::IN || matches!(question.qtype(), Rtype::AXFR | Rtype::IXFR) {
+    // QCLASS ANY (255) is answered as IN, as Knot does (the question keeps
+    // its class; NSD answers too, but without AA or the SOA).
+    let class_served = matches!(question.qclass(), Class::IN | Class::ANY);
+    if !class_served {
         return error(OptRcode::REFUSED, edns, out);
+    }
+    // No zone transfers. The rcodes are Knot 3.2's (NSD 4.6 agrees except
+    // for REFUSED at a zone's apex): AXFR is not a UDP query (NOTIMP), and
+    // no client is authorised to transfer (NOTAUTH, RFC 8945 §5.2).
+    match (question.qtype(), transport) {
+        (Rtype::AXFR, Transport::Udp) => return error(OptRcode::NOTIMP, edns, out),
+        (Rtype::AXFR | Rtype::IXFR, _) => return error(OptRcode::NOTAUTH, edns, out),
+        _ => {}
     }
     let limit = match (transport, edns) {
         (Transport::Tcp, _) => usize::from(u16::MAX),
@@ -168,6 +187,7 @@ pub fn respond(
         qname: question.qname(),
         qtype: question.qtype(),
         edns,
+        tsig: extras.tsig.as_ref(),
         limit,
     };
     let rcode = match write_answer(published, &query, out, scratch) {
@@ -189,49 +209,102 @@ struct Query<'a> {
     qname: &'a ParsedName<&'a [u8]>,
     qtype: Rtype,
     edns: Option<Edns>,
+    tsig: Option<&'a RequestTsig<'a>>,
     limit: usize,
 }
 
-enum EdnsError {
+/// A request's TSIG record: owner (the key name) and data.
+type RequestTsig<'a> = Record<ParsedName<&'a [u8]>, Tsig<&'a [u8], ParsedName<&'a [u8]>>>;
+
+/// What the request carries after its question.
+#[derive(Default)]
+struct Extras<'a> {
+    /// Its OPT record.
+    edns: Option<Edns>,
+    /// Its TSIG record, last in the additional section.
+    tsig: Option<RequestTsig<'a>>,
+}
+
+enum ExtrasError {
     Malformed,
     BadVersion(Edns),
 }
 
-/// Reads the request's OPT record: at most one, at the root, version 0.
-fn request_edns(msg: &Message<&[u8]>) -> Result<Option<Edns>, EdnsError> {
-    // Finding the additional section means parsing every section before
-    // it. Most queries carry nothing after the question but the OPT, so
-    // skip the walk when the header says every section is empty (a
-    // malformed answer or authority section must still get FORMERR).
+/// Reads the request's OPT and TSIG records. Malformed: an OPT or TSIG in
+/// the answer or authority section, more than one OPT, an OPT not owned by
+/// the root or whose options run past its data (RFC 6891 §6.1.1-6.1.2), a
+/// TSIG that is not the last record (RFC 8945 §5.1), a record that does
+/// not parse.
+fn request_extras<'a>(msg: &'a Message<&'a [u8]>) -> Result<Extras<'a>, ExtrasError> {
+    use ExtrasError::Malformed;
+    // Most queries carry nothing after the question but the OPT: skip the
+    // walk when the header says every section is empty.
     let counts = msg.header_counts();
     if counts.ancount() == 0 && counts.nscount() == 0 && counts.arcount() == 0 {
-        return Ok(None);
+        return Ok(Extras::default());
     }
-    let additional = msg.additional().map_err(|_| EdnsError::Malformed)?;
-    let mut count = 0;
-    for record in additional {
-        let record = record.map_err(|_| EdnsError::Malformed)?;
-        if record.rtype() == Rtype::OPT {
-            count += 1;
-            if !record.owner().is_root() {
-                return Err(EdnsError::Malformed);
+    let answer = msg.answer().map_err(|_| Malformed)?;
+    let authority = without_meta_records(answer)?;
+    let mut additional = without_meta_records(authority)?;
+    let mut extras = Extras::default();
+    let mut opt = None;
+    let total = usize::from(counts.arcount());
+    for (i, record) in additional.by_ref().enumerate() {
+        let record = record.map_err(|_| Malformed)?;
+        match record.rtype() {
+            Rtype::OPT => {
+                if opt.is_some() || !record.owner().is_root() {
+                    return Err(Malformed);
+                }
+                // Parsing the data checks each option's length.
+                let parsed = record
+                    .to_record::<domain::base::opt::Opt<_>>()
+                    .map_err(|_| Malformed)?
+                    .ok_or(Malformed)?;
+                opt = Some(domain::base::opt::OptRecord::from(parsed));
             }
+            Rtype::TSIG => {
+                if i + 1 != total {
+                    return Err(Malformed);
+                }
+                let tsig = record
+                    .to_record::<Tsig<_, _>>()
+                    .map_err(|_| Malformed)?
+                    .ok_or(Malformed)?;
+                extras.tsig = Some(tsig);
+            }
+            _ => {}
         }
     }
-    if count > 1 {
-        return Err(EdnsError::Malformed);
-    }
-    let Some(opt) = msg.opt() else {
-        return Ok(None);
+    let Some(opt) = opt else {
+        return Ok(extras);
     };
     let edns = Edns {
         payload: opt.udp_payload_size(),
         dnssec_ok: opt.dnssec_ok(),
     };
     if opt.version() > 0 {
-        return Err(EdnsError::BadVersion(edns));
+        return Err(ExtrasError::BadVersion(edns));
     }
-    Ok(Some(edns))
+    extras.edns = Some(edns);
+    Ok(extras)
+}
+
+/// Walks `section`, refusing OPT and TSIG records in it; returns the next
+/// section.
+fn without_meta_records<'a>(
+    mut section: RecordSection<'a, &'a [u8]>,
+) -> Result<RecordSection<'a, &'a [u8]>, ExtrasError> {
+    for record in section.by_ref() {
+        let record = record.map_err(|_| ExtrasError::Malformed)?;
+        if matches!(record.rtype(), Rtype::OPT | Rtype::TSIG) {
+            return Err(ExtrasError::Malformed);
+        }
+    }
+    section
+        .next_section()
+        .map_err(|_| ExtrasError::Malformed)?
+        .ok_or(ExtrasError::Malformed)
 }
 
 /// What the resolution loop ended on, deciding authority and additional.
@@ -279,15 +352,30 @@ fn write_answer(
     // `push` fails once the message reaches the limit; keep room for OPT.
     let reserve = if query.edns.is_some() { OPT_LEN } else { 0 };
     builder.set_push_limit(query.limit - reserve + 1);
+    // CD is not copied: NSD 4.6 and Knot 3.2 clear it (and AD) in every
+    // response from a zone that is not signed, and eightfold signs none
+    // (RFC 4035 §3.1.6 asks a security-aware server to copy it).
     let mut answer = builder.start_answer(query.msg, Rcode::NOERROR)?;
-    answer.header_mut().set_cd(query.msg.header().cd());
 
     let mut key = NameKey::new(query.qname);
     let Some((zone, apex)) = snapshot.find_zone(&key) else {
         answer.header_mut().set_rcode(Rcode::REFUSED);
-        finish(answer.additional(), query);
+        finish_with(&mut answer.additional(), query, Some(EDE_NOT_AUTHORITATIVE));
         return Ok(Rcode::REFUSED);
     };
+    // A signed request for a zone served here: no key is configured, so
+    // the key is unknown (RFC 8945 §5.2.2). As Knot: after the zone is
+    // found (outside every zone: REFUSED), with the question.
+    if let Some(tsig) = query.tsig {
+        answer.header_mut().set_rcode(Rcode::NOTAUTH);
+        let mut additional = answer.additional();
+        finish(&mut additional, query);
+        let _ = additional.push(TsigError {
+            request: tsig,
+            id: query.msg.header().id(),
+        });
+        return Ok(Rcode::NOTAUTH);
+    }
     let zone_labels = key.labels() - apex;
     let mut apex = apex;
     let mut owner = Owner::Query(query.qname);
@@ -297,7 +385,9 @@ fn write_answer(
     for hop in 0..=MAX_CHAIN {
         match zone.find(&key, apex, query.qtype) {
             Found::Node { node, .. } => {
-                let cname = (query.qtype != Rtype::CNAME)
+                // ANY at a CNAME is answered with the CNAME alone, not
+                // followed (NSD and Knot agree).
+                let cname = (!matches!(query.qtype, Rtype::CNAME | Rtype::ANY))
                     .then(|| node.set(Rtype::CNAME))
                     .flatten();
                 if let Some(cname) = cname {
@@ -362,12 +452,15 @@ fn write_answer(
                 let Some(synth) = substitute(&owner, &node.name, target.dname()) else {
                     // RFC 6672 §2.2: the result would be too long.
                     answer.header_mut().set_rcode(Rcode::YXDOMAIN);
-                    finish(answer.additional(), query);
+                    finish(&mut answer.additional(), query);
                     return Ok(Rcode::YXDOMAIN);
                 };
                 let cname = domain::rdata::Cname::new(synth.clone());
                 push_data(&mut answer, &owner, record.ttl, &cname)?;
-                if hop < MAX_CHAIN && synth.ends_with(&zone.apex) {
+                // A CNAME query is answered by the synthesised CNAME
+                // itself: its target is not looked up (NSD and Knot agree).
+                let chase = query.qtype != Rtype::CNAME;
+                if chase && hop < MAX_CHAIN && synth.ends_with(&zone.apex) {
                     key = NameKey::new(&synth);
                     apex = key.labels() - zone_labels;
                     owner = Owner::Synthesised(synth);
@@ -423,20 +516,84 @@ fn write_answer(
         }
         _ => {}
     }
-    finish(additional, query);
+    finish(&mut additional, query);
     Ok(rcode)
 }
 
+/// Extended DNS Error 20, Not Authoritative (RFC 8914 §4.21): what NSD and
+/// Knot put in the OPT of a REFUSED for a name outside their zones.
+const EDE_NOT_AUTHORITATIVE: u16 = 20;
+
 /// Adds the OPT record when the request had one.
-fn finish<T: Composer>(mut additional: AdditionalBuilder<T>, query: &Query<'_>) {
+fn finish<T: Composer>(additional: &mut AdditionalBuilder<T>, query: &Query<'_>) {
+    finish_with(additional, query, None);
+}
+
+/// Adds the OPT record when the request had one, with an Extended DNS
+/// Error when `ede` is given.
+fn finish_with<T: Composer>(
+    additional: &mut AdditionalBuilder<T>,
+    query: &Query<'_>,
+    ede: Option<u16>,
+) {
     if let Some(edns) = query.edns {
         additional.set_push_limit(query.limit + 1);
-        // Cannot fail: room for it was reserved.
+        // Cannot fail: room for it was reserved (an EDE only goes into
+        // answers that hold nothing else).
         let _ = additional.opt(|opt| {
             opt.set_udp_payload_size(MAX_UDP_PAYLOAD);
             opt.set_dnssec_ok(edns.dnssec_ok);
+            if let Some(code) = ede {
+                opt.push_raw_option(OptionCode::EXTENDED_ERROR, 2, |target| code.compose(target))?;
+            }
             Ok(())
         });
+    }
+}
+
+/// The TSIG record of a BADKEY error (RFC 8945 §5.2.2, §5.3.2): unsigned,
+/// with the request's algorithm, time and fudge, the key name lower-cased
+/// and the response's ID as original ID, exactly as Knot 3.2 writes it
+/// (NSD 4.6 differs only in copying the request's original ID).
+struct TsigError<'a> {
+    request: &'a RequestTsig<'a>,
+    id: u16,
+}
+
+/// TSIG error BADKEY (RFC 8945 §4.3).
+const TSIG_BADKEY: u16 = 17;
+
+impl ComposeRecord for TsigError<'_> {
+    fn compose_record<Target: Composer + ?Sized>(
+        &self,
+        target: &mut Target,
+    ) -> Result<(), Target::AppendError> {
+        let key = self.request.owner();
+        let data = self.request.data();
+        let algorithm = data.algorithm();
+        for label in key.iter_labels() {
+            target.append_slice(&[label.len() as u8])?;
+            for b in label.as_slice() {
+                target.append_slice(&[b.to_ascii_lowercase()])?;
+            }
+        }
+        Rtype::TSIG.compose(target)?;
+        Class::ANY.compose(target)?;
+        0u32.compose(target)?;
+        // Algorithm name, time (6), fudge, MAC size, original ID, error,
+        // other length: 2 each.
+        let rdlen = algorithm.compose_len() + 6 + 2 * 5;
+        rdlen.compose(target)?;
+        for label in algorithm.iter_labels() {
+            target.append_slice(&[label.len() as u8])?;
+            target.append_slice(label.as_slice())?;
+        }
+        target.append_slice(&data.time_signed().into_octets())?;
+        data.fudge().compose(target)?;
+        0u16.compose(target)?;
+        self.id.compose(target)?;
+        TSIG_BADKEY.compose(target)?;
+        0u16.compose(target)
     }
 }
 
@@ -642,8 +799,7 @@ fn write_truncated(query: &Query<'_>, out: &mut Vec<u8>) {
     };
     answer.header_mut().set_tc(true);
     answer.header_mut().set_aa(true);
-    answer.header_mut().set_cd(query.msg.header().cd());
-    finish(answer.additional(), query);
+    finish(&mut answer.additional(), query);
 }
 
 /// An error response: header, the question when it parses (not for
@@ -664,7 +820,6 @@ fn write_error(
         header.set_qr(true);
         header.set_opcode(msg.header().opcode());
         header.set_rd(msg.header().rd());
-        header.set_cd(msg.header().cd());
         header.set_rcode(rcode.rcode());
     }
     let mut question = builder.question();

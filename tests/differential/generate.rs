@@ -1,0 +1,779 @@
+//! Random zone files and queries from a fixed seed.
+//!
+//! Zones are valid for all three servers (Knot refuses CNAME beside other
+//! data, records outside the zone, data below a DNAME), and use the whole
+//! master-file grammar: `$TTL` and `$ORIGIN` changing midway, `$INCLUDE`
+//! with and without an origin, blank owners, `@` and relative names in
+//! record data, TTLs with units, class and TTL in either order,
+//! parentheses, comments, quoted strings with escapes, mixed case. An RRset
+//! is written in one place with one TTL, so its records agree.
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::wire::{self, Packet};
+
+/// A generated zone: apex, files, and the names worth asking about.
+pub struct Zone {
+    /// Apex, lower case, with its final dot.
+    pub apex: String,
+    /// (file name, text); the first is the zone file.
+    pub files: Vec<(String, String)>,
+    /// (absolute name, what it is) for queries.
+    pub names: Vec<(String, &'static str)>,
+}
+
+/// One query to ask all three servers.
+pub struct Case {
+    /// Its number in the run.
+    pub number: usize,
+    /// The query variant (`plain`, `edns`, `tsig`, `opcode-notify`, ...).
+    pub variant: &'static str,
+    /// What the name is (`apex`, `cname`, `wildcard`, `outside`, ...).
+    pub situation: &'static str,
+    /// Query name as sent (mixed case).
+    pub qname: String,
+    /// Query type mnemonic.
+    pub qtype: String,
+    /// The apex of the zone the name belongs to, if any.
+    pub apex: Option<String>,
+    /// Over TCP rather than UDP.
+    pub tcp: bool,
+    /// The packet.
+    pub packet: Vec<u8>,
+}
+
+impl Case {
+    /// One line describing the query.
+    pub fn describe(&self) -> String {
+        format!(
+            "#{} {} {} ({}, {}, {})",
+            self.number,
+            self.qname,
+            self.qtype,
+            self.variant,
+            self.situation,
+            if self.tcp { "TCP" } else { "UDP" }
+        )
+    }
+}
+
+/// The generator's random source.
+pub struct Gen {
+    rng: SmallRng,
+}
+
+/// Record types asked about, by mnemonic and number.
+const QTYPES: &[(&str, u16)] = &[
+    ("A", 1),
+    ("NS", 2),
+    ("CNAME", 5),
+    ("SOA", 6),
+    ("PTR", 12),
+    ("HINFO", 13),
+    ("MX", 15),
+    ("TXT", 16),
+    ("RP", 17),
+    ("AAAA", 28),
+    ("SRV", 33),
+    ("NAPTR", 35),
+    ("DNAME", 39),
+    ("DS", 43),
+    ("SSHFP", 44),
+    ("RRSIG", 46),
+    ("NSEC", 47),
+    ("DNSKEY", 48),
+    ("TLSA", 52),
+    ("SVCB", 64),
+    ("HTTPS", 65),
+    ("CAA", 257),
+    ("TYPE65534", 65534),
+    ("ANY", 255),
+];
+
+impl Gen {
+    /// A generator for `seed`.
+    pub fn new(seed: u64) -> Gen {
+        Gen {
+            rng: SmallRng::seed_from_u64(seed),
+        }
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.rng.random_bool(p)
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.rng.random_range(0..items.len())]
+    }
+
+    /// `name` with the case of each letter drawn at random.
+    fn mixed_case(&mut self, name: &str) -> String {
+        name.chars()
+            .map(|c| {
+                if c.is_ascii_alphabetic() && self.chance(0.3) {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect()
+    }
+
+    /// A TTL between 1 minute and 1 day, in seconds.
+    fn ttl(&mut self) -> u32 {
+        *self.pick(&[60, 300, 600, 3600, 5400, 86_400])
+    }
+
+    /// `seconds` as written in a zone file: plain or with units.
+    fn ttl_text(&mut self, seconds: u32) -> String {
+        if !self.chance(0.4) {
+            return seconds.to_string();
+        }
+        let mut out = String::new();
+        let mut left = seconds;
+        for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
+            if left >= size {
+                out.push_str(&format!("{}{unit}", left / size));
+                left %= size;
+            }
+        }
+        if left > 0 || out.is_empty() {
+            out.push_str(&format!("{left}s"));
+        }
+        if self.chance(0.3) {
+            out = out.to_ascii_uppercase();
+        }
+        out
+    }
+
+    /// Generates zone `index` of the run.
+    pub fn zone(&mut self, index: usize) -> Zone {
+        let apex = format!("z{index}.diff.test.");
+        let mut w = Writer::new(&apex);
+        let mut names: Vec<(String, &'static str)> = vec![(apex.clone(), "apex")];
+        let mut includes: Vec<(String, String)> = Vec::new();
+        let default_ttl = if self.chance(0.7) {
+            let t = self.ttl();
+            w.line(format!("$TTL {}", self.ttl_text(t)));
+            Some(t)
+        } else {
+            None
+        };
+        w.default_ttl = default_ttl.unwrap_or(3600);
+        if self.chance(0.5) {
+            w.line(format!("$ORIGIN {}", self.mixed_case(&apex)));
+        }
+        w.line("; generated by tests/differential.rs".into());
+        // SOA, over several lines with comments.
+        let minimum = *self.pick(&[60, 300, 900, 3600]);
+        let (refresh, retry, expire) = (
+            self.ttl_text(7200),
+            self.ttl_text(900),
+            self.ttl_text(1_209_600),
+        );
+        let minimum_text = self.ttl_text(minimum);
+        let mname = w.name_ref(self, &format!("ns1.{apex}"));
+        let rname = w.name_ref(self, &format!("hostmaster.{apex}"));
+        let soa_ttl = self.ttl();
+        w.rrset(
+            self,
+            &apex,
+            "SOA",
+            soa_ttl,
+            &[format!("{mname} {rname} (\n        2024010101 ; serial\n        {refresh} {retry}\n        {expire} ; expire\n        {minimum_text} )")],
+        );
+        let ns_ttl = self.ttl();
+        let ns1 = w.name_ref(self, &format!("ns1.{apex}"));
+        let mut apex_ns = vec![ns1];
+        if self.chance(0.5) {
+            apex_ns.push("ns.external.example.".into());
+        }
+        w.rrset(self, &apex, "NS", ns_ttl, &apex_ns);
+        let ttl = self.ttl();
+        w.rrset(
+            self,
+            &format!("ns1.{apex}"),
+            "A",
+            ttl,
+            &["192.0.2.53".into()],
+        );
+        names.push((format!("ns1.{apex}"), "data"));
+        if self.chance(0.6) {
+            let ttl = self.ttl();
+            w.rrset(self, &apex, "A", ttl, &["192.0.2.1".into()]);
+        }
+        if self.chance(0.6) {
+            let target = w.name_ref(self, &format!("mail.{apex}"));
+            let ttl = self.ttl();
+            w.rrset(
+                self,
+                &apex,
+                "MX",
+                ttl,
+                &[format!("10 {target}"), "20 mx.external.example.".into()],
+            );
+            let ttl = self.ttl();
+            w.rrset(
+                self,
+                &format!("mail.{apex}"),
+                "A",
+                ttl,
+                &["192.0.2.25".into()],
+            );
+            w.rrset(
+                self,
+                &format!("mail.{apex}"),
+                "AAAA",
+                ttl,
+                &["2001:db8::25".into()],
+            );
+            names.push((format!("mail.{apex}"), "data"));
+        }
+        if self.chance(0.5) {
+            let ttl = self.ttl();
+            let txt = self.txt();
+            w.rrset(self, &apex, "TXT", ttl, &[txt]);
+        }
+
+        let groups = self.rng.random_range(6..14);
+        // Data names other groups may point at.
+        let mut targets: Vec<String> = vec![apex.clone(), format!("ns1.{apex}")];
+        let mut dnames: Vec<String> = Vec::new();
+        for g in 0..groups {
+            // Some groups go to an included file, some under another origin.
+            let include = self.chance(0.12);
+            let sub_origin = !include && self.chance(0.15);
+            let mut inner = if include {
+                let origin = if self.chance(0.5) {
+                    apex.clone()
+                } else {
+                    format!("inc{g}.{apex}")
+                };
+                let mut inner = Writer::new(&origin);
+                inner.default_ttl = w.default_ttl;
+                Some((inner, origin))
+            } else {
+                None
+            };
+            if sub_origin {
+                w.line(format!(
+                    "$ORIGIN {}",
+                    self.mixed_case(&format!("o{g}.{apex}"))
+                ));
+                w.origin = format!("o{g}.{apex}");
+                w.last_owner = None;
+            }
+            let base = match &inner {
+                Some((_, origin)) => origin.clone(),
+                None => w.origin.clone(),
+            };
+            let out: &mut Writer = match &mut inner {
+                Some((iw, _)) => iw,
+                None => &mut w,
+            };
+            let kind = *self.pick(&[
+                "data",
+                "data",
+                "data",
+                "cname",
+                "cname",
+                "dname",
+                "delegation",
+                "wildcard",
+                "ent",
+                "big",
+            ]);
+            match kind {
+                "data" => {
+                    let owner = format!(
+                        "{}{g}.{base}",
+                        self.pick(&["www", "host", "a", "srv", "_sip._tcp.svc"])
+                    );
+                    self.data_rrsets(out, &owner, &targets);
+                    names.push((owner.clone(), "data"));
+                    targets.push(owner);
+                }
+                "cname" => {
+                    let owner = format!("c{g}.{base}");
+                    let target = match self.rng.random_range(0..5) {
+                        0 => apex.clone(),
+                        1 => format!("missing{g}.{apex}"),
+                        2 => "www.external.example.".into(),
+                        _ => self.pick(&targets).clone(),
+                    };
+                    let target = out.name_ref(self, &target);
+                    let ttl = self.ttl();
+                    out.rrset(self, &owner, "CNAME", ttl, &[target]);
+                    names.push((owner.clone(), "cname"));
+                    // A chain: the next CNAME may point here.
+                    targets.push(owner);
+                }
+                "dname" => {
+                    let owner = format!("d{g}.{base}");
+                    // Out of the zone, to new data, to the apex, or into
+                    // another DNAME's subtree (a chain of two).
+                    let target = match self.rng.random_range(0..4) {
+                        0 => "external.example.".to_string(),
+                        1 => format!("new{g}.{apex}"),
+                        2 if !dnames.is_empty() => format!("chained.{}", self.pick(&dnames)),
+                        _ => apex.clone(),
+                    };
+                    let target_ref = out.name_ref(self, &target);
+                    let ttl = self.ttl();
+                    out.rrset(self, &owner, "DNAME", ttl, &[target_ref]);
+                    if target == format!("new{g}.{apex}") {
+                        let ttl = self.ttl();
+                        out.rrset(
+                            self,
+                            &format!("www.new{g}.{apex}"),
+                            "A",
+                            ttl,
+                            &["192.0.2.111".into()],
+                        );
+                        names.push((format!("www.new{g}.{apex}"), "data"));
+                    }
+                    names.push((owner.clone(), "dname"));
+                    dnames.push(owner.clone());
+                    names.push((format!("www.{owner}"), "below-dname"));
+                    names.push((format!("ns1.{owner}"), "below-dname"));
+                }
+                "delegation" => {
+                    let owner = format!("sub{g}.{base}");
+                    let glue = format!("ns.{owner}");
+                    let mut ns = Vec::new();
+                    let with_glue = self.chance(0.7);
+                    if with_glue {
+                        ns.push(out.name_ref(self, &glue));
+                    }
+                    if !with_glue || self.chance(0.5) {
+                        ns.push("ns.elsewhere.example.".into());
+                    }
+                    let ttl = self.ttl();
+                    out.rrset(self, &owner, "NS", ttl, &ns);
+                    if self.chance(0.4) {
+                        let ttl = self.ttl();
+                        out.rrset(self, &owner, "DS", ttl, &["12345 13 2 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into()]);
+                    }
+                    if with_glue {
+                        let ttl = self.ttl();
+                        out.rrset(self, &glue, "A", ttl, &["192.0.2.153".into()]);
+                        if self.chance(0.5) {
+                            out.rrset(self, &glue, "AAAA", ttl, &["2001:db8::153".into()]);
+                        }
+                    }
+                    names.push((owner.clone(), "delegation"));
+                    names.push((glue, "below-delegation"));
+                    names.push((format!("deep.x.{owner}"), "below-delegation"));
+                }
+                "wildcard" => {
+                    let parent = format!("w{g}.{base}");
+                    let owner = format!("*.{parent}");
+                    if self.chance(0.2) {
+                        let target = self.pick(&targets).clone();
+                        let target = out.name_ref(self, &target);
+                        let ttl = self.ttl();
+                        out.rrset(self, &owner, "CNAME", ttl, &[target]);
+                    } else {
+                        self.data_rrsets(out, &owner, &targets);
+                    }
+                    if self.chance(0.5) {
+                        let ttl = self.ttl();
+                        out.rrset(
+                            self,
+                            &format!("static.{parent}"),
+                            "TXT",
+                            ttl,
+                            &["\"static\"".into()],
+                        );
+                        names.push((format!("static.{parent}"), "data"));
+                        names.push((format!("x.static.{parent}"), "nxdomain"));
+                    }
+                    names.push((owner, "wildcard-owner"));
+                    names.push((format!("any.{parent}"), "wildcard"));
+                    names.push((format!("a.b.{parent}"), "wildcard"));
+                    names.push((parent, "ent"));
+                }
+                "ent" => {
+                    let owner = format!("a.b.e{g}.{base}");
+                    let ttl = self.ttl();
+                    out.rrset(self, &owner, "A", ttl, &["192.0.2.77".into()]);
+                    names.push((owner.clone(), "data"));
+                    names.push((format!("b.e{g}.{base}"), "ent"));
+                    names.push((format!("e{g}.{base}"), "ent"));
+                }
+                _ => {
+                    // An RRset too large for 512 bytes and sometimes for 1232.
+                    let owner = format!("big{g}.{base}");
+                    let count = self.rng.random_range(10..40);
+                    let values: Vec<String> = (0..count)
+                        .map(|i| format!("\"{i:02} {}\"", "x".repeat(50)))
+                        .collect();
+                    let ttl = self.ttl();
+                    out.rrset(self, &owner, "TXT", ttl, &values);
+                    names.push((owner, "big"));
+                }
+            }
+            if let Some((inner, origin)) = inner {
+                let file = format!("z{index}-inc{g}.zone");
+                let origin_arg = if origin == apex && self.chance(0.5) {
+                    String::new()
+                } else {
+                    format!(" {}", self.mixed_case(&origin))
+                };
+                w.line(format!("$INCLUDE {file}{origin_arg}"));
+                w.last_owner = None;
+                includes.push((file, inner.text));
+            }
+            if sub_origin {
+                w.line(format!("$ORIGIN {apex}"));
+                w.origin = apex.clone();
+                w.last_owner = None;
+            }
+            if self.chance(0.1) {
+                let t = self.ttl();
+                w.line(format!("$TTL {}", self.ttl_text(t)));
+                w.default_ttl = t;
+            }
+        }
+        // Around the data: names that do not exist.
+        names.push((format!("nothere.{apex}"), "nxdomain"));
+        names.push((format!("deep.nothere.{apex}"), "nxdomain"));
+        let mut files = vec![(format!("z{index}.zone"), w.text)];
+        files.extend(includes);
+        Zone { apex, files, names }
+    }
+
+    /// A TXT value: one or more strings, with the escapes zone files use.
+    fn txt(&mut self) -> String {
+        let n = self.rng.random_range(1..4);
+        (0..n)
+            .map(|_| {
+                self.pick(&[
+                    "\"hello world\"",
+                    "\"semi;colon\"",
+                    "\"quote\\\"d\"",
+                    "\"\\065\\066C\"",
+                    "unquoted",
+                    "\"\"",
+                    "\"back\\\\slash\"",
+                    "\"(parens)\"",
+                    "\"v=spf1 -all\"",
+                ])
+                .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// A few RRsets of every common type at `owner`.
+    fn data_rrsets(&mut self, w: &mut Writer, owner: &str, targets: &[String]) {
+        let kinds = self.rng.random_range(1..5);
+        let mut used = Vec::new();
+        for _ in 0..kinds {
+            let rtype = *self.pick(&[
+                "A",
+                "AAAA",
+                "TXT",
+                "MX",
+                "SRV",
+                "PTR",
+                "CAA",
+                "HINFO",
+                "SSHFP",
+                "TLSA",
+                "NAPTR",
+                "RP",
+                "HTTPS",
+                "SVCB",
+                "TYPE65534",
+            ]);
+            if used.contains(&rtype) {
+                continue;
+            }
+            used.push(rtype);
+            let target = self.pick(targets).clone();
+            let target = w.name_ref(self, &target);
+            let values: Vec<String> = match rtype {
+                "A" => (0..self.rng.random_range(1..4))
+                    .map(|i| format!("192.0.2.{}", 10 + i))
+                    .collect(),
+                "AAAA" => vec!["2001:db8::10".into(), "2001:DB8::11".into()],
+                "TXT" => (0..self.rng.random_range(1..3))
+                    .map(|_| self.txt())
+                    .collect::<Vec<_>>(),
+                "MX" => vec![format!("10 {target}")],
+                "SRV" => vec![
+                    format!("0 5 443 {target}"),
+                    "10 5 8443 srv.external.example.".into(),
+                ],
+                "PTR" => vec![target],
+                "CAA" => vec!["0 issue \"ca.example.net\"".into()],
+                "HINFO" => vec!["\"PC\" \"Linux\"".into()],
+                "SSHFP" => vec!["1 1 da39a3ee5e6b4b0d3255bfef95601890afd80709".into()],
+                "TLSA" => vec![
+                    "3 1 1 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+                ],
+                "NAPTR" => vec![format!("100 10 \"S\" \"SIP+D2T\" \"\" {target}")],
+                "RP" => vec![format!("{target} {target}")],
+                // Service-binding targets are never compressed: written in
+                // lower case so no server's case rules show.
+                "HTTPS" => vec!["1 . alpn=\"h2,h3\" port=8443".into()],
+                "SVCB" => vec!["1 svc.external.example. alpn=\"dot\"".into()],
+                _ => vec!["\\# 2 abcd".into()],
+            };
+            let ttl = self.ttl();
+            w.rrset(self, owner, rtype, ttl, &values);
+        }
+    }
+
+    /// `count` queries about `zones`.
+    pub fn cases(&mut self, zones: &[Zone], count: usize) -> Vec<Case> {
+        let mut names: Vec<(String, &'static str, Option<String>)> = Vec::new();
+        for zone in zones {
+            for (name, situation) in &zone.names {
+                names.push((name.clone(), situation, Some(zone.apex.clone())));
+                names.push((
+                    format!("x.{name}").replace("x.*.", "x.y."),
+                    "below",
+                    Some(zone.apex.clone()),
+                ));
+            }
+        }
+        for outside in ["other.test.", "diff.test.", "test.", "z99.diff.test.", "."] {
+            names.push((outside.into(), "outside", None));
+        }
+        (0..count).map(|number| self.case(number, &names)).collect()
+    }
+
+    fn case(&mut self, number: usize, names: &[(String, &'static str, Option<String>)]) -> Case {
+        let (name, situation, apex) = self.pick(names).clone();
+        let qname = self.mixed_case(&name);
+        let (qtype_name, qtype) = *self.pick(QTYPES);
+        let id = self.rng.random();
+        let mut tcp = self.chance(0.15);
+        let mut packet = Packet {
+            id,
+            flags: if self.chance(0.6) { 0x0100 } else { 0 },
+            questions: vec![wire::question(&qname, qtype, 1)],
+            ..Packet::default()
+        };
+        if self.chance(0.1) {
+            packet.flags |= 0x0010; // CD
+        }
+        if self.chance(0.05) {
+            packet.flags |= 0x0020; // AD
+        }
+        let edns = match self.rng.random_range(0..10) {
+            0..4 => None,
+            4..6 => Some(wire::opt(1232, 0, false, &[])),
+            6 => Some(wire::opt(4096, 0, true, &[])),
+            7 => Some(wire::opt(512, 0, self.chance(0.5), &[])),
+            // A client cookie and a padding option: answered without them.
+            8 => Some(wire::opt(
+                1232,
+                0,
+                false,
+                &[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8],
+            )),
+            _ => Some(wire::opt(1400, 0, true, &[0, 12, 0, 4, 0, 0, 0, 0])),
+        };
+        let mut variant = if edns.is_some() { "edns" } else { "plain" };
+        if let Some(opt) = &edns {
+            packet.additional.push(opt.clone());
+        }
+        if self.chance(0.18) {
+            variant = *self.pick(&[
+                "qclass-any",
+                "qclass-ch",
+                "qclass-none",
+                "opcode-iquery",
+                "opcode-status",
+                "opcode-notify",
+                "opcode-update",
+                "opcode-15",
+                "qdcount-0",
+                "qdcount-2",
+                "opt-option-overrun",
+                "opt-option-header-cut",
+                "opt-in-answer",
+                "opt-in-authority",
+                "opt-twice",
+                "opt-owner-not-root",
+                "edns-version-1",
+                "tsig",
+                "tsig-with-edns",
+                "tsig-not-last",
+                "qr-set",
+                "short-packet",
+                "axfr",
+                "ixfr",
+            ]);
+            let edns_packet = |p: &mut Packet| {
+                if p.additional.is_empty() {
+                    p.additional.push(wire::opt(1232, 0, false, &[]));
+                }
+            };
+            match variant {
+                "qclass-any" => packet.questions = vec![wire::question(&qname, qtype, 255)],
+                "qclass-ch" => packet.questions = vec![wire::question(&qname, qtype, 3)],
+                "qclass-none" => packet.questions = vec![wire::question(&qname, qtype, 254)],
+                "opcode-iquery" => packet.flags |= 1 << 11,
+                "opcode-status" => packet.flags |= 2 << 11,
+                "opcode-notify" => packet.flags |= 4 << 11,
+                "opcode-update" => packet.flags |= 5 << 11,
+                "opcode-15" => packet.flags |= 15 << 11,
+                "qdcount-0" => packet.questions.clear(),
+                "qdcount-2" => packet
+                    .questions
+                    .push(wire::question("second.example.", 1, 1)),
+                "opt-option-overrun" => {
+                    packet.additional = vec![wire::opt(1232, 0, false, &[0, 10, 0, 16, 1, 2, 3, 4])]
+                }
+                "opt-option-header-cut" => {
+                    packet.additional = vec![wire::opt(1232, 0, false, &[0, 10, 0])]
+                }
+                "opt-in-answer" => {
+                    packet.additional.clear();
+                    packet.answer.push(wire::opt(1232, 0, false, &[]));
+                }
+                "opt-in-authority" => {
+                    packet.additional.clear();
+                    packet.authority.push(wire::opt(1232, 0, false, &[]));
+                }
+                "opt-twice" => {
+                    packet.additional = vec![
+                        wire::opt(1232, 0, false, &[]),
+                        wire::opt(1232, 0, false, &[]),
+                    ]
+                }
+                "opt-owner-not-root" => {
+                    let mut opt = wire::wire_name("x.");
+                    opt.extend_from_slice(&wire::opt(1232, 0, false, &[])[1..]);
+                    packet.additional = vec![opt];
+                }
+                "edns-version-1" => {
+                    packet.additional = vec![wire::opt(1232, 1, self.chance(0.5), &[])]
+                }
+                "tsig" => packet.additional = vec![wire::tsig("Key1.", id)],
+                "tsig-with-edns" => {
+                    edns_packet(&mut packet);
+                    packet.additional.push(wire::tsig("key1.", id));
+                }
+                "tsig-not-last" => {
+                    packet.additional =
+                        vec![wire::tsig("key1.", id), wire::opt(1232, 0, false, &[])]
+                }
+                "qr-set" => packet.flags |= 0x8000,
+                "axfr" => packet.questions = vec![wire::question(&qname, 252, 1)],
+                "ixfr" => packet.questions = vec![wire::question(&qname, 251, 1)],
+                _ => {
+                    tcp = false;
+                }
+            }
+        }
+        let mut bytes = packet.bytes();
+        if variant == "short-packet" {
+            bytes.truncate(7);
+        }
+        let qtype_name = match variant {
+            "axfr" => "AXFR",
+            "ixfr" => "IXFR",
+            _ => qtype_name,
+        };
+        Case {
+            number,
+            variant,
+            situation,
+            qname,
+            qtype: qtype_name.to_string(),
+            apex,
+            tcp,
+            packet: bytes,
+        }
+    }
+}
+
+/// Writes master-file text with the variety of form a person would use.
+struct Writer {
+    text: String,
+    /// The current `$ORIGIN` (lower case).
+    origin: String,
+    /// The owner of the last record, for blank owners.
+    last_owner: Option<String>,
+    /// The TTL a record without one gets.
+    default_ttl: u32,
+}
+
+impl Writer {
+    fn new(origin: &str) -> Writer {
+        Writer {
+            text: String::new(),
+            origin: origin.to_string(),
+            last_owner: None,
+            default_ttl: 3600,
+        }
+    }
+
+    fn line(&mut self, line: String) {
+        self.text.push_str(&line);
+        self.text.push('\n');
+    }
+
+    /// `name` as written in record data: `@`, relative or absolute, in
+    /// mixed case.
+    fn name_ref(&self, g: &mut Gen, name: &str) -> String {
+        if name == self.origin && g.chance(0.7) {
+            return "@".into();
+        }
+        let suffix = format!(".{}", self.origin);
+        if let Some(relative) = name.strip_suffix(&suffix)
+            && g.chance(0.6)
+        {
+            return g.mixed_case(relative);
+        }
+        g.mixed_case(name)
+    }
+
+    /// One RRset: each record on its own line, owner written as `@`,
+    /// relative, absolute or blank; TTL explicit or the default; class
+    /// before or after the TTL, or left out.
+    fn rrset(&mut self, g: &mut Gen, owner: &str, rtype: &str, ttl: u32, values: &[String]) {
+        let explicit_ttl = ttl != self.default_ttl || g.chance(0.3);
+        let ttl_text = g.ttl_text(ttl);
+        for value in values {
+            let owner_text = if self.last_owner.as_deref() == Some(owner) && g.chance(0.6) {
+                String::new()
+            } else {
+                self.name_ref(g, owner)
+            };
+            let class = g.chance(0.5);
+            let ttl_part = if explicit_ttl {
+                ttl_text.clone()
+            } else {
+                String::new()
+            };
+            let (first, second) = if g.chance(0.5) {
+                (if class { "IN" } else { "" }.to_string(), ttl_part)
+            } else {
+                (ttl_part, if class { "in" } else { "" }.to_string())
+            };
+            let value = if rtype == "A" && g.chance(0.1) {
+                format!("( {value} ) ; in parentheses")
+            } else {
+                value.clone()
+            };
+            let rtype = if g.chance(0.15) {
+                rtype.to_ascii_lowercase()
+            } else {
+                rtype.to_string()
+            };
+            let fields: Vec<&str> = [first.as_str(), second.as_str(), &rtype, value.as_str()]
+                .into_iter()
+                .filter(|f| !f.is_empty())
+                .collect();
+            self.line(format!("{owner_text}\t{}", fields.join(" ")));
+            self.last_owner = Some(owner.to_string());
+        }
+    }
+}
