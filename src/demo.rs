@@ -58,8 +58,28 @@ async fn spawn_backend(up: Arc<AtomicBool>) -> anyhow::Result<u16> {
     Ok(port)
 }
 
-/// Runs the demo until SIGTERM/SIGINT, DNS on `dns`.
-pub async fn run(dns: SocketAddr) -> anyhow::Result<()> {
+/// Where the demo's API (and status page) listens unless told.
+pub const DEFAULT_API: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8053);
+
+/// The API address: `asked` as given, unless its port is 0; else
+/// [`DEFAULT_API`], or a free loopback port when that one is taken. The
+/// port is chosen here, not by the listener, so that the tour can print
+/// the page's address before anything else.
+fn api_address(asked: Option<SocketAddr>) -> anyhow::Result<SocketAddr> {
+    let wanted = asked.unwrap_or(DEFAULT_API);
+    if wanted.port() != 0 && (asked.is_some() || std::net::TcpListener::bind(wanted).is_ok()) {
+        return Ok(wanted);
+    }
+    let free = std::net::TcpListener::bind(SocketAddr::new(wanted.ip(), 0))
+        .with_context(|| format!("cannot find a free port for the API on {}", wanted.ip()))?;
+    Ok(free.local_addr()?)
+}
+
+/// Runs the demo until SIGTERM/SIGINT, DNS on `dns`, the API and status
+/// page on `api` (see [`api_address`]).
+pub async fn run(dns: SocketAddr, api: Option<SocketAddr>) -> anyhow::Result<()> {
+    let api = api_address(api)?;
     let names = ["web-1", "web-2", "web-3", "web-4", "web-5"];
     let mut backends = Vec::new();
     let mut flags = Vec::new();
@@ -85,8 +105,9 @@ pub async fn run(dns: SocketAddr) -> anyhow::Result<()> {
             tracing::info!(backend = "web-5", up = now, "demo backend flapped");
         }
     });
-    let config = demo_config(dns, &backends)?;
-    crate::app::run(None, config, |_| {}, |bound| print_tour(bound[0])).await
+    let mut config = demo_config(dns, &backends)?;
+    config.api = Some(api);
+    crate::app::run(None, config, |_| {}, |bound| print_tour(bound[0], api)).await
 }
 
 fn demo_config(dns: SocketAddr, backends: &[Backend]) -> anyhow::Result<Config> {
@@ -161,10 +182,11 @@ fn demo_config(dns: SocketAddr, backends: &[Backend]) -> anyhow::Result<Config> 
     })
 }
 
-fn print_tour(dns: SocketAddr) {
+fn print_tour(dns: SocketAddr, api: SocketAddr) {
     let dig = format!("dig @{} -p {}", dns.ip(), dns.port());
     let flap = FLAP_PERIOD.as_secs();
     let lines = [
+        format!("Status page: http://{api}/   (checks, names and live answers; follows changes)"),
         String::new(),
         format!("eightfold demo: zone {ZONE} on {dns}, five local HTTP backends:"),
         "  web-1 192.0.2.1, web-2 192.0.2.2, web-3 192.0.2.3: healthy".into(),

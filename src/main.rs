@@ -54,6 +54,10 @@ enum Command {
         /// DNS listen address, UDP and TCP.
         #[arg(long, default_value = eightfold::config::DEFAULT_DNS)]
         dns: SocketAddr,
+        /// API and status page address [default: 127.0.0.1:8053, or a
+        /// free loopback port when that one is taken].
+        #[arg(long)]
+        api: Option<SocketAddr>,
     },
     /// Validate a config file and the zone files it names.
     Check {
@@ -117,8 +121,8 @@ fn main() -> ExitCode {
                 }),
             )
         }
-        Command::Demo { dns } => {
-            finish(runtime().and_then(|rt| rt.block_on(eightfold::demo::run(dns))))
+        Command::Demo { dns, api } => {
+            finish(runtime().and_then(|rt| rt.block_on(eightfold::demo::run(dns, api))))
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod browser;
 pub mod error;
 pub mod metrics;
+pub mod page;
 pub mod route53;
 pub mod serve;
 pub mod tls;
@@ -76,6 +77,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        // The status page checks the token itself (bearer or session cookie).
+        .merge(page::router(&state))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(guard, browser::guard))
         .with_state(state)
