@@ -1460,12 +1460,15 @@ fn declared_problems(file: &Config, zones: &[StoredZone], checks: &[StoredCheck]
         };
         for r in &z.records {
             if let Err(errors) = r.to_spec(&apex, &|id| kinds.contains_key(id)) {
+                // The record's own messages start with its label already.
+                let set = r
+                    .set
+                    .as_deref()
+                    .map_or(String::new(), |s| format!(" (set {s:?})"));
                 for e in errors {
                     problems.push(format!(
-                        "stored record {} in zone {}: {}",
-                        r.label(),
-                        z.name,
-                        e.message
+                        "zone {} (API){set}: {}; declare what it needs again, or change the record through the API",
+                        z.name, e.message
                     ));
                 }
             }

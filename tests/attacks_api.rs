@@ -92,45 +92,12 @@ impl Drop for Backend {
     }
 }
 
+/// The failover pair of `common::failover_config`, its primary checked
+/// over HTTP at `backend`.
 fn zone_config(backend: SocketAddr, extra_server: &str) -> String {
-    format!(
-        r#"
-[server]
-api = "127.0.0.1:0"
-data = "eightfold.db"
-{extra_server}
-
-[[health_check]]
-id = "primary"
-type = "http"
-ip = "127.0.0.1"
-port = {port}
-interval = "1s"
-failure_threshold = 1
-
-[[zone]]
-name = "atk.test."
-
-[[zone.record]]
-name = "www"
-type = "A"
-ttl = 5
-routing = "failover"
-set = "p"
-failover = "primary"
-value = "192.0.2.1"
-health_check = "primary"
-
-[[zone.record]]
-name = "www"
-type = "A"
-ttl = 5
-routing = "failover"
-set = "s"
-failover = "secondary"
-value = "192.0.2.2"
-"#,
-        port = backend.port()
+    common::failover_config(
+        extra_server,
+        &format!("ip = \"127.0.0.1\"\nport = {}", backend.port()),
     )
 }
 

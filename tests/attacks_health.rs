@@ -96,47 +96,6 @@ impl Drop for Backend {
     }
 }
 
-/// A failover pair behind check `primary`, declared by `check` (the
-/// check's own lines), with `server` lines added to `[server]`.
-fn failover_config(server: &str, check: &str) -> String {
-    format!(
-        r#"[server]
-api = "127.0.0.1:0"
-data = "eightfold.db"
-{server}
-
-[[health_check]]
-id = "primary"
-type = "http"
-interval = "1s"
-failure_threshold = 1
-{check}
-
-[[zone]]
-name = "atk.test."
-
-[[zone.record]]
-name = "www"
-type = "A"
-ttl = 5
-routing = "failover"
-set = "p"
-failover = "primary"
-value = "192.0.2.1"
-health_check = "primary"
-
-[[zone.record]]
-name = "www"
-type = "A"
-ttl = 5
-routing = "failover"
-set = "s"
-failover = "secondary"
-value = "192.0.2.2"
-"#
-    )
-}
-
 const PRIMARY: &str = "www.atk.test. 5 IN A 192.0.2.1";
 const SECONDARY: &str = "www.atk.test. 5 IN A 192.0.2.2";
 
@@ -225,7 +184,7 @@ fn hold_connections(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
 #[test]
 fn descriptor_exhaustion_does_not_fail_a_healthy_check() {
     let backend = Backend::start();
-    let server = Server::start(&failover_config(
+    let server = Server::start(&common::failover_config(
         "",
         &format!("ip = \"127.0.0.1\"\nport = {}", backend.addr.port()),
     ));
@@ -463,7 +422,7 @@ fn metadata_address_check_is_refused() {
 
     // The config file: located at the ip value, and the server does not
     // start with it.
-    let config = failover_config("", "ip = \"169.254.169.254\"");
+    let config = common::failover_config("", "ip = \"169.254.169.254\"");
     let (code, text) = check_file(&config);
     assert_eq!(code, 2, "{text}");
     assert!(
@@ -564,7 +523,7 @@ fn check_targets_confine_checks_and_a_reload_changes_them() {
     assert!(message.contains("(link-local"), "{message}");
 
     // The config file's own checks are held to its check_targets.
-    let (code, text) = check_file(&failover_config(
+    let (code, text) = check_file(&common::failover_config(
         "check_targets = [\"10.0.0.0/8\"]",
         "ip = \"127.0.0.1\"",
     ));
@@ -575,7 +534,7 @@ fn check_targets_confine_checks_and_a_reload_changes_them() {
         ),
         "{text}"
     );
-    let (code, text) = check_file(&failover_config(
+    let (code, text) = check_file(&common::failover_config(
         "check_targets = [\"10.0.0.0/8\"]",
         "ip = \"10.1.2.3\"",
     ));
@@ -587,7 +546,7 @@ fn an_fqdn_resolving_only_to_a_forbidden_address_is_not_probed() {
     // localhost is allowed by default; here check_targets leaves it out,
     // so the name passes the declaration and is refused at probe time.
     let backend = Backend::start();
-    let server = Server::start(&failover_config(
+    let server = Server::start(&common::failover_config(
         "check_targets = [\"192.0.2.0/24\"]",
         &format!("fqdn = \"localhost\"\nport = {}", backend.addr.port()),
     ));

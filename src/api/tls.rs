@@ -40,9 +40,8 @@ pub enum TlsError {
     Pair(rustls::Error),
 }
 
-/// The API's TLS files and the acceptor built from them.
+/// The acceptor built from the API's TLS files, swapped whole at SIGHUP.
 pub struct TlsFiles {
-    files: ApiTls,
     acceptor: ArcSwap<TlsAcceptor>,
 }
 
@@ -51,7 +50,6 @@ impl TlsFiles {
     pub fn load(files: &ApiTls) -> Result<TlsFiles, TlsError> {
         Ok(TlsFiles {
             acceptor: ArcSwap::from_pointee(acceptor(files)?),
-            files: files.clone(),
         })
     }
 
@@ -64,11 +62,6 @@ impl TlsFiles {
     pub fn reload(&self, files: &ApiTls) -> Result<(), TlsError> {
         self.acceptor.store(Arc::new(acceptor(files)?));
         Ok(())
-    }
-
-    /// The files currently configured.
-    pub fn files(&self) -> &ApiTls {
-        &self.files
     }
 }
 

@@ -270,3 +270,44 @@ pub fn run(args: &[&str], cwd: &Path) -> std::process::Output {
         .output()
         .expect("run eightfold")
 }
+
+/// A failover pair behind check `primary`, declared by `check` (the
+/// check's own lines), with `server` lines added to `[server]`.
+pub fn failover_config(server: &str, check: &str) -> String {
+    format!(
+        r#"[server]
+api = "127.0.0.1:0"
+data = "eightfold.db"
+{server}
+
+[[health_check]]
+id = "primary"
+type = "http"
+interval = "1s"
+failure_threshold = 1
+{check}
+
+[[zone]]
+name = "atk.test."
+
+[[zone.record]]
+name = "www"
+type = "A"
+ttl = 5
+routing = "failover"
+set = "p"
+failover = "primary"
+value = "192.0.2.1"
+health_check = "primary"
+
+[[zone.record]]
+name = "www"
+type = "A"
+ttl = 5
+routing = "failover"
+set = "s"
+failover = "secondary"
+value = "192.0.2.2"
+"#
+    )
+}
