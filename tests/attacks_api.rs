@@ -142,6 +142,7 @@ fn idle_and_slowloris_flood_neither_starves_the_api_nor_fails_a_check() {
     }
     assert_eq!(answer(&server), ["www.atk.test. 5 IN A 192.0.2.1"]);
 
+    let baseline_descriptors = open_descriptors(server.pid());
     // 2,000 connections: half idle, half trickling a header that never ends,
     // renewed for as long as the flood runs.
     let flooding = Arc::new(AtomicBool::new(true));
@@ -199,6 +200,9 @@ fn idle_and_slowloris_flood_neither_starves_the_api_nor_fails_a_check() {
     }
     let pid = server.pid();
     let mut most_descriptors = 0;
+    // What the server holds besides API connections (listeners, database,
+    // log, runtime), measured before the flood's connections are counted in.
+    let own = baseline_descriptors;
     let started = Instant::now();
     let mut served = 0;
     while started.elapsed() < Duration::from_secs(6) {
@@ -222,10 +226,12 @@ fn idle_and_slowloris_flood_neither_starves_the_api_nor_fails_a_check() {
     );
     assert!(served >= 10);
     // The cap held: the server never had more than its 256 connections
-    // plus its own sockets and files open.
+    // over its own, with room for one being accepted, the legitimate
+    // request and a probe or two.
+    eprintln!("descriptors: {own} before the flood, at most {most_descriptors} during it");
     assert!(
-        most_descriptors < 256 + 100,
-        "{most_descriptors} descriptors open during the flood"
+        most_descriptors <= own + 256 + 8,
+        "{most_descriptors} descriptors open during the flood, {own} before it"
     );
     // No false failover: the check never left healthy, DNS kept the primary.
     let (_, events) = http(

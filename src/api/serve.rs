@@ -105,7 +105,21 @@ pub async fn serve(
                 }
             }
         };
-        let Some(conn) = registry.admit(limits.max_connections, epoch) else {
+        let conn = loop {
+            match registry.admit(limits.max_connections, epoch) {
+                Admission::Admitted(conn) => break Some(conn),
+                Admission::Refused => break None,
+                // An evicted connection closes at its task's next poll;
+                // the bound is a backstop should one ever hang.
+                Admission::Wait => tokio::select! {
+                    _ = shutdown.cancelled() => break None,
+                    _ = registry.freed.notified() => {}
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => break None,
+                },
+            }
+        };
+        let Some(conn) = conn else {
             tracing::debug!(%peer, "API connection refused: every connection is busy");
             drop(stream);
             continue;
@@ -280,42 +294,78 @@ struct Conn {
 /// Every open connection, for the cap and eviction.
 #[derive(Default)]
 struct Registry {
-    conns: Mutex<HashMap<u64, (Arc<Activity>, CancellationToken)>>,
+    state: Mutex<Open>,
+    /// Signalled whenever a connection's socket has closed.
+    freed: tokio::sync::Notify,
     next: AtomicU64,
 }
 
+/// The connections whose sockets are open: those serving, and those
+/// evicted whose tasks have not yet dropped their sockets. An evicted
+/// connection counts toward the cap until its descriptor is closed, so the
+/// cap bounds descriptors, not just registrations (under a flood the
+/// evicted tasks can lag the accept loop by dozens).
+#[derive(Default)]
+struct Open {
+    serving: HashMap<u64, (Arc<Activity>, CancellationToken)>,
+    closing: usize,
+}
+
+/// What [`Registry::admit`] decided.
+enum Admission {
+    Admitted(Conn),
+    /// At the cap with an evicted connection still closing: try again once
+    /// a socket is freed.
+    Wait,
+    /// Every connection is busy.
+    Refused,
+}
+
 impl Registry {
-    /// Registers a new connection, evicting the longest-idle one at the
-    /// cap; `None` when every connection is busy.
-    fn admit(&self, max: usize, epoch: Instant) -> Option<Conn> {
-        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
-        if conns.len() >= max {
-            let victim = conns
+    /// Registers a new connection below the cap; at the cap, evicts the
+    /// longest-idle one (the caller waits for it to close and tries again).
+    fn admit(&self, max: usize, epoch: Instant) -> Admission {
+        let mut open = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if open.serving.len() + open.closing >= max {
+            if open.closing > 0 {
+                return Admission::Wait;
+            }
+            let victim = open
+                .serving
                 .iter()
                 .filter(|(_, (a, _))| a.in_flight.load(Ordering::Relaxed) == 0)
                 .min_by_key(|(_, (a, _))| a.last_ms.load(Ordering::Relaxed))
-                .map(|(&id, _)| id)?;
-            if let Some((_, close)) = conns.remove(&victim) {
+                .map(|(&id, _)| id);
+            let Some(victim) = victim else {
+                return Admission::Refused;
+            };
+            if let Some((_, close)) = open.serving.remove(&victim) {
                 close.cancel();
+                open.closing += 1;
             }
+            return Admission::Wait;
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let activity = Arc::new(Activity::default());
         activity.touch(epoch);
         let close = CancellationToken::new();
-        conns.insert(id, (activity.clone(), close.clone()));
-        Some(Conn {
+        open.serving.insert(id, (activity.clone(), close.clone()));
+        Admission::Admitted(Conn {
             id,
             activity,
             close,
         })
     }
 
+    /// Called once the connection's socket is closed.
     fn remove(&self, id: u64) {
-        self.conns
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        let mut open = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if open.serving.remove(&id).is_none() {
+            open.closing = open.closing.saturating_sub(1);
+        }
+        drop(open);
+        // A stored permit when nobody waits only costs one extra look.
+        self.freed.notify_one();
     }
 }
 
@@ -402,20 +452,36 @@ pub fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
 mod tests {
     use super::*;
 
+    fn admitted(registry: &Registry, max: usize, epoch: Instant) -> Conn {
+        match registry.admit(max, epoch) {
+            Admission::Admitted(conn) => conn,
+            Admission::Wait => panic!("asked to wait"),
+            Admission::Refused => panic!("refused"),
+        }
+    }
+
     #[test]
     fn the_longest_idle_connection_makes_room_and_busy_ones_never_do() {
         let registry = Registry::default();
         let epoch = Instant::now() - Duration::from_secs(100);
-        let a = registry.admit(2, epoch).unwrap();
+        let a = admitted(&registry, 2, epoch);
         a.activity.last_ms.store(10, Ordering::Relaxed);
-        let b = registry.admit(2, epoch).unwrap();
+        let b = admitted(&registry, 2, epoch);
         b.activity.last_ms.store(20, Ordering::Relaxed);
-        let c = registry.admit(2, epoch).unwrap();
+        assert!(matches!(registry.admit(2, epoch), Admission::Wait));
         assert!(a.close.is_cancelled(), "the oldest idle one goes");
         assert!(!b.close.is_cancelled());
+        // Until its socket is closed, the evicted one still counts.
+        assert!(matches!(registry.admit(2, epoch), Admission::Wait));
+        assert!(!b.close.is_cancelled(), "one eviction at a time");
+        registry.remove(a.id);
+        let c = admitted(&registry, 2, epoch);
         let _busy_b = Busy::enter(&b.activity, epoch);
         let _busy_c = Busy::enter(&c.activity, epoch);
-        assert!(registry.admit(2, epoch).is_none(), "all busy: refused");
+        assert!(
+            matches!(registry.admit(2, epoch), Admission::Refused),
+            "all busy: refused"
+        );
         assert!(!b.close.is_cancelled() && !c.close.is_cancelled());
     }
 
