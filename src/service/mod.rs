@@ -205,13 +205,11 @@ impl Service {
         let check_specs = merged_checks(&file, &checks);
         let seeds = saved_seeds(&mut store, &check_specs)?;
         let api_specs = api_zone_specs(&file, &zones, &checks);
-        let zone_specs: Vec<ZoneSpec> = file
+        let zone_specs = file
             .zones
             .iter()
-            .chain(zones.iter().filter_map(|z| api_specs.get(&z.name)))
-            .cloned()
-            .collect();
-        let first = crate::publish::publish_parts(&zone_specs, &check_specs);
+            .chain(zones.iter().filter_map(|z| api_specs.get(&z.name)));
+        let first = crate::publish::publish_parts(zone_specs, &check_specs);
         let published = Arc::new(ArcSwap::from_pointee(first));
         // Transitions are written by a task of their own: the checker must
         // never wait on the database.
@@ -425,18 +423,12 @@ impl Inner {
     /// not change keep their state); otherwise both carry on untouched.
     fn publish(&mut self, shutdown: &CancellationToken) {
         let checks = merged_checks(&self.file, &self.checks);
-        let zones: Vec<ZoneSpec> = self
-            .file
-            .zones
-            .iter()
-            .chain(
-                self.zones
-                    .iter()
-                    .filter_map(|z| self.api_specs.get(&z.name)),
-            )
-            .cloned()
-            .collect();
-        let mut next = crate::publish::publish_parts(&zones, &checks);
+        let zones = self.file.zones.iter().chain(
+            self.zones
+                .iter()
+                .filter_map(|z| self.api_specs.get(&z.name)),
+        );
+        let mut next = crate::publish::publish_parts(zones, &checks);
         if checks == self.live.check_specs {
             next.health = self.live.published.load().health.clone();
             self.live.published.store(Arc::new(next));
