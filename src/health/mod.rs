@@ -8,6 +8,7 @@
 //! - [`checker`]: the scheduler that probes every check and publishes
 //!   changes into the table.
 //! - [`targets`]: where checks may aim, for declarations and probes alike.
+//! - [`vote`]: the cluster's pure vote over every node's observation.
 //!
 //! Architecture invariant: the responder only ever reads this table; it
 //! never waits for a check to run.
@@ -16,6 +17,7 @@ pub mod checker;
 pub mod probe;
 pub mod state;
 pub mod targets;
+pub mod vote;
 
 pub use checker::{CheckStatus, Checker, OnChange};
 pub use probe::{ProbeResult, Prober};
