@@ -10,6 +10,7 @@ use crate::dns::handler::Published;
 use crate::health::HealthTable;
 use crate::model::{HealthCheckSpec, ZoneSpec};
 use crate::snapshot::{HealthId, Snapshot};
+use crate::tsig::KeyRing;
 
 /// The serial of generated SOA records: the time, so it grows with every
 /// change (RFC 1982 arithmetic wraps in 2106).
@@ -21,7 +22,14 @@ pub fn soa_serial() -> u32 {
 
 /// Builds what the responder reads from a validated config.
 pub fn publish(config: &Config) -> Published {
-    publish_parts(&config.zones, &config.health_checks)
+    with_access(publish_parts(&config.zones, &config.health_checks), config)
+}
+
+/// `published` with the TSIG keys and transfer settings of `config`.
+pub fn with_access(mut published: Published, config: &Config) -> Published {
+    published.keys = KeyRing::new(&config.tsig_keys);
+    published.transfers = Arc::new(config.transfers.clone());
+    published
 }
 
 /// Builds what the responder reads from zones and health checks; a check's
@@ -46,5 +54,7 @@ pub fn publish_parts<'a>(
     Published {
         snapshot: Snapshot::build(zones, &|id| ids.get(id).copied(), serial),
         health: Arc::new(health),
+        keys: KeyRing::default(),
+        transfers: Arc::default(),
     }
 }

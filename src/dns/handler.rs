@@ -12,6 +12,7 @@
 //!   bytes ◄─ OPT ◄─ additional ◄─ authority ◄─ answer (routing) ◄─────┘
 //! ```
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use domain::base::iana::{Class, Opcode, OptRcode, OptionCode, Rcode, Rtype};
@@ -28,11 +29,13 @@ use domain::rdata::Tsig;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
+use super::signed::{self, Signer, Verified};
 use crate::health::HealthTable;
 use crate::metrics::ZoneCounters;
 use crate::model::{DName, RData};
 use crate::routing::{self, Pick};
 use crate::snapshot::{Found, NameKey, Node, RecordSet, Snapshot, Zone};
+use crate::tsig::KeyRing;
 
 /// What the responder reads: zones and the health of their checks, swapped
 /// together when the configuration changes.
@@ -42,6 +45,10 @@ pub struct Published {
     pub snapshot: Snapshot,
     /// Health states, indexed by the snapshot's health ids.
     pub health: Arc<HealthTable>,
+    /// TSIG keys that requests may be signed with.
+    pub keys: KeyRing,
+    /// Who may transfer which zone, and whom to notify.
+    pub transfers: Arc<crate::xfr::Settings>,
 }
 
 /// How the request arrived; decides the size limit.
@@ -186,13 +193,37 @@ pub fn respond<'p>(
         (Transport::Udp, None) => 512,
         (Transport::Udp, Some(e)) => usize::from(e.payload.clamp(512, MAX_UDP_PAYLOAD)),
     };
+    // A signed request is verified before anything is answered; a known
+    // key signs every response to it, errors included.
+    let mut signer = None;
+    let mut tsig_error = TSIG_BADKEY;
+    if extras.tsig.is_some() {
+        match signed::verify(&published.keys, msg.as_slice()) {
+            Verified::Signed(s) => signer = Some(*s),
+            Verified::UnknownKey => {}
+            Verified::BadSignature => tsig_error = TSIG_BADSIG,
+            Verified::Refused(e) => {
+                return Some(Answered {
+                    rcode: signed::write_refusal(*e, &msg, out),
+                    qtype,
+                    zone: None,
+                });
+            }
+        }
+    }
+    let signed = signer.is_some();
+    let reserve = signer
+        .as_ref()
+        .map_or(0, |s| usize::from(s.key().compose_len()));
     let query = Query {
         msg: &msg,
         qname: question.qname(),
         qtype: question.qtype(),
         edns,
-        tsig: extras.tsig.as_ref(),
-        limit,
+        tsig: extras.tsig.as_ref().filter(|_| !signed),
+        tsig_error,
+        signer: Cell::new(signer),
+        limit: limit - reserve,
     };
     let mut zone = None;
     let rcode = match write_answer(published, &query, out, scratch, &mut zone) {
@@ -215,7 +246,14 @@ struct Query<'a> {
     qname: &'a ParsedName<&'a [u8]>,
     qtype: Rtype,
     edns: Option<Edns>,
+    /// The request's TSIG when it failed (key unknown or MAC wrong).
     tsig: Option<&'a RequestTsig<'a>>,
+    /// Why it failed: [`TSIG_BADKEY`] or [`TSIG_BADSIG`].
+    tsig_error: u16,
+    /// Signs the response when the request was verified; taken by the
+    /// first [`finish_with`], which ends every response.
+    signer: Cell<Option<Signer>>,
+    /// Size limit, less the room the response's TSIG takes.
     limit: usize,
 }
 
@@ -373,8 +411,8 @@ fn write_answer<'p>(
         return Ok(Rcode::REFUSED);
     };
     *answering = Some(zone);
-    // A signed request for a zone served here: no key is configured, so
-    // the key is unknown (RFC 8945 §5.2.2). As Knot: after the zone is
+    // A signed request for a zone served here whose key is not
+    // configured (BADKEY) or whose MAC is wrong (BADSIG), RFC 8945 §5.2.2. As Knot: after the zone is
     // found (outside every zone: REFUSED), with the question.
     if let Some(tsig) = query.tsig {
         answer.header_mut().set_rcode(Rcode::NOTAUTH);
@@ -383,6 +421,7 @@ fn write_answer<'p>(
         let _ = additional.push(TsigError {
             request: tsig,
             id: query.msg.header().id(),
+            error: query.tsig_error,
         });
         return Ok(Rcode::NOTAUTH);
     }
@@ -546,7 +585,19 @@ fn finish_with<T: Composer>(
     query: &Query<'_>,
     ede: Option<u16>,
 ) {
-    if let Some(edns) = query.edns {
+    // The TSIG goes last, after the OPT (RFC 8945 §5.3): room for it was
+    // kept out of the limit.
+    let sign = |additional: &mut AdditionalBuilder<T>| {
+        if let Some(signer) = query.signer.take() {
+            additional.set_push_limit(usize::MAX);
+            let _ = signer.answer(additional, domain::rdata::tsig::Time48::now());
+        }
+    };
+    let Some(edns) = query.edns else {
+        sign(additional);
+        return;
+    };
+    {
         additional.set_push_limit(query.limit + 1);
         // Cannot fail: room for it was reserved (an EDE only goes into
         // answers that hold nothing else).
@@ -559,6 +610,7 @@ fn finish_with<T: Composer>(
             Ok(())
         });
     }
+    sign(additional);
 }
 
 /// The TSIG record of a BADKEY error (RFC 8945 §5.2.2, §5.3.2): unsigned,
@@ -568,10 +620,13 @@ fn finish_with<T: Composer>(
 struct TsigError<'a> {
     request: &'a RequestTsig<'a>,
     id: u16,
+    error: u16,
 }
 
 /// TSIG error BADKEY (RFC 8945 §4.3).
 const TSIG_BADKEY: u16 = 17;
+/// TSIG error BADSIG (RFC 8945 §4.3).
+const TSIG_BADSIG: u16 = 16;
 
 impl ComposeRecord for TsigError<'_> {
     fn compose_record<Target: Composer + ?Sized>(
@@ -602,7 +657,7 @@ impl ComposeRecord for TsigError<'_> {
         data.fudge().compose(target)?;
         0u16.compose(target)?;
         self.id.compose(target)?;
-        TSIG_BADKEY.compose(target)?;
+        self.error.compose(target)?;
         0u16.compose(target)
     }
 }

@@ -5,5 +5,6 @@
 pub mod handler;
 pub mod listen;
 pub mod rrl;
+pub mod signed;
 pub mod tcp;
 pub mod udp;

@@ -209,7 +209,10 @@ impl Service {
             .zones
             .iter()
             .chain(zones.iter().filter_map(|z| api_specs.get(&z.name)));
-        let first = crate::publish::publish_parts(zone_specs, &check_specs);
+        let first = crate::publish::with_access(
+            crate::publish::publish_parts(zone_specs, &check_specs),
+            &file,
+        );
         let published = Arc::new(ArcSwap::from_pointee(first));
         // Transitions are written by a task of their own: the checker must
         // never wait on the database.
@@ -343,6 +346,8 @@ impl Service {
         inner.live.published.store(Arc::new(Published {
             snapshot,
             health: current.health.clone(),
+            keys: current.keys.clone(),
+            transfers: current.transfers.clone(),
         }));
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -428,7 +433,8 @@ impl Inner {
                 .iter()
                 .filter_map(|z| self.api_specs.get(&z.name)),
         );
-        let mut next = crate::publish::publish_parts(zones, &checks);
+        let mut next =
+            crate::publish::with_access(crate::publish::publish_parts(zones, &checks), &self.file);
         if checks == self.live.check_specs {
             next.health = self.live.published.load().health.clone();
             self.live.published.store(Arc::new(next));
