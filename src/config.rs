@@ -79,6 +79,9 @@ pub struct Config {
     pub tsig_keys: Vec<TsigKey>,
     /// Who may transfer which zone, and whom to notify.
     pub transfers: XfrSettings,
+    /// The key of DNS server cookies (`[server] cookie_secret`, 32 hex
+    /// digits), shared by a fleet; `None`: random for each process.
+    pub cookie_secret: Option<[u8; 16]>,
 }
 
 impl Default for Config {
@@ -100,6 +103,7 @@ impl Default for Config {
             zones: Vec::new(),
             tsig_keys: Vec::new(),
             transfers: XfrSettings::default(),
+            cookie_secret: None,
         }
     }
 }
@@ -199,6 +203,7 @@ struct RawServer {
     tcp_ipv6_client_prefix: Option<Spanned<i64>>,
     allow_transfer: Option<Vec<Spanned<RawRule>>>,
     notify: Option<Vec<Spanned<String>>>,
+    cookie_secret: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -402,6 +407,16 @@ impl Cx<'_> {
                 ),
             }
         }
+        let mut cookie_secret = None;
+        if let Some(text) = &raw.server.cookie_secret {
+            match crate::dns::cookie::CookieSecret::parse_hex(text.get_ref()) {
+                Some(secret) => cookie_secret = Some(secret),
+                None => self.error(
+                    text.span(),
+                    "server.cookie_secret: give 32 hexadecimal digits (16 random bytes, e.g. from `openssl rand -hex 16`), the same on every server of a fleet",
+                ),
+            }
+        }
         let mut check_targets = Vec::new();
         for t in raw.server.check_targets.unwrap_or_default() {
             match parse_prefix(t.get_ref()) {
@@ -471,6 +486,7 @@ impl Cx<'_> {
             zones,
             tsig_keys,
             transfers,
+            cookie_secret,
         }
     }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::dns::cookie::CookieSecret;
 use crate::dns::handler::Published;
 use crate::health::HealthTable;
 use crate::model::{HealthCheckSpec, ZoneSpec};
@@ -29,6 +30,7 @@ pub fn publish(config: &Config) -> Published {
 pub fn with_access(mut published: Published, config: &Config) -> Published {
     published.keys = KeyRing::new(&config.tsig_keys);
     published.transfers = Arc::new(config.transfers.clone());
+    published.cookie_secret = CookieSecret::or_random(config.cookie_secret);
     published
 }
 
@@ -56,5 +58,6 @@ pub fn publish_parts<'a>(
         health: Arc::new(health),
         keys: KeyRing::default(),
         transfers: Arc::default(),
+        cookie_secret: CookieSecret::or_random(None),
     }
 }

@@ -13,7 +13,9 @@
 //! ```
 
 use std::cell::Cell;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use domain::base::iana::{Class, Opcode, OptRcode, OptionCode, Rcode, Rtype};
 use domain::base::message::RecordSection;
@@ -21,6 +23,7 @@ use domain::base::message_builder::{
     AdditionalBuilder, AnswerBuilder, AuthorityBuilder, PushError, StaticCompressor,
 };
 use domain::base::name::{ParsedName, ToLabelIter};
+use domain::base::opt::cookie::Cookie;
 use domain::base::record::ComposeRecord;
 use domain::base::wire::{Compose, Composer};
 use domain::base::{Message, MessageBuilder, Name, Record, Ttl};
@@ -29,6 +32,7 @@ use domain::rdata::Tsig;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
+use super::cookie::{self, CookieSecret};
 use super::signed::{self, Signer, Verified};
 use crate::health::HealthTable;
 use crate::metrics::ZoneCounters;
@@ -49,6 +53,8 @@ pub struct Published {
     pub keys: KeyRing,
     /// Who may transfer which zone, and whom to notify.
     pub transfers: Arc<crate::xfr::Settings>,
+    /// The key of the server cookies (RFC 7873).
+    pub cookie_secret: CookieSecret,
 }
 
 /// How the request arrived; decides the size limit.
@@ -116,6 +122,16 @@ impl Default for Scratch {
 struct Edns {
     payload: u16,
     dnssec_ok: bool,
+    /// The COOKIE option's data for the response (RFC 7873), when the
+    /// request had a cookie and its source address is known.
+    cookie: Option<[u8; cookie::RESPONSE_LEN]>,
+}
+
+impl Edns {
+    /// Bytes the response's OPT record takes.
+    fn opt_len(&self) -> usize {
+        OPT_LEN + self.cookie.map_or(0, |c| 4 + c.len())
+    }
 }
 
 /// What [`respond`] answered: what the listeners count for `/metrics`.
@@ -128,15 +144,32 @@ pub struct Answered<'p> {
     pub qtype: Option<Rtype>,
     /// The counters of the zone that answered, when one did.
     pub zone: Option<&'p ZoneCounters>,
+    /// The request carried a valid server cookie (RFC 7873): its source
+    /// address is not spoofed, so rate limiting need not apply.
+    pub cookie_valid: bool,
 }
 
 /// Writes the response to `query` into `out` (cleared first). Returns what
 /// was answered, or `None` when the packet must get no response at all
-/// (shorter than a header, or itself a response).
+/// (shorter than a header, or itself a response). Without the client's
+/// address, a cookie is not answered (see [`respond_from`]).
 pub fn respond<'p>(
     published: &'p Published,
     query: &[u8],
     transport: Transport,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) -> Option<Answered<'p>> {
+    respond_from(published, query, transport, None, out, scratch)
+}
+
+/// As [`respond`], for a request from `client`: a DNS cookie in the
+/// request gets a server cookie back.
+pub fn respond_from<'p>(
+    published: &'p Published,
+    query: &[u8],
+    transport: Transport,
+    client: Option<IpAddr>,
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) -> Option<Answered<'p>> {
@@ -151,6 +184,7 @@ pub fn respond<'p>(
             rcode: write_error(&msg, rcode, edns, out),
             qtype: msg.first_question().map(|q| q.qtype()),
             zone: None,
+            cookie_valid: false,
         })
     };
     // Malformed EDNS or TSIG gets FORMERR before anything else, without
@@ -161,7 +195,13 @@ pub fn respond<'p>(
         Err(ExtrasError::Malformed) => return error(OptRcode::FORMERR, None, out),
         Err(ExtrasError::BadVersion(edns)) => return error(OptRcode::BADVERS, Some(edns), out),
     };
-    let edns = extras.edns;
+    let mut edns = extras.edns;
+    let mut cookie_valid = false;
+    if let (Some(edns), Some(request), Some(client)) = (&mut edns, &extras.cookie, client) {
+        let answer = cookie::answer(request, client, &published.cookie_secret, SystemTime::now());
+        edns.cookie = Some(answer.data);
+        cookie_valid = answer.valid;
+    }
     // From here every response carries an OPT when the request had one
     // (RFC 6891 §7), error responses included.
     if msg.header().opcode() != Opcode::QUERY {
@@ -207,6 +247,7 @@ pub fn respond<'p>(
                     rcode: signed::write_refusal(*e, &msg, out),
                     qtype,
                     zone: None,
+                    cookie_valid,
                 });
             }
         }
@@ -237,6 +278,7 @@ pub fn respond<'p>(
         rcode: rcode.into(),
         qtype,
         zone: zone.map(|z| &*z.counters),
+        cookie_valid,
     })
 }
 
@@ -267,6 +309,8 @@ struct Extras<'a> {
     edns: Option<Edns>,
     /// Its TSIG record, last in the additional section.
     tsig: Option<RequestTsig<'a>>,
+    /// The first COOKIE option of its OPT.
+    cookie: Option<Cookie>,
 }
 
 enum ExtrasError {
@@ -326,6 +370,14 @@ fn request_extras<'a>(msg: &'a Message<&'a [u8]>) -> Result<Extras<'a>, ExtrasEr
     let edns = Edns {
         payload: opt.udp_payload_size(),
         dnssec_ok: opt.dnssec_ok(),
+        cookie: None,
+    };
+    // A cookie of a length RFC 7873 §5.2.2 does not allow (client part
+    // not 8 bytes, server part not 8 to 32) is FORMERR.
+    extras.cookie = match opt.opt().iter::<Cookie>().next() {
+        Some(Ok(cookie)) => Some(cookie),
+        Some(Err(_)) => return Err(Malformed),
+        None => None,
     };
     if opt.version() > 0 {
         return Err(ExtrasError::BadVersion(edns));
@@ -397,7 +449,7 @@ fn write_answer<'p>(
     let mut builder =
         MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
     // `push` fails once the message reaches the limit; keep room for OPT.
-    let reserve = if query.edns.is_some() { OPT_LEN } else { 0 };
+    let reserve = query.edns.map_or(0, |e| e.opt_len());
     builder.set_push_limit(query.limit - reserve + 1);
     // CD is not copied: NSD 4.6 and Knot 3.2 clear it (and AD) in every
     // response from a zone that is not signed, and eightfold signs none
@@ -607,7 +659,7 @@ fn finish_with<T: Composer>(
             if let Some(code) = ede {
                 opt.push_raw_option(OptionCode::EXTENDED_ERROR, 2, |target| code.compose(target))?;
             }
-            Ok(())
+            push_cookie(opt, &edns)
         });
     }
     sign(additional);
@@ -900,8 +952,21 @@ fn write_error(
             opt.set_udp_payload_size(MAX_UDP_PAYLOAD);
             opt.set_dnssec_ok(edns.dnssec_ok);
             opt.set_rcode(rcode);
-            Ok(())
+            push_cookie(opt, &edns)
         });
     }
     rcode
+}
+
+/// Adds the response's COOKIE option, when there is one.
+fn push_cookie<T: Composer>(
+    opt: &mut domain::base::message_builder::OptBuilder<'_, T>,
+    edns: &Edns,
+) -> Result<(), T::AppendError> {
+    match &edns.cookie {
+        Some(data) => opt.push_raw_option(OptionCode::COOKIE, data.len() as u16, |target| {
+            target.append_slice(data)
+        }),
+        None => Ok(()),
+    }
 }

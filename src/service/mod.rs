@@ -348,6 +348,7 @@ impl Service {
             health: current.health.clone(),
             keys: current.keys.clone(),
             transfers: current.transfers.clone(),
+            cookie_secret: current.cookie_secret,
         }));
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
