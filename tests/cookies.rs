@@ -118,7 +118,7 @@ fn burst(udp: &UdpSocket, to: SocketAddr, n: u16, cookie: Option<&[u8]>) -> (usi
     }
     let (mut full, mut truncated) = (0, 0);
     let mut buf = [0u8; 1232];
-    while let Ok(n) = udp.recv(&mut buf) {
+    while udp.recv(&mut buf).is_ok() {
         if buf[2] & 0x02 != 0 {
             truncated += 1;
         } else {
