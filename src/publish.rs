@@ -25,7 +25,8 @@ pub fn publish(config: &Config) -> Published {
 }
 
 /// Builds what the responder reads from zones and health checks; a check's
-/// health-table index is its position in `checks`.
+/// health-table slot is its position in `checks` (as `Checker::start`
+/// numbers them).
 pub fn publish_parts(zones: &[ZoneSpec], checks: &[HealthCheckSpec]) -> Published {
     let ids: HashMap<&str, HealthId> = checks
         .iter()
@@ -35,9 +36,18 @@ pub fn publish_parts(zones: &[ZoneSpec], checks: &[HealthCheckSpec]) -> Publishe
     // A new check starts healthy; inverted or disabled+inverted ones
     // unhealthy (SPEC §4). The checker takes over from there.
     let health = HealthTable::new(checks.iter().map(|c| !c.invert));
-    let serial = soa_serial();
+    publish_with(zones, &|id| ids.get(id).copied(), Arc::new(health))
+}
+
+/// Builds what the responder reads from zones, each record's check found
+/// in its slot by `slot`, and the checker's table.
+pub fn publish_with(
+    zones: &[ZoneSpec],
+    slot: &dyn Fn(&str) -> Option<HealthId>,
+    health: Arc<HealthTable>,
+) -> Published {
     Published {
-        snapshot: Snapshot::build(zones, &|id| ids.get(id).copied(), serial),
-        health: Arc::new(health),
+        snapshot: Snapshot::build(zones, slot, soa_serial()),
+        health,
     }
 }

@@ -83,7 +83,7 @@ impl Service {
         inner.store.put_check(&stored)?;
         let info = api_check_info(&stored);
         inner.checks.push(stored);
-        self.publish(&mut inner);
+        inner.reconfigure_checks();
         Ok(info)
     }
 
@@ -127,7 +127,7 @@ impl Service {
         inner.store.put_check(&stored)?;
         let info = api_check_info(&stored);
         inner.checks[index] = stored;
-        self.publish(&mut inner);
+        inner.reconfigure_checks();
         Ok(info)
     }
 
@@ -154,7 +154,7 @@ impl Service {
         }
         inner.store.delete_check(id)?;
         inner.checks.retain(|c| c.input.id != id);
-        self.publish(&mut inner);
+        inner.reconfigure_checks();
         Ok(())
     }
 
@@ -198,15 +198,14 @@ impl Service {
 /// Bulk reads for the status page (`api::page`, issue 15): one lock for
 /// every check or zone, where the per-object methods would take one each.
 impl Service {
-    /// State of every check, in health-table order. `check_state` per id
+    /// State of every check, in slot order. `check_state` per id
     /// would search the id list once per check.
     pub fn check_states(&self) -> Vec<CheckState> {
-        let (ids, checker) = {
-            let inner = self.lock();
-            (inner.live.check_ids.clone(), inner.live.checker.clone())
-        };
-        (0..ids.len())
-            .filter_map(|i| checker.status(i as crate::snapshot::HealthId))
+        let checker = self.lock().live.checker.clone();
+        checker
+            .slots()
+            .into_iter()
+            .filter_map(|(slot, _)| checker.status(slot))
             .map(|status| state_info(&status))
             .collect()
     }
