@@ -50,7 +50,7 @@ use crate::config::Config;
 use crate::dns::handler::Published;
 use crate::health::{Checker, Listener, OnChange, Seed, SharedPolicy, TargetPolicy, Transition};
 use crate::model::{DName, HealthCheckSpec, ZoneSpec};
-use crate::store::{HealthEvent, Store, StoredCheck, StoredZone};
+use crate::store::{HealthEvent, HistoryReader, Store, StoredCheck, StoredZone};
 use declarations::{api_zone_specs, declared_problems, merged_checks, without_origins};
 
 /// Most changes one batch may carry (Route 53's limit).
@@ -95,6 +95,9 @@ pub struct Service {
     /// Cancelled once every health transition queued at shutdown is
     /// written.
     events_flushed: CancellationToken,
+    /// History reads, off the lock (`None` for an in-memory store: they
+    /// go through the store, under the lock).
+    history: Option<HistoryReader>,
 }
 
 /// The lower-cased absolute text of a name: the key of zones and records.
@@ -205,6 +208,7 @@ impl Service {
                 details: problems,
             });
         }
+        let history = store.history_reader()?;
         let check_specs = merged_checks(&file, &checks);
         let seeds = saved_seeds(&mut store, &check_specs)?;
         let api_specs = api_zone_specs(&file, &zones, &checks);
@@ -259,6 +263,7 @@ impl Service {
             changes: Mutex::new(HashMap::new()),
             generation: std::sync::atomic::AtomicU64::new(1),
             events_flushed: CancellationToken::new(),
+            history,
         });
         let writer = service.clone();
         tokio::spawn(async move { writer.persist_events(events_rx).await });
