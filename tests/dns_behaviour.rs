@@ -1394,9 +1394,12 @@ fn do_bit(msg: &RawMsg) -> Option<bool> {
         .map(|o| o.ttl & 0x8000 != 0)
 }
 
-/// Every section but the OPT, each record as (owner, type, class, ttl,
-/// data), the answer sorted (records of one set come in random order).
-fn sections_without_opt(msg: &RawMsg) -> Vec<Vec<(String, u16, u16, u32, Vec<u8>)>> {
+/// One record as (owner, type, class, ttl, data).
+type RecordTuple = (String, u16, u16, u32, Vec<u8>);
+
+/// Every section but the OPT, each sorted (records of one set come in
+/// random order).
+fn sections_without_opt(msg: &RawMsg) -> Vec<Vec<RecordTuple>> {
     [&msg.answers, &msg.authority, &msg.additional]
         .iter()
         .map(|section| {
