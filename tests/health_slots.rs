@@ -287,3 +287,50 @@ fn no_state_change_from_an_update_is_silent() {
         "3"
     );
 }
+
+/// The config file with file-managed checks "a" (3 s, threshold 3, at
+/// `a_port`) and "b" (at `b_port`).
+fn file_config(a_port: u16, b_port: u16) -> String {
+    format!(
+        "[server]\napi = \"127.0.0.1:0\"\n\n\
+         [[health_check]]\nid = \"a\"\ntype = \"tcp\"\nip = \"127.0.0.1\"\nport = {a_port}\n\
+         interval = \"3s\"\nfailure_threshold = 3\ntimeout = \"1s\"\n\n\
+         [[health_check]]\nid = \"b\"\ntype = \"tcp\"\nip = \"127.0.0.1\"\nport = {b_port}\n\
+         interval = \"1s\"\nfailure_threshold = 1\ntimeout = \"1s\"\n"
+    )
+}
+
+#[test]
+fn a_reload_that_changes_one_file_check_leaves_the_other_alone() {
+    let a_port = down();
+    let first = up();
+    let s = Server::start(&file_config(a_port, first.local_addr().unwrap().port()));
+    let api = Api(s.api_url());
+    until("a at failure 2 of 3", Duration::from_secs(10), || {
+        api.status("a")["streak"] == 2
+    });
+    // "b" moves to a port nothing listens on.
+    std::fs::write(s.path("eightfold.toml"), file_config(a_port, down())).unwrap();
+    s.signal("HUP");
+    s.wait_for_log(
+        "health check b updated (port): it probes something else now",
+        Duration::from_secs(5),
+    );
+    s.wait_for_log("reloaded", Duration::from_secs(5));
+    let a = api.status("a");
+    assert_eq!(
+        (a["streak"].as_u64(), a["status"].as_str()),
+        (Some(2), Some("healthy")),
+        "{a}"
+    );
+    until(
+        "a unhealthy at its next probe",
+        Duration::from_secs(4),
+        || api.status("a")["status"] == "unhealthy",
+    );
+    until(
+        "b unhealthy at its new port",
+        Duration::from_secs(5),
+        || api.status("b")["status"] == "unhealthy",
+    );
+}
