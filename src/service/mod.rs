@@ -312,8 +312,18 @@ impl Service {
             .entry(event.check.clone())
             .or_default() += 1;
         let service = self.clone();
-        let result =
-            tokio::task::spawn_blocking(move || service.lock().store.record_event(&event)).await;
+        let result = tokio::task::spawn_blocking(move || {
+            let mut inner = service.lock();
+            inner.store.record_event(&event)?;
+            // A check deleted while its event was queued keeps the event
+            // (it happened) but leaves no state behind: a check created
+            // later under its id must not resume from it.
+            if inner.live.checker.slot_of(&event.check).is_none() {
+                inner.store.delete_check(&event.check)?;
+            }
+            Ok::<_, crate::store::StoreError>(())
+        })
+        .await;
         match result {
             Ok(Err(e)) => tracing::error!(error = %e, "cannot record a health event"),
             Err(e) => tracing::error!(error = %e, "health event writer failed"),
