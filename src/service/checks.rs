@@ -75,6 +75,15 @@ impl Service {
             });
         }
         inner.validate_check(&input)?;
+        let count = inner.file.health_checks.len() + inner.checks.len();
+        if count >= crate::health::MAX_CHECKS {
+            return Err(ServiceError::invalid(
+                "TooManyHealthChecks",
+                vec![format!(
+                    "there are {count} health checks, the most eightfold runs at once; delete one first"
+                )],
+            ));
+        }
         let stored = StoredCheck {
             input,
             version: 1,
