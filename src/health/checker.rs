@@ -84,9 +84,8 @@ pub type OnChange = Arc<dyn Fn(&str, &Transition) + Send + Sync>;
 struct Inner {
     /// Told of every transition after the start.
     on_change: Option<OnChange>,
-    /// Where probes may connect; swapped by the service when
-    /// `check_targets` change, read at every probe.
-    targets: SharedPolicy,
+    /// Builds each check's probe (the network probes read the shared
+    /// target policy at every probe).
     make_probe: MakeProbe,
     /// Rate limit of the local-fault warning.
     fault_log: Mutex<FaultLog>,
@@ -149,14 +148,12 @@ impl Checker {
     /// runtime. Probes connect under the default [`TargetPolicy`] (the
     /// always-refused ranges only); see [`Checker::resume`] for another.
     pub fn start(specs: Vec<HealthCheckSpec>, shutdown: CancellationToken) -> Checker {
-        let targets: SharedPolicy = Arc::default();
         Checker::start_full(
             specs,
             shutdown,
             &HashMap::new(),
             None,
-            targets.clone(),
-            real_probes(targets),
+            real_probes(Arc::default()),
         )
     }
 
@@ -171,8 +168,7 @@ impl Checker {
         on_change: Option<OnChange>,
         targets: SharedPolicy,
     ) -> Checker {
-        let probes = real_probes(targets.clone());
-        Checker::start_full(specs, shutdown, seeds, on_change, targets, probes)
+        Checker::start_full(specs, shutdown, seeds, on_change, real_probes(targets))
     }
 
     /// As [`Checker::start`], with `make_probe` building each check's probe.
@@ -183,14 +179,7 @@ impl Checker {
         on_change: Option<OnChange>,
         make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn> + Send + Sync + 'static,
     ) -> Checker {
-        Checker::start_full(
-            specs,
-            shutdown,
-            &HashMap::new(),
-            on_change,
-            Arc::default(),
-            make_probe,
-        )
+        Checker::start_full(specs, shutdown, &HashMap::new(), on_change, make_probe)
     }
 
     fn start_full(
@@ -198,7 +187,6 @@ impl Checker {
         shutdown: CancellationToken,
         seeds: &HashMap<String, Seed>,
         on_change: Option<OnChange>,
-        targets: SharedPolicy,
         make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn> + Send + Sync + 'static,
     ) -> Checker {
         if specs.len() > MAX_CHECKS {
@@ -222,7 +210,6 @@ impl Checker {
         }
         let inner = Arc::new(Inner {
             on_change,
-            targets,
             make_probe: Box::new(make_probe),
             fault_log: Mutex::default(),
             table,
@@ -255,12 +242,6 @@ impl Checker {
     /// checker's life.
     pub fn table(&self) -> Arc<HealthTable> {
         self.inner.table.clone()
-    }
-
-    /// Where probes may connect (shared with the service, which swaps it
-    /// when `check_targets` change).
-    pub fn targets(&self) -> &SharedPolicy {
-        &self.inner.targets
     }
 
     /// Brings the checks in line with `specs`, touching only those that
