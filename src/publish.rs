@@ -35,7 +35,8 @@ pub fn with_access(mut published: Published, config: &Config) -> Published {
 }
 
 /// Builds what the responder reads from zones and health checks; a check's
-/// health-table index is its position in `checks`.
+/// health-table slot is its position in `checks` (as `Checker::start`
+/// numbers them).
 ///
 /// Takes the zones by reference: at a million records a copy of the specs
 /// costs hundreds of MiB at its peak and a third of the start-up time in
@@ -52,10 +53,19 @@ pub fn publish_parts<'a>(
     // A new check starts healthy; inverted or disabled+inverted ones
     // unhealthy (SPEC §4). The checker takes over from there.
     let health = HealthTable::new(checks.iter().map(|c| !c.invert));
-    let serial = soa_serial();
+    publish_with(zones, &|id| ids.get(id).copied(), Arc::new(health))
+}
+
+/// Builds what the responder reads from zones, each record's check found
+/// in its slot by `slot`, and the checker's table.
+pub fn publish_with<'a>(
+    zones: impl IntoIterator<Item = &'a ZoneSpec>,
+    slot: &dyn Fn(&str) -> Option<HealthId>,
+    health: Arc<HealthTable>,
+) -> Published {
     Published {
-        snapshot: Snapshot::build(zones, &|id| ids.get(id).copied(), serial),
-        health: Arc::new(health),
+        snapshot: Snapshot::build(zones, slot, soa_serial()),
+        health,
         keys: KeyRing::default(),
         transfers: Arc::default(),
         cookie_secret: CookieSecret::or_random(None),

@@ -563,23 +563,23 @@ impl Store {
         since: Option<SystemTime>,
         limit: usize,
     ) -> Result<Vec<HealthEvent>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT check_id, at, old_healthy, new_healthy, reason FROM health_events
-             WHERE (?1 IS NULL OR check_id = ?1) AND at >= ?2
-             ORDER BY at DESC, seq DESC LIMIT ?3",
+        select_events(&self.conn, check, since, limit)
+    }
+
+    /// A read-only connection to the same database for history reads, or
+    /// `None` for an in-memory database (there is no file to share).
+    pub fn history_reader(&self) -> Result<Option<HistoryReader>, StoreError> {
+        let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        let rows = stmt.query_map(params![check, since.map_or(0, millis), limit as i64], |r| {
-            Ok(HealthEvent {
-                check: r.get(0)?,
-                at: from_millis(r.get(1)?),
-                old_healthy: r.get(2)?,
-                new_healthy: r.get(3)?,
-                reason: r.get(4)?,
-            })
-        })?;
-        let mut events: Vec<HealthEvent> = rows.collect::<Result<_, _>>()?;
-        events.reverse();
-        Ok(events)
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(Some(HistoryReader {
+            conn: std::sync::Mutex::new(conn),
+        }))
     }
 
     /// Route 53's EnableSNI of each check, at the version it was set for.
@@ -664,15 +664,88 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<(SystemTime, Option<String>)>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT submitted_at, comment FROM route53_changes WHERE id = ?1",
-                [id],
-                |r| Ok((from_millis(r.get(0)?), r.get(1)?)),
-            )
-            .optional()?)
+        select_route53_change(&self.conn, id)
     }
+}
+
+/// A read-only connection for history reads (health events, Route 53
+/// changes), held apart from the [`Store`] and its caller's lock: in WAL
+/// mode it reads a consistent snapshot while the store writes, so a long
+/// scan of a large history never holds up a write, nor a write a scan.
+/// Reads through it take turns (one connection); the writer does not wait
+/// for them.
+pub struct HistoryReader {
+    conn: std::sync::Mutex<Connection>,
+}
+
+impl HistoryReader {
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panicked read leaves no state behind on the connection.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// As [`Store::events`].
+    pub fn events(
+        &self,
+        check: Option<&str>,
+        since: Option<SystemTime>,
+        limit: usize,
+    ) -> Result<Vec<HealthEvent>, StoreError> {
+        select_events(&self.conn(), check, since, limit)
+    }
+
+    /// As [`Store::route53_change`].
+    pub fn route53_change(
+        &self,
+        id: &str,
+    ) -> Result<Option<(SystemTime, Option<String>)>, StoreError> {
+        select_route53_change(&self.conn(), id)
+    }
+
+    /// Runs `read` on the reader's connection, holding it as a scan does:
+    /// lets tests keep a read open while others write.
+    #[cfg(test)]
+    pub(crate) fn with_connection<T>(&self, read: impl FnOnce(&Connection) -> T) -> T {
+        read(&self.conn())
+    }
+}
+
+fn select_events(
+    conn: &Connection,
+    check: Option<&str>,
+    since: Option<SystemTime>,
+    limit: usize,
+) -> Result<Vec<HealthEvent>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT check_id, at, old_healthy, new_healthy, reason FROM health_events
+         WHERE (?1 IS NULL OR check_id = ?1) AND at >= ?2
+         ORDER BY at DESC, seq DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![check, since.map_or(0, millis), limit as i64], |r| {
+        Ok(HealthEvent {
+            check: r.get(0)?,
+            at: from_millis(r.get(1)?),
+            old_healthy: r.get(2)?,
+            new_healthy: r.get(3)?,
+            reason: r.get(4)?,
+        })
+    })?;
+    let mut events: Vec<HealthEvent> = rows.collect::<Result<_, _>>()?;
+    events.reverse();
+    Ok(events)
+}
+
+fn select_route53_change(
+    conn: &Connection,
+    id: &str,
+) -> Result<Option<(SystemTime, Option<String>)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT submitted_at, comment FROM route53_changes WHERE id = ?1",
+            [id],
+            |r| Ok((from_millis(r.get(0)?), r.get(1)?)),
+        )
+        .optional()?)
 }
 
 #[cfg(test)]

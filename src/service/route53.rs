@@ -67,7 +67,11 @@ impl Service {
 
     /// A change by id; every change is `INSYNC` once it has been answered.
     pub fn route53_change(&self, id: &str) -> Result<ChangeInfo, ServiceError> {
-        let found = self.lock().store.route53_change(id)?;
+        // Off the lock, like every history read (`Service::events`).
+        let found = match &self.history {
+            Some(reader) => reader.route53_change(id)?,
+            None => self.lock().store.route53_change(id)?,
+        };
         let (at, comment) = found.ok_or_else(|| ServiceError::NotFound {
             code: "NoSuchChange",
             message: format!("no change {id:?}"),
