@@ -66,7 +66,7 @@ impl Server {
             None => None,
         };
         let api_hosts: Arc<[String]> = config.api_hosts.clone().into();
-        let store = Store::open(&config.data)?;
+        let store = Store::open_location(&config.data)?;
         let tcp_v6_prefix = config.tcp_ipv6_client_prefix;
         let limiter = (config.rate_limit > 0).then(|| {
             Arc::new(crate::dns::rrl::RateLimiter::new(

@@ -47,8 +47,9 @@ pub struct Config {
     pub dns: Vec<SocketAddr>,
     /// API listen address; `None` runs without the API.
     pub api: Option<SocketAddr>,
-    /// SQLite database file.
-    pub data: PathBuf,
+    /// Where the data lives: a SQLite file, or a PostgreSQL database that
+    /// several nodes share.
+    pub data: crate::store::Location,
     /// File holding the API bearer token.
     pub api_token_file: Option<PathBuf>,
     /// UDP answers per second per client prefix; 0 turns limiting off.
@@ -81,7 +82,7 @@ impl Default for Config {
         Config {
             dns: vec![DEFAULT_DNS.parse().expect("valid default")],
             api: Some(DEFAULT_API.parse().expect("valid default")),
-            data: PathBuf::from(DEFAULT_DATA),
+            data: crate::store::Location::Sqlite(PathBuf::from(DEFAULT_DATA)),
             api_token_file: None,
             rate_limit: 0,
             rate_limit_slip: DEFAULT_RATE_LIMIT_SLIP,
@@ -160,7 +161,7 @@ struct RawConfig {
 struct RawServer {
     dns: Option<Spanned<Vec<Spanned<String>>>>,
     api: Option<Spanned<String>>,
-    data: Option<PathBuf>,
+    data: Option<Spanned<String>>,
     api_token_file: Option<PathBuf>,
     rate_limit: Option<u32>,
     rate_limit_slip: Option<u32>,
@@ -299,11 +300,16 @@ impl Cx<'_> {
                 None
             }
         });
-        let data = self.resolve(
-            &raw.server
-                .data
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
-        );
+        let data = match raw.server.data {
+            Some(value) => match crate::store::Location::parse(value.get_ref(), self.base) {
+                Ok(location) => location,
+                Err(message) => {
+                    self.error(value.span(), message);
+                    crate::store::Location::Sqlite(self.base.join(DEFAULT_DATA))
+                }
+            },
+            None => crate::store::Location::Sqlite(self.base.join(DEFAULT_DATA)),
+        };
         let api_token_file = raw.server.api_token_file.map(|p| self.resolve(&p));
         let api_tls = match (raw.server.api_tls_cert, raw.server.api_tls_key) {
             (Some(cert), Some(key)) => Some(ApiTls {
@@ -717,7 +723,26 @@ mod tests {
         let c = load("").unwrap();
         assert_eq!(c.dns, vec!["127.0.0.1:5353".parse().unwrap()]);
         assert_eq!(c.api, None);
-        assert_eq!(c.data, PathBuf::from("eightfold.db"));
+        assert_eq!(
+            c.data,
+            crate::store::Location::Sqlite(PathBuf::from("eightfold.db"))
+        );
+    }
+
+    #[test]
+    fn a_postgresql_url_selects_postgres_and_a_bad_one_is_located() {
+        let c =
+            load("[server]\ndata = \"postgresql://dns:pw@db.internal:5432/eightfold\"\n").unwrap();
+        assert_eq!(
+            c.data.to_string(),
+            "postgresql://dns:***@db.internal:5432/eightfold"
+        );
+        let e = errors("[server]\ndata = \"postgresql://dns:pw@db:port/x\"\n");
+        assert!(
+            e.starts_with("e.toml:2:8: invalid PostgreSQL URL postgresql://dns:***@db:port/x: "),
+            "{e}"
+        );
+        assert!(!e.contains(":pw@"), "{e}");
     }
 
     #[test]

@@ -45,9 +45,10 @@ enum Command {
         /// API listen address. Overrides the file.
         #[arg(long)]
         api: Option<SocketAddr>,
-        /// SQLite database file. Overrides the file.
+        /// SQLite database file, or a postgresql://user:password@host:port/dbname
+        /// URL that several nodes share. Overrides the file.
         #[arg(long)]
-        data: Option<PathBuf>,
+        data: Option<eightfold::store::Location>,
     },
     /// A self-contained tour: local backends, a routed zone, dig commands.
     Demo {
