@@ -20,6 +20,7 @@ use domain::base::iana::Rtype;
 use domain::base::name::{Label, ToLabelIter};
 use domain::base::{ToName, Ttl};
 
+use crate::metrics::ZoneCounters;
 use crate::model::{DName, FailoverRole, Policy, RData, ZoneSpec};
 
 /// Hash map with a fast non-cryptographic hasher: keys come from our own
@@ -55,6 +56,9 @@ pub struct Zone {
     /// TTL of negative answers: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
     pub negative_ttl: Ttl,
     nodes: FastMap<Box<[u8]>, Node>,
+    /// Queries answered from this zone, for `/metrics`; shared by every
+    /// build of the zone.
+    pub counters: Arc<ZoneCounters>,
 }
 
 /// Every record set at one owner name.
@@ -166,6 +170,11 @@ impl Snapshot {
         out
     }
 
+    /// Every zone, in no particular order.
+    pub fn zones(&self) -> impl Iterator<Item = &Zone> {
+        self.zones.values().map(|z| &**z)
+    }
+
     /// Number of zones.
     pub fn zone_count(&self) -> usize {
         self.zones.len()
@@ -274,6 +283,7 @@ impl Zone {
             soa,
             negative_ttl,
             nodes,
+            counters: ZoneCounters::of_zone(&apex_key),
         }
     }
 

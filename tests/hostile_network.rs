@@ -231,3 +231,74 @@ fn metrics_count_the_queries_answered() {
         });
     assert!(matches!(count, Some(c) if c >= 5.0), "{count:?}\n{text}");
 }
+
+/// `eightfold_dns_zone_queries_total` as (zone, rcode) → count.
+fn zone_counts(s: &Server) -> std::collections::BTreeMap<(String, String), f64> {
+    let text = ureq::get(format!("{}/metrics", s.api_url()))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "eightfold_dns_zone_queries_total")
+        .map(|s| {
+            let value = match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                ref other => panic!("{other:?}"),
+            };
+            let label = |l| s.labels.get(l).unwrap().to_string();
+            ((label("zone"), label("rcode")), value)
+        })
+        .collect()
+}
+
+#[test]
+fn each_zone_counts_its_own_answers_across_its_changes() {
+    let s = Server::start(ZONE);
+    ureq::post(format!("{}/v1/zones", s.api_url()))
+        .header("Content-Type", "application/json")
+        .send(r#"{"name": "api.test."}"#)
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            common::status(&s.dig(&["www.hostile.test", "A"])),
+            "NOERROR"
+        );
+    }
+    assert_eq!(
+        common::status(&s.dig(&["+tcp", "nope.hostile.test", "A"])),
+        "NXDOMAIN"
+    );
+    assert_eq!(common::status(&s.dig(&["api.test", "SOA"])), "NOERROR");
+    // Outside every zone: counted by type, not by any zone.
+    assert_eq!(
+        common::status(&s.dig(&["elsewhere.example", "A"])),
+        "REFUSED"
+    );
+    let before = zone_counts(&s);
+    let key = |zone: &str, rcode: &str| (zone.to_string(), rcode.to_string());
+    let expected = std::collections::BTreeMap::from([
+        (key("hostile.test.", "NOERROR"), 3.0),
+        (key("hostile.test.", "NXDOMAIN"), 1.0),
+        (key("api.test.", "NOERROR"), 1.0),
+    ]);
+    assert_eq!(before, expected);
+
+    // A change rebuilds the API zone; its count carries on.
+    let change = r#"{"changes": [{"action": "CREATE", "record": {"name": "www", "type": "A", "values": ["192.0.2.7"]}}]}"#;
+    ureq::post(format!("{}/v1/zones/api.test./changes", s.api_url()))
+        .header("Content-Type", "application/json")
+        .send(change)
+        .unwrap();
+    assert_eq!(
+        common::records(&s.dig(&["+noall", "+answer", "www.api.test", "A"])),
+        ["www.api.test. 300 IN A 192.0.2.7"]
+    );
+    let after = zone_counts(&s);
+    assert_eq!(after[&key("api.test.", "NOERROR")], 2.0, "{after:?}");
+    assert_eq!(after[&key("hostile.test.", "NOERROR")], 3.0, "{after:?}");
+}

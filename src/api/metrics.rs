@@ -35,6 +35,25 @@ pub async fn render(State(state): State<ApiState>) -> impl IntoResponse {
 
     help(
         &mut out,
+        "eightfold_dns_zone_queries_total",
+        "counter",
+        "DNS queries answered from each zone served, by response code; a zone's count survives its changes and starts again when it is removed.",
+    );
+    let published = state.service.published().load_full();
+    let mut zones: Vec<_> = published.snapshot.zones().collect();
+    zones.sort_by_cached_key(|z| z.apex.to_string().to_ascii_lowercase());
+    for zone in zones {
+        let name = escape(&format!("{}.", zone.apex));
+        for (rcode, n) in zone.counters.counts() {
+            let _ = writeln!(
+                out,
+                "eightfold_dns_zone_queries_total{{zone=\"{name}\",rcode=\"{rcode}\"}} {n}"
+            );
+        }
+    }
+
+    help(
+        &mut out,
         "eightfold_dns_answer_seconds",
         "histogram",
         "Time from a query's arrival to its answer being sent.",

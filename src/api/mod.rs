@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod error;
+pub mod log;
 pub mod metrics;
 pub mod page;
 pub mod route53;
@@ -49,8 +50,9 @@ pub struct ApiState {
     pub api_hosts: Arc<[String]>,
 }
 
-/// Builds the router: every route, the body limit, the token check and,
-/// before anything, the browser guard ([`browser`]).
+/// Builds the router: every route, the body limit, the token check,
+/// before them the browser guard ([`browser`]), and around everything the
+/// request log ([`log`]).
 pub fn router(state: ApiState) -> Router {
     let guard = Arc::new(browser::BrowserGuard {
         token: state.token.is_some(),
@@ -81,6 +83,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(page::router(&state))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(guard, browser::guard))
+        .layer(middleware::from_fn(log::requests))
         .with_state(state)
 }
 

@@ -29,6 +29,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use crate::health::HealthTable;
+use crate::metrics::ZoneCounters;
 use crate::model::{DName, RData};
 use crate::routing::{self, Pick};
 use crate::snapshot::{Found, NameKey, Node, RecordSet, Snapshot, Zone};
@@ -111,25 +112,27 @@ struct Edns {
 }
 
 /// What [`respond`] answered: what the listeners count for `/metrics`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Answered {
+#[derive(Debug, Clone, Copy)]
+pub struct Answered<'p> {
     /// The response's full rcode (BADVERS included, which the header alone
     /// reads as NOERROR).
     pub rcode: OptRcode,
     /// The type asked for, when the request's first question was readable.
     pub qtype: Option<Rtype>,
+    /// The counters of the zone that answered, when one did.
+    pub zone: Option<&'p ZoneCounters>,
 }
 
 /// Writes the response to `query` into `out` (cleared first). Returns what
 /// was answered, or `None` when the packet must get no response at all
 /// (shorter than a header, or itself a response).
-pub fn respond(
-    published: &Published,
+pub fn respond<'p>(
+    published: &'p Published,
     query: &[u8],
     transport: Transport,
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
-) -> Option<Answered> {
+) -> Option<Answered<'p>> {
     out.clear();
     let msg = Message::from_octets(query).ok()?;
     if msg.header().qr() {
@@ -140,6 +143,7 @@ pub fn respond(
         Some(Answered {
             rcode: write_error(&msg, rcode, edns, out),
             qtype: msg.first_question().map(|q| q.qtype()),
+            zone: None,
         })
     };
     // Malformed EDNS or TSIG gets FORMERR before anything else, without
@@ -190,7 +194,8 @@ pub fn respond(
         tsig: extras.tsig.as_ref(),
         limit,
     };
-    let rcode = match write_answer(published, &query, out, scratch) {
+    let mut zone = None;
+    let rcode = match write_answer(published, &query, out, scratch, &mut zone) {
         Ok(rcode) => rcode,
         Err(_) => {
             write_truncated(&query, out);
@@ -200,6 +205,7 @@ pub fn respond(
     Some(Answered {
         rcode: rcode.into(),
         qtype,
+        zone: zone.map(|z| &*z.counters),
     })
 }
 
@@ -339,11 +345,14 @@ enum Owner<'a> {
 /// A domain name held on the stack (names are at most 255 octets).
 type StackName = Name<Array<255>>;
 
-fn write_answer(
-    published: &Published,
+/// Writes the answer; `answering` is set to the zone it comes from as
+/// soon as that is known, so that a truncated answer is counted too.
+fn write_answer<'p>(
+    published: &'p Published,
     query: &Query<'_>,
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
+    answering: &mut Option<&'p Zone>,
 ) -> Result<Rcode, PushError> {
     let snapshot = &published.snapshot;
     let health = &*published.health;
@@ -363,6 +372,7 @@ fn write_answer(
         finish_with(&mut answer.additional(), query, Some(EDE_NOT_AUTHORITATIVE));
         return Ok(Rcode::REFUSED);
     };
+    *answering = Some(zone);
     // A signed request for a zone served here: no key is configured, so
     // the key is unknown (RFC 8945 §5.2.2). As Knot: after the zone is
     // found (outside every zone: REFUSED), with the question.

@@ -316,9 +316,13 @@ async fn connection(
         ) else {
             continue;
         };
-        shared
-            .metrics
-            .record(shard, answered.qtype, answered.rcode, started.elapsed());
+        shared.metrics.record(
+            shard,
+            answered.qtype,
+            answered.rcode,
+            answered.zone,
+            started.elapsed(),
+        );
         frame.clear();
         frame.extend_from_slice(&(response.len() as u16).to_be_bytes());
         frame.extend_from_slice(&response);

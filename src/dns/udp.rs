@@ -85,7 +85,13 @@ pub fn serve(socket: UdpSocket, shared: Shared, worker: usize, shutdown: Cancell
                 let Some(answered) = answered else {
                     return false;
                 };
-                metrics.record(worker, answered.qtype, answered.rcode, elapsed);
+                metrics.record(
+                    worker,
+                    answered.qtype,
+                    answered.rcode,
+                    answered.zone,
+                    elapsed,
+                );
                 match (&limiter, peer) {
                     (Some(limiter), Some(ip)) => match limiter.check(ip, now) {
                         Verdict::Answer => true,

@@ -48,7 +48,8 @@ def host_port(addr):
 class Server:
     """`eightfold serve` with the API on, its data in `data_dir`."""
 
-    def __init__(self, data_dir, extra_config=""):
+    def __init__(self, data_dir, extra_config="", log_level="info"):
+        self.log_level = log_level
         self.data_dir = pathlib.Path(data_dir)
         self.config = self.data_dir / "eightfold.toml"
         self.config.write_text(
@@ -61,7 +62,7 @@ class Server:
         self.start()
 
     def start(self):
-        env = dict(os.environ, RUST_LOG="info")
+        env = dict(os.environ, RUST_LOG=self.log_level)
         self.proc = subprocess.Popen(
             [BINARY, "serve", "--config", str(self.config), "--dns", "127.0.0.1:0"],
             cwd=self.data_dir,

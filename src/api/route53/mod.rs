@@ -18,6 +18,7 @@
 pub mod error;
 pub mod extract;
 pub mod model;
+pub mod operation;
 pub mod sigv4;
 pub mod xml;
 
@@ -91,10 +92,15 @@ pub fn router() -> Router<ApiState> {
 /// Any other Route 53 operation: an error in Route 53's shape, once the
 /// caller is authenticated.
 async fn unsupported_operation(method: Method, uri: Uri, _signed: Signed) -> R53Error {
-    R53Error::invalid_input(format!(
-        "{method} {} is not an operation eightfold implements; see README, Route 53 API",
-        uri.path()
-    ))
+    let path = uri.path();
+    match operation::name(method.as_str(), path) {
+        Some(op) => R53Error::invalid_input(format!(
+            "{op} ({method} {path}) is not an operation eightfold implements; docs/route53.md lists those it does"
+        )),
+        None => R53Error::invalid_input(format!(
+            "{method} {path} is no Route 53 operation; docs/route53.md lists those eightfold implements"
+        )),
+    }
 }
 
 /// Runs a service call on a blocking thread (SQLite is synchronous).
@@ -1089,9 +1095,18 @@ mod tests {
     #[tokio::test]
     async fn other_operations_get_route53_errors() {
         let app = app(None);
-        for (method, uri) in [
-            ("POST", "/2013-04-01/hostedzone/Z1"),
-            ("GET", "/2013-04-01/trafficpolicies"),
+        for (method, uri, named) in [
+            (
+                "POST",
+                "/2013-04-01/hostedzone/Z1",
+                "UpdateHostedZoneComment (",
+            ),
+            (
+                "GET",
+                "/2013-04-01/trafficpolicies",
+                "ListTrafficPolicies (",
+            ),
+            ("GET", "/2013-04-01/nothing", "is no Route 53 operation"),
         ] {
             let request = axum::http::Request::builder()
                 .method(method)
@@ -1104,6 +1119,7 @@ mod tests {
             let body = String::from_utf8_lossy(&body);
             assert!(body.contains("<Code>InvalidInput</Code>"), "{body}");
             assert!(body.contains(uri), "{body}");
+            assert!(body.contains(named), "{body}");
         }
     }
 
