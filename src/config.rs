@@ -37,6 +37,9 @@ pub const DEFAULT_RETENTION: crate::store::Retention = crate::store::Retention {
 };
 /// IPv6 TCP clients are counted per /64 unless the config says otherwise.
 pub const DEFAULT_TCP_IPV6_CLIENT_PREFIX: u8 = 64;
+/// Longest `[server] node` name, in characters.
+pub const MAX_NODE_NAME: usize = 64;
+
 /// SQLite file when none is given.
 pub const DEFAULT_DATA: &str = "eightfold.db";
 
@@ -70,6 +73,9 @@ pub struct Config {
     /// TCP connections from IPv6 clients are counted per prefix of this
     /// many bits (one host usually holds a whole /64).
     pub tcp_ipv6_client_prefix: u8,
+    /// This node's name among the nodes that share a store (default: the
+    /// host name).
+    pub node: String,
     /// File-managed health checks.
     pub health_checks: Vec<HealthCheckSpec>,
     /// File-managed zones with all their records.
@@ -91,6 +97,7 @@ impl Default for Config {
             check_targets: Vec::new(),
             retention: DEFAULT_RETENTION,
             tcp_ipv6_client_prefix: DEFAULT_TCP_IPV6_CLIENT_PREFIX,
+            node: crate::cluster::host_name(),
             health_checks: Vec::new(),
             zones: Vec::new(),
         }
@@ -172,6 +179,7 @@ struct RawServer {
     history_max_age: Option<Spanned<String>>,
     history_max_rows: Option<Spanned<i64>>,
     tcp_ipv6_client_prefix: Option<Spanned<i64>>,
+    node: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -378,6 +386,22 @@ impl Cx<'_> {
                 ),
             }
         }
+        let node = match raw.server.node {
+            Some(name) => {
+                let text = name.get_ref();
+                let length = text.chars().count();
+                if length == 0 || length > MAX_NODE_NAME || text.chars().any(|c| c.is_control()) {
+                    self.error(
+                        name.span(),
+                        format!(
+                            "server.node: {text:?} is not a node name; give 1 to {MAX_NODE_NAME} printable characters"
+                        ),
+                    );
+                }
+                text.clone()
+            }
+            None => crate::cluster::host_name(),
+        };
         let mut check_targets = Vec::new();
         for t in raw.server.check_targets.unwrap_or_default() {
             match parse_prefix(t.get_ref()) {
@@ -426,6 +450,7 @@ impl Cx<'_> {
             check_targets,
             retention,
             tcp_ipv6_client_prefix,
+            node,
             health_checks,
             zones,
         }
@@ -727,6 +752,17 @@ mod tests {
             c.data,
             crate::store::Location::Sqlite(PathBuf::from("eightfold.db"))
         );
+    }
+
+    #[test]
+    fn the_node_name_defaults_to_the_host_name_and_must_be_printable() {
+        assert_eq!(load("").unwrap().node, crate::cluster::host_name());
+        assert_eq!(load("[server]\nnode = \"ns1\"\n").unwrap().node, "ns1");
+        for bad in ["\"\"", "\"a\\tb\"", &format!("\"{}\"", "n".repeat(65))] {
+            let e = errors(&format!("[server]\nnode = {bad}\n"));
+            assert!(e.starts_with("e.toml:2:8: server.node: "), "{e}");
+            assert!(e.contains("is not a node name"), "{e}");
+        }
     }
 
     #[test]

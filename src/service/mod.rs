@@ -97,6 +97,10 @@ pub struct Service {
     /// Cancelled once every health transition queued at shutdown is
     /// written.
     events_flushed: CancellationToken,
+    /// The store version the published snapshot holds (docs/api.md#nodes).
+    served_version: std::sync::atomic::AtomicI64,
+    /// This node, and the others it last heard of.
+    cluster: Arc<crate::cluster::Registry>,
 }
 
 /// The lower-cased absolute text of a name: the key of zones and records.
@@ -184,11 +188,26 @@ impl Service {
         shutdown: CancellationToken,
         listeners: Vec<Listener>,
     ) -> Result<Arc<Service>, ServiceError> {
+        let cluster = Arc::new(crate::cluster::Registry::new(crate::cluster::Identity {
+            name: file.node.clone(),
+            address: listeners
+                .iter()
+                .find(|l| l.role == crate::health::Role::Dns)
+                .map(|l| l.addr),
+            api: listeners
+                .iter()
+                .find(|l| l.role == crate::health::Role::Api)
+                .map(|l| l.addr),
+            started_at: std::time::SystemTime::now(),
+        }));
         let targets: SharedPolicy = Arc::new(ArcSwap::from_pointee(TargetPolicy::new(
             file.check_targets.clone(),
             listeners,
         )));
         let file = without_origins(file);
+        // Read before the objects: a write in between makes this node
+        // claim less than it serves, never more.
+        let version = store.version()?;
         let zones = store.zones()?;
         let checks = store.checks()?;
         let problems = declared_problems(&file, &zones, &checks);
@@ -256,6 +275,8 @@ impl Service {
             changes: Mutex::new(HashMap::new()),
             generation: std::sync::atomic::AtomicU64::new(1),
             events_flushed: CancellationToken::new(),
+            served_version: std::sync::atomic::AtomicI64::new(version),
+            cluster,
         });
         let writer = service.clone();
         tokio::spawn(async move { writer.persist_events(events_rx).await });
@@ -348,6 +369,37 @@ impl Service {
         }));
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Notes a write of this node's that made store version `version`: it
+    /// is served when it directly follows what this node served. When not,
+    /// another node wrote in between, and this node does not serve that
+    /// write yet.
+    fn wrote(&self, version: i64) {
+        let _ = self.served_version.compare_exchange(
+            version - 1,
+            version,
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// The store version the published snapshot holds: every write to the
+    /// store up to this one is answered by DNS.
+    pub fn served_version(&self) -> i64 {
+        self.served_version
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// This node and the others of its store (docs/api.md#nodes).
+    pub fn cluster(&self) -> Arc<crate::cluster::Registry> {
+        self.cluster.clone()
+    }
+
+    /// Every node known, this one among them.
+    pub fn nodes(&self) -> Vec<crate::cluster::NodeStatus> {
+        self.cluster
+            .nodes(self.served_version(), std::time::SystemTime::now())
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {

@@ -36,9 +36,10 @@ impl Service {
         enable_sni: Option<bool>,
     ) -> Result<(), ServiceError> {
         let mut inner = self.lock();
-        inner
+        let written = inner
             .store
             .put_route53_check_settings(id, version.map(|v| (v, enable_sni)))?;
+        self.wrote(written);
         Ok(())
     }
 

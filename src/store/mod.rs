@@ -100,6 +100,28 @@ pub const MIGRATIONS: &[&str] = &[
     // 4: history is pruned by age (health events have their index on
     // `at` from 1).
     "CREATE INDEX route53_changes_by_time ON route53_changes (submitted_at);",
+    // 5: reserved for the Route 53 tags (another branch); whichever lands
+    // second renumbers.
+    "-- reserved",
+    // 6: the cluster. `store_version` counts the writes that change what
+    // nodes serve (zones, records, checks, overrides, Route 53 settings):
+    // a node serving version N has every one of the first N. `nodes` is
+    // each node's heartbeat.
+    "CREATE TABLE store_version (
+        id BIGINT PRIMARY KEY,        -- always 1: one row
+        version BIGINT NOT NULL
+    );
+    INSERT INTO store_version (id, version) VALUES (1, 0);
+    CREATE TABLE nodes (
+        name TEXT PRIMARY KEY,
+        address TEXT NOT NULL,        -- its DNS address, IP:PORT
+        api TEXT,                     -- its API address, when it runs one
+        version TEXT NOT NULL,        -- eightfold's version
+        config_version BIGINT NOT NULL, -- the store version it serves
+        started_at BIGINT NOT NULL,   -- milliseconds since the epoch
+        last_seen BIGINT NOT NULL,    -- its last heartbeat, its own clock
+        heartbeat_ms BIGINT NOT NULL  -- its heartbeat interval
+    );",
 ];
 
 /// How much history the store keeps (`[server] history_max_age`,
@@ -247,26 +269,49 @@ pub enum RecordWrite {
     },
 }
 
+/// A node of a cluster, as its last heartbeat wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// `[server] node`.
+    pub name: String,
+    /// Its DNS address (`IP:PORT`).
+    pub address: String,
+    /// Its API address, when it runs one.
+    pub api: Option<String>,
+    /// eightfold's version.
+    pub version: String,
+    /// The store version it serves ([`Backend::version`]).
+    pub config_version: i64,
+    /// When it started.
+    pub started_at: SystemTime,
+    /// Its last heartbeat, by its own clock.
+    pub last_seen: SystemTime,
+    /// How often it beats.
+    pub heartbeat: Duration,
+}
+
 /// What a backend does; [`Store`] is the one handle the service holds.
 /// Reads take `&self`, writes `&mut self`: the service serialises writes.
-/// Every write is one transaction: all of it or none of it.
+/// Every write is one transaction: all of it or none of it. The writes
+/// that change what nodes serve return the store version they made
+/// ([`Backend::version`]).
 pub trait Backend: Send {
     /// Every stored zone with its records, zones by name, records by key.
     fn zones(&self) -> Result<Vec<StoredZone>, StoreError>;
     /// Adds an empty zone.
-    fn create_zone(&mut self, zone: &StoredZone) -> Result<(), StoreError>;
+    fn create_zone(&mut self, zone: &StoredZone) -> Result<i64, StoreError>;
     /// Removes a zone and its records.
-    fn delete_zone(&mut self, name: &str) -> Result<(), StoreError>;
+    fn delete_zone(&mut self, name: &str) -> Result<i64, StoreError>;
     /// Applies every write of one change batch to `zone`, all or nothing.
-    fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<(), StoreError>;
+    fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<i64, StoreError>;
     /// Every stored health check, by id.
     fn checks(&self) -> Result<Vec<StoredCheck>, StoreError>;
     /// Inserts or replaces a health check.
-    fn put_check(&mut self, check: &StoredCheck) -> Result<(), StoreError>;
+    fn put_check(&mut self, check: &StoredCheck) -> Result<i64, StoreError>;
     /// Removes a health check, its saved state and its override.
-    fn delete_check(&mut self, id: &str) -> Result<(), StoreError>;
+    fn delete_check(&mut self, id: &str) -> Result<i64, StoreError>;
     /// Saves the operator's override of a check, or (`None`) removes it.
-    fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<(), StoreError>;
+    fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<i64, StoreError>;
     /// Saved overrides by check id: true when forced healthy.
     fn overrides(&self) -> Result<Vec<(String, bool)>, StoreError>;
     /// Records a state change: the event, and the state to resume from.
@@ -288,7 +333,7 @@ pub trait Backend: Send {
         &mut self,
         check: &str,
         settings: Option<(i64, Option<bool>)>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<i64, StoreError>;
     /// Deletes history past `retention`, in one transaction.
     fn prune_history(
         &mut self,
@@ -304,6 +349,12 @@ pub trait Backend: Send {
     ) -> Result<(), StoreError>;
     /// An applied change by id: when, and its comment.
     fn route53_change(&self, id: &str) -> Result<Option<(SystemTime, Option<String>)>, StoreError>;
+    /// How many writes that change what nodes serve the store has seen.
+    fn version(&self) -> Result<i64, StoreError>;
+    /// Writes a node's heartbeat (inserted the first time).
+    fn heartbeat(&mut self, node: &NodeRecord) -> Result<(), StoreError>;
+    /// Every node that ever beat, by name.
+    fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
     /// How many migrations the database records, for tests.
     #[cfg(test)]
     fn migrations_applied(&self) -> Result<i64, StoreError>;

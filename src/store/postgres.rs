@@ -32,9 +32,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod
 use tokio_postgres::NoTls;
 
 use super::{
-    Backend, HealthEvent, MIGRATIONS, PostgresUrl, Pruned, RecordWrite, Retention, StoreError,
-    StoredCheck, StoredState, StoredZone, decode_check, decode_record, encode_check, encode_record,
-    from_millis, millis,
+    Backend, HealthEvent, MIGRATIONS, NodeRecord, PostgresUrl, Pruned, RecordWrite, Retention,
+    StoreError, StoredCheck, StoredState, StoredZone, decode_check, decode_record, encode_check,
+    encode_record, from_millis, millis,
 };
 
 /// Connections one node keeps at most: writes are serialised by the
@@ -141,6 +141,29 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     s
+}
+
+/// The channel every node LISTENs on; the payload is the new store version.
+pub const CHANGES_CHANNEL: &str = "eightfold_changes";
+
+/// Counts a write that changes what nodes serve, tells every listening
+/// node (delivered at commit, and only if it commits), then commits;
+/// returns the store version it made.
+async fn commit_bumped(tx: deadpool_postgres::Transaction<'_>) -> Result<i64, Fail> {
+    let version: i64 = tx
+        .query_one(
+            "UPDATE store_version SET version = version + 1 WHERE id = 1 RETURNING version",
+            &[],
+        )
+        .await?
+        .get(0);
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&CHANGES_CHANNEL, &version.to_string()],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(version)
 }
 
 impl PostgresBackend {
@@ -324,30 +347,30 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn create_zone(&mut self, zone: &StoredZone) -> Result<(), StoreError> {
+    fn create_zone(&mut self, zone: &StoredZone) -> Result<i64, StoreError> {
         let pool = self.pool.clone();
         let zone = zone.clone();
         self.run(async move {
-            let client = pool.get().await?;
-            client
-                .execute(
-                    "INSERT INTO zones (name, display_name, id, comment, caller_reference, created_at)
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "INSERT INTO zones (name, display_name, id, comment, caller_reference, created_at)
                      VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[
-                        &zone.name,
-                        &zone.display_name,
-                        &zone.id,
-                        &zone.comment,
-                        &zone.caller_reference,
-                        &millis(zone.created_at),
-                    ],
-                )
-                .await?;
-            Ok(())
+                &[
+                    &zone.name,
+                    &zone.display_name,
+                    &zone.id,
+                    &zone.comment,
+                    &zone.caller_reference,
+                    &millis(zone.created_at),
+                ],
+            )
+            .await?;
+            commit_bumped(tx).await
         })
     }
 
-    fn delete_zone(&mut self, name: &str) -> Result<(), StoreError> {
+    fn delete_zone(&mut self, name: &str) -> Result<i64, StoreError> {
         let pool = self.pool.clone();
         let name = name.to_owned();
         self.run(async move {
@@ -357,12 +380,11 @@ impl Backend for PostgresBackend {
                 .await?;
             tx.execute("DELETE FROM zones WHERE name = $1", &[&name])
                 .await?;
-            tx.commit().await?;
-            Ok(())
+            commit_bumped(tx).await
         })
     }
 
-    fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<(), StoreError> {
+    fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<i64, StoreError> {
         let pool = self.pool.clone();
         let zone = zone.to_owned();
         let writes = writes.to_vec();
@@ -394,8 +416,7 @@ impl Backend for PostgresBackend {
                     }
                 }
             }
-            tx.commit().await?;
-            Ok(())
+            commit_bumped(tx).await
         })
     }
 
@@ -422,7 +443,7 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn put_check(&mut self, check: &StoredCheck) -> Result<(), StoreError> {
+    fn put_check(&mut self, check: &StoredCheck) -> Result<i64, StoreError> {
         let pool = self.pool.clone();
         let body = encode_check(&check.input);
         let id = check.input.id.clone();
@@ -445,12 +466,11 @@ impl Backend for PostgresBackend {
                 ],
             )
             .await?;
-            tx.commit().await?;
-            Ok(())
+            commit_bumped(tx).await
         })
     }
 
-    fn delete_check(&mut self, id: &str) -> Result<(), StoreError> {
+    fn delete_check(&mut self, id: &str) -> Result<i64, StoreError> {
         let pool = self.pool.clone();
         let id = id.to_owned();
         self.run(async move {
@@ -463,19 +483,19 @@ impl Backend for PostgresBackend {
             ] {
                 tx.execute(table, &[&id]).await?;
             }
-            tx.commit().await?;
-            Ok(())
+            commit_bumped(tx).await
         })
     }
 
-    fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<(), StoreError> {
+    fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<i64, StoreError> {
         let pool = self.pool.clone();
         let id = id.to_owned();
         self.run(async move {
-            let client = pool.get().await?;
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
             match forced {
                 Some(healthy) => {
-                    client
+                    tx
                         .execute(
                             "INSERT INTO health_overrides (check_id, forced_healthy, set_at)
                              VALUES ($1, $2, $3)
@@ -486,12 +506,11 @@ impl Backend for PostgresBackend {
                         .await?
                 }
                 None => {
-                    client
-                        .execute("DELETE FROM health_overrides WHERE check_id = $1", &[&id])
+                    tx.execute("DELETE FROM health_overrides WHERE check_id = $1", &[&id])
                         .await?
                 }
             };
-            Ok(())
+            commit_bumped(tx).await
         })
     }
 
@@ -630,7 +649,7 @@ impl Backend for PostgresBackend {
         &mut self,
         check: &str,
         settings: Option<(i64, Option<bool>)>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<i64, StoreError> {
         let pool = self.pool.clone();
         let check = check.to_owned();
         self.run(async move {
@@ -649,8 +668,7 @@ impl Backend for PostgresBackend {
                 )
                 .await?;
             }
-            tx.commit().await?;
-            Ok(())
+            commit_bumped(tx).await
         })
     }
 
@@ -728,6 +746,74 @@ impl Backend for PostgresBackend {
                 )
                 .await?;
             Ok(row.map(|r| (from_millis(r.get(0)), r.get(1))))
+        })
+    }
+
+    fn version(&self) -> Result<i64, StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await?;
+            Ok(client
+                .query_one("SELECT version FROM store_version WHERE id = 1", &[])
+                .await?
+                .get(0))
+        })
+    }
+
+    fn heartbeat(&mut self, node: &NodeRecord) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        let node = node.clone();
+        self.run(async move {
+            let client = pool.get().await?;
+            let heartbeat = i64::try_from(node.heartbeat.as_millis()).unwrap_or(i64::MAX);
+            client
+                .execute(
+                    "INSERT INTO nodes (name, address, api, version, config_version, started_at, last_seen, heartbeat_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address, api = EXCLUDED.api,
+                         version = EXCLUDED.version, config_version = EXCLUDED.config_version,
+                         started_at = EXCLUDED.started_at, last_seen = EXCLUDED.last_seen,
+                         heartbeat_ms = EXCLUDED.heartbeat_ms",
+                    &[
+                        &node.name,
+                        &node.address,
+                        &node.api,
+                        &node.version,
+                        &node.config_version,
+                        &millis(node.started_at),
+                        &millis(node.last_seen),
+                        &heartbeat,
+                    ],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query(
+                    r#"SELECT name, address, api, version, config_version, started_at, last_seen, heartbeat_ms
+                     FROM nodes ORDER BY name COLLATE "C""#,
+                    &[],
+                )
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| NodeRecord {
+                    name: r.get(0),
+                    address: r.get(1),
+                    api: r.get(2),
+                    version: r.get(3),
+                    config_version: r.get(4),
+                    started_at: from_millis(r.get(5)),
+                    last_seen: from_millis(r.get(6)),
+                    heartbeat: Duration::from_millis(r.get::<_, i64>(7).max(0) as u64),
+                })
+                .collect())
         })
     }
 

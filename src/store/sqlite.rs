@@ -10,10 +10,22 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    Backend, HealthEvent, MIGRATIONS, Pruned, RecordWrite, Retention, StoreError, StoredCheck,
-    StoredState, StoredZone, decode_check, decode_record, encode_check, encode_record, from_millis,
-    millis,
+    Backend, HealthEvent, MIGRATIONS, NodeRecord, Pruned, RecordWrite, Retention, StoreError,
+    StoredCheck, StoredState, StoredZone, decode_check, decode_record, encode_check, encode_record,
+    from_millis, millis,
 };
+
+/// Counts a write that changes what nodes serve, then commits; returns
+/// the store version it made.
+fn commit_bumped(tx: rusqlite::Transaction<'_>) -> Result<i64, StoreError> {
+    let version = tx.query_row(
+        "UPDATE store_version SET version = version + 1 WHERE id = 1 RETURNING version",
+        [],
+        |r| r.get(0),
+    )?;
+    tx.commit()?;
+    Ok(version)
+}
 
 /// One SQLite connection. Not shared: the service serialises writes.
 pub struct SqliteBackend {
@@ -159,8 +171,9 @@ impl Backend for SqliteBackend {
     }
 
     /// Adds an empty zone.
-    fn create_zone(&mut self, zone: &StoredZone) -> Result<(), StoreError> {
-        self.conn.execute(
+    fn create_zone(&mut self, zone: &StoredZone) -> Result<i64, StoreError> {
+        let tx = self.write()?;
+        tx.execute(
             "INSERT INTO zones (name, display_name, id, comment, caller_reference, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -172,20 +185,19 @@ impl Backend for SqliteBackend {
                 millis(zone.created_at)
             ],
         )?;
-        Ok(())
+        commit_bumped(tx)
     }
 
     /// Removes a zone and its records.
-    fn delete_zone(&mut self, name: &str) -> Result<(), StoreError> {
+    fn delete_zone(&mut self, name: &str) -> Result<i64, StoreError> {
         let tx = self.write()?;
         tx.execute("DELETE FROM records WHERE zone = ?1", [name])?;
         tx.execute("DELETE FROM zones WHERE name = ?1", [name])?;
-        tx.commit()?;
-        Ok(())
+        commit_bumped(tx)
     }
 
     /// Applies every write of one change batch to `zone`, all or nothing.
-    fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<(), StoreError> {
+    fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<i64, StoreError> {
         let tx = self.write()?;
         for w in writes {
             match w {
@@ -208,8 +220,7 @@ impl Backend for SqliteBackend {
                 }
             }
         }
-        tx.commit()?;
-        Ok(())
+        commit_bumped(tx)
     }
 
     /// Every stored health check, by id.
@@ -239,7 +250,7 @@ impl Backend for SqliteBackend {
     }
 
     /// Inserts or replaces a health check.
-    fn put_check(&mut self, check: &StoredCheck) -> Result<(), StoreError> {
+    fn put_check(&mut self, check: &StoredCheck) -> Result<i64, StoreError> {
         let body = encode_check(&check.input);
         let tx = self.write()?;
         tx.execute("DELETE FROM health_checks WHERE id = ?1", [&check.input.id])?;
@@ -254,33 +265,30 @@ impl Backend for SqliteBackend {
                 millis(SystemTime::now())
             ],
         )?;
-        tx.commit()?;
-        Ok(())
+        commit_bumped(tx)
     }
 
     /// Removes a health check, its saved state and its events.
-    fn delete_check(&mut self, id: &str) -> Result<(), StoreError> {
+    fn delete_check(&mut self, id: &str) -> Result<i64, StoreError> {
         let tx = self.write()?;
         tx.execute("DELETE FROM health_checks WHERE id = ?1", [id])?;
         tx.execute("DELETE FROM health_states WHERE check_id = ?1", [id])?;
         tx.execute("DELETE FROM health_overrides WHERE check_id = ?1", [id])?;
-        tx.commit()?;
-        Ok(())
+        commit_bumped(tx)
     }
 
     /// Saves the operator's override of a check, or (`None`) removes it.
-    fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<(), StoreError> {
+    fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<i64, StoreError> {
+        let tx = self.write()?;
         match forced {
-            Some(healthy) => self.conn.execute(
+            Some(healthy) => tx.execute(
                 "INSERT INTO health_overrides (check_id, forced_healthy, set_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (check_id) DO UPDATE SET forced_healthy = ?2, set_at = ?3",
                 params![id, healthy, millis(SystemTime::now())],
             )?,
-            None => self
-                .conn
-                .execute("DELETE FROM health_overrides WHERE check_id = ?1", [id])?,
+            None => tx.execute("DELETE FROM health_overrides WHERE check_id = ?1", [id])?,
         };
-        Ok(())
+        commit_bumped(tx)
     }
 
     /// Saved overrides, by check id: true when forced healthy.
@@ -383,7 +391,7 @@ impl Backend for SqliteBackend {
         &mut self,
         check: &str,
         settings: Option<(i64, Option<bool>)>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<i64, StoreError> {
         let tx = self.write()?;
         tx.execute(
             "DELETE FROM route53_check_settings WHERE check_id = ?1",
@@ -396,8 +404,7 @@ impl Backend for SqliteBackend {
                 params![check, version, enable_sni],
             )?;
         }
-        tx.commit()?;
-        Ok(())
+        commit_bumped(tx)
     }
 
     /// Deletes history past `retention`, in one transaction; both
@@ -456,6 +463,56 @@ impl Backend for SqliteBackend {
                 |r| Ok((from_millis(r.get(0)?), r.get(1)?)),
             )
             .optional()?)
+    }
+
+    fn version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT version FROM store_version WHERE id = 1", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    fn heartbeat(&mut self, node: &NodeRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO nodes (name, address, api, version, config_version, started_at, last_seen, heartbeat_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (name) DO UPDATE SET address = excluded.address, api = excluded.api,
+                 version = excluded.version, config_version = excluded.config_version,
+                 started_at = excluded.started_at, last_seen = excluded.last_seen,
+                 heartbeat_ms = excluded.heartbeat_ms",
+            params![
+                node.name,
+                node.address,
+                node.api,
+                node.version,
+                node.config_version,
+                millis(node.started_at),
+                millis(node.last_seen),
+                i64::try_from(node.heartbeat.as_millis()).unwrap_or(i64::MAX)
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, address, api, version, config_version, started_at, last_seen, heartbeat_ms
+             FROM nodes ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(NodeRecord {
+                name: r.get(0)?,
+                address: r.get(1)?,
+                api: r.get(2)?,
+                version: r.get(3)?,
+                config_version: r.get(4)?,
+                started_at: from_millis(r.get(5)?),
+                last_seen: from_millis(r.get(6)?),
+                heartbeat: Duration::from_millis(r.get::<_, i64>(7)?.max(0) as u64),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     #[cfg(test)]

@@ -377,3 +377,60 @@ fn a_database_that_does_not_exist_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn every_write_that_changes_what_nodes_serve_counts_one_version() {
+    each_backend(|f| {
+        let mut s = f.open();
+        assert_eq!(s.version().unwrap(), 0);
+        assert_eq!(s.create_zone(&zone("v.test.")).unwrap(), 1);
+        let put = RecordWrite::Put {
+            key: key("www.v.test."),
+            record: Box::new(record("www", "192.0.2.1")),
+        };
+        assert_eq!(s.write_records("v.test.", &[put]).unwrap(), 2);
+        assert_eq!(s.set_override("c", Some(true)).unwrap(), 3);
+        assert_eq!(s.delete_zone("v.test.").unwrap(), 4);
+        // History is not what nodes serve: it counts nothing.
+        s.put_route53_change("C1", SystemTime::now(), None).unwrap();
+        // A failed write counts nothing either.
+        assert!(s.write_records("nope.test.", &[]).is_ok());
+        let before = s.version().unwrap();
+        let bad = RecordWrite::Put {
+            key: key("a.nope.test."),
+            record: Box::new(record("a", "192.0.2.1")),
+        };
+        assert!(s.write_records("nope.test.", &[bad]).is_err());
+        assert_eq!(s.version().unwrap(), before);
+        assert_eq!(f.open().version().unwrap(), before);
+    });
+}
+
+#[test]
+fn a_heartbeat_registers_a_node_and_the_next_one_updates_it() {
+    each_backend(|f| {
+        let mut s = f.open();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut a = NodeRecord {
+            name: "a".into(),
+            address: "127.0.0.1:53".into(),
+            api: Some("127.0.0.1:8053".into()),
+            version: "0.1.0".into(),
+            config_version: 3,
+            started_at: t0,
+            last_seen: t0,
+            heartbeat: Duration::from_secs(2),
+        };
+        let b = NodeRecord {
+            name: "B".into(),
+            api: None,
+            ..a.clone()
+        };
+        s.heartbeat(&a).unwrap();
+        s.heartbeat(&b).unwrap();
+        a.last_seen = t0 + Duration::from_secs(2);
+        a.config_version = 4;
+        s.heartbeat(&a).unwrap();
+        assert_eq!(f.open().nodes().unwrap(), vec![b, a]);
+    });
+}
