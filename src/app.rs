@@ -67,7 +67,8 @@ impl Server {
         };
         let api_hosts: Arc<[String]> = config.api_hosts.clone().into();
         let store = Store::open_location(&config.data)?;
-        // The heartbeat's own handle: it never waits behind the service.
+        // The cluster task's own handle (heartbeat, version poll): it never
+        // waits behind the service.
         let beat_store = Store::open_location(&config.data)?;
         let tcp_v6_prefix = config.tcp_ipv6_client_prefix;
         let limiter = (config.rate_limit > 0).then(|| {
@@ -90,11 +91,10 @@ impl Server {
             listen::spawn(s, &shared, &shutdown, &mut tasks);
         }
         tasks.spawn(prune_history(service.clone(), shutdown.clone()));
-        let served = service.clone();
-        tasks.spawn(crate::cluster::heartbeat(
+        tasks.spawn(crate::cluster::run(
             service.cluster(),
             beat_store,
-            move || served.served_version(),
+            service.clone(),
             shutdown.clone(),
         ));
         let mut api = None;

@@ -1,5 +1,8 @@
 //! Nodes: each eightfold server that shares a store registers itself and
-//! beats every [`HEARTBEAT_INTERVAL`]; `GET /v1/nodes` lists them.
+//! beats every [`HEARTBEAT_INTERVAL`]; `GET /v1/nodes` lists them. Each
+//! also follows the others' writes: a PostgreSQL notification, or the
+//! version poll every [`POLL_INTERVAL`], makes it read the store again and
+//! publish what it holds (`Service::catch_up`).
 //!
 //! The heartbeat runs on a store handle of its own, never under the
 //! service's lock, so a slow or unreachable database delays no API call
@@ -87,6 +90,15 @@ pub fn is_live(node: &NodeRecord, now: SystemTime) -> bool {
         // A heartbeat from a clock a little ahead of ours.
         Err(_) => true,
     }
+}
+
+/// Whether every live node serves store version `version` (Route 53's
+/// INSYNC); nodes that are not live do not hold a change back.
+pub fn in_sync(nodes: &[NodeStatus], version: i64) -> bool {
+    nodes
+        .iter()
+        .filter(|n| n.live)
+        .all(|n| n.config_version >= version)
 }
 
 /// The host name, the default node name.
@@ -204,29 +216,83 @@ fn status(n: &NodeRecord, live: bool, store_reachable: bool, this_node: bool) ->
     }
 }
 
-/// Beats every [`HEARTBEAT_INTERVAL`] until `shutdown`, on its own store
-/// handle, on a blocking thread; `served` says what the node serves.
-pub async fn heartbeat(
+/// How often a node asks the store for its version, in case a
+/// notification was lost (or the backend has none): a lost notification
+/// costs at most this long.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What the cluster task asks of the service.
+pub trait Follower: Send + Sync + 'static {
+    /// The store version this node serves.
+    fn served(&self) -> i64;
+    /// Reads and serves what other nodes wrote (blocking); returns the
+    /// version now served.
+    fn catch_up(&self) -> Result<i64, String>;
+}
+
+/// The node's background duty until `shutdown`, on its own store handle
+/// and on blocking threads: a heartbeat every [`HEARTBEAT_INTERVAL`], and
+/// catching up with other nodes' writes as soon as a notification says
+/// there are some, or the version poll every [`POLL_INTERVAL`] finds them.
+pub async fn run(
     registry: Arc<Registry>,
     store: Store,
-    served: impl Fn() -> i64 + Send + Sync + 'static,
+    follower: Arc<dyn Follower>,
     shutdown: CancellationToken,
 ) {
+    let mut changes = store.changes();
     let store = Arc::new(Mutex::new(store));
-    let served = Arc::new(served);
-    let mut ticks = tokio::time::interval(HEARTBEAT_INTERVAL);
+    let mut ticks = tokio::time::interval(POLL_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_beat = tokio::time::Instant::now();
     loop {
+        let mut announced = None;
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
+            Some(version) = notified(&mut changes) => announced = Some(version),
         }
-        let (registry, store, served) = (registry.clone(), store.clone(), served.clone());
+        let beat = tokio::time::Instant::now() >= next_beat;
+        if beat {
+            next_beat += HEARTBEAT_INTERVAL;
+        }
+        let (registry, store, follower) = (registry.clone(), store.clone(), follower.clone());
         let _ = tokio::task::spawn_blocking(move || {
             let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-            registry.beat(&mut store, served());
+            let behind = match announced {
+                Some(version) => version > follower.served(),
+                None => store.version().is_ok_and(|v| v > follower.served()),
+            };
+            let mut caught_up = false;
+            if behind {
+                match follower.catch_up() {
+                    Ok(_) => caught_up = true,
+                    Err(e) => tracing::warn!(error = %e, "cannot read other nodes' changes"),
+                }
+            }
+            // Beat at once after catching up: the other nodes learn that
+            // this one serves the change (Route 53's INSYNC) without
+            // waiting for the next beat.
+            if beat || caught_up {
+                registry.beat(&mut store, follower.served());
+            }
         })
         .await;
+    }
+}
+
+/// The next announced version; pending forever without notifications.
+async fn notified(changes: &mut Option<tokio::sync::watch::Receiver<i64>>) -> Option<i64> {
+    match changes {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(*rx.borrow_and_update()),
+            // The listener stopped: polling goes on alone.
+            Err(_) => {
+                *changes = None;
+                None
+            }
+        },
+        None => std::future::pending().await,
     }
 }
 

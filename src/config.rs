@@ -40,6 +40,17 @@ pub const DEFAULT_TCP_IPV6_CLIENT_PREFIX: u8 = 64;
 /// Longest `[server] node` name, in characters.
 pub const MAX_NODE_NAME: usize = 64;
 
+/// Checks a node name (`[server] node`, `--node`).
+pub fn node_name(text: &str) -> Result<String, String> {
+    let length = text.chars().count();
+    if length == 0 || length > MAX_NODE_NAME || text.chars().any(|c| c.is_control()) {
+        return Err(format!(
+            "{text:?} is not a node name; give 1 to {MAX_NODE_NAME} printable characters"
+        ));
+    }
+    Ok(text.to_string())
+}
+
 /// SQLite file when none is given.
 pub const DEFAULT_DATA: &str = "eightfold.db";
 
@@ -388,17 +399,10 @@ impl Cx<'_> {
         }
         let node = match raw.server.node {
             Some(name) => {
-                let text = name.get_ref();
-                let length = text.chars().count();
-                if length == 0 || length > MAX_NODE_NAME || text.chars().any(|c| c.is_control()) {
-                    self.error(
-                        name.span(),
-                        format!(
-                            "server.node: {text:?} is not a node name; give 1 to {MAX_NODE_NAME} printable characters"
-                        ),
-                    );
+                if let Err(message) = node_name(name.get_ref()) {
+                    self.error(name.span(), format!("server.node: {message}"));
                 }
-                text.clone()
+                name.get_ref().clone()
             }
             None => crate::cluster::host_name(),
         };

@@ -269,3 +269,12 @@ fn an_unreachable_postgresql_stops_the_start_with_its_url_and_no_password() {
     );
     assert!(!stderr.contains("s3cret"), "{stderr}");
 }
+
+#[test]
+fn a_bad_node_name_on_the_command_line_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::run(&["serve", "--node", "a\tb"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not a node name"), "{stderr}");
+}

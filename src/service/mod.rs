@@ -396,6 +396,16 @@ impl Service {
         self.cluster.clone()
     }
 
+    /// `INSYNC` when every live node serves store version `version` (as
+    /// their last heartbeats say; this node as it is now), else `PENDING`.
+    pub fn change_status(&self, version: i64) -> &'static str {
+        if crate::cluster::in_sync(&self.nodes(), version) {
+            "INSYNC"
+        } else {
+            "PENDING"
+        }
+    }
+
     /// Every node known, this one among them.
     pub fn nodes(&self) -> Vec<crate::cluster::NodeStatus> {
         self.cluster
@@ -468,6 +478,64 @@ impl Service {
         inner.refresh_specs();
         self.publish(&mut inner);
         Ok(())
+    }
+}
+
+impl crate::cluster::Follower for Service {
+    fn served(&self) -> i64 {
+        self.served_version()
+    }
+
+    fn catch_up(&self) -> Result<i64, String> {
+        Service::catch_up(self).map_err(|e| e.to_string())
+    }
+}
+
+impl Service {
+    /// Serves what other nodes wrote: when the store holds a newer version
+    /// than this node serves, reads the API-managed zones, checks and
+    /// overrides again and publishes them. Returns the version served.
+    ///
+    /// What the store holds was validated by the node that wrote it; if
+    /// it no longer validates together with this node's config file (two
+    /// nodes with different files), this node keeps serving what it has
+    /// and says why, as a reload would.
+    pub fn catch_up(&self) -> Result<i64, ServiceError> {
+        let mut inner = self.lock();
+        let version = inner.store.version()?;
+        if version <= self.served_version() {
+            return Ok(self.served_version());
+        }
+        // Version first: a write in between makes this node claim less
+        // than it serves, never more.
+        let zones = inner.store.zones()?;
+        let checks = inner.store.checks()?;
+        let overrides: HashMap<String, bool> = inner.store.overrides()?.into_iter().collect();
+        let problems = declared_problems(&inner.file, &zones, &checks);
+        if !problems.is_empty() {
+            tracing::error!(
+                version,
+                "cannot serve what the store holds with this node's config file; serving what it had:\n  {}",
+                problems.join("\n  ")
+            );
+            return Ok(self.served_version());
+        }
+        inner.zones = zones;
+        inner.checks = checks;
+        inner.refresh_specs();
+        self.publish(&mut inner);
+        let checker = inner.live.checker.clone();
+        for (index, id) in inner.live.check_ids.iter().enumerate() {
+            let index = index as crate::snapshot::HealthId;
+            let wanted = overrides.get(id).copied();
+            if checker.status(index).is_some_and(|s| s.forced != wanted) {
+                checker.set_override(index, wanted);
+            }
+        }
+        self.served_version
+            .fetch_max(version, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!(version, "serving the store's changes from other nodes");
+        Ok(version)
     }
 }
 

@@ -276,7 +276,8 @@ impl Service {
         if !problems.is_empty() {
             return Err(ServiceError::invalid("InvalidChangeBatch", problems));
         }
-        self.wrote(inner.store.write_records(&zone.name, &writes)?);
+        let version = inner.store.write_records(&zone.name, &writes)?;
+        self.wrote(version);
         if let Some(z) = inner.zones.iter_mut().find(|z| z.name == zone.name) {
             z.records = records;
         }
@@ -284,7 +285,7 @@ impl Service {
         self.publish_zone(&mut inner, &zone.name);
         Ok(ChangeInfo {
             id: new_change_id(),
-            status: "INSYNC",
+            status: self.change_status(version),
             submitted_at: rfc3339(SystemTime::now()),
             comment: batch.comment,
         })

@@ -121,7 +121,10 @@ pub const MIGRATIONS: &[&str] = &[
         started_at BIGINT NOT NULL,   -- milliseconds since the epoch
         last_seen BIGINT NOT NULL,    -- its last heartbeat, its own clock
         heartbeat_ms BIGINT NOT NULL  -- its heartbeat interval
-    );",
+    );
+    -- The store version when the change was recorded: the change is in
+    -- sync once every live node serves that version. NULL before 6.
+    ALTER TABLE route53_changes ADD COLUMN version BIGINT;",
 ];
 
 /// How much history the store keeps (`[server] history_max_age`,
@@ -340,21 +343,33 @@ pub trait Backend: Send {
         now: SystemTime,
         retention: Retention,
     ) -> Result<Pruned, StoreError>;
-    /// Remembers an applied change, for Route 53's GetChange.
+    /// Remembers an applied change, for Route 53's GetChange, with the
+    /// store version it is recorded at (which includes the change).
     fn put_route53_change(
         &mut self,
         id: &str,
         submitted_at: SystemTime,
         comment: Option<&str>,
     ) -> Result<(), StoreError>;
-    /// An applied change by id: when, and its comment.
-    fn route53_change(&self, id: &str) -> Result<Option<(SystemTime, Option<String>)>, StoreError>;
+    /// An applied change by id: when, its comment, and the store version
+    /// that holds it (0 for changes recorded before versions existed).
+    fn route53_change(
+        &self,
+        id: &str,
+    ) -> Result<Option<(SystemTime, Option<String>, i64)>, StoreError>;
     /// How many writes that change what nodes serve the store has seen.
     fn version(&self) -> Result<i64, StoreError>;
     /// Writes a node's heartbeat (inserted the first time).
     fn heartbeat(&mut self, node: &NodeRecord) -> Result<(), StoreError>;
     /// Every node that ever beat, by name.
     fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+    /// Wakes when another node may have written: the store version a
+    /// notification announced (PostgreSQL's LISTEN/NOTIFY, reconnecting by
+    /// itself). `None` where the backend has no notifications (SQLite):
+    /// polling [`Backend::version`] is then the only way to learn.
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
+        None
+    }
     /// How many migrations the database records, for tests.
     #[cfg(test)]
     fn migrations_applied(&self) -> Result<i64, StoreError>;

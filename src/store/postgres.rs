@@ -57,6 +57,8 @@ pub struct PostgresBackend {
     pool: Pool,
     /// For messages: the URL with its password hidden.
     url: Arc<str>,
+    /// Where the listener is to connect.
+    config: tokio_postgres::Config,
 }
 
 /// A failure inside a call, before it is told with the URL.
@@ -186,6 +188,7 @@ impl PostgresBackend {
         if config.get_application_name().is_none() {
             config.application_name("eightfold");
         }
+        let manager_config = config.clone();
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -215,6 +218,7 @@ impl PostgresBackend {
             runtime: Some(runtime),
             pool,
             url: shown,
+            config: manager_config,
         };
         backend.migrate()?;
         Ok(backend)
@@ -248,6 +252,9 @@ impl PostgresBackend {
             // migrations rather than race to apply them twice.
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
                 .await?;
+            // "already exists, skipping" is the normal case, not news.
+            tx.batch_execute("SET LOCAL client_min_messages = warning")
+                .await?;
             tx.batch_execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (
                     version BIGINT PRIMARY KEY,
@@ -276,6 +283,77 @@ impl PostgresBackend {
             tx.commit().await?;
             Ok(())
         })
+    }
+}
+
+/// How long the listener waits before connecting again after losing its
+/// connection: the version poll covers the gap.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
+/// Keeps one connection LISTENing on [`CHANGES_CHANNEL`], reconnecting
+/// after every loss, and sends each announced version to `tx`, until every
+/// receiver is gone.
+async fn listen(
+    config: tokio_postgres::Config,
+    url: Arc<str>,
+    tx: tokio::sync::watch::Sender<i64>,
+) {
+    use tokio_postgres::AsyncMessage;
+    let mut failing = false;
+    while !tx.is_closed() {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                // Notifications come out of the connection, which must be
+                // polled for the LISTEN below to be sent at all.
+                let forward = tx.clone();
+                let driver = tokio::spawn(async move {
+                    loop {
+                        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                            Some(Ok(AsyncMessage::Notification(n))) => {
+                                if let Ok(version) = n.payload().parse::<i64>() {
+                                    forward.send_if_modified(|seen| {
+                                        let newer = version > *seen;
+                                        *seen = (*seen).max(version);
+                                        newer
+                                    });
+                                }
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(_)) | None => return,
+                        }
+                    }
+                });
+                match client
+                    .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+                    .await
+                {
+                    Ok(()) => {
+                        if failing {
+                            tracing::info!(url = %url, "listening for changes again");
+                        }
+                        failing = false;
+                        // Until the connection ends; the client must live
+                        // as long, or the connection closes.
+                        let _ = driver.await;
+                        drop(client);
+                    }
+                    Err(e) => {
+                        driver.abort();
+                        if !failing {
+                            tracing::warn!(url = %url, error = %error_chain(&e), "cannot listen for changes; polling");
+                        }
+                        failing = true;
+                    }
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(url = %url, error = %error_chain(&e), "cannot listen for changes; polling");
+                }
+                failing = true;
+            }
+        }
+        tokio::time::sleep(LISTEN_RETRY).await;
     }
 }
 
@@ -726,7 +804,8 @@ impl Backend for PostgresBackend {
             let client = pool.get().await?;
             client
                 .execute(
-                    "INSERT INTO route53_changes (id, submitted_at, comment) VALUES ($1, $2, $3)",
+                    "INSERT INTO route53_changes (id, submitted_at, comment, version)
+                     VALUES ($1, $2, $3, (SELECT version FROM store_version WHERE id = 1))",
                     &[&id, &at, &comment],
                 )
                 .await?;
@@ -734,18 +813,21 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn route53_change(&self, id: &str) -> Result<Option<(SystemTime, Option<String>)>, StoreError> {
+    fn route53_change(
+        &self,
+        id: &str,
+    ) -> Result<Option<(SystemTime, Option<String>, i64)>, StoreError> {
         let pool = self.pool.clone();
         let id = id.to_owned();
         self.run(async move {
             let client = pool.get().await?;
             let row = client
                 .query_opt(
-                    "SELECT submitted_at, comment FROM route53_changes WHERE id = $1",
+                    "SELECT submitted_at, comment, COALESCE(version, 0) FROM route53_changes WHERE id = $1",
                     &[&id],
                 )
                 .await?;
-            Ok(row.map(|r| (from_millis(r.get(0)), r.get(1))))
+            Ok(row.map(|r| (from_millis(r.get(0)), r.get(1), r.get(2))))
         })
     }
 
@@ -815,6 +897,13 @@ impl Backend for PostgresBackend {
                 })
                 .collect())
         })
+    }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
+        let (tx, rx) = tokio::sync::watch::channel(0);
+        let runtime = self.runtime.as_ref()?;
+        runtime.spawn(listen(self.config.clone(), self.url.clone(), tx));
+        Some(rx)
     }
 
     #[cfg(test)]

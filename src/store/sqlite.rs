@@ -447,20 +447,24 @@ impl Backend for SqliteBackend {
         comment: Option<&str>,
     ) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO route53_changes (id, submitted_at, comment) VALUES (?1, ?2, ?3)",
+            "INSERT INTO route53_changes (id, submitted_at, comment, version)
+             VALUES (?1, ?2, ?3, (SELECT version FROM store_version WHERE id = 1))",
             params![id, millis(submitted_at), comment],
         )?;
         Ok(())
     }
 
     /// An applied change by id: when, and its comment.
-    fn route53_change(&self, id: &str) -> Result<Option<(SystemTime, Option<String>)>, StoreError> {
+    fn route53_change(
+        &self,
+        id: &str,
+    ) -> Result<Option<(SystemTime, Option<String>, i64)>, StoreError> {
         Ok(self
             .conn
             .query_row(
-                "SELECT submitted_at, comment FROM route53_changes WHERE id = ?1",
+                "SELECT submitted_at, comment, COALESCE(version, 0) FROM route53_changes WHERE id = ?1",
                 [id],
-                |r| Ok((from_millis(r.get(0)?), r.get(1)?)),
+                |r| Ok((from_millis(r.get(0)?), r.get(1)?, r.get(2)?)),
             )
             .optional()?)
     }
