@@ -66,7 +66,10 @@ impl Server {
             None => None,
         };
         let api_hosts: Arc<[String]> = config.api_hosts.clone().into();
-        let store = Store::open(&config.data)?;
+        let store = Store::open_location(&config.data)?;
+        // The cluster task's own handle (heartbeat, version poll): it never
+        // waits behind the service.
+        let beat_store = Store::open_location(&config.data)?;
         let tcp_v6_prefix = config.tcp_ipv6_client_prefix;
         let limiter = (config.rate_limit > 0).then(|| {
             Arc::new(crate::dns::rrl::RateLimiter::new(
@@ -88,6 +91,12 @@ impl Server {
             listen::spawn(s, &shared, &shutdown, &mut tasks);
         }
         tasks.spawn(prune_history(service.clone(), shutdown.clone()));
+        tasks.spawn(crate::cluster::run(
+            service.cluster(),
+            beat_store,
+            service.clone(),
+            shutdown.clone(),
+        ));
         let mut api = None;
         if let Some(listener) = api_listener {
             api = Some(listener.local_addr()?);

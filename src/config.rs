@@ -39,6 +39,20 @@ pub const DEFAULT_RETENTION: crate::store::Retention = crate::store::Retention {
 };
 /// IPv6 TCP clients are counted per /64 unless the config says otherwise.
 pub const DEFAULT_TCP_IPV6_CLIENT_PREFIX: u8 = 64;
+/// Longest `[server] node` name, in characters.
+pub const MAX_NODE_NAME: usize = 64;
+
+/// Checks a node name (`[server] node`, `--node`).
+pub fn node_name(text: &str) -> Result<String, String> {
+    let length = text.chars().count();
+    if length == 0 || length > MAX_NODE_NAME || text.chars().any(|c| c.is_control()) {
+        return Err(format!(
+            "{text:?} is not a node name; give 1 to {MAX_NODE_NAME} printable characters"
+        ));
+    }
+    Ok(text.to_string())
+}
+
 /// SQLite file when none is given.
 pub const DEFAULT_DATA: &str = "eightfold.db";
 
@@ -49,8 +63,9 @@ pub struct Config {
     pub dns: Vec<SocketAddr>,
     /// API listen address; `None` runs without the API.
     pub api: Option<SocketAddr>,
-    /// SQLite database file.
-    pub data: PathBuf,
+    /// Where the data lives: a SQLite file, or a PostgreSQL database that
+    /// several nodes share.
+    pub data: crate::store::Location,
     /// File holding the API bearer token.
     pub api_token_file: Option<PathBuf>,
     /// UDP answers per second per client prefix; 0 turns limiting off.
@@ -71,6 +86,9 @@ pub struct Config {
     /// TCP connections from IPv6 clients are counted per prefix of this
     /// many bits (one host usually holds a whole /64).
     pub tcp_ipv6_client_prefix: u8,
+    /// This node's name among the nodes that share a store (default: the
+    /// host name).
+    pub node: String,
     /// File-managed health checks.
     pub health_checks: Vec<HealthCheckSpec>,
     /// File-managed zones with all their records.
@@ -90,7 +108,7 @@ impl Default for Config {
         Config {
             dns: vec![DEFAULT_DNS.parse().expect("valid default")],
             api: Some(DEFAULT_API.parse().expect("valid default")),
-            data: PathBuf::from(DEFAULT_DATA),
+            data: crate::store::Location::Sqlite(PathBuf::from(DEFAULT_DATA)),
             api_token_file: None,
             rate_limit: 0,
             rate_limit_slip: DEFAULT_RATE_LIMIT_SLIP,
@@ -99,6 +117,7 @@ impl Default for Config {
             check_targets: Vec::new(),
             retention: DEFAULT_RETENTION,
             tcp_ipv6_client_prefix: DEFAULT_TCP_IPV6_CLIENT_PREFIX,
+            node: crate::cluster::host_name(),
             health_checks: Vec::new(),
             zones: Vec::new(),
             tsig_keys: Vec::new(),
@@ -190,7 +209,7 @@ struct RawRule {
 struct RawServer {
     dns: Option<Spanned<Vec<Spanned<String>>>>,
     api: Option<Spanned<String>>,
-    data: Option<PathBuf>,
+    data: Option<Spanned<String>>,
     api_token_file: Option<PathBuf>,
     rate_limit: Option<u32>,
     rate_limit_slip: Option<u32>,
@@ -204,6 +223,7 @@ struct RawServer {
     allow_transfer: Option<Vec<Spanned<RawRule>>>,
     notify: Option<Vec<Spanned<String>>>,
     cookie_secret: Option<Spanned<String>>,
+    node: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -334,11 +354,16 @@ impl Cx<'_> {
                 None
             }
         });
-        let data = self.resolve(
-            &raw.server
-                .data
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
-        );
+        let data = match raw.server.data {
+            Some(value) => match crate::store::Location::parse(value.get_ref(), self.base) {
+                Ok(location) => location,
+                Err(message) => {
+                    self.error(value.span(), message);
+                    crate::store::Location::Sqlite(self.base.join(DEFAULT_DATA))
+                }
+            },
+            None => crate::store::Location::Sqlite(self.base.join(DEFAULT_DATA)),
+        };
         let api_token_file = raw.server.api_token_file.map(|p| self.resolve(&p));
         let api_tls = match (raw.server.api_tls_cert, raw.server.api_tls_key) {
             (Some(cert), Some(key)) => Some(ApiTls {
@@ -417,6 +442,15 @@ impl Cx<'_> {
                 ),
             }
         }
+        let node = match raw.server.node {
+            Some(name) => {
+                if let Err(message) = node_name(name.get_ref()) {
+                    self.error(name.span(), format!("server.node: {message}"));
+                }
+                name.get_ref().clone()
+            }
+            None => crate::cluster::host_name(),
+        };
         let mut check_targets = Vec::new();
         for t in raw.server.check_targets.unwrap_or_default() {
             match parse_prefix(t.get_ref()) {
@@ -482,6 +516,7 @@ impl Cx<'_> {
             check_targets,
             retention,
             tcp_ipv6_client_prefix,
+            node,
             health_checks,
             zones,
             tsig_keys,
@@ -918,7 +953,37 @@ mod tests {
         let c = load("").unwrap();
         assert_eq!(c.dns, vec!["127.0.0.1:5353".parse().unwrap()]);
         assert_eq!(c.api, None);
-        assert_eq!(c.data, PathBuf::from("eightfold.db"));
+        assert_eq!(
+            c.data,
+            crate::store::Location::Sqlite(PathBuf::from("eightfold.db"))
+        );
+    }
+
+    #[test]
+    fn the_node_name_defaults_to_the_host_name_and_must_be_printable() {
+        assert_eq!(load("").unwrap().node, crate::cluster::host_name());
+        assert_eq!(load("[server]\nnode = \"ns1\"\n").unwrap().node, "ns1");
+        for bad in ["\"\"", "\"a\\tb\"", &format!("\"{}\"", "n".repeat(65))] {
+            let e = errors(&format!("[server]\nnode = {bad}\n"));
+            assert!(e.starts_with("e.toml:2:8: server.node: "), "{e}");
+            assert!(e.contains("is not a node name"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_postgresql_url_selects_postgres_and_a_bad_one_is_located() {
+        let c =
+            load("[server]\ndata = \"postgresql://dns:pw@db.internal:5432/eightfold\"\n").unwrap();
+        assert_eq!(
+            c.data.to_string(),
+            "postgresql://dns:***@db.internal:5432/eightfold"
+        );
+        let e = errors("[server]\ndata = \"postgresql://dns:pw@db:port/x\"\n");
+        assert!(
+            e.starts_with("e.toml:2:8: invalid PostgreSQL URL postgresql://dns:***@db:port/x: "),
+            "{e}"
+        );
+        assert!(!e.contains(":pw@"), "{e}");
     }
 
     #[test]

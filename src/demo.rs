@@ -172,7 +172,9 @@ fn demo_config(dns: SocketAddr, backends: &[Backend]) -> anyhow::Result<Config> 
         dns: vec![dns],
         api: None,
         // One database per demo process: two demos never share state.
-        data: std::env::temp_dir().join(format!("eightfold-demo-{}.db", std::process::id())),
+        data: crate::store::Location::Sqlite(
+            std::env::temp_dir().join(format!("eightfold-demo-{}.db", std::process::id())),
+        ),
         api_token_file: None,
         rate_limit: 0,
         rate_limit_slip: crate::config::DEFAULT_RATE_LIMIT_SLIP,

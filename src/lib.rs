@@ -2,6 +2,7 @@
 //! the endpoints behind them.
 pub mod api;
 pub mod app;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod diag;

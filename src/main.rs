@@ -45,9 +45,13 @@ enum Command {
         /// API listen address. Overrides the file.
         #[arg(long)]
         api: Option<SocketAddr>,
-        /// SQLite database file. Overrides the file.
+        /// SQLite database file, or a postgresql://user:password@host:port/dbname
+        /// URL that several nodes share. Overrides the file.
         #[arg(long)]
-        data: Option<PathBuf>,
+        data: Option<eightfold::store::Location>,
+        /// This node's name among those sharing a store. Overrides the file.
+        #[arg(long, value_parser = eightfold::config::node_name)]
+        node: Option<String>,
     },
     /// A self-contained tour: local backends, a routed zone, dig commands.
     Demo {
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
             dns,
             api,
             data,
+            node,
         } => {
             let overrides = move |c: &mut Config| {
                 if !dns.is_empty() {
@@ -102,6 +107,9 @@ fn main() -> ExitCode {
                 }
                 if let Some(d) = &data {
                     c.data = d.clone();
+                }
+                if let Some(n) = &node {
+                    c.node = n.clone();
                 }
             };
             let mut loaded = match &config {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::Server;
+use common::{Data, Server};
 use domain::base::{Message, MessageBuilder, Name, Rtype};
 use domain::rdata::A;
 
@@ -60,17 +60,29 @@ fn versions(
 }
 
 #[test]
-fn queries_see_a_whole_batch_or_a_whole_reload_never_a_mix() {
-    let config = r#"
+fn queries_see_a_whole_batch_or_a_whole_reload_never_a_mix_on_sqlite() {
+    queries_see_a_whole_batch_or_a_whole_reload_never_a_mix(Data::Sqlite);
+}
+
+#[test]
+fn queries_see_a_whole_batch_or_a_whole_reload_never_a_mix_on_postgres() {
+    queries_see_a_whole_batch_or_a_whole_reload_never_a_mix(Data::Postgres);
+}
+
+fn queries_see_a_whole_batch_or_a_whole_reload_never_a_mix(data: Data) {
+    let config = format!(
+        r#"
 [server]
 api = "127.0.0.1:0"
-data = "eightfold.db"
+data = "{}"
 
 [[zone]]
 name = "file.test."
 file = "file.test.zone"
-"#;
-    let server = Server::start_with_files(config, &[("file.test.zone", &file_zone(0))]);
+"#,
+        data.value()
+    );
+    let server = Server::start_with_files(&config, &[("file.test.zone", &file_zone(0))]);
     let api = format!("{}/v1", server.api_url());
     let agent = ureq::Agent::new_with_defaults();
     let post = |path: &str, body: serde_json::Value| {

@@ -236,3 +236,45 @@ fn an_empty_or_missing_token_file_stops_the_start() {
         assert!(stderr.contains(expected), "{stderr}");
     }
 }
+
+#[test]
+fn an_unreachable_postgresql_stops_the_start_with_its_url_and_no_password() {
+    // A loopback port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("postgresql://dns:s3cret@127.0.0.1:{port}/eightfold");
+    let out = common::run(
+        &[
+            "serve",
+            "--dns",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+            "--data",
+            &data,
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach PostgreSQL at postgresql://dns:***@127.0.0.1:{port}/eightfold: "
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
+
+#[test]
+fn a_bad_node_name_on_the_command_line_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::run(&["serve", "--node", "a\tb"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is not a node name"), "{stderr}");
+}

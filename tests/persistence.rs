@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{Data, Server};
 use serde_json::{Value, json};
 
 fn agent() -> ureq::Agent {
@@ -48,8 +48,13 @@ fn start(dir: tempfile::TempDir) -> Server {
 }
 
 fn fresh() -> Server {
+    fresh_on(Data::Sqlite)
+}
+
+fn fresh_on(data: Data) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("eightfold.toml"), CONFIG).unwrap();
+    let config = format!("{CONFIG}data = \"{}\"\n", data.value());
+    std::fs::write(dir.path().join("eightfold.toml"), config).unwrap();
     start(dir)
 }
 
@@ -62,8 +67,17 @@ fn multivalue(set: &str, value: &str, check: Option<&str>) -> Value {
 }
 
 #[test]
-fn an_acknowledged_change_survives_sigkill() {
-    let s = fresh();
+fn an_acknowledged_change_survives_sigkill_on_sqlite() {
+    an_acknowledged_change_survives_sigkill(Data::Sqlite);
+}
+
+#[test]
+fn an_acknowledged_change_survives_sigkill_on_postgres() {
+    an_acknowledged_change_survives_sigkill(Data::Postgres);
+}
+
+fn an_acknowledged_change_survives_sigkill(data: Data) {
+    let s = fresh_on(data);
     let api = s.api_url();
     let (status, body) = call(
         "POST",
@@ -131,10 +145,19 @@ fn check_status(api: &str) -> Value {
 }
 
 #[test]
-fn health_history_and_state_survive_a_restart() {
+fn health_history_and_state_survive_a_restart_on_sqlite() {
+    health_history_and_state_survive_a_restart(Data::Sqlite);
+}
+
+#[test]
+fn health_history_and_state_survive_a_restart_on_postgres() {
+    health_history_and_state_survive_a_restart(Data::Postgres);
+}
+
+fn health_history_and_state_survive_a_restart(data: Data) {
     let up = Arc::new(AtomicBool::new(false));
     let addr = backend(up.clone());
-    let s = fresh();
+    let s = fresh_on(data);
     let api = s.api_url();
     create_web_check(&api, addr, 3);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -180,9 +203,18 @@ fn health_history_and_state_survive_a_restart() {
 }
 
 #[test]
-fn an_override_survives_a_restart_and_so_does_its_release() {
+fn an_override_survives_a_restart_and_so_does_its_release_on_sqlite() {
+    an_override_survives_a_restart_and_so_does_its_release(Data::Sqlite);
+}
+
+#[test]
+fn an_override_survives_a_restart_and_so_does_its_release_on_postgres() {
+    an_override_survives_a_restart_and_so_does_its_release(Data::Postgres);
+}
+
+fn an_override_survives_a_restart_and_so_does_its_release(data: Data) {
     let addr = backend(Arc::new(AtomicBool::new(true)));
-    let s = fresh();
+    let s = fresh_on(data);
     let api = s.api_url();
     create_web_check(&api, addr, 1);
     call(
@@ -265,8 +297,17 @@ fn query(id: u16, name: &str) -> Vec<u8> {
 }
 
 #[test]
-fn dns_never_fails_while_batches_apply() {
-    let s = fresh();
+fn dns_never_fails_while_batches_apply_on_sqlite() {
+    dns_never_fails_while_batches_apply(Data::Sqlite);
+}
+
+#[test]
+fn dns_never_fails_while_batches_apply_on_postgres() {
+    dns_never_fails_while_batches_apply(Data::Postgres);
+}
+
+fn dns_never_fails_while_batches_apply(data: Data) {
+    let s = fresh_on(data);
     let api = s.api_url();
     call(
         "POST",

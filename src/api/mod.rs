@@ -71,6 +71,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/health-checks/{id}/status", get(check_status))
         .route("/health-checks/{id}/override", post(set_override))
         .route("/health-events", get(list_events))
+        .route("/nodes", get(list_nodes))
         .route("/test-answer", get(test_answer));
     Router::new()
         .nest("/v1", v1)
@@ -377,6 +378,46 @@ async fn list_events(
     })
     .await?;
     Ok(ok(StatusCode::OK, serde_json::json!({ "events": events })))
+}
+
+/// One node in `GET /v1/nodes` (docs/api.md#nodes).
+#[derive(serde::Serialize)]
+struct NodeJson {
+    name: String,
+    address: String,
+    api: Option<String>,
+    version: String,
+    config_version: i64,
+    started_at: String,
+    last_seen: String,
+    live: bool,
+    store_reachable: bool,
+    this_node: bool,
+}
+
+impl From<crate::cluster::NodeStatus> for NodeJson {
+    fn from(n: crate::cluster::NodeStatus) -> NodeJson {
+        let time = |t| humantime::format_rfc3339_millis(t).to_string();
+        NodeJson {
+            name: n.name,
+            address: n.address,
+            api: n.api,
+            version: n.version,
+            config_version: n.config_version,
+            started_at: time(n.started_at),
+            last_seen: time(n.last_seen),
+            live: n.live,
+            store_reachable: n.store_reachable,
+            this_node: n.this_node,
+        }
+    }
+}
+
+/// Every node of the store, from this node's last heartbeat: never waits
+/// on the database.
+async fn list_nodes(State(s): State<ApiState>) -> Response {
+    let nodes: Vec<NodeJson> = s.service.nodes().into_iter().map(NodeJson::from).collect();
+    ok(StatusCode::OK, serde_json::json!({ "nodes": nodes }))
 }
 
 /// RFC 3339 (`2026-11-25T12:00:00Z`) or seconds since the epoch.

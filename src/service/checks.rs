@@ -89,7 +89,7 @@ impl Service {
             version: 1,
             caller_reference,
         };
-        inner.store.put_check(&stored)?;
+        self.wrote(inner.store.put_check(&stored)?);
         let info = api_check_info(&stored);
         inner.checks.push(stored);
         inner.reconfigure_checks();
@@ -133,7 +133,7 @@ impl Service {
             version: current + 1,
             caller_reference: inner.checks[index].caller_reference.clone(),
         };
-        inner.store.put_check(&stored)?;
+        self.wrote(inner.store.put_check(&stored)?);
         let info = api_check_info(&stored);
         inner.checks[index] = stored;
         inner.reconfigure_checks();
@@ -161,7 +161,7 @@ impl Service {
                 ),
             });
         }
-        inner.store.delete_check(id)?;
+        self.wrote(inner.store.delete_check(id)?);
         inner.checks.retain(|c| c.input.id != id);
         inner.reconfigure_checks();
         Ok(())
@@ -186,7 +186,7 @@ impl Service {
         let (checker, index) = {
             let mut inner = self.lock();
             let (checker, index) = checker_index(&inner, id)?;
-            inner.store.set_override(id, forced)?;
+            self.wrote(inner.store.set_override(id, forced)?);
             checker.set_override(index, forced);
             (checker, index)
         };

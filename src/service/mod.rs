@@ -98,6 +98,10 @@ pub struct Service {
     /// History reads, off the lock (`None` for an in-memory store: they
     /// go through the store, under the lock).
     history: Option<HistoryReader>,
+    /// The store version the published snapshot holds (docs/api.md#nodes).
+    served_version: std::sync::atomic::AtomicI64,
+    /// This node, and the others it last heard of.
+    cluster: Arc<crate::cluster::Registry>,
 }
 
 /// The lower-cased absolute text of a name: the key of zones and records.
@@ -190,11 +194,26 @@ impl Service {
         shutdown: CancellationToken,
         listeners: Vec<Listener>,
     ) -> Result<Arc<Service>, ServiceError> {
+        let cluster = Arc::new(crate::cluster::Registry::new(crate::cluster::Identity {
+            name: file.node.clone(),
+            address: listeners
+                .iter()
+                .find(|l| l.role == crate::health::Role::Dns)
+                .map(|l| l.addr),
+            api: listeners
+                .iter()
+                .find(|l| l.role == crate::health::Role::Api)
+                .map(|l| l.addr),
+            started_at: std::time::SystemTime::now(),
+        }));
         let targets: SharedPolicy = Arc::new(ArcSwap::from_pointee(TargetPolicy::new(
             file.check_targets.clone(),
             listeners,
         )));
         let file = without_origins(file);
+        // Read before the objects: a write in between makes this node
+        // claim less than it serves, never more.
+        let version = store.version()?;
         let zones = store.zones()?;
         let checks = store.checks()?;
         let problems = declared_problems(&file, &zones, &checks);
@@ -261,6 +280,8 @@ impl Service {
             generation: std::sync::atomic::AtomicU64::new(1),
             events_flushed: CancellationToken::new(),
             history,
+            served_version: std::sync::atomic::AtomicI64::new(version),
+            cluster,
         });
         let writer = service.clone();
         tokio::spawn(async move { writer.persist_events(events_rx).await });
@@ -363,6 +384,47 @@ impl Service {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Notes a write of this node's that made store version `version`: it
+    /// is served when it directly follows what this node served. When not,
+    /// another node wrote in between, and this node does not serve that
+    /// write yet.
+    fn wrote(&self, version: i64) {
+        let _ = self.served_version.compare_exchange(
+            version - 1,
+            version,
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
+    /// The store version the published snapshot holds: every write to the
+    /// store up to this one is answered by DNS.
+    pub fn served_version(&self) -> i64 {
+        self.served_version
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// This node and the others of its store (docs/api.md#nodes).
+    pub fn cluster(&self) -> Arc<crate::cluster::Registry> {
+        self.cluster.clone()
+    }
+
+    /// `INSYNC` when every live node serves store version `version` (as
+    /// their last heartbeats say; this node as it is now), else `PENDING`.
+    pub fn change_status(&self, version: i64) -> &'static str {
+        if crate::cluster::in_sync(&self.nodes(), version) {
+            "INSYNC"
+        } else {
+            "PENDING"
+        }
+    }
+
+    /// Every node known, this one among them.
+    pub fn nodes(&self) -> Vec<crate::cluster::NodeStatus> {
+        self.cluster
+            .nodes(self.served_version(), std::time::SystemTime::now())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -430,6 +492,66 @@ impl Service {
         inner.reconfigure_checks();
         self.publish(&mut inner);
         Ok(())
+    }
+}
+
+impl crate::cluster::Follower for Service {
+    fn served(&self) -> i64 {
+        self.served_version()
+    }
+
+    fn catch_up(&self) -> Result<i64, String> {
+        Service::catch_up(self).map_err(|e| e.to_string())
+    }
+}
+
+impl Service {
+    /// Serves what other nodes wrote: when the store holds a newer version
+    /// than this node serves, reads the API-managed zones, checks and
+    /// overrides again and publishes them. Returns the version served.
+    ///
+    /// What the store holds was validated by the node that wrote it; if
+    /// it no longer validates together with this node's config file (two
+    /// nodes with different files), this node keeps serving what it has
+    /// and says why, as a reload would.
+    pub fn catch_up(&self) -> Result<i64, ServiceError> {
+        let mut inner = self.lock();
+        let version = inner.store.version()?;
+        if version <= self.served_version() {
+            return Ok(self.served_version());
+        }
+        // Version first: a write in between makes this node claim less
+        // than it serves, never more.
+        let zones = inner.store.zones()?;
+        let checks = inner.store.checks()?;
+        let overrides: HashMap<String, bool> = inner.store.overrides()?.into_iter().collect();
+        let problems = declared_problems(&inner.file, &zones, &checks);
+        if !problems.is_empty() {
+            tracing::error!(
+                version,
+                "cannot serve what the store holds with this node's config file; serving what it had:\n  {}",
+                problems.join("\n  ")
+            );
+            return Ok(self.served_version());
+        }
+        inner.zones = zones;
+        inner.checks = checks;
+        inner.refresh_specs();
+        // Checks first, as at a reload: a new check has its slot before
+        // the zones that use it are built.
+        inner.reconfigure_checks();
+        self.publish(&mut inner);
+        let checker = inner.live.checker.clone();
+        for (slot, id) in checker.slots() {
+            let wanted = overrides.get(&id).copied();
+            if checker.status(slot).is_some_and(|s| s.forced != wanted) {
+                checker.set_override(slot, wanted);
+            }
+        }
+        self.served_version
+            .fetch_max(version, std::sync::atomic::Ordering::SeqCst);
+        tracing::info!(version, "serving the store's changes from other nodes");
+        Ok(version)
     }
 }
 

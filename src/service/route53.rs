@@ -36,9 +36,10 @@ impl Service {
         enable_sni: Option<bool>,
     ) -> Result<(), ServiceError> {
         let mut inner = self.lock();
-        inner
+        let written = inner
             .store
             .put_route53_check_settings(id, version.map(|v| (v, enable_sni)))?;
+        self.wrote(written);
         Ok(())
     }
 
@@ -57,7 +58,7 @@ impl Service {
     pub fn route53_new_change(&self, comment: Option<String>) -> Result<ChangeInfo, ServiceError> {
         let info = ChangeInfo {
             id: new_change_id(),
-            status: "INSYNC",
+            status: self.change_status(self.served_version()),
             submitted_at: rfc3339(SystemTime::now()),
             comment,
         };
@@ -65,20 +66,17 @@ impl Service {
         Ok(info)
     }
 
-    /// A change by id; every change is `INSYNC` once it has been answered.
+    /// A change by id: `INSYNC` once every live node serves it, `PENDING`
+    /// until then.
     pub fn route53_change(&self, id: &str) -> Result<ChangeInfo, ServiceError> {
-        // Off the lock, like every history read (`Service::events`).
-        let found = match &self.history {
-            Some(reader) => reader.route53_change(id)?,
-            None => self.lock().store.route53_change(id)?,
-        };
-        let (at, comment) = found.ok_or_else(|| ServiceError::NotFound {
+        let found = self.lock().store.route53_change(id)?;
+        let (at, comment, version) = found.ok_or_else(|| ServiceError::NotFound {
             code: "NoSuchChange",
             message: format!("no change {id:?}"),
         })?;
         Ok(ChangeInfo {
             id: id.to_string(),
-            status: "INSYNC",
+            status: self.change_status(version),
             submitted_at: rfc3339(at),
             comment,
         })

@@ -14,7 +14,8 @@ use crate::store::{HealthEvent, StoredCheck, StoredZone};
 pub struct ChangeInfo {
     /// Change id, `C...`.
     pub id: String,
-    /// Always `INSYNC`: the change is durable and live when we reply.
+    /// `INSYNC` when every live node answers it (this one does when we
+    /// reply; the change is durable), `PENDING` while another lags.
     pub status: &'static str,
     /// When it was applied, RFC 3339.
     pub submitted_at: String,

@@ -123,7 +123,7 @@ impl Service {
             created_at: SystemTime::now(),
             records: Vec::new(),
         };
-        inner.store.create_zone(&zone)?;
+        self.wrote(inner.store.create_zone(&zone)?);
         let info = api_zone_info(&zone);
         inner.api_specs.insert(
             zone.name.clone(),
@@ -156,7 +156,7 @@ impl Service {
                 ),
             });
         }
-        inner.store.delete_zone(&zone.name)?;
+        self.wrote(inner.store.delete_zone(&zone.name)?);
         inner.zones.retain(|z| z.name != zone.name);
         inner.api_specs.remove(&zone.name);
         self.publish_zone(&mut inner, &zone.name);
@@ -276,7 +276,8 @@ impl Service {
         if !problems.is_empty() {
             return Err(ServiceError::invalid("InvalidChangeBatch", problems));
         }
-        inner.store.write_records(&zone.name, &writes)?;
+        let version = inner.store.write_records(&zone.name, &writes)?;
+        self.wrote(version);
         if let Some(z) = inner.zones.iter_mut().find(|z| z.name == zone.name) {
             z.records = records;
         }
@@ -284,7 +285,7 @@ impl Service {
         self.publish_zone(&mut inner, &zone.name);
         Ok(ChangeInfo {
             id: new_change_id(),
-            status: "INSYNC",
+            status: self.change_status(version),
             submitted_at: rfc3339(SystemTime::now()),
             comment: batch.comment,
         })

@@ -10,6 +10,27 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod postgres;
+
+/// Where a test server keeps its data: the store's tests run on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Data {
+    /// `eightfold.db` in the server's folder.
+    Sqlite,
+    /// A fresh database on the test binary's PostgreSQL server.
+    Postgres,
+}
+
+impl Data {
+    /// The `[server] data` value (a TOML string's content).
+    pub fn value(self) -> String {
+        match self {
+            Data::Sqlite => "eightfold.db".into(),
+            Data::Postgres => postgres::fresh_database(),
+        }
+    }
+}
+
 /// How long the server may take to log its `ready` line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -1,0 +1,480 @@
+//! The durable store: zones, records and health checks created through the
+//! API, health states and the health event log.
+//!
+//! One interface ([`Store`]) over two backends that share one schema and
+//! one list of migrations ([`MIGRATIONS`]):
+//!
+//! - [`sqlite`]: one file, the embedded default for a single node;
+//! - [`postgres`]: a PostgreSQL database that several nodes share
+//!   (`data = "postgresql://..."`).
+//!
+//! Every write is one transaction, durable before the caller replies, so an
+//! acknowledged change survives a crash. Records and checks are kept as the
+//! JSON the user sent ([`RecordInput`], [`HealthCheckInput`]), so a round
+//! trip returns exactly what was stored. A node never answers DNS from the
+//! database: the service reads it to build its in-memory snapshot.
+//!
+//! The interface is synchronous: the service calls it under its own mutex
+//! from blocking threads (never from the DNS path), as it did when SQLite
+//! was the only backend. The PostgreSQL backend keeps its async client on a
+//! runtime of its own and waits for the answer (see [`postgres`]), so the
+//! service did not change to gain it.
+
+mod location;
+pub mod postgres;
+pub mod sqlite;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::input::{HealthCheckInput, RecordInput};
+
+pub use location::{Location, PostgresUrl};
+pub use sqlite::HistoryReader;
+
+/// Schema migrations, applied in order by both backends; a database records
+/// the ones it has in `schema_migrations`. Never edit one that has shipped:
+/// add another. The SQL is plain and portable (TEXT, BIGINT, BOOLEAN,
+/// composite keys, no rowid or AUTOINCREMENT) so that it runs unchanged on
+/// SQLite and PostgreSQL.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE zones (
+        name TEXT PRIMARY KEY,        -- lower-cased, absolute, with the dot
+        display_name TEXT NOT NULL,   -- as the user wrote it
+        id TEXT NOT NULL UNIQUE,      -- Route 53 style hosted zone id
+        comment TEXT NOT NULL DEFAULT '',
+        caller_reference TEXT,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE records (
+        zone TEXT NOT NULL REFERENCES zones(name) ON DELETE CASCADE,
+        owner TEXT NOT NULL,          -- lower-cased absolute owner
+        rtype TEXT NOT NULL,
+        set_id TEXT NOT NULL,         -- '' for simple records
+        body TEXT NOT NULL,           -- the RecordInput, as JSON
+        PRIMARY KEY (zone, owner, rtype, set_id)
+    );
+    CREATE TABLE health_checks (
+        id TEXT PRIMARY KEY,
+        body TEXT NOT NULL,           -- the HealthCheckInput, as JSON
+        version BIGINT NOT NULL,
+        caller_reference TEXT UNIQUE,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE health_states (
+        check_id TEXT PRIMARY KEY,
+        healthy BOOLEAN NOT NULL,
+        changed_at BIGINT
+    );
+    CREATE TABLE health_events (
+        check_id TEXT NOT NULL,
+        at BIGINT NOT NULL,           -- milliseconds since the epoch
+        seq BIGINT NOT NULL,          -- orders events of one millisecond
+        old_healthy BOOLEAN NOT NULL,
+        new_healthy BOOLEAN NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (check_id, at, seq)
+    );
+    CREATE INDEX health_events_by_time ON health_events (at);",
+    // 2: what only the Route 53 API says: the settings of a health check
+    // that eightfold's own schema has no field for (kept per version, so an
+    // update through another API makes them fall back to their defaults),
+    // and the change ids GetChange answers for.
+    "CREATE TABLE route53_check_settings (
+        check_id TEXT NOT NULL,
+        version BIGINT NOT NULL,      -- the HealthCheckVersion they belong to
+        enable_sni BOOLEAN,           -- EnableSNI as sent; NULL when not sent
+        PRIMARY KEY (check_id, version)
+    );
+    CREATE TABLE route53_changes (
+        id TEXT PRIMARY KEY,          -- C + 13 characters
+        submitted_at BIGINT NOT NULL, -- milliseconds since the epoch
+        comment TEXT
+    );",
+    // 3: operator overrides, so that a failover drill survives a restart.
+    "CREATE TABLE health_overrides (
+        check_id TEXT PRIMARY KEY,
+        forced_healthy BOOLEAN NOT NULL,
+        set_at BIGINT NOT NULL        -- milliseconds since the epoch
+    );",
+    // 4: history is pruned by age (health events have their index on
+    // `at` from 1).
+    "CREATE INDEX route53_changes_by_time ON route53_changes (submitted_at);",
+    // 5: reserved for the Route 53 tags (another branch); whichever lands
+    // second renumbers.
+    "-- reserved",
+    // 6: the cluster. `store_version` counts the writes that change what
+    // nodes serve (zones, records, checks, overrides, Route 53 settings):
+    // a node serving version N has every one of the first N. `nodes` is
+    // each node's heartbeat.
+    "CREATE TABLE store_version (
+        id BIGINT PRIMARY KEY,        -- always 1: one row
+        version BIGINT NOT NULL
+    );
+    INSERT INTO store_version (id, version) VALUES (1, 0);
+    CREATE TABLE nodes (
+        name TEXT PRIMARY KEY,
+        address TEXT NOT NULL,        -- its DNS address, IP:PORT
+        api TEXT,                     -- its API address, when it runs one
+        version TEXT NOT NULL,        -- eightfold's version
+        config_version BIGINT NOT NULL, -- the store version it serves
+        started_at BIGINT NOT NULL,   -- milliseconds since the epoch
+        last_seen BIGINT NOT NULL,    -- its last heartbeat, its own clock
+        heartbeat_ms BIGINT NOT NULL  -- its heartbeat interval
+    );
+    -- The store version when the change was recorded: the change is in
+    -- sync once every live node serves that version. NULL before 6.
+    ALTER TABLE route53_changes ADD COLUMN version BIGINT;",
+];
+
+/// How much history the store keeps (`[server] history_max_age`,
+/// `history_max_rows`): health events and Route 53 change records older
+/// than `max_age`, and past the newest `max_rows` of each, are deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Oldest history kept.
+    pub max_age: Duration,
+    /// Most rows kept per kind of history.
+    pub max_rows: u64,
+}
+
+/// Rows one pruning deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// Health events.
+    pub events: u64,
+    /// Route 53 change records.
+    pub changes: u64,
+}
+
+/// What can go wrong with the database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The SQLite file could not be opened or migrated.
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// A SQLite query failed (disk full, read-only file, corruption...).
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// The file system cannot give the documented durability.
+    #[error(
+        "database {path} runs with journal_mode={journal}, synchronous={synchronous}; \
+         eightfold needs WAL and FULL (2): put the file on a local file system"
+    )]
+    Durability {
+        /// The database file.
+        path: PathBuf,
+        /// The journal mode SQLite kept.
+        journal: String,
+        /// The synchronous level SQLite kept.
+        synchronous: i64,
+    },
+    /// PostgreSQL cannot be reached (down, refused, wrong credentials),
+    /// or a connection broke mid-way.
+    #[error("cannot reach PostgreSQL at {url}: {reason}")]
+    Unreachable {
+        /// The database URL, password hidden.
+        url: String,
+        /// Why, as the client tells it.
+        reason: String,
+    },
+    /// PostgreSQL refused a statement (a constraint, a full disk...).
+    #[error("database error (PostgreSQL at {url}): {message}")]
+    Postgres {
+        /// The database URL, password hidden.
+        url: String,
+        /// The server's message, with its SQLSTATE.
+        message: String,
+    },
+    /// Stored JSON no longer parses.
+    #[error("stored {what} is unreadable: {source}")]
+    Corrupt {
+        /// Which object.
+        what: String,
+        /// Why.
+        source: serde_json::Error,
+    },
+}
+
+/// A zone as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredZone {
+    /// Lower-cased absolute name (the key).
+    pub name: String,
+    /// The name as the user wrote it.
+    pub display_name: String,
+    /// Hosted zone id (`Z...`).
+    pub id: String,
+    /// Free text.
+    pub comment: String,
+    /// Route 53 CallerReference, if created through that API.
+    pub caller_reference: Option<String>,
+    /// Creation time.
+    pub created_at: SystemTime,
+    /// Its records.
+    pub records: Vec<RecordInput>,
+}
+
+/// A health check as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCheck {
+    /// The check.
+    pub input: HealthCheckInput,
+    /// Incremented by every update (Route 53's HealthCheckVersion).
+    pub version: i64,
+    /// Route 53 CallerReference, if any.
+    pub caller_reference: Option<String>,
+}
+
+/// A saved published state of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredState {
+    /// Published state.
+    pub healthy: bool,
+    /// When it last changed.
+    pub changed_at: Option<SystemTime>,
+}
+
+/// One recorded state change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthEvent {
+    /// Check id.
+    pub check: String,
+    /// When.
+    pub at: SystemTime,
+    /// State before.
+    pub old_healthy: bool,
+    /// State after.
+    pub new_healthy: bool,
+    /// Why.
+    pub reason: String,
+}
+
+/// One record change of a batch, by key.
+#[derive(Debug, Clone)]
+pub enum RecordWrite {
+    /// Insert or replace the record with this key.
+    Put {
+        /// Lower-cased absolute owner, type, set ('' for simple).
+        key: (String, String, String),
+        /// The record (boxed: the enum stays small).
+        record: Box<RecordInput>,
+    },
+    /// Remove the record with this key.
+    Delete {
+        /// Lower-cased absolute owner, type, set.
+        key: (String, String, String),
+    },
+}
+
+/// A node of a cluster, as its last heartbeat wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// `[server] node`.
+    pub name: String,
+    /// Its DNS address (`IP:PORT`).
+    pub address: String,
+    /// Its API address, when it runs one.
+    pub api: Option<String>,
+    /// eightfold's version.
+    pub version: String,
+    /// The store version it serves ([`Backend::version`]).
+    pub config_version: i64,
+    /// When it started.
+    pub started_at: SystemTime,
+    /// Its last heartbeat, by its own clock.
+    pub last_seen: SystemTime,
+    /// How often it beats.
+    pub heartbeat: Duration,
+}
+
+/// What a backend does; [`Store`] is the one handle the service holds.
+/// Reads take `&self`, writes `&mut self`: the service serialises writes.
+/// Every write is one transaction: all of it or none of it. The writes
+/// that change what nodes serve return the store version they made
+/// ([`Backend::version`]).
+pub trait Backend: Send {
+    /// Every stored zone with its records, zones by name, records by key.
+    fn zones(&self) -> Result<Vec<StoredZone>, StoreError>;
+    /// Adds an empty zone.
+    fn create_zone(&mut self, zone: &StoredZone) -> Result<i64, StoreError>;
+    /// Removes a zone and its records.
+    fn delete_zone(&mut self, name: &str) -> Result<i64, StoreError>;
+    /// Applies every write of one change batch to `zone`, all or nothing.
+    fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<i64, StoreError>;
+    /// Every stored health check, by id.
+    fn checks(&self) -> Result<Vec<StoredCheck>, StoreError>;
+    /// Inserts or replaces a health check.
+    fn put_check(&mut self, check: &StoredCheck) -> Result<i64, StoreError>;
+    /// Removes a health check, its saved state and its override.
+    fn delete_check(&mut self, id: &str) -> Result<i64, StoreError>;
+    /// Saves the operator's override of a check, or (`None`) removes it.
+    fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<i64, StoreError>;
+    /// Saved overrides by check id: true when forced healthy.
+    fn overrides(&self) -> Result<Vec<(String, bool)>, StoreError>;
+    /// Records a state change: the event, and the state to resume from.
+    fn record_event(&mut self, event: &HealthEvent) -> Result<(), StoreError>;
+    /// Saved states, by check id.
+    fn states(&self) -> Result<Vec<(String, StoredState)>, StoreError>;
+    /// Events, oldest first, optionally of one check and since a time; at
+    /// most `limit`, the newest ones when there are more.
+    fn events(
+        &self,
+        check: Option<&str>,
+        since: Option<SystemTime>,
+        limit: usize,
+    ) -> Result<Vec<HealthEvent>, StoreError>;
+    /// A connection of its own for history reads, so that they need not
+    /// hold the service's lock; `None` where the backend has none to give
+    /// (an in-memory database; PostgreSQL, whose reads do not block its
+    /// writes), and history is then read through the store.
+    fn history_reader(&self) -> Result<Option<HistoryReader>, StoreError> {
+        Ok(None)
+    }
+    /// Route 53's EnableSNI of each check, at the version it was set for.
+    fn route53_check_settings(&self) -> Result<Vec<(String, i64, Option<bool>)>, StoreError>;
+    /// Replaces the Route 53 settings of a check (`None`: forgets them).
+    fn put_route53_check_settings(
+        &mut self,
+        check: &str,
+        settings: Option<(i64, Option<bool>)>,
+    ) -> Result<i64, StoreError>;
+    /// Deletes history past `retention`, in one transaction.
+    fn prune_history(
+        &mut self,
+        now: SystemTime,
+        retention: Retention,
+    ) -> Result<Pruned, StoreError>;
+    /// Remembers an applied change, for Route 53's GetChange, with the
+    /// store version it is recorded at (which includes the change).
+    fn put_route53_change(
+        &mut self,
+        id: &str,
+        submitted_at: SystemTime,
+        comment: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// An applied change by id: when, its comment, and the store version
+    /// that holds it (0 for changes recorded before versions existed).
+    fn route53_change(
+        &self,
+        id: &str,
+    ) -> Result<Option<(SystemTime, Option<String>, i64)>, StoreError>;
+    /// How many writes that change what nodes serve the store has seen.
+    fn version(&self) -> Result<i64, StoreError>;
+    /// Writes a node's heartbeat (inserted the first time).
+    fn heartbeat(&mut self, node: &NodeRecord) -> Result<(), StoreError>;
+    /// Every node that ever beat, by name.
+    fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+    /// Wakes when another node may have written: the store version a
+    /// notification announced (PostgreSQL's LISTEN/NOTIFY, reconnecting by
+    /// itself). `None` where the backend has no notifications (SQLite):
+    /// polling [`Backend::version`] is then the only way to learn.
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
+        None
+    }
+    /// How many migrations the database records, for tests.
+    #[cfg(test)]
+    fn migrations_applied(&self) -> Result<i64, StoreError>;
+    /// Runs raw SQL, for tests that make the database fail on purpose.
+    #[cfg(test)]
+    fn execute_batch(&mut self, sql: &str) -> Result<(), StoreError>;
+}
+
+/// The store the service uses, whichever backend holds the data.
+pub struct Store {
+    backend: Box<dyn Backend>,
+}
+
+impl Store {
+    /// Opens (creating when missing) and migrates the SQLite file at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Ok(Store::with(sqlite::SqliteBackend::open(path)?))
+    }
+
+    /// Connects to PostgreSQL at `url` and migrates its schema.
+    pub fn connect(url: &PostgresUrl) -> Result<Store, StoreError> {
+        Ok(Store::with(postgres::PostgresBackend::connect(url)?))
+    }
+
+    /// Opens whichever backend `location` names.
+    pub fn open_location(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::Sqlite(path) => Store::open(path),
+            Location::Postgres(url) => Store::connect(url),
+        }
+    }
+
+    /// An in-memory SQLite database, for tests.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        Ok(Store::with(sqlite::SqliteBackend::in_memory()?))
+    }
+
+    fn with(backend: impl Backend + 'static) -> Store {
+        Store {
+            backend: Box::new(backend),
+        }
+    }
+}
+
+// The service keeps calling `store.zones()` and friends: `Store` hands the
+// interface's methods through rather than repeating each one.
+impl std::ops::Deref for Store {
+    type Target = dyn Backend;
+    fn deref(&self) -> &(dyn Backend + 'static) {
+        &*self.backend
+    }
+}
+
+impl std::ops::DerefMut for Store {
+    fn deref_mut(&mut self) -> &mut (dyn Backend + 'static) {
+        &mut *self.backend
+    }
+}
+
+/// Milliseconds since the epoch; saturates, so a time far in the future
+/// (an API `since`) still compares after every stored one.
+fn millis(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn from_millis(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+}
+
+/// A stored record's JSON back into its input; both backends decode here.
+fn decode_record(
+    zone: &str,
+    (owner, rtype, set): (&str, &str, &str),
+    body: &str,
+) -> Result<RecordInput, StoreError> {
+    serde_json::from_str(body).map_err(|source| StoreError::Corrupt {
+        what: format!("record {owner} {rtype} {set:?} in zone {zone}"),
+        source,
+    })
+}
+
+/// A stored check's JSON back into its input.
+fn decode_check(id: &str, body: &str) -> Result<HealthCheckInput, StoreError> {
+    serde_json::from_str(body).map_err(|source| StoreError::Corrupt {
+        what: format!("health check {id}"),
+        source,
+    })
+}
+
+fn encode_record(record: &RecordInput) -> String {
+    serde_json::to_string(record).expect("records serialise")
+}
+
+fn encode_check(check: &HealthCheckInput) -> String {
+    serde_json::to_string(check).expect("checks serialise")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,605 @@
+//! The SQLite backend: one file, the embedded default for a single node.
+//!
+//! Commits are fsynced (`synchronous = FULL`, WAL) before a write returns.
+//! Only the PRAGMAs at open are SQLite's own; the schema is the shared
+//! [`MIGRATIONS`].
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{
+    Backend, HealthEvent, MIGRATIONS, NodeRecord, Pruned, RecordWrite, Retention, StoreError,
+    StoredCheck, StoredState, StoredZone, decode_check, decode_record, encode_check, encode_record,
+    from_millis, millis,
+};
+
+/// Counts a write that changes what nodes serve, then commits; returns
+/// the store version it made.
+fn commit_bumped(tx: rusqlite::Transaction<'_>) -> Result<i64, StoreError> {
+    let version = tx.query_row(
+        "UPDATE store_version SET version = version + 1 WHERE id = 1 RETURNING version",
+        [],
+        |r| r.get(0),
+    )?;
+    tx.commit()?;
+    Ok(version)
+}
+
+/// One SQLite connection. Not shared: the service serialises writes.
+pub struct SqliteBackend {
+    conn: Connection,
+}
+
+/// SQLite's `PRAGMA synchronous` value for FULL: every commit is fsynced.
+const SYNCHRONOUS_FULL: i64 = 2;
+
+impl SqliteBackend {
+    /// Opens (creating when missing) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
+        let open = |source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open)?;
+        let store = SqliteBackend::init(conn).map_err(open)?;
+        // SQLite keeps its old journal mode, without an error, where WAL
+        // is impossible (some network file systems): refuse rather than
+        // acknowledge writes on weaker terms than documented.
+        let (journal, synchronous) = store.durability().map_err(open)?;
+        if journal != "wal" || synchronous != SYNCHRONOUS_FULL {
+            return Err(StoreError::Durability {
+                path: path.to_owned(),
+                journal,
+                synchronous,
+            });
+        }
+        Ok(store)
+    }
+
+    /// An in-memory database, for tests.
+    pub fn in_memory() -> Result<SqliteBackend, StoreError> {
+        Ok(SqliteBackend::init(Connection::open_in_memory()?)?)
+    }
+
+    fn init(conn: Connection) -> Result<SqliteBackend, rusqlite::Error> {
+        // WAL keeps readers off the writer's back; FULL makes a commit
+        // durable before it returns; the busy timeout rides out a backup
+        // tool holding a lock.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        let mut store = SqliteBackend { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// A write transaction that takes the write lock at once (`BEGIN
+    /// IMMEDIATE`). A deferred one that has read first cannot wait for a
+    /// lock another connection holds (SQLite returns "database is
+    /// locked" at once rather than risk a deadlock), so a backup tool's
+    /// brief lock would fail the write; this one waits out the busy
+    /// timeout instead.
+    fn write(&mut self) -> Result<rusqlite::Transaction<'_>, rusqlite::Error> {
+        self.conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+    }
+
+    /// The journal mode and `synchronous` level the connection really runs
+    /// with (`wal` and 2 for a file; `memory` for an in-memory database).
+    pub fn durability(&self) -> Result<(String, i64), rusqlite::Error> {
+        let journal: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        let synchronous: i64 = self
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        Ok((journal.to_ascii_lowercase(), synchronous))
+    }
+
+    fn migrate(&mut self) -> Result<(), rusqlite::Error> {
+        let tx = self.write()?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY,
+                applied_at BIGINT NOT NULL
+            )",
+        )?;
+        let done: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )?;
+        for (i, sql) in MIGRATIONS.iter().enumerate() {
+            let version = i as i64 + 1;
+            if version > done {
+                tx.execute_batch(sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                    params![version, millis(SystemTime::now())],
+                )?;
+            }
+        }
+        tx.commit()
+    }
+}
+
+impl Backend for SqliteBackend {
+    /// Every stored zone with its records, by name.
+    fn zones(&self) -> Result<Vec<StoredZone>, StoreError> {
+        let mut zones = Vec::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT name, display_name, id, comment, caller_reference, created_at
+             FROM zones ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(StoredZone {
+                name: r.get(0)?,
+                display_name: r.get(1)?,
+                id: r.get(2)?,
+                comment: r.get(3)?,
+                caller_reference: r.get(4)?,
+                created_at: from_millis(r.get(5)?),
+                records: Vec::new(),
+            })
+        })?;
+        for z in rows {
+            zones.push(z?);
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT owner, rtype, set_id, body FROM records WHERE zone = ?1
+             ORDER BY owner, rtype, set_id",
+        )?;
+        for zone in &mut zones {
+            let rows = stmt.query_map([&zone.name], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
+            for row in rows {
+                let (owner, rtype, set, body) = row?;
+                let record = decode_record(&zone.name, (&owner, &rtype, &set), &body)?;
+                zone.records.push(record);
+            }
+        }
+        Ok(zones)
+    }
+
+    /// Adds an empty zone.
+    fn create_zone(&mut self, zone: &StoredZone) -> Result<i64, StoreError> {
+        let tx = self.write()?;
+        tx.execute(
+            "INSERT INTO zones (name, display_name, id, comment, caller_reference, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                zone.name,
+                zone.display_name,
+                zone.id,
+                zone.comment,
+                zone.caller_reference,
+                millis(zone.created_at)
+            ],
+        )?;
+        commit_bumped(tx)
+    }
+
+    /// Removes a zone and its records.
+    fn delete_zone(&mut self, name: &str) -> Result<i64, StoreError> {
+        let tx = self.write()?;
+        tx.execute("DELETE FROM records WHERE zone = ?1", [name])?;
+        tx.execute("DELETE FROM zones WHERE name = ?1", [name])?;
+        commit_bumped(tx)
+    }
+
+    /// Applies every write of one change batch to `zone`, all or nothing.
+    fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<i64, StoreError> {
+        let tx = self.write()?;
+        for w in writes {
+            match w {
+                RecordWrite::Put { key, record } => {
+                    let body = encode_record(record);
+                    tx.execute(
+                        "DELETE FROM records WHERE zone = ?1 AND owner = ?2 AND rtype = ?3 AND set_id = ?4",
+                        params![zone, key.0, key.1, key.2],
+                    )?;
+                    tx.execute(
+                        "INSERT INTO records (zone, owner, rtype, set_id, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![zone, key.0, key.1, key.2, body],
+                    )?;
+                }
+                RecordWrite::Delete { key } => {
+                    tx.execute(
+                        "DELETE FROM records WHERE zone = ?1 AND owner = ?2 AND rtype = ?3 AND set_id = ?4",
+                        params![zone, key.0, key.1, key.2],
+                    )?;
+                }
+            }
+        }
+        commit_bumped(tx)
+    }
+
+    /// Every stored health check, by id.
+    fn checks(&self) -> Result<Vec<StoredCheck>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, body, version, caller_reference FROM health_checks ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, body, version, caller_reference) = row?;
+            let input = decode_check(&id, &body)?;
+            out.push(StoredCheck {
+                input,
+                version,
+                caller_reference,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Inserts or replaces a health check.
+    fn put_check(&mut self, check: &StoredCheck) -> Result<i64, StoreError> {
+        let body = encode_check(&check.input);
+        let tx = self.write()?;
+        tx.execute("DELETE FROM health_checks WHERE id = ?1", [&check.input.id])?;
+        tx.execute(
+            "INSERT INTO health_checks (id, body, version, caller_reference, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                check.input.id,
+                body,
+                check.version,
+                check.caller_reference,
+                millis(SystemTime::now())
+            ],
+        )?;
+        commit_bumped(tx)
+    }
+
+    /// Removes a health check, its saved state and its events.
+    fn delete_check(&mut self, id: &str) -> Result<i64, StoreError> {
+        let tx = self.write()?;
+        tx.execute("DELETE FROM health_checks WHERE id = ?1", [id])?;
+        tx.execute("DELETE FROM health_states WHERE check_id = ?1", [id])?;
+        tx.execute("DELETE FROM health_overrides WHERE check_id = ?1", [id])?;
+        commit_bumped(tx)
+    }
+
+    /// Saves the operator's override of a check, or (`None`) removes it.
+    fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<i64, StoreError> {
+        let tx = self.write()?;
+        match forced {
+            Some(healthy) => tx.execute(
+                "INSERT INTO health_overrides (check_id, forced_healthy, set_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (check_id) DO UPDATE SET forced_healthy = ?2, set_at = ?3",
+                params![id, healthy, millis(SystemTime::now())],
+            )?,
+            None => tx.execute("DELETE FROM health_overrides WHERE check_id = ?1", [id])?,
+        };
+        commit_bumped(tx)
+    }
+
+    /// Saved overrides, by check id: true when forced healthy.
+    fn overrides(&self) -> Result<Vec<(String, bool)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT check_id, forced_healthy FROM health_overrides ORDER BY check_id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a state change: the event, and the state to resume from.
+    fn record_event(&mut self, event: &HealthEvent) -> Result<(), StoreError> {
+        let tx = self.write()?;
+        let at = millis(event.at);
+        let seq: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM health_events WHERE check_id = ?1 AND at = ?2",
+            params![event.check, at],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO health_events (check_id, at, seq, old_healthy, new_healthy, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                event.check,
+                at,
+                seq,
+                event.old_healthy,
+                event.new_healthy,
+                event.reason
+            ],
+        )?;
+        tx.execute(
+            "DELETE FROM health_states WHERE check_id = ?1",
+            [&event.check],
+        )?;
+        tx.execute(
+            "INSERT INTO health_states (check_id, healthy, changed_at) VALUES (?1, ?2, ?3)",
+            params![event.check, event.new_healthy, at],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Saved states, by check id.
+    fn states(&self) -> Result<Vec<(String, StoredState)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT check_id, healthy, changed_at FROM health_states")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                StoredState {
+                    healthy: r.get(1)?,
+                    changed_at: r.get::<_, Option<i64>>(2)?.map(from_millis),
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Events, oldest first, optionally of one check and since a time; at
+    /// most `limit`, the newest ones when there are more.
+    fn events(
+        &self,
+        check: Option<&str>,
+        since: Option<SystemTime>,
+        limit: usize,
+    ) -> Result<Vec<HealthEvent>, StoreError> {
+        select_events(&self.conn, check, since, limit)
+    }
+
+    fn history_reader(&self) -> Result<Option<HistoryReader>, StoreError> {
+        let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(Some(HistoryReader {
+            conn: std::sync::Mutex::new(conn),
+        }))
+    }
+
+    /// Route 53's EnableSNI of each check, at the version it was set for.
+    fn route53_check_settings(&self) -> Result<Vec<(String, i64, Option<bool>)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT check_id, version, enable_sni FROM route53_check_settings")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Replaces the Route 53 settings of a check (`None`: forgets them).
+    fn put_route53_check_settings(
+        &mut self,
+        check: &str,
+        settings: Option<(i64, Option<bool>)>,
+    ) -> Result<i64, StoreError> {
+        let tx = self.write()?;
+        tx.execute(
+            "DELETE FROM route53_check_settings WHERE check_id = ?1",
+            [check],
+        )?;
+        if let Some((version, enable_sni)) = settings {
+            tx.execute(
+                "INSERT INTO route53_check_settings (check_id, version, enable_sni)
+                 VALUES (?1, ?2, ?3)",
+                params![check, version, enable_sni],
+            )?;
+        }
+        commit_bumped(tx)
+    }
+
+    /// Deletes history past `retention`, in one transaction; both
+    /// deletions walk an index on time.
+    fn prune_history(
+        &mut self,
+        now: SystemTime,
+        retention: Retention,
+    ) -> Result<Pruned, StoreError> {
+        let cutoff = millis(now.checked_sub(retention.max_age).unwrap_or(UNIX_EPOCH));
+        let keep = i64::try_from(retention.max_rows).unwrap_or(i64::MAX);
+        let tx = self.write()?;
+        let mut events = tx.execute("DELETE FROM health_events WHERE at < ?1", [cutoff])?;
+        events += tx.execute(
+            "DELETE FROM health_events WHERE rowid IN (
+                 SELECT rowid FROM health_events ORDER BY at DESC, seq DESC LIMIT -1 OFFSET ?1)",
+            [keep],
+        )?;
+        let mut changes = tx.execute(
+            "DELETE FROM route53_changes WHERE submitted_at < ?1",
+            [cutoff],
+        )?;
+        changes += tx.execute(
+            "DELETE FROM route53_changes WHERE id IN (
+                 SELECT id FROM route53_changes ORDER BY submitted_at DESC LIMIT -1 OFFSET ?1)",
+            [keep],
+        )?;
+        tx.commit()?;
+        Ok(Pruned {
+            events: events as u64,
+            changes: changes as u64,
+        })
+    }
+
+    /// Remembers an applied change, for Route 53's GetChange.
+    fn put_route53_change(
+        &mut self,
+        id: &str,
+        submitted_at: SystemTime,
+        comment: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO route53_changes (id, submitted_at, comment, version)
+             VALUES (?1, ?2, ?3, (SELECT version FROM store_version WHERE id = 1))",
+            params![id, millis(submitted_at), comment],
+        )?;
+        Ok(())
+    }
+
+    /// An applied change by id: when, and its comment.
+    fn route53_change(
+        &self,
+        id: &str,
+    ) -> Result<Option<(SystemTime, Option<String>, i64)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT submitted_at, comment, COALESCE(version, 0) FROM route53_changes WHERE id = ?1",
+                [id],
+                |r| Ok((from_millis(r.get(0)?), r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    fn version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT version FROM store_version WHERE id = 1", [], |r| {
+                r.get(0)
+            })?)
+    }
+
+    fn heartbeat(&mut self, node: &NodeRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO nodes (name, address, api, version, config_version, started_at, last_seen, heartbeat_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (name) DO UPDATE SET address = excluded.address, api = excluded.api,
+                 version = excluded.version, config_version = excluded.config_version,
+                 started_at = excluded.started_at, last_seen = excluded.last_seen,
+                 heartbeat_ms = excluded.heartbeat_ms",
+            params![
+                node.name,
+                node.address,
+                node.api,
+                node.version,
+                node.config_version,
+                millis(node.started_at),
+                millis(node.last_seen),
+                i64::try_from(node.heartbeat.as_millis()).unwrap_or(i64::MAX)
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, address, api, version, config_version, started_at, last_seen, heartbeat_ms
+             FROM nodes ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(NodeRecord {
+                name: r.get(0)?,
+                address: r.get(1)?,
+                api: r.get(2)?,
+                version: r.get(3)?,
+                config_version: r.get(4)?,
+                started_at: from_millis(r.get(5)?),
+                last_seen: from_millis(r.get(6)?),
+                heartbeat: Duration::from_millis(r.get::<_, i64>(7)?.max(0) as u64),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    #[cfg(test)]
+    fn migrations_applied(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))?)
+    }
+
+    #[cfg(test)]
+    fn execute_batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.conn.execute_batch(sql)?)
+    }
+}
+
+/// A read-only connection for history reads (health events), held apart
+/// from the [`super::Store`] and its caller's lock: in WAL mode it reads a
+/// consistent snapshot while the store writes, so a long scan of a large
+/// history never holds up a write, nor a write a scan. Reads through it
+/// take turns (one connection); the writer does not wait for them.
+pub struct HistoryReader {
+    conn: std::sync::Mutex<Connection>,
+}
+
+impl HistoryReader {
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panicked read leaves no state behind on the connection.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// As [`Backend::events`].
+    pub fn events(
+        &self,
+        check: Option<&str>,
+        since: Option<SystemTime>,
+        limit: usize,
+    ) -> Result<Vec<HealthEvent>, StoreError> {
+        select_events(&self.conn(), check, since, limit)
+    }
+
+    /// Runs `read` on the reader's connection, holding it as a scan does:
+    /// lets tests keep a read open while others write.
+    #[cfg(test)]
+    pub(crate) fn with_connection<T>(&self, read: impl FnOnce(&Connection) -> T) -> T {
+        read(&self.conn())
+    }
+}
+
+/// Events, oldest first: the store's own read and the history reader's.
+fn select_events(
+    conn: &Connection,
+    check: Option<&str>,
+    since: Option<SystemTime>,
+    limit: usize,
+) -> Result<Vec<HealthEvent>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT check_id, at, old_healthy, new_healthy, reason FROM health_events
+         WHERE (?1 IS NULL OR check_id = ?1) AND at >= ?2
+         ORDER BY at DESC, seq DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![check, since.map_or(0, millis), limit as i64], |r| {
+        Ok(HealthEvent {
+            check: r.get(0)?,
+            at: from_millis(r.get(1)?),
+            old_healthy: r.get(2)?,
+            new_healthy: r.get(3)?,
+            reason: r.get(4)?,
+        })
+    })?;
+    let mut events: Vec<HealthEvent> = rows.collect::<Result<_, _>>()?;
+    events.reverse();
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_store_runs_with_wal_and_full_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteBackend::open(&dir.path().join("e.db")).unwrap();
+        assert_eq!(
+            s.durability().unwrap(),
+            ("wal".to_string(), SYNCHRONOUS_FULL)
+        );
+    }
+}

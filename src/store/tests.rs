@@ -1,0 +1,436 @@
+//! The store's tests, each run against both backends: a SQLite file and a
+//! fresh database on a real PostgreSQL server (started once for this test
+//! binary by the integration tests' own harness).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::*;
+
+#[path = "../../tests/common/postgres.rs"]
+mod pg;
+
+/// A place to keep data, and the directory that holds it (SQLite).
+struct Fixture {
+    location: Location,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Fixture {
+    fn open(&self) -> Store {
+        Store::open_location(&self.location).unwrap()
+    }
+
+    fn is_postgres(&self) -> bool {
+        matches!(self.location, Location::Postgres(_))
+    }
+}
+
+/// Runs `test` on a SQLite file, then on a PostgreSQL database.
+fn each_backend(test: impl Fn(&Fixture)) {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Fixture {
+        location: Location::Sqlite(dir.path().join("e.db")),
+        _dir: Some(dir),
+    };
+    let postgres = Fixture {
+        location: Location::Postgres(PostgresUrl::parse(&pg::fresh_database()).unwrap()),
+        _dir: None,
+    };
+    for fixture in [sqlite, postgres] {
+        eprintln!("backend: {:?}", fixture.location);
+        test(&fixture);
+    }
+}
+
+fn zone(name: &str) -> StoredZone {
+    StoredZone {
+        name: name.into(),
+        display_name: name.into(),
+        id: format!("Z{}", name.trim_end_matches('.')),
+        comment: String::new(),
+        caller_reference: None,
+        created_at: SystemTime::now(),
+        records: vec![],
+    }
+}
+
+fn record(name: &str, value: &str) -> RecordInput {
+    RecordInput {
+        name: name.into(),
+        rtype: "A".into(),
+        values: Some(vec![value.into()]),
+        ..Default::default()
+    }
+}
+
+fn key(owner: &str) -> (String, String, String) {
+    (owner.into(), "A".into(), String::new())
+}
+
+#[test]
+fn history_is_pruned_by_age_and_by_count() {
+    each_backend(|f| {
+        let mut s = f.open();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        for i in 0..10u64 {
+            s.record_event(&HealthEvent {
+                check: format!("c{}", i % 3),
+                at: t0 + Duration::from_secs(i * 60),
+                old_healthy: true,
+                new_healthy: false,
+                reason: format!("e{i}"),
+            })
+            .unwrap();
+            s.put_route53_change(&format!("C{i}"), t0 + Duration::from_secs(i * 60), None)
+                .unwrap();
+        }
+        let now = t0 + Duration::from_secs(9 * 60);
+        // Older than 5 minutes: events 0..=3 go.
+        let pruned = s
+            .prune_history(
+                now,
+                Retention {
+                    max_age: Duration::from_secs(5 * 60),
+                    max_rows: 100,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                events: 4,
+                changes: 4
+            }
+        );
+        assert!(s.route53_change("C3").unwrap().is_none());
+        assert!(s.route53_change("C4").unwrap().is_some());
+        // Then only the newest 2 of each.
+        let pruned = s
+            .prune_history(
+                now,
+                Retention {
+                    max_age: Duration::from_secs(3600),
+                    max_rows: 2,
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                events: 4,
+                changes: 4
+            }
+        );
+        let left: Vec<String> = s
+            .events(None, None, 100)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.reason)
+            .collect();
+        assert_eq!(left, ["e8", "e9"]);
+        assert!(s.route53_change("C9").unwrap().is_some());
+        assert!(s.route53_change("C7").unwrap().is_none());
+        // The resume states are not history: every check keeps its state.
+        assert_eq!(s.states().unwrap().len(), 3);
+    });
+}
+
+#[test]
+fn records_survive_reopening() {
+    each_backend(|f| {
+        {
+            let mut s = f.open();
+            s.create_zone(&zone("example.test.")).unwrap();
+            s.write_records(
+                "example.test.",
+                &[RecordWrite::Put {
+                    key: key("www.example.test."),
+                    record: Box::new(record("www", "192.0.2.1")),
+                }],
+            )
+            .unwrap();
+        }
+        let s = f.open();
+        let zones = s.zones().unwrap();
+        assert_eq!(zones.len(), 1);
+        assert_eq!(zones[0].records, vec![record("www", "192.0.2.1")]);
+    });
+}
+
+#[test]
+fn zones_and_records_come_back_in_byte_order() {
+    each_backend(|f| {
+        let mut s = f.open();
+        // Upper case sorts before lower case in byte order, not in most
+        // locales' collations.
+        for name in ["b.test.", "a.test.", "B.test."] {
+            s.create_zone(&zone(name)).unwrap();
+        }
+        let writes: Vec<RecordWrite> = ["z", "A", "a"]
+            .into_iter()
+            .map(|label| RecordWrite::Put {
+                key: key(&format!("{label}.a.test.")),
+                record: Box::new(record(label, "192.0.2.1")),
+            })
+            .collect();
+        s.write_records("a.test.", &writes).unwrap();
+        let zones = s.zones().unwrap();
+        let names: Vec<&str> = zones.iter().map(|z| z.name.as_str()).collect();
+        assert_eq!(names, ["B.test.", "a.test.", "b.test."]);
+        let labels: Vec<&str> = zones[1].records.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(labels, ["A", "a", "z"]);
+        assert!(zones[0].records.is_empty() && zones[2].records.is_empty());
+    });
+}
+
+#[test]
+fn a_batch_whose_last_write_fails_leaves_every_earlier_write_unwritten() {
+    each_backend(|f| {
+        let mut s = f.open();
+        s.create_zone(&zone("example.test.")).unwrap();
+        let put = |owner: &str, value: &str| RecordWrite::Put {
+            key: key(owner),
+            record: Box::new(record(owner.split('.').next().unwrap(), value)),
+        };
+        s.write_records("example.test.", &[put("old.example.test.", "192.0.2.9")])
+            .unwrap();
+        let before = s.zones().unwrap()[0].records.clone();
+        // The database refuses the batch's last write, after a put, a
+        // replacement and a delete have run in the same transaction.
+        let refuse = if f.is_postgres() {
+            "CREATE FUNCTION refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 IF NEW.owner = 'bad.example.test.' THEN RAISE EXCEPTION 'injected failure'; END IF;
+                 RETURN NEW;
+             END $$;
+             CREATE TRIGGER refuse_bad BEFORE INSERT ON records
+             FOR EACH ROW EXECUTE FUNCTION refuse_bad();"
+        } else {
+            "CREATE TEMP TRIGGER refuse_bad BEFORE INSERT ON records
+             WHEN NEW.owner = 'bad.example.test.'
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+        };
+        s.execute_batch(refuse).unwrap();
+        let err = s
+            .write_records(
+                "example.test.",
+                &[
+                    put("new.example.test.", "192.0.2.1"),
+                    put("old.example.test.", "192.0.2.2"),
+                    RecordWrite::Delete {
+                        key: key("old.example.test."),
+                    },
+                    put("bad.example.test.", "192.0.2.3"),
+                ],
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("injected failure"), "{err}");
+        assert_eq!(s.zones().unwrap()[0].records, before);
+        // A write to a zone that does not exist is refused by the foreign key.
+        let err = s
+            .write_records("nope.test.", &[put("a.nope.test.", "192.0.2.1")])
+            .unwrap_err();
+        assert!(
+            err.to_string().to_ascii_lowercase().contains("foreign key"),
+            "{err}"
+        );
+    });
+}
+
+#[test]
+fn events_come_back_in_order_and_set_the_resume_state() {
+    each_backend(|f| {
+        let mut s = f.open();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000);
+        for (i, healthy) in [false, true, false].into_iter().enumerate() {
+            s.record_event(&HealthEvent {
+                check: "web".into(),
+                at: t0 + Duration::from_secs(i as u64),
+                old_healthy: !healthy,
+                new_healthy: healthy,
+                reason: format!("r{i}"),
+            })
+            .unwrap();
+        }
+        // Two events of one millisecond keep their order.
+        for reason in ["same-1", "same-2"] {
+            s.record_event(&HealthEvent {
+                check: "other".into(),
+                at: t0,
+                old_healthy: true,
+                new_healthy: false,
+                reason: reason.into(),
+            })
+            .unwrap();
+        }
+        let events = s.events(Some("web"), None, 10).unwrap();
+        let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
+        assert_eq!(reasons, ["r0", "r1", "r2"]);
+        let other: Vec<String> = s
+            .events(Some("other"), None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.reason)
+            .collect();
+        assert_eq!(other, ["same-1", "same-2"]);
+        let since = s
+            .events(Some("web"), Some(t0 + Duration::from_secs(1)), 10)
+            .unwrap();
+        assert_eq!(since.len(), 2);
+        assert_eq!(s.events(None, None, 1).unwrap()[0].reason, "r2");
+        let states = s.states().unwrap();
+        let web = states.iter().find(|(id, _)| id == "web").unwrap();
+        assert!(!web.1.healthy);
+        assert_eq!(web.1.changed_at, Some(t0 + Duration::from_secs(2)));
+    });
+}
+
+#[test]
+fn overrides_are_saved_replaced_released_and_go_with_their_check() {
+    each_backend(|f| {
+        let mut s = f.open();
+        s.set_override("a", Some(false)).unwrap();
+        s.set_override("b", Some(true)).unwrap();
+        s.set_override("a", Some(true)).unwrap();
+        drop(s);
+        let mut s = f.open();
+        assert_eq!(
+            s.overrides().unwrap(),
+            vec![("a".to_string(), true), ("b".to_string(), true)]
+        );
+        s.set_override("a", None).unwrap();
+        s.delete_check("b").unwrap();
+        assert!(s.overrides().unwrap().is_empty());
+    });
+}
+
+#[test]
+fn checks_and_their_route53_settings_round_trip() {
+    each_backend(|f| {
+        let mut s = f.open();
+        let check = StoredCheck {
+            input: serde_json::from_value(serde_json::json!({
+                "id": "web", "type": "http", "ip": "192.0.2.1", "port": 80
+            }))
+            .unwrap(),
+            version: 3,
+            caller_reference: Some("ref-1".into()),
+        };
+        s.put_check(&check).unwrap();
+        s.put_route53_check_settings("web", Some((3, Some(true))))
+            .unwrap();
+        let s = f.open();
+        assert_eq!(s.checks().unwrap(), vec![check]);
+        assert_eq!(
+            s.route53_check_settings().unwrap(),
+            vec![("web".to_string(), 3, Some(true))]
+        );
+    });
+}
+
+#[test]
+fn migrations_run_once() {
+    each_backend(|f| {
+        f.open();
+        let s = f.open();
+        assert_eq!(s.migrations_applied().unwrap(), MIGRATIONS.len() as i64);
+    });
+}
+
+#[test]
+fn stores_on_one_postgres_database_see_each_others_writes() {
+    let url = PostgresUrl::parse(&pg::fresh_database()).unwrap();
+    let mut a = Store::connect(&url).unwrap();
+    let b = Store::connect(&url).unwrap();
+    a.create_zone(&zone("shared.test.")).unwrap();
+    assert_eq!(b.zones().unwrap()[0].name, "shared.test.");
+}
+
+#[test]
+fn an_unreachable_postgres_is_named_without_its_password() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = PostgresUrl::parse(&format!("postgresql://u:s3cret@127.0.0.1:{port}/x")).unwrap();
+    let err = Store::connect(&url).err().expect("nothing listens there");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(&format!(
+            "cannot reach PostgreSQL at postgresql://u:***@127.0.0.1:{port}/x: "
+        )),
+        "{message}"
+    );
+    assert!(message.contains("refused"), "{message}");
+    assert!(!message.contains("s3cret"), "{message}");
+}
+
+#[test]
+fn a_database_that_does_not_exist_is_named() {
+    let url = PostgresUrl::parse(&pg::server().url("no_such_database")).unwrap();
+    let err = Store::connect(&url).err().expect("no such database");
+    assert!(
+        err.to_string()
+            .contains("database \"no_such_database\" does not exist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_write_that_changes_what_nodes_serve_counts_one_version() {
+    each_backend(|f| {
+        let mut s = f.open();
+        assert_eq!(s.version().unwrap(), 0);
+        assert_eq!(s.create_zone(&zone("v.test.")).unwrap(), 1);
+        let put = RecordWrite::Put {
+            key: key("www.v.test."),
+            record: Box::new(record("www", "192.0.2.1")),
+        };
+        assert_eq!(s.write_records("v.test.", &[put]).unwrap(), 2);
+        assert_eq!(s.set_override("c", Some(true)).unwrap(), 3);
+        assert_eq!(s.delete_zone("v.test.").unwrap(), 4);
+        // History is not what nodes serve: it counts nothing.
+        s.put_route53_change("C1", SystemTime::now(), None).unwrap();
+        // A failed write counts nothing either.
+        assert!(s.write_records("nope.test.", &[]).is_ok());
+        let before = s.version().unwrap();
+        let bad = RecordWrite::Put {
+            key: key("a.nope.test."),
+            record: Box::new(record("a", "192.0.2.1")),
+        };
+        assert!(s.write_records("nope.test.", &[bad]).is_err());
+        assert_eq!(s.version().unwrap(), before);
+        assert_eq!(f.open().version().unwrap(), before);
+    });
+}
+
+#[test]
+fn a_heartbeat_registers_a_node_and_the_next_one_updates_it() {
+    each_backend(|f| {
+        let mut s = f.open();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut a = NodeRecord {
+            name: "a".into(),
+            address: "127.0.0.1:53".into(),
+            api: Some("127.0.0.1:8053".into()),
+            version: "0.1.0".into(),
+            config_version: 3,
+            started_at: t0,
+            last_seen: t0,
+            heartbeat: Duration::from_secs(2),
+        };
+        let b = NodeRecord {
+            name: "B".into(),
+            api: None,
+            ..a.clone()
+        };
+        s.heartbeat(&a).unwrap();
+        s.heartbeat(&b).unwrap();
+        a.last_seen = t0 + Duration::from_secs(2);
+        a.config_version = 4;
+        s.heartbeat(&a).unwrap();
+        assert_eq!(f.open().nodes().unwrap(), vec![b, a]);
+    });
+}

@@ -1,0 +1,328 @@
+//! Several real `eightfold serve` nodes on one real PostgreSQL database
+//! (tests/common/postgres.rs): they register, beat, and see each other.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use common::{Data, Server};
+use domain::base::{Message, MessageBuilder, Name, Rtype};
+use domain::rdata::A;
+use serde_json::{Value, json};
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+fn get(url: &str) -> Value {
+    let mut response = agent().get(url).call().unwrap();
+    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+fn post(url: &str, body: Value) -> (u16, Value) {
+    let mut response = agent().post(url).send_json(&body).unwrap();
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// A node named `name` on `data`.
+fn node(name: &str, data: &str) -> Server {
+    Server::start(&format!(
+        "[server]\napi = \"127.0.0.1:0\"\ndata = \"{data}\"\nnode = \"{name}\"\n"
+    ))
+}
+
+/// Polls `GET /v1/nodes` on `server` until `done` holds for its list
+/// (heartbeats come every 2 s), and returns that list.
+fn nodes_until(server: &Server, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let body = get(&format!("{}/v1/nodes", server.api_url()));
+        let nodes = body["nodes"].as_array().unwrap().clone();
+        if done(&nodes) {
+            return nodes;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {body}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn names(nodes: &[Value]) -> Vec<&str> {
+    nodes.iter().map(|n| n["name"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn three_nodes_on_one_database_list_each_other_live_with_what_they_serve() {
+    let data = Data::Postgres.value();
+    let servers = [node("a", &data), node("b", &data), node("c", &data)];
+    let all_live = |nodes: &[Value]| {
+        nodes.len() == 3
+            && nodes
+                .iter()
+                .all(|n| n["live"] == true && n["store_reachable"] == true)
+    };
+    let nodes = nodes_until(&servers[1], "three live nodes", all_live);
+    assert_eq!(names(&nodes), ["a", "b", "c"]);
+    let this: Vec<bool> = nodes.iter().map(|n| n["this_node"] == true).collect();
+    assert_eq!(this, [false, true, false]);
+    for (n, s) in nodes.iter().zip(&servers) {
+        assert_eq!(n["address"], s.addr().to_string(), "{n}");
+        assert_eq!(n["api"], s.api.unwrap().to_string(), "{n}");
+        assert_eq!(n["version"], env!("CARGO_PKG_VERSION"), "{n}");
+        assert_eq!(n["config_version"], 0, "{n}");
+    }
+    // A write through A: A serves the version it made at once, and says
+    // so in its next heartbeat.
+    let (status, body) = post(
+        &format!("{}/v1/zones", servers[0].api_url()),
+        json!({"name": "nodes.test."}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let own = get(&format!("{}/v1/nodes", servers[0].api_url()));
+    let a = &own["nodes"][0];
+    assert_eq!(
+        (a["name"].as_str(), a["config_version"].as_i64()),
+        (Some("a"), Some(1))
+    );
+    nodes_until(&servers[2], "A's new version seen by C", |nodes| {
+        nodes[0]["config_version"] == 1
+    });
+}
+
+#[test]
+fn a_stopped_node_is_listed_as_no_longer_live() {
+    let data = Data::Postgres.value();
+    let a = node("a", &data);
+    let b = node("b", &data);
+    nodes_until(&a, "B live", |nodes| {
+        nodes.len() == 2 && nodes.iter().all(|n| n["live"] == true)
+    });
+    b.kill();
+    // Three missed 2 s beats.
+    let nodes = nodes_until(&a, "B no longer live", |nodes| nodes[1]["live"] == false);
+    assert_eq!(nodes[1]["store_reachable"], false, "{nodes:?}");
+    assert_eq!(nodes[0]["live"], true, "{nodes:?}");
+}
+
+#[test]
+fn a_single_node_on_sqlite_lists_itself_by_the_name_the_command_line_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("eightfold.toml");
+    std::fs::write(
+        &config,
+        "[server]\napi = \"127.0.0.1:0\"\nnode = \"from-file\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let server = Server::spawn(
+        dir,
+        &[
+            "serve",
+            "--config",
+            &config,
+            "--dns",
+            "127.0.0.1:0",
+            "--node",
+            "solo",
+        ],
+    );
+    let nodes = nodes_until(&server, "reachable", |nodes| {
+        nodes[0]["store_reachable"] == true
+    });
+    assert_eq!(names(&nodes), ["solo"]);
+    assert_eq!(nodes[0]["this_node"], true);
+}
+
+/// The A records `server` answers for `name` now, over UDP.
+fn answer_a(socket: &UdpSocket, server: SocketAddr, name: &str, id: u16) -> Vec<String> {
+    let mut msg = MessageBuilder::new_vec();
+    msg.header_mut().set_id(id);
+    let mut q = msg.question();
+    q.push((Name::<Vec<u8>>::from_str(name).unwrap(), Rtype::A))
+        .unwrap();
+    socket.send_to(&q.finish(), server).unwrap();
+    let mut buf = [0u8; 2048];
+    loop {
+        let n = socket.recv(&mut buf).expect("an answer within the timeout");
+        let response = Message::from_octets(&buf[..n]).unwrap();
+        // A late answer to an earlier query: wait for ours.
+        if response.header().id() != id {
+            continue;
+        }
+        return response
+            .answer()
+            .unwrap()
+            .limit_to::<A>()
+            .map(|r| r.unwrap().data().addr().to_string())
+            .collect();
+    }
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+#[test]
+fn a_change_through_one_node_is_answered_by_the_others_within_a_second() {
+    let data = Data::Postgres.value();
+    let servers = [node("a", &data), node("b", &data), node("c", &data)];
+    let api = format!("{}/v1", servers[0].api_url());
+    let (status, body) = post(&format!("{api}/zones"), json!({"name": "prop.test."}));
+    assert_eq!(status, 201, "{body}");
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut id = 0u16;
+    let mut delays = Vec::new();
+    for i in 0..100u32 {
+        let value = format!("10.0.{}.{}", i / 250, 1 + i % 250);
+        let (status, body) = post(
+            &format!("{api}/zones/prop.test/changes"),
+            json!({"changes": [{"action": "UPSERT", "record":
+                {"name": "www", "type": "A", "ttl": 60, "values": [value]}}]}),
+        );
+        assert_eq!(status, 200, "change {i}: {body}");
+        let replied = Instant::now();
+        // The node that took the change answers it at once.
+        id = id.wrapping_add(1);
+        assert_eq!(
+            answer_a(&socket, servers[0].addr(), "www.prop.test.", id),
+            [value.as_str()]
+        );
+        for other in &servers[1..] {
+            loop {
+                id = id.wrapping_add(1);
+                if answer_a(&socket, other.addr(), "www.prop.test.", id) == [value.as_str()] {
+                    break;
+                }
+                assert!(
+                    replied.elapsed() < Duration::from_secs(5),
+                    "change {i} never reached {}",
+                    other.addr()
+                );
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        delays.push(replied.elapsed());
+    }
+    delays.sort();
+    let (p50, p99, max) = (
+        quantile(&delays, 0.5),
+        quantile(&delays, 0.99),
+        delays[delays.len() - 1],
+    );
+    println!("propagation over 100 changes, 3 nodes: p50 {p50:?}, p99 {p99:?}, max {max:?}");
+    assert!(
+        max < Duration::from_secs(1),
+        "p50 {p50:?}, p99 {p99:?}, max {max:?}"
+    );
+}
+
+/// Route 53's GetChange status of `change` through `server`.
+fn get_change(server: &Server, change: &str) -> String {
+    let url = format!("{}/2013-04-01/change/{change}", server.api_url());
+    let mut response = agent().get(&url).call().unwrap();
+    let text = response.body_mut().read_to_string().unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{text}");
+    let status = text
+        .split("<Status>")
+        .nth(1)
+        .and_then(|rest| rest.split("</Status>").next())
+        .unwrap_or_else(|| panic!("no Status in {text}"));
+    status.to_string()
+}
+
+#[test]
+fn get_change_is_pending_while_a_live_node_lags_and_insync_once_it_serves_the_change() {
+    let data = Data::Postgres.value();
+    let a = node("a", &data);
+    let b = node("b", &data);
+    nodes_until(&a, "B live", |nodes| {
+        nodes.len() == 2 && nodes.iter().all(|n| n["live"] == true)
+    });
+    let (status, body) = post(
+        &format!("{}/v1/zones", a.api_url()),
+        json!({"name": "sync.test."}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let created = body.clone();
+    nodes_until(&a, "B serving the zone", |nodes| {
+        nodes[0]["config_version"] == nodes[1]["config_version"]
+    });
+    let zone_id = created["id"].as_str().unwrap().to_string();
+    // B stops reading (but its last heartbeat keeps it live for 6 s).
+    b.signal("STOP");
+    let request = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Changes><Change><Action>CREATE</Action><ResourceRecordSet><Name>www.sync.test.</Name><Type>A</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.1</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#;
+    let mut response = agent()
+        .post(format!(
+            "{}/2013-04-01/hostedzone/{zone_id}/rrset/",
+            a.api_url()
+        ))
+        .content_type("text/xml")
+        .send(request)
+        .unwrap();
+    let text = response.body_mut().read_to_string().unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{text}");
+    assert!(text.contains("<Status>PENDING</Status>"), "{text}");
+    let change = text
+        .split("<Id>")
+        .nth(1)
+        .and_then(|rest| rest.split("</Id>").next())
+        .unwrap()
+        .trim_start_matches("/change/")
+        .to_string();
+    assert_eq!(get_change(&a, &change), "PENDING");
+    b.signal("CONT");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get_change(&a, &change) != "INSYNC" {
+        assert!(Instant::now() < deadline, "never INSYNC");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(b.dig(&["www.sync.test", "A", "+short"]).trim(), "192.0.2.1");
+}
+
+#[test]
+fn without_a_notification_the_version_poll_catches_up_within_seconds() {
+    let data = Data::Postgres.value();
+    let a = node("a", &data);
+    // A write that announces nothing, as if its notification were lost:
+    // straight into the database, counted in the store version.
+    let database = data.rsplit('/').next().unwrap();
+    common::postgres::server().psql(
+        database,
+        "BEGIN;
+         INSERT INTO zones (name, display_name, id, comment, created_at)
+             VALUES ('quiet.test.', 'quiet.test.', 'ZQUIET', '', 0);
+         UPDATE store_version SET version = version + 1 WHERE id = 1;
+         COMMIT;",
+    );
+    let written = Instant::now();
+    let deadline = written + Duration::from_secs(5);
+    let url = format!("{}/v1/zones/quiet.test", a.api_url());
+    while agent().get(&url).call().unwrap().status().as_u16() != 200 {
+        assert!(Instant::now() < deadline, "never caught up: {}", a.logs());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // One poll interval, and then some for a loaded machine.
+    assert!(
+        written.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        written.elapsed()
+    );
+    assert!(
+        !a.dig(&["quiet.test", "SOA", "+short"]).trim().is_empty(),
+        "the zone is served"
+    );
+}
