@@ -484,6 +484,8 @@ def test_names_and_values_take_route53_forms(server, r53):
         {"Name": "txt.forms.test.", "Type": "TXT", "TTL": 60, "ResourceRecords": [{"Value": '"a <b> & \\"c\\""'}, {"Value": '"second"'}]},
         {"Name": "alias.forms.test", "Type": "CNAME", "TTL": 60, "ResourceRecords": [{"Value": "target.elsewhere.test"}]},
         {"Name": "v6.forms.test.", "Type": "AAAA", "TTL": 60, "ResourceRecords": [{"Value": "2001:db8::1"}]},
+        {"Name": "forms.test.", "Type": "MX", "TTL": 60, "ResourceRecords": [{"Value": "10 mail.elsewhere.test"}, {"Value": "20 backup.elsewhere.test."}]},
+        {"Name": "forms.test.", "Type": "SPF", "TTL": 60, "ResourceRecords": [{"Value": '"v=spf1 ip4:192.0.2.0/24 -all"'}]},
     ]
     r53.change_resource_record_sets(
         HostedZoneId=zid,
@@ -495,11 +497,24 @@ def test_names_and_values_take_route53_forms(server, r53):
     assert by_type["A"]["Name"] == "\\052.forms.test."
     assert by_type["TXT"] == sent[1]
     assert by_type["AAAA"] == sent[3]
-    # A name in a value is absolute, with or without its dot.
+    # A name in a value is absolute, with or without its dot, and is
+    # listed as it was sent, so an idempotent tool sees no change.
     assert by_type["CNAME"]["Name"] == "alias.forms.test."
-    assert by_type["CNAME"]["ResourceRecords"] == [{"Value": "target.elsewhere.test."}]
+    assert by_type["CNAME"]["ResourceRecords"] == [{"Value": "target.elsewhere.test"}]
+    assert by_type["MX"] == sent[4]
+    assert by_type["SPF"] == sent[5]
     assert server.query("anything.forms.test.") == ["192.0.2.42"]
     assert server.query("alias.forms.test.", "CNAME") == ["target.elsewhere.test."]
+    assert sorted(server.query("forms.test.", "MX")) == ["10 mail.elsewhere.test.", "20 backup.elsewhere.test."]
+    # SPF is served as its own type, 99, with TXT's data.
+    assert server.query("forms.test.", "SPF") == ['"v=spf1 ip4:192.0.2.0/24 -all"']
+    # DELETE matches by meaning: the dotted form names the same target.
+    dotted = dict(by_type["CNAME"], ResourceRecords=[{"Value": "target.elsewhere.test."}])
+    r53.change_resource_record_sets(
+        HostedZoneId=zid,
+        ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": dotted}]},
+    )
+    listed = [r for r in listed if r["Type"] != "CNAME"]
     # The listed form is accepted back: DELETE with what LIST returned.
     r53.change_resource_record_sets(
         HostedZoneId=zid,

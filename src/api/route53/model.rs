@@ -394,24 +394,6 @@ pub fn record_out(r: &RecordInput, apex: &str) -> RecordSetOut {
     }
 }
 
-/// Types whose value ends with a domain name, which Route 53 reads as
-/// absolute with or without its final dot.
-fn name_valued(rtype: &str) -> bool {
-    matches!(
-        rtype.to_ascii_uppercase().as_str(),
-        "CNAME" | "NS" | "PTR" | "MX" | "SRV" | "DNAME"
-    )
-}
-
-/// Makes the domain name that ends a value absolute, as Route 53 reads it.
-fn absolute_value(rtype: &str, value: &str) -> String {
-    let value = value.trim();
-    if !name_valued(rtype) || value.ends_with('.') {
-        return value.to_string();
-    }
-    format!("{value}.")
-}
-
 /// One change of a Route 53 batch in eightfold's schema.
 pub fn change_in(change: &Change) -> Result<crate::service::Change, R53Error> {
     let action = match change.action.as_str() {
@@ -453,12 +435,7 @@ pub fn change_in(change: &Change) -> Result<crate::service::Change, R53Error> {
     let values: Vec<String> = rr
         .resource_records
         .as_ref()
-        .map(|r| {
-            r.items
-                .iter()
-                .map(|v| absolute_value(&rr.rtype, &v.value))
-                .collect()
-        })
+        .map(|r| r.items.iter().map(|v| v.value.clone()).collect())
         .unwrap_or_default();
     let (value, values) = match (routing, rr.resource_records.is_some()) {
         (_, false) => (None, None),
@@ -476,6 +453,8 @@ pub fn change_in(change: &Change) -> Result<crate::service::Change, R53Error> {
         health_check: rr.health_check_id.clone(),
         failover: rr.failover.as_ref().map(|f| f.to_ascii_lowercase()),
         weight: rr.weight,
+        // Kept as sent, read as Route 53 reads them.
+        absolute_names: true,
     };
     Ok(crate::service::Change { action, record })
 }
@@ -794,6 +773,7 @@ mod tests {
                 health_check: Some("h".into()),
                 failover: None,
                 weight: Some(5),
+                absolute_names: true,
             }
         );
         let out = record_out(&change.record, "x.test.");
