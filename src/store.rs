@@ -83,6 +83,20 @@ const MIGRATIONS: &[&str] = &[
     // 4: history is pruned by age (health events have their index on
     // `at` from 1).
     "CREATE INDEX route53_changes_by_time ON route53_changes (submitted_at);",
+    // 5: Route 53 health-check configurations as sent (per version, like
+    // 2), and the tags of hosted zones and health checks.
+    "CREATE TABLE route53_check_configs (
+        check_id TEXT PRIMARY KEY,
+        version BIGINT NOT NULL,      -- the HealthCheckVersion it belongs to
+        config TEXT NOT NULL          -- the HealthCheckConfig, as JSON
+    );
+    CREATE TABLE route53_tags (
+        resource_type TEXT NOT NULL,  -- hostedzone or healthcheck
+        resource_id TEXT NOT NULL,
+        tag_key TEXT NOT NULL,
+        tag_value TEXT NOT NULL,
+        PRIMARY KEY (resource_type, resource_id, tag_key)
+    );",
 ];
 
 /// How much history the store keeps (`[server] history_max_age`,
@@ -672,6 +686,80 @@ impl Store {
                 |r| Ok((from_millis(r.get(0)?), r.get(1)?)),
             )
             .optional()?)
+    }
+}
+
+// ----- Route 53 health-check configurations and tags (migration 5) -----
+
+impl Store {
+    /// Route 53 HealthCheckConfigs as sent: check id, the version they
+    /// were sent for, and the config as JSON.
+    pub fn route53_check_configs(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT check_id, version, config FROM route53_check_configs")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Keeps the config sent for version `version` of check `id`, or
+    /// (`None`) forgets the check's config.
+    pub fn put_route53_check_config(
+        &mut self,
+        id: &str,
+        config: Option<(i64, &str)>,
+    ) -> Result<(), StoreError> {
+        let tx = self.write()?;
+        tx.execute(
+            "DELETE FROM route53_check_configs WHERE check_id = ?1",
+            [id],
+        )?;
+        if let Some((version, json)) = config {
+            tx.execute(
+                "INSERT INTO route53_check_configs (check_id, version, config) VALUES (?1, ?2, ?3)",
+                params![id, version, json],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The tags of a resource (`hostedzone` or `healthcheck`), by key.
+    pub fn route53_tags(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT tag_key, tag_value FROM route53_tags
+             WHERE resource_type = ?1 AND resource_id = ?2 ORDER BY tag_key",
+        )?;
+        let rows = stmt.query_map([resource_type, id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Replaces every tag of a resource with `tags` (none: removes them),
+    /// in one transaction.
+    pub fn put_route53_tags(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let tx = self.write()?;
+        tx.execute(
+            "DELETE FROM route53_tags WHERE resource_type = ?1 AND resource_id = ?2",
+            [resource_type, id],
+        )?;
+        for (key, value) in tags {
+            tx.execute(
+                "INSERT INTO route53_tags (resource_type, resource_id, tag_key, tag_value)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![resource_type, id, key, value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 }
 

@@ -1,10 +1,11 @@
 //! What only the Route 53 API keeps: settings eightfold's schema has no
-//! field for, and the ids of applied changes (for GetChange).
+//! field for, health-check configs as sent, tags, and the ids of applied
+//! changes (for GetChange).
 
-use super::Service;
 use super::error::ServiceError;
 use super::ids::new_change_id;
 use super::views::{ChangeInfo, rfc3339};
+use super::{Inner, Service};
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -39,6 +40,39 @@ impl Service {
         inner
             .store
             .put_route53_check_settings(id, version.map(|v| (v, enable_sni)))?;
+        Ok(())
+    }
+
+    /// Route 53 HealthCheckConfigs as sent (JSON), by check id, for the
+    /// checks whose current version they were sent for: an update through
+    /// another API makes a check fall back to what eightfold's schema says.
+    pub fn route53_check_configs(&self) -> Result<HashMap<String, String>, ServiceError> {
+        let inner = self.lock();
+        let versions: HashMap<&str, i64> = inner
+            .checks
+            .iter()
+            .map(|c| (c.input.id.as_str(), c.version))
+            .collect();
+        Ok(inner
+            .store
+            .route53_check_configs()?
+            .into_iter()
+            .filter(|(id, version, _)| versions.get(id.as_str()) == Some(version))
+            .map(|(id, _, config)| (id, config))
+            .collect())
+    }
+
+    /// Keeps the Route 53 HealthCheckConfig (JSON) sent for version
+    /// `version` of check `id`.
+    pub fn set_route53_check_config(
+        &self,
+        id: &str,
+        version: i64,
+        config: &str,
+    ) -> Result<(), ServiceError> {
+        self.lock()
+            .store
+            .put_route53_check_config(id, Some((version, config)))?;
         Ok(())
     }
 
@@ -78,5 +112,40 @@ impl Service {
             submitted_at: rfc3339(at),
             comment,
         })
+    }
+}
+
+/// What Route 53 tags: a hosted zone or a health check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagResource {
+    /// A hosted zone, by id.
+    HostedZone,
+    /// A health check, by id.
+    HealthCheck,
+}
+
+impl TagResource {
+    /// Route 53's name (TagResourceType).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TagResource::HostedZone => "hostedzone",
+            TagResource::HealthCheck => "healthcheck",
+        }
+    }
+}
+
+impl Inner {
+    /// Forgets what the Route 53 API kept about a deleted zone or check.
+    /// The object is gone already; a failure here is logged, and a new
+    /// object with the same id starts by forgetting again.
+    pub(super) fn forget_route53_extras(&mut self, resource: TagResource, id: &str) {
+        let config = match resource {
+            TagResource::HealthCheck => self.store.put_route53_check_config(id, None),
+            TagResource::HostedZone => Ok(()),
+        };
+        let tags = self.store.put_route53_tags(resource.as_str(), id, &[]);
+        if let Err(e) = config.and(tags) {
+            tracing::warn!(resource = resource.as_str(), id, error = %e, "could not forget the Route 53 settings of a deleted object");
+        }
     }
 }

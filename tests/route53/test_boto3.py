@@ -34,6 +34,16 @@ def zone_id(r53, name, reference):
     return zone["HostedZone"]["Id"]
 
 
+def as_returned(config):
+    """A HealthCheckConfig as Route 53 returns it: as sent, with
+    MeasureLatency and EnableSNI at their defaults when not sent."""
+    out = dict(config)
+    out.setdefault("MeasureLatency", False)
+    if config["Type"] != "CALCULATED":
+        out.setdefault("EnableSNI", config["Type"].startswith("HTTPS"))
+    return out
+
+
 def http_check(port, **extra):
     config = {
         "IPAddress": "127.0.0.1",
@@ -136,10 +146,10 @@ def test_health_checks_read_back_as_sent(r53, routed):
         assert got["Id"] == check_id
         assert got["CallerReference"] == f"routed-{name}"
         assert got["HealthCheckVersion"] == 1
-        assert got["HealthCheckConfig"] == routed["configs"][name]
+        assert got["HealthCheckConfig"] == as_returned(routed["configs"][name])
     listed = {c["Id"]: c for c in r53.list_health_checks()["HealthChecks"]}
     for name, check_id in routed["checks"].items():
-        assert listed[check_id]["HealthCheckConfig"] == routed["configs"][name]
+        assert listed[check_id]["HealthCheckConfig"] == as_returned(routed["configs"][name])
 
 
 def test_dns_answers_eight_distinct_healthy_records(server, routed):
@@ -315,7 +325,7 @@ def test_update_health_check_follows_its_version(r53, backend_factory):
         "EnableSNI": False,
     }
     made = r53.create_health_check(CallerReference="update-1", HealthCheckConfig=config)["HealthCheck"]
-    assert made["HealthCheckConfig"] == config
+    assert made["HealthCheckConfig"] == as_returned(config)
     with pytest.raises(ClientError) as e:
         r53.update_health_check(HealthCheckId=made["Id"], HealthCheckVersion=7, FailureThreshold=2)
     assert error_of(e)[0::2] == ("HealthCheckVersionMismatch", 409)
@@ -329,7 +339,7 @@ def test_update_health_check_follows_its_version(r53, backend_factory):
     assert updated["HealthCheckVersion"] == 2
     expected = dict(config, FailureThreshold=2, Inverted=True)
     del expected["FullyQualifiedDomainName"]
-    assert updated["HealthCheckConfig"] == expected
+    assert updated["HealthCheckConfig"] == as_returned(expected)
     assert r53.get_health_check(HealthCheckId=made["Id"])["HealthCheck"] == updated
 
     # Defaults are Route 53's: port 443, interval 30, threshold 3, SNI on.
@@ -343,6 +353,7 @@ def test_update_health_check_follows_its_version(r53, backend_factory):
         "Type": "HTTPS",
         "RequestInterval": 30,
         "FailureThreshold": 3,
+        "MeasureLatency": False,
         "Inverted": False,
         "Disabled": True,
         "EnableSNI": True,
@@ -358,8 +369,8 @@ def test_calculated_checks_round_trip(r53, routed):
         "ChildHealthChecks": [routed["checks"]["good"], routed["checks"]["tcp"]],
     }
     made = r53.create_health_check(CallerReference="calc-1", HealthCheckConfig=config)["HealthCheck"]
-    assert made["HealthCheckConfig"] == config
-    assert r53.get_health_check(HealthCheckId=made["Id"])["HealthCheck"]["HealthCheckConfig"] == config
+    assert made["HealthCheckConfig"] == as_returned(config)
+    assert r53.get_health_check(HealthCheckId=made["Id"])["HealthCheck"]["HealthCheckConfig"] == as_returned(config)
     r53.delete_health_check(HealthCheckId=made["Id"])
 
 
@@ -580,7 +591,7 @@ def test_a_check_by_name_alone_probes_that_name(r53, backend_factory):
         "Disabled": False,
     }
     made = r53.create_health_check(CallerReference="by-name", HealthCheckConfig=config)["HealthCheck"]
-    assert made["HealthCheckConfig"] == config
+    assert made["HealthCheckConfig"] == as_returned(config)
 
     def report():
         (obs,) = r53.get_health_check_status(HealthCheckId=made["Id"])["HealthCheckObservations"]
