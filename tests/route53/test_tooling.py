@@ -180,3 +180,125 @@ def test_status_reads_like_route53_with_the_checkers_address(r53, backend_factor
     assert last["IPAddress"] == "127.0.0.1"
     assert last["StatusReport"]["Status"] == "Failure: HTTP Status Code 503, Service Unavailable"
     r53.delete_health_check(HealthCheckId=check["Id"])
+
+
+def tags_of(r53, kind, rid):
+    tag_set = r53.list_tags_for_resource(ResourceType=kind, ResourceId=rid)["ResourceTagSet"]
+    assert (tag_set["ResourceType"], tag_set["ResourceId"]) == (kind, rid)
+    return {t["Key"]: t["Value"] for t in tag_set.get("Tags", [])}
+
+
+def test_zones_and_checks_are_tagged_as_in_route53(r53):
+    zone = r53.create_hosted_zone(Name="tags.test", CallerReference="tags-zone")["HostedZone"]
+    zid = zone["Id"].split("/")[-1]
+    check = r53.create_health_check(
+        CallerReference="tags-check",
+        HealthCheckConfig={"IPAddress": "127.0.0.1", "Port": 9, "Type": "TCP", "Disabled": True},
+    )["HealthCheck"]["Id"]
+    # What octoDNS does right after creating a check: name it.
+    r53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=check,
+                                 AddTags=[{"Key": "Name", "Value": "www-pool"}, {"Key": "octodns", "Value": "1"}])
+    r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zid,
+                                 AddTags=[{"Key": "team", "Value": "dns"}])
+    assert tags_of(r53, "healthcheck", check) == {"Name": "www-pool", "octodns": "1"}
+    assert tags_of(r53, "hostedzone", zid) == {"team": "dns"}
+    # Replace one, remove one, in one request.
+    r53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=check,
+                                 AddTags=[{"Key": "Name", "Value": "web"}], RemoveTagKeys=["octodns"])
+    assert tags_of(r53, "healthcheck", check) == {"Name": "web"}
+
+    other = r53.create_health_check(
+        CallerReference="tags-other",
+        HealthCheckConfig={"IPAddress": "127.0.0.1", "Port": 9, "Type": "TCP", "Disabled": True},
+    )["HealthCheck"]["Id"]
+    sets = r53.list_tags_for_resources(ResourceType="healthcheck", ResourceIds=[check, other])["ResourceTagSets"]
+    assert [(s["ResourceId"], s.get("Tags", [])) for s in sets] == [
+        (check, [{"Key": "Name", "Value": "web"}]),
+        (other, []),
+    ]
+
+    # Unknown objects get Route 53's codes.
+    with pytest.raises(ClientError) as e:
+        r53.list_tags_for_resource(ResourceType="healthcheck", ResourceId="no-such-check")
+    assert error_of(e)[0::2] == ("NoSuchHealthCheck", 404)
+    with pytest.raises(ClientError) as e:
+        r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId="ZNOSUCH",
+                                     AddTags=[{"Key": "a", "Value": "b"}])
+    assert error_of(e)[0::2] == ("NoSuchHostedZone", 404)
+
+    # Tags go with their object.
+    r53.delete_health_check(HealthCheckId=other)
+    with pytest.raises(ClientError) as e:
+        r53.list_tags_for_resource(ResourceType="healthcheck", ResourceId=other)
+    assert error_of(e)[0] == "NoSuchHealthCheck"
+    r53.delete_health_check(HealthCheckId=check)
+    r53.delete_hosted_zone(Id=zid)
+    with pytest.raises(ClientError) as e:
+        r53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zid)
+    assert error_of(e)[0] == "NoSuchHostedZone"
+
+
+def test_a_check_made_again_under_its_id_starts_without_the_old_tags(server, r53):
+    def v1(method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(server.endpoint + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request) as reply:
+            return reply.status
+
+    check = {"id": "tagged-again", "type": "tcp", "ip": "127.0.0.1", "port": 9, "disabled": True}
+    assert v1("POST", "/v1/health-checks", check) == 201
+    r53.change_tags_for_resource(ResourceType="healthcheck", ResourceId="tagged-again",
+                                 AddTags=[{"Key": "owner", "Value": "old"}])
+    assert v1("DELETE", "/v1/health-checks/tagged-again") == 204
+    assert v1("POST", "/v1/health-checks", check) == 201
+    assert tags_of(r53, "healthcheck", "tagged-again") == {}
+    assert v1("DELETE", "/v1/health-checks/tagged-again") == 204
+
+
+@pytest.mark.parametrize(
+    "add, remove, says",
+    [
+        ([{"Key": f"k{i}", "Value": "v"} for i in range(11)], None, "AddTags: 11 tags, at most 10 per request"),
+        (None, [f"k{i}" for i in range(11)], "RemoveTagKeys: 11 keys, at most 10 per request"),
+        ([{"Key": "k" * 129, "Value": "v"}], None, "129 characters, 1 to 128 allowed"),
+        ([{"Key": "k", "Value": "v" * 257}], None, "the value has 257 characters, at most 256 allowed"),
+        ([{"Key": "aws:name", "Value": "v"}], None, "the prefix aws: is reserved"),
+        ([{"Key": "a", "Value": "1"}], ["a"], 'tag key "a" is named twice'),
+    ],
+)
+def test_tag_limits_are_route53s_and_a_refused_change_changes_nothing(server, add, remove, says):
+    r53 = server.client(Config(parameter_validation=False))
+    zid = r53.create_hosted_zone(Name="limits.tags.test", CallerReference=f"limits-{says[:16]}")["HostedZone"]["Id"]
+    zid = zid.split("/")[-1]
+    r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zid, AddTags=[{"Key": "keep", "Value": "me"}])
+    params = {"ResourceType": "hostedzone", "ResourceId": zid}
+    if add:
+        params["AddTags"] = add
+    if remove:
+        params["RemoveTagKeys"] = remove
+    with pytest.raises(ClientError) as e:
+        r53.change_tags_for_resource(**params)
+    code, message, status = error_of(e)
+    assert (code, status) == ("InvalidInput", 400)
+    assert says in message, message
+    assert tags_of(r53, "hostedzone", zid) == {"keep": "me"}
+    r53.delete_hosted_zone(Id=zid)
+
+
+def test_a_resource_holds_at_most_50_tags(r53):
+    zid = r53.create_hosted_zone(Name="fifty.tags.test", CallerReference="fifty")["HostedZone"]["Id"].split("/")[-1]
+    for start in range(0, 50, 10):
+        r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zid,
+                                     AddTags=[{"Key": f"k{i:02}", "Value": "v"} for i in range(start, start + 10)])
+    assert len(tags_of(r53, "hostedzone", zid)) == 50
+    with pytest.raises(ClientError) as e:
+        r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zid, AddTags=[{"Key": "one-more", "Value": "v"}])
+    assert "would hold 51 tags, at most 50 allowed" in error_of(e)[1]
+    # Replacing a value or swapping a key stays within the limit.
+    r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zid,
+                                 AddTags=[{"Key": "k00", "Value": "new"}, {"Key": "swap", "Value": "v"}],
+                                 RemoveTagKeys=["k01"])
+    tags = tags_of(r53, "hostedzone", zid)
+    assert len(tags) == 50 and tags["k00"] == "new" and "swap" in tags and "k01" not in tags
+    r53.delete_hosted_zone(Id=zid)

@@ -21,6 +21,7 @@ pub mod extract;
 pub mod model;
 pub mod operation;
 pub mod sigv4;
+mod tags;
 pub mod xml;
 
 use std::collections::HashMap;
@@ -91,6 +92,14 @@ pub fn router() -> Router<ApiState> {
         )
         .route("/2013-04-01/hostedzonecount", op(get(hosted_zone_count)))
         .route("/2013-04-01/healthcheckcount", op(get(health_check_count)))
+        .route(
+            "/2013-04-01/tags/{type}/{id}",
+            op(get(tags::list_tags).post(tags::change_tags)),
+        )
+        .route(
+            "/2013-04-01/tags/{type}",
+            op(post(tags::list_tags_for_resources)),
+        )
         .route("/2013-04-01/{*rest}", any(unsupported_operation))
 }
 
