@@ -302,3 +302,37 @@ def test_a_resource_holds_at_most_50_tags(r53):
     tags = tags_of(r53, "hostedzone", zid)
     assert len(tags) == 50 and tags["k00"] == "new" and "swap" in tags and "k01" not in tags
     r53.delete_hosted_zone(Id=zid)
+
+
+def test_reads_tools_make_on_their_usual_path(r53, backend_factory):
+    zid = r53.create_hosted_zone(Name="reads.test", CallerReference="reads-zone")["HostedZone"]["Id"]
+    # eightfold does not sign: NOT_SIGNING and no keys, as Route 53 says
+    # for an unsigned zone.
+    dnssec = r53.get_dnssec(HostedZoneId=zid)
+    assert dnssec["Status"] == {"ServeSignature": "NOT_SIGNING"}
+    assert dnssec["KeySigningKeys"] == []
+    with pytest.raises(ClientError) as e:
+        r53.get_dnssec(HostedZoneId="ZNOSUCH")
+    assert error_of(e)[0::2] == ("NoSuchHostedZone", 404)
+
+    limit = r53.get_hosted_zone_limit(HostedZoneId=zid, Type="MAX_RRSETS_BY_ZONE")
+    assert limit["Limit"] == {"Type": "MAX_RRSETS_BY_ZONE", "Value": 2**31 - 1}
+    assert limit["Count"] == 2  # the apex SOA and NS
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": {
+        "Name": "www.reads.test", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.1"}]}}]})
+    assert r53.get_hosted_zone_limit(HostedZoneId=zid, Type="MAX_RRSETS_BY_ZONE")["Count"] == 3
+    with pytest.raises(ClientError) as e:
+        r53.get_hosted_zone_limit(HostedZoneId=zid, Type="MAX_VPCS_ASSOCIATED_BY_ZONE")
+    assert error_of(e)[0] == "HostedZoneNotPrivate"
+
+    b = backend_factory()
+    check = r53.create_health_check(
+        CallerReference="reads-check",
+        HealthCheckConfig={"IPAddress": "127.0.0.1", "Port": b.port, "Type": "TCP", "Disabled": True},
+    )["HealthCheck"]["Id"]
+    ranges = r53.get_checker_ip_ranges()["CheckerIpRanges"]
+    assert "127.0.0.1/32" in ranges, ranges
+    r53.delete_health_check(HealthCheckId=check)
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": {
+        "Name": "www.reads.test", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.1"}]}}]})
+    r53.delete_hosted_zone(Id=zid)

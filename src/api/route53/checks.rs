@@ -258,7 +258,7 @@ pub fn status_report(healthy: bool, reason: &str) -> String {
 /// The address eightfold's checker sends probes of `check` from: the
 /// source the routing table picks for the endpoint (a UDP `connect`
 /// sends nothing). None for calculated checks and unresolvable names.
-fn checker_address(check: &HealthCheckInput) -> Option<IpAddr> {
+pub(super) fn checker_address(check: &HealthCheckInput) -> Option<IpAddr> {
     let port = check.port.unwrap_or(80);
     let target: SocketAddr = match (&check.ip, &check.fqdn) {
         (Some(ip), _) => SocketAddr::new(ip.parse().ok()?, port),

@@ -20,6 +20,7 @@ pub mod error;
 pub mod extract;
 pub mod model;
 pub mod operation;
+mod reads;
 pub mod sigv4;
 mod tags;
 pub mod xml;
@@ -95,6 +96,18 @@ pub fn router() -> Router<ApiState> {
         .route(
             "/2013-04-01/tags/{type}/{id}",
             op(get(tags::list_tags).post(tags::change_tags)),
+        )
+        .route(
+            "/2013-04-01/hostedzone/{id}/dnssec",
+            op(get(reads::get_dnssec)),
+        )
+        .route(
+            "/2013-04-01/hostedzonelimit/{id}/{type}",
+            op(get(reads::get_hosted_zone_limit)),
+        )
+        .route(
+            "/2013-04-01/checkeripranges",
+            op(get(reads::get_checker_ip_ranges)),
         )
         .route(
             "/2013-04-01/tags/{type}",
