@@ -101,6 +101,13 @@ def test_every_health_check_field_round_trips_as_sent(r53, backend_factory):
     }
     made = r53.create_health_check(CallerReference="tooling-all", HealthCheckConfig=config)["HealthCheck"]
     assert made["HealthCheckConfig"] == config
+    # The same request again is the same check; with any field changed, a
+    # conflict, even one eightfold's own schema has no field for.
+    again = r53.create_health_check(CallerReference="tooling-all", HealthCheckConfig=config)["HealthCheck"]
+    assert again == made
+    with pytest.raises(ClientError) as e:
+        r53.create_health_check(CallerReference="tooling-all", HealthCheckConfig=dict(config, MeasureLatency=False))
+    assert error_of(e)[0::2] == ("HealthCheckAlreadyExists", 409)
     got = r53.get_health_check(HealthCheckId=made["Id"])["HealthCheck"]
     assert got == made
     listed = {c["Id"]: c for c in r53.list_health_checks()["HealthChecks"]}

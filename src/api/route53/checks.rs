@@ -125,8 +125,19 @@ pub(super) async fn create_health_check(
                 info,
             });
         }
-        // The same request again: the check it created.
-        Ok(Kept::load(svc)?.check(info))
+        // The same request again: the check it created, unless a field
+        // only Route 53 keeps differs (Route 53 compares the whole config).
+        let existing = Kept::load(svc)?.check(info);
+        if existing.sent.as_ref().is_some_and(|kept| *kept != sent) {
+            return Err(R53Error::new(
+                "HealthCheckAlreadyExists",
+                format!(
+                    "caller reference was used for health check {:?} with other settings",
+                    existing.info.input.id
+                ),
+            ));
+        }
+        Ok(existing)
     })
     .await?;
     let mut doc = Doc::new("CreateHealthCheckResponse");

@@ -404,12 +404,36 @@ pub fn record_out(r: &RecordInput, apex: &str) -> RecordSetOut {
         multi_value_answer: routing == "multivalue",
         ttl: r.ttl.unwrap_or(i64::from(DEFAULT_RECORD_TTL)),
         values: match (&r.value, &r.values) {
-            (_, Some(values)) => values.clone(),
-            (Some(v), None) => vec![v.clone()],
+            (_, Some(values)) => values.iter().map(|v| value_out(r, apex, v)).collect(),
+            (Some(v), None) => vec![value_out(r, apex, v)],
             (None, None) => Vec::new(),
         },
         health_check_id: r.health_check.clone(),
     }
+}
+
+/// Types whose values hold a domain name.
+fn name_valued(rtype: &str) -> bool {
+    matches!(
+        rtype.to_ascii_uppercase().as_str(),
+        "CNAME" | "NS" | "PTR" | "MX" | "SRV" | "DNAME" | "SVCB" | "HTTPS" | "NAPTR"
+    )
+}
+
+/// A stored value as Route 53 shows it: as sent when it came through
+/// Route 53 (`absolute_names`); otherwise, for a record of eightfold's own
+/// schema whose names may be relative to the zone, with its names made
+/// absolute as DNS serves them, since a Route 53 client reads every name
+/// as absolute.
+fn value_out(r: &RecordInput, apex: &str, value: &str) -> String {
+    if r.absolute_names || !name_valued(&r.rtype) {
+        return value.to_string();
+    }
+    let parsed = crate::config::parse_absolute(apex)
+        .ok()
+        .zip(crate::zonefile::parse_rtype(&r.rtype))
+        .and_then(|(origin, rtype)| crate::zonefile::parse_value(&origin, rtype, value).ok());
+    parsed.map_or_else(|| value.to_string(), |data| data.to_string())
 }
 
 /// One change of a Route 53 batch in eightfold's schema.
@@ -952,6 +976,35 @@ mod tests {
     /// Bodies exactly as boto3 sends them.
     const CHANGE_BODY: &str = r#"<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Comment>c</Comment><Changes><Change><Action>UPSERT</Action><ResourceRecordSet><Name>\052.x.test</Name><Type>TXT</Type><SetIdentifier>a</SetIdentifier><Weight>5</Weight><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>"a &amp; b"</Value></ResourceRecord></ResourceRecords><HealthCheckId>h</HealthCheckId></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#;
     const UPDATE_BODY: &str = r#"<UpdateHealthCheckRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><HealthCheckVersion>2</HealthCheckVersion><ResetElements><ResettableElementName>ResourcePath</ResettableElementName><ResettableElementName>ChildHealthChecks</ResettableElementName></ResetElements><ChildHealthChecks /></UpdateHealthCheckRequest>"#;
+
+    #[test]
+    fn values_are_listed_as_sent_or_with_their_names_made_absolute() {
+        let json = RecordInput {
+            name: "@".into(),
+            rtype: "MX".into(),
+            values: Some(vec!["10 mail".into(), "20 mx.other.test.".into()]),
+            ..RecordInput::default()
+        };
+        assert_eq!(
+            record_out(&json, "api.test.").values,
+            ["10 mail.api.test.", "20 mx.other.test."]
+        );
+        let route53 = RecordInput {
+            values: Some(vec!["10 mail.other.test".into()]),
+            absolute_names: true,
+            ..json.clone()
+        };
+        assert_eq!(
+            record_out(&route53, "api.test.").values,
+            ["10 mail.other.test"]
+        );
+        let txt = RecordInput {
+            rtype: "TXT".into(),
+            values: Some(vec!["\"a  b\"".into()]),
+            ..json
+        };
+        assert_eq!(record_out(&txt, "api.test.").values, ["\"a  b\""]);
+    }
 
     #[test]
     fn a_boto3_change_batch_becomes_a_service_change() {
