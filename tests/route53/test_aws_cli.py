@@ -30,7 +30,7 @@ def aws(server, command, cwd, ok=True):
 
 def test_the_aws_cli_manages_a_zone(server, tmp_path):
     path = sysconfig.get_path("scripts") + os.pathsep + os.environ.get("PATH", "")
-    assert shutil.which("aws", path=path), "the aws CLI is missing: pip install boto3 awscli dnspython pytest"
+    assert shutil.which("aws", path=path), "the aws CLI is missing: pip install boto3 awscli dnspython pytest octodns octodns-route53"
     zone = aws(server, "create-hosted-zone --name cli.test --caller-reference cli-zone-1", tmp_path)
     zone_id = zone["HostedZone"]["Id"]
     assert zone["HostedZone"]["Name"] == "cli.test."
