@@ -275,6 +275,7 @@ struct RawRecord {
     health_check: Option<Spanned<String>>,
     failover: Option<Spanned<String>>,
     weight: Option<Spanned<i64>>,
+    absolute_names: Option<Spanned<bool>>,
 }
 
 /// An address prefix (`10.0.0.0/8`), or one address as a prefix of its
@@ -856,6 +857,7 @@ impl RawRecord {
             health_check: plain(&self.health_check),
             failover: plain(&self.failover),
             weight: plain(&self.weight),
+            absolute_names: plain(&self.absolute_names).unwrap_or(false),
         };
         (input, spans)
     }

@@ -80,6 +80,11 @@ pub struct RecordInput {
     /// 0 to 255, for weighted records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i64>,
+    /// Names in the values are absolute with or without their final dot,
+    /// as Route 53 reads them, instead of relative to the zone. The
+    /// Route 53 API sets it, so a value is kept and listed as it was sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub absolute_names: bool,
 }
 
 impl RecordInput {
@@ -160,9 +165,12 @@ impl RecordInput {
             }
         };
         let mut values = Vec::new();
+        // Route 53's reading: a name in a value is absolute, dot or not.
+        let root = DName::root_bytes();
+        let origin = if self.absolute_names { &root } else { apex };
         if let Some(rtype) = rtype {
             for (i, text) in texts.iter().enumerate() {
-                match zonefile::parse_value(apex, rtype, text) {
+                match zonefile::parse_value(origin, rtype, text) {
                     Ok(v) => values.push(v),
                     Err(msg) => errors.push(FieldError {
                         field,
@@ -306,6 +314,7 @@ impl RecordInput {
                 .to_string()
             }),
             weight: spec.weight.map(i64::from),
+            absolute_names: false,
         }
     }
 }
@@ -622,6 +631,8 @@ pub fn check_target(spec: &HealthCheckSpec, targets: &TargetPolicy) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::base::iana::Rtype;
+    use domain::base::rdata::{ComposeRecordData, RecordData};
 
     fn apex() -> DName {
         DName::from_str("example.test.").unwrap()
@@ -638,6 +649,36 @@ mod tests {
         let input: RecordInput = serde_json::from_str(json).unwrap();
         let spec = input.to_spec(&apex(), &|_| true).unwrap();
         assert_eq!(RecordInput::from_spec(&spec, &apex()), input);
+    }
+
+    #[test]
+    fn absolute_names_read_a_value_without_its_dot_as_absolute() {
+        let relative =
+            record(r#"{"name":"www","type":"MX","values":["10 mail.other.test"]}"#).unwrap();
+        assert_eq!(
+            relative.values[0].to_string(),
+            "10 mail.other.test.example.test."
+        );
+        let absolute = record(
+            r#"{"name":"www","type":"MX","values":["10 mail.other.test"],"absolute_names":true}"#,
+        )
+        .unwrap();
+        assert_eq!(absolute.values[0].to_string(), "10 mail.other.test.");
+    }
+
+    #[test]
+    fn spf_is_type_99_with_txt_data() {
+        let spec = record(r#"{"name":"@","type":"SPF","values":["\"v=spf1 -all\""]}"#).unwrap();
+        assert_eq!(spec.rtype, Rtype::SPF);
+        assert_eq!(spec.rtype.to_int(), 99);
+        let txt = record(r#"{"name":"@","type":"TXT","values":["\"v=spf1 -all\""]}"#).unwrap();
+        let wire = |s: &RecordSpec| {
+            let mut out = Vec::new();
+            s.values[0].compose_rdata(&mut out).unwrap();
+            out
+        };
+        assert_eq!(wire(&spec), wire(&txt));
+        assert_eq!(spec.values[0].rtype(), Rtype::SPF);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Route 53 compatibility (SPEC §6, issue 5): the real clients, boto3 and
-//! the aws CLI, against the real binary. The tests are Python
+//! Route 53 compatibility (SPEC §6, issues 5 and 13): the real clients,
+//! boto3, the aws CLI and octoDNS, against the real binary. The tests are Python
 //! (`tests/route53/`, pytest); this runs them with the binary cargo built.
 //!
 //! Missing Python modules are a failure, not a skip: CI installs them
@@ -7,13 +7,16 @@
 
 use std::process::Command;
 
-const PIP_LINE: &str = "pip install boto3 awscli dnspython pytest";
+const PIP_LINE: &str = "pip install boto3 awscli dnspython pytest octodns octodns-route53";
 
 #[test]
 fn boto3_and_the_aws_cli_work_unchanged() {
     let root = env!("CARGO_MANIFEST_DIR");
     let probe = Command::new("python3")
-        .args(["-c", "import boto3, botocore, awscli, dns.message, pytest"])
+        .args([
+            "-c",
+            "import boto3, botocore, awscli, dns.message, pytest, octodns, octodns_route53",
+        ])
         .output();
     match probe {
         Err(e) => panic!("cannot run python3 ({e}); install Python 3, then: {PIP_LINE}"),

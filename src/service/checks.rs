@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::declarations::kinds_of;
 use super::error::{ServiceError, field_problem};
+use super::route53::TagResource;
 use super::views::{CheckInfo, CheckState, api_check_info, state_info};
 use super::{Inner, Service, checker_index};
 use crate::health::Checker;
@@ -90,6 +91,8 @@ impl Service {
             caller_reference,
         };
         self.wrote(inner.store.put_check(&stored)?);
+        // A check deleted with this id may have left its tags behind.
+        inner.forget_route53_extras(TagResource::HealthCheck, &stored.input.id);
         let info = api_check_info(&stored);
         inner.checks.push(stored);
         inner.reconfigure_checks();
@@ -164,6 +167,7 @@ impl Service {
         self.wrote(inner.store.delete_check(id)?);
         inner.checks.retain(|c| c.input.id != id);
         inner.reconfigure_checks();
+        inner.forget_route53_extras(TagResource::HealthCheck, id);
         Ok(())
     }
 

@@ -32,6 +32,7 @@ mod views;
 mod zones;
 
 pub use error::ServiceError;
+pub use route53::TagResource;
 pub use views::{
     ChangeInfo, CheckInfo, CheckState, EventInfo, HealthMetrics, RecordExplanation, ResultInfo,
     RoutedName, TestAnswer, ZoneInfo,

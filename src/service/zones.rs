@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ServiceError, field_problem};
 use super::ids::{file_zone_id, new_change_id, new_zone_id};
+use super::route53::TagResource;
 use super::views::{ChangeInfo, ZoneInfo, api_zone_info, rfc3339};
 use super::{Inner, MAX_CHANGES_PER_BATCH, Service, key_text};
 use crate::config::parse_absolute;
@@ -160,6 +161,7 @@ impl Service {
         inner.zones.retain(|z| z.name != zone.name);
         inner.api_specs.remove(&zone.name);
         self.publish_zone(&mut inner, &zone.name);
+        inner.forget_route53_extras(TagResource::HostedZone, &zone.id);
         Ok(api_zone_info(&zone))
     }
 

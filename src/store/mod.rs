@@ -101,9 +101,20 @@ pub const MIGRATIONS: &[&str] = &[
     // 4: history is pruned by age (health events have their index on
     // `at` from 1).
     "CREATE INDEX route53_changes_by_time ON route53_changes (submitted_at);",
-    // 5: reserved for the Route 53 tags (another branch); whichever lands
-    // second renumbers.
-    "-- reserved",
+    // 5: Route 53 health-check configurations as sent (per version, like
+    // 2), and the tags of hosted zones and health checks.
+    "CREATE TABLE route53_check_configs (
+        check_id TEXT PRIMARY KEY,
+        version BIGINT NOT NULL,      -- the HealthCheckVersion it belongs to
+        config TEXT NOT NULL          -- the HealthCheckConfig, as JSON
+    );
+    CREATE TABLE route53_tags (
+        resource_type TEXT NOT NULL,  -- hostedzone or healthcheck
+        resource_id TEXT NOT NULL,
+        tag_key TEXT NOT NULL,
+        tag_value TEXT NOT NULL,
+        PRIMARY KEY (resource_type, resource_id, tag_key)
+    );",
     // 6: the cluster. `store_version` counts the writes that change what
     // nodes serve (zones, records, checks, overrides, Route 53 settings):
     // a node serving version N has every one of the first N. `nodes` is
@@ -345,6 +356,31 @@ pub trait Backend: Send {
         check: &str,
         settings: Option<(i64, Option<bool>)>,
     ) -> Result<i64, StoreError>;
+    /// Route 53 HealthCheckConfigs as sent: check id, the version they
+    /// were sent for, and the config as JSON.
+    fn route53_check_configs(&self) -> Result<Vec<(String, i64, String)>, StoreError>;
+    /// Keeps the config sent for version `version` of check `id`, or
+    /// (`None`) forgets the check's config. Read by whichever node is
+    /// asked, so no node serves it from memory: no store version.
+    fn put_route53_check_config(
+        &mut self,
+        id: &str,
+        config: Option<(i64, &str)>,
+    ) -> Result<(), StoreError>;
+    /// The tags of a resource (`hostedzone` or `healthcheck`), by key.
+    fn route53_tags(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Vec<(String, String)>, StoreError>;
+    /// Replaces every tag of a resource with `tags` (none: removes them),
+    /// in one transaction.
+    fn put_route53_tags(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), StoreError>;
     /// Deletes history past `retention`, in one transaction.
     fn prune_history(
         &mut self,

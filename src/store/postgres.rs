@@ -750,6 +750,102 @@ impl Backend for PostgresBackend {
         })
     }
 
+    fn route53_check_configs(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query(
+                    "SELECT check_id, version, config FROM route53_check_configs",
+                    &[],
+                )
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect())
+        })
+    }
+
+    fn put_route53_check_config(
+        &mut self,
+        id: &str,
+        config: Option<(i64, &str)>,
+    ) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        let id = id.to_owned();
+        let config = config.map(|(v, json)| (v, json.to_owned()));
+        self.run(async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "DELETE FROM route53_check_configs WHERE check_id = $1",
+                &[&id],
+            )
+            .await?;
+            if let Some((version, json)) = config {
+                tx.execute(
+                    "INSERT INTO route53_check_configs (check_id, version, config)
+                     VALUES ($1, $2, $3)",
+                    &[&id, &version, &json],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn route53_tags(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let pool = self.pool.clone();
+        let (resource_type, id) = (resource_type.to_owned(), id.to_owned());
+        self.run(async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query(
+                    "SELECT tag_key, tag_value FROM route53_tags
+                     WHERE resource_type = $1 AND resource_id = $2 ORDER BY tag_key",
+                    &[&resource_type, &id],
+                )
+                .await?;
+            Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn put_route53_tags(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        let (resource_type, id) = (resource_type.to_owned(), id.to_owned());
+        let tags = tags.to_vec();
+        self.run(async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "DELETE FROM route53_tags WHERE resource_type = $1 AND resource_id = $2",
+                &[&resource_type, &id],
+            )
+            .await?;
+            for (key, value) in &tags {
+                tx.execute(
+                    "INSERT INTO route53_tags (resource_type, resource_id, tag_key, tag_value)
+                     VALUES ($1, $2, $3, $4)",
+                    &[&resource_type, &id, key, value],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     fn prune_history(
         &mut self,
         now: SystemTime,

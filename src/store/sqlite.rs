@@ -361,6 +361,69 @@ impl Backend for SqliteBackend {
         select_events(&self.conn, check, since, limit)
     }
 
+    fn route53_check_configs(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT check_id, version, config FROM route53_check_configs")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn put_route53_check_config(
+        &mut self,
+        id: &str,
+        config: Option<(i64, &str)>,
+    ) -> Result<(), StoreError> {
+        let tx = self.write()?;
+        tx.execute(
+            "DELETE FROM route53_check_configs WHERE check_id = ?1",
+            [id],
+        )?;
+        if let Some((version, json)) = config {
+            tx.execute(
+                "INSERT INTO route53_check_configs (check_id, version, config) VALUES (?1, ?2, ?3)",
+                params![id, version, json],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn route53_tags(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT tag_key, tag_value FROM route53_tags
+             WHERE resource_type = ?1 AND resource_id = ?2 ORDER BY tag_key",
+        )?;
+        let rows = stmt.query_map([resource_type, id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn put_route53_tags(
+        &mut self,
+        resource_type: &str,
+        id: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let tx = self.write()?;
+        tx.execute(
+            "DELETE FROM route53_tags WHERE resource_type = ?1 AND resource_id = ?2",
+            [resource_type, id],
+        )?;
+        for (key, value) in tags {
+            tx.execute(
+                "INSERT INTO route53_tags (resource_type, resource_id, tag_key, tag_value)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![resource_type, id, key, value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn history_reader(&self) -> Result<Option<HistoryReader>, StoreError> {
         let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else {
             return Ok(None);

@@ -329,6 +329,42 @@ fn checks_and_their_route53_settings_round_trip() {
 }
 
 #[test]
+fn route53_check_configs_and_tags_round_trip_and_are_replaced_whole() {
+    each_backend(|f| {
+        let mut s = f.open();
+        s.put_route53_check_config("web", Some((2, r#"{"Type":"HTTP"}"#)))
+            .unwrap();
+        let tags = [
+            ("env".to_string(), "prod".to_string()),
+            ("a".into(), "1".into()),
+        ];
+        s.put_route53_tags("healthcheck", "web", &tags).unwrap();
+        s.put_route53_tags("hostedzone", "Z1", &tags[..1]).unwrap();
+        let mut s = f.open();
+        assert_eq!(
+            s.route53_check_configs().unwrap(),
+            vec![("web".to_string(), 2, r#"{"Type":"HTTP"}"#.to_string())]
+        );
+        assert_eq!(
+            s.route53_tags("healthcheck", "web").unwrap(),
+            vec![
+                ("a".to_string(), "1".to_string()),
+                ("env".into(), "prod".into())
+            ],
+            "by key"
+        );
+        s.put_route53_tags("healthcheck", "web", &tags[1..])
+            .unwrap();
+        assert_eq!(s.route53_tags("healthcheck", "web").unwrap(), &tags[1..]);
+        assert_eq!(s.route53_tags("hostedzone", "Z1").unwrap(), &tags[..1]);
+        s.put_route53_tags("healthcheck", "web", &[]).unwrap();
+        s.put_route53_check_config("web", None).unwrap();
+        assert!(s.route53_tags("healthcheck", "web").unwrap().is_empty());
+        assert!(s.route53_check_configs().unwrap().is_empty());
+    });
+}
+
+#[test]
 fn migrations_run_once() {
     each_backend(|f| {
         f.open();

@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use bytes::Bytes;
 use domain::base::iana::{Class, Rtype};
 use domain::base::name::{FlattenInto, ToLabelIter};
-use domain::base::rdata::RecordData;
+use domain::base::rdata::{ComposeRecordData, RecordData, UnknownRecordData};
+use domain::rdata::ZoneRecordData;
 use domain::zonefile::inplace::{Entry as ScannedEntry, Zonefile};
 
 use super::lexer::Token;
@@ -58,9 +59,13 @@ pub(super) fn scan(
     line: &mut String,
 ) -> Result<RData, RdataError> {
     let generic = tokens.first().is_some_and(|t| t.is("\\#"));
+    // SPF (RFC 4408 §3.1.1, type 99) has TXT's syntax and wire form;
+    // domain's scanner knows it only in RFC 3597 form.
+    let spf = rtype == Rtype::SPF && !generic;
+    let scanned_type = if spf { Rtype::TXT } else { rtype };
     let names = if generic { &[][..] } else { name_fields(rtype) };
     line.clear();
-    let _ = write!(line, "@ 0 IN {rtype}");
+    let _ = write!(line, "@ 0 IN {scanned_type}");
     let mut starts = Vec::with_capacity(tokens.len());
     for (i, token) in tokens.iter().enumerate() {
         if i == 0 || !token.joined {
@@ -133,7 +138,21 @@ pub(super) fn scan(
             });
         }
     };
-    let data: RData = typed(record.data().clone().flatten_into());
+    let mut data: RData = typed(record.data().clone().flatten_into());
+    if spf && let ZoneRecordData::Txt(txt) = &data {
+        let mut octets = Vec::new();
+        let spf_data = txt
+            .compose_rdata(&mut octets)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                UnknownRecordData::from_octets(Rtype::SPF, Bytes::from(octets))
+                    .map_err(|e| e.to_string())
+            });
+        data = ZoneRecordData::Unknown(spf_data.map_err(|message| RdataError {
+            token: None,
+            message,
+        })?);
+    }
     if !well_formed(&data) {
         return Err(RdataError {
             token: None,
@@ -172,8 +191,7 @@ fn push_absolute(out: &mut String, name: &DName) {
 /// data either way, so it must compare, deduplicate and validate the same.
 fn typed(data: RData) -> RData {
     use domain::base::name::ParsedName;
-    use domain::base::rdata::{ComposeRecordData, ParseRecordData};
-    use domain::rdata::ZoneRecordData;
+    use domain::base::rdata::ParseRecordData;
     if !matches!(data, ZoneRecordData::Unknown(_)) {
         return data;
     }

@@ -105,9 +105,12 @@ class Server:
         self.stop()
         self.start()
 
-    def client(self):
+    def client(self, config=None):
+        """A boto3 client; `config` a botocore Config (for example one that
+        turns off boto3's own parameter checks, to reach the server's)."""
         return boto3.client(
             "route53",
+            config=config,
             endpoint_url=self.endpoint,
             region_name=AWS_ENV["AWS_DEFAULT_REGION"],
             aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],

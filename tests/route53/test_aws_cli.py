@@ -30,7 +30,7 @@ def aws(server, command, cwd, ok=True):
 
 def test_the_aws_cli_manages_a_zone(server, tmp_path):
     path = sysconfig.get_path("scripts") + os.pathsep + os.environ.get("PATH", "")
-    assert shutil.which("aws", path=path), "the aws CLI is missing: pip install boto3 awscli dnspython pytest"
+    assert shutil.which("aws", path=path), "the aws CLI is missing: pip install boto3 awscli dnspython pytest octodns octodns-route53"
     zone = aws(server, "create-hosted-zone --name cli.test --caller-reference cli-zone-1", tmp_path)
     zone_id = zone["HostedZone"]["Id"]
     assert zone["HostedZone"]["Name"] == "cli.test."
@@ -106,3 +106,19 @@ def test_the_aws_cli_manages_a_zone(server, tmp_path):
 def test_the_aws_cli_reports_route53_errors(server, tmp_path, command):
     stderr = aws(server, command, tmp_path, ok=False)
     assert "NoSuchHostedZone" in stderr, stderr
+
+
+def test_the_aws_cli_tags_a_health_check(server, tmp_path):
+    check = aws(
+        server,
+        "create-health-check --caller-reference cli-tags "
+        "--health-check-config IPAddress=127.0.0.1,Port=9,Type=TCP,Disabled=true,MeasureLatency=true",
+        tmp_path,
+    )["HealthCheck"]
+    assert check["HealthCheckConfig"]["MeasureLatency"] is True
+    rid = check["Id"]
+    assert aws(server, f"change-tags-for-resource --resource-type healthcheck --resource-id {rid} "
+                       "--add-tags Key=Name,Value=cli", tmp_path) is None
+    listed = aws(server, f"list-tags-for-resource --resource-type healthcheck --resource-id {rid}", tmp_path)
+    assert listed["ResourceTagSet"]["Tags"] == [{"Key": "Name", "Value": "cli"}]
+    aws(server, f"delete-health-check --health-check-id {rid}", tmp_path)

@@ -34,6 +34,16 @@ def zone_id(r53, name, reference):
     return zone["HostedZone"]["Id"]
 
 
+def as_returned(config):
+    """A HealthCheckConfig as Route 53 returns it: as sent, with
+    MeasureLatency and EnableSNI at their defaults when not sent."""
+    out = dict(config)
+    out.setdefault("MeasureLatency", False)
+    if config["Type"] != "CALCULATED":
+        out.setdefault("EnableSNI", config["Type"].startswith("HTTPS"))
+    return out
+
+
 def http_check(port, **extra):
     config = {
         "IPAddress": "127.0.0.1",
@@ -136,10 +146,10 @@ def test_health_checks_read_back_as_sent(r53, routed):
         assert got["Id"] == check_id
         assert got["CallerReference"] == f"routed-{name}"
         assert got["HealthCheckVersion"] == 1
-        assert got["HealthCheckConfig"] == routed["configs"][name]
+        assert got["HealthCheckConfig"] == as_returned(routed["configs"][name])
     listed = {c["Id"]: c for c in r53.list_health_checks()["HealthChecks"]}
     for name, check_id in routed["checks"].items():
-        assert listed[check_id]["HealthCheckConfig"] == routed["configs"][name]
+        assert listed[check_id]["HealthCheckConfig"] == as_returned(routed["configs"][name])
 
 
 def test_dns_answers_eight_distinct_healthy_records(server, routed):
@@ -315,7 +325,7 @@ def test_update_health_check_follows_its_version(r53, backend_factory):
         "EnableSNI": False,
     }
     made = r53.create_health_check(CallerReference="update-1", HealthCheckConfig=config)["HealthCheck"]
-    assert made["HealthCheckConfig"] == config
+    assert made["HealthCheckConfig"] == as_returned(config)
     with pytest.raises(ClientError) as e:
         r53.update_health_check(HealthCheckId=made["Id"], HealthCheckVersion=7, FailureThreshold=2)
     assert error_of(e)[0::2] == ("HealthCheckVersionMismatch", 409)
@@ -329,7 +339,7 @@ def test_update_health_check_follows_its_version(r53, backend_factory):
     assert updated["HealthCheckVersion"] == 2
     expected = dict(config, FailureThreshold=2, Inverted=True)
     del expected["FullyQualifiedDomainName"]
-    assert updated["HealthCheckConfig"] == expected
+    assert updated["HealthCheckConfig"] == as_returned(expected)
     assert r53.get_health_check(HealthCheckId=made["Id"])["HealthCheck"] == updated
 
     # Defaults are Route 53's: port 443, interval 30, threshold 3, SNI on.
@@ -343,6 +353,7 @@ def test_update_health_check_follows_its_version(r53, backend_factory):
         "Type": "HTTPS",
         "RequestInterval": 30,
         "FailureThreshold": 3,
+        "MeasureLatency": False,
         "Inverted": False,
         "Disabled": True,
         "EnableSNI": True,
@@ -358,8 +369,8 @@ def test_calculated_checks_round_trip(r53, routed):
         "ChildHealthChecks": [routed["checks"]["good"], routed["checks"]["tcp"]],
     }
     made = r53.create_health_check(CallerReference="calc-1", HealthCheckConfig=config)["HealthCheck"]
-    assert made["HealthCheckConfig"] == config
-    assert r53.get_health_check(HealthCheckId=made["Id"])["HealthCheck"]["HealthCheckConfig"] == config
+    assert made["HealthCheckConfig"] == as_returned(config)
+    assert r53.get_health_check(HealthCheckId=made["Id"])["HealthCheck"]["HealthCheckConfig"] == as_returned(config)
     r53.delete_health_check(HealthCheckId=made["Id"])
 
 
@@ -484,6 +495,8 @@ def test_names_and_values_take_route53_forms(server, r53):
         {"Name": "txt.forms.test.", "Type": "TXT", "TTL": 60, "ResourceRecords": [{"Value": '"a <b> & \\"c\\""'}, {"Value": '"second"'}]},
         {"Name": "alias.forms.test", "Type": "CNAME", "TTL": 60, "ResourceRecords": [{"Value": "target.elsewhere.test"}]},
         {"Name": "v6.forms.test.", "Type": "AAAA", "TTL": 60, "ResourceRecords": [{"Value": "2001:db8::1"}]},
+        {"Name": "forms.test.", "Type": "MX", "TTL": 60, "ResourceRecords": [{"Value": "10 mail.elsewhere.test"}, {"Value": "20 backup.elsewhere.test."}]},
+        {"Name": "forms.test.", "Type": "SPF", "TTL": 60, "ResourceRecords": [{"Value": '"v=spf1 ip4:192.0.2.0/24 -all"'}]},
     ]
     r53.change_resource_record_sets(
         HostedZoneId=zid,
@@ -495,11 +508,24 @@ def test_names_and_values_take_route53_forms(server, r53):
     assert by_type["A"]["Name"] == "\\052.forms.test."
     assert by_type["TXT"] == sent[1]
     assert by_type["AAAA"] == sent[3]
-    # A name in a value is absolute, with or without its dot.
+    # A name in a value is absolute, with or without its dot, and is
+    # listed as it was sent, so an idempotent tool sees no change.
     assert by_type["CNAME"]["Name"] == "alias.forms.test."
-    assert by_type["CNAME"]["ResourceRecords"] == [{"Value": "target.elsewhere.test."}]
+    assert by_type["CNAME"]["ResourceRecords"] == [{"Value": "target.elsewhere.test"}]
+    assert by_type["MX"] == sent[4]
+    assert by_type["SPF"] == sent[5]
     assert server.query("anything.forms.test.") == ["192.0.2.42"]
     assert server.query("alias.forms.test.", "CNAME") == ["target.elsewhere.test."]
+    assert sorted(server.query("forms.test.", "MX")) == ["10 mail.elsewhere.test.", "20 backup.elsewhere.test."]
+    # SPF is served as its own type, 99, with TXT's data.
+    assert server.query("forms.test.", "SPF") == ['"v=spf1 ip4:192.0.2.0/24 -all"']
+    # DELETE matches by meaning: the dotted form names the same target.
+    dotted = dict(by_type["CNAME"], ResourceRecords=[{"Value": "target.elsewhere.test."}])
+    r53.change_resource_record_sets(
+        HostedZoneId=zid,
+        ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": dotted}]},
+    )
+    listed = [r for r in listed if r["Type"] != "CNAME"]
     # The listed form is accepted back: DELETE with what LIST returned.
     r53.change_resource_record_sets(
         HostedZoneId=zid,
@@ -565,7 +591,7 @@ def test_a_check_by_name_alone_probes_that_name(r53, backend_factory):
         "Disabled": False,
     }
     made = r53.create_health_check(CallerReference="by-name", HealthCheckConfig=config)["HealthCheck"]
-    assert made["HealthCheckConfig"] == config
+    assert made["HealthCheckConfig"] == as_returned(config)
 
     def report():
         (obs,) = r53.get_health_check_status(HealthCheckId=made["Id"])["HealthCheckObservations"]

@@ -8,6 +8,7 @@ import tempfile
 import urllib.request
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import Server, wait_until
@@ -75,3 +76,270 @@ def test_an_unimplemented_operation_is_named_in_route53_error_shape(debug_server
     assert (code, status) == ("InvalidInput", 400)
     assert message.startswith("ListTrafficPolicies (GET /2013-04-01/trafficpolicies) is not an operation"), message
     assert "docs/route53.md" in message
+
+
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-1"]
+
+
+def test_every_health_check_field_round_trips_as_sent(r53, backend_factory):
+    b = backend_factory()
+    # octodns-route53's check: MeasureLatency on, as it sends by default.
+    config = {
+        "IPAddress": "127.0.0.1",
+        "Port": b.port,
+        "Type": "HTTP_STR_MATCH",
+        "ResourcePath": "/_dns",
+        "FullyQualifiedDomainName": "www.tooling.test",
+        "SearchString": "OK",
+        "RequestInterval": 10,
+        "FailureThreshold": 2,
+        "MeasureLatency": True,
+        "Inverted": False,
+        "Disabled": False,
+        "EnableSNI": False,
+        "Regions": REGIONS,
+    }
+    made = r53.create_health_check(CallerReference="tooling-all", HealthCheckConfig=config)["HealthCheck"]
+    assert made["HealthCheckConfig"] == config
+    # The same request again is the same check; with any field changed, a
+    # conflict, even one eightfold's own schema has no field for.
+    again = r53.create_health_check(CallerReference="tooling-all", HealthCheckConfig=config)["HealthCheck"]
+    assert again == made
+    with pytest.raises(ClientError) as e:
+        r53.create_health_check(CallerReference="tooling-all", HealthCheckConfig=dict(config, MeasureLatency=False))
+    assert error_of(e)[0::2] == ("HealthCheckAlreadyExists", 409)
+    got = r53.get_health_check(HealthCheckId=made["Id"])["HealthCheck"]
+    assert got == made
+    listed = {c["Id"]: c for c in r53.list_health_checks()["HealthChecks"]}
+    assert listed[made["Id"]] == made
+
+    # An update keeps what it does not name; ResetElements clears Regions.
+    updated = r53.update_health_check(
+        HealthCheckId=made["Id"], HealthCheckVersion=1, FailureThreshold=3,
+        ResetElements=["Regions"],
+    )["HealthCheck"]
+    expected = dict(config, FailureThreshold=3)
+    del expected["Regions"]
+    assert updated["HealthCheckConfig"] == expected
+    regions = list(reversed(REGIONS)) + ["sa-east-1"]
+    again = r53.update_health_check(HealthCheckId=made["Id"], Regions=regions)["HealthCheck"]
+    assert again["HealthCheckConfig"] == dict(expected, Regions=regions)
+    assert r53.get_health_check(HealthCheckId=made["Id"])["HealthCheck"] == again
+    r53.delete_health_check(HealthCheckId=made["Id"])
+
+
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        ({"Regions": ["us-east-1", "eu-west-1"]}, "Regions: 2 regions given, at least 3 needed"),
+        ({"Regions": ["us-east-1", "eu-west-1", "mars-1"]}, 'Regions: "mars-1" is not a health-checker region'),
+        ({"Regions": ["us-east-1", "eu-west-1", "us-east-1"]}, 'Regions: "us-east-1" is listed twice'),
+        ({"AlarmIdentifier": {"Region": "us-east-1", "Name": "a"}}, "AlarmIdentifier applies to CLOUDWATCH_METRIC"),
+        ({"InsufficientDataHealthStatus": "Healthy"}, "InsufficientDataHealthStatus applies to CLOUDWATCH_METRIC"),
+        ({"RoutingControlArn": "arn:aws:x"}, "RoutingControlArn applies to RECOVERY_CONTROL"),
+        ({"Type": "CLOUDWATCH_METRIC"}, 'Type "CLOUDWATCH_METRIC" is not supported'),
+    ],
+)
+def test_health_check_fields_are_refused_as_route53_refuses_them(server, extra, says):
+    # boto3 would refuse some of these itself; the server must too.
+    r53 = server.client(Config(parameter_validation=False))
+    config = dict({"IPAddress": "127.0.0.1", "Port": 9, "Type": "TCP"}, **extra)
+    before = len(r53.list_health_checks()["HealthChecks"])
+    with pytest.raises(ClientError) as e:
+        r53.create_health_check(CallerReference=f"refused-{says[:20]}", HealthCheckConfig=config)
+    code, message, status = error_of(e)
+    assert (code, status) == ("InvalidInput", 400)
+    assert says in message, message
+    assert len(r53.list_health_checks()["HealthChecks"]) == before
+
+
+def test_calculated_checks_refuse_what_they_cannot_use(r53):
+    for field, value in [("Regions", REGIONS), ("MeasureLatency", True)]:
+        config = {"Type": "CALCULATED", "HealthThreshold": 0, "ChildHealthChecks": [], field: value}
+        with pytest.raises(ClientError) as e:
+            r53.create_health_check(CallerReference=f"calc-{field}", HealthCheckConfig=config)
+        code, message, _ = error_of(e)
+        assert code == "InvalidInput" and f"{field} does not apply to CALCULATED" in message, message
+
+
+def test_status_reads_like_route53_with_the_checkers_address(r53, backend_factory):
+    b = backend_factory()
+    config = {"IPAddress": "127.0.0.1", "Port": b.port, "Type": "HTTP", "ResourcePath": "/",
+              "RequestInterval": 10, "FailureThreshold": 1}
+    check = r53.create_health_check(CallerReference="tooling-status", HealthCheckConfig=config)["HealthCheck"]
+
+    def observation():
+        (obs,) = r53.get_health_check_status(HealthCheckId=check["Id"])["HealthCheckObservations"]
+        return obs if obs["StatusReport"].get("CheckedTime") else None
+
+    obs = wait_until("a first probe", observation)
+    assert obs["IPAddress"] == "127.0.0.1"
+    assert obs["StatusReport"]["Status"] == "Success: HTTP Status Code 200, OK"
+    assert r53.get_health_check_last_failure_reason(HealthCheckId=check["Id"])["HealthCheckObservations"] == []
+
+    b.fail()
+    failed = wait_until(
+        "a failed probe",
+        lambda: (o := observation()) and o["StatusReport"]["Status"].startswith("Failure") and o,
+    )
+    assert failed["StatusReport"]["Status"] == "Failure: HTTP Status Code 503, Service Unavailable"
+    (last,) = r53.get_health_check_last_failure_reason(HealthCheckId=check["Id"])["HealthCheckObservations"]
+    assert last["IPAddress"] == "127.0.0.1"
+    assert last["StatusReport"]["Status"] == "Failure: HTTP Status Code 503, Service Unavailable"
+    r53.delete_health_check(HealthCheckId=check["Id"])
+
+
+def tags_of(r53, kind, rid):
+    tag_set = r53.list_tags_for_resource(ResourceType=kind, ResourceId=rid)["ResourceTagSet"]
+    assert (tag_set["ResourceType"], tag_set["ResourceId"]) == (kind, rid)
+    return {t["Key"]: t["Value"] for t in tag_set.get("Tags", [])}
+
+
+def test_zones_and_checks_are_tagged_as_in_route53(r53):
+    zone = r53.create_hosted_zone(Name="tags.test", CallerReference="tags-zone")["HostedZone"]
+    zid = zone["Id"].split("/")[-1]
+    check = r53.create_health_check(
+        CallerReference="tags-check",
+        HealthCheckConfig={"IPAddress": "127.0.0.1", "Port": 9, "Type": "TCP", "Disabled": True},
+    )["HealthCheck"]["Id"]
+    # What octoDNS does right after creating a check: name it.
+    r53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=check,
+                                 AddTags=[{"Key": "Name", "Value": "www-pool"}, {"Key": "octodns", "Value": "1"}])
+    r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zid,
+                                 AddTags=[{"Key": "team", "Value": "dns"}])
+    assert tags_of(r53, "healthcheck", check) == {"Name": "www-pool", "octodns": "1"}
+    assert tags_of(r53, "hostedzone", zid) == {"team": "dns"}
+    # Replace one, remove one, in one request.
+    r53.change_tags_for_resource(ResourceType="healthcheck", ResourceId=check,
+                                 AddTags=[{"Key": "Name", "Value": "web"}], RemoveTagKeys=["octodns"])
+    assert tags_of(r53, "healthcheck", check) == {"Name": "web"}
+
+    other = r53.create_health_check(
+        CallerReference="tags-other",
+        HealthCheckConfig={"IPAddress": "127.0.0.1", "Port": 9, "Type": "TCP", "Disabled": True},
+    )["HealthCheck"]["Id"]
+    sets = r53.list_tags_for_resources(ResourceType="healthcheck", ResourceIds=[check, other])["ResourceTagSets"]
+    assert [(s["ResourceId"], s.get("Tags", [])) for s in sets] == [
+        (check, [{"Key": "Name", "Value": "web"}]),
+        (other, []),
+    ]
+
+    # Unknown objects get Route 53's codes.
+    with pytest.raises(ClientError) as e:
+        r53.list_tags_for_resource(ResourceType="healthcheck", ResourceId="no-such-check")
+    assert error_of(e)[0::2] == ("NoSuchHealthCheck", 404)
+    with pytest.raises(ClientError) as e:
+        r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId="ZNOSUCH",
+                                     AddTags=[{"Key": "a", "Value": "b"}])
+    assert error_of(e)[0::2] == ("NoSuchHostedZone", 404)
+
+    # Tags go with their object.
+    r53.delete_health_check(HealthCheckId=other)
+    with pytest.raises(ClientError) as e:
+        r53.list_tags_for_resource(ResourceType="healthcheck", ResourceId=other)
+    assert error_of(e)[0] == "NoSuchHealthCheck"
+    r53.delete_health_check(HealthCheckId=check)
+    r53.delete_hosted_zone(Id=zid)
+    with pytest.raises(ClientError) as e:
+        r53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zid)
+    assert error_of(e)[0] == "NoSuchHostedZone"
+
+
+def test_a_check_made_again_under_its_id_starts_without_the_old_tags(server, r53):
+    def v1(method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(server.endpoint + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request) as reply:
+            return reply.status
+
+    check = {"id": "tagged-again", "type": "tcp", "ip": "127.0.0.1", "port": 9, "disabled": True}
+    assert v1("POST", "/v1/health-checks", check) == 201
+    r53.change_tags_for_resource(ResourceType="healthcheck", ResourceId="tagged-again",
+                                 AddTags=[{"Key": "owner", "Value": "old"}])
+    assert v1("DELETE", "/v1/health-checks/tagged-again") == 204
+    assert v1("POST", "/v1/health-checks", check) == 201
+    assert tags_of(r53, "healthcheck", "tagged-again") == {}
+    assert v1("DELETE", "/v1/health-checks/tagged-again") == 204
+
+
+@pytest.mark.parametrize(
+    "add, remove, says",
+    [
+        ([{"Key": f"k{i}", "Value": "v"} for i in range(11)], None, "AddTags: 11 tags, at most 10 per request"),
+        (None, [f"k{i}" for i in range(11)], "RemoveTagKeys: 11 keys, at most 10 per request"),
+        ([{"Key": "k" * 129, "Value": "v"}], None, "129 characters, 1 to 128 allowed"),
+        ([{"Key": "k", "Value": "v" * 257}], None, "the value has 257 characters, at most 256 allowed"),
+        ([{"Key": "aws:name", "Value": "v"}], None, "the prefix aws: is reserved"),
+        ([{"Key": "a", "Value": "1"}], ["a"], 'tag key "a" is named twice'),
+    ],
+)
+def test_tag_limits_are_route53s_and_a_refused_change_changes_nothing(server, add, remove, says):
+    r53 = server.client(Config(parameter_validation=False))
+    zid = r53.create_hosted_zone(Name="limits.tags.test", CallerReference=f"limits-{says[:16]}")["HostedZone"]["Id"]
+    zid = zid.split("/")[-1]
+    r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zid, AddTags=[{"Key": "keep", "Value": "me"}])
+    params = {"ResourceType": "hostedzone", "ResourceId": zid}
+    if add:
+        params["AddTags"] = add
+    if remove:
+        params["RemoveTagKeys"] = remove
+    with pytest.raises(ClientError) as e:
+        r53.change_tags_for_resource(**params)
+    code, message, status = error_of(e)
+    assert (code, status) == ("InvalidInput", 400)
+    assert says in message, message
+    assert tags_of(r53, "hostedzone", zid) == {"keep": "me"}
+    r53.delete_hosted_zone(Id=zid)
+
+
+def test_a_resource_holds_at_most_50_tags(r53):
+    zid = r53.create_hosted_zone(Name="fifty.tags.test", CallerReference="fifty")["HostedZone"]["Id"].split("/")[-1]
+    for start in range(0, 50, 10):
+        r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zid,
+                                     AddTags=[{"Key": f"k{i:02}", "Value": "v"} for i in range(start, start + 10)])
+    assert len(tags_of(r53, "hostedzone", zid)) == 50
+    with pytest.raises(ClientError) as e:
+        r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zid, AddTags=[{"Key": "one-more", "Value": "v"}])
+    assert "would hold 51 tags, at most 50 allowed" in error_of(e)[1]
+    # Replacing a value or swapping a key stays within the limit.
+    r53.change_tags_for_resource(ResourceType="hostedzone", ResourceId=zid,
+                                 AddTags=[{"Key": "k00", "Value": "new"}, {"Key": "swap", "Value": "v"}],
+                                 RemoveTagKeys=["k01"])
+    tags = tags_of(r53, "hostedzone", zid)
+    assert len(tags) == 50 and tags["k00"] == "new" and "swap" in tags and "k01" not in tags
+    r53.delete_hosted_zone(Id=zid)
+
+
+def test_reads_tools_make_on_their_usual_path(r53, backend_factory):
+    zid = r53.create_hosted_zone(Name="reads.test", CallerReference="reads-zone")["HostedZone"]["Id"]
+    # eightfold does not sign: NOT_SIGNING and no keys, as Route 53 says
+    # for an unsigned zone.
+    dnssec = r53.get_dnssec(HostedZoneId=zid)
+    assert dnssec["Status"] == {"ServeSignature": "NOT_SIGNING"}
+    assert dnssec["KeySigningKeys"] == []
+    with pytest.raises(ClientError) as e:
+        r53.get_dnssec(HostedZoneId="ZNOSUCH")
+    assert error_of(e)[0::2] == ("NoSuchHostedZone", 404)
+
+    limit = r53.get_hosted_zone_limit(HostedZoneId=zid, Type="MAX_RRSETS_BY_ZONE")
+    assert limit["Limit"] == {"Type": "MAX_RRSETS_BY_ZONE", "Value": 2**31 - 1}
+    assert limit["Count"] == 2  # the apex SOA and NS
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": {
+        "Name": "www.reads.test", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.1"}]}}]})
+    assert r53.get_hosted_zone_limit(HostedZoneId=zid, Type="MAX_RRSETS_BY_ZONE")["Count"] == 3
+    with pytest.raises(ClientError) as e:
+        r53.get_hosted_zone_limit(HostedZoneId=zid, Type="MAX_VPCS_ASSOCIATED_BY_ZONE")
+    assert error_of(e)[0] == "HostedZoneNotPrivate"
+
+    b = backend_factory()
+    check = r53.create_health_check(
+        CallerReference="reads-check",
+        HealthCheckConfig={"IPAddress": "127.0.0.1", "Port": b.port, "Type": "TCP", "Disabled": True},
+    )["HealthCheck"]["Id"]
+    ranges = r53.get_checker_ip_ranges()["CheckerIpRanges"]
+    assert "127.0.0.1/32" in ranges, ranges
+    r53.delete_health_check(HealthCheckId=check)
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": {
+        "Name": "www.reads.test", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.1"}]}}]})
+    r53.delete_hosted_zone(Id=zid)

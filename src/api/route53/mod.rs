@@ -15,11 +15,14 @@
 //! `/2013-04-01/` through to it. [`Signed`] checks the headers before it
 //! reads the body: a stranger is refused before any upload is read.
 
+mod checks;
 pub mod error;
 pub mod extract;
 pub mod model;
 pub mod operation;
+mod reads;
 pub mod sigv4;
+mod tags;
 pub mod xml;
 
 use std::collections::HashMap;
@@ -30,12 +33,16 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any, get, post};
 
+use self::checks::{
+    create_health_check, delete_health_check, get_health_check, health_check_last_failure,
+    health_check_status, list_health_checks, update_health_check,
+};
 use self::error::{R53Error, request_id};
 pub use self::extract::{R53Path, R53Query, Signed};
 use self::model::{RecordSetOut, route53_name};
 use self::xml::Doc;
 use super::ApiState;
-use crate::service::{ChangeBatch, ChangeInfo, CheckInfo, Service, ZoneInfo};
+use crate::service::{ChangeBatch, ChangeInfo, Service, ZoneInfo};
 
 /// Most record sets one ListResourceRecordSets page returns (Route 53's).
 pub const MAX_RECORD_SETS_PER_PAGE: usize = 300;
@@ -86,6 +93,26 @@ pub fn router() -> Router<ApiState> {
         )
         .route("/2013-04-01/hostedzonecount", op(get(hosted_zone_count)))
         .route("/2013-04-01/healthcheckcount", op(get(health_check_count)))
+        .route(
+            "/2013-04-01/tags/{type}/{id}",
+            op(get(tags::list_tags).post(tags::change_tags)),
+        )
+        .route(
+            "/2013-04-01/hostedzone/{id}/dnssec",
+            op(get(reads::get_dnssec)),
+        )
+        .route(
+            "/2013-04-01/hostedzonelimit/{id}/{type}",
+            op(get(reads::get_hosted_zone_limit)),
+        )
+        .route(
+            "/2013-04-01/checkeripranges",
+            op(get(reads::get_checker_ip_ranges)),
+        )
+        .route(
+            "/2013-04-01/tags/{type}",
+            op(post(tags::list_tags_for_resources)),
+        )
         .route("/2013-04-01/{*rest}", any(unsupported_operation))
 }
 
@@ -528,210 +555,6 @@ async fn get_change(
     let change = call(&s, move |svc| Ok(svc.route53_change(&id)?)).await?;
     let mut doc = Doc::new("GetChangeResponse");
     write_change(&mut doc, &change);
-    Ok(reply(StatusCode::OK, doc))
-}
-
-// ----- health checks -----
-
-fn write_check(doc: &mut Doc, c: &CheckInfo, enable_sni: Option<bool>) {
-    let config = model::check_out(&c.input, enable_sni);
-    doc.open("HealthCheck").text("Id", &c.input.id).text(
-        "CallerReference",
-        c.caller_reference.as_deref().unwrap_or(""),
-    );
-    doc.open("HealthCheckConfig")
-        .opt("IPAddress", config.ip_address.as_ref())
-        .opt("Port", config.port)
-        .text("Type", config.kind)
-        .opt("ResourcePath", config.resource_path.as_ref())
-        .opt(
-            "FullyQualifiedDomainName",
-            config.fully_qualified_domain_name.as_ref(),
-        )
-        .opt("SearchString", config.search_string.as_ref())
-        .opt("RequestInterval", config.request_interval)
-        .opt("FailureThreshold", config.failure_threshold)
-        .text("Inverted", config.inverted)
-        .text("Disabled", config.disabled)
-        .opt("HealthThreshold", config.health_threshold);
-    if let Some(children) = &config.child_health_checks {
-        doc.open("ChildHealthChecks");
-        for child in children {
-            doc.text("ChildHealthCheck", child);
-        }
-        doc.close();
-    }
-    doc.opt("EnableSNI", config.enable_sni).close();
-    doc.text("HealthCheckVersion", c.version).close();
-}
-
-async fn create_health_check(
-    State(s): State<ApiState>,
-    tls: Option<axum::Extension<crate::api::serve::Tls>>,
-    headers: HeaderMap,
-    Signed(body): Signed,
-) -> Result<Response, R53Error> {
-    let req: model::CreateHealthCheckRequest =
-        xml::parse(&body).map_err(R53Error::invalid_input)?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let input = model::check_in(&id, &req.health_check_config)?;
-    let enable_sni = req.health_check_config.enable_sni;
-    let (info, sni) = call(&s, move |svc| {
-        let info = svc.create_check(input, Some(req.caller_reference))?;
-        if info.input.id == id {
-            svc.set_route53_enable_sni(&id, Some(info.version), enable_sni)?;
-            return Ok((info, enable_sni));
-        }
-        // The same request again: the check it created.
-        let sni = svc.route53_enable_sni()?.remove(&info.input.id).flatten();
-        Ok((info, sni))
-    })
-    .await?;
-    let mut doc = Doc::new("CreateHealthCheckResponse");
-    write_check(&mut doc, &info, sni);
-    Ok(created(
-        doc,
-        &headers,
-        tls.is_some(),
-        &format!("/2013-04-01/healthcheck/{}", info.input.id),
-    ))
-}
-
-async fn get_health_check(
-    State(s): State<ApiState>,
-    R53Path(id): R53Path<String>,
-    _signed: Signed,
-) -> Result<Response, R53Error> {
-    let (info, sni) = call(&s, move |svc| {
-        let info = svc.check(&id)?;
-        let sni = svc.route53_enable_sni()?.remove(&id).flatten();
-        Ok((info, sni))
-    })
-    .await?;
-    let mut doc = Doc::new("GetHealthCheckResponse");
-    write_check(&mut doc, &info, sni);
-    Ok(reply(StatusCode::OK, doc))
-}
-
-async fn list_health_checks(
-    State(s): State<ApiState>,
-    R53Query(query): R53Query<HashMap<String, String>>,
-    _signed: Signed,
-) -> Result<Response, R53Error> {
-    let max = max_items(&query, DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS)?;
-    let (checks, sni) = call(&s, |svc| Ok((svc.checks(), svc.route53_enable_sni()?))).await?;
-    let marker = query.get("marker");
-    let start = match marker {
-        None => 0,
-        Some(m) => checks
-            .iter()
-            .position(|c| &c.input.id == m)
-            .ok_or_else(|| {
-                R53Error::invalid_input(format!("Marker {m:?} is no health check id"))
-            })?,
-    };
-    let page = &checks[start..(start + max).min(checks.len())];
-    let next = checks.get(start + max);
-    let mut doc = Doc::new("ListHealthChecksResponse");
-    doc.open("HealthChecks");
-    for c in page {
-        write_check(&mut doc, c, sni.get(&c.input.id).copied().flatten());
-    }
-    doc.close();
-    doc.text("Marker", marker.map_or("", String::as_str))
-        .text("IsTruncated", next.is_some())
-        .opt("NextMarker", next.map(|c| &c.input.id))
-        .text("MaxItems", max);
-    Ok(reply(StatusCode::OK, doc))
-}
-
-async fn update_health_check(
-    State(s): State<ApiState>,
-    R53Path(id): R53Path<String>,
-    Signed(body): Signed,
-) -> Result<Response, R53Error> {
-    let req: model::UpdateHealthCheckRequest =
-        xml::parse(&body).map_err(R53Error::invalid_input)?;
-    let (info, sni) = call(&s, move |svc| {
-        let current = svc.check(&id)?;
-        let next = model::check_update(&current.input, &req)?;
-        let previous_sni = svc.route53_enable_sni()?.remove(&id).flatten();
-        let info = svc.update_check(&id, next, req.health_check_version)?;
-        let sni = req.enable_sni.or(previous_sni);
-        svc.set_route53_enable_sni(&id, Some(info.version), sni)?;
-        Ok((info, sni))
-    })
-    .await?;
-    let mut doc = Doc::new("UpdateHealthCheckResponse");
-    write_check(&mut doc, &info, sni);
-    Ok(reply(StatusCode::OK, doc))
-}
-
-async fn delete_health_check(
-    State(s): State<ApiState>,
-    R53Path(id): R53Path<String>,
-    _signed: Signed,
-) -> Result<Response, R53Error> {
-    call(&s, move |svc| {
-        svc.delete_check(&id)?;
-        svc.set_route53_enable_sni(&id, None, None)?;
-        Ok(())
-    })
-    .await?;
-    Ok(reply(StatusCode::OK, Doc::new("DeleteHealthCheckResponse")))
-}
-
-async fn health_check_status(
-    State(s): State<ApiState>,
-    R53Path(id): R53Path<String>,
-    _signed: Signed,
-) -> Result<Response, R53Error> {
-    let state = call(&s, move |svc| Ok(svc.check_state(&id)?)).await?;
-    let word = |healthy: bool| if healthy { "Success" } else { "Failure" };
-    // One checker, so one observation: its latest probe, or the state.
-    let (status, at) = match state.last_results.last() {
-        Some(r) => (
-            format!("{}: {}", word(r.healthy), r.reason),
-            Some(r.at.clone()),
-        ),
-        None => (
-            format!(
-                "{}: {}",
-                word(state.status == "healthy"),
-                state
-                    .last_change
-                    .as_ref()
-                    .map_or("no probe result yet", |c| c.reason.as_str())
-            ),
-            state.last_change.as_ref().map(|c| c.at.clone()),
-        ),
-    };
-    let mut doc = Doc::new("GetHealthCheckStatusResponse");
-    doc.open("HealthCheckObservations")
-        .open("HealthCheckObservation")
-        .open("StatusReport")
-        .text("Status", status)
-        .opt("CheckedTime", at);
-    Ok(reply(StatusCode::OK, doc))
-}
-
-async fn health_check_last_failure(
-    State(s): State<ApiState>,
-    R53Path(id): R53Path<String>,
-    _signed: Signed,
-) -> Result<Response, R53Error> {
-    let state = call(&s, move |svc| Ok(svc.check_state(&id)?)).await?;
-    let mut doc = Doc::new("GetHealthCheckLastFailureReasonResponse");
-    doc.open("HealthCheckObservations");
-    // The most recent failed probe among the results kept, if any.
-    if let Some(r) = state.last_results.iter().rev().find(|r| !r.healthy) {
-        doc.open("HealthCheckObservation")
-            .open("StatusReport")
-            .text("Status", format!("Failure: {}", r.reason))
-            .text("CheckedTime", &r.at)
-            .close()
-            .close();
-    }
     Ok(reply(StatusCode::OK, doc))
 }
 

@@ -5,8 +5,8 @@
 
 use std::cmp::Ordering;
 
-use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 
 use super::error::R53Error;
 use crate::input::{HealthCheckInput, RecordInput};
@@ -127,50 +127,68 @@ pub struct CreateHealthCheckRequest {
     pub health_check_config: HealthCheckConfig,
 }
 
-/// HealthCheckConfig, as sent.
-#[derive(Debug, Default, Deserialize)]
+/// HealthCheckConfig, as sent: kept whole (as JSON) so that GetHealthCheck
+/// returns it as it came.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct HealthCheckConfig {
-    #[serde(default, rename = "IPAddress")]
+    #[serde(default, rename = "IPAddress", skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<i64>,
     #[serde(rename = "Type")]
     pub kind: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_path: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fully_qualified_domain_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_string: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_interval: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_threshold: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measure_latency: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inverted: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_threshold: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child_health_checks: Option<ChildHealthChecks>,
-    #[serde(default, rename = "EnableSNI")]
+    #[serde(default, rename = "EnableSNI", skip_serializing_if = "Option::is_none")]
     pub enable_sni: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Regions>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_identifier: Option<AlarmIdentifier>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insufficient_data_health_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_control_arn: Option<String>,
+}
+
+/// HealthCheckRegionList.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct Regions {
+    #[serde(rename = "Region", default)]
+    pub items: Vec<String>,
+}
+
+/// AlarmIdentifier (CLOUDWATCH_METRIC checks).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AlarmIdentifier {
     #[serde(default)]
-    pub regions: Option<IgnoredAny>,
+    pub region: String,
     #[serde(default)]
-    pub alarm_identifier: Option<IgnoredAny>,
-    #[serde(default)]
-    pub insufficient_data_health_status: Option<IgnoredAny>,
-    #[serde(default)]
-    pub routing_control_arn: Option<IgnoredAny>,
+    pub name: String,
 }
 
 /// ChildHealthCheckList.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct ChildHealthChecks {
     #[serde(rename = "ChildHealthCheck", default)]
     pub items: Vec<String>,
@@ -205,11 +223,11 @@ pub struct UpdateHealthCheckRequest {
     #[serde(default, rename = "EnableSNI")]
     pub enable_sni: Option<bool>,
     #[serde(default)]
-    pub regions: Option<IgnoredAny>,
+    pub regions: Option<Regions>,
     #[serde(default)]
-    pub alarm_identifier: Option<IgnoredAny>,
+    pub alarm_identifier: Option<AlarmIdentifier>,
     #[serde(default)]
-    pub insufficient_data_health_status: Option<IgnoredAny>,
+    pub insufficient_data_health_status: Option<String>,
     #[serde(default)]
     pub reset_elements: Option<ResetElements>,
 }
@@ -386,30 +404,36 @@ pub fn record_out(r: &RecordInput, apex: &str) -> RecordSetOut {
         multi_value_answer: routing == "multivalue",
         ttl: r.ttl.unwrap_or(i64::from(DEFAULT_RECORD_TTL)),
         values: match (&r.value, &r.values) {
-            (_, Some(values)) => values.clone(),
-            (Some(v), None) => vec![v.clone()],
+            (_, Some(values)) => values.iter().map(|v| value_out(r, apex, v)).collect(),
+            (Some(v), None) => vec![value_out(r, apex, v)],
             (None, None) => Vec::new(),
         },
         health_check_id: r.health_check.clone(),
     }
 }
 
-/// Types whose value ends with a domain name, which Route 53 reads as
-/// absolute with or without its final dot.
+/// Types whose values hold a domain name.
 fn name_valued(rtype: &str) -> bool {
     matches!(
         rtype.to_ascii_uppercase().as_str(),
-        "CNAME" | "NS" | "PTR" | "MX" | "SRV" | "DNAME"
+        "CNAME" | "NS" | "PTR" | "MX" | "SRV" | "DNAME" | "SVCB" | "HTTPS" | "NAPTR"
     )
 }
 
-/// Makes the domain name that ends a value absolute, as Route 53 reads it.
-fn absolute_value(rtype: &str, value: &str) -> String {
-    let value = value.trim();
-    if !name_valued(rtype) || value.ends_with('.') {
+/// A stored value as Route 53 shows it: as sent when it came through
+/// Route 53 (`absolute_names`); otherwise, for a record of eightfold's own
+/// schema whose names may be relative to the zone, with its names made
+/// absolute as DNS serves them, since a Route 53 client reads every name
+/// as absolute.
+fn value_out(r: &RecordInput, apex: &str, value: &str) -> String {
+    if r.absolute_names || !name_valued(&r.rtype) {
         return value.to_string();
     }
-    format!("{value}.")
+    let parsed = crate::config::parse_absolute(apex)
+        .ok()
+        .zip(crate::zonefile::parse_rtype(&r.rtype))
+        .and_then(|(origin, rtype)| crate::zonefile::parse_value(&origin, rtype, value).ok());
+    parsed.map_or_else(|| value.to_string(), |data| data.to_string())
 }
 
 /// One change of a Route 53 batch in eightfold's schema.
@@ -453,12 +477,7 @@ pub fn change_in(change: &Change) -> Result<crate::service::Change, R53Error> {
     let values: Vec<String> = rr
         .resource_records
         .as_ref()
-        .map(|r| {
-            r.items
-                .iter()
-                .map(|v| absolute_value(&rr.rtype, &v.value))
-                .collect()
-        })
+        .map(|r| r.items.iter().map(|v| v.value.clone()).collect())
         .unwrap_or_default();
     let (value, values) = match (routing, rr.resource_records.is_some()) {
         (_, false) => (None, None),
@@ -476,6 +495,8 @@ pub fn change_in(change: &Change) -> Result<crate::service::Change, R53Error> {
         health_check: rr.health_check_id.clone(),
         failover: rr.failover.as_ref().map(|f| f.to_ascii_lowercase()),
         weight: rr.weight,
+        // Kept as sent, read as Route 53 reads them.
+        absolute_names: true,
     };
     Ok(crate::service::Change { action, record })
 }
@@ -498,6 +519,8 @@ pub struct CheckConfigOut {
     pub health_threshold: Option<i64>,
     pub child_health_checks: Option<Vec<String>>,
     pub enable_sni: Option<bool>,
+    pub measure_latency: bool,
+    pub regions: Option<Vec<String>>,
 }
 
 /// Route 53's default RequestInterval, used when a request gives none.
@@ -558,20 +581,194 @@ pub fn check_out(c: &HealthCheckInput, enable_sni: Option<bool>) -> CheckConfigO
         health_threshold: None,
         child_health_checks: None,
         // An https check's own setting is what its probes do; others
-        // echo what was sent, as Route 53 does.
-        enable_sni: if https {
-            Some(c.sni.unwrap_or(true))
+        // echo what was sent, as Route 53 does, false by default.
+        enable_sni: Some(if https {
+            c.sni.unwrap_or(true)
         } else {
-            enable_sni
-        },
+            enable_sni.unwrap_or(false)
+        }),
+        measure_latency: false,
+        regions: None,
     }
 }
 
-/// Refuses the fields eightfold does not implement.
-fn refuse_unsupported(fields: &[(&str, bool)]) -> Result<(), R53Error> {
-    match fields.iter().find(|(_, given)| *given) {
-        Some((field, _)) => Err(unsupported(field)),
+/// A check of eightfold's schema as a Route 53 request would have sent
+/// it: what an update starts from when no config was kept.
+pub fn config_of(c: &HealthCheckInput, enable_sni: Option<bool>) -> HealthCheckConfig {
+    let out = check_out(c, enable_sni);
+    HealthCheckConfig {
+        ip_address: out.ip_address,
+        port: out.port.map(i64::from),
+        kind: out.kind.to_string(),
+        resource_path: out.resource_path,
+        fully_qualified_domain_name: out.fully_qualified_domain_name,
+        search_string: out.search_string,
+        request_interval: out.request_interval.and_then(|i| i64::try_from(i).ok()),
+        failure_threshold: out.failure_threshold,
+        inverted: Some(out.inverted),
+        disabled: Some(out.disabled),
+        health_threshold: out.health_threshold,
+        child_health_checks: out
+            .child_health_checks
+            .map(|items| ChildHealthChecks { items }),
+        enable_sni: out.enable_sni,
+        ..HealthCheckConfig::default()
+    }
+}
+
+/// `out` with every field `sent` gave, as it was sent: Route 53 returns a
+/// check's config as it came, its defaults filling the rest. `sent` must
+/// be the config of the check's current version, which `out` was made
+/// from.
+pub fn as_sent(mut out: CheckConfigOut, sent: &HealthCheckConfig) -> CheckConfigOut {
+    let keep = |target: &mut Option<String>, given: &Option<String>| {
+        if given.is_some() {
+            target.clone_from(given);
+        }
+    };
+    keep(&mut out.ip_address, &sent.ip_address);
+    keep(&mut out.resource_path, &sent.resource_path);
+    keep(
+        &mut out.fully_qualified_domain_name,
+        &sent.fully_qualified_domain_name,
+    );
+    keep(&mut out.search_string, &sent.search_string);
+    if let Some(p) = sent.port.and_then(|p| u16::try_from(p).ok()) {
+        out.port = Some(p);
+    }
+    if let Some(i) = sent.request_interval.and_then(|i| u64::try_from(i).ok()) {
+        out.request_interval = Some(i);
+    }
+    out.failure_threshold = sent.failure_threshold.or(out.failure_threshold);
+    out.health_threshold = sent.health_threshold.or(out.health_threshold);
+    if let Some(children) = &sent.child_health_checks {
+        out.child_health_checks = Some(children.items.clone());
+    }
+    out.enable_sni = sent.enable_sni.or(out.enable_sni);
+    out.measure_latency = sent.measure_latency.unwrap_or(false);
+    out.regions = sent.regions.as_ref().map(|r| r.items.clone());
+    out
+}
+
+/// The regions Route 53 health checkers run in (HealthCheckRegion).
+pub const CHECKER_REGIONS: [&str; 8] = [
+    "us-east-1",
+    "us-west-1",
+    "us-west-2",
+    "eu-west-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-northeast-1",
+    "sa-east-1",
+];
+
+/// Route 53's rule for Regions: 3 to 64 of [`CHECKER_REGIONS`], each once.
+fn check_regions(regions: &Regions) -> Result<(), R53Error> {
+    let items = &regions.items;
+    let unknown = items
+        .iter()
+        .find(|r| !CHECKER_REGIONS.contains(&r.as_str()));
+    let repeated = items
+        .iter()
+        .enumerate()
+        .find(|(i, r)| items[..*i].contains(r));
+    let problem = if let Some(r) = unknown {
+        Some(format!("{r:?} is not a health-checker region"))
+    } else if let Some((_, r)) = repeated {
+        Some(format!("{r:?} is listed twice"))
+    } else if !(3..=64).contains(&items.len()) {
+        Some(format!("{} regions given, at least 3 needed", items.len()))
+    } else {
+        None
+    };
+    match problem {
         None => Ok(()),
+        Some(p) => Err(R53Error::invalid_input(format!(
+            "Regions: {p}; choose at least 3 of {}",
+            CHECKER_REGIONS.join(", ")
+        ))),
+    }
+}
+
+/// Route 53's rules for the fields of other check types: CloudWatch
+/// alarms and recovery controls, which eightfold does not implement.
+fn refuse_other_types(
+    alarm: bool,
+    insufficient_data: bool,
+    routing_control: bool,
+) -> Result<(), R53Error> {
+    let field = [
+        ("AlarmIdentifier", alarm, "CLOUDWATCH_METRIC"),
+        (
+            "InsufficientDataHealthStatus",
+            insufficient_data,
+            "CLOUDWATCH_METRIC",
+        ),
+        ("RoutingControlArn", routing_control, "RECOVERY_CONTROL"),
+    ]
+    .into_iter()
+    .find(|(_, given, _)| *given);
+    match field {
+        None => Ok(()),
+        Some((field, _, kind)) => Err(R53Error::invalid_input(format!(
+            "{field} applies to {kind} health checks only, a type eightfold does not support; docs/route53.md lists the fields it implements"
+        ))),
+    }
+}
+
+/// The config a check keeps after an UpdateHealthCheck: `sent` (what
+/// created or last updated it) with the update's fields and resets.
+pub fn config_update(sent: &HealthCheckConfig, u: &UpdateHealthCheckRequest) -> HealthCheckConfig {
+    let mut next = sent.clone();
+    for element in u.reset_elements.iter().flat_map(|r| &r.items) {
+        match element.as_str() {
+            "FullyQualifiedDomainName" => next.fully_qualified_domain_name = None,
+            "ResourcePath" => next.resource_path = None,
+            "ChildHealthChecks" => next.child_health_checks = Some(ChildHealthChecks::default()),
+            "Regions" => next.regions = None,
+            _ => {}
+        }
+    }
+    let set = |target: &mut Option<String>, given: &Option<String>| {
+        if given.is_some() {
+            target.clone_from(given);
+        }
+    };
+    set(&mut next.ip_address, &u.ip_address);
+    set(&mut next.resource_path, &u.resource_path);
+    set(
+        &mut next.fully_qualified_domain_name,
+        &u.fully_qualified_domain_name,
+    );
+    set(&mut next.search_string, &u.search_string);
+    next.port = u.port.or(next.port);
+    next.failure_threshold = u.failure_threshold.or(next.failure_threshold);
+    next.inverted = u.inverted.or(next.inverted);
+    next.disabled = u.disabled.or(next.disabled);
+    next.health_threshold = u.health_threshold.or(next.health_threshold);
+    next.enable_sni = u.enable_sni.or(next.enable_sni);
+    if u.child_health_checks.is_some() {
+        next.child_health_checks.clone_from(&u.child_health_checks);
+    }
+    if u.regions.is_some() {
+        next.regions.clone_from(&u.regions);
+    }
+    next
+}
+
+/// The fields a CALCULATED check has no use for, which Route 53 refuses.
+fn refuse_unsupported_for_calculated(c: &HealthCheckConfig) -> Result<(), R53Error> {
+    let given = [
+        ("Regions", c.regions.is_some()),
+        ("MeasureLatency", c.measure_latency == Some(true)),
+    ]
+    .into_iter()
+    .find(|(_, given)| *given);
+    match given {
+        None => Ok(()),
+        Some((field, _)) => Err(R53Error::invalid_input(format!(
+            "{field} does not apply to CALCULATED health checks"
+        ))),
     }
 }
 
@@ -587,16 +784,17 @@ fn port(p: Option<i64>) -> Result<Option<u16>, R53Error> {
 
 /// A new check from Route 53's HealthCheckConfig, under id `id`.
 pub fn check_in(id: &str, c: &HealthCheckConfig) -> Result<HealthCheckInput, R53Error> {
-    refuse_unsupported(&[
-        ("MeasureLatency", c.measure_latency == Some(true)),
-        ("Regions", c.regions.is_some()),
-        ("AlarmIdentifier", c.alarm_identifier.is_some()),
-        (
-            "InsufficientDataHealthStatus",
-            c.insufficient_data_health_status.is_some(),
-        ),
-        ("RoutingControlArn", c.routing_control_arn.is_some()),
-    ])?;
+    refuse_other_types(
+        c.alarm_identifier.is_some(),
+        c.insufficient_data_health_status.is_some(),
+        c.routing_control_arn.is_some(),
+    )?;
+    if c.kind == "CALCULATED" {
+        refuse_unsupported_for_calculated(c)?;
+    }
+    if let Some(regions) = &c.regions {
+        check_regions(regions)?;
+    }
     let (kind, str_match) = match c.kind.as_str() {
         "HTTP" => ("http", false),
         "HTTPS" => ("https", false),
@@ -676,14 +874,19 @@ pub fn check_update(
     current: &HealthCheckInput,
     u: &UpdateHealthCheckRequest,
 ) -> Result<HealthCheckInput, R53Error> {
-    refuse_unsupported(&[
-        ("Regions", u.regions.is_some()),
-        ("AlarmIdentifier", u.alarm_identifier.is_some()),
-        (
-            "InsufficientDataHealthStatus",
-            u.insufficient_data_health_status.is_some(),
-        ),
-    ])?;
+    refuse_other_types(
+        u.alarm_identifier.is_some(),
+        u.insufficient_data_health_status.is_some(),
+        false,
+    )?;
+    if let Some(regions) = &u.regions {
+        if current.kind == "calculated" {
+            return Err(R53Error::invalid_input(
+                "Regions does not apply to CALCULATED health checks",
+            ));
+        }
+        check_regions(regions)?;
+    }
     let mut next = current.clone();
     // The one endpoint name of eightfold's schema: `host` beside an
     // address, `fqdn` alone.
@@ -775,6 +978,35 @@ mod tests {
     const UPDATE_BODY: &str = r#"<UpdateHealthCheckRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><HealthCheckVersion>2</HealthCheckVersion><ResetElements><ResettableElementName>ResourcePath</ResettableElementName><ResettableElementName>ChildHealthChecks</ResettableElementName></ResetElements><ChildHealthChecks /></UpdateHealthCheckRequest>"#;
 
     #[test]
+    fn values_are_listed_as_sent_or_with_their_names_made_absolute() {
+        let json = RecordInput {
+            name: "@".into(),
+            rtype: "MX".into(),
+            values: Some(vec!["10 mail".into(), "20 mx.other.test.".into()]),
+            ..RecordInput::default()
+        };
+        assert_eq!(
+            record_out(&json, "api.test.").values,
+            ["10 mail.api.test.", "20 mx.other.test."]
+        );
+        let route53 = RecordInput {
+            values: Some(vec!["10 mail.other.test".into()]),
+            absolute_names: true,
+            ..json.clone()
+        };
+        assert_eq!(
+            record_out(&route53, "api.test.").values,
+            ["10 mail.other.test"]
+        );
+        let txt = RecordInput {
+            rtype: "TXT".into(),
+            values: Some(vec!["\"a  b\"".into()]),
+            ..json
+        };
+        assert_eq!(record_out(&txt, "api.test.").values, ["\"a  b\""]);
+    }
+
+    #[test]
     fn a_boto3_change_batch_becomes_a_service_change() {
         let req: ChangeResourceRecordSetsRequest =
             super::super::xml::parse(CHANGE_BODY.as_bytes()).unwrap();
@@ -794,6 +1026,7 @@ mod tests {
                 health_check: Some("h".into()),
                 failover: None,
                 weight: Some(5),
+                absolute_names: true,
             }
         );
         let out = record_out(&change.record, "x.test.");

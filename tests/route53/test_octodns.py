@@ -1,0 +1,86 @@
+"""octoDNS with octodns-route53 (PyPI), unchanged, against eightfold: a
+zone of static records synced, synced again with no change planned, and
+dumped back equal (issue 13). The provider is pointed at eightfold only
+through boto3's standard AWS_ENDPOINT_URL_ROUTE_53 variable."""
+
+import os
+import subprocess
+import sysconfig
+
+import yaml
+
+from conftest import AWS_ENV
+
+ZONE = "octo.test."
+
+SOURCE = """---
+'':
+  - type: A
+    values: [192.0.2.1, 192.0.2.2]
+  - type: CAA
+    value: {flags: 0, tag: issue, value: letsencrypt.org}
+  - type: MX
+    values:
+      - exchange: mail.octo.test.
+        preference: 10
+      - exchange: mx.elsewhere.test.
+        preference: 20
+  - type: TXT
+    values: ['hello world', 'v=spf1 -all']
+_sip._tcp:
+  type: SRV
+  value: {port: 5060, priority: 10, target: sip.octo.test., weight: 20}
+v6:
+  type: AAAA
+  value: 2001:db8::1
+www:
+  type: CNAME
+  value: web.elsewhere.test.
+"""
+
+CONFIG = """providers:
+  config:
+    class: octodns.provider.yaml.YamlProvider
+    directory: ./config
+  route53:
+    class: octodns_route53.Route53Provider
+    access_key_id: env/AWS_ACCESS_KEY_ID
+    secret_access_key: env/AWS_SECRET_ACCESS_KEY
+zones:
+  octo.test.:
+    sources: [config]
+    targets: [route53]
+"""
+
+
+def octodns(server, cwd, *args):
+    """Runs an octoDNS command in `cwd`; returns its log (stderr and stdout)."""
+    env = dict(os.environ, **AWS_ENV, AWS_ENDPOINT_URL_ROUTE_53=server.endpoint)
+    env["PATH"] = sysconfig.get_path("scripts") + os.pathsep + env.get("PATH", "")
+    done = subprocess.run(list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}:\n{log}"
+    return log
+
+
+def test_octodns_syncs_a_static_zone_and_sees_no_change_after(server, tmp_path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "octo.test.yaml").write_text(SOURCE)
+    (tmp_path / "octo.yaml").write_text(CONFIG)
+
+    first = octodns(server, tmp_path, "octodns-sync", "--config-file=octo.yaml", "--doit")
+    assert "Creates=7, Updates=0, Deletes=0" in first, first
+    # Idempotent: a second run finds everything as it left it.
+    second = octodns(server, tmp_path, "octodns-sync", "--config-file=octo.yaml")
+    assert "No changes were planned" in second, second
+
+    octodns(server, tmp_path, "octodns-dump", "--config-file=octo.yaml", "--output-dir=dump", ZONE, "route53")
+    dumped = yaml.safe_load((tmp_path / "dump" / "octo.test.yaml").read_text())
+    # eightfold's generated apex NS is listed, as Route 53 lists its own.
+    dumped[""] = [r for r in dumped[""] if r["type"] != "NS"]
+    assert dumped == yaml.safe_load(SOURCE)
+
+    assert sorted(server.query(ZONE, "A")) == ["192.0.2.1", "192.0.2.2"]
+    assert sorted(server.query(ZONE, "MX")) == ["10 mail.octo.test.", "20 mx.elsewhere.test."]
+    assert server.query("www.octo.test.", "CNAME") == ["web.elsewhere.test."]
+    assert server.query("_sip._tcp.octo.test.", "SRV") == ["10 20 5060 sip.octo.test."]
