@@ -318,6 +318,11 @@ impl Zone {
         }
     }
 
+    /// Every node of the zone, in no particular order (for transfers).
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values()
+    }
+
     /// The node at exactly `key`, without wildcard or delegation logic
     /// (for glue and additional-section addresses).
     pub fn node(&self, key: &NameKey) -> Option<&Node> {

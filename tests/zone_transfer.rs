@@ -1,0 +1,145 @@
+//! Outgoing zone transfers with dig: allowed by key and/or prefix, refused
+//! otherwise; a routed group transferred as it answers now; IXFR answered
+//! with the whole zone, or the SOA alone when the client is current.
+mod common;
+
+use std::time::Duration;
+
+use common::Server;
+
+const SECRET: &str = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";
+
+fn config(allow: &str) -> String {
+    format!(
+        r#"[server]
+data = "eightfold.db"
+allow_transfer = {allow}
+
+[[tsig_key]]
+name = "xfr.key"
+secret = "{SECRET}"
+
+[[health_check]]
+id = "down"
+type = "tcp"
+ip = "127.0.0.1"
+port = 1
+interval = "1s"
+failure_threshold = 1
+
+[[zone]]
+name = "example.test"
+
+[[zone.record]]
+name = "www"
+type = "A"
+values = ["192.0.2.1", "192.0.2.2"]
+
+[[zone.record]]
+name = "fo"
+type = "A"
+routing = "failover"
+set = "p"
+failover = "primary"
+value = "192.0.2.10"
+health_check = "down"
+
+[[zone.record]]
+name = "fo"
+type = "A"
+routing = "failover"
+set = "s"
+failover = "secondary"
+value = "192.0.2.20"
+
+[[zone]]
+name = "private.test"
+allow_transfer = [{{ from = "192.0.2.0/24" }}]
+
+[[zone.record]]
+name = "www"
+type = "A"
+value = "192.0.2.3"
+"#
+    )
+}
+
+fn key() -> String {
+    format!("hmac-sha256:xfr.key:{SECRET}")
+}
+
+/// The records of a dig AXFR/IXFR, whitespace-normalised, TSIG left out.
+fn transferred(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty() && !l.contains("\tTSIG\t"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn a_keyed_rule_transfers_signed_and_refuses_the_unsigned_and_other_zones() {
+    let s = Server::start(&config(r#"[{ from = "127.0.0.0/8", key = "xfr.key" }]"#));
+    // The check on port 1 fails: the secondary is the active record.
+    s.wait_for_log(
+        "health check down: healthy → unhealthy",
+        Duration::from_secs(10),
+    );
+    let out = s.dig(&["example.test", "AXFR", "-y", &key()]);
+    let records = transferred(&out);
+    assert!(!out.contains("failed"), "{out}");
+    assert!(records.first().unwrap().contains("SOA"), "{out}");
+    assert!(records.last().unwrap().contains("SOA"), "{out}");
+    assert_eq!(records.first(), records.last());
+    for want in [
+        "www.example.test. 300 IN A 192.0.2.1",
+        "www.example.test. 300 IN A 192.0.2.2",
+        "fo.example.test. 300 IN A 192.0.2.20",
+        "example.test. 3600 IN NS ns1.example.test.",
+    ] {
+        assert!(records.iter().any(|r| r == want), "missing {want}: {out}");
+    }
+    assert!(
+        !out.contains("192.0.2.10"),
+        "the failed primary is not transferred: {out}"
+    );
+    assert_eq!(records.len(), 6, "{out}");
+    // The TSIG of every message verified (dig says so when one does not).
+    assert!(!out.contains("verify"), "{out}");
+
+    let unsigned = s.dig(&["example.test", "AXFR"]);
+    assert!(unsigned.contains("Transfer failed"), "{unsigned}");
+    assert!(transferred(&unsigned).is_empty(), "{unsigned}");
+    // The zone with its own rule: loopback is not in it.
+    let other = s.dig(&["private.test", "AXFR", "-y", &key()]);
+    assert!(other.contains("Transfer failed"), "{other}");
+    // Not a zone apex here.
+    let below = s.dig(&["www.example.test", "AXFR", "-y", &key()]);
+    assert!(below.contains("Transfer failed"), "{below}");
+    // A wrong secret: BADSIG, nothing transferred.
+    let wrong = s.dig(&[
+        "example.test",
+        "AXFR",
+        "-y",
+        "hmac-sha256:xfr.key:d3Jvbmd3cm9uZ3dyb25nd3Jvbmd3cm9uZw==",
+    ]);
+    assert!(transferred(&wrong).is_empty(), "{wrong}");
+    assert!(s.logs().contains("zone transfer refused"), "{}", s.logs());
+}
+
+#[test]
+fn an_address_rule_transfers_unsigned_and_ixfr_gets_the_zone_or_the_soa_alone() {
+    let s = Server::start(&config(r#"[{ from = "127.0.0.1" }]"#));
+    let axfr = transferred(&s.dig(&["example.test", "AXFR"]));
+    assert!(axfr.len() >= 6, "{axfr:?}");
+    let serial: u32 = axfr[0].split_whitespace().nth(6).unwrap().parse().unwrap();
+    // An older serial: the whole zone, as AXFR sends it (RFC 1995 §4).
+    let ixfr = transferred(&s.dig(&["example.test", &format!("IXFR={}", serial - 1)]));
+    let mut sorted_axfr = axfr.clone();
+    let mut sorted_ixfr = ixfr.clone();
+    sorted_axfr.sort();
+    sorted_ixfr.sort();
+    assert_eq!(sorted_ixfr, sorted_axfr);
+    // The current serial: the SOA alone.
+    let current = transferred(&s.dig(&["example.test", &format!("IXFR={serial}")]));
+    assert_eq!(current, [axfr[0].clone()]);
+}
