@@ -5,7 +5,7 @@
 //!
 //! What a secondary receives is what the zone answers now: simple records
 //! as declared; of a routed group, the records a query may be answered with
-//! at this moment, by the one rule of [`routing::Group`] (multivalue:
+//! at this moment, by the one rule of `routing::Group` (through [`routing::zone_now`]) (multivalue:
 //! every healthy record, or all when none is; failover: the active record;
 //! weighted: the healthy records of weight above 0). docs/dns.md says what
 //! this means for a secondary's answers.
@@ -14,15 +14,15 @@ use std::net::IpAddr;
 
 use domain::base::iana::{Class, Opcode, OptRcode, Rcode, Rtype, TsigRcode};
 use domain::base::message_builder::StaticCompressor;
-use domain::base::{Message, MessageBuilder, Serial, Ttl};
+use domain::base::{Message, MessageBuilder, Serial};
 use domain::rdata::tsig::Time48;
 use domain::tsig::ServerError;
 
 use super::handler::Published;
 use super::signed::{self, SequenceSigner};
 use crate::model::{DName, RData};
-use crate::routing::Group;
-use crate::snapshot::{NameKey, Zone};
+use crate::routing::{self, Current};
+use crate::snapshot::NameKey;
 
 /// Largest message of a transfer: the TCP maximum.
 const MAX_MESSAGE: usize = u16::MAX as usize;
@@ -42,11 +42,7 @@ pub fn is_transfer(request: &[u8]) -> bool {
 }
 
 /// One record to send.
-struct Item<'a> {
-    owner: &'a DName,
-    ttl: Ttl,
-    data: &'a RData,
-}
+type Item<'a> = Current<'a>;
 
 /// What a transfer request is answered with.
 enum Plan<'a> {
@@ -151,7 +147,7 @@ impl<'a> Transfer<'a> {
             ttl: *soa_ttl,
             data: soa,
         }];
-        items.extend(records_now(zone, &|id| health.is_healthy(id)));
+        items.extend(routing::zone_now(zone, &|id| health.is_healthy(id)));
         items.push(apex_soa);
         transfer.plan = Plan::Zone(items);
         transfer
@@ -306,43 +302,13 @@ fn ixfr_serial(msg: &Message<&[u8]>) -> Option<Serial> {
         .next()
 }
 
-/// Every record of `zone` but its SOA that a query may be answered with
-/// now: all values of simple records, the eligible records of routed
-/// groups ([`Group`], [`crate::routing::Standing::eligible`]).
-fn records_now<'a>(
-    zone: &'a Zone,
-    healthy: &impl Fn(crate::snapshot::HealthId) -> bool,
-) -> Vec<Item<'a>> {
-    let mut out = Vec::new();
-    for node in zone.nodes() {
-        for set in &node.sets {
-            if set.rtype == Rtype::SOA {
-                continue;
-            }
-            let group = Group::of(set, healthy);
-            for (i, record) in set.records.iter().enumerate() {
-                let own = record.health.is_none_or(healthy);
-                if !group.standing(i, record, own).eligible() {
-                    continue;
-                }
-                out.extend(record.values.iter().map(|data| Item {
-                    owner: &node.name,
-                    ttl: record.ttl,
-                    data,
-                }));
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::health::HealthTable;
     use crate::model::{FailoverRole, Policy, RecordSpec, ZoneSpec};
     use crate::snapshot::Snapshot;
-    use domain::base::ToName;
+    use domain::base::{ToName, Ttl};
     use std::str::FromStr;
 
     fn record(name: &str, policy: Policy, set: &str, value: &str, check: u32) -> RecordSpec {
@@ -365,7 +331,7 @@ mod tests {
         let key = NameKey::new(&DName::from_str("example.test.").unwrap());
         let (zone, _) = snapshot.find_zone(&key).unwrap();
         let owner = DName::from_str(name).unwrap();
-        let mut out: Vec<String> = records_now(zone, &|id| health.is_healthy(id))
+        let mut out: Vec<String> = routing::zone_now(zone, &|id| health.is_healthy(id))
             .into_iter()
             .filter(|i| i.owner.name_eq(&owner))
             .map(|i| i.data.to_string())

@@ -27,6 +27,7 @@ mod explain;
 mod history;
 mod ids;
 mod route53;
+mod transfers;
 mod views;
 mod zones;
 
@@ -83,6 +84,8 @@ struct Inner {
     /// Where checks may aim; the checker's probes read it too.
     targets: SharedPolicy,
     live: Live,
+    /// Each zone's SOA serial and the content it stands for.
+    serials: crate::xfr::serial::SerialBook,
 }
 
 /// The management service. Cheap to share (`Arc`).
@@ -246,6 +249,7 @@ impl Service {
                 checks,
                 store,
                 targets,
+                serials: Default::default(),
                 live: Live {
                     published: published.clone(),
                     check_specs: check_specs.clone(),
@@ -260,6 +264,7 @@ impl Service {
             generation: std::sync::atomic::AtomicU64::new(1),
             events_flushed: CancellationToken::new(),
         });
+        service.lock().restamp();
         let writer = service.clone();
         tokio::spawn(async move { writer.persist_events(events_rx).await });
         Ok(service)
@@ -307,8 +312,12 @@ impl Service {
             .entry(event.check.clone())
             .or_default() += 1;
         let service = self.clone();
-        let result =
-            tokio::task::spawn_blocking(move || service.lock().store.record_event(&event)).await;
+        let result = tokio::task::spawn_blocking(move || {
+            let mut inner = service.lock();
+            inner.restamp();
+            inner.store.record_event(&event)
+        })
+        .await;
         match result {
             Ok(Err(e)) => tracing::error!(error = %e, "cannot record a health event"),
             Err(e) => tracing::error!(error = %e, "health event writer failed"),
@@ -345,12 +354,17 @@ impl Service {
                 Err(_) => return,
             },
         };
-        inner.live.published.store(Arc::new(Published {
+        let only = inner.api_specs.get(key).map(|spec| spec.name.clone());
+        let next = Published {
             snapshot,
             health: current.health.clone(),
             keys: current.keys.clone(),
             transfers: current.transfers.clone(),
-        }));
+        };
+        match only {
+            Some(apex) => inner.store_published(next, Some(&apex)),
+            None => inner.live.published.store(Arc::new(next)),
+        }
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -445,7 +459,7 @@ impl Inner {
             crate::publish::with_access(crate::publish::publish_parts(&zones, &checks), &self.file);
         if checks == self.live.check_specs {
             next.health = self.live.published.load().health.clone();
-            self.live.published.store(Arc::new(next));
+            self.store_published(next, None);
             return;
         }
         let token = shutdown.child_token();
@@ -454,7 +468,7 @@ impl Inner {
             .live
             .checker
             .restart(checks.clone(), next.health.clone(), token.clone());
-        self.live.published.store(Arc::new(next));
+        self.store_published(next, None);
         self.live.checker = checker;
         self.live.check_ids = checks.iter().map(|c| c.id.clone()).collect();
         self.live.check_specs = checks;

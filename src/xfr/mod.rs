@@ -3,5 +3,7 @@
 //! (`dns::transfer`).
 
 pub mod acl;
+pub mod notify;
+pub mod serial;
 
 pub use acl::{Rule, Settings, Transfers};
