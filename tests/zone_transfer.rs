@@ -143,3 +143,41 @@ fn an_address_rule_transfers_unsigned_and_ixfr_gets_the_zone_or_the_soa_alone() 
     let current = transferred(&s.dig(&["example.test", &format!("IXFR={serial}")]));
     assert_eq!(current, [axfr[0].clone()]);
 }
+
+/// Runs kdig (Knot's dig) against `s` and returns its output.
+fn kdig(s: &Server, args: &[&str]) -> String {
+    let out = std::process::Command::new("kdig")
+        .arg(format!("@{}", s.addr().ip()))
+        .arg("-p")
+        .arg(s.addr().port().to_string())
+        .args(["+time=2", "+retry=0"])
+        .args(args)
+        .output()
+        .expect("kdig is installed (apt-get install knot-dnsutils)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn kdig_transfers_with_the_key_and_is_refused_without_it() {
+    let s = Server::start(&config(r#"[{ key = "xfr.key" }]"#));
+    let out = kdig(&s, &["example.test", "AXFR", "-y", &key()]);
+    let soa = out
+        .lines()
+        .filter(|l| l.contains("\tSOA\t") || l.contains(" SOA "))
+        .count();
+    assert_eq!(soa, 2, "the SOA first and last: {out}");
+    assert!(out.contains("192.0.2.1"), "{out}");
+    assert!(!out.to_lowercase().contains("failed"), "{out}");
+    // kdig checks every message's TSIG and says so when one fails.
+    assert!(!out.contains("BADSIG") && !out.contains("invalid"), "{out}");
+    let refused = kdig(&s, &["example.test", "AXFR"]);
+    assert!(refused.contains("REFUSED"), "{refused}");
+    assert!(!refused.contains("192.0.2.1"), "{refused}");
+    // IXFR with an old serial: the whole zone, which kdig takes as AXFR.
+    let ixfr = kdig(&s, &["example.test", "IXFR=1", "-y", &key()]);
+    assert!(ixfr.contains("192.0.2.1"), "{ixfr}");
+}

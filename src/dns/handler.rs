@@ -195,7 +195,7 @@ pub fn respond(
     let mut tsig_error = TSIG_BADKEY;
     if extras.tsig.is_some() {
         match signed::verify(&published.keys, msg.as_slice()) {
-            Verified::Signed(s) => signer = Some(*s),
+            Verified::Signed(s) => signer = Some(s),
             Verified::UnknownKey => {}
             Verified::BadSignature => tsig_error = TSIG_BADSIG,
             Verified::Refused(e) => {
@@ -245,7 +245,7 @@ struct Query<'a> {
     tsig_error: u16,
     /// Signs the response when the request was verified; taken by the
     /// first [`finish_with`], which ends every response.
-    signer: Cell<Option<Signer>>,
+    signer: Cell<Option<Box<Signer>>>,
     /// Size limit, less the room the response's TSIG takes.
     limit: usize,
 }
@@ -579,7 +579,7 @@ fn finish_with<T: Composer>(
     let sign = |additional: &mut AdditionalBuilder<T>| {
         if let Some(signer) = query.signer.take() {
             additional.set_push_limit(usize::MAX);
-            let _ = signer.answer(additional, domain::rdata::tsig::Time48::now());
+            let _ = (*signer).answer(additional, domain::rdata::tsig::Time48::now());
         }
     };
     let Some(edns) = query.edns else {

@@ -12,8 +12,9 @@
 
 use std::net::IpAddr;
 
-use domain::base::iana::{Class, Opcode, OptRcode, Rcode, Rtype, TsigRcode};
+use domain::base::iana::{Class, Opcode, OptRcode, OptionCode, Rcode, Rtype, TsigRcode};
 use domain::base::message_builder::StaticCompressor;
+use domain::base::wire::Compose;
 use domain::base::{Message, MessageBuilder, Serial};
 use domain::rdata::tsig::Time48;
 use domain::tsig::ServerError;
@@ -23,6 +24,9 @@ use super::signed::{self, SequenceSigner};
 use crate::model::{DName, RData};
 use crate::routing::{self, Current};
 use crate::snapshot::NameKey;
+
+/// Extended DNS Error 18, Prohibited (RFC 8914 §4.19).
+const EDE_PROHIBITED: u16 = 18;
 
 /// Largest message of a transfer: the TCP maximum.
 const MAX_MESSAGE: usize = u16::MAX as usize;
@@ -220,6 +224,21 @@ impl<'a> Transfer<'a> {
             let _ = question.push(q);
         }
         let mut additional = question.additional();
+        // An OPT when the request had one (RFC 6891 §7), as the responder
+        // writes it; a refusal by policy says so with Extended DNS Error 18,
+        // Prohibited (RFC 8914 §4.19), as NSD does.
+        if let Some(opt) = self.request.opt() {
+            let _ = additional.opt(|out| {
+                out.set_udp_payload_size(super::handler::MAX_UDP_PAYLOAD);
+                out.set_dnssec_ok(opt.dnssec_ok());
+                if rcode == OptRcode::REFUSED {
+                    out.push_raw_option(OptionCode::EXTENDED_ERROR, 2, |target| {
+                        EDE_PROHIBITED.compose(target)
+                    })?;
+                }
+                Ok(())
+            });
+        }
         if let Some(signer) = &mut self.signer {
             let _ = signer.answer(&mut additional, Time48::now());
         }
