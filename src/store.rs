@@ -83,7 +83,68 @@ const MIGRATIONS: &[&str] = &[
     // 4: history is pruned by age (health events have their index on
     // `at` from 1).
     "CREATE INDEX route53_changes_by_time ON route53_changes (submitted_at);",
+    // 5: each zone's SOA serial and the fingerprint of the content it
+    // stands for (xfr::serial), so a restart with no change keeps it.
+    "CREATE TABLE zone_serials (
+        zone TEXT PRIMARY KEY,        -- lower-cased, absolute, with the dot
+        serial BIGINT NOT NULL,
+        fingerprint BIGINT NOT NULL,  -- 64 bits of SHA-256, as signed
+        declared BIGINT               -- the SOA's own serial; NULL: generated
+    );",
 ];
+
+/// A zone's serial as saved (see `xfr::serial::Entry`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredSerial {
+    /// The serial served.
+    pub serial: u32,
+    /// Fingerprint of the content it stands for.
+    pub fingerprint: u64,
+    /// The serial the zone's SOA declared.
+    pub declared: Option<u32>,
+}
+
+/// Zone serials: derived state, saved after they are published.
+impl Store {
+    /// Every saved serial, by lower-cased zone name.
+    pub fn zone_serials(&self) -> Result<Vec<(String, StoredSerial)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT zone, serial, fingerprint, declared FROM zone_serials")?;
+        let rows = stmt.query_map([], |r| {
+            let declared: Option<i64> = r.get(3)?;
+            Ok((
+                r.get::<_, String>(0)?,
+                StoredSerial {
+                    serial: r.get::<_, i64>(1)? as u32,
+                    fingerprint: r.get::<_, i64>(2)? as u64,
+                    declared: declared.map(|d| d as u32),
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Saves the serials of `zones` (lower-cased names), in one
+    /// transaction.
+    pub fn put_zone_serials(&mut self, zones: &[(String, StoredSerial)]) -> Result<(), StoreError> {
+        let tx = self.write()?;
+        for (zone, s) in zones {
+            tx.execute(
+                "INSERT INTO zone_serials (zone, serial, fingerprint, declared) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (zone) DO UPDATE SET serial = ?2, fingerprint = ?3, declared = ?4",
+                params![
+                    zone,
+                    i64::from(s.serial),
+                    s.fingerprint as i64,
+                    s.declared.map(i64::from)
+                ],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
 
 /// How much history the store keeps (`[server] history_max_age`,
 /// `history_max_rows`): health events and Route 53 change records older

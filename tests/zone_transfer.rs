@@ -181,3 +181,66 @@ fn kdig_transfers_with_the_key_and_is_refused_without_it() {
     let ixfr = kdig(&s, &["example.test", "IXFR=1", "-y", &key()]);
     assert!(ixfr.contains("192.0.2.1"), "{ixfr}");
 }
+
+/// The serial of the zone's SOA, as dig reads it.
+fn serial(s: &Server, zone: &str) -> u32 {
+    let out = s.dig(&[zone, "SOA", "+short"]);
+    out.split_whitespace()
+        .nth(2)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no SOA serial in {out:?}"))
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn a_restart_with_no_change_keeps_the_serial_and_a_change_moves_it_by_one() {
+    let zone = |value: &str| {
+        format!(
+            "[server]\ndata = \"eightfold.db\"\n\n[[zone]]\nname = \"serial.test\"\n\
+             [[zone.record]]\nname = \"www\"\ntype = \"A\"\nvalue = \"{value}\"\n"
+        )
+    };
+    let s = Server::start(&zone("192.0.2.1"));
+    let first = serial(&s, "serial.test");
+    let config = s.path("eightfold.toml");
+    // A later second: a serial taken from the clock would differ.
+    let started = now_secs();
+    while now_secs() == started {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let args = |config: &std::path::Path| {
+        vec![
+            "serve".to_string(),
+            "--config".into(),
+            config.to_str().unwrap().into(),
+            "--dns".into(),
+            "127.0.0.1:0".into(),
+        ]
+    };
+    let dir = s.kill();
+    let argv = args(&config);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let s = Server::spawn(dir, &argv);
+    assert_eq!(serial(&s, "serial.test"), first, "{}", s.logs());
+    // A SIGHUP with the same file: the same serial.
+    s.signal("HUP");
+    s.wait_for_log("reloaded", Duration::from_secs(10));
+    assert_eq!(serial(&s, "serial.test"), first);
+    // A changed record: one more, and it stays across a restart.
+    std::fs::write(&config, zone("192.0.2.2")).unwrap();
+    s.signal("HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while serial(&s, "serial.test") == first && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(serial(&s, "serial.test"), first.wrapping_add(1));
+    let dir = s.kill();
+    let s = Server::spawn(dir, &argv);
+    assert_eq!(serial(&s, "serial.test"), first.wrapping_add(1));
+}

@@ -247,9 +247,9 @@ impl Service {
                 zones,
                 api_specs,
                 checks,
+                serials: transfers::saved_serials(&store),
                 store,
                 targets,
-                serials: Default::default(),
                 live: Live {
                     published: published.clone(),
                     check_specs: check_specs.clone(),

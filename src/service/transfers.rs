@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use crate::dns::handler::Published;
 use crate::model::DName;
+use crate::store::{Store, StoredSerial};
 use crate::xfr::notify;
+use crate::xfr::serial::{Changed, Entry, SerialBook, Stamped};
 
-use super::Inner;
+use super::{Inner, key_text};
 
 /// Seconds since the Unix epoch: the first serial of a zone with a
 /// generated SOA.
@@ -20,13 +22,34 @@ fn unix_now() -> u32 {
         .map_or(1, |d| d.as_secs() as u32)
 }
 
+/// The serials saved by the last run; none when they cannot be read (the
+/// zones then start afresh, upwards: see `xfr::serial`).
+pub(super) fn saved_serials(store: &Store) -> SerialBook {
+    match store.zone_serials() {
+        Ok(rows) => SerialBook::from_saved(rows.into_iter().map(|(zone, s)| {
+            let entry = Entry {
+                serial: s.serial,
+                fingerprint: s.fingerprint,
+                declared: s.declared,
+            };
+            (zone, entry)
+        })),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the saved zone serials; zones start from new serials");
+            SerialBook::default()
+        }
+    }
+}
+
 impl Inner {
     /// Stamps the serials of `next` (of the zone at `only` alone when
-    /// given) and publishes it; sends NOTIFY for each zone whose serial
-    /// moved.
+    /// given) and publishes it; saves the serials that moved and sends
+    /// NOTIFY for their zones.
     pub(super) fn store_published(&mut self, next: Published, only: Option<&DName>) {
         let health = next.health.clone();
-        let (snapshot, changed) = self.serials.stamp_only(
+        let Stamped {
+            snapshot, changed, ..
+        } = self.serials.stamp_only(
             &next.snapshot,
             only,
             &|id| health.is_healthy(id),
@@ -34,19 +57,24 @@ impl Inner {
         );
         let published = Arc::new(Published { snapshot, ..next });
         self.live.published.store(published.clone());
+        self.save_serials(&changed);
         send_notifies(&published, &changed);
     }
 
-    /// Stamps the published snapshot again under the current health (after
-    /// a health transition); publishes and notifies only when a zone's
-    /// content, and so its serial, changed.
+    /// Stamps the published snapshot again under the current health (at
+    /// start, after a health transition); publishes, saves and notifies
+    /// only when a zone's serial moved or had to be written.
     pub(super) fn restamp(&mut self) {
         let current = self.live.published.load_full();
         let health = current.health.clone();
-        let (snapshot, changed) =
-            self.serials
-                .stamp(&current.snapshot, &|id| health.is_healthy(id), unix_now());
-        if changed.is_empty() {
+        let Stamped {
+            snapshot,
+            changed,
+            rewritten,
+        } = self
+            .serials
+            .stamp(&current.snapshot, &|id| health.is_healthy(id), unix_now());
+        if !rewritten && changed.is_empty() {
             return;
         }
         let published = Arc::new(Published {
@@ -56,14 +84,39 @@ impl Inner {
             transfers: current.transfers.clone(),
         });
         self.live.published.store(published.clone());
+        self.save_serials(&changed);
         for c in &changed {
-            tracing::info!(zone = %c.apex, serial = c.serial, "health changed what zone {} transfers; serial {}", c.apex, c.serial);
+            tracing::info!(zone = %c.apex, serial = c.serial, "zone {} now has serial {}", c.apex, c.serial);
         }
         send_notifies(&published, &changed);
     }
+
+    /// Saves the serials that moved. A failure is logged, not returned:
+    /// the serial is already served, and after a restart the zone would
+    /// only move up again.
+    fn save_serials(&mut self, changed: &[Changed]) {
+        let rows: Vec<(String, StoredSerial)> = changed
+            .iter()
+            .filter_map(|c| {
+                let e = self.serials.entry(&c.apex)?;
+                let saved = StoredSerial {
+                    serial: e.serial,
+                    fingerprint: e.fingerprint,
+                    declared: e.declared,
+                };
+                Some((key_text(&c.apex), saved))
+            })
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.put_zone_serials(&rows) {
+            tracing::warn!(error = %e, "cannot save zone serials: {e}");
+        }
+    }
 }
 
-fn send_notifies(published: &Published, changed: &[crate::xfr::serial::Changed]) {
+fn send_notifies(published: &Published, changed: &[Changed]) {
     for c in changed {
         let targets = &published.transfers.of(&c.apex).notify;
         if targets.is_empty() {

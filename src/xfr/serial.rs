@@ -36,6 +36,38 @@ pub struct SerialBook {
     zones: HashMap<Box<[u8]>, Entry>,
 }
 
+impl SerialBook {
+    /// A book holding the saved `entries` (zone name text, entry); names
+    /// that do not parse are skipped.
+    pub fn from_saved(entries: impl IntoIterator<Item = (String, Entry)>) -> SerialBook {
+        let zones = entries
+            .into_iter()
+            .filter_map(|(name, e)| {
+                let name = <DName as std::str::FromStr>::from_str(&name).ok()?;
+                Some((name_key(&name), e))
+            })
+            .collect();
+        SerialBook { zones }
+    }
+
+    /// The entry of the zone at `apex`.
+    pub fn entry(&self, apex: &DName) -> Option<Entry> {
+        self.zones.get(&name_key(apex)).copied()
+    }
+}
+
+/// What [`SerialBook::stamp`] did.
+#[derive(Debug)]
+pub struct Stamped {
+    /// The snapshot to publish.
+    pub snapshot: Snapshot,
+    /// The zones whose serial moved (or that were seen for the first time).
+    pub changed: Vec<Changed>,
+    /// Whether any zone's SOA had to be rewritten (false: `snapshot` is the
+    /// one given).
+    pub rewritten: bool,
+}
+
 /// A zone whose serial changed in [`SerialBook::stamp`].
 #[derive(Debug, Clone)]
 pub struct Changed {
@@ -55,7 +87,7 @@ impl SerialBook {
         snapshot: &Snapshot,
         healthy: &impl Fn(HealthId) -> bool,
         now: u32,
-    ) -> (Snapshot, Vec<Changed>) {
+    ) -> Stamped {
         self.stamp_only(snapshot, None, healthy, now)
     }
 
@@ -67,9 +99,10 @@ impl SerialBook {
         only: Option<&DName>,
         healthy: &impl Fn(HealthId) -> bool,
         now: u32,
-    ) -> (Snapshot, Vec<Changed>) {
+    ) -> Stamped {
         let mut out = snapshot.clone();
         let mut changed = Vec::new();
+        let mut rewritten = false;
         let zones = snapshot
             .zones()
             .filter(|z| only.is_none_or(|apex| apex.name_eq(&z.apex)));
@@ -114,9 +147,14 @@ impl SerialBook {
             self.zones.insert(key, entry);
             if zone.serial() != entry.serial {
                 out = out.with_built_zone(zone.with_serial(entry.serial));
+                rewritten = true;
             }
         }
-        (out, changed)
+        Stamped {
+            snapshot: out,
+            changed,
+            rewritten,
+        }
     }
 }
 
@@ -227,31 +265,53 @@ mod tests {
     fn a_serial_moves_with_the_content_and_only_with_it() {
         let mut book = SerialBook::default();
         let all = |_| true;
-        let (first, changed) = book.stamp(&build(&spec(&["192.0.2.1"], None)), &all, 1000);
+        let Stamped {
+            snapshot: first,
+            changed,
+            ..
+        } = book.stamp(&build(&spec(&["192.0.2.1"], None)), &all, 1000);
         assert_eq!(serial_of(&first), 1000);
         assert_eq!(changed.len(), 1);
         // Published again, later, unchanged: same serial, nothing to tell.
-        let (again, changed) = book.stamp(&build(&spec(&["192.0.2.1"], None)), &all, 5000);
+        let Stamped {
+            snapshot: again,
+            changed,
+            ..
+        } = book.stamp(&build(&spec(&["192.0.2.1"], None)), &all, 5000);
         assert_eq!(serial_of(&again), 1000);
         assert!(changed.is_empty());
         // Three changes within one second: three serials.
         for (i, v) in ["192.0.2.2", "192.0.2.3", "192.0.2.4"].iter().enumerate() {
-            let (next, changed) = book.stamp(&build(&spec(&[v], None)), &all, 1000);
+            let Stamped {
+                snapshot: next,
+                changed,
+                ..
+            } = book.stamp(&build(&spec(&[v], None)), &all, 1000);
             assert_eq!(serial_of(&next), 1001 + i as u32);
             assert_eq!(changed[0].serial, 1001 + i as u32);
         }
         // A health change that changes what answers is a change; one that
         // does not (the other record of a pair, both failing) is not.
         let two = build(&spec(&["192.0.2.4", "192.0.2.5"], None));
-        let (_, _) = book.stamp(&two, &all, 0);
+        book.stamp(&two, &all, 0);
         let s = book.zones.values().next().unwrap().serial;
-        let (after, changed) = book.stamp(&two, &|id| id != 1, 0);
+        let Stamped {
+            snapshot: after,
+            changed,
+            ..
+        } = book.stamp(&two, &|id| id != 1, 0);
         assert_eq!(serial_of(&after), s + 1);
         assert_eq!(changed.len(), 1);
         // Both down: fail open, the same records as both up.
-        let (after, _) = book.stamp(&two, &|_| false, 0);
+        let Stamped {
+            snapshot: after, ..
+        } = book.stamp(&two, &|_| false, 0);
         assert_eq!(serial_of(&after), s + 2);
-        let (after, changed) = book.stamp(&two, &|_| true, 0);
+        let Stamped {
+            snapshot: after,
+            changed,
+            ..
+        } = book.stamp(&two, &|_| true, 0);
         assert_eq!(serial_of(&after), s + 2, "the same content as before");
         assert!(changed.is_empty());
     }
@@ -260,21 +320,25 @@ mod tests {
     fn a_declared_serial_is_served_and_overtaken_when_it_does_not_rise() {
         let mut book = SerialBook::default();
         let all = |_| true;
-        let (s, _) = book.stamp(&build(&spec(&["192.0.2.1"], Some(2024))), &all, 9);
+        let Stamped { snapshot: s, .. } =
+            book.stamp(&build(&spec(&["192.0.2.1"], Some(2024))), &all, 9);
         assert_eq!(serial_of(&s), 2024);
         // The records change, the declared serial does not: bumped.
-        let (s, _) = book.stamp(&build(&spec(&["192.0.2.2"], Some(2024))), &all, 9);
+        let Stamped { snapshot: s, .. } =
+            book.stamp(&build(&spec(&["192.0.2.2"], Some(2024))), &all, 9);
         assert_eq!(serial_of(&s), 2025);
         // The declared serial jumps ahead: it is served.
-        let (s, _) = book.stamp(&build(&spec(&["192.0.2.2"], Some(3000))), &all, 9);
+        let Stamped { snapshot: s, .. } =
+            book.stamp(&build(&spec(&["192.0.2.2"], Some(3000))), &all, 9);
         assert_eq!(serial_of(&s), 3000);
         // It is lowered: bumped from the served one instead, with a warning.
-        let (s, _) = book.stamp(&build(&spec(&["192.0.2.2"], Some(5))), &all, 9);
+        let Stamped { snapshot: s, .. } =
+            book.stamp(&build(&spec(&["192.0.2.2"], Some(5))), &all, 9);
         assert_eq!(serial_of(&s), 3001);
         // RFC 1982: from the top of the space it wraps to 0.
         let mut book = SerialBook::default();
         book.stamp(&build(&spec(&["192.0.2.1"], None)), &all, u32::MAX);
-        let (s, _) = book.stamp(&build(&spec(&["192.0.2.2"], None)), &all, 9);
+        let Stamped { snapshot: s, .. } = book.stamp(&build(&spec(&["192.0.2.2"], None)), &all, 9);
         assert_eq!(serial_of(&s), 0);
     }
 }
