@@ -41,6 +41,16 @@ pub const DEFAULT_RETENTION: crate::store::Retention = crate::store::Retention {
 pub const DEFAULT_TCP_IPV6_CLIENT_PREFIX: u8 = 64;
 /// SQLite file when none is given.
 pub const DEFAULT_DATA: &str = "eightfold.db";
+/// Longest `[server] nsid`: an identifier, not a message.
+pub const MAX_NSID: usize = 128;
+
+/// The machine's host name: the NSID when the config gives none (as
+/// Knot's `nsid` does), so each server of a fleet tells itself apart.
+pub fn host_name() -> Option<Vec<u8>> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty() && name.len() <= MAX_NSID).then(|| name.as_bytes().to_vec())
+}
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +89,8 @@ pub struct Config {
     pub tsig_keys: Vec<TsigKey>,
     /// Who may transfer which zone, and whom to notify.
     pub transfers: XfrSettings,
+    /// The identifier answered to NSID requests; `None`: none.
+    pub nsid: Option<Vec<u8>>,
 }
 
 impl Default for Config {
@@ -100,6 +112,7 @@ impl Default for Config {
             zones: Vec::new(),
             tsig_keys: Vec::new(),
             transfers: XfrSettings::default(),
+            nsid: host_name(),
         }
     }
 }
@@ -199,6 +212,7 @@ struct RawServer {
     tcp_ipv6_client_prefix: Option<Spanned<i64>>,
     allow_transfer: Option<Vec<Spanned<RawRule>>>,
     notify: Option<Vec<Spanned<String>>>,
+    nsid: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -430,6 +444,18 @@ impl Cx<'_> {
         let health_checks = self.health_checks(raw.health_check, &targets);
         let check_ids: HashSet<&str> = health_checks.iter().map(|c| c.id.as_str()).collect();
         let tsig_keys = self.tsig_keys(raw.tsig_key);
+        let nsid = match &raw.server.nsid {
+            None => host_name(),
+            Some(text) if text.get_ref().is_empty() => None,
+            Some(text) if text.get_ref().len() > MAX_NSID => {
+                self.error(
+                    text.span(),
+                    format!("server.nsid is {} bytes long; keep it to {MAX_NSID} (or \"\" to send none)", text.get_ref().len()),
+                );
+                None
+            }
+            Some(text) => Some(text.get_ref().as_bytes().to_vec()),
+        };
         let mut transfers = XfrSettings {
             server: self.transfers(
                 "server",
@@ -471,6 +497,7 @@ impl Cx<'_> {
             zones,
             tsig_keys,
             transfers,
+            nsid,
         }
     }
 

@@ -12,8 +12,10 @@ use crate::model::{HealthCheckSpec, ZoneSpec};
 use crate::snapshot::{HealthId, Snapshot};
 use crate::tsig::KeyRing;
 
-/// The serial of generated SOA records: the time, so it grows with every
-/// change (RFC 1982 arithmetic wraps in 2106).
+/// The serial a snapshot's generated SOA records are built with: the
+/// time. The service then gives every zone its serial by the rule of
+/// `xfr::serial` (docs/dns.md#soa-serials); tools and tests that publish
+/// without the service keep this one.
 pub fn soa_serial() -> u32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -29,6 +31,7 @@ pub fn publish(config: &Config) -> Published {
 pub fn with_access(mut published: Published, config: &Config) -> Published {
     published.keys = KeyRing::new(&config.tsig_keys);
     published.transfers = Arc::new(config.transfers.clone());
+    published.nsid = config.nsid.as_deref().map(Arc::from);
     published
 }
 
@@ -49,5 +52,6 @@ pub fn publish_parts(zones: &[ZoneSpec], checks: &[HealthCheckSpec]) -> Publishe
         health: Arc::new(health),
         keys: KeyRing::default(),
         transfers: Arc::default(),
+        nsid: None,
     }
 }

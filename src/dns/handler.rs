@@ -48,6 +48,8 @@ pub struct Published {
     pub keys: KeyRing,
     /// Who may transfer which zone, and whom to notify.
     pub transfers: Arc<crate::xfr::Settings>,
+    /// The server's identifier for NSID (RFC 5001); `None`: not sent.
+    pub nsid: Option<Arc<[u8]>>,
 }
 
 /// How the request arrived; decides the size limit.
@@ -115,6 +117,8 @@ impl Default for Scratch {
 struct Edns {
     payload: u16,
     dnssec_ok: bool,
+    /// The request asks for the server's identifier (RFC 5001).
+    nsid: bool,
 }
 
 /// What [`respond`] answered: what the listeners count for `/metrics`.
@@ -218,6 +222,10 @@ pub fn respond(
         tsig: extras.tsig.as_ref().filter(|_| !signed),
         tsig_error,
         signer: Cell::new(signer),
+        nsid: published
+            .nsid
+            .as_deref()
+            .filter(|_| edns.is_some_and(|e| e.nsid)),
         limit: limit - reserve,
     };
     let rcode = match write_answer(published, &query, out, scratch) {
@@ -246,6 +254,9 @@ struct Query<'a> {
     /// Signs the response when the request was verified; taken by the
     /// first [`finish_with`], which ends every response.
     signer: Cell<Option<Box<Signer>>>,
+    /// The server's identifier, when the request asked for it and one is
+    /// configured.
+    nsid: Option<&'a [u8]>,
     /// Size limit, less the room the response's TSIG takes.
     limit: usize,
 }
@@ -319,6 +330,8 @@ fn request_extras<'a>(msg: &'a Message<&'a [u8]>) -> Result<Extras<'a>, ExtrasEr
     let edns = Edns {
         payload: opt.udp_payload_size(),
         dnssec_ok: opt.dnssec_ok(),
+        // RFC 5001 §2.1: an NSID option, empty, asks for it.
+        nsid: opt.opt().first::<domain::base::opt::Nsid<_>>().is_some(),
     };
     if opt.version() > 0 {
         return Err(ExtrasError::BadVersion(edns));
@@ -387,7 +400,11 @@ fn write_answer(
     let mut builder =
         MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
     // `push` fails once the message reaches the limit; keep room for OPT.
-    let reserve = if query.edns.is_some() { OPT_LEN } else { 0 };
+    let reserve = match (query.edns, query.nsid) {
+        (None, _) => 0,
+        (Some(_), None) => OPT_LEN,
+        (Some(_), Some(nsid)) => OPT_LEN + 4 + nsid.len(),
+    };
     builder.set_push_limit(query.limit - reserve + 1);
     // CD is not copied: NSD 4.6 and Knot 3.2 clear it (and AD) in every
     // response from a zone that is not signed, and eightfold signs none
@@ -595,6 +612,11 @@ fn finish_with<T: Composer>(
             opt.set_dnssec_ok(edns.dnssec_ok);
             if let Some(code) = ede {
                 opt.push_raw_option(OptionCode::EXTENDED_ERROR, 2, |target| code.compose(target))?;
+            }
+            if let Some(nsid) = query.nsid {
+                opt.push_raw_option(OptionCode::NSID, nsid.len() as u16, |target| {
+                    target.append_slice(nsid)
+                })?;
             }
             Ok(())
         });

@@ -360,6 +360,7 @@ impl Service {
             health: current.health.clone(),
             keys: current.keys.clone(),
             transfers: current.transfers.clone(),
+            nsid: current.nsid.clone(),
         };
         match only {
             Some(apex) => inner.store_published(next, Some(&apex)),

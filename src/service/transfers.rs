@@ -82,6 +82,7 @@ impl Inner {
             health: current.health.clone(),
             keys: current.keys.clone(),
             transfers: current.transfers.clone(),
+            nsid: current.nsid.clone(),
         });
         self.live.published.store(published.clone());
         self.save_serials(&changed);
