@@ -257,3 +257,53 @@ fn a_restart_with_no_change_keeps_the_serial_and_a_change_moves_it_by_one() {
     let s = Server::spawn(dir, &argv);
     assert_eq!(serial(&s, "serial.test"), first.wrapping_add(1));
 }
+
+#[test]
+fn a_zone_larger_than_a_message_streams_in_signed_messages_that_dig_and_kdig_verify() {
+    // 3,000 records of about 120 bytes: some 6 messages of 64 KiB.
+    let mut zone = String::from("$TTL 300\n");
+    for i in 0..3000 {
+        zone.push_str(&format!("r{i} TXT \"{i:04}{}\"\n", "x".repeat(100)));
+    }
+    let config = format!(
+        "[server]\ndata = \"eightfold.db\"\nallow_transfer = [{{ key = \"xfr.key\" }}]\n\n\
+         [[tsig_key]]\nname = \"xfr.key\"\nsecret = \"{SECRET}\"\n\n\
+         [[zone]]\nname = \"big.test\"\nfile = \"big.test.zone\"\n"
+    );
+    let s = Server::start_with_files(&config, &[("big.test.zone", &zone)]);
+    let out = s.dig(&["big.test", "AXFR", "-y", &key(), "+stats"]);
+    assert!(
+        !out.contains("verify") && !out.contains("failed"),
+        "{}",
+        &out[out.len().saturating_sub(2000)..]
+    );
+    let records = transferred(&out);
+    // SOA, 3,000 TXT, NS, SOA.
+    assert_eq!(
+        records.len(),
+        3003,
+        "{}",
+        &out[out.len().saturating_sub(2000)..]
+    );
+    let messages: usize = out
+        .lines()
+        .find_map(|l| l.strip_prefix(";; XFR size: "))
+        .and_then(|l| l.split("(messages ").nth(1))
+        .and_then(|l| l.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no XFR size line: {}",
+                &out[out.len().saturating_sub(500)..]
+            )
+        });
+    assert!(messages > 1, "{messages} message(s)");
+    let kdig = kdig(&s, &["big.test", "AXFR", "-y", &key()]);
+    let tail = &kdig[kdig.len().saturating_sub(1000)..];
+    assert!(kdig.contains("messages, 3003 records)"), "{tail}");
+    // kdig warns when a message's TSIG does not verify.
+    assert!(
+        !kdig.contains("WARNING") && !kdig.contains("failed"),
+        "{tail}"
+    );
+}
