@@ -299,6 +299,16 @@ impl Zone {
         }
     }
 
+    /// Whether any record's answer depends on a health check: only such
+    /// a zone can change with a health transition.
+    pub fn follows_health(&self) -> bool {
+        self.nodes
+            .values()
+            .flat_map(|n| &n.sets)
+            .flat_map(|s| &s.records)
+            .any(|r| r.health.is_some())
+    }
+
     /// The SOA serial served now.
     pub fn serial(&self) -> u32 {
         match &self.soa.1 {

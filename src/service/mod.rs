@@ -314,7 +314,7 @@ impl Service {
         let service = self.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut inner = service.lock();
-            inner.restamp();
+            inner.restamp_health();
             inner.store.record_event(&event)
         })
         .await;

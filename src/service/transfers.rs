@@ -61,19 +61,35 @@ impl Inner {
         send_notifies(&published, &changed);
     }
 
-    /// Stamps the published snapshot again under the current health (at
-    /// start, after a health transition); publishes, saves and notifies
-    /// only when a zone's serial moved or had to be written.
+    /// Stamps every zone of the published snapshot (at start, under the
+    /// health the checks resume from).
     pub(super) fn restamp(&mut self) {
+        self.restamp_with(false);
+    }
+
+    /// Stamps again the zones whose answers follow health, after a health
+    /// transition.
+    pub(super) fn restamp_health(&mut self) {
+        self.restamp_with(true);
+    }
+
+    /// Publishes, saves and notifies only when a zone's serial moved or had
+    /// to be written.
+    fn restamp_with(&mut self, health_only: bool) {
         let current = self.live.published.load_full();
         let health = current.health.clone();
+        let healthy = |id| health.is_healthy(id);
+        let stamped = if health_only {
+            self.serials
+                .stamp_health(&current.snapshot, &healthy, unix_now())
+        } else {
+            self.serials.stamp(&current.snapshot, &healthy, unix_now())
+        };
         let Stamped {
             snapshot,
             changed,
             rewritten,
-        } = self
-            .serials
-            .stamp(&current.snapshot, &|id| health.is_healthy(id), unix_now());
+        } = stamped;
         if !rewritten && changed.is_empty() {
             return;
         }

@@ -100,12 +100,37 @@ impl SerialBook {
         healthy: &impl Fn(HealthId) -> bool,
         now: u32,
     ) -> Stamped {
+        self.stamp_where(
+            snapshot,
+            |z| only.is_none_or(|apex| apex.name_eq(&z.apex)),
+            healthy,
+            now,
+        )
+    }
+
+    /// After a health transition: only the zones whose answers follow
+    /// health can have changed ([`Zone::follows_health`]), so only they are
+    /// fingerprinted again.
+    pub fn stamp_health(
+        &mut self,
+        snapshot: &Snapshot,
+        healthy: &impl Fn(HealthId) -> bool,
+        now: u32,
+    ) -> Stamped {
+        self.stamp_where(snapshot, Zone::follows_health, healthy, now)
+    }
+
+    fn stamp_where(
+        &mut self,
+        snapshot: &Snapshot,
+        filter: impl Fn(&Zone) -> bool,
+        healthy: &impl Fn(HealthId) -> bool,
+        now: u32,
+    ) -> Stamped {
         let mut out = snapshot.clone();
         let mut changed = Vec::new();
         let mut rewritten = false;
-        let zones = snapshot
-            .zones()
-            .filter(|z| only.is_none_or(|apex| apex.name_eq(&z.apex)));
+        let zones = snapshot.zones().filter(|z| filter(z));
         for zone in zones {
             let key = name_key(&zone.apex);
             let fingerprint = fingerprint(zone, healthy);
@@ -314,6 +339,20 @@ mod tests {
         } = book.stamp(&two, &|_| true, 0);
         assert_eq!(serial_of(&after), s + 2, "the same content as before");
         assert!(changed.is_empty());
+    }
+
+    #[test]
+    fn after_a_health_transition_only_zones_that_follow_health_are_stamped() {
+        let plain = ZoneSpec {
+            name: DName::from_str("plain.test.").unwrap(),
+            records: Vec::new(),
+        };
+        let plain = Snapshot::build(std::slice::from_ref(&plain), &|_| None, 7);
+        let mut book = SerialBook::default();
+        assert!(book.stamp_health(&plain, &|_| true, 5).changed.is_empty());
+        assert_eq!(book.stamp(&plain, &|_| true, 5).changed.len(), 1);
+        let routed = build(&spec(&["192.0.2.1"], None));
+        assert_eq!(book.stamp_health(&routed, &|_| true, 5).changed.len(), 1);
     }
 
     #[test]
