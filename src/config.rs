@@ -55,6 +55,15 @@ pub fn node_name(text: &str) -> Result<String, String> {
 
 /// SQLite file when none is given.
 pub const DEFAULT_DATA: &str = "eightfold.db";
+/// Longest `[server] nsid`: an identifier, not a message.
+pub const MAX_NSID: usize = 128;
+
+/// The NSID when the config gives none: the node's name (by default the
+/// host name, as Knot's `nsid` is), so each server of a fleet tells itself
+/// apart.
+fn default_nsid(node: &str) -> Option<Vec<u8>> {
+    (!node.is_empty() && node.len() <= MAX_NSID).then(|| node.as_bytes().to_vec())
+}
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +109,8 @@ pub struct Config {
     /// The key of DNS server cookies (`[server] cookie_secret`, 32 hex
     /// digits), shared by a fleet; `None`: random for each process.
     pub cookie_secret: Option<[u8; 16]>,
+    /// The identifier answered to NSID requests; `None`: none.
+    pub nsid: Option<Vec<u8>>,
 }
 
 impl Default for Config {
@@ -123,6 +134,7 @@ impl Default for Config {
             tsig_keys: Vec::new(),
             transfers: XfrSettings::default(),
             cookie_secret: None,
+            nsid: default_nsid(&crate::cluster::host_name()),
         }
     }
 }
@@ -224,6 +236,7 @@ struct RawServer {
     notify: Option<Vec<Spanned<String>>>,
     cookie_secret: Option<Spanned<String>>,
     node: Option<Spanned<String>>,
+    nsid: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -480,6 +493,18 @@ impl Cx<'_> {
         let health_checks = self.health_checks(raw.health_check, &targets);
         let check_ids: HashSet<&str> = health_checks.iter().map(|c| c.id.as_str()).collect();
         let tsig_keys = self.tsig_keys(raw.tsig_key);
+        let nsid = match &raw.server.nsid {
+            None => default_nsid(&node),
+            Some(text) if text.get_ref().is_empty() => None,
+            Some(text) if text.get_ref().len() > MAX_NSID => {
+                self.error(
+                    text.span(),
+                    format!("server.nsid is {} bytes long; keep it to {MAX_NSID} (or \"\" to send none)", text.get_ref().len()),
+                );
+                None
+            }
+            Some(text) => Some(text.get_ref().as_bytes().to_vec()),
+        };
         let mut transfers = XfrSettings {
             server: self.transfers(
                 "server",
@@ -523,6 +548,7 @@ impl Cx<'_> {
             tsig_keys,
             transfers,
             cookie_secret,
+            nsid,
         }
     }
 

@@ -13,8 +13,10 @@ use crate::model::{HealthCheckSpec, ZoneSpec};
 use crate::snapshot::{HealthId, Snapshot};
 use crate::tsig::KeyRing;
 
-/// The serial of generated SOA records: the time, so it grows with every
-/// change (RFC 1982 arithmetic wraps in 2106).
+/// The serial a snapshot's generated SOA records are built with: the
+/// time. The service then gives every zone its serial by the rule of
+/// `xfr::serial` (docs/dns.md#soa-serials); tools and tests that publish
+/// without the service keep this one.
 pub fn soa_serial() -> u32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -31,6 +33,7 @@ pub fn with_access(mut published: Published, config: &Config) -> Published {
     published.keys = KeyRing::new(&config.tsig_keys);
     published.transfers = Arc::new(config.transfers.clone());
     published.cookie_secret = CookieSecret::or_random(config.cookie_secret);
+    published.nsid = config.nsid.as_deref().map(Arc::from);
     published
 }
 
@@ -69,5 +72,6 @@ pub fn publish_with<'a>(
         keys: KeyRing::default(),
         transfers: Arc::default(),
         cookie_secret: CookieSecret::or_random(None),
+        nsid: None,
     }
 }

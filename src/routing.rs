@@ -7,7 +7,11 @@
 use rand::Rng;
 
 use crate::model::{FailoverRole, MULTIVALUE_MAX_ANSWERS, Policy};
-use crate::snapshot::{HealthId, Record, RecordSet};
+use domain::base::Ttl;
+use domain::base::iana::Rtype;
+
+use crate::model::{DName, RData};
+use crate::snapshot::{HealthId, Record, RecordSet, Zone};
 
 /// One chosen value: `records[record].values[value]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +135,45 @@ impl Group {
             }
         }
     }
+}
+
+/// One record of a zone as the zone answers now.
+#[derive(Debug, Clone, Copy)]
+pub struct Current<'a> {
+    /// Owner name.
+    pub owner: &'a DName,
+    /// TTL.
+    pub ttl: Ttl,
+    /// The value.
+    pub data: &'a RData,
+}
+
+/// Every record of `zone` but its SOA that a query may be answered with
+/// now: each value of a simple record, the eligible records of a routed
+/// group ([`Standing::eligible`]). What a zone transfer carries, and what
+/// its serial follows.
+pub fn zone_now<'a>(zone: &'a Zone, healthy: &impl Fn(HealthId) -> bool) -> Vec<Current<'a>> {
+    let mut out = Vec::new();
+    for node in zone.nodes() {
+        for set in &node.sets {
+            if set.rtype == Rtype::SOA {
+                continue;
+            }
+            let group = Group::of(set, healthy);
+            for (i, record) in set.records.iter().enumerate() {
+                let own = record.health.is_none_or(healthy);
+                if !group.standing(i, record, own).eligible() {
+                    continue;
+                }
+                out.extend(record.values.iter().map(|data| Current {
+                    owner: &node.name,
+                    ttl: record.ttl,
+                    data,
+                }));
+            }
+        }
+    }
+    out
 }
 
 /// Fills `out` with the values `set` answers with right now.

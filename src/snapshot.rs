@@ -47,7 +47,7 @@ pub struct Snapshot {
 }
 
 /// One zone of a snapshot.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Zone {
     /// The apex, case as declared.
     pub apex: DName,
@@ -55,6 +55,8 @@ pub struct Zone {
     pub soa: (Ttl, RData),
     /// TTL of negative answers: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
     pub negative_ttl: Ttl,
+    /// The serial of the SOA the zone declares; `None` when generated.
+    pub declared_serial: Option<u32>,
     nodes: FastMap<Box<[u8]>, Node>,
     /// Queries answered from this zone, for `/metrics`; shared by every
     /// build of the zone.
@@ -62,7 +64,7 @@ pub struct Zone {
 }
 
 /// Every record set at one owner name.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Node {
     /// The owner, case as declared.
     pub name: DName,
@@ -73,7 +75,7 @@ pub struct Node {
 }
 
 /// The records of one name and type, with their routing policy.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RecordSet {
     /// Record type.
     pub rtype: Rtype,
@@ -84,7 +86,7 @@ pub struct RecordSet {
 }
 
 /// One record of a group.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Record {
     /// Set identifier (not for simple records).
     pub set: Option<Box<str>>,
@@ -171,8 +173,16 @@ impl Snapshot {
     }
 
     /// Every zone, in no particular order.
-    pub fn zones(&self) -> impl Iterator<Item = &Zone> {
-        self.zones.values().map(|z| &**z)
+    pub fn zones(&self) -> impl Iterator<Item = &Arc<Zone>> {
+        self.zones.values()
+    }
+
+    /// This snapshot with `zone` in place of the zone of the same apex
+    /// (added when absent); the others are shared.
+    pub fn with_built_zone(&self, zone: Zone) -> Snapshot {
+        let mut out = self.clone();
+        out.zones.insert(name_key(&zone.apex), Arc::new(zone));
+        out
     }
 
     /// Number of zones.
@@ -221,6 +231,12 @@ impl Zone {
             is_cut: false,
         });
         let ns_name = generated_ns(&spec.name);
+        let declared_serial =
+            apex.set(Rtype::SOA)
+                .and_then(|set| match &set.records[0].values[0] {
+                    RData::Soa(soa) => Some(soa.serial().into_int()),
+                    _ => None,
+                });
         if apex.set(Rtype::SOA).is_none() {
             let [refresh, retry, expire, minimum] = GENERATED_SOA_TIMERS;
             let rname = prefixed(&spec.name, "hostmaster");
@@ -282,9 +298,55 @@ impl Zone {
             apex: spec.name.clone(),
             soa,
             negative_ttl,
+            declared_serial,
             nodes,
             counters: ZoneCounters::of_zone(&apex_key),
         }
+    }
+
+    /// Whether any record's answer depends on a health check: only such
+    /// a zone can change with a health transition.
+    pub fn follows_health(&self) -> bool {
+        self.nodes
+            .values()
+            .flat_map(|n| &n.sets)
+            .flat_map(|s| &s.records)
+            .any(|r| r.health.is_some())
+    }
+
+    /// The SOA serial served now.
+    pub fn serial(&self) -> u32 {
+        match &self.soa.1 {
+            RData::Soa(soa) => soa.serial().into_int(),
+            _ => 0,
+        }
+    }
+
+    /// This zone with its SOA serial set to `serial` (the serial a zone
+    /// serves is decided after it is built: `xfr::serial`).
+    pub fn with_serial(&self, serial: u32) -> Zone {
+        let mut zone = self.clone();
+        let with = |data: &RData| match data {
+            RData::Soa(soa) => RData::Soa(domain::rdata::Soa::new(
+                soa.mname().clone(),
+                soa.rname().clone(),
+                domain::base::Serial(serial),
+                soa.refresh(),
+                soa.retry(),
+                soa.expire(),
+                soa.minimum(),
+            )),
+            other => other.clone(),
+        };
+        zone.soa.1 = with(&zone.soa.1);
+        if let Some(node) = zone.nodes.get_mut(&name_key(&zone.apex))
+            && let Some(set) = node.sets.iter_mut().find(|s| s.rtype == Rtype::SOA)
+        {
+            for value in &mut set.records[0].values {
+                *value = with(value);
+            }
+        }
+        zone
     }
 
     /// Resolves `key`, whose label `apex` is this zone's apex, following
@@ -326,6 +388,11 @@ impl Zone {
             },
             None => Found::NxDomain,
         }
+    }
+
+    /// Every node of the zone, in no particular order (for transfers).
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values()
     }
 
     /// The node at exactly `key`, without wildcard or delegation logic

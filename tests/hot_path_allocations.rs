@@ -409,6 +409,8 @@ fn protocol_cases() -> Vec<(&'static str, Vec<u8>, u8)> {
             1,
         ),
         ("OPT in the answer section", opt_in_answer, 1),
+        // The config's NSID is the host name: written into the OPT.
+        ("NSID asked", with_opt_options(www(None), &[0, 3, 0, 0]), 0),
         ("TSIG without keys", with_tsig(www(None)), 9),
         ("TSIG without keys, with OPT", with_tsig(www(Some(1232))), 9),
         ("AXFR over UDP", axfr, 4),

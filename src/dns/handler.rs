@@ -55,6 +55,8 @@ pub struct Published {
     pub transfers: Arc<crate::xfr::Settings>,
     /// The key of the server cookies (RFC 7873).
     pub cookie_secret: CookieSecret,
+    /// The server's identifier for NSID (RFC 5001); `None`: not sent.
+    pub nsid: Option<Arc<[u8]>>,
 }
 
 /// How the request arrived; decides the size limit.
@@ -125,6 +127,8 @@ struct Edns {
     /// The COOKIE option's data for the response (RFC 7873), when the
     /// request had a cookie and its source address is known.
     cookie: Option<[u8; cookie::RESPONSE_LEN]>,
+    /// The request asks for the server's identifier (RFC 5001).
+    nsid: bool,
 }
 
 impl Edns {
@@ -239,7 +243,7 @@ pub fn respond_from<'p>(
     let mut tsig_error = TSIG_BADKEY;
     if extras.tsig.is_some() {
         match signed::verify(&published.keys, msg.as_slice()) {
-            Verified::Signed(s) => signer = Some(*s),
+            Verified::Signed(s) => signer = Some(s),
             Verified::UnknownKey => {}
             Verified::BadSignature => tsig_error = TSIG_BADSIG,
             Verified::Refused(e) => {
@@ -264,6 +268,10 @@ pub fn respond_from<'p>(
         tsig: extras.tsig.as_ref().filter(|_| !signed),
         tsig_error,
         signer: Cell::new(signer),
+        nsid: published
+            .nsid
+            .as_deref()
+            .filter(|_| edns.is_some_and(|e| e.nsid)),
         limit: limit - reserve,
     };
     let mut zone = None;
@@ -294,7 +302,10 @@ struct Query<'a> {
     tsig_error: u16,
     /// Signs the response when the request was verified; taken by the
     /// first [`finish_with`], which ends every response.
-    signer: Cell<Option<Signer>>,
+    signer: Cell<Option<Box<Signer>>>,
+    /// The server's identifier, when the request asked for it and one is
+    /// configured.
+    nsid: Option<&'a [u8]>,
     /// Size limit, less the room the response's TSIG takes.
     limit: usize,
 }
@@ -371,6 +382,8 @@ fn request_extras<'a>(msg: &'a Message<&'a [u8]>) -> Result<Extras<'a>, ExtrasEr
         payload: opt.udp_payload_size(),
         dnssec_ok: opt.dnssec_ok(),
         cookie: None,
+        // RFC 5001 §2.1: an NSID option, empty, asks for it.
+        nsid: opt.opt().first::<domain::base::opt::Nsid<_>>().is_some(),
     };
     // A cookie of a length RFC 7873 §5.2.2 does not allow (client part
     // not 8 bytes, server part not 8 to 32) is FORMERR.
@@ -449,7 +462,10 @@ fn write_answer<'p>(
     let mut builder =
         MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
     // `push` fails once the message reaches the limit; keep room for OPT.
-    let reserve = query.edns.map_or(0, |e| e.opt_len());
+    let reserve = match query.edns {
+        None => 0,
+        Some(e) => e.opt_len() + query.nsid.map_or(0, |nsid| 4 + nsid.len()),
+    };
     builder.set_push_limit(query.limit - reserve + 1);
     // CD is not copied: NSD 4.6 and Knot 3.2 clear it (and AD) in every
     // response from a zone that is not signed, and eightfold signs none
@@ -642,7 +658,7 @@ fn finish_with<T: Composer>(
     let sign = |additional: &mut AdditionalBuilder<T>| {
         if let Some(signer) = query.signer.take() {
             additional.set_push_limit(usize::MAX);
-            let _ = signer.answer(additional, domain::rdata::tsig::Time48::now());
+            let _ = (*signer).answer(additional, domain::rdata::tsig::Time48::now());
         }
     };
     let Some(edns) = query.edns else {
@@ -658,6 +674,11 @@ fn finish_with<T: Composer>(
             opt.set_dnssec_ok(edns.dnssec_ok);
             if let Some(code) = ede {
                 opt.push_raw_option(OptionCode::EXTENDED_ERROR, 2, |target| code.compose(target))?;
+            }
+            if let Some(nsid) = query.nsid {
+                opt.push_raw_option(OptionCode::NSID, nsid.len() as u16, |target| {
+                    target.append_slice(nsid)
+                })?;
             }
             push_cookie(opt, &edns)
         });

@@ -8,4 +8,5 @@ pub mod listen;
 pub mod rrl;
 pub mod signed;
 pub mod tcp;
+pub mod transfer;
 pub mod udp;

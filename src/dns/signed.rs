@@ -10,6 +10,7 @@ use std::sync::Arc;
 use domain::base::iana::{OptRcode, TsigRcode};
 use domain::base::message_builder::StaticCompressor;
 use domain::base::{Message, MessageBuilder};
+use domain::rdata::Tsig;
 use domain::rdata::tsig::Time48;
 use domain::tsig::{Key, ServerError, ServerSequence, ServerTransaction};
 
@@ -87,5 +88,37 @@ pub fn write_refusal(
         OptRcode::FORMERR
     } else {
         OptRcode::NOTAUTH
+    }
+}
+
+/// Writes the unsigned NOTAUTH of a TSIG `error` (BADKEY, BADSIG; RFC 8945
+/// §5.2.2) to `request` into `out`: the question, and a TSIG record with
+/// the request's key, algorithm, time and fudge, no MAC and the error.
+pub fn write_unsigned_error(request: &Message<&[u8]>, error: TsigRcode, out: &mut Vec<u8>) {
+    out.clear();
+    let builder = MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty");
+    let Ok(answer) = builder.start_answer(request, domain::base::iana::Rcode::NOTAUTH) else {
+        return;
+    };
+    let mut additional = answer.additional();
+    let tsig = request.additional().ok().and_then(|section| {
+        section
+            .filter_map(Result::ok)
+            .filter_map(|r| r.to_record::<Tsig<_, _>>().ok().flatten())
+            .last()
+    });
+    if let Some(tsig) = tsig {
+        let data = tsig.data();
+        if let Ok(record) = Tsig::new(
+            *data.algorithm(),
+            data.time_signed(),
+            data.fudge(),
+            &b""[..],
+            request.header().id(),
+            error,
+            &b""[..],
+        ) {
+            let _ = additional.push((tsig.owner(), domain::base::iana::Class::ANY, 0, record));
+        }
     }
 }

@@ -12,8 +12,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::handler::{self, Scratch, Transport};
+use super::handler::{self, Published, Scratch, Transport};
 use super::listen::Shared;
+use super::transfer;
 
 /// How long a connection may sit without a complete request before we
 /// close it (RFC 7766 §6.2.3 suggests seconds, not minutes).
@@ -236,7 +237,7 @@ pub async fn serve(
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let result = tokio::select! {
-                r = connection(stream, &shared, shard, &shutdown, &slot.activity, epoch) => r,
+                r = connection(stream, peer.ip(), &shared, shard, &shutdown, &slot.activity, epoch) => r,
                 _ = slot.close.cancelled() => Ok(()),
             };
             if let Err(e) = result {
@@ -273,6 +274,7 @@ impl Drop for Busy<'_> {
 
 async fn connection(
     stream: TcpStream,
+    client: IpAddr,
     shared: &Shared,
     shard: usize,
     shutdown: &CancellationToken,
@@ -280,9 +282,9 @@ async fn connection(
     epoch: Instant,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
-    // Canonical, so that a cookie made over IPv4 is the same over a
-    // v4-mapped IPv6 socket.
-    let client = stream.peer_addr().ok().map(|a| a.ip().to_canonical());
+    // Canonical, so that a cookie made (or a transfer allowed) for an IPv4
+    // address holds over a v4-mapped IPv6 socket too.
+    let client = client.to_canonical();
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     let mut request = vec![0u8; usize::from(u16::MAX)];
@@ -308,13 +310,18 @@ async fn connection(
             Ok(Err(e)) => return Err(e),
             Err(_) => return Ok(()),
         }
+        if transfer::is_transfer(&request[..len]) {
+            let published = shared.published.load_full();
+            send_transfer(&published, &request[..len], client, &mut write, &mut frame).await?;
+            continue;
+        }
         let snapshot = shared.published.load();
         let started = std::time::Instant::now();
         let Some(answered) = handler::respond_from(
             &snapshot,
             &request[..len],
             Transport::Tcp,
-            client,
+            Some(client),
             &mut response,
             &mut scratch,
         ) else {
@@ -337,6 +344,36 @@ async fn connection(
             Err(_) => return Ok(()),
         }
     }
+}
+
+/// Streams the answer to a transfer request, message by message; each
+/// write has the idle deadline, so a secondary that stops reading cannot
+/// hold the zone.
+async fn send_transfer(
+    published: &Published,
+    request: &[u8],
+    client: IpAddr,
+    write: &mut (impl AsyncWriteExt + Unpin),
+    frame: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let mut transfer = transfer::Transfer::start(published, request, client);
+    let mut message = Vec::with_capacity(usize::from(u16::MAX));
+    while transfer.next_message(&mut message) {
+        frame.clear();
+        frame.extend_from_slice(&(message.len() as u16).to_be_bytes());
+        frame.extend_from_slice(&message);
+        match tokio::time::timeout(IDLE_TIMEOUT, write.write_all(frame)).await {
+            Ok(result) => result?,
+            Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+    match &transfer.zone {
+        Some(zone) => {
+            tracing::info!(%client, %zone, records = transfer.records_sent(), "zone transferred")
+        }
+        None => tracing::info!(%client, rcode = %transfer.rcode(), "zone transfer refused"),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

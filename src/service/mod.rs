@@ -28,6 +28,7 @@ mod explain;
 mod history;
 mod ids;
 mod route53;
+mod transfers;
 mod views;
 mod zones;
 
@@ -82,6 +83,8 @@ struct Inner {
     /// Where checks may aim; the checker's probes read it too.
     targets: SharedPolicy,
     live: Live,
+    /// Each zone's SOA serial and the content it stands for.
+    serials: crate::xfr::serial::SerialBook,
 }
 
 /// The management service. Cheap to share (`Arc`).
@@ -268,6 +271,7 @@ impl Service {
                 zones,
                 api_specs,
                 checks,
+                serials: transfers::saved_serials(&store),
                 store,
                 targets,
                 live: Live {
@@ -284,6 +288,7 @@ impl Service {
             served_version: std::sync::atomic::AtomicI64::new(version),
             cluster,
         });
+        service.lock().restamp();
         let writer = service.clone();
         tokio::spawn(async move { writer.persist_events(events_rx).await });
         Ok(service)
@@ -333,6 +338,7 @@ impl Service {
         let service = self.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut inner = service.lock();
+            inner.restamp_health();
             inner.store.record_event(&event)?;
             // A check deleted while its event was queued keeps the event
             // (it happened) but leaves no state behind: a check created
@@ -374,13 +380,19 @@ impl Service {
                 Err(_) => return,
             },
         };
-        inner.live.published.store(Arc::new(Published {
+        let only = inner.api_specs.get(key).map(|spec| spec.name.clone());
+        let next = Published {
             snapshot,
             health: current.health.clone(),
             keys: current.keys.clone(),
             transfers: current.transfers.clone(),
             cookie_secret: current.cookie_secret,
-        }));
+            nsid: current.nsid.clone(),
+        };
+        match only {
+            Some(apex) => inner.store_published(next, Some(&apex)),
+            None => inner.live.published.store(Arc::new(next)),
+        }
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -582,7 +594,7 @@ impl Inner {
             ),
             &self.file,
         );
-        self.live.published.store(Arc::new(next));
+        self.store_published(next, None);
     }
 
     /// Recomputes every stored zone's spec (after the checks they may

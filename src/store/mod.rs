@@ -137,6 +137,14 @@ pub const MIGRATIONS: &[&str] = &[
     -- The store version when the change was recorded: the change is in
     -- sync once every live node serves that version. NULL before 6.
     ALTER TABLE route53_changes ADD COLUMN version BIGINT;",
+    // 7: each zone's SOA serial and the fingerprint of the content it
+    // stands for (xfr::serial), so a restart with no change keeps it.
+    "CREATE TABLE zone_serials (
+        zone TEXT PRIMARY KEY,        -- lower-cased, absolute, with the dot
+        serial BIGINT NOT NULL,
+        fingerprint BIGINT NOT NULL,  -- 64 bits of SHA-256, as signed
+        declared BIGINT               -- the SOA's own serial; NULL: generated
+    );",
 ];
 
 /// How much history the store keeps (`[server] history_max_age`,
@@ -381,6 +389,12 @@ pub trait Backend: Send {
         id: &str,
         tags: &[(String, String)],
     ) -> Result<(), StoreError>;
+    /// Every saved zone serial, by lower-cased zone name.
+    fn zone_serials(&self) -> Result<Vec<(String, StoredSerial)>, StoreError>;
+    /// Saves the serials of `zones` (lower-cased names), in one
+    /// transaction. Derived state, saved after it is published: no store
+    /// version.
+    fn put_zone_serials(&mut self, zones: &[(String, StoredSerial)]) -> Result<(), StoreError>;
     /// Deletes history past `retention`, in one transaction.
     fn prune_history(
         &mut self,
@@ -420,6 +434,17 @@ pub trait Backend: Send {
     /// Runs raw SQL, for tests that make the database fail on purpose.
     #[cfg(test)]
     fn execute_batch(&mut self, sql: &str) -> Result<(), StoreError>;
+}
+
+/// A zone's serial as saved (see `xfr::serial::Entry`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredSerial {
+    /// The serial served.
+    pub serial: u32,
+    /// Fingerprint of the content it stands for.
+    pub fingerprint: u64,
+    /// The serial the zone's SOA declared.
+    pub declared: Option<u32>,
 }
 
 /// The store the service uses, whichever backend holds the data.

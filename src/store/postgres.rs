@@ -33,8 +33,8 @@ use tokio_postgres::NoTls;
 
 use super::{
     Backend, HealthEvent, MIGRATIONS, NodeRecord, PostgresUrl, Pruned, RecordWrite, Retention,
-    StoreError, StoredCheck, StoredState, StoredZone, decode_check, decode_record, encode_check,
-    encode_record, from_millis, millis,
+    StoreError, StoredCheck, StoredSerial, StoredState, StoredZone, decode_check, decode_record,
+    encode_check, encode_record, from_millis, millis,
 };
 
 /// Connections one node keeps at most: writes are serialised by the
@@ -838,6 +838,58 @@ impl Backend for PostgresBackend {
                     "INSERT INTO route53_tags (resource_type, resource_id, tag_key, tag_value)
                      VALUES ($1, $2, $3, $4)",
                     &[&resource_type, &id, key, value],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn zone_serials(&self) -> Result<Vec<(String, StoredSerial)>, StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query(
+                    "SELECT zone, serial, fingerprint, declared FROM zone_serials",
+                    &[],
+                )
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| {
+                    let declared: Option<i64> = r.get(3);
+                    (
+                        r.get::<_, String>(0),
+                        StoredSerial {
+                            serial: r.get::<_, i64>(1) as u32,
+                            fingerprint: r.get::<_, i64>(2) as u64,
+                            declared: declared.map(|d| d as u32),
+                        },
+                    )
+                })
+                .collect())
+        })
+    }
+
+    fn put_zone_serials(&mut self, zones: &[(String, StoredSerial)]) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        let zones = zones.to_vec();
+        self.run(async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            for (zone, s) in &zones {
+                tx.execute(
+                    "INSERT INTO zone_serials (zone, serial, fingerprint, declared)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (zone) DO UPDATE SET serial = $2, fingerprint = $3, declared = $4",
+                    &[
+                        zone,
+                        &i64::from(s.serial),
+                        &(s.fingerprint as i64),
+                        &s.declared.map(i64::from),
+                    ],
                 )
                 .await?;
             }

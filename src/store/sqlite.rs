@@ -11,8 +11,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     Backend, HealthEvent, MIGRATIONS, NodeRecord, Pruned, RecordWrite, Retention, StoreError,
-    StoredCheck, StoredState, StoredZone, decode_check, decode_record, encode_check, encode_record,
-    from_millis, millis,
+    StoredCheck, StoredSerial, StoredState, StoredZone, decode_check, decode_record, encode_check,
+    encode_record, from_millis, millis,
 };
 
 /// Counts a write that changes what nodes serve, then commits; returns
@@ -418,6 +418,42 @@ impl Backend for SqliteBackend {
                 "INSERT INTO route53_tags (resource_type, resource_id, tag_key, tag_value)
                  VALUES (?1, ?2, ?3, ?4)",
                 params![resource_type, id, key, value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn zone_serials(&self) -> Result<Vec<(String, StoredSerial)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT zone, serial, fingerprint, declared FROM zone_serials")?;
+        let rows = stmt.query_map([], |r| {
+            let declared: Option<i64> = r.get(3)?;
+            Ok((
+                r.get::<_, String>(0)?,
+                StoredSerial {
+                    serial: r.get::<_, i64>(1)? as u32,
+                    fingerprint: r.get::<_, i64>(2)? as u64,
+                    declared: declared.map(|d| d as u32),
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn put_zone_serials(&mut self, zones: &[(String, StoredSerial)]) -> Result<(), StoreError> {
+        let tx = self.write()?;
+        for (zone, s) in zones {
+            tx.execute(
+                "INSERT INTO zone_serials (zone, serial, fingerprint, declared) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (zone) DO UPDATE SET serial = ?2, fingerprint = ?3, declared = ?4",
+                params![
+                    zone,
+                    i64::from(s.serial),
+                    s.fingerprint as i64,
+                    s.declared.map(i64::from)
+                ],
             )?;
         }
         tx.commit()?;

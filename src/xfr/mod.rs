@@ -1,7 +1,9 @@
-//! Outgoing zone transfers (RFC 5936 AXFR; IXFR answered with the whole
-//! zone, as RFC 1995 §4 allows a server that keeps no history) and who may
-//! take them.
+//! Outgoing zone transfers: who may take them and whom to notify. The
+//! transfer itself is wire work and lives with the TCP listener
+//! (`dns::transfer`).
 
 pub mod acl;
+pub mod notify;
+pub mod serial;
 
 pub use acl::{Rule, Settings, Transfers};

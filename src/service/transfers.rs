@@ -1,0 +1,148 @@
+//! Serials and NOTIFY: every snapshot the service publishes passes through
+//! here, so each zone's SOA serial follows the rule of `xfr::serial` and
+//! the zone's secondaries are told when it moves. Health transitions come
+//! here too: one that changes what a zone transfers is a change of the
+//! zone.
+
+use std::sync::Arc;
+
+use crate::dns::handler::Published;
+use crate::model::DName;
+use crate::store::{Store, StoredSerial};
+use crate::xfr::notify;
+use crate::xfr::serial::{Changed, Entry, SerialBook, Stamped};
+
+use super::{Inner, key_text};
+
+/// Seconds since the Unix epoch: the first serial of a zone with a
+/// generated SOA.
+fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs() as u32)
+}
+
+/// The serials saved by the last run; none when they cannot be read (the
+/// zones then start afresh, upwards: see `xfr::serial`).
+pub(super) fn saved_serials(store: &Store) -> SerialBook {
+    match store.zone_serials() {
+        Ok(rows) => SerialBook::from_saved(rows.into_iter().map(|(zone, s)| {
+            let entry = Entry {
+                serial: s.serial,
+                fingerprint: s.fingerprint,
+                declared: s.declared,
+            };
+            (zone, entry)
+        })),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the saved zone serials; zones start from new serials");
+            SerialBook::default()
+        }
+    }
+}
+
+impl Inner {
+    /// Stamps the serials of `next` (of the zone at `only` alone when
+    /// given) and publishes it; saves the serials that moved and sends
+    /// NOTIFY for their zones.
+    pub(super) fn store_published(&mut self, next: Published, only: Option<&DName>) {
+        let health = next.health.clone();
+        let Stamped {
+            snapshot, changed, ..
+        } = self.serials.stamp_only(
+            &next.snapshot,
+            only,
+            &|id| health.is_healthy(id),
+            unix_now(),
+        );
+        let published = Arc::new(Published { snapshot, ..next });
+        self.live.published.store(published.clone());
+        self.save_serials(&changed);
+        send_notifies(&published, &changed);
+    }
+
+    /// Stamps every zone of the published snapshot (at start, under the
+    /// health the checks resume from).
+    pub(super) fn restamp(&mut self) {
+        self.restamp_with(false);
+    }
+
+    /// Stamps again the zones whose answers follow health, after a health
+    /// transition.
+    pub(super) fn restamp_health(&mut self) {
+        self.restamp_with(true);
+    }
+
+    /// Publishes, saves and notifies only when a zone's serial moved or had
+    /// to be written.
+    fn restamp_with(&mut self, health_only: bool) {
+        let current = self.live.published.load_full();
+        let health = current.health.clone();
+        let healthy = |id| health.is_healthy(id);
+        let stamped = if health_only {
+            self.serials
+                .stamp_health(&current.snapshot, &healthy, unix_now())
+        } else {
+            self.serials.stamp(&current.snapshot, &healthy, unix_now())
+        };
+        let Stamped {
+            snapshot,
+            changed,
+            rewritten,
+        } = stamped;
+        if !rewritten && changed.is_empty() {
+            return;
+        }
+        let published = Arc::new(Published {
+            snapshot,
+            health: current.health.clone(),
+            keys: current.keys.clone(),
+            transfers: current.transfers.clone(),
+            cookie_secret: current.cookie_secret,
+            nsid: current.nsid.clone(),
+        });
+        self.live.published.store(published.clone());
+        self.save_serials(&changed);
+        for c in &changed {
+            tracing::info!(zone = %c.apex, serial = c.serial, "zone {} now has serial {}", c.apex, c.serial);
+        }
+        send_notifies(&published, &changed);
+    }
+
+    /// Saves the serials that moved. A failure is logged, not returned:
+    /// the serial is already served, and after a restart the zone would
+    /// only move up again.
+    fn save_serials(&mut self, changed: &[Changed]) {
+        let rows: Vec<(String, StoredSerial)> = changed
+            .iter()
+            .filter_map(|c| {
+                let e = self.serials.entry(&c.apex)?;
+                let saved = StoredSerial {
+                    serial: e.serial,
+                    fingerprint: e.fingerprint,
+                    declared: e.declared,
+                };
+                Some((key_text(&c.apex), saved))
+            })
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.put_zone_serials(&rows) {
+            tracing::warn!(error = %e, "cannot save zone serials: {e}");
+        }
+    }
+}
+
+fn send_notifies(published: &Published, changed: &[Changed]) {
+    for c in changed {
+        let targets = &published.transfers.of(&c.apex).notify;
+        if targets.is_empty() {
+            continue;
+        }
+        let key = crate::snapshot::NameKey::new(&c.apex);
+        if let Some((zone, 0)) = published.snapshot.find_zone(&key) {
+            notify::spawn(&zone.apex, &zone.soa, targets);
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! NSID (RFC 5001) with dig and kdig: the host name by default, the
+//! configured identifier, none when turned off, and only when asked.
+mod common;
+
+use common::Server;
+
+const ZONE: &str = "[[zone]]\nname = \"example.test\"\n\
+    [[zone.record]]\nname = \"www\"\ntype = \"A\"\nvalue = \"192.0.2.1\"\n";
+
+/// The NSID text dig prints (`; NSID: 76 6d ("vm")`), if any.
+fn nsid(out: &str) -> Option<String> {
+    let line = out.lines().find(|l| l.contains("NSID:"))?;
+    let start = line.find("(\"")? + 2;
+    let end = line.rfind("\")")?;
+    Some(line[start..end].to_string())
+}
+
+#[test]
+fn the_host_name_is_the_default_nsid_and_only_sent_when_asked() {
+    let s = Server::start(ZONE);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let out = s.dig(&["www.example.test", "+nsid"]);
+    assert_eq!(common::status(&out), "NOERROR", "{out}");
+    assert_eq!(nsid(&out).as_deref(), Some(host.trim()), "{out}");
+    let out = s.dig(&["www.example.test"]);
+    assert!(!out.contains("NSID"), "not asked, not sent: {out}");
+    // Over TCP and for a refused name too.
+    let out = s.dig(&["www.other.invalid", "+nsid", "+tcp"]);
+    assert_eq!(common::status(&out), "REFUSED", "{out}");
+    assert_eq!(nsid(&out).as_deref(), Some(host.trim()), "{out}");
+}
+
+#[test]
+fn a_configured_nsid_is_sent_and_an_empty_one_turns_it_off() {
+    let s = Server::start(&format!("[server]\nnsid = \"dns-fra-1\"\n\n{ZONE}"));
+    let out = s.dig(&["www.example.test", "+nsid"]);
+    assert_eq!(nsid(&out).as_deref(), Some("dns-fra-1"), "{out}");
+    let kdig = std::process::Command::new("kdig")
+        .arg(format!("@{}", s.addr().ip()))
+        .args([
+            "-p",
+            &s.addr().port().to_string(),
+            "www.example.test",
+            "+nsid",
+        ])
+        .output()
+        .expect("kdig is installed (apt-get install knot-dnsutils)");
+    let kdig = String::from_utf8_lossy(&kdig.stdout);
+    assert!(
+        kdig.contains("NSID: 646E732D6672612D31 \"dns-fra-1\""),
+        "{kdig}"
+    );
+
+    let off = Server::start(&format!("[server]\nnsid = \"\"\n\n{ZONE}"));
+    let out = off.dig(&["www.example.test", "+nsid"]);
+    assert_eq!(common::status(&out), "NOERROR", "{out}");
+    assert!(!out.contains("NSID"), "{out}");
+}
+
+#[test]
+fn check_refuses_an_nsid_that_is_too_long() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("[server]\nnsid = \"{}\"\n", "x".repeat(129));
+    std::fs::write(dir.path().join("eightfold.toml"), config).unwrap();
+    let out = common::run(&["check", "eightfold.toml"], dir.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("eightfold.toml:2:8: server.nsid is 129 bytes long; keep it to 128"),
+        "{err}"
+    );
+}

@@ -1,0 +1,300 @@
+//! Stock NSD and Knot as secondaries of eightfold (issue 16): AXFR/IXFR
+//! with TSIG, and NOTIFY on every change, so that both follow a record
+//! changed through the API and a health transition within seconds, long
+//! before their SOA refresh (an hour) would.
+//!
+//! Needs `/usr/sbin/nsd` and `/usr/sbin/knotd` (Debian: `apt-get install
+//! nsd knot`) and `dig`. Both run in the foreground, as the current user,
+//! from temp folders, on loopback ports, as tests/differential.rs runs them.
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::Server;
+use serde_json::{Value, json};
+
+const SECRET: &str = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0";
+const APEX: &str = "example.test.";
+/// How long a secondary may take to follow a change: NOTIFY, its SOA
+/// query, the transfer and its reload (NSD reloads after up to 1 s).
+const FOLLOW_WITHIN: Duration = Duration::from_secs(15);
+
+/// A port free for both UDP and TCP on 127.0.0.1 (bound, then released).
+fn free_port() -> u16 {
+    for _ in 0..50 {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no port free for both UDP and TCP");
+}
+
+/// An HTTP backend answering 200 while `up`, 503 otherwise.
+fn backend(up: Arc<AtomicBool>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 1024];
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = stream.read(&mut buf);
+            let status = if up.load(Ordering::SeqCst) {
+                "200 OK"
+            } else {
+                "503 Service Unavailable"
+            };
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                    .as_bytes(),
+            );
+        }
+    });
+    port
+}
+
+fn api(method: &str, url: &str, body: Value) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let response = match method {
+        "POST" => agent.post(url).send_json(&body),
+        m => panic!("unsupported {m}"),
+    }
+    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    response.status().as_u16()
+}
+
+/// A secondary server, stopped on drop.
+struct Secondary {
+    name: &'static str,
+    addr: SocketAddr,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Secondary {
+    fn nsd(port: u16, primary: SocketAddr) -> Secondary {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let conf = format!(
+            "server:\n  ip-address: 127.0.0.1\n  port: {port}\n  do-ip6: no\n  server-count: 1\n  \
+             username: \"\"\n  chroot: \"\"\n  zonesdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  \
+             xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  zonelistfile: \"{d}/zone.list\"\n  \
+             database: \"\"\n  logfile: \"{d}/server.log\"\n  verbosity: 2\n  rrl-ratelimit: 0\n  \
+             xfrd-reload-timeout: 0\n\
+             remote-control:\n  control-enable: no\n\
+             key:\n  name: \"xfr.key\"\n  algorithm: hmac-sha256\n  secret: \"{SECRET}\"\n\
+             zone:\n  name: \"{APEX}\"\n  zonefile: \"example.test.zone\"\n  \
+             request-xfr: {ip}@{p} xfr.key\n  allow-notify: 127.0.0.1 NOKEY\n",
+            ip = primary.ip(),
+            p = primary.port()
+        );
+        Secondary::spawn("NSD", "/usr/sbin/nsd", &["-d"], dir, port, conf)
+    }
+
+    fn knot(port: u16, primary: SocketAddr) -> Secondary {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let conf = format!(
+            "server:\n  rundir: \"{d}\"\n  listen: 127.0.0.1@{port}\n  background-workers: 1\n  \
+             udp-workers: 1\n  tcp-workers: 1\n\
+             log:\n  - target: \"{d}/server.log\"\n    any: info\n\
+             database:\n  storage: \"{d}\"\n\
+             key:\n  - id: xfr.key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
+             remote:\n  - id: primary\n    address: {ip}@{p}\n    key: xfr.key\n\
+             acl:\n  - id: notify\n    address: 127.0.0.1\n    action: notify\n\
+             template:\n  - id: default\n    storage: \"{d}\"\n    zonefile-sync: -1\n    \
+             journal-content: none\n\
+             zone:\n  - domain: \"{APEX}\"\n    master: primary\n    acl: notify\n",
+            ip = primary.ip(),
+            p = primary.port()
+        );
+        Secondary::spawn("Knot", "/usr/sbin/knotd", &[], dir, port, conf)
+    }
+
+    fn spawn(
+        name: &'static str,
+        binary: &str,
+        args: &[&str],
+        dir: tempfile::TempDir,
+        port: u16,
+        conf: String,
+    ) -> Secondary {
+        assert!(
+            Path::new(binary).exists(),
+            "{binary} is not installed; apt-get install nsd knot"
+        );
+        let conf_path = dir.path().join("server.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let stderr = std::fs::File::create(dir.path().join("stderr.txt")).unwrap();
+        let child = Command::new(binary)
+            .args(args)
+            .arg("-c")
+            .arg(&conf_path)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+        Secondary {
+            name,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            child: Some(child),
+            dir,
+        }
+    }
+
+    fn logs(&self) -> String {
+        let read = |f: &str| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default();
+        format!(
+            "{} stderr:\n{}\nlog:\n{}",
+            self.name,
+            read("stderr.txt"),
+            read("server.log")
+        )
+    }
+
+    /// The sorted A records of `name` it answers with authoritatively.
+    fn answers(&self, name: &str) -> Vec<String> {
+        let out = common::dig(self.addr, &[name, "A", "+norec", "+noall", "+answer"]);
+        let mut values: Vec<String> = out
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+            .collect();
+        values.sort();
+        values
+    }
+
+    /// Waits until it answers `want` for `name`; how long it took.
+    fn wait_for(&self, name: &str, want: &[&str], primary: &Server) -> Duration {
+        let start = Instant::now();
+        loop {
+            if self.answers(name) == want {
+                return start.elapsed();
+            }
+            if start.elapsed() > FOLLOW_WITHIN {
+                panic!(
+                    "{} did not answer {want:?} for {name} within {FOLLOW_WITHIN:?} (it answers {:?})\n{}\neightfold:\n{}",
+                    self.name,
+                    self.answers(name),
+                    self.logs(),
+                    primary.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Secondary {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        // SIGTERM lets NSD stop its server and xfrd processes too.
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[test]
+fn nsd_and_knot_follow_an_api_change_and_a_health_transition_by_notify() {
+    let up = Arc::new(AtomicBool::new(true));
+    let backend_port = backend(up.clone());
+    let (nsd_port, knot_port) = (free_port(), free_port());
+    let config = format!(
+        r#"[server]
+api = "127.0.0.1:0"
+data = "eightfold.db"
+allow_transfer = [{{ from = "127.0.0.1", key = "xfr.key" }}]
+notify = ["127.0.0.1:{nsd_port}", "127.0.0.1:{knot_port}"]
+
+[[tsig_key]]
+name = "xfr.key"
+secret = "{SECRET}"
+
+[[health_check]]
+id = "web"
+type = "http"
+ip = "127.0.0.1"
+port = {backend_port}
+interval = "1s"
+failure_threshold = 1
+"#
+    );
+    let eightfold = Server::start(&config);
+    let url = eightfold.api_url();
+    assert_eq!(
+        api("POST", &format!("{url}/v1/zones"), json!({"name": APEX})),
+        201
+    );
+    let record = |name: &str, extra: Value| {
+        let mut r = json!({"name": name, "type": "A", "ttl": 60});
+        r.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"action": "UPSERT", "record": r})
+    };
+    let changes = json!({"changes": [
+        record("www", json!({"values": ["192.0.2.1"]})),
+        record("fo", json!({"routing": "failover", "set": "p", "failover": "primary", "value": "192.0.2.10", "health_check": "web"})),
+        record("fo", json!({"routing": "failover", "set": "s", "failover": "secondary", "value": "192.0.2.20"})),
+    ]});
+    let changes_url = format!("{url}/v1/zones/{APEX}/changes");
+    assert_eq!(api("POST", &changes_url, changes), 200);
+
+    let primary = eightfold.addr();
+    let nsd = Secondary::nsd(nsd_port, primary);
+    let knot = Secondary::knot(knot_port, primary);
+    let secondaries = [&nsd, &knot];
+    for s in secondaries {
+        s.wait_for("www.example.test", &["192.0.2.1"], &eightfold);
+        s.wait_for("fo.example.test", &["192.0.2.10"], &eightfold);
+    }
+
+    // A record changed through the API.
+    let change = json!({"changes": [record("www", json!({"values": ["192.0.2.2", "192.0.2.3"]}))]});
+    assert_eq!(api("POST", &changes_url, change), 200);
+    for s in secondaries {
+        let took = s.wait_for("www.example.test", &["192.0.2.2", "192.0.2.3"], &eightfold);
+        eprintln!("{} followed the API change in {took:?}", s.name);
+    }
+
+    // The backend fails: the failover group's secondary record is active,
+    // and so is it on the secondaries.
+    up.store(false, Ordering::SeqCst);
+    for s in secondaries {
+        let took = s.wait_for("fo.example.test", &["192.0.2.20"], &eightfold);
+        eprintln!("{} followed the health transition in {took:?}", s.name);
+    }
+    // And back.
+    up.store(true, Ordering::SeqCst);
+    for s in secondaries {
+        s.wait_for("fo.example.test", &["192.0.2.10"], &eightfold);
+    }
+    let logs = eightfold.logs();
+    assert!(logs.contains("NOTIFY answered"), "{logs}");
+    assert!(logs.contains("zone transferred"), "{logs}");
+}
