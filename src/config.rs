@@ -212,6 +212,7 @@ struct RawServer {
     tcp_ipv6_client_prefix: Option<Spanned<i64>>,
     allow_transfer: Option<Vec<Spanned<RawRule>>>,
     notify: Option<Vec<Spanned<String>>>,
+    notify_key: Option<Spanned<String>>,
     nsid: Option<Spanned<String>>,
 }
 
@@ -248,6 +249,7 @@ struct RawZone {
     record: Vec<Spanned<RawRecord>>,
     allow_transfer: Option<Vec<Spanned<RawRule>>>,
     notify: Option<Vec<Spanned<String>>>,
+    notify_key: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -460,15 +462,16 @@ impl Cx<'_> {
             server: self.transfers(
                 "server",
                 raw.server.allow_transfer,
-                raw.server.notify,
+                (raw.server.notify, raw.server.notify_key),
                 &tsig_keys,
             ),
             zones: Vec::new(),
         };
         let mut zones: Vec<ZoneSpec> = Vec::new();
         for mut z in raw.zone {
-            let (allow, notify) = (z.allow_transfer.take(), z.notify.take());
-            let own = allow.is_some() || notify.is_some();
+            let allow = z.allow_transfer.take();
+            let notify = (z.notify.take(), z.notify_key.take());
+            let own = allow.is_some() || notify.0.is_some() || notify.1.is_some();
             if let Some(zone) = self.zone(z, &check_ids, &zones) {
                 if own {
                     let what = format!("zone {}", zone.name);
@@ -577,7 +580,7 @@ impl Cx<'_> {
         &mut self,
         what: &str,
         allow: Option<Vec<Spanned<RawRule>>>,
-        notify: Option<Vec<Spanned<String>>>,
+        (notify, notify_key): (Option<Vec<Spanned<String>>>, Option<Spanned<String>>),
         keys: &[TsigKey],
     ) -> Transfers {
         let mut out = Transfers::default();
@@ -618,6 +621,20 @@ impl Cx<'_> {
                 continue;
             }
             out.allow.push(Rule { from, key });
+        }
+        if let Some(k) = &notify_key {
+            match parse_absolute(k.get_ref()) {
+                Ok(name) if keys.iter().any(|t| t.name.name_eq(&name)) => {
+                    out.notify_key = Some(name)
+                }
+                _ => self.error(
+                    k.span(),
+                    format!(
+                        "{what}: notify_key: no tsig_key is named {:?}; declare it with [[tsig_key]]",
+                        k.get_ref()
+                    ),
+                ),
+            }
         }
         for n in notify.unwrap_or_default() {
             let text = n.get_ref();
