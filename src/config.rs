@@ -236,6 +236,7 @@ struct RawServer {
     notify: Option<Vec<Spanned<String>>>,
     cookie_secret: Option<Spanned<String>>,
     node: Option<Spanned<String>>,
+    notify_key: Option<Spanned<String>>,
     nsid: Option<Spanned<String>>,
 }
 
@@ -272,6 +273,7 @@ struct RawZone {
     record: Vec<Spanned<RawRecord>>,
     allow_transfer: Option<Vec<Spanned<RawRule>>>,
     notify: Option<Vec<Spanned<String>>>,
+    notify_key: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -509,15 +511,16 @@ impl Cx<'_> {
             server: self.transfers(
                 "server",
                 raw.server.allow_transfer,
-                raw.server.notify,
+                (raw.server.notify, raw.server.notify_key),
                 &tsig_keys,
             ),
             zones: Vec::new(),
         };
         let mut zones: Vec<ZoneSpec> = Vec::new();
         for mut z in raw.zone {
-            let (allow, notify) = (z.allow_transfer.take(), z.notify.take());
-            let own = allow.is_some() || notify.is_some();
+            let allow = z.allow_transfer.take();
+            let notify = (z.notify.take(), z.notify_key.take());
+            let own = allow.is_some() || notify.0.is_some() || notify.1.is_some();
             if let Some(zone) = self.zone(z, &check_ids, &zones) {
                 if own {
                     let what = format!("zone {}", zone.name);
@@ -628,7 +631,7 @@ impl Cx<'_> {
         &mut self,
         what: &str,
         allow: Option<Vec<Spanned<RawRule>>>,
-        notify: Option<Vec<Spanned<String>>>,
+        (notify, notify_key): (Option<Vec<Spanned<String>>>, Option<Spanned<String>>),
         keys: &[TsigKey],
     ) -> Transfers {
         let mut out = Transfers::default();
@@ -669,6 +672,20 @@ impl Cx<'_> {
                 continue;
             }
             out.allow.push(Rule { from, key });
+        }
+        if let Some(k) = &notify_key {
+            match parse_absolute(k.get_ref()) {
+                Ok(name) if keys.iter().any(|t| t.name.name_eq(&name)) => {
+                    out.notify_key = Some(name)
+                }
+                _ => self.error(
+                    k.span(),
+                    format!(
+                        "{what}: notify_key: no tsig_key is named {:?}; declare it with [[tsig_key]]",
+                        k.get_ref()
+                    ),
+                ),
+            }
         }
         for n in notify.unwrap_or_default() {
             let text = n.get_ref();

@@ -1,5 +1,6 @@
 //! Stock NSD and Knot as secondaries of eightfold (issue 16): AXFR/IXFR
-//! with TSIG, and NOTIFY on every change, so that both follow a record
+//! with TSIG, and NOTIFY signed with the same key on every change (both
+//! accept only signed NOTIFY here), so that both follow a record
 //! changed through the API and a health transition within seconds, long
 //! before their SOA refresh (an hour) would.
 //!
@@ -96,7 +97,7 @@ impl Secondary {
              remote-control:\n  control-enable: no\n\
              key:\n  name: \"xfr.key\"\n  algorithm: hmac-sha256\n  secret: \"{SECRET}\"\n\
              zone:\n  name: \"{APEX}\"\n  zonefile: \"example.test.zone\"\n  \
-             request-xfr: {ip}@{p} xfr.key\n  allow-notify: 127.0.0.1 NOKEY\n",
+             request-xfr: {ip}@{p} xfr.key\n  allow-notify: 127.0.0.1 xfr.key\n",
             ip = primary.ip(),
             p = primary.port()
         );
@@ -113,7 +114,7 @@ impl Secondary {
              database:\n  storage: \"{d}\"\n\
              key:\n  - id: xfr.key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n\
              remote:\n  - id: primary\n    address: {ip}@{p}\n    key: xfr.key\n\
-             acl:\n  - id: notify\n    address: 127.0.0.1\n    action: notify\n\
+             acl:\n  - id: notify\n    address: 127.0.0.1\n    key: xfr.key\n    action: notify\n\
              template:\n  - id: default\n    storage: \"{d}\"\n    zonefile-sync: -1\n    \
              journal-content: none\n\
              zone:\n  - domain: \"{APEX}\"\n    master: primary\n    acl: notify\n",
@@ -230,6 +231,7 @@ api = "127.0.0.1:0"
 data = "eightfold.db"
 allow_transfer = [{{ from = "127.0.0.1", key = "xfr.key" }}]
 notify = ["127.0.0.1:{nsd_port}", "127.0.0.1:{knot_port}"]
+notify_key = "xfr.key"
 
 [[tsig_key]]
 name = "xfr.key"

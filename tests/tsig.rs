@@ -150,7 +150,8 @@ fn check_refuses_md5_unknown_algorithms_and_bad_secrets_naming_the_key() {
         [[tsig_key]]\nname = \"odd.key\"\nalgorithm = \"hmac-sha3\"\nsecret = \"c2VjcmV0\"\n\n\
         [[tsig_key]]\nname = \"bad.key\"\nsecret = \"not base64!\"\n\n\
         [[tsig_key]]\nname = \"two.key\"\nsecret = \"c2VjcmV0\"\nsecret_file = \"x\"\n\n\
-        [server]\nallow_transfer = [{ key = \"missing.key\" }, {}]\n";
+        [server]\nallow_transfer = [{ key = \"missing.key\" }, {}]\n\
+        notify_key = \"nokey\"\nnotify = [\"nowhere\"]\n";
     std::fs::write(dir.path().join("eightfold.toml"), config).unwrap();
     let out = common::run(&["check", "eightfold.toml"], dir.path());
     assert!(!out.status.success());
@@ -162,6 +163,8 @@ fn check_refuses_md5_unknown_algorithms_and_bad_secrets_naming_the_key() {
         "eightfold.toml:16:8: tsig_key \"two.key\": give the secret either inline",
         "eightfold.toml:21:27: server: allow_transfer: no tsig_key is named \"missing.key\"",
         "eightfold.toml:21:44: server: allow_transfer: an entry needs `from`",
+        "eightfold.toml:22:14: server: notify_key: no tsig_key is named \"nokey\"",
+        "eightfold.toml:23:11: server: notify: \"nowhere\" is not an address",
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }

@@ -136,13 +136,17 @@ impl Inner {
 
 fn send_notifies(published: &Published, changed: &[Changed]) {
     for c in changed {
-        let targets = &published.transfers.of(&c.apex).notify;
-        if targets.is_empty() {
+        let settings = published.transfers.of(&c.apex);
+        if settings.notify.is_empty() {
             continue;
         }
-        let key = crate::snapshot::NameKey::new(&c.apex);
-        if let Some((zone, 0)) = published.snapshot.find_zone(&key) {
-            notify::spawn(&zone.apex, &zone.soa, targets);
+        let key = settings
+            .notify_key
+            .as_ref()
+            .and_then(|name| published.keys.named(name));
+        let apex = crate::snapshot::NameKey::new(&c.apex);
+        if let Some((zone, 0)) = published.snapshot.find_zone(&apex) {
+            notify::spawn(&zone.apex, &zone.soa, &settings.notify, key);
         }
     }
 }

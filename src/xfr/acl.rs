@@ -48,6 +48,8 @@ pub struct Transfers {
     pub allow: Vec<Rule>,
     /// Secondaries told of every change (RFC 1996).
     pub notify: Vec<SocketAddr>,
+    /// The TSIG key NOTIFY is signed with; unsigned when absent.
+    pub notify_key: Option<DName>,
 }
 
 impl Transfers {

@@ -6,13 +6,19 @@
 //! (§3.6 asks for retries; the secondary then queries the SOA and
 //! transfers). A change that comes while an older NOTIFY is still being
 //! retried sends a new one; a secondary that answers the first NOTIFY just
-//! transfers the newest serial.
+//! transfers the newest serial. With `notify_key`, each NOTIFY is signed
+//! with TSIG (through `domain::tsig`) and only a correctly signed answer
+//! counts.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use domain::base::iana::{Class, Opcode, Rtype};
+use domain::base::message_builder::PushError;
 use domain::base::{Message, MessageBuilder, Ttl};
+use domain::rdata::tsig::Time48;
+use domain::tsig::{ClientTransaction, Key};
 use tokio::net::UdpSocket;
 
 use crate::model::{DName, RData};
@@ -22,17 +28,20 @@ pub const ATTEMPTS: usize = 5;
 /// How long to wait for an answer before sending again.
 pub const WAIT: Duration = Duration::from_secs(2);
 
+/// Checks the TSIG of the answer to a signed NOTIFY.
+type Signed = ClientTransaction<Arc<Key>>;
+
 /// Sends NOTIFY for the zone at `apex`, whose SOA is now `soa`, to every
-/// one of `targets`, in the background. Does nothing outside a tokio
-/// runtime (tools and tests that serve nothing).
-pub fn spawn(apex: &DName, soa: &(Ttl, RData), targets: &[SocketAddr]) {
+/// one of `targets`, signed with `key` when given, in the background. Does
+/// nothing outside a tokio runtime (tools and tests that serve nothing).
+pub fn spawn(apex: &DName, soa: &(Ttl, RData), targets: &[SocketAddr], key: Option<Arc<Key>>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
     for &target in targets {
-        let (apex, soa) = (apex.clone(), soa.clone());
+        let (apex, soa, key) = (apex.clone(), soa.clone(), key.clone());
         runtime.spawn(async move {
-            match notify(&apex, &soa, target).await {
+            match notify(&apex, &soa, target, key).await {
                 Ok(attempts) => tracing::info!(zone = %apex, %target, attempts, "NOTIFY answered"),
                 Err(e) => tracing::warn!(zone = %apex, %target, error = %e, "NOTIFY of zone {apex} to {target} failed: {e}"),
             }
@@ -41,9 +50,14 @@ pub fn spawn(apex: &DName, soa: &(Ttl, RData), targets: &[SocketAddr]) {
 }
 
 /// One NOTIFY exchange; the number of messages it took.
-async fn notify(apex: &DName, soa: &(Ttl, RData), target: SocketAddr) -> std::io::Result<usize> {
+async fn notify(
+    apex: &DName,
+    soa: &(Ttl, RData),
+    target: SocketAddr,
+    key: Option<Arc<Key>>,
+) -> std::io::Result<usize> {
     let id: u16 = rand::random();
-    let message = message(apex, soa, id).map_err(std::io::Error::other)?;
+    let (message, signed) = message(apex, soa, id, key).map_err(std::io::Error::other)?;
     let local: SocketAddr = if target.is_ipv4() {
         "0.0.0.0:0".parse().expect("valid")
     } else {
@@ -70,6 +84,9 @@ async fn notify(apex: &DName, soa: &(Ttl, RData), target: SocketAddr) -> std::io
                         "the secondary answered {rcode}"
                     )));
                 }
+                if let Some(signed) = &signed {
+                    check_signed(signed, &buf[..n])?;
+                }
                 return Ok(attempt);
             }
         }
@@ -80,13 +97,23 @@ async fn notify(apex: &DName, soa: &(Ttl, RData), target: SocketAddr) -> std::io
     )))
 }
 
+/// A signed NOTIFY wants a signed answer (RFC 8945 §5.3.1).
+fn check_signed(signed: &Signed, reply: &[u8]) -> std::io::Result<()> {
+    let mut reply = Message::from_octets(reply.to_vec()).map_err(std::io::Error::other)?;
+    signed
+        .answer(&mut reply, Time48::now())
+        .map_err(|e| std::io::Error::other(format!("the TSIG of its answer: {e}")))
+}
+
 /// The NOTIFY message: opcode NOTIFY, AA, the zone's SOA as question and
-/// as answer (§3.7: the new serial, a hint the secondary may use).
+/// as answer (§3.7: the new serial, a hint the secondary may use), signed
+/// with `key` when given (the transaction then checks the answer).
 fn message(
     apex: &DName,
     soa: &(Ttl, RData),
     id: u16,
-) -> Result<Vec<u8>, domain::base::message_builder::PushError> {
+    key: Option<Arc<Key>>,
+) -> Result<(Vec<u8>, Option<Signed>), PushError> {
     let mut builder = MessageBuilder::new_vec();
     let header = builder.header_mut();
     header.set_id(id);
@@ -96,7 +123,16 @@ fn message(
     question.push((apex, Rtype::SOA, Class::IN))?;
     let mut answer = question.answer();
     answer.push((apex, Class::IN, soa.0, &soa.1))?;
-    Ok(answer.finish())
+    let mut additional = answer.additional();
+    let signed = match key {
+        Some(key) => Some(ClientTransaction::request(
+            key,
+            &mut additional,
+            Time48::now(),
+        )?),
+        None => None,
+    };
+    Ok((additional.finish(), signed))
 }
 
 #[cfg(test)]
@@ -116,7 +152,8 @@ mod tests {
             Ttl::from_secs(1),
             Ttl::from_secs(1),
         ));
-        let wire = message(&apex, &(Ttl::from_secs(60), soa), 7).unwrap();
+        let (wire, signed) = message(&apex, &(Ttl::from_secs(60), soa), 7, None).unwrap();
+        assert!(signed.is_none());
         let msg = Message::from_octets(wire.as_slice()).unwrap();
         assert_eq!(msg.header().opcode(), Opcode::NOTIFY);
         assert!(msg.header().aa() && !msg.header().qr());
