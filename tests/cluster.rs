@@ -326,3 +326,66 @@ fn without_a_notification_the_version_poll_catches_up_within_seconds() {
         "the zone is served"
     );
 }
+
+#[test]
+fn two_nodes_writing_at_once_never_both_win_a_conflict() {
+    let data = Data::Postgres.value();
+    let a = node("a", &data);
+    let b = node("b", &data);
+    let (status, body) = post(
+        &format!("{}/v1/zones", a.api_url()),
+        json!({"name": "race.test."}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let apis = [a.api_url(), b.api_url()];
+    let mut outcomes = std::collections::BTreeMap::<(u16, u16), u32>::new();
+    for round in 0..20 {
+        // The same name as a CNAME on one node and an A on the other: at
+        // most one of them may be stored.
+        let name = format!("n{round}");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let writers: Vec<_> = apis
+            .iter()
+            .zip([
+                json!({"name": name, "type": "CNAME", "ttl": 60, "values": ["target.example."]}),
+                json!({"name": name, "type": "A", "ttl": 60, "values": ["192.0.2.1"]}),
+            ])
+            .map(|(api, record)| {
+                let url = format!("{api}/v1/zones/race.test/changes");
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    post(
+                        &url,
+                        json!({"changes": [{"action": "CREATE", "record": record}]}),
+                    )
+                })
+            })
+            .collect();
+        let results: Vec<(u16, Value)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+        let (sa, sb) = (results[0].0, results[1].0);
+        assert!(
+            !(sa == 200 && sb == 200),
+            "both won round {round}: {results:?}"
+        );
+        for (status, body) in &results {
+            assert!(
+                [200, 400, 409].contains(status),
+                "round {round}: {status} {body}"
+            );
+            if *status == 409 {
+                assert_eq!(body["error"]["code"], "ConcurrentModification", "{body}");
+            }
+        }
+        *outcomes.entry((sa, sb)).or_default() += 1;
+    }
+    // Both nodes end up serving the same records, one per name.
+    let records = |api: &str| get(&format!("{api}/v1/zones/race.test/records"))["records"].clone();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while records(&apis[0]) != records(&apis[1]) {
+        assert!(Instant::now() < deadline, "the nodes disagree");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(records(&apis[0]).as_array().unwrap().len(), 20);
+    println!("outcomes (A, B) over 20 rounds: {outcomes:?}");
+}

@@ -46,6 +46,7 @@ impl Service {
         input: HealthCheckInput,
         caller_reference: Option<String>,
     ) -> Result<CheckInfo, ServiceError> {
+        self.catch_up()?;
         let mut inner = self.lock();
         if let Some(reference) = &caller_reference
             && let Some(existing) = inner
@@ -80,7 +81,7 @@ impl Service {
             version: 1,
             caller_reference,
         };
-        self.wrote(inner.store.put_check(&stored)?);
+        self.wrote(self.store_on_top(&mut inner).put_check(&stored)?);
         let info = api_check_info(&stored);
         inner.checks.push(stored);
         self.publish(&mut inner);
@@ -95,6 +96,7 @@ impl Service {
         input: HealthCheckInput,
         version: Option<i64>,
     ) -> Result<CheckInfo, ServiceError> {
+        self.catch_up()?;
         let mut inner = self.lock();
         inner.refuse_file_check(id)?;
         let Some(index) = inner.checks.iter().position(|c| c.input.id == id) else {
@@ -124,7 +126,7 @@ impl Service {
             version: current + 1,
             caller_reference: inner.checks[index].caller_reference.clone(),
         };
-        self.wrote(inner.store.put_check(&stored)?);
+        self.wrote(self.store_on_top(&mut inner).put_check(&stored)?);
         let info = api_check_info(&stored);
         inner.checks[index] = stored;
         self.publish(&mut inner);
@@ -133,6 +135,7 @@ impl Service {
 
     /// Deletes an API-managed check no record uses.
     pub fn delete_check(&self, id: &str) -> Result<(), ServiceError> {
+        self.catch_up()?;
         let mut inner = self.lock();
         inner.refuse_file_check(id)?;
         if !inner.checks.iter().any(|c| c.input.id == id) {
@@ -152,7 +155,7 @@ impl Service {
                 ),
             });
         }
-        self.wrote(inner.store.delete_check(id)?);
+        self.wrote(self.store_on_top(&mut inner).delete_check(id)?);
         inner.checks.retain(|c| c.input.id != id);
         self.publish(&mut inner);
         Ok(())
@@ -174,10 +177,11 @@ impl Service {
         // Written and applied under one lock: two overrides of a check reach
         // the store and the checker in the same order, and no change swaps
         // the checker in between.
+        self.catch_up()?;
         let (checker, index) = {
             let mut inner = self.lock();
             let (checker, index) = checker_index(&inner, id)?;
-            self.wrote(inner.store.set_override(id, forced)?);
+            self.wrote(self.store_on_top(&mut inner).set_override(id, forced)?);
             checker.set_override(index, forced);
             (checker, index)
         };

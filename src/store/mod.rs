@@ -191,6 +191,15 @@ pub enum StoreError {
         /// The server's message, with its SQLSTATE.
         message: String,
     },
+    /// Another node wrote first: the write was validated against a store
+    /// version that is no longer the latest, and nothing was changed.
+    #[error(
+        "another node changed the same data at the same moment (this node was at version {expected}); nothing was changed: send the request again"
+    )]
+    Conflict {
+        /// The version the write expected to follow.
+        expected: i64,
+    },
     /// Stored JSON no longer parses.
     #[error("stored {what} is unreadable: {source}")]
     Corrupt {
@@ -359,6 +368,11 @@ pub trait Backend: Send {
     ) -> Result<Option<(SystemTime, Option<String>, i64)>, StoreError>;
     /// How many writes that change what nodes serve the store has seen.
     fn version(&self) -> Result<i64, StoreError>;
+    /// Makes the next write that changes what nodes serve succeed only if
+    /// the store is still at `version` (else [`StoreError::Conflict`],
+    /// nothing written): a node writes only on top of what it serves, which
+    /// is what it validated the write against. Applies to one write.
+    fn expect_version(&mut self, version: i64);
     /// Writes a node's heartbeat (inserted the first time).
     fn heartbeat(&mut self, node: &NodeRecord) -> Result<(), StoreError>;
     /// Every node that ever beat, by name.

@@ -59,6 +59,8 @@ pub struct PostgresBackend {
     url: Arc<str>,
     /// Where the listener is to connect.
     config: tokio_postgres::Config,
+    /// See [`Backend::expect_version`].
+    expected: Option<i64>,
 }
 
 /// A failure inside a call, before it is told with the URL.
@@ -151,14 +153,30 @@ pub const CHANGES_CHANNEL: &str = "eightfold_changes";
 /// Counts a write that changes what nodes serve, tells every listening
 /// node (delivered at commit, and only if it commits), then commits;
 /// returns the store version it made.
-async fn commit_bumped(tx: deadpool_postgres::Transaction<'_>) -> Result<i64, Fail> {
-    let version: i64 = tx
-        .query_one(
-            "UPDATE store_version SET version = version + 1 WHERE id = 1 RETURNING version",
-            &[],
+async fn commit_bumped(
+    tx: deadpool_postgres::Transaction<'_>,
+    expected: Option<i64>,
+) -> Result<i64, Fail> {
+    // The row lock makes a second writer wait for the first to commit;
+    // the WHERE then sees the first one's version and matches nothing.
+    let row = tx
+        .query_opt(
+            "UPDATE store_version SET version = version + 1
+             WHERE id = 1 AND ($1::BIGINT IS NULL OR version = $1) RETURNING version",
+            &[&expected],
         )
-        .await?
-        .get(0);
+        .await?;
+    let version: i64 = match (row, expected) {
+        (Some(row), _) => row.get(0),
+        // Dropping the transaction rolls it back.
+        (None, Some(expected)) => return Err(Fail::Store(StoreError::Conflict { expected })),
+        (None, None) => {
+            return Err(Fail::Store(StoreError::Postgres {
+                url: String::new(),
+                message: "the store_version row is missing".into(),
+            }));
+        }
+    };
     tx.execute(
         "SELECT pg_notify($1, $2)",
         &[&CHANGES_CHANNEL, &version.to_string()],
@@ -219,6 +237,7 @@ impl PostgresBackend {
             pool,
             url: shown,
             config: manager_config,
+            expected: None,
         };
         backend.migrate()?;
         Ok(backend)
@@ -426,6 +445,7 @@ impl Backend for PostgresBackend {
     }
 
     fn create_zone(&mut self, zone: &StoredZone) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let pool = self.pool.clone();
         let zone = zone.clone();
         self.run(async move {
@@ -444,11 +464,12 @@ impl Backend for PostgresBackend {
                 ],
             )
             .await?;
-            commit_bumped(tx).await
+            commit_bumped(tx, expected).await
         })
     }
 
     fn delete_zone(&mut self, name: &str) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let pool = self.pool.clone();
         let name = name.to_owned();
         self.run(async move {
@@ -458,11 +479,12 @@ impl Backend for PostgresBackend {
                 .await?;
             tx.execute("DELETE FROM zones WHERE name = $1", &[&name])
                 .await?;
-            commit_bumped(tx).await
+            commit_bumped(tx, expected).await
         })
     }
 
     fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let pool = self.pool.clone();
         let zone = zone.to_owned();
         let writes = writes.to_vec();
@@ -494,7 +516,7 @@ impl Backend for PostgresBackend {
                     }
                 }
             }
-            commit_bumped(tx).await
+            commit_bumped(tx, expected).await
         })
     }
 
@@ -522,6 +544,7 @@ impl Backend for PostgresBackend {
     }
 
     fn put_check(&mut self, check: &StoredCheck) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let pool = self.pool.clone();
         let body = encode_check(&check.input);
         let id = check.input.id.clone();
@@ -544,11 +567,12 @@ impl Backend for PostgresBackend {
                 ],
             )
             .await?;
-            commit_bumped(tx).await
+            commit_bumped(tx, expected).await
         })
     }
 
     fn delete_check(&mut self, id: &str) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let pool = self.pool.clone();
         let id = id.to_owned();
         self.run(async move {
@@ -561,11 +585,12 @@ impl Backend for PostgresBackend {
             ] {
                 tx.execute(table, &[&id]).await?;
             }
-            commit_bumped(tx).await
+            commit_bumped(tx, expected).await
         })
     }
 
     fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let pool = self.pool.clone();
         let id = id.to_owned();
         self.run(async move {
@@ -588,7 +613,7 @@ impl Backend for PostgresBackend {
                         .await?
                 }
             };
-            commit_bumped(tx).await
+            commit_bumped(tx, expected).await
         })
     }
 
@@ -728,6 +753,7 @@ impl Backend for PostgresBackend {
         check: &str,
         settings: Option<(i64, Option<bool>)>,
     ) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let pool = self.pool.clone();
         let check = check.to_owned();
         self.run(async move {
@@ -746,7 +772,7 @@ impl Backend for PostgresBackend {
                 )
                 .await?;
             }
-            commit_bumped(tx).await
+            commit_bumped(tx, expected).await
         })
     }
 
@@ -829,6 +855,10 @@ impl Backend for PostgresBackend {
                 .await?;
             Ok(row.map(|r| (from_millis(r.get(0)), r.get(1), r.get(2))))
         })
+    }
+
+    fn expect_version(&mut self, version: i64) {
+        self.expected = Some(version);
     }
 
     fn version(&self) -> Result<i64, StoreError> {

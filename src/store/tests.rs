@@ -434,3 +434,24 @@ fn a_heartbeat_registers_a_node_and_the_next_one_updates_it() {
         assert_eq!(f.open().nodes().unwrap(), vec![b, a]);
     });
 }
+
+#[test]
+fn a_write_expecting_an_old_version_changes_nothing() {
+    each_backend(|f| {
+        let mut a = f.open();
+        let mut b = f.open();
+        assert_eq!(a.create_zone(&zone("one.test.")).unwrap(), 1);
+        // B validated against version 0 and writes on top of it: refused.
+        b.expect_version(0);
+        let err = b.create_zone(&zone("two.test.")).unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { expected: 0 }), "{err}");
+        assert!(err.to_string().contains("send the request again"), "{err}");
+        assert_eq!(a.version().unwrap(), 1);
+        assert_eq!(a.zones().unwrap().len(), 1);
+        // On top of what is there: taken. The expectation was for one
+        // write only.
+        b.expect_version(1);
+        assert_eq!(b.create_zone(&zone("two.test.")).unwrap(), 2);
+        assert_eq!(b.set_override("x", Some(true)).unwrap(), 3);
+    });
+}
