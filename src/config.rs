@@ -17,6 +17,8 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::health::targets::{Listener, Role, TargetPolicy};
 use crate::input::{FieldError, HealthCheckInput, RecordInput};
 use crate::model::{DName, HealthCheckSpec, Origin, RecordSpec, ZoneSpec};
+use crate::tsig::TsigKey;
+use crate::xfr::{Rule, Settings as XfrSettings, Transfers};
 use crate::{validate, zonefile};
 
 /// DNS address when neither the config nor the command line gives one.
@@ -91,6 +93,13 @@ pub struct Config {
     pub health_checks: Vec<HealthCheckSpec>,
     /// File-managed zones with all their records.
     pub zones: Vec<ZoneSpec>,
+    /// TSIG keys (`[[tsig_key]]`).
+    pub tsig_keys: Vec<TsigKey>,
+    /// Who may transfer which zone, and whom to notify.
+    pub transfers: XfrSettings,
+    /// The key of DNS server cookies (`[server] cookie_secret`, 32 hex
+    /// digits), shared by a fleet; `None`: random for each process.
+    pub cookie_secret: Option<[u8; 16]>,
 }
 
 impl Default for Config {
@@ -111,6 +120,9 @@ impl Default for Config {
             node: crate::cluster::host_name(),
             health_checks: Vec::new(),
             zones: Vec::new(),
+            tsig_keys: Vec::new(),
+            transfers: XfrSettings::default(),
+            cookie_secret: None,
         }
     }
 }
@@ -172,6 +184,24 @@ struct RawConfig {
     health_check: Vec<RawHealthCheck>,
     #[serde(default)]
     zone: Vec<RawZone>,
+    #[serde(default)]
+    tsig_key: Vec<RawTsigKey>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTsigKey {
+    name: Spanned<String>,
+    algorithm: Option<Spanned<String>>,
+    secret: Option<Spanned<String>>,
+    secret_file: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    from: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -190,6 +220,9 @@ struct RawServer {
     history_max_age: Option<Spanned<String>>,
     history_max_rows: Option<Spanned<i64>>,
     tcp_ipv6_client_prefix: Option<Spanned<i64>>,
+    allow_transfer: Option<Vec<Spanned<RawRule>>>,
+    notify: Option<Vec<Spanned<String>>>,
+    cookie_secret: Option<Spanned<String>>,
     node: Option<Spanned<String>>,
 }
 
@@ -224,6 +257,8 @@ struct RawZone {
     file: Option<Spanned<PathBuf>>,
     #[serde(default)]
     record: Vec<Spanned<RawRecord>>,
+    allow_transfer: Option<Vec<Spanned<RawRule>>>,
+    notify: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -397,6 +432,16 @@ impl Cx<'_> {
                 ),
             }
         }
+        let mut cookie_secret = None;
+        if let Some(text) = &raw.server.cookie_secret {
+            match crate::dns::cookie::CookieSecret::parse_hex(text.get_ref()) {
+                Some(secret) => cookie_secret = Some(secret),
+                None => self.error(
+                    text.span(),
+                    "server.cookie_secret: give 32 hexadecimal digits (16 random bytes, e.g. from `openssl rand -hex 16`), the same on every server of a fleet",
+                ),
+            }
+        }
         let node = match raw.server.node {
             Some(name) => {
                 if let Err(message) = node_name(name.get_ref()) {
@@ -433,9 +478,26 @@ impl Cx<'_> {
         let targets = TargetPolicy::new(check_targets.clone(), listeners);
         let health_checks = self.health_checks(raw.health_check, &targets);
         let check_ids: HashSet<&str> = health_checks.iter().map(|c| c.id.as_str()).collect();
+        let tsig_keys = self.tsig_keys(raw.tsig_key);
+        let mut transfers = XfrSettings {
+            server: self.transfers(
+                "server",
+                raw.server.allow_transfer,
+                raw.server.notify,
+                &tsig_keys,
+            ),
+            zones: Vec::new(),
+        };
         let mut zones: Vec<ZoneSpec> = Vec::new();
-        for z in raw.zone {
+        for mut z in raw.zone {
+            let (allow, notify) = (z.allow_transfer.take(), z.notify.take());
+            let own = allow.is_some() || notify.is_some();
             if let Some(zone) = self.zone(z, &check_ids, &zones) {
+                if own {
+                    let what = format!("zone {}", zone.name);
+                    let t = self.transfers(&what, allow, notify, &tsig_keys);
+                    transfers.zones.push((zone.name.clone(), t));
+                }
                 zones.push(zone);
             }
         }
@@ -457,7 +519,146 @@ impl Cx<'_> {
             node,
             health_checks,
             zones,
+            tsig_keys,
+            transfers,
+            cookie_secret,
         }
+    }
+
+    /// The `[[tsig_key]]` tables: each named once, with a known algorithm
+    /// (HMAC-MD5 refused) and exactly one of `secret` and `secret_file`.
+    fn tsig_keys(&mut self, raws: Vec<RawTsigKey>) -> Vec<TsigKey> {
+        let mut out: Vec<TsigKey> = Vec::new();
+        for raw in raws {
+            let label = raw.name.get_ref().clone();
+            let name = match parse_absolute(&label) {
+                Ok(n) => n,
+                Err(msg) => {
+                    self.error(raw.name.span(), format!("tsig_key {label:?}: {msg}"));
+                    continue;
+                }
+            };
+            if out.iter().any(|k| k.name.name_eq(&name)) {
+                self.error(
+                    raw.name.span(),
+                    format!("tsig_key {label:?} is declared twice"),
+                );
+                continue;
+            }
+            let algorithm = match &raw.algorithm {
+                None => crate::tsig::DEFAULT_ALGORITHM,
+                Some(a) => match crate::tsig::parse_algorithm(a.get_ref()) {
+                    Ok(a) => a,
+                    Err(msg) => {
+                        self.error(a.span(), format!("tsig_key {label:?}: {msg}"));
+                        continue;
+                    }
+                },
+            };
+            let (text, span) = match (&raw.secret, &raw.secret_file) {
+                (Some(s), None) => (s.get_ref().clone(), s.span()),
+                (None, Some(f)) => {
+                    let path = self.resolve(f.get_ref());
+                    match std::fs::read_to_string(&path) {
+                        Ok(t) => (t, f.span()),
+                        Err(e) => {
+                            self.error(
+                                f.span(),
+                                format!(
+                                    "tsig_key {label:?}: cannot read secret_file {}: {e}",
+                                    path.display()
+                                ),
+                            );
+                            continue;
+                        }
+                    }
+                }
+                _ => {
+                    self.error(
+                        raw.name.span(),
+                        format!(
+                            "tsig_key {label:?}: give the secret either inline (secret) or in a file (secret_file), not both or neither"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            match crate::tsig::parse_secret(&text) {
+                Ok(secret) => out.push(TsigKey {
+                    name,
+                    algorithm,
+                    secret,
+                }),
+                Err(msg) => self.error(span, format!("tsig_key {label:?}: {msg}")),
+            }
+        }
+        out
+    }
+
+    /// One `allow_transfer` list and one `notify` list (of `what`: the
+    /// server or a zone).
+    fn transfers(
+        &mut self,
+        what: &str,
+        allow: Option<Vec<Spanned<RawRule>>>,
+        notify: Option<Vec<Spanned<String>>>,
+        keys: &[TsigKey],
+    ) -> Transfers {
+        let mut out = Transfers::default();
+        for rule in allow.unwrap_or_default() {
+            let span = rule.span();
+            let rule = rule.into_inner();
+            let from = match &rule.from {
+                None => None,
+                Some(f) => match parse_prefix(f.get_ref()) {
+                    Some(net) => Some(net),
+                    None => {
+                        self.error(
+                            f.span(),
+                            format!("{what}: allow_transfer: {:?} is not an address prefix such as \"192.0.2.0/24\" or \"2001:db8::1\"", f.get_ref()),
+                        );
+                        continue;
+                    }
+                },
+            };
+            let key = match &rule.key {
+                None => None,
+                Some(k) => match parse_absolute(k.get_ref()) {
+                    Ok(name) if keys.iter().any(|t| t.name.name_eq(&name)) => Some(name),
+                    _ => {
+                        self.error(
+                            k.span(),
+                            format!("{what}: allow_transfer: no tsig_key is named {:?}; declare it with [[tsig_key]]", k.get_ref()),
+                        );
+                        continue;
+                    }
+                },
+            };
+            if from.is_none() && key.is_none() {
+                self.error(
+                    span,
+                    format!("{what}: allow_transfer: an entry needs `from` (an address prefix), `key` (a TSIG key name) or both; to allow everyone say from = \"0.0.0.0/0\" and from = \"::/0\""),
+                );
+                continue;
+            }
+            out.allow.push(Rule { from, key });
+        }
+        for n in notify.unwrap_or_default() {
+            let text = n.get_ref();
+            let addr = text.parse::<SocketAddr>().ok().or_else(|| {
+                text.parse::<std::net::IpAddr>()
+                    .ok()
+                    .map(|ip| SocketAddr::new(ip, 53))
+            });
+            match addr {
+                Some(a) => out.notify.push(a),
+                None => self.error(
+                    n.span(),
+                    format!("{what}: notify: {text:?} is not an address such as \"192.0.2.53\" or \"[2001:db8::53]:5353\""),
+                ),
+            }
+        }
+        out
     }
 
     fn report(&mut self, spans: &Spans, errors: Vec<FieldError>) {

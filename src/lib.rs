@@ -17,5 +17,7 @@ pub mod routing;
 pub mod service;
 pub mod snapshot;
 pub mod store;
+pub mod tsig;
 pub mod validate;
+pub mod xfr;
 pub mod zonefile;

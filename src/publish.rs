@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::dns::cookie::CookieSecret;
 use crate::dns::handler::Published;
 use crate::health::HealthTable;
 use crate::model::{HealthCheckSpec, ZoneSpec};
 use crate::snapshot::{HealthId, Snapshot};
+use crate::tsig::KeyRing;
 
 /// The serial of generated SOA records: the time, so it grows with every
 /// change (RFC 1982 arithmetic wraps in 2106).
@@ -21,12 +23,28 @@ pub fn soa_serial() -> u32 {
 
 /// Builds what the responder reads from a validated config.
 pub fn publish(config: &Config) -> Published {
-    publish_parts(&config.zones, &config.health_checks)
+    with_access(publish_parts(&config.zones, &config.health_checks), config)
+}
+
+/// `published` with the TSIG keys and transfer settings of `config`.
+pub fn with_access(mut published: Published, config: &Config) -> Published {
+    published.keys = KeyRing::new(&config.tsig_keys);
+    published.transfers = Arc::new(config.transfers.clone());
+    published.cookie_secret = CookieSecret::or_random(config.cookie_secret);
+    published
 }
 
 /// Builds what the responder reads from zones and health checks; a check's
-/// health-table index is its position in `checks`.
-pub fn publish_parts(zones: &[ZoneSpec], checks: &[HealthCheckSpec]) -> Published {
+/// health-table slot is its position in `checks` (as `Checker::start`
+/// numbers them).
+///
+/// Takes the zones by reference: at a million records a copy of the specs
+/// costs hundreds of MiB at its peak and a third of the start-up time in
+/// the allocator.
+pub fn publish_parts<'a>(
+    zones: impl IntoIterator<Item = &'a ZoneSpec>,
+    checks: &[HealthCheckSpec],
+) -> Published {
     let ids: HashMap<&str, HealthId> = checks
         .iter()
         .enumerate()
@@ -35,9 +53,21 @@ pub fn publish_parts(zones: &[ZoneSpec], checks: &[HealthCheckSpec]) -> Publishe
     // A new check starts healthy; inverted or disabled+inverted ones
     // unhealthy (SPEC §4). The checker takes over from there.
     let health = HealthTable::new(checks.iter().map(|c| !c.invert));
-    let serial = soa_serial();
+    publish_with(zones, &|id| ids.get(id).copied(), Arc::new(health))
+}
+
+/// Builds what the responder reads from zones, each record's check found
+/// in its slot by `slot`, and the checker's table.
+pub fn publish_with<'a>(
+    zones: impl IntoIterator<Item = &'a ZoneSpec>,
+    slot: &dyn Fn(&str) -> Option<HealthId>,
+    health: Arc<HealthTable>,
+) -> Published {
     Published {
-        snapshot: Snapshot::build(zones, &|id| ids.get(id).copied(), serial),
-        health: Arc::new(health),
+        snapshot: Snapshot::build(zones, slot, soa_serial()),
+        health,
+        keys: KeyRing::default(),
+        transfers: Arc::default(),
+        cookie_secret: CookieSecret::or_random(None),
     }
 }

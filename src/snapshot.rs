@@ -131,8 +131,8 @@ impl Snapshot {
     ///
     /// The specs must have passed [`crate::validate::zone`]; serial numbers
     /// of generated SOAs are `serial`.
-    pub fn build(
-        zones: &[ZoneSpec],
+    pub fn build<'a>(
+        zones: impl IntoIterator<Item = &'a ZoneSpec>,
         health: &dyn Fn(&str) -> Option<HealthId>,
         serial: u32,
     ) -> Snapshot {

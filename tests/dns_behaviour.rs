@@ -1378,6 +1378,105 @@ fn cd_is_cleared_in_every_response() {
     }
 }
 
+/// `rr` (an OPT from [`opt_rr`]) with the DO bit set.
+fn with_do(mut rr: Vec<u8>) -> Vec<u8> {
+    // Owner (1), type (2), payload (2), extended rcode (1), version (1),
+    // then the flags, DO their top bit.
+    rr[7] |= 0x80;
+    rr
+}
+
+/// The DO bit of the response's OPT record; `None` without one.
+fn do_bit(msg: &RawMsg) -> Option<bool> {
+    msg.additional
+        .iter()
+        .find(|r| r.rtype == OPT)
+        .map(|o| o.ttl & 0x8000 != 0)
+}
+
+/// One record as (owner, type, class, ttl, data).
+type RecordTuple = (String, u16, u16, u32, Vec<u8>);
+
+/// Every section but the OPT, each sorted (records of one set come in
+/// random order).
+fn sections_without_opt(msg: &RawMsg) -> Vec<Vec<RecordTuple>> {
+    [&msg.answers, &msg.authority, &msg.additional]
+        .iter()
+        .map(|section| {
+            let mut rrs: Vec<_> = section
+                .iter()
+                .filter(|r| r.rtype != OPT)
+                .map(|r| {
+                    (
+                        r.owner.to_lowercase(),
+                        r.rtype,
+                        r.class,
+                        r.ttl,
+                        r.rdata.clone(),
+                    )
+                })
+                .collect();
+            rrs.sort();
+            rrs
+        })
+        .collect()
+}
+
+#[test]
+fn the_do_bit_is_echoed_and_changes_nothing_else() {
+    let s = server();
+    // An answer, NXDOMAIN, REFUSED outside the zones, NOTIMP.
+    for (opcode, name, rcode) in [
+        (0, "www.example.test", 0),
+        (0, "nothere.example.test", 3),
+        (0, "www.other.invalid", REFUSED),
+        (2, "www.example.test", NOTIMP),
+    ] {
+        let plain = query(0xd0, opcode, name, A, &[]);
+        let clear = with_additional(plain.clone(), &opt_rr(1232, 0));
+        let set = with_additional(plain, &with_do(opt_rr(1232, 0)));
+        let without = parse(&udp(&s, &clear));
+        let with = parse(&udp(&s, &set));
+        assert_eq!((without.rcode(), with.rcode()), (rcode, rcode), "{name}");
+        assert_eq!(do_bit(&without), Some(false), "{name}: {without:?}");
+        assert_eq!(do_bit(&with), Some(true), "{name}: {with:?}");
+        assert_eq!(with.flags, without.flags, "{name}: same header flags");
+        assert_eq!(
+            sections_without_opt(&with),
+            sections_without_opt(&without),
+            "{name}: DO changes nothing else (no DNSSEC records)"
+        );
+    }
+}
+
+#[test]
+fn other_classes_are_refused_with_the_question() {
+    let s = server();
+    // CH (version.bind, as resolvers probe), HS, and NONE (254), each
+    // with and without EDNS.
+    for (class, name, qtype) in [
+        (3u16, "version.bind", TXT),
+        (3, "www.example.test", A),
+        (4, "www.example.test", A),
+        (254, "www.example.test", A),
+    ] {
+        for edns in [&[][..], &[(1232, 0)][..]] {
+            let mut p = query(0xc1a5, 0, name, qtype, edns);
+            let class_at = 12 + encode_name(name).len() + 2;
+            p[class_at..class_at + 2].copy_from_slice(&class.to_be_bytes());
+            let raw = udp(&s, &p);
+            let msg = parse(&raw);
+            let what = format!("class {class} {name} (EDNS: {})", !edns.is_empty());
+            assert_eq!(msg.rcode(), REFUSED, "{what}: {msg:?}");
+            assert_eq!(msg.qdcount, 1, "{what}: the question is kept");
+            assert_eq!(msg.qname.to_lowercase(), format!("{name}."), "{what}");
+            assert_eq!(u16_at(&raw, class_at), class, "{what}: its class too");
+            assert!(msg.answers.is_empty() && msg.authority.is_empty(), "{what}");
+            assert_eq!(opt_options(&msg).is_some(), !edns.is_empty(), "{what}");
+        }
+    }
+}
+
 #[test]
 fn error_responses_carry_an_opt_when_the_query_had_one() {
     let s = server();

@@ -203,9 +203,9 @@ fn bound(s: &HealthCheckSpec) -> Duration {
 }
 
 fn start(specs: Vec<HealthCheckSpec>) -> (Checker, Arc<HealthTable>, CancellationToken) {
-    let table = Arc::new(HealthTable::new(specs.iter().map(|s| !s.invert)));
     let shutdown = CancellationToken::new();
-    let c = Checker::start(specs, table.clone(), shutdown.clone());
+    let c = Checker::start(specs, shutdown.clone());
+    let table = c.table();
     (c, table, shutdown)
 }
 

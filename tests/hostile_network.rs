@@ -173,6 +173,51 @@ fn rate_limited_clients_get_slips_and_silence_past_their_budget() {
 }
 
 #[test]
+fn the_rate_limit_counts_per_prefix_not_per_address() {
+    let config = ZONE.replace(
+        "api = \"127.0.0.1:0\"",
+        "api = \"127.0.0.1:0\"\nrate_limit = 5\nrate_limit_slip = 0",
+    );
+    let s = Server::start(&config);
+    // Three addresses of one /24 share one budget; a fourth, in another
+    // /24, has its own. Every socket sends its burst before any reads.
+    let sources = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.1.1"];
+    let sockets: Vec<UdpSocket> = sources
+        .iter()
+        .map(|ip| {
+            let socket = UdpSocket::bind(format!("{ip}:0")).unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            socket
+        })
+        .collect();
+    for (i, socket) in sockets.iter().enumerate() {
+        for id in 0..15u16 {
+            socket
+                .send_to(&query(i as u16 * 100 + id), s.addr())
+                .unwrap();
+        }
+    }
+    let answered: Vec<usize> = sockets
+        .iter()
+        .map(|socket| {
+            let mut buf = [0u8; 512];
+            let mut n = 0;
+            while socket.recv(&mut buf).is_ok() {
+                n += 1;
+            }
+            n
+        })
+        .collect();
+    // Five a second per prefix; a burst may straddle one second boundary.
+    // Counted per address, the three would get 15 at least.
+    let shared: usize = answered[..3].iter().sum();
+    assert!((5..=10).contains(&shared), "{answered:?}");
+    assert!((5..=10).contains(&answered[3]), "{answered:?}");
+}
+
+#[test]
 fn metrics_count_the_queries_answered() {
     let s = Server::start(ZONE);
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -5,10 +5,28 @@
 //!
 //! The counter is per thread, so tests running in parallel in this binary
 //! (and the test harness itself) do not disturb each other's counts.
+//!
+//! The worker loops are driven for real too: `udp::serve` on a thread of
+//! its own and `tcp::serve` on a single-threaded runtime of its own, fed
+//! over loopback sockets, with EDNS options (cookie, client subnet), the
+//! rate limiter slipping answers, and health checks the real checker
+//! found down. Those threads count into one shared counter.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use eightfold::dns::listen::Shared;
+use eightfold::dns::rrl::RateLimiter;
+use eightfold::dns::{tcp, udp};
+use eightfold::health::Checker;
+use tokio_util::sync::CancellationToken;
 
 use eightfold::config::Config;
 use eightfold::dns::handler::{self, Published, Scratch, Transport};
@@ -21,13 +39,24 @@ thread_local! {
     // allocates, so the allocator may read them.
     static COUNTING: Cell<bool> = const { Cell::new(false) };
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    /// Set on the threads that run a worker loop.
+    static WORKER: Cell<bool> = const { Cell::new(false) };
 }
+
+/// Allocations made on worker-loop threads, all together: read from the
+/// test's thread while the workers run.
+static WORKER_ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
 fn note_allocation() {
     // `try_with`: the slot may already be gone while a thread exits.
     let _ = COUNTING.try_with(|on| {
         if on.get() {
             let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+    let _ = WORKER.try_with(|on| {
+        if on.get() {
+            WORKER_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
     });
 }
@@ -82,9 +111,14 @@ old     DNAME new.example.test.
 x.new   A     192.0.2.77
 "#;
 
-/// The config: the zone file above plus routed groups over checks that
-/// are never run (publish only builds the table; tests set it by hand).
-fn config(dir: &Path) -> Config {
+/// Checks whose endpoint is down (see [`config`]).
+const DOWN: [u32; 5] = [1, 5, 9, 12, 14];
+
+/// The config: the zone file above plus routed groups over sixteen tcp
+/// checks, those in [`DOWN`] aimed at `down_port`, the others at
+/// `up_port`. Most tests never run them (publish only builds the table;
+/// they set it by hand).
+fn config(dir: &Path, up_port: u16, down_port: u16) -> Config {
     let mut zone = ZONE_FILE.to_owned();
     for i in 0..1000 {
         zone.push_str(&format!("h{i} A 10.0.{}.{}\n", i / 256, i % 256));
@@ -97,8 +131,14 @@ fn config(dir: &Path) -> Config {
 
     let mut toml = String::new();
     for i in 0..16 {
+        let port = if DOWN.contains(&i) {
+            down_port
+        } else {
+            up_port
+        };
         toml.push_str(&format!(
-            "[[health_check]]\nid = \"c{i}\"\ntype = \"tcp\"\nip = \"127.0.0.1\"\nport = 9\n\n"
+            "[[health_check]]\nid = \"c{i}\"\ntype = \"tcp\"\nip = \"127.0.0.1\"\nport = {port}\n\
+             interval = \"1s\"\nfailure_threshold = 1\n\n"
         ));
     }
     toml.push_str("[[zone]]\nname = \"example.test.\"\nfile = \"example.test.zone\"\n\n");
@@ -156,10 +196,10 @@ fn config(dir: &Path) -> Config {
 
 fn published() -> (Published, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let published = publish(&config(dir.path()));
+    let published = publish(&config(dir.path(), 9, 9));
     // Three of the twelve multivalue records down, the failover primary
     // down, one weighted record down.
-    for id in [1, 5, 9, 12, 14] {
+    for id in DOWN {
         published.health.set(id, false);
     }
     (published, dir)
@@ -456,4 +496,225 @@ fn dname_synthesis_is_allocation_free() {
     );
     assert_eq!(rcode, 0);
     assert_eq!(n, 0);
+}
+
+/// EDNS options: a client cookie (RFC 7873) alone, and with a client
+/// subnet (RFC 7871, 192.0.2.0/24).
+const COOKIE: &[u8] = &[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+const COOKIE_AND_SUBNET: &[u8] = &[
+    0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8, // cookie
+    0, 8, 0, 7, 0, 1, 24, 0, 192, 0, 2, // client subnet
+];
+
+/// Every kind of answer, bare and with EDNS options, and the protocol
+/// cases, each with its own id.
+fn worker_queries() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for &(_, name, qtype) in KINDS {
+        out.push(query(0, name, qtype, None));
+        out.push(with_opt_options(query(0, name, qtype, None), COOKIE));
+        out.push(with_opt_options(
+            query(0, name, qtype, None),
+            COOKIE_AND_SUBNET,
+        ));
+    }
+    out.extend(protocol_cases().into_iter().map(|(_, q, _)| q));
+    for (i, q) in out.iter_mut().enumerate() {
+        q[..2].copy_from_slice(&(i as u16).to_be_bytes());
+    }
+    out
+}
+
+/// Zones published over the table of a real checker whose checks in
+/// [`DOWN`] probe a closed port, once it has found them down; the others
+/// probe an open one and stay up. The runtime keeps the checker running.
+fn published_with_checker() -> (
+    Arc<ArcSwap<Published>>,
+    tokio::runtime::Runtime,
+    TcpListener,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = TcpListener::bind("127.0.0.1:0").unwrap();
+    let down_port = down.local_addr().unwrap().port();
+    drop(down);
+    let config = config(dir.path(), up.local_addr().unwrap().port(), down_port);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let checker = {
+        let _entered = runtime.enter();
+        Checker::start(config.health_checks.clone(), CancellationToken::new())
+    };
+    let table = checker.table();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(0..16).all(|i| table.is_healthy(i) != DOWN.contains(&i)) {
+        assert!(Instant::now() < deadline, "the checker did not find them");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let slots: std::collections::HashMap<String, u32> = checker
+        .slots()
+        .into_iter()
+        .map(|(slot, id)| (id, slot))
+        .collect();
+    let published =
+        eightfold::publish::publish_with(&config.zones, &|id| slots.get(id).copied(), table);
+    (Arc::new(ArcSwap::from_pointee(published)), runtime, up, dir)
+}
+
+/// Allocations the worker threads make while `round` runs 20 times; it
+/// runs twice first, so buffers have grown and the connection exists.
+/// `started` is the count from before the worker started: its own
+/// buffers must show, or the counter is not counting.
+fn worker_allocations(started: u64, mut round: impl FnMut()) -> u64 {
+    round();
+    round();
+    let before = WORKER_ALLOCATIONS.load(Ordering::SeqCst);
+    assert!(before > started, "the worker's buffers were not counted");
+    for _ in 0..20 {
+        round();
+    }
+    WORKER_ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+/// Sends `queries` to a UDP worker in bursts (so `recvmmsg` takes several
+/// at once) and waits for every answer.
+fn udp_round(client: &UdpSocket, server: SocketAddr, queries: &[Vec<u8>]) -> Vec<u8> {
+    let mut rcodes = vec![0u8; queries.len()];
+    let mut buf = [0u8; 65535];
+    for (c, chunk) in queries.chunks(16).enumerate() {
+        for q in chunk {
+            client.send_to(q, server).unwrap();
+        }
+        for _ in chunk {
+            let n = client
+                .recv(&mut buf)
+                .expect("an answer from the UDP worker");
+            let id = usize::from(u16::from_be_bytes([buf[0], buf[1]]));
+            assert!(n >= 12 && id / 16 == c, "answer {id} in burst {c}");
+            rcodes[id] = buf[3] & 0x0f;
+        }
+    }
+    rcodes
+}
+
+/// Sends `queries` pipelined on one TCP connection and reads every
+/// answer, in order.
+fn tcp_round(stream: &mut TcpStream, queries: &[Vec<u8>]) -> Vec<u8> {
+    let mut frames = Vec::new();
+    for q in queries {
+        frames.extend_from_slice(&(q.len() as u16).to_be_bytes());
+        frames.extend_from_slice(q);
+    }
+    stream.write_all(&frames).unwrap();
+    let mut rcodes = Vec::with_capacity(queries.len());
+    let mut buf = vec![0u8; 65535];
+    for i in 0..queries.len() {
+        let mut len = [0u8; 2];
+        stream.read_exact(&mut len).expect("an answer from TCP");
+        let len = usize::from(u16::from_be_bytes(len));
+        stream.read_exact(&mut buf[..len]).unwrap();
+        assert_eq!(usize::from(u16::from_be_bytes([buf[0], buf[1]])), i);
+        rcodes.push(buf[3] & 0x0f);
+    }
+    rcodes
+}
+
+/// Runs `udp::serve` on a worker thread until the token fires.
+fn udp_worker(shared: Shared) -> (SocketAddr, CancellationToken, std::thread::JoinHandle<()>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let token = CancellationToken::new();
+    let stop = token.clone();
+    let thread = std::thread::spawn(move || {
+        WORKER.with(|w| w.set(true));
+        udp::serve(socket, shared, 0, stop);
+    });
+    (addr, token, thread)
+}
+
+/// The one test of the worker loops: they share the worker counter, so
+/// they run one after the other.
+#[test]
+fn udp_and_tcp_worker_loops_are_allocation_free() {
+    let (published, _runtime, _up, _dir) = published_with_checker();
+    let queries = worker_queries();
+    let expected: Vec<u8> = {
+        let p = published.load();
+        let mut scratch = Scratch::seeded(3);
+        let mut out = Vec::new();
+        queries
+            .iter()
+            .map(|q| {
+                let a = handler::respond(&p, q, Transport::Udp, &mut out, &mut scratch);
+                a.map_or(255, |a| a.rcode.rcode().to_int())
+            })
+            .collect()
+    };
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+
+    // UDP, then UDP with the rate limiter slipping all but the first
+    // answer of each second (slip 1: every limited answer is a TC one).
+    for limiter in [None, Some(Arc::new(RateLimiter::new(1, 1)))] {
+        let limited = limiter.is_some();
+        let started = WORKER_ALLOCATIONS.load(Ordering::SeqCst);
+        let (addr, stop, thread) = udp_worker(Shared::new(published.clone(), limiter, 56));
+        let mut rcodes = Vec::new();
+        let n = worker_allocations(started, || rcodes = udp_round(&client, addr, &queries));
+        if !limited {
+            assert_eq!(rcodes, expected, "the UDP answers");
+        }
+        assert_eq!(
+            n, 0,
+            "UDP worker (rate limited: {limited}): {n} allocations"
+        );
+        stop.cancel();
+        thread.join().unwrap();
+    }
+
+    // TCP: one connection, every query pipelined.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shared = Shared::new(published.clone(), None, 56);
+    let started = WORKER_ALLOCATIONS.load(Ordering::SeqCst);
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        WORKER.with(|w| w.set(true));
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            tcp::serve(listener, shared, 0, token).await;
+        });
+    });
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut rcodes = Vec::new();
+    let n = worker_allocations(started, || rcodes = tcp_round(&mut stream, &queries));
+    // Over TCP, AXFR is refused differently than over UDP (NOTAUTH, not
+    // NOTIMP); everything else answers as over UDP.
+    let differ: Vec<usize> = (0..queries.len())
+        .filter(|&i| rcodes[i] != expected[i])
+        .collect();
+    assert_eq!(
+        differ,
+        vec![queries.len() - 1],
+        "{rcodes:?} vs {expected:?}"
+    );
+    assert_eq!(n, 0, "TCP worker: {n} allocations");
+    drop(stream);
+    stop.cancel();
+    thread.join().unwrap();
 }

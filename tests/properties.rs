@@ -578,6 +578,7 @@ fn validate_then_serve(records: Vec<RecordSpec>, qname: &str, qtype: Rtype) {
     let published = Published {
         snapshot: Snapshot::build(std::slice::from_ref(&spec), &|_| None, 1),
         health: Arc::new(HealthTable::new([])),
+        ..Default::default()
     };
     let qname = Name::<Vec<u8>>::from_str(qname).unwrap();
     let (rcode, out) = answer(

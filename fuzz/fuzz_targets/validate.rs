@@ -160,6 +160,7 @@ fuzz_target!(|batch: Batch| {
             1,
         ),
         health,
+        ..Default::default()
     };
     for (i, r) in spec.records.iter().enumerate().take(16) {
         for qtype in [r.rtype, Rtype::A, Rtype::ANY] {

@@ -37,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
     let published = Published {
         snapshot: Snapshot::build(std::slice::from_ref(&spec), &|_| None, 1),
         health: Arc::new(HealthTable::new([])),
+        ..Default::default()
     };
     for (i, r) in spec.records.iter().enumerate().take(16) {
         for qtype in [r.rtype, Rtype::ANY] {

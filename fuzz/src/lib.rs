@@ -408,8 +408,9 @@ pub fn set_health_from_id(published: &Published, query: &[u8]) {
         [a, b, ..] => u16::from_be_bytes([*a, *b]),
         _ => 0,
     };
-    for i in 0..published.health.len() {
-        published.health.set(i as u32, (id >> (i % 16)) & 1 == 1);
+    // Slots past the config's checks are unused; setting them is harmless.
+    for i in 0..16u32 {
+        published.health.set(i, (id >> i) & 1 == 1);
     }
 }
 

@@ -12,7 +12,10 @@
 //!   bytes ◄─ OPT ◄─ additional ◄─ authority ◄─ answer (routing) ◄─────┘
 //! ```
 
+use std::cell::Cell;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use domain::base::iana::{Class, Opcode, OptRcode, OptionCode, Rcode, Rtype};
 use domain::base::message::RecordSection;
@@ -20,6 +23,7 @@ use domain::base::message_builder::{
     AdditionalBuilder, AnswerBuilder, AuthorityBuilder, PushError, StaticCompressor,
 };
 use domain::base::name::{ParsedName, ToLabelIter};
+use domain::base::opt::cookie::Cookie;
 use domain::base::record::ComposeRecord;
 use domain::base::wire::{Compose, Composer};
 use domain::base::{Message, MessageBuilder, Name, Record, Ttl};
@@ -28,11 +32,14 @@ use domain::rdata::Tsig;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
+use super::cookie::{self, CookieSecret};
+use super::signed::{self, Signer, Verified};
 use crate::health::HealthTable;
 use crate::metrics::ZoneCounters;
 use crate::model::{DName, RData};
 use crate::routing::{self, Pick};
 use crate::snapshot::{Found, NameKey, Node, RecordSet, Snapshot, Zone};
+use crate::tsig::KeyRing;
 
 /// What the responder reads: zones and the health of their checks, swapped
 /// together when the configuration changes.
@@ -42,6 +49,12 @@ pub struct Published {
     pub snapshot: Snapshot,
     /// Health states, indexed by the snapshot's health ids.
     pub health: Arc<HealthTable>,
+    /// TSIG keys that requests may be signed with.
+    pub keys: KeyRing,
+    /// Who may transfer which zone, and whom to notify.
+    pub transfers: Arc<crate::xfr::Settings>,
+    /// The key of the server cookies (RFC 7873).
+    pub cookie_secret: CookieSecret,
 }
 
 /// How the request arrived; decides the size limit.
@@ -109,6 +122,16 @@ impl Default for Scratch {
 struct Edns {
     payload: u16,
     dnssec_ok: bool,
+    /// The COOKIE option's data for the response (RFC 7873), when the
+    /// request had a cookie and its source address is known.
+    cookie: Option<[u8; cookie::RESPONSE_LEN]>,
+}
+
+impl Edns {
+    /// Bytes the response's OPT record takes.
+    fn opt_len(&self) -> usize {
+        OPT_LEN + self.cookie.map_or(0, |c| 4 + c.len())
+    }
 }
 
 /// What [`respond`] answered: what the listeners count for `/metrics`.
@@ -121,15 +144,32 @@ pub struct Answered<'p> {
     pub qtype: Option<Rtype>,
     /// The counters of the zone that answered, when one did.
     pub zone: Option<&'p ZoneCounters>,
+    /// The request carried a valid server cookie (RFC 7873): its source
+    /// address is not spoofed, so rate limiting need not apply.
+    pub cookie_valid: bool,
 }
 
 /// Writes the response to `query` into `out` (cleared first). Returns what
 /// was answered, or `None` when the packet must get no response at all
-/// (shorter than a header, or itself a response).
+/// (shorter than a header, or itself a response). Without the client's
+/// address, a cookie is not answered (see [`respond_from`]).
 pub fn respond<'p>(
     published: &'p Published,
     query: &[u8],
     transport: Transport,
+    out: &mut Vec<u8>,
+    scratch: &mut Scratch,
+) -> Option<Answered<'p>> {
+    respond_from(published, query, transport, None, out, scratch)
+}
+
+/// As [`respond`], for a request from `client`: a DNS cookie in the
+/// request gets a server cookie back.
+pub fn respond_from<'p>(
+    published: &'p Published,
+    query: &[u8],
+    transport: Transport,
+    client: Option<IpAddr>,
     out: &mut Vec<u8>,
     scratch: &mut Scratch,
 ) -> Option<Answered<'p>> {
@@ -144,6 +184,7 @@ pub fn respond<'p>(
             rcode: write_error(&msg, rcode, edns, out),
             qtype: msg.first_question().map(|q| q.qtype()),
             zone: None,
+            cookie_valid: false,
         })
     };
     // Malformed EDNS or TSIG gets FORMERR before anything else, without
@@ -154,7 +195,13 @@ pub fn respond<'p>(
         Err(ExtrasError::Malformed) => return error(OptRcode::FORMERR, None, out),
         Err(ExtrasError::BadVersion(edns)) => return error(OptRcode::BADVERS, Some(edns), out),
     };
-    let edns = extras.edns;
+    let mut edns = extras.edns;
+    let mut cookie_valid = false;
+    if let (Some(edns), Some(request), Some(client)) = (&mut edns, &extras.cookie, client) {
+        let answer = cookie::answer(request, client, &published.cookie_secret, SystemTime::now());
+        edns.cookie = Some(answer.data);
+        cookie_valid = answer.valid;
+    }
     // From here every response carries an OPT when the request had one
     // (RFC 6891 §7), error responses included.
     if msg.header().opcode() != Opcode::QUERY {
@@ -186,13 +233,38 @@ pub fn respond<'p>(
         (Transport::Udp, None) => 512,
         (Transport::Udp, Some(e)) => usize::from(e.payload.clamp(512, MAX_UDP_PAYLOAD)),
     };
+    // A signed request is verified before anything is answered; a known
+    // key signs every response to it, errors included.
+    let mut signer = None;
+    let mut tsig_error = TSIG_BADKEY;
+    if extras.tsig.is_some() {
+        match signed::verify(&published.keys, msg.as_slice()) {
+            Verified::Signed(s) => signer = Some(*s),
+            Verified::UnknownKey => {}
+            Verified::BadSignature => tsig_error = TSIG_BADSIG,
+            Verified::Refused(e) => {
+                return Some(Answered {
+                    rcode: signed::write_refusal(*e, &msg, out),
+                    qtype,
+                    zone: None,
+                    cookie_valid,
+                });
+            }
+        }
+    }
+    let signed = signer.is_some();
+    let reserve = signer
+        .as_ref()
+        .map_or(0, |s| usize::from(s.key().compose_len()));
     let query = Query {
         msg: &msg,
         qname: question.qname(),
         qtype: question.qtype(),
         edns,
-        tsig: extras.tsig.as_ref(),
-        limit,
+        tsig: extras.tsig.as_ref().filter(|_| !signed),
+        tsig_error,
+        signer: Cell::new(signer),
+        limit: limit - reserve,
     };
     let mut zone = None;
     let rcode = match write_answer(published, &query, out, scratch, &mut zone) {
@@ -206,6 +278,7 @@ pub fn respond<'p>(
         rcode: rcode.into(),
         qtype,
         zone: zone.map(|z| &*z.counters),
+        cookie_valid,
     })
 }
 
@@ -215,7 +288,14 @@ struct Query<'a> {
     qname: &'a ParsedName<&'a [u8]>,
     qtype: Rtype,
     edns: Option<Edns>,
+    /// The request's TSIG when it failed (key unknown or MAC wrong).
     tsig: Option<&'a RequestTsig<'a>>,
+    /// Why it failed: [`TSIG_BADKEY`] or [`TSIG_BADSIG`].
+    tsig_error: u16,
+    /// Signs the response when the request was verified; taken by the
+    /// first [`finish_with`], which ends every response.
+    signer: Cell<Option<Signer>>,
+    /// Size limit, less the room the response's TSIG takes.
     limit: usize,
 }
 
@@ -229,6 +309,8 @@ struct Extras<'a> {
     edns: Option<Edns>,
     /// Its TSIG record, last in the additional section.
     tsig: Option<RequestTsig<'a>>,
+    /// The first COOKIE option of its OPT.
+    cookie: Option<Cookie>,
 }
 
 enum ExtrasError {
@@ -288,6 +370,14 @@ fn request_extras<'a>(msg: &'a Message<&'a [u8]>) -> Result<Extras<'a>, ExtrasEr
     let edns = Edns {
         payload: opt.udp_payload_size(),
         dnssec_ok: opt.dnssec_ok(),
+        cookie: None,
+    };
+    // A cookie of a length RFC 7873 §5.2.2 does not allow (client part
+    // not 8 bytes, server part not 8 to 32) is FORMERR.
+    extras.cookie = match opt.opt().iter::<Cookie>().next() {
+        Some(Ok(cookie)) => Some(cookie),
+        Some(Err(_)) => return Err(Malformed),
+        None => None,
     };
     if opt.version() > 0 {
         return Err(ExtrasError::BadVersion(edns));
@@ -359,7 +449,7 @@ fn write_answer<'p>(
     let mut builder =
         MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
     // `push` fails once the message reaches the limit; keep room for OPT.
-    let reserve = if query.edns.is_some() { OPT_LEN } else { 0 };
+    let reserve = query.edns.map_or(0, |e| e.opt_len());
     builder.set_push_limit(query.limit - reserve + 1);
     // CD is not copied: NSD 4.6 and Knot 3.2 clear it (and AD) in every
     // response from a zone that is not signed, and eightfold signs none
@@ -373,8 +463,8 @@ fn write_answer<'p>(
         return Ok(Rcode::REFUSED);
     };
     *answering = Some(zone);
-    // A signed request for a zone served here: no key is configured, so
-    // the key is unknown (RFC 8945 §5.2.2). As Knot: after the zone is
+    // A signed request for a zone served here whose key is not
+    // configured (BADKEY) or whose MAC is wrong (BADSIG), RFC 8945 §5.2.2. As Knot: after the zone is
     // found (outside every zone: REFUSED), with the question.
     if let Some(tsig) = query.tsig {
         answer.header_mut().set_rcode(Rcode::NOTAUTH);
@@ -383,6 +473,7 @@ fn write_answer<'p>(
         let _ = additional.push(TsigError {
             request: tsig,
             id: query.msg.header().id(),
+            error: query.tsig_error,
         });
         return Ok(Rcode::NOTAUTH);
     }
@@ -546,7 +637,19 @@ fn finish_with<T: Composer>(
     query: &Query<'_>,
     ede: Option<u16>,
 ) {
-    if let Some(edns) = query.edns {
+    // The TSIG goes last, after the OPT (RFC 8945 §5.3): room for it was
+    // kept out of the limit.
+    let sign = |additional: &mut AdditionalBuilder<T>| {
+        if let Some(signer) = query.signer.take() {
+            additional.set_push_limit(usize::MAX);
+            let _ = signer.answer(additional, domain::rdata::tsig::Time48::now());
+        }
+    };
+    let Some(edns) = query.edns else {
+        sign(additional);
+        return;
+    };
+    {
         additional.set_push_limit(query.limit + 1);
         // Cannot fail: room for it was reserved (an EDE only goes into
         // answers that hold nothing else).
@@ -556,9 +659,10 @@ fn finish_with<T: Composer>(
             if let Some(code) = ede {
                 opt.push_raw_option(OptionCode::EXTENDED_ERROR, 2, |target| code.compose(target))?;
             }
-            Ok(())
+            push_cookie(opt, &edns)
         });
     }
+    sign(additional);
 }
 
 /// The TSIG record of a BADKEY error (RFC 8945 §5.2.2, §5.3.2): unsigned,
@@ -568,10 +672,13 @@ fn finish_with<T: Composer>(
 struct TsigError<'a> {
     request: &'a RequestTsig<'a>,
     id: u16,
+    error: u16,
 }
 
 /// TSIG error BADKEY (RFC 8945 §4.3).
 const TSIG_BADKEY: u16 = 17;
+/// TSIG error BADSIG (RFC 8945 §4.3).
+const TSIG_BADSIG: u16 = 16;
 
 impl ComposeRecord for TsigError<'_> {
     fn compose_record<Target: Composer + ?Sized>(
@@ -602,7 +709,7 @@ impl ComposeRecord for TsigError<'_> {
         data.fudge().compose(target)?;
         0u16.compose(target)?;
         self.id.compose(target)?;
-        TSIG_BADKEY.compose(target)?;
+        self.error.compose(target)?;
         0u16.compose(target)
     }
 }
@@ -845,8 +952,21 @@ fn write_error(
             opt.set_udp_payload_size(MAX_UDP_PAYLOAD);
             opt.set_dnssec_ok(edns.dnssec_ok);
             opt.set_rcode(rcode);
-            Ok(())
+            push_cookie(opt, &edns)
         });
     }
     rcode
+}
+
+/// Adds the response's COOKIE option, when there is one.
+fn push_cookie<T: Composer>(
+    opt: &mut domain::base::message_builder::OptBuilder<'_, T>,
+    edns: &Edns,
+) -> Result<(), T::AppendError> {
+    match &edns.cookie {
+        Some(data) => opt.push_raw_option(OptionCode::COOKIE, data.len() as u16, |target| {
+            target.append_slice(data)
+        }),
+        None => Ok(()),
+    }
 }

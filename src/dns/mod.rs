@@ -2,8 +2,10 @@
 //!
 //! Architecture invariant: nothing here touches the store or the API; the
 //! listeners read only the published snapshot and health table.
+pub mod cookie;
 pub mod handler;
 pub mod listen;
 pub mod rrl;
+pub mod signed;
 pub mod tcp;
 pub mod udp;

@@ -280,6 +280,9 @@ async fn connection(
     epoch: Instant,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
+    // Canonical, so that a cookie made over IPv4 is the same over a
+    // v4-mapped IPv6 socket.
+    let client = stream.peer_addr().ok().map(|a| a.ip().to_canonical());
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     let mut request = vec![0u8; usize::from(u16::MAX)];
@@ -307,10 +310,11 @@ async fn connection(
         }
         let snapshot = shared.published.load();
         let started = std::time::Instant::now();
-        let Some(answered) = handler::respond(
+        let Some(answered) = handler::respond_from(
             &snapshot,
             &request[..len],
             Transport::Tcp,
+            client,
             &mut response,
             &mut scratch,
         ) else {

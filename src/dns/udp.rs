@@ -77,8 +77,14 @@ pub fn serve(socket: UdpSocket, shared: Shared, worker: usize, shutdown: Cancell
         let mut started = Instant::now();
         for i in 0..received {
             batch.answer(i, |request, response, peer| {
-                let answered =
-                    handler::respond(&snapshot, request, Transport::Udp, response, &mut scratch);
+                let answered = handler::respond_from(
+                    &snapshot,
+                    request,
+                    Transport::Udp,
+                    peer,
+                    response,
+                    &mut scratch,
+                );
                 let finished = Instant::now();
                 let elapsed = finished - started;
                 started = finished;
@@ -92,7 +98,10 @@ pub fn serve(socket: UdpSocket, shared: Shared, worker: usize, shutdown: Cancell
                     answered.zone,
                     elapsed,
                 );
+                // A valid server cookie proves the address is the client's
+                // own: no reflection to limit.
                 match (&limiter, peer) {
+                    _ if answered.cookie_valid => true,
                     (Some(limiter), Some(ip)) => match limiter.check(ip, now) {
                         Verdict::Answer => true,
                         Verdict::Slip => {

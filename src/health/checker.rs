@@ -9,6 +9,11 @@
 //! the SPEC's bound (a change reaches DNS within interval × threshold plus
 //! one second) holds. Checks start when the checker starts, not at the
 //! first query.
+//!
+//! One checker runs for the life of the process. Each check keeps its slot
+//! in the table while it exists: [`Checker::reconfigure`] starts, stops or
+//! restarts the probes of the checks that changed, one by one, and the
+//! others never notice (docs/routing-and-health.md, "Changing checks").
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -21,10 +26,10 @@ use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::HealthTable;
 use super::probe::{ProbeResult, Prober};
-use super::state::{Seed, States, Transition, Verdict};
+use super::state::{Change, Seed, SlotChange, States, Transition, Verdict, word};
 use super::targets::{SharedPolicy, TargetPolicy};
+use super::{HealthTable, MAX_CHECKS};
 use crate::model::HealthCheckSpec;
 use crate::snapshot::HealthId;
 
@@ -49,6 +54,9 @@ pub struct CheckStatus {
     pub forced: Option<bool>,
     /// Whether the checker probes it (not calculated, not disabled).
     pub probed: bool,
+    /// Consecutive results so far that disagree with `measured`; at the
+    /// failure threshold, the state changes.
+    pub streak: u8,
     /// The most recent probe results, oldest first, at most [`HISTORY`].
     pub last_results: Vec<ProbeResult>,
     /// The last change of `healthy`, with its reason; `None` if it has
@@ -60,20 +68,14 @@ pub struct CheckStatus {
 pub(crate) type ProbeFn =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ProbeResult> + Send>> + Send + Sync>;
 
+/// Builds the probe of a check; `None` when it cannot be probed.
+type MakeProbe = Box<dyn Fn(&HealthCheckSpec) -> Option<ProbeFn> + Send + Sync>;
+
 /// The running health checker. Cheap to clone; every clone is the same
 /// checker.
 #[derive(Clone)]
 pub struct Checker {
     inner: Arc<Inner>,
-    tasks: TaskTracker,
-}
-
-/// State inherited by a restarted checker for one check.
-#[derive(Clone)]
-struct Carried {
-    seed: Seed,
-    history: VecDeque<ProbeResult>,
-    last_change: Option<Transition>,
 }
 
 /// Called with the check id and every transition, e.g. to persist it.
@@ -82,20 +84,20 @@ pub type OnChange = Arc<dyn Fn(&str, &Transition) + Send + Sync>;
 struct Inner {
     /// Told of every transition after the start.
     on_change: Option<OnChange>,
-    /// Probe results so far per check, indexed by [`count_index`], for
-    /// metrics.
-    results: Vec<[std::sync::atomic::AtomicU64; 3]>,
-    /// Where probes may connect; shared with successors and swapped by
-    /// the service when `check_targets` change.
-    targets: SharedPolicy,
+    /// Builds each check's probe (the network probes read the shared
+    /// target policy at every probe).
+    make_probe: MakeProbe,
     /// Rate limit of the local-fault warning.
     fault_log: Mutex<FaultLog>,
-    ids: Vec<String>,
-    specs: Vec<HealthCheckSpec>,
+    /// Never replaced: slots keep their place for the checker's life.
     table: Arc<HealthTable>,
+    /// Stops every probe; each probe task has a child token of its own.
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
     /// Short critical sections only, never held across an await: one probe
-    /// result or one override at a time, so the table and the states agree
-    /// even when a calculated check's children change at once.
+    /// result, one override or one reconfiguration at a time, so the table
+    /// and the states agree even when a calculated check's children change
+    /// at once.
     shared: Mutex<Shared>,
 }
 
@@ -106,7 +108,7 @@ struct FaultLog {
     unlogged: u64,
 }
 
-/// Where a verdict is counted in `Inner::results`.
+/// Where a verdict is counted in [`Slot::counts`].
 fn count_index(v: Verdict) -> usize {
     match v {
         Verdict::Unhealthy => 0,
@@ -115,207 +117,189 @@ fn count_index(v: Verdict) -> usize {
     }
 }
 
+/// What the checker keeps per check besides its state.
+#[derive(Default)]
+struct Slot {
+    history: VecDeque<ProbeResult>,
+    last_change: Option<Transition>,
+    /// Probe results so far, indexed by [`count_index`], for metrics.
+    counts: [u64; 3],
+    /// Stops this check's probe task, if it has one.
+    task: Option<CancellationToken>,
+    /// Which probe task may report: results of a task stopped by a
+    /// reconfiguration while its probe ran are dropped.
+    generation: u64,
+}
+
 struct Shared {
     states: States,
-    history: Vec<VecDeque<ProbeResult>>,
-    last_change: Vec<Option<Transition>>,
+    /// By slot, beside `states`.
+    slots: Vec<Slot>,
+    /// Last generation handed to a probe task.
+    generation: u64,
 }
 
 impl Checker {
     /// Starts probing every endpoint check of `specs` until `shutdown`.
     ///
-    /// A check's [`HealthId`] is its position in `specs`, as in
-    /// `publish::publish`, and `table` must have one entry per spec. The table
-    /// is brought in line with the starting states at once (a calculated
-    /// check whose children cannot meet its threshold starts unhealthy).
-    /// Must be called within a tokio runtime.
-    /// Probes connect under the default [`TargetPolicy`] (the
+    /// Check `i` of `specs` starts in slot `i` of [`Checker::table`], as in
+    /// `publish::publish_parts`; a calculated check whose children cannot
+    /// meet its threshold starts unhealthy. Must be called within a tokio
+    /// runtime. Probes connect under the default [`TargetPolicy`] (the
     /// always-refused ranges only); see [`Checker::resume`] for another.
-    pub fn start(
-        specs: Vec<HealthCheckSpec>,
-        table: Arc<HealthTable>,
-        shutdown: CancellationToken,
-    ) -> Checker {
-        let targets: SharedPolicy = Arc::default();
-        let carried = vec![None; specs.len()];
-        let probes = real_probes(targets.clone());
-        Checker::start_full(specs, table, shutdown, carried, None, targets, probes)
-    }
-
-    /// Starts the successor of this checker after a reload: checks with
-    /// the same id and an unchanged spec keep their state, last change and
-    /// recent results, so a reload never briefly revives a dead endpoint;
-    /// operator overrides are kept by id even when the spec changed. The
-    /// caller stops this checker (cancels its token). The new table is
-    /// brought in line before this returns, so start the successor before
-    /// publishing its table.
-    pub fn restart(
-        &self,
-        specs: Vec<HealthCheckSpec>,
-        table: Arc<HealthTable>,
-        shutdown: CancellationToken,
-    ) -> Checker {
-        let probes = real_probes(self.inner.targets.clone());
-        Checker::start_with(specs, table, shutdown, Some(self), probes)
+    pub fn start(specs: Vec<HealthCheckSpec>, shutdown: CancellationToken) -> Checker {
+        Checker::start_full(
+            specs,
+            shutdown,
+            &HashMap::new(),
+            None,
+            real_probes(Arc::default()),
+        )
     }
 
     /// Starts like [`Checker::start`], resuming each check from `seeds`
     /// (by check id: the states saved before a restart of the process), and
-    /// calling `on_change` with every transition from then on, also in the
-    /// checkers that [`Checker::restart`] makes from this one. Probes
+    /// calling `on_change` with every transition from then on. Probes
     /// connect only where `targets` allows at the time of each probe.
     pub fn resume(
         specs: Vec<HealthCheckSpec>,
-        table: Arc<HealthTable>,
         shutdown: CancellationToken,
         seeds: &HashMap<String, Seed>,
         on_change: Option<OnChange>,
         targets: SharedPolicy,
     ) -> Checker {
-        let carried = specs
-            .iter()
-            .map(|spec| {
-                seeds.get(&spec.id).map(|&seed| Carried {
-                    seed,
-                    history: VecDeque::new(),
-                    last_change: None,
-                })
-            })
-            .collect();
-        let probes = real_probes(targets.clone());
-        Checker::start_full(specs, table, shutdown, carried, on_change, targets, probes)
+        Checker::start_full(specs, shutdown, seeds, on_change, real_probes(targets))
     }
 
-    /// As [`Checker::start`], with `make_probe` building each check's probe
-    /// and `previous` (if any) seeding the states and lending its policy.
+    /// As [`Checker::start`], with `make_probe` building each check's probe.
+    #[cfg(test)]
     pub(crate) fn start_with(
         specs: Vec<HealthCheckSpec>,
-        table: Arc<HealthTable>,
         shutdown: CancellationToken,
-        previous: Option<&Checker>,
-        make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn>,
+        on_change: Option<OnChange>,
+        make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn> + Send + Sync + 'static,
     ) -> Checker {
-        let (carried, on_change, targets) = match previous {
-            None => (vec![None; specs.len()], None, Arc::default()),
-            Some(prev) => (
-                prev.carry(&specs),
-                prev.inner.on_change.clone(),
-                prev.inner.targets.clone(),
-            ),
-        };
-        Checker::start_full(
-            specs, table, shutdown, carried, on_change, targets, make_probe,
-        )
+        Checker::start_full(specs, shutdown, &HashMap::new(), on_change, make_probe)
     }
 
     fn start_full(
-        specs: Vec<HealthCheckSpec>,
-        table: Arc<HealthTable>,
+        mut specs: Vec<HealthCheckSpec>,
         shutdown: CancellationToken,
-        carried: Vec<Option<Carried>>,
+        seeds: &HashMap<String, Seed>,
         on_change: Option<OnChange>,
-        targets: SharedPolicy,
-        make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn>,
+        make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn> + Send + Sync + 'static,
     ) -> Checker {
+        if specs.len() > MAX_CHECKS {
+            tracing::error!(
+                checks = specs.len(),
+                "more than {MAX_CHECKS} health checks: the last ones are not run"
+            );
+            specs.truncate(MAX_CHECKS);
+        }
         let (states, initial) = States::new_seeded(&specs, SystemTime::now(), |id| {
-            carried[id as usize].as_ref().map(|c| c.seed)
+            seeds.get(&specs[id as usize].id).copied()
         });
+        let table = Arc::new(HealthTable::default());
+        let mut slots = Vec::with_capacity(specs.len());
         for id in 0..specs.len() as HealthId {
             table.set(id, states.published(id));
-        }
-        let mut history = Vec::with_capacity(specs.len());
-        let mut last_change = Vec::with_capacity(specs.len());
-        for (i, c) in carried.into_iter().enumerate() {
-            let (h, t) = c.map_or((VecDeque::new(), None), |c| (c.history, c.last_change));
-            history.push(h);
-            last_change.push(t.map(|mut t| {
-                t.id = i as HealthId;
-                t
-            }));
+            slots.push(Slot::default());
         }
         for t in &initial {
-            last_change[t.id as usize] = Some(t.clone());
+            slots[t.id as usize].last_change = Some(t.clone());
         }
-        let probed: Vec<(HealthId, Duration)> = specs
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (i as HealthId, s.interval))
-            .filter(|&(id, _)| states.is_probed(id))
-            .collect();
         let inner = Arc::new(Inner {
             on_change,
-            results: specs.iter().map(|_| Default::default()).collect(),
-            targets,
+            make_probe: Box::new(make_probe),
             fault_log: Mutex::default(),
-            ids: specs.iter().map(|s| s.id.clone()).collect(),
-            specs,
             table,
+            shutdown,
+            tasks: TaskTracker::new(),
             shared: Mutex::new(Shared {
-                history,
                 states,
-                last_change,
+                slots,
+                generation: 0,
             }),
         });
-        // Starting states are logged but not reported as changes.
+        // Starting states are logged but not reported as changes: they
+        // were the state before this process started.
         inner.log(&initial, false);
-        let tasks = TaskTracker::new();
-        let mut rng = rand::rng();
-        for (id, interval) in probed {
-            let Some(probe) = make_probe(&inner.specs[id as usize]) else {
-                continue;
-            };
-            let interval = interval.max(Duration::from_millis(1));
-            let offset = rng.random_range(Duration::ZERO..interval);
-            tasks.spawn(run_check(
-                inner.clone(),
-                id,
-                probe,
-                offset,
-                interval,
-                shutdown.clone(),
-            ));
+        {
+            let mut shared = inner.lock();
+            for id in 0..specs.len() as HealthId {
+                inner.spawn(&mut shared, id);
+            }
         }
-        tasks.close();
         tracing::info!(
-            checks = inner.ids.len(),
-            probed = tasks.len(),
+            checks = specs.len(),
+            probed = inner.tasks.len(),
             "health checker started"
         );
-        Checker { inner, tasks }
+        Checker { inner }
     }
 
-    /// What a successor running `specs` inherits from this checker, per
-    /// spec.
-    fn carry(&self, specs: &[HealthCheckSpec]) -> Vec<Option<Carried>> {
-        let old = self.inner.lock();
-        specs
-            .iter()
-            .map(|spec| {
-                let i = self.id_of(&spec.id)?;
-                let mut seed = old.states.seed(i)?;
-                let i = i as usize;
-                if self.inner.specs[i] == *spec {
-                    return Some(Carried {
-                        seed,
-                        history: old.history[i].clone(),
-                        last_change: old.last_change[i].clone(),
-                    });
+    /// The table of published states, by slot. The same table for the
+    /// checker's life.
+    pub fn table(&self) -> Arc<HealthTable> {
+        self.inner.table.clone()
+    }
+
+    /// Brings the checks in line with `specs`, touching only those that
+    /// changed (by id): a new check gets a slot, its starting state and a
+    /// probe; a removed one loses its probe and its slot reads healthy; an
+    /// updated one keeps its slot, and its probe is restarted with the new
+    /// settings, its state kept or started over (see
+    /// [`Change`](super::state::Change)). Every other check keeps its slot,
+    /// state, streak, recent results and probe schedule. Each change is
+    /// logged, and every transition it causes is reported like a probe's.
+    /// Returns what changed.
+    pub fn reconfigure(&self, specs: &[HealthCheckSpec]) -> Vec<SlotChange> {
+        let (changes, transitions, left_out) = {
+            let mut shared = self.inner.lock();
+            let r = shared
+                .states
+                .reconfigure(specs, SystemTime::now(), MAX_CHECKS);
+            for c in &r.changes {
+                let id = c.id as usize;
+                if shared.slots.len() <= id {
+                    shared.slots.resize_with(id + 1, Slot::default);
                 }
-                // A changed spec (another port, another threshold...) is a
-                // new check; only the operator's word carries over.
-                seed.measured = !spec.invert;
-                seed.last_change = None;
-                Some(Carried {
-                    seed,
-                    history: VecDeque::new(),
-                    last_change: None,
-                })
-            })
-            .collect()
+                let slot = &mut shared.slots[id];
+                if let Some(task) = slot.task.take() {
+                    task.cancel();
+                }
+                match c.change {
+                    Change::Added | Change::Removed => *slot = Slot::default(),
+                    Change::Restarted => slot.history.clear(),
+                    Change::Kept => {}
+                }
+                self.inner.table.set(c.id, shared.states.published(c.id));
+                if c.change != Change::Removed {
+                    self.inner.spawn(&mut shared, c.id);
+                }
+            }
+            self.inner.apply(&mut shared, &r.transitions);
+            let left_out = specs
+                .iter()
+                .filter(|s| shared.states.slot(&s.id).is_none())
+                .count();
+            (r.changes, r.transitions, left_out)
+        };
+        for c in &changes {
+            self.inner.log_change(c);
+        }
+        if left_out > 0 {
+            tracing::error!(
+                left_out,
+                "more than {MAX_CHECKS} health checks: the newest {left_out} are not run"
+            );
+        }
+        self.inner.log(&transitions, true);
+        changes
     }
 
-    /// Probe results of check `id` since this checker started:
-    /// `(passed, failed)`, local faults apart.
+    /// Probe results of check `id` so far: `(passed, failed)`, local
+    /// faults apart.
     pub fn result_counts(&self, id: HealthId) -> (u64, u64) {
         (
             self.count(id, Verdict::Healthy),
@@ -323,49 +307,59 @@ impl Checker {
         )
     }
 
-    /// Probes of check `id` since this checker started that failed through
-    /// a local fault (and were not counted as results).
+    /// Probes of check `id` so far that failed through a local fault (and
+    /// were not counted as results).
     pub fn local_faults(&self, id: HealthId) -> u64 {
         self.count(id, Verdict::LocalFault)
     }
 
     fn count(&self, id: HealthId, verdict: Verdict) -> u64 {
-        self.inner.results.get(id as usize).map_or(0, |c| {
-            c[count_index(verdict)].load(std::sync::atomic::Ordering::Relaxed)
-        })
+        let shared = self.inner.lock();
+        shared
+            .slots
+            .get(id as usize)
+            .map_or(0, |s| s.counts[count_index(verdict)])
     }
 
     /// Number of checks (probed or not).
     pub fn len(&self) -> usize {
-        self.inner.ids.len()
+        self.inner.lock().states.len()
     }
 
     /// True when there are no checks.
     pub fn is_empty(&self) -> bool {
-        self.inner.ids.is_empty()
+        self.len() == 0
     }
 
-    /// The [`HealthId`] of the check called `name`.
-    pub fn id_of(&self, name: &str) -> Option<HealthId> {
-        self.inner
-            .ids
-            .iter()
-            .position(|i| i == name)
-            .map(|p| p as HealthId)
+    /// The slot ([`HealthId`]) of the check called `name`.
+    pub fn slot_of(&self, name: &str) -> Option<HealthId> {
+        self.inner.lock().states.slot(name)
     }
 
-    /// The current status of check `id`.
-    pub fn status(&self, id: HealthId) -> Option<CheckStatus> {
-        let name = self.inner.ids.get(id as usize)?.clone();
+    /// Every check as `(slot, id)`, lowest slot first.
+    pub fn slots(&self) -> Vec<(HealthId, String)> {
         let shared = self.inner.lock();
+        shared
+            .states
+            .ids()
+            .filter_map(|id| Some((id, shared.states.name(id)?.to_string())))
+            .collect()
+    }
+
+    /// The current status of the check in slot `id`.
+    pub fn status(&self, id: HealthId) -> Option<CheckStatus> {
+        let shared = self.inner.lock();
+        let name = shared.states.name(id)?.to_string();
+        let slot = shared.slots.get(id as usize)?;
         Some(CheckStatus {
             id: name,
             healthy: shared.states.published(id),
             measured: shared.states.measured(id),
             forced: shared.states.forced(id),
             probed: shared.states.is_probed(id),
-            last_results: shared.history[id as usize].iter().cloned().collect(),
-            last_change: shared.last_change[id as usize].clone(),
+            streak: shared.states.streak(id),
+            last_results: slot.history.iter().cloned().collect(),
+            last_change: slot.last_change.clone(),
         })
     }
 
@@ -385,7 +379,8 @@ impl Checker {
 
     /// Waits until every probe task has stopped (after shutdown).
     pub async fn stopped(&self) {
-        self.tasks.wait().await;
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
     }
 }
 
@@ -396,38 +391,78 @@ impl Inner {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Feeds one result; publishes and logs what it changes. A local
-    /// fault is kept in the history (so the status shows it) and logged,
-    /// but changes no state.
-    fn record(&self, id: HealthId, result: ProbeResult) {
+    /// Starts the probe task of check `id` if it is probed and has a
+    /// probe, under a new generation; not once shutdown has begun.
+    fn spawn(self: &Arc<Self>, shared: &mut Shared, id: HealthId) {
+        if self.shutdown.is_cancelled() || !shared.states.is_probed(id) {
+            return;
+        }
+        let Some(spec) = shared.states.spec(id) else {
+            return;
+        };
+        let interval = spec.interval.max(Duration::from_millis(1));
+        let Some(probe) = (self.make_probe)(spec) else {
+            return;
+        };
+        shared.generation += 1;
+        let generation = shared.generation;
+        let token = self.shutdown.child_token();
+        let slot = &mut shared.slots[id as usize];
+        slot.generation = generation;
+        slot.task = Some(token.clone());
+        let offset = rand::rng().random_range(Duration::ZERO..interval);
+        self.tasks.spawn(run_check(
+            self.clone(),
+            id,
+            generation,
+            probe,
+            offset,
+            interval,
+            token,
+        ));
+    }
+
+    /// Feeds one result of the probe task of `generation`; publishes and
+    /// logs what it changes. A local fault is kept in the history (so the
+    /// status shows it) and logged, but changes no state. A result from a
+    /// task that a reconfiguration stopped is dropped.
+    fn record(&self, id: HealthId, generation: u64, result: ProbeResult) {
         let verdict = result.verdict();
-        if let Some(counts) = self.results.get(id as usize) {
-            counts[count_index(verdict)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        if verdict == Verdict::LocalFault {
-            self.log_local_fault(id, &result.reason);
-        }
         let transitions = {
             let mut shared = self.lock();
+            if shared
+                .slots
+                .get(id as usize)
+                .is_none_or(|s| s.generation != generation)
+            {
+                return;
+            }
             // A transition is stamped when the table changes, not when
             // the deciding probe started: that is when DNS answers change.
             let t = shared
                 .states
                 .record(id, verdict, &result.reason, SystemTime::now());
-            let history = &mut shared.history[id as usize];
-            if history.len() == HISTORY {
-                history.pop_front();
+            let slot = &mut shared.slots[id as usize];
+            slot.counts[count_index(verdict)] += 1;
+            if slot.history.len() == HISTORY {
+                slot.history.pop_front();
             }
-            history.push_back(result);
+            let reason = (verdict == Verdict::LocalFault).then(|| result.reason.clone());
+            slot.history.push_back(result);
             self.apply(&mut shared, &t);
-            t
+            let name = shared.states.name(id).map(str::to_string);
+            (t, reason.zip(name))
         };
+        let (transitions, fault) = transitions;
+        if let Some((reason, name)) = fault {
+            self.log_local_fault(id, &name, &reason);
+        }
         self.log(&transitions, true);
     }
 
     /// Warns of a local fault, at most once per [`LOCAL_FAULT_LOG_EVERY`]
     /// for all checks together; the line counts those left unlogged.
-    fn log_local_fault(&self, id: HealthId, reason: &str) {
+    fn log_local_fault(&self, id: HealthId, check: &str, reason: &str) {
         let unlogged = {
             let mut log = self.fault_log.lock().unwrap_or_else(|e| e.into_inner());
             let now = std::time::Instant::now();
@@ -441,7 +476,6 @@ impl Inner {
             log.last = Some(now);
             std::mem::take(&mut log.unlogged)
         };
-        let check = self.ids.get(id as usize).map_or("?", String::as_str);
         tracing::warn!(
             check,
             id,
@@ -456,13 +490,46 @@ impl Inner {
     fn apply(&self, shared: &mut Shared, transitions: &[Transition]) {
         for t in transitions {
             self.table.set(t.id, t.new);
-            shared.last_change[t.id as usize] = Some(t.clone());
+            if let Some(slot) = shared.slots.get_mut(t.id as usize) {
+                slot.last_change = Some(t.clone());
+            }
+        }
+    }
+
+    /// Logs one check added, removed or updated by a reconfiguration.
+    fn log_change(&self, c: &SlotChange) {
+        let (check, id, fields) = (c.name.as_str(), c.id, c.fields.join(", "));
+        match c.change {
+            Change::Added => tracing::info!(check, id, "health check {check} added"),
+            Change::Removed => tracing::info!(check, id, "health check {check} removed"),
+            Change::Kept => tracing::info!(
+                check,
+                id,
+                fields,
+                "health check {check} updated ({fields}): state kept"
+            ),
+            Change::Restarted => tracing::info!(
+                check,
+                id,
+                fields,
+                "health check {check} updated ({fields}): it probes something else now, state started over"
+            ),
         }
     }
 
     fn log(&self, transitions: &[Transition], report: bool) {
-        for t in transitions {
-            let check = self.ids.get(t.id as usize).map_or("?", String::as_str);
+        if transitions.is_empty() {
+            return;
+        }
+        let names: Vec<String> = {
+            let shared = self.lock();
+            transitions
+                .iter()
+                .map(|t| shared.states.name(t.id).unwrap_or("?").to_string())
+                .collect()
+        };
+        for (t, check) in transitions.iter().zip(&names) {
+            let check = check.as_str();
             let at = humantime::format_rfc3339_millis(t.at);
             let (old, new) = (word(t.old), word(t.new));
             if let Some(on_change) = self.on_change.as_ref().filter(|_| report) {
@@ -478,7 +545,9 @@ impl Inner {
 }
 
 /// Builds network probes that connect only where `targets` allows.
-fn real_probes(targets: SharedPolicy) -> impl Fn(&HealthCheckSpec) -> Option<ProbeFn> {
+fn real_probes(
+    targets: SharedPolicy,
+) -> impl Fn(&HealthCheckSpec) -> Option<ProbeFn> + Send + Sync + 'static {
     move |spec| real_probe(spec, &targets)
 }
 
@@ -504,18 +573,16 @@ fn real_probe(spec: &HealthCheckSpec, targets: &SharedPolicy) -> Option<ProbeFn>
     }
 }
 
-fn word(healthy: bool) -> &'static str {
-    if healthy { "healthy" } else { "unhealthy" }
-}
-
-/// Probes check `id` every `interval`, the first time after `offset`.
+/// Probes check `id` every `interval`, the first time after `offset`,
+/// until `stop` (shutdown, or a reconfiguration of this check).
 async fn run_check(
     inner: Arc<Inner>,
     id: HealthId,
+    generation: u64,
     probe: ProbeFn,
     offset: Duration,
     interval: Duration,
-    shutdown: CancellationToken,
+    stop: CancellationToken,
 ) {
     let mut ticks = tokio::time::interval_at(Instant::now() + offset, interval);
     // A probe that overruns its interval (a 10 s tcp connect on a 5 s
@@ -523,14 +590,14 @@ async fn run_check(
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = stop.cancelled() => return,
             _ = ticks.tick() => {}
         }
         let result = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = stop.cancelled() => return,
             r = probe() => r,
         };
-        inner.record(id, result);
+        inner.record(id, generation, result);
     }
 }
 
@@ -590,10 +657,10 @@ mod tests {
         let up = Arc::new(AtomicBool::new(true));
         let calls = Arc::new(Mutex::new(Vec::new()));
         let specs: Vec<_> = (0..200).map(|i| spec(&format!("c{i}"), 10, 3)).collect();
-        let table = Arc::new(HealthTable::new(specs.iter().map(|_| true)));
         let start = Instant::now();
-        let _c = Checker::start_with(specs, table, CancellationToken::new(), None, |_| {
-            Some(fake(up.clone(), calls.clone()))
+        let (up2, calls2) = (up.clone(), calls.clone());
+        let _c = Checker::start_with(specs, CancellationToken::new(), None, move |_| {
+            Some(fake(up2.clone(), calls2.clone()))
         });
         // Offsets lie in [0, 10 s) and timers round up to the millisecond,
         // so a first probe comes at 10 s at the latest, a second one later.
@@ -628,10 +695,11 @@ mod tests {
         let up = Arc::new(AtomicBool::new(true));
         let calls = Arc::new(Mutex::new(Vec::new()));
         let specs = vec![spec("a", 10, 3)];
-        let table = Arc::new(HealthTable::new([true]));
-        let c = Checker::start_with(specs, table.clone(), CancellationToken::new(), None, |_| {
-            Some(fake(up.clone(), calls.clone()))
+        let (up2, calls2) = (up.clone(), calls.clone());
+        let c = Checker::start_with(specs, CancellationToken::new(), None, move |_| {
+            Some(fake(up2.clone(), calls2.clone()))
         });
+        let table = c.table();
         tokio::time::sleep(Duration::from_secs(25)).await;
         assert!(table.is_healthy(0));
         up.store(false, Ordering::SeqCst);
@@ -680,17 +748,17 @@ mod tests {
                 ..spec("never", 10, 1)
             },
         ];
-        // As publish::publish builds it: `!invert` for every check.
-        let table = Arc::new(HealthTable::new([true, true, false, true]));
-        let c = Checker::start_with(specs, table.clone(), CancellationToken::new(), None, |_| {
-            Some(fake(up.clone(), calls.clone()))
+        let (up2, calls2) = (up.clone(), calls.clone());
+        let c = Checker::start_with(specs, CancellationToken::new(), None, move |_| {
+            Some(fake(up2.clone(), calls2.clone()))
         });
+        let table = c.table();
         assert!(
             !table.is_healthy(3),
             "a calculated check that cannot pass starts down"
         );
         assert!(!table.is_healthy(2));
-        assert_eq!(c.id_of("calc"), Some(1));
+        assert_eq!(c.slot_of("calc"), Some(1));
         let t = c.set_override(0, Some(false));
         assert_eq!(t.len(), 2);
         assert!(!table.is_healthy(0) && !table.is_healthy(1));
@@ -703,44 +771,92 @@ mod tests {
         assert!(!c.status(2).unwrap().probed);
     }
 
+    /// Reported transitions as `(check, old, new, reason)`.
+    type Reported = Arc<Mutex<Vec<(String, bool, bool, String)>>>;
+
+    /// Records every reported transition.
+    fn recorder() -> (OnChange, Reported) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let on_change: OnChange = Arc::new(move |check: &str, t: &Transition| {
+            let event = (check.to_string(), t.old, t.new, t.reason.clone());
+            sink.lock().unwrap().push(event);
+        });
+        (on_change, seen)
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn a_restart_keeps_what_is_known() {
+    async fn a_reconfiguration_touches_only_the_checks_that_changed() {
         let up = Arc::new(AtomicBool::new(false));
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let probe = |_: &HealthCheckSpec| Some(fake(up.clone(), calls.clone()));
-        let specs = vec![spec("a", 1, 1), spec("b", 1, 1), spec("c", 1, 1)];
-        let first = CancellationToken::new();
-        let table = Arc::new(HealthTable::new([true; 3]));
-        let old = Checker::start_with(specs.clone(), table.clone(), first.clone(), None, probe);
-        until(Duration::from_secs(2), || {
-            (0..3).all(|i| !table.is_healthy(i))
-        })
-        .await;
-        old.set_override(2, Some(true));
-        first.cancel();
-        old.stopped().await;
-
-        // "b" moved to another port: a new check. "d" is new.
-        let mut specs2 = specs.clone();
-        specs2[1].port = 8080;
-        specs2.push(spec("d", 1, 1));
-        up.store(true, Ordering::SeqCst);
-        let fresh = Arc::new(HealthTable::new([true; 4]));
-        let new = Checker::start_with(
-            specs2,
-            fresh.clone(),
+        let (up2, calls2) = (up.clone(), calls.clone());
+        // Probes of "b" count apart, to see its probe restart.
+        let b_probes = Arc::new(AtomicUsize::new(0));
+        let b_count = b_probes.clone();
+        let probe = move |s: &HealthCheckSpec| {
+            if s.id == "b" {
+                b_count.fetch_add(1, Ordering::SeqCst);
+            }
+            Some(fake(up2.clone(), calls2.clone()))
+        };
+        let (on_change, seen) = recorder();
+        let specs = vec![spec("a", 10, 3), spec("b", 1, 1), spec("c", 1, 1)];
+        let c = Checker::start_with(
+            specs.clone(),
             CancellationToken::new(),
-            Some(&old),
+            Some(on_change),
             probe,
         );
-        // Before any probe: "a" is still known down, "c" still forced.
-        assert!(!fresh.is_healthy(0), "kept down across the restart");
-        assert!(fresh.is_healthy(1) && fresh.is_healthy(2) && fresh.is_healthy(3));
-        let a = new.status(0).unwrap();
-        assert!(!a.last_results.is_empty() && a.last_change.is_some());
-        assert!(new.status(1).unwrap().last_results.is_empty());
-        assert_eq!(new.status(2).unwrap().forced, Some(true));
-        until(Duration::from_secs(2), || fresh.is_healthy(0)).await;
+        let table = c.table();
+        // "a" probes every 10 s: wait for two failures of its three.
+        until(Duration::from_secs(25), || {
+            c.status(0).unwrap().last_results.len() == 2
+        })
+        .await;
+        assert_eq!(c.status(0).unwrap().streak, 2);
+        assert!(table.is_healthy(0));
+        until(Duration::from_secs(2), || !table.is_healthy(1)).await;
+        c.set_override(2, Some(true));
+
+        // "b" moves to another port, "c" goes, "d" comes.
+        let mut specs2 = vec![specs[0].clone(), specs[1].clone(), spec("d", 1, 1)];
+        specs2[1].port = 8080;
+        let changes = c.reconfigure(&specs2);
+        let got: Vec<(HealthId, &str, Change)> = changes
+            .iter()
+            .map(|c| (c.id, c.name.as_str(), c.change))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, "c", Change::Removed),
+                (1, "b", Change::Restarted),
+                (3, "d", Change::Added)
+            ]
+        );
+        assert_eq!(b_probes.load(Ordering::SeqCst), 2, "b's probe was rebuilt");
+        // "a" is untouched: same slot, still at failure 2 of 3, results kept.
+        let a = c.status(0).unwrap();
+        assert_eq!((a.streak, a.healthy, a.last_results.len()), (2, true, 2));
+        // "b" starts over healthy, and that is reported, not silent.
+        assert!(table.is_healthy(1) && c.status(1).unwrap().last_results.is_empty());
+        assert!(table.is_healthy(2), "a free slot reads healthy");
+        assert_eq!(c.slot_of("c"), None);
+        let reported = seen.lock().unwrap().clone();
+        assert_eq!(
+            reported.last().unwrap(),
+            &(
+                "b".to_string(),
+                false,
+                true,
+                "check updated (port): starts over healthy".to_string()
+            )
+        );
+        // The third failure of "a" decides, within its one interval.
+        until(Duration::from_secs(11), || !table.is_healthy(0)).await;
+        until(Duration::from_secs(2), || !table.is_healthy(1)).await;
+        up.store(true, Ordering::SeqCst);
+        until(Duration::from_secs(2), || table.is_healthy(3)).await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -765,14 +881,13 @@ mod tests {
                 }
             })
         });
-        let table = Arc::new(HealthTable::new([true]));
         let c = Checker::start_with(
             vec![spec("a", 1, 2)],
-            table.clone(),
             CancellationToken::new(),
             None,
-            |_| Some(probe.clone()),
+            move |_| Some(probe.clone()),
         );
+        let table = c.table();
         until(Duration::from_secs(30), || {
             calls.load(Ordering::SeqCst) > 21
         })
@@ -793,9 +908,9 @@ mod tests {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let shutdown = CancellationToken::new();
         let specs: Vec<_> = (0..10).map(|i| spec(&format!("c{i}"), 1, 1)).collect();
-        let table = Arc::new(HealthTable::new([true; 10]));
-        let c = Checker::start_with(specs, table, shutdown.clone(), None, |_| {
-            Some(fake(up.clone(), calls.clone()))
+        let (up2, calls2) = (up.clone(), calls.clone());
+        let c = Checker::start_with(specs, shutdown.clone(), None, move |_| {
+            Some(fake(up2.clone(), calls2.clone()))
         });
         tokio::time::sleep(Duration::from_secs(3)).await;
         shutdown.cancel();

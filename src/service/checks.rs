@@ -76,6 +76,15 @@ impl Service {
             });
         }
         inner.validate_check(&input)?;
+        let count = inner.file.health_checks.len() + inner.checks.len();
+        if count >= crate::health::MAX_CHECKS {
+            return Err(ServiceError::invalid(
+                "TooManyHealthChecks",
+                vec![format!(
+                    "there are {count} health checks, the most eightfold runs at once; delete one first"
+                )],
+            ));
+        }
         let stored = StoredCheck {
             input,
             version: 1,
@@ -84,7 +93,7 @@ impl Service {
         self.wrote(self.store_on_top(&mut inner).put_check(&stored)?);
         let info = api_check_info(&stored);
         inner.checks.push(stored);
-        self.publish(&mut inner);
+        inner.reconfigure_checks();
         Ok(info)
     }
 
@@ -129,7 +138,7 @@ impl Service {
         self.wrote(self.store_on_top(&mut inner).put_check(&stored)?);
         let info = api_check_info(&stored);
         inner.checks[index] = stored;
-        self.publish(&mut inner);
+        inner.reconfigure_checks();
         Ok(info)
     }
 
@@ -157,7 +166,7 @@ impl Service {
         }
         self.wrote(self.store_on_top(&mut inner).delete_check(id)?);
         inner.checks.retain(|c| c.input.id != id);
-        self.publish(&mut inner);
+        inner.reconfigure_checks();
         Ok(())
     }
 
@@ -202,15 +211,14 @@ impl Service {
 /// Bulk reads for the status page (`api::page`, issue 15): one lock for
 /// every check or zone, where the per-object methods would take one each.
 impl Service {
-    /// State of every check, in health-table order. `check_state` per id
+    /// State of every check, in slot order. `check_state` per id
     /// would search the id list once per check.
     pub fn check_states(&self) -> Vec<CheckState> {
-        let (ids, checker) = {
-            let inner = self.lock();
-            (inner.live.check_ids.clone(), inner.live.checker.clone())
-        };
-        (0..ids.len())
-            .filter_map(|i| checker.status(i as crate::snapshot::HealthId))
+        let checker = self.lock().live.checker.clone();
+        checker
+            .slots()
+            .into_iter()
+            .filter_map(|(slot, _)| checker.status(slot))
             .map(|status| state_info(&status))
             .collect()
     }

@@ -24,7 +24,8 @@ impl Service {
                 vec![format!("type: unknown record type {rtype:?}")],
             )
         })?;
-        let check_ids = self.lock().live.check_ids.clone();
+        let check_ids: std::collections::HashMap<crate::snapshot::HealthId, String> =
+            self.lock().live.checker.slots().into_iter().collect();
         let published = self.published.load();
         let (rcode, answer) = ask(&published, &qname, qtype);
         let mut out = TestAnswer {
@@ -68,7 +69,7 @@ impl Service {
                 set: r.set.as_deref().map(String::from),
                 values: r.values.iter().map(|v| v.to_string()).collect(),
                 ttl: r.ttl.as_secs(),
-                health_check: r.health.and_then(|h| check_ids.get(h as usize).cloned()),
+                health_check: r.health.and_then(|h| check_ids.get(&h).cloned()),
                 healthy: ok,
                 eligible,
                 why,

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!   request ─► validate (input, validate) ─► store (one transaction)
-//!           ─► publish: new snapshot + health table, checker restarted
+//!           ─► publish: the zones it changed into a new snapshot;
+//!                        the checks it changed into the running checker
 //! ```
 //!
 //! Every change is validated whole before anything is written, written in
@@ -49,7 +50,7 @@ use crate::config::Config;
 use crate::dns::handler::Published;
 use crate::health::{Checker, Listener, OnChange, Seed, SharedPolicy, TargetPolicy, Transition};
 use crate::model::{DName, HealthCheckSpec, ZoneSpec};
-use crate::store::{HealthEvent, Store, StoredCheck, StoredZone};
+use crate::store::{HealthEvent, HistoryReader, Store, StoredCheck, StoredZone};
 use declarations::{api_zone_specs, declared_problems, merged_checks, without_origins};
 
 /// Most changes one batch may carry (Route 53's limit).
@@ -60,12 +61,9 @@ pub const MAX_EVENTS: usize = 1000;
 /// What DNS reads, and the checker that keeps its health table current.
 struct Live {
     published: Arc<ArcSwap<Published>>,
-    /// The checks the published health table is indexed by.
-    check_specs: Vec<HealthCheckSpec>,
-    /// Check ids by health-table index of the published snapshot.
-    check_ids: Vec<String>,
+    /// Runs for the life of the service; every check keeps its slot in its
+    /// table (the published one) while it exists.
     checker: Checker,
-    checker_token: CancellationToken,
 }
 
 struct Inner {
@@ -97,6 +95,9 @@ pub struct Service {
     /// Cancelled once every health transition queued at shutdown is
     /// written.
     events_flushed: CancellationToken,
+    /// History reads, off the lock (`None` for an in-memory store: they
+    /// go through the store, under the lock).
+    history: Option<HistoryReader>,
     /// The store version the published snapshot holds (docs/api.md#nodes).
     served_version: std::sync::atomic::AtomicI64,
     /// This node, and the others it last heard of.
@@ -147,21 +148,26 @@ fn saved_seeds(
     Ok(seeds)
 }
 
-/// The live checker and check `id`'s index in it.
+/// The live checker and check `id`'s slot in it.
 fn checker_index(
     inner: &Inner,
     id: &str,
 ) -> Result<(Checker, crate::snapshot::HealthId), ServiceError> {
-    let index = inner
+    let slot = inner
         .live
-        .check_ids
-        .iter()
-        .position(|c| c == id)
+        .checker
+        .slot_of(id)
         .ok_or_else(|| ServiceError::no_check(id))?;
-    Ok((
-        inner.live.checker.clone(),
-        index as crate::snapshot::HealthId,
-    ))
+    Ok((inner.live.checker.clone(), slot))
+}
+
+/// Every check's slot, by check id, for building snapshots.
+fn slot_map(checker: &Checker) -> HashMap<String, crate::snapshot::HealthId> {
+    checker
+        .slots()
+        .into_iter()
+        .map(|(slot, id)| (id, slot))
+        .collect()
 }
 
 impl Service {
@@ -221,17 +227,14 @@ impl Service {
                 details: problems,
             });
         }
+        let history = store.history_reader()?;
         let check_specs = merged_checks(&file, &checks);
         let seeds = saved_seeds(&mut store, &check_specs)?;
         let api_specs = api_zone_specs(&file, &zones, &checks);
-        let zone_specs: Vec<ZoneSpec> = file
+        let zone_specs = file
             .zones
             .iter()
-            .chain(zones.iter().filter_map(|z| api_specs.get(&z.name)))
-            .cloned()
-            .collect();
-        let first = crate::publish::publish_parts(&zone_specs, &check_specs);
-        let published = Arc::new(ArcSwap::from_pointee(first));
+            .chain(zones.iter().filter_map(|z| api_specs.get(&z.name)));
         // Transitions are written by a task of their own: the checker must
         // never wait on the database.
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel::<HealthEvent>();
@@ -244,15 +247,19 @@ impl Service {
                 reason: t.reason.clone(),
             });
         });
-        let checker_token = shutdown.child_token();
         let checker = Checker::resume(
-            check_specs.clone(),
-            published.load().health.clone(),
-            checker_token.clone(),
+            check_specs,
+            shutdown.child_token(),
             &seeds,
             Some(on_change),
             targets.clone(),
         );
+        let slots = slot_map(&checker);
+        let first = crate::publish::with_access(
+            crate::publish::publish_with(zone_specs, &|id| slots.get(id).copied(), checker.table()),
+            &file,
+        );
+        let published = Arc::new(ArcSwap::from_pointee(first));
         let service = Arc::new(Service {
             inner: Mutex::new(Inner {
                 file,
@@ -264,10 +271,7 @@ impl Service {
                 targets,
                 live: Live {
                     published: published.clone(),
-                    check_specs: check_specs.clone(),
-                    check_ids: check_specs.iter().map(|c| c.id.clone()).collect(),
                     checker,
-                    checker_token,
                 },
             }),
             published,
@@ -275,6 +279,7 @@ impl Service {
             changes: Mutex::new(HashMap::new()),
             generation: std::sync::atomic::AtomicU64::new(1),
             events_flushed: CancellationToken::new(),
+            history,
             served_version: std::sync::atomic::AtomicI64::new(version),
             cluster,
         });
@@ -325,8 +330,18 @@ impl Service {
             .entry(event.check.clone())
             .or_default() += 1;
         let service = self.clone();
-        let result =
-            tokio::task::spawn_blocking(move || service.lock().store.record_event(&event)).await;
+        let result = tokio::task::spawn_blocking(move || {
+            let mut inner = service.lock();
+            inner.store.record_event(&event)?;
+            // A check deleted while its event was queued keeps the event
+            // (it happened) but leaves no state behind: a check created
+            // later under its id must not resume from it.
+            if inner.live.checker.slot_of(&event.check).is_none() {
+                inner.store.delete_check(&event.check)?;
+            }
+            Ok::<_, crate::store::StoreError>(())
+        })
+        .await;
         match result {
             Ok(Err(e)) => tracing::error!(error = %e, "cannot record a health event"),
             Err(e) => tracing::error!(error = %e, "health event writer failed"),
@@ -334,8 +349,9 @@ impl Service {
         }
     }
 
+    /// Rebuilds and publishes every zone (a reload).
     fn publish(&self, inner: &mut Inner) {
-        inner.publish(&self.shutdown);
+        inner.publish();
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -345,13 +361,7 @@ impl Service {
     /// snapshot, so the cost is that zone's, not the whole data set's.
     fn publish_zone(&self, inner: &mut Inner, key: &str) {
         let current = inner.live.published.load_full();
-        let ids: HashMap<&str, crate::snapshot::HealthId> = inner
-            .live
-            .check_specs
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.id.as_str(), i as crate::snapshot::HealthId))
-            .collect();
+        let ids = slot_map(&inner.live.checker);
         let snapshot = match inner.api_specs.get(key) {
             Some(spec) => current.snapshot.with_zone(
                 spec,
@@ -366,6 +376,9 @@ impl Service {
         inner.live.published.store(Arc::new(Published {
             snapshot,
             health: current.health.clone(),
+            keys: current.keys.clone(),
+            transfers: current.transfers.clone(),
+            cookie_secret: current.cookie_secret,
         }));
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -425,10 +438,8 @@ impl Service {
 
     /// Health figures for `/metrics`.
     pub fn health_metrics(&self) -> HealthMetrics {
-        let (ids, checker) = {
-            let inner = self.lock();
-            (inner.live.check_ids.clone(), inner.live.checker.clone())
-        };
+        let checker = self.lock().live.checker.clone();
+        let slots = checker.slots();
         let changes = self
             .changes
             .lock()
@@ -436,22 +447,22 @@ impl Service {
             .clone();
         let published = self.published.load();
         HealthMetrics {
-            checks: ids
+            checks: slots
                 .iter()
-                .enumerate()
-                .map(|(i, id)| {
-                    let (passed, failed) = checker.result_counts(i as crate::snapshot::HealthId);
+                .map(|(slot, id)| {
+                    let (passed, failed) = checker.result_counts(*slot);
                     (
                         id.clone(),
-                        published.health.is_healthy(i as crate::snapshot::HealthId),
+                        published.health.is_healthy(*slot),
                         passed,
                         failed,
                         changes.get(id).copied().unwrap_or(0),
                     )
                 })
                 .collect(),
-            local_faults: (0..ids.len())
-                .map(|i| checker.local_faults(i as crate::snapshot::HealthId))
+            local_faults: slots
+                .iter()
+                .map(|(slot, _)| checker.local_faults(*slot))
                 .collect(),
             generation: self.generation.load(std::sync::atomic::Ordering::Relaxed),
             zones: published.snapshot.zone_count(),
@@ -483,6 +494,9 @@ impl Service {
         inner.targets.store(Arc::new(targets));
         inner.file = file;
         inner.refresh_specs();
+        // Checks first: a check the new file adds has its slot before the
+        // zones that use it are built.
+        inner.reconfigure_checks();
         self.publish(&mut inner);
         Ok(())
     }
@@ -530,13 +544,15 @@ impl Service {
         inner.zones = zones;
         inner.checks = checks;
         inner.refresh_specs();
+        // Checks first, as at a reload: a new check has its slot before
+        // the zones that use it are built.
+        inner.reconfigure_checks();
         self.publish(&mut inner);
         let checker = inner.live.checker.clone();
-        for (index, id) in inner.live.check_ids.iter().enumerate() {
-            let index = index as crate::snapshot::HealthId;
-            let wanted = overrides.get(id).copied();
-            if checker.status(index).is_some_and(|s| s.forced != wanted) {
-                checker.set_override(index, wanted);
+        for (slot, id) in checker.slots() {
+            let wanted = overrides.get(&id).copied();
+            if checker.status(slot).is_some_and(|s| s.forced != wanted) {
+                checker.set_override(slot, wanted);
             }
         }
         self.served_version
@@ -547,39 +563,32 @@ impl Service {
 }
 
 impl Inner {
-    /// Builds and swaps in a new snapshot. When the health checks changed,
-    /// a new health table and checker come with it (checks whose spec did
-    /// not change keep their state); otherwise both carry on untouched.
-    fn publish(&mut self, shutdown: &CancellationToken) {
+    /// Hands the declared checks to the running checker, which starts,
+    /// stops or restarts only those that changed; no zone is rebuilt (a
+    /// check keeps its slot, so the snapshot's references stay true).
+    fn reconfigure_checks(&mut self) {
         let checks = merged_checks(&self.file, &self.checks);
-        let zones: Vec<ZoneSpec> = self
-            .file
-            .zones
-            .iter()
-            .chain(
-                self.zones
-                    .iter()
-                    .filter_map(|z| self.api_specs.get(&z.name)),
-            )
-            .cloned()
-            .collect();
-        let mut next = crate::publish::publish_parts(&zones, &checks);
-        if checks == self.live.check_specs {
-            next.health = self.live.published.load().health.clone();
-            self.live.published.store(Arc::new(next));
-            return;
-        }
-        let token = shutdown.child_token();
-        // The successor writes its table before the table is published.
-        let checker = self
-            .live
-            .checker
-            .restart(checks.clone(), next.health.clone(), token.clone());
+        self.live.checker.reconfigure(&checks);
+    }
+
+    /// Builds every zone into a new snapshot over the checker's table and
+    /// swaps it in.
+    fn publish(&mut self) {
+        let zones = self.file.zones.iter().chain(
+            self.zones
+                .iter()
+                .filter_map(|z| self.api_specs.get(&z.name)),
+        );
+        let slots = slot_map(&self.live.checker);
+        let next = crate::publish::with_access(
+            crate::publish::publish_with(
+                zones,
+                &|id| slots.get(id).copied(),
+                self.live.checker.table(),
+            ),
+            &self.file,
+        );
         self.live.published.store(Arc::new(next));
-        self.live.checker = checker;
-        self.live.check_ids = checks.iter().map(|c| c.id.clone()).collect();
-        self.live.check_specs = checks;
-        std::mem::replace(&mut self.live.checker_token, token).cancel();
     }
 
     /// Recomputes every stored zone's spec (after the checks they may

@@ -119,6 +119,9 @@ pub struct CheckState {
     /// The operator's override, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub override_status: Option<&'static str>,
+    /// Consecutive probe results so far that disagree with `measured`; at
+    /// the check's failure threshold, the state changes.
+    pub streak: u8,
     /// Most recent results, oldest first.
     pub last_results: Vec<ResultInfo>,
     /// The last change, if any.
@@ -198,6 +201,7 @@ pub(super) fn state_info(status: &CheckStatus) -> CheckState {
         status: word(status.healthy),
         measured: word(status.measured),
         override_status: status.forced.map(word),
+        streak: status.streak,
         last_results: status
             .last_results
             .iter()

@@ -30,6 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::input::{HealthCheckInput, RecordInput};
 
 pub use location::{Location, PostgresUrl};
+pub use sqlite::HistoryReader;
 
 /// Schema migrations, applied in order by both backends; a database records
 /// the ones it has in `schema_migrations`. Never edit one that has shipped:
@@ -338,6 +339,13 @@ pub trait Backend: Send {
         since: Option<SystemTime>,
         limit: usize,
     ) -> Result<Vec<HealthEvent>, StoreError>;
+    /// A connection of its own for history reads, so that they need not
+    /// hold the service's lock; `None` where the backend has none to give
+    /// (an in-memory database; PostgreSQL, whose reads do not block its
+    /// writes), and history is then read through the store.
+    fn history_reader(&self) -> Result<Option<HistoryReader>, StoreError> {
+        Ok(None)
+    }
     /// Route 53's EnableSNI of each check, at the version it was set for.
     fn route53_check_settings(&self) -> Result<Vec<(String, i64, Option<bool>)>, StoreError>;
     /// Replaces the Route 53 settings of a check (`None`: forgets them).

@@ -379,23 +379,21 @@ impl Backend for SqliteBackend {
         since: Option<SystemTime>,
         limit: usize,
     ) -> Result<Vec<HealthEvent>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT check_id, at, old_healthy, new_healthy, reason FROM health_events
-             WHERE (?1 IS NULL OR check_id = ?1) AND at >= ?2
-             ORDER BY at DESC, seq DESC LIMIT ?3",
+        select_events(&self.conn, check, since, limit)
+    }
+
+    fn history_reader(&self) -> Result<Option<HistoryReader>, StoreError> {
+        let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        let rows = stmt.query_map(params![check, since.map_or(0, millis), limit as i64], |r| {
-            Ok(HealthEvent {
-                check: r.get(0)?,
-                at: from_millis(r.get(1)?),
-                old_healthy: r.get(2)?,
-                new_healthy: r.get(3)?,
-                reason: r.get(4)?,
-            })
-        })?;
-        let mut events: Vec<HealthEvent> = rows.collect::<Result<_, _>>()?;
-        events.reverse();
-        Ok(events)
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(Some(HistoryReader {
+            conn: std::sync::Mutex::new(conn),
+        }))
     }
 
     /// Route 53's EnableSNI of each check, at the version it was set for.
@@ -556,6 +554,65 @@ impl Backend for SqliteBackend {
     fn execute_batch(&mut self, sql: &str) -> Result<(), StoreError> {
         Ok(self.conn.execute_batch(sql)?)
     }
+}
+
+/// A read-only connection for history reads (health events), held apart
+/// from the [`super::Store`] and its caller's lock: in WAL mode it reads a
+/// consistent snapshot while the store writes, so a long scan of a large
+/// history never holds up a write, nor a write a scan. Reads through it
+/// take turns (one connection); the writer does not wait for them.
+pub struct HistoryReader {
+    conn: std::sync::Mutex<Connection>,
+}
+
+impl HistoryReader {
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panicked read leaves no state behind on the connection.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// As [`Backend::events`].
+    pub fn events(
+        &self,
+        check: Option<&str>,
+        since: Option<SystemTime>,
+        limit: usize,
+    ) -> Result<Vec<HealthEvent>, StoreError> {
+        select_events(&self.conn(), check, since, limit)
+    }
+
+    /// Runs `read` on the reader's connection, holding it as a scan does:
+    /// lets tests keep a read open while others write.
+    #[cfg(test)]
+    pub(crate) fn with_connection<T>(&self, read: impl FnOnce(&Connection) -> T) -> T {
+        read(&self.conn())
+    }
+}
+
+/// Events, oldest first: the store's own read and the history reader's.
+fn select_events(
+    conn: &Connection,
+    check: Option<&str>,
+    since: Option<SystemTime>,
+    limit: usize,
+) -> Result<Vec<HealthEvent>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT check_id, at, old_healthy, new_healthy, reason FROM health_events
+         WHERE (?1 IS NULL OR check_id = ?1) AND at >= ?2
+         ORDER BY at DESC, seq DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![check, since.map_or(0, millis), limit as i64], |r| {
+        Ok(HealthEvent {
+            check: r.get(0)?,
+            at: from_millis(r.get(1)?),
+            old_healthy: r.get(2)?,
+            new_healthy: r.get(3)?,
+            reason: r.get(4)?,
+        })
+    })?;
+    let mut events: Vec<HealthEvent> = rows.collect::<Result<_, _>>()?;
+    events.reverse();
+    Ok(events)
 }
 
 #[cfg(test)]

@@ -569,7 +569,10 @@ impl Gen {
             4..6 => Some(wire::opt(1232, 0, false, &[])),
             6 => Some(wire::opt(4096, 0, true, &[])),
             7 => Some(wire::opt(512, 0, self.chance(0.5), &[])),
-            // A client cookie and a padding option: answered without them.
+            // A client cookie and a padding option: NSD and Knot answer
+            // without them, eightfold with a server cookie, which
+            // `without_server_cookie` (tests/differential.rs) checks and
+            // sets aside.
             8 => Some(wire::opt(
                 1232,
                 0,

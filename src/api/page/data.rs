@@ -270,6 +270,7 @@ mod tests {
             status,
             measured: status,
             override_status: forced,
+            streak: 0,
             last_results: results
                 .iter()
                 .enumerate()

@@ -127,6 +127,7 @@ mod tests {
             status: "healthy",
             measured: "healthy",
             override_status: None,
+            streak: 0,
             last_results: times
                 .iter()
                 .map(|&s| ResultInfo {

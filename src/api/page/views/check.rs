@@ -220,6 +220,7 @@ mod tests {
                 status: "unhealthy",
                 measured: "unhealthy",
                 override_status: None,
+                streak: 0,
                 last_results: vec![ResultInfo {
                     at: "2026-01-01T00:00:00Z".into(),
                     healthy: false,

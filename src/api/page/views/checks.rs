@@ -258,6 +258,7 @@ mod tests {
                 status,
                 measured: status,
                 override_status: None,
+                streak: 0,
                 last_results: vec![ResultInfo {
                     at: "2026-01-01T00:00:00Z".into(),
                     healthy: status == "healthy",

@@ -1,0 +1,200 @@
+//! The cluster's health vote (issue 11): every node probes every check, as
+//! Route 53's checkers do, and publishes its observation when it changes;
+//! every node then derives a check's state from the same observations with
+//! the same function, so all nodes answer alike.
+//!
+//! An observation is a node's measured state of an endpoint: its probe
+//! results after the failure threshold, before `invert`. The vote decides
+//! the measured state of the cluster; `invert`, `disabled`, overrides and
+//! calculated checks are applied after it by [`super::state`], identically
+//! everywhere.
+//!
+//! The rule (Route 53's, with its default): an endpoint is healthy when
+//! more than `healthy_percent` percent of the live nodes' observations are
+//! healthy. A node is live while it was heard from within
+//! [`HEARTBEATS_UNTIL_GONE`] of its heartbeat intervals. With no live
+//! observation at all (this node cut off from the store, or the first
+//! moments of a cluster), a node routes on its own observation.
+//!
+//! Pure: no I/O, no clock; the caller passes the time, so every case is
+//! table-tested below.
+
+use std::time::{Duration, SystemTime};
+
+/// Route 53's rule: healthy when more than 18 % of checkers say so.
+pub const DEFAULT_HEALTHY_PERCENT: u8 = 18;
+
+/// A node's observations stop counting when it has not been heard from for
+/// this many of its heartbeat intervals.
+pub const HEARTBEATS_UNTIL_GONE: u32 = 3;
+
+/// One node's latest observation of one endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observation {
+    /// The endpoint passed, as this node measures it (threshold applied,
+    /// before `invert`).
+    pub healthy: bool,
+    /// When the node was last heard from (its heartbeat or this
+    /// observation, whichever is later).
+    pub last_seen: SystemTime,
+    /// The node's heartbeat interval.
+    pub heartbeat: Duration,
+}
+
+impl Observation {
+    /// Whether the node still counts at `now`. A time ahead of `now` (clock
+    /// skew between nodes) counts as just seen.
+    pub fn is_live(&self, now: SystemTime) -> bool {
+        let age = now.duration_since(self.last_seen).unwrap_or(Duration::ZERO);
+        age <= self.heartbeat.saturating_mul(HEARTBEATS_UNTIL_GONE)
+    }
+}
+
+/// The outcome of a vote, with its figures for the status and the event
+/// log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// The measured state the cluster agrees on.
+    pub healthy: bool,
+    /// Live observations that say healthy.
+    pub healthy_votes: usize,
+    /// Live observations counted.
+    pub live_votes: usize,
+    /// No live observation was left, so this node's own decided.
+    pub own_only: bool,
+}
+
+/// The measured state of one endpoint from every node's observation
+/// (`own` is this node's, also present in `observations` while this node
+/// reaches the store). `None` when there is nothing to go on at all.
+pub fn tally(
+    observations: &[Observation],
+    own: Option<bool>,
+    now: SystemTime,
+    healthy_percent: u8,
+) -> Option<Tally> {
+    let live = observations.iter().filter(|o| o.is_live(now));
+    let (live_votes, healthy_votes) =
+        live.fold((0, 0), |(n, h), o| (n + 1, h + usize::from(o.healthy)));
+    if live_votes == 0 {
+        return own.map(|healthy| Tally {
+            healthy,
+            healthy_votes: usize::from(healthy),
+            live_votes: 1,
+            own_only: true,
+        });
+    }
+    Some(Tally {
+        healthy: healthy_votes * 100 > usize::from(healthy_percent) * live_votes,
+        healthy_votes,
+        live_votes,
+        own_only: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEAT: Duration = Duration::from_secs(10);
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000 + secs)
+    }
+
+    /// Observations of nodes last seen `ago` seconds before `at(100)`.
+    fn seen(votes: &[(bool, u64)]) -> Vec<Observation> {
+        votes
+            .iter()
+            .map(|&(healthy, ago)| Observation {
+                healthy,
+                last_seen: at(100) - Duration::from_secs(ago),
+                heartbeat: BEAT,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn more_than_the_percentage_of_live_nodes_decides() {
+        // Observations as (healthy, seconds since seen), the percentage,
+        // then the outcome: healthy, healthy votes, live votes.
+        type Case = (&'static [(bool, u64)], u8, bool, usize, usize);
+        let cases: &[Case] = &[
+            // Route 53's 18 %: one healthy node of three is enough.
+            (&[(true, 0), (false, 0), (false, 0)], 18, true, 1, 3),
+            (&[(false, 0), (false, 0), (false, 0)], 18, false, 0, 3),
+            (&[(true, 0), (true, 0), (true, 0)], 18, true, 3, 3),
+            // 50 %: two of three failing takes it out, one does not.
+            (&[(true, 0), (false, 0), (false, 0)], 50, false, 1, 3),
+            (&[(true, 0), (true, 0), (false, 0)], 50, true, 2, 3),
+            // Exactly the percentage is not more than it.
+            (&[(true, 0), (false, 0)], 50, false, 1, 2),
+            (
+                &[(true, 0), (false, 0), (false, 0), (false, 0), (false, 0)],
+                20,
+                false,
+                1,
+                5,
+            ),
+            // 0 %: any healthy observation is enough.
+            (
+                &[(true, 0), (false, 0), (false, 0), (false, 0)],
+                0,
+                true,
+                1,
+                4,
+            ),
+            // One node alone decides for itself.
+            (&[(true, 0)], 18, true, 1, 1),
+            (&[(false, 0)], 18, false, 0, 1),
+        ];
+        for &(votes, percent, healthy, healthy_votes, live_votes) in cases {
+            let t = tally(&seen(votes), Some(false), at(100), percent).unwrap();
+            assert_eq!(
+                (t.healthy, t.healthy_votes, t.live_votes, t.own_only),
+                (healthy, healthy_votes, live_votes, false),
+                "{votes:?} at {percent} %"
+            );
+        }
+    }
+
+    #[test]
+    fn a_node_unheard_for_three_heartbeats_drops_out() {
+        // The only healthy node was last seen 30 s ago: still live (3 × 10 s).
+        let t = tally(&seen(&[(true, 30), (false, 0)]), None, at(100), 50).unwrap();
+        assert_eq!((t.healthy_votes, t.live_votes), (1, 2));
+        // 31 s: gone, and with it the only healthy vote.
+        let t = tally(&seen(&[(true, 31), (false, 0)]), None, at(100), 18).unwrap();
+        assert_eq!((t.healthy, t.healthy_votes, t.live_votes), (false, 0, 1));
+        // A failing node gone leaves the healthy ones to decide.
+        let t = tally(&seen(&[(false, 45), (true, 5)]), None, at(100), 50).unwrap();
+        assert_eq!((t.healthy, t.live_votes), (true, 1));
+    }
+
+    #[test]
+    fn a_clock_ahead_of_ours_counts_as_just_seen() {
+        let ahead = Observation {
+            healthy: true,
+            last_seen: at(160),
+            heartbeat: BEAT,
+        };
+        assert!(ahead.is_live(at(100)));
+        let t = tally(&[ahead], None, at(100), 18).unwrap();
+        assert_eq!((t.healthy, t.live_votes), (true, 1));
+    }
+
+    #[test]
+    fn with_no_live_vote_a_node_routes_on_its_own_observation() {
+        let stale = seen(&[(true, 300), (true, 300)]);
+        for own in [true, false] {
+            let t = tally(&stale, Some(own), at(100), 18).unwrap();
+            assert_eq!((t.healthy, t.own_only), (own, true));
+        }
+        assert_eq!(tally(&stale, None, at(100), 18), None);
+        assert_eq!(tally(&[], None, at(100), 18), None);
+        assert_eq!(
+            tally(&[], Some(true), at(100), 18).map(|t| t.healthy),
+            Some(true)
+        );
+    }
+}

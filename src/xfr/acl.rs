@@ -1,0 +1,115 @@
+//! Who may transfer a zone and whom to notify: `allow_transfer` and
+//! `notify`, per zone or in `[server]` (docs/configuration.md).
+
+use std::net::{IpAddr, SocketAddr};
+
+use domain::base::ToName;
+
+use crate::model::DName;
+
+/// One `allow_transfer` entry: a transfer is allowed when the client's
+/// address is in `from` (any address when absent) and the request is
+/// signed with `key` (unsigned requests too when absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// Address prefix the client must be in.
+    pub from: Option<ipnet::IpNet>,
+    /// Name of the TSIG key the request must be signed with.
+    pub key: Option<DName>,
+}
+
+impl Rule {
+    /// Whether a request from `client`, verified as signed with `key`
+    /// (`None`: unsigned), is allowed by this rule.
+    pub fn allows(&self, client: IpAddr, key: Option<&impl ToName>) -> bool {
+        let from = self.from.is_none_or(|net| net.contains(&canonical(client)));
+        let signed = match (&self.key, key) {
+            (None, _) => true,
+            (Some(want), Some(got)) => want.name_eq(got),
+            (Some(_), None) => false,
+        };
+        from && signed
+    }
+}
+
+/// An IPv4-mapped IPv6 address (a dual-stack socket's view of an IPv4
+/// client) as the IPv4 address that an IPv4 prefix matches.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        IpAddr::V4(_) => ip,
+    }
+}
+
+/// The transfer settings of one zone, or the server's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transfers {
+    /// Who may transfer; empty: nobody.
+    pub allow: Vec<Rule>,
+    /// Secondaries told of every change (RFC 1996).
+    pub notify: Vec<SocketAddr>,
+}
+
+impl Transfers {
+    /// Whether any rule allows this request.
+    pub fn allows(&self, client: IpAddr, key: Option<&impl ToName>) -> bool {
+        self.allow.iter().any(|r| r.allows(client, key))
+    }
+}
+
+/// Every zone's transfer settings: a zone that sets `allow_transfer` or
+/// `notify` itself uses its own (both fields: an unset one is empty);
+/// every other zone, API zones included, the server's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `[server]`'s, for zones without their own.
+    pub server: Transfers,
+    /// Zones with their own.
+    pub zones: Vec<(DName, Transfers)>,
+}
+
+impl Settings {
+    /// The settings that apply to the zone at `apex`.
+    pub fn of(&self, apex: &impl ToName) -> &Transfers {
+        self.zones
+            .iter()
+            .find(|(name, _)| name.name_eq(apex))
+            .map_or(&self.server, |(_, t)| t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn a_rule_needs_both_its_prefix_and_its_key() {
+        let key = DName::from_str("xfr.").unwrap();
+        let other = DName::from_str("other.").unwrap();
+        let rule = Rule {
+            from: Some("127.0.0.0/8".parse().unwrap()),
+            key: Some(DName::from_str("XFR.").unwrap()),
+        };
+        let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let far: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(rule.allows(local, Some(&key)));
+        assert!(rule.allows(mapped, Some(&key)));
+        assert!(!rule.allows(local, Some(&other)));
+        assert!(!rule.allows(local, None::<&DName>));
+        assert!(!rule.allows(far, Some(&key)));
+        let anyone_signed = Rule {
+            from: None,
+            key: Some(key.clone()),
+        };
+        assert!(anyone_signed.allows(far, Some(&key)));
+        let address_only = Rule {
+            from: Some("192.0.2.0/24".parse().unwrap()),
+            key: None,
+        };
+        assert!(address_only.allows(far, None::<&DName>));
+        assert!(address_only.allows(far, Some(&other)));
+        assert!(!Transfers::default().allows(far, None::<&DName>));
+    }
+}
