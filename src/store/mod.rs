@@ -126,6 +126,16 @@ pub const MIGRATIONS: &[&str] = &[
     -- The store version when the change was recorded: the change is in
     -- sync once every live node serves that version. NULL before 6.
     ALTER TABLE route53_changes ADD COLUMN version BIGINT;",
+    // 7: health votes: each node's latest observation of each check, the
+    // input of `health::vote` on every node.
+    "CREATE TABLE health_observations (
+        check_id TEXT NOT NULL,
+        node TEXT NOT NULL,
+        healthy BOOLEAN NOT NULL,     -- measured: threshold applied, before invert
+        reason TEXT NOT NULL,
+        at BIGINT NOT NULL,           -- when it changed, the node's clock
+        PRIMARY KEY (check_id, node)
+    );",
 ];
 
 /// How much history the store keeps (`[server] history_max_age`,
@@ -303,6 +313,21 @@ pub struct NodeRecord {
     pub heartbeat: Duration,
 }
 
+/// A node's latest observation of a check's endpoint (a health vote).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObservation {
+    /// Check id.
+    pub check: String,
+    /// The node that observed.
+    pub node: String,
+    /// Measured healthy: probe results after the threshold, before invert.
+    pub healthy: bool,
+    /// Why, as the node's last probe said.
+    pub reason: String,
+    /// When the observation last changed, by the node's clock.
+    pub at: SystemTime,
+}
+
 /// What a backend does; [`Store`] is the one handle the service holds.
 /// Reads take `&self`, writes `&mut self`: the service serialises writes.
 /// Every write is one transaction: all of it or none of it. The writes
@@ -321,7 +346,8 @@ pub trait Backend: Send {
     fn checks(&self) -> Result<Vec<StoredCheck>, StoreError>;
     /// Inserts or replaces a health check.
     fn put_check(&mut self, check: &StoredCheck) -> Result<i64, StoreError>;
-    /// Removes a health check, its saved state and its override.
+    /// Removes a health check, its saved state, its override and the
+    /// nodes' observations of it.
     fn delete_check(&mut self, id: &str) -> Result<i64, StoreError>;
     /// Saves the operator's override of a check, or (`None`) removes it.
     fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<i64, StoreError>;
@@ -385,6 +411,12 @@ pub trait Backend: Send {
     fn heartbeat(&mut self, node: &NodeRecord) -> Result<(), StoreError>;
     /// Every node that ever beat, by name.
     fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+    /// Saves a node's observation of a check, replacing its previous one
+    /// (and, on PostgreSQL, tells the listening nodes which check's vote
+    /// changed). Not a change of what nodes serve: no store version.
+    fn observe(&mut self, observation: &StoredObservation) -> Result<(), StoreError>;
+    /// Every node's latest observation of every check, by check and node.
+    fn observations(&self) -> Result<Vec<StoredObservation>, StoreError>;
     /// Wakes when another node may have written: the store version a
     /// notification announced (PostgreSQL's LISTEN/NOTIFY, reconnecting by
     /// itself). `None` where the backend has no notifications (SQLite):

@@ -33,8 +33,8 @@ use tokio_postgres::NoTls;
 
 use super::{
     Backend, HealthEvent, MIGRATIONS, NodeRecord, PostgresUrl, Pruned, RecordWrite, Retention,
-    StoreError, StoredCheck, StoredState, StoredZone, decode_check, decode_record, encode_check,
-    encode_record, from_millis, millis,
+    StoreError, StoredCheck, StoredObservation, StoredState, StoredZone, decode_check,
+    decode_record, encode_check, encode_record, from_millis, millis,
 };
 
 /// Connections one node keeps at most: writes are serialised by the
@@ -149,6 +149,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// The channel every node LISTENs on; the payload is the new store version.
 pub const CHANGES_CHANNEL: &str = "eightfold_changes";
+
+/// The channel of health votes; the payload is the check whose vote changed.
+pub const VOTES_CHANNEL: &str = "eightfold_votes";
 
 /// Counts a write that changes what nodes serve, tells every listening
 /// node (delivered at commit, and only if it commits), then commits;
@@ -582,6 +585,7 @@ impl Backend for PostgresBackend {
                 "DELETE FROM health_checks WHERE id = $1",
                 "DELETE FROM health_states WHERE check_id = $1",
                 "DELETE FROM health_overrides WHERE check_id = $1",
+                "DELETE FROM health_observations WHERE check_id = $1",
             ] {
                 tx.execute(table, &[&id]).await?;
             }
@@ -934,6 +938,51 @@ impl Backend for PostgresBackend {
         let runtime = self.runtime.as_ref()?;
         runtime.spawn(listen(self.config.clone(), self.url.clone(), tx));
         Some(rx)
+    }
+
+    fn observe(&mut self, o: &StoredObservation) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        let o = o.clone();
+        self.run(async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "INSERT INTO health_observations (check_id, node, healthy, reason, at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (check_id, node) DO UPDATE SET healthy = EXCLUDED.healthy,
+                     reason = EXCLUDED.reason, at = EXCLUDED.at",
+                &[&o.check, &o.node, &o.healthy, &o.reason, &millis(o.at)],
+            )
+            .await?;
+            tx.execute("SELECT pg_notify($1, $2)", &[&VOTES_CHANNEL, &o.check])
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn observations(&self) -> Result<Vec<StoredObservation>, StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query(
+                    r#"SELECT check_id, node, healthy, reason, at FROM health_observations
+                     ORDER BY check_id COLLATE "C", node COLLATE "C""#,
+                    &[],
+                )
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| StoredObservation {
+                    check: r.get(0),
+                    node: r.get(1),
+                    healthy: r.get(2),
+                    reason: r.get(3),
+                    at: from_millis(r.get(4)),
+                })
+                .collect())
+        })
     }
 
     #[cfg(test)]

@@ -11,8 +11,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     Backend, HealthEvent, MIGRATIONS, NodeRecord, Pruned, RecordWrite, Retention, StoreError,
-    StoredCheck, StoredState, StoredZone, decode_check, decode_record, encode_check, encode_record,
-    from_millis, millis,
+    StoredCheck, StoredObservation, StoredState, StoredZone, decode_check, decode_record,
+    encode_check, encode_record, from_millis, millis,
 };
 
 /// Counts a write that changes what nodes serve, then commits; returns
@@ -294,6 +294,7 @@ impl Backend for SqliteBackend {
         tx.execute("DELETE FROM health_checks WHERE id = ?1", [id])?;
         tx.execute("DELETE FROM health_states WHERE check_id = ?1", [id])?;
         tx.execute("DELETE FROM health_overrides WHERE check_id = ?1", [id])?;
+        tx.execute("DELETE FROM health_observations WHERE check_id = ?1", [id])?;
         commit_bumped(tx, expected)
     }
 
@@ -538,6 +539,34 @@ impl Backend for SqliteBackend {
                 started_at: from_millis(r.get(5)?),
                 last_seen: from_millis(r.get(6)?),
                 heartbeat: Duration::from_millis(r.get::<_, i64>(7)?.max(0) as u64),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn observe(&mut self, o: &StoredObservation) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO health_observations (check_id, node, healthy, reason, at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (check_id, node) DO UPDATE SET healthy = excluded.healthy,
+                 reason = excluded.reason, at = excluded.at",
+            params![o.check, o.node, o.healthy, o.reason, millis(o.at)],
+        )?;
+        Ok(())
+    }
+
+    fn observations(&self) -> Result<Vec<StoredObservation>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT check_id, node, healthy, reason, at FROM health_observations
+             ORDER BY check_id, node",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(StoredObservation {
+                check: r.get(0)?,
+                node: r.get(1)?,
+                healthy: r.get(2)?,
+                reason: r.get(3)?,
+                at: from_millis(r.get(4)?),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

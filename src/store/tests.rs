@@ -455,3 +455,39 @@ fn a_write_expecting_an_old_version_changes_nothing() {
         assert_eq!(b.set_override("x", Some(true)).unwrap(), 3);
     });
 }
+
+#[test]
+fn a_nodes_observation_replaces_its_last_and_goes_with_its_check() {
+    each_backend(|f| {
+        let mut s = f.open();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let observation = |check: &str, node: &str, healthy: bool, secs: u64| StoredObservation {
+            check: check.into(),
+            node: node.into(),
+            healthy,
+            reason: format!("{node} says {healthy}"),
+            at: t0 + Duration::from_secs(secs),
+        };
+        s.observe(&observation("web", "b", true, 0)).unwrap();
+        s.observe(&observation("web", "a", true, 0)).unwrap();
+        s.observe(&observation("db", "a", false, 1)).unwrap();
+        // Node a changes its mind about web: one row per (check, node).
+        s.observe(&observation("web", "a", false, 2)).unwrap();
+        let version = s.version().unwrap();
+        assert_eq!(
+            f.open().observations().unwrap(),
+            vec![
+                observation("db", "a", false, 1),
+                observation("web", "a", false, 2),
+                observation("web", "b", true, 0),
+            ]
+        );
+        // Votes are not what nodes serve: no version counted.
+        assert_eq!(s.version().unwrap(), version);
+        s.delete_check("web").unwrap();
+        assert_eq!(
+            s.observations().unwrap(),
+            vec![observation("db", "a", false, 1)]
+        );
+    });
+}
