@@ -26,8 +26,8 @@ use crate::store::{NodeRecord, Store};
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
 
 /// A node whose last heartbeat is older than this many of its intervals
-/// is no longer live.
-pub const MISSED_BEATS: u32 = 3;
+/// is no longer live: the vote's rule, one source for both.
+pub const MISSED_BEATS: u32 = crate::health::vote::HEARTBEATS_UNTIL_GONE;
 
 /// This node: who it is and what it last learnt of the others.
 pub struct Registry {
@@ -82,14 +82,15 @@ pub struct NodeStatus {
     pub this_node: bool,
 }
 
-/// Whether `node` counts as live at `now` (pure, for the table tests).
+/// Whether `node` counts as live at `now` (pure, for the table tests):
+/// the rule by which its votes count ([`crate::health::vote`]).
 pub fn is_live(node: &NodeRecord, now: SystemTime) -> bool {
-    let limit = node.heartbeat * MISSED_BEATS;
-    match now.duration_since(node.last_seen) {
-        Ok(age) => age <= limit,
-        // A heartbeat from a clock a little ahead of ours.
-        Err(_) => true,
+    crate::health::vote::Observation {
+        healthy: true,
+        last_seen: node.last_seen,
+        heartbeat: node.heartbeat,
     }
+    .is_live(now)
 }
 
 /// Whether every live node serves store version `version` (Route 53's

@@ -326,3 +326,140 @@ fn without_a_notification_the_version_poll_catches_up_within_seconds() {
         "the zone is served"
     );
 }
+
+#[test]
+fn two_nodes_writing_at_once_never_both_win_a_conflict() {
+    let data = Data::Postgres.value();
+    let a = node("a", &data);
+    let b = node("b", &data);
+    let (status, body) = post(
+        &format!("{}/v1/zones", a.api_url()),
+        json!({"name": "race.test."}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let apis = [a.api_url(), b.api_url()];
+    let mut outcomes = std::collections::BTreeMap::<(u16, u16), u32>::new();
+    for round in 0..20 {
+        // The same name as a CNAME on one node and an A on the other: at
+        // most one of them may be stored.
+        let name = format!("n{round}");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let writers: Vec<_> = apis
+            .iter()
+            .zip([
+                json!({"name": name, "type": "CNAME", "ttl": 60, "values": ["target.example."]}),
+                json!({"name": name, "type": "A", "ttl": 60, "values": ["192.0.2.1"]}),
+            ])
+            .map(|(api, record)| {
+                let url = format!("{api}/v1/zones/race.test/changes");
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    post(
+                        &url,
+                        json!({"changes": [{"action": "CREATE", "record": record}]}),
+                    )
+                })
+            })
+            .collect();
+        let results: Vec<(u16, Value)> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+        let (sa, sb) = (results[0].0, results[1].0);
+        assert!(
+            !(sa == 200 && sb == 200),
+            "both won round {round}: {results:?}"
+        );
+        for (status, body) in &results {
+            assert!(
+                [200, 400, 409].contains(status),
+                "round {round}: {status} {body}"
+            );
+            if *status == 409 {
+                assert_eq!(body["error"]["code"], "ConcurrentModification", "{body}");
+            }
+        }
+        *outcomes.entry((sa, sb)).or_default() += 1;
+    }
+    // Both nodes end up serving the same records, one per name.
+    let records = |api: &str| get(&format!("{api}/v1/zones/race.test/records"))["records"].clone();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while records(&apis[0]) != records(&apis[1]) {
+        assert!(Instant::now() < deadline, "the nodes disagree");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(records(&apis[0]).as_array().unwrap().len(), 20);
+    println!("outcomes (A, B) over 20 rounds: {outcomes:?}");
+}
+
+#[test]
+fn a_killed_node_leaves_the_others_answering_and_catches_up_when_restarted() {
+    let data = Data::Postgres.value();
+    let a = node("a", &data);
+    let b = node("b", &data);
+    let c = node("c", &data);
+    let api = format!("{}/v1", a.api_url());
+    let (status, body) = post(&format!("{api}/zones"), json!({"name": "kill.test."}));
+    assert_eq!(status, 201, "{body}");
+    let upsert = |value: &str| {
+        post(
+            &format!("{api}/zones/kill.test/changes"),
+            json!({"changes": [{"action": "UPSERT", "record":
+                {"name": "www", "type": "A", "ttl": 60, "values": [value]}}]}),
+        )
+    };
+    assert_eq!(upsert("192.0.2.1").0, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.dig(&["www.kill.test", "A", "+short"]).trim() != "192.0.2.1" {
+        assert!(Instant::now() < deadline, "C never served the record");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A and C are queried without a pause while B dies and comes back.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let queriers: Vec<_> = [a.addr(), c.addr()]
+        .into_iter()
+        .map(|addr| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                socket
+                    .set_read_timeout(Some(Duration::from_secs(2)))
+                    .unwrap();
+                let (mut answered, mut id) = (0u32, 0u16);
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    id = id.wrapping_add(1);
+                    let got = answer_a(&socket, addr, "www.kill.test.", id);
+                    assert_eq!(got.len(), 1, "{addr} answered {got:?}");
+                    answered += 1;
+                }
+                answered
+            })
+        })
+        .collect();
+    let config = b.path("eightfold.toml");
+    let config = config.to_str().unwrap().to_string();
+    let dir = b.kill();
+    assert_eq!(upsert("192.0.2.2").0, 200);
+    let b = Server::spawn(dir, &["serve", "--config", &config, "--dns", "127.0.0.1:0"]);
+    // Ready means it read the store: it answers the change it missed.
+    assert_eq!(b.dig(&["www.kill.test", "A", "+short"]).trim(), "192.0.2.2");
+    nodes_until(&a, "B live again", |nodes| {
+        nodes.len() == 3 && nodes.iter().all(|n| n["live"] == true)
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for q in queriers {
+        assert!(q.join().unwrap() > 10, "too few queries to mean anything");
+    }
+    // C follows too (a notification, else the next version poll).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = c.dig(&["www.kill.test", "A", "+short"]);
+        if answer.trim() == "192.0.2.2" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "C answers {answer:?}; its log:\n{}",
+            c.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -48,6 +48,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict { code, .. } => {
                 ApiError::new(StatusCode::CONFLICT, code, message)
             }
+            // Two nodes wrote at once and this one lost: the message says
+            // to send again, which then applies on top of the other write.
+            ServiceError::Store(crate::store::StoreError::Conflict { .. }) => {
+                ApiError::new(StatusCode::CONFLICT, "ConcurrentModification", message)
+            }
             // Nothing was changed; the database may come back (disk space,
             // permissions), so this is "unavailable", not a bug.
             ServiceError::Store(_) => {

@@ -47,6 +47,7 @@ impl Service {
         input: HealthCheckInput,
         caller_reference: Option<String>,
     ) -> Result<CheckInfo, ServiceError> {
+        self.catch_up()?;
         let mut inner = self.lock();
         if let Some(reference) = &caller_reference
             && let Some(existing) = inner
@@ -90,7 +91,7 @@ impl Service {
             version: 1,
             caller_reference,
         };
-        self.wrote(inner.store.put_check(&stored)?);
+        self.wrote(self.store_on_top(&mut inner).put_check(&stored)?);
         // A check deleted with this id may have left its tags behind.
         inner.forget_route53_extras(TagResource::HealthCheck, &stored.input.id);
         let info = api_check_info(&stored);
@@ -107,6 +108,7 @@ impl Service {
         input: HealthCheckInput,
         version: Option<i64>,
     ) -> Result<CheckInfo, ServiceError> {
+        self.catch_up()?;
         let mut inner = self.lock();
         inner.refuse_file_check(id)?;
         let Some(index) = inner.checks.iter().position(|c| c.input.id == id) else {
@@ -136,7 +138,7 @@ impl Service {
             version: current + 1,
             caller_reference: inner.checks[index].caller_reference.clone(),
         };
-        self.wrote(inner.store.put_check(&stored)?);
+        self.wrote(self.store_on_top(&mut inner).put_check(&stored)?);
         let info = api_check_info(&stored);
         inner.checks[index] = stored;
         inner.reconfigure_checks();
@@ -145,6 +147,7 @@ impl Service {
 
     /// Deletes an API-managed check no record uses.
     pub fn delete_check(&self, id: &str) -> Result<(), ServiceError> {
+        self.catch_up()?;
         let mut inner = self.lock();
         inner.refuse_file_check(id)?;
         if !inner.checks.iter().any(|c| c.input.id == id) {
@@ -164,7 +167,7 @@ impl Service {
                 ),
             });
         }
-        self.wrote(inner.store.delete_check(id)?);
+        self.wrote(self.store_on_top(&mut inner).delete_check(id)?);
         inner.checks.retain(|c| c.input.id != id);
         inner.reconfigure_checks();
         inner.forget_route53_extras(TagResource::HealthCheck, id);
@@ -187,10 +190,11 @@ impl Service {
         // Written and applied under one lock: two overrides of a check reach
         // the store and the checker in the same order, and no change swaps
         // the checker in between.
+        self.catch_up()?;
         let (checker, index) = {
             let mut inner = self.lock();
             let (checker, index) = checker_index(&inner, id)?;
-            self.wrote(inner.store.set_override(id, forced)?);
+            self.wrote(self.store_on_top(&mut inner).set_override(id, forced)?);
             checker.set_override(index, forced);
             (checker, index)
         };

@@ -410,6 +410,13 @@ impl Service {
         );
     }
 
+    /// The store, set to take the next write only on top of the version
+    /// this node serves: the version its validation saw.
+    fn store_on_top<'a>(&self, inner: &'a mut Inner) -> &'a mut Store {
+        inner.store.expect_version(self.served_version());
+        &mut inner.store
+    }
+
     /// The store version the published snapshot holds: every write to the
     /// store up to this one is answered by DNS.
     pub fn served_version(&self) -> i64 {

@@ -36,9 +36,10 @@ impl Service {
         version: Option<i64>,
         enable_sni: Option<bool>,
     ) -> Result<(), ServiceError> {
+        self.catch_up()?;
         let mut inner = self.lock();
-        let written = inner
-            .store
+        let written = self
+            .store_on_top(&mut inner)
             .put_route53_check_settings(id, version.map(|v| (v, enable_sni)))?;
         self.wrote(written);
         Ok(())

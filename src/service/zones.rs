@@ -95,6 +95,7 @@ impl Service {
             ServiceError::invalid("InvalidDomainName", vec![format!("name {name:?}: {m}")])
         })?;
         let key = key_text(&apex);
+        self.catch_up()?;
         let mut inner = self.lock();
         if inner.find_file_zone(&key).is_some() {
             return Err(ServiceError::Conflict {
@@ -124,7 +125,7 @@ impl Service {
             created_at: SystemTime::now(),
             records: Vec::new(),
         };
-        self.wrote(inner.store.create_zone(&zone)?);
+        self.wrote(self.store_on_top(&mut inner).create_zone(&zone)?);
         let info = api_zone_info(&zone);
         inner.api_specs.insert(
             zone.name.clone(),
@@ -141,6 +142,7 @@ impl Service {
 
     /// Deletes an API-managed zone; it must hold no records (Route 53).
     pub fn delete_zone(&self, name_or_id: &str) -> Result<ZoneInfo, ServiceError> {
+        self.catch_up()?;
         let mut inner = self.lock();
         inner.refuse_file_zone(name_or_id)?;
         let zone = inner
@@ -157,7 +159,7 @@ impl Service {
                 ),
             });
         }
-        self.wrote(inner.store.delete_zone(&zone.name)?);
+        self.wrote(self.store_on_top(&mut inner).delete_zone(&zone.name)?);
         inner.zones.retain(|z| z.name != zone.name);
         inner.api_specs.remove(&zone.name);
         self.publish_zone(&mut inner, &zone.name);
@@ -184,6 +186,7 @@ impl Service {
     /// Applies a change batch to an API-managed zone: all or nothing,
     /// durable before it returns, live in DNS when it returns.
     pub fn apply(&self, name_or_id: &str, batch: ChangeBatch) -> Result<ChangeInfo, ServiceError> {
+        self.catch_up()?;
         let mut inner = self.lock();
         inner.refuse_file_zone(name_or_id)?;
         let zone = inner
@@ -278,7 +281,9 @@ impl Service {
         if !problems.is_empty() {
             return Err(ServiceError::invalid("InvalidChangeBatch", problems));
         }
-        let version = inner.store.write_records(&zone.name, &writes)?;
+        let version = self
+            .store_on_top(&mut inner)
+            .write_records(&zone.name, &writes)?;
         self.wrote(version);
         if let Some(z) = inner.zones.iter_mut().find(|z| z.name == zone.name) {
             z.records = records;

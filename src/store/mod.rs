@@ -145,6 +145,16 @@ pub const MIGRATIONS: &[&str] = &[
         fingerprint BIGINT NOT NULL,  -- 64 bits of SHA-256, as signed
         declared BIGINT               -- the SOA's own serial; NULL: generated
     );",
+    // 8: health votes: each node's latest observation of each check, the
+    // input of `health::vote` on every node.
+    "CREATE TABLE health_observations (
+        check_id TEXT NOT NULL,
+        node TEXT NOT NULL,
+        healthy BOOLEAN NOT NULL,     -- measured: threshold applied, before invert
+        reason TEXT NOT NULL,
+        at BIGINT NOT NULL,           -- when it changed, the node's clock
+        PRIMARY KEY (check_id, node)
+    );",
 ];
 
 /// How much history the store keeps (`[server] history_max_age`,
@@ -210,6 +220,15 @@ pub enum StoreError {
         url: String,
         /// The server's message, with its SQLSTATE.
         message: String,
+    },
+    /// Another node wrote first: the write was validated against a store
+    /// version that is no longer the latest, and nothing was changed.
+    #[error(
+        "another node changed the same data at the same moment (this node was at version {expected}); nothing was changed: send the request again"
+    )]
+    Conflict {
+        /// The version the write expected to follow.
+        expected: i64,
     },
     /// Stored JSON no longer parses.
     #[error("stored {what} is unreadable: {source}")]
@@ -313,6 +332,21 @@ pub struct NodeRecord {
     pub heartbeat: Duration,
 }
 
+/// A node's latest observation of a check's endpoint (a health vote).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObservation {
+    /// Check id.
+    pub check: String,
+    /// The node that observed.
+    pub node: String,
+    /// Measured healthy: probe results after the threshold, before invert.
+    pub healthy: bool,
+    /// Why, as the node's last probe said.
+    pub reason: String,
+    /// When the observation last changed, by the node's clock.
+    pub at: SystemTime,
+}
+
 /// What a backend does; [`Store`] is the one handle the service holds.
 /// Reads take `&self`, writes `&mut self`: the service serialises writes.
 /// Every write is one transaction: all of it or none of it. The writes
@@ -331,7 +365,8 @@ pub trait Backend: Send {
     fn checks(&self) -> Result<Vec<StoredCheck>, StoreError>;
     /// Inserts or replaces a health check.
     fn put_check(&mut self, check: &StoredCheck) -> Result<i64, StoreError>;
-    /// Removes a health check, its saved state and its override.
+    /// Removes a health check, its saved state, its override and the
+    /// nodes' observations of it.
     fn delete_check(&mut self, id: &str) -> Result<i64, StoreError>;
     /// Saves the operator's override of a check, or (`None`) removes it.
     fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<i64, StoreError>;
@@ -417,10 +452,21 @@ pub trait Backend: Send {
     ) -> Result<Option<(SystemTime, Option<String>, i64)>, StoreError>;
     /// How many writes that change what nodes serve the store has seen.
     fn version(&self) -> Result<i64, StoreError>;
+    /// Makes the next write that changes what nodes serve succeed only if
+    /// the store is still at `version` (else [`StoreError::Conflict`],
+    /// nothing written): a node writes only on top of what it serves, which
+    /// is what it validated the write against. Applies to one write.
+    fn expect_version(&mut self, version: i64);
     /// Writes a node's heartbeat (inserted the first time).
     fn heartbeat(&mut self, node: &NodeRecord) -> Result<(), StoreError>;
     /// Every node that ever beat, by name.
     fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+    /// Saves a node's observation of a check, replacing its previous one
+    /// (and, on PostgreSQL, tells the listening nodes which check's vote
+    /// changed). Not a change of what nodes serve: no store version.
+    fn observe(&mut self, observation: &StoredObservation) -> Result<(), StoreError>;
+    /// Every node's latest observation of every check, by check and node.
+    fn observations(&self) -> Result<Vec<StoredObservation>, StoreError>;
     /// Wakes when another node may have written: the store version a
     /// notification announced (PostgreSQL's LISTEN/NOTIFY, reconnecting by
     /// itself). `None` where the backend has no notifications (SQLite):

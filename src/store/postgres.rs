@@ -33,8 +33,8 @@ use tokio_postgres::NoTls;
 
 use super::{
     Backend, HealthEvent, MIGRATIONS, NodeRecord, PostgresUrl, Pruned, RecordWrite, Retention,
-    StoreError, StoredCheck, StoredSerial, StoredState, StoredZone, decode_check, decode_record,
-    encode_check, encode_record, from_millis, millis,
+    StoreError, StoredCheck, StoredObservation, StoredSerial, StoredState, StoredZone,
+    decode_check, decode_record, encode_check, encode_record, from_millis, millis,
 };
 
 /// Connections one node keeps at most: writes are serialised by the
@@ -59,6 +59,8 @@ pub struct PostgresBackend {
     url: Arc<str>,
     /// Where the listener is to connect.
     config: tokio_postgres::Config,
+    /// See [`Backend::expect_version`].
+    expected: Option<i64>,
 }
 
 /// A failure inside a call, before it is told with the URL.
@@ -148,17 +150,36 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// The channel every node LISTENs on; the payload is the new store version.
 pub const CHANGES_CHANNEL: &str = "eightfold_changes";
 
+/// The channel of health votes; the payload is the check whose vote changed.
+pub const VOTES_CHANNEL: &str = "eightfold_votes";
+
 /// Counts a write that changes what nodes serve, tells every listening
 /// node (delivered at commit, and only if it commits), then commits;
 /// returns the store version it made.
-async fn commit_bumped(tx: deadpool_postgres::Transaction<'_>) -> Result<i64, Fail> {
-    let version: i64 = tx
-        .query_one(
-            "UPDATE store_version SET version = version + 1 WHERE id = 1 RETURNING version",
-            &[],
+async fn commit_bumped(
+    tx: deadpool_postgres::Transaction<'_>,
+    expected: Option<i64>,
+) -> Result<i64, Fail> {
+    // The row lock makes a second writer wait for the first to commit;
+    // the WHERE then sees the first one's version and matches nothing.
+    let row = tx
+        .query_opt(
+            "UPDATE store_version SET version = version + 1
+             WHERE id = 1 AND ($1::BIGINT IS NULL OR version = $1) RETURNING version",
+            &[&expected],
         )
-        .await?
-        .get(0);
+        .await?;
+    let version: i64 = match (row, expected) {
+        (Some(row), _) => row.get(0),
+        // Dropping the transaction rolls it back.
+        (None, Some(expected)) => return Err(Fail::Store(StoreError::Conflict { expected })),
+        (None, None) => {
+            return Err(Fail::Store(StoreError::Postgres {
+                url: String::new(),
+                message: "the store_version row is missing".into(),
+            }));
+        }
+    };
     tx.execute(
         "SELECT pg_notify($1, $2)",
         &[&CHANGES_CHANNEL, &version.to_string()],
@@ -219,6 +240,7 @@ impl PostgresBackend {
             pool,
             url: shown,
             config: manager_config,
+            expected: None,
         };
         backend.migrate()?;
         Ok(backend)
@@ -426,6 +448,7 @@ impl Backend for PostgresBackend {
     }
 
     fn create_zone(&mut self, zone: &StoredZone) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let pool = self.pool.clone();
         let zone = zone.clone();
         self.run(async move {
@@ -444,11 +467,12 @@ impl Backend for PostgresBackend {
                 ],
             )
             .await?;
-            commit_bumped(tx).await
+            commit_bumped(tx, expected).await
         })
     }
 
     fn delete_zone(&mut self, name: &str) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let pool = self.pool.clone();
         let name = name.to_owned();
         self.run(async move {
@@ -458,11 +482,12 @@ impl Backend for PostgresBackend {
                 .await?;
             tx.execute("DELETE FROM zones WHERE name = $1", &[&name])
                 .await?;
-            commit_bumped(tx).await
+            commit_bumped(tx, expected).await
         })
     }
 
     fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let pool = self.pool.clone();
         let zone = zone.to_owned();
         let writes = writes.to_vec();
@@ -494,7 +519,7 @@ impl Backend for PostgresBackend {
                     }
                 }
             }
-            commit_bumped(tx).await
+            commit_bumped(tx, expected).await
         })
     }
 
@@ -522,6 +547,7 @@ impl Backend for PostgresBackend {
     }
 
     fn put_check(&mut self, check: &StoredCheck) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let pool = self.pool.clone();
         let body = encode_check(&check.input);
         let id = check.input.id.clone();
@@ -544,11 +570,12 @@ impl Backend for PostgresBackend {
                 ],
             )
             .await?;
-            commit_bumped(tx).await
+            commit_bumped(tx, expected).await
         })
     }
 
     fn delete_check(&mut self, id: &str) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let pool = self.pool.clone();
         let id = id.to_owned();
         self.run(async move {
@@ -558,14 +585,16 @@ impl Backend for PostgresBackend {
                 "DELETE FROM health_checks WHERE id = $1",
                 "DELETE FROM health_states WHERE check_id = $1",
                 "DELETE FROM health_overrides WHERE check_id = $1",
+                "DELETE FROM health_observations WHERE check_id = $1",
             ] {
                 tx.execute(table, &[&id]).await?;
             }
-            commit_bumped(tx).await
+            commit_bumped(tx, expected).await
         })
     }
 
     fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let pool = self.pool.clone();
         let id = id.to_owned();
         self.run(async move {
@@ -588,7 +617,7 @@ impl Backend for PostgresBackend {
                         .await?
                 }
             };
-            commit_bumped(tx).await
+            commit_bumped(tx, expected).await
         })
     }
 
@@ -728,6 +757,7 @@ impl Backend for PostgresBackend {
         check: &str,
         settings: Option<(i64, Option<bool>)>,
     ) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let pool = self.pool.clone();
         let check = check.to_owned();
         self.run(async move {
@@ -746,7 +776,7 @@ impl Backend for PostgresBackend {
                 )
                 .await?;
             }
-            commit_bumped(tx).await
+            commit_bumped(tx, expected).await
         })
     }
 
@@ -979,6 +1009,10 @@ impl Backend for PostgresBackend {
         })
     }
 
+    fn expect_version(&mut self, version: i64) {
+        self.expected = Some(version);
+    }
+
     fn version(&self) -> Result<i64, StoreError> {
         let pool = self.pool.clone();
         self.run(async move {
@@ -1052,6 +1086,51 @@ impl Backend for PostgresBackend {
         let runtime = self.runtime.as_ref()?;
         runtime.spawn(listen(self.config.clone(), self.url.clone(), tx));
         Some(rx)
+    }
+
+    fn observe(&mut self, o: &StoredObservation) -> Result<(), StoreError> {
+        let pool = self.pool.clone();
+        let o = o.clone();
+        self.run(async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "INSERT INTO health_observations (check_id, node, healthy, reason, at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (check_id, node) DO UPDATE SET healthy = EXCLUDED.healthy,
+                     reason = EXCLUDED.reason, at = EXCLUDED.at",
+                &[&o.check, &o.node, &o.healthy, &o.reason, &millis(o.at)],
+            )
+            .await?;
+            tx.execute("SELECT pg_notify($1, $2)", &[&VOTES_CHANNEL, &o.check])
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn observations(&self) -> Result<Vec<StoredObservation>, StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query(
+                    r#"SELECT check_id, node, healthy, reason, at FROM health_observations
+                     ORDER BY check_id COLLATE "C", node COLLATE "C""#,
+                    &[],
+                )
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| StoredObservation {
+                    check: r.get(0),
+                    node: r.get(1),
+                    healthy: r.get(2),
+                    reason: r.get(3),
+                    at: from_millis(r.get(4)),
+                })
+                .collect())
+        })
     }
 
     #[cfg(test)]

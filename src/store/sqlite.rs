@@ -11,25 +11,37 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     Backend, HealthEvent, MIGRATIONS, NodeRecord, Pruned, RecordWrite, Retention, StoreError,
-    StoredCheck, StoredSerial, StoredState, StoredZone, decode_check, decode_record, encode_check,
-    encode_record, from_millis, millis,
+    StoredCheck, StoredObservation, StoredSerial, StoredState, StoredZone, decode_check,
+    decode_record, encode_check, encode_record, from_millis, millis,
 };
 
 /// Counts a write that changes what nodes serve, then commits; returns
 /// the store version it made.
-fn commit_bumped(tx: rusqlite::Transaction<'_>) -> Result<i64, StoreError> {
-    let version = tx.query_row(
-        "UPDATE store_version SET version = version + 1 WHERE id = 1 RETURNING version",
-        [],
-        |r| r.get(0),
-    )?;
-    tx.commit()?;
-    Ok(version)
+fn commit_bumped(tx: rusqlite::Transaction<'_>, expected: Option<i64>) -> Result<i64, StoreError> {
+    let version = tx
+        .query_row(
+            "UPDATE store_version SET version = version + 1
+             WHERE id = 1 AND (?1 IS NULL OR version = ?1) RETURNING version",
+            [expected],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match (version, expected) {
+        (Some(version), _) => {
+            tx.commit()?;
+            Ok(version)
+        }
+        // Dropping the transaction rolls it back.
+        (None, Some(expected)) => Err(StoreError::Conflict { expected }),
+        (None, None) => Err(StoreError::Sql(rusqlite::Error::QueryReturnedNoRows)),
+    }
 }
 
 /// One SQLite connection. Not shared: the service serialises writes.
 pub struct SqliteBackend {
     conn: Connection,
+    /// See [`Backend::expect_version`].
+    expected: Option<i64>,
 }
 
 /// SQLite's `PRAGMA synchronous` value for FULL: every commit is fsynced.
@@ -71,7 +83,10 @@ impl SqliteBackend {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        let mut store = SqliteBackend { conn };
+        let mut store = SqliteBackend {
+            conn,
+            expected: None,
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -172,6 +187,7 @@ impl Backend for SqliteBackend {
 
     /// Adds an empty zone.
     fn create_zone(&mut self, zone: &StoredZone) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let tx = self.write()?;
         tx.execute(
             "INSERT INTO zones (name, display_name, id, comment, caller_reference, created_at)
@@ -185,19 +201,21 @@ impl Backend for SqliteBackend {
                 millis(zone.created_at)
             ],
         )?;
-        commit_bumped(tx)
+        commit_bumped(tx, expected)
     }
 
     /// Removes a zone and its records.
     fn delete_zone(&mut self, name: &str) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let tx = self.write()?;
         tx.execute("DELETE FROM records WHERE zone = ?1", [name])?;
         tx.execute("DELETE FROM zones WHERE name = ?1", [name])?;
-        commit_bumped(tx)
+        commit_bumped(tx, expected)
     }
 
     /// Applies every write of one change batch to `zone`, all or nothing.
     fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let tx = self.write()?;
         for w in writes {
             match w {
@@ -220,7 +238,7 @@ impl Backend for SqliteBackend {
                 }
             }
         }
-        commit_bumped(tx)
+        commit_bumped(tx, expected)
     }
 
     /// Every stored health check, by id.
@@ -251,6 +269,7 @@ impl Backend for SqliteBackend {
 
     /// Inserts or replaces a health check.
     fn put_check(&mut self, check: &StoredCheck) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let body = encode_check(&check.input);
         let tx = self.write()?;
         tx.execute("DELETE FROM health_checks WHERE id = ?1", [&check.input.id])?;
@@ -265,20 +284,23 @@ impl Backend for SqliteBackend {
                 millis(SystemTime::now())
             ],
         )?;
-        commit_bumped(tx)
+        commit_bumped(tx, expected)
     }
 
     /// Removes a health check, its saved state and its events.
     fn delete_check(&mut self, id: &str) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let tx = self.write()?;
         tx.execute("DELETE FROM health_checks WHERE id = ?1", [id])?;
         tx.execute("DELETE FROM health_states WHERE check_id = ?1", [id])?;
         tx.execute("DELETE FROM health_overrides WHERE check_id = ?1", [id])?;
-        commit_bumped(tx)
+        tx.execute("DELETE FROM health_observations WHERE check_id = ?1", [id])?;
+        commit_bumped(tx, expected)
     }
 
     /// Saves the operator's override of a check, or (`None`) removes it.
     fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let tx = self.write()?;
         match forced {
             Some(healthy) => tx.execute(
@@ -288,7 +310,7 @@ impl Backend for SqliteBackend {
             )?,
             None => tx.execute("DELETE FROM health_overrides WHERE check_id = ?1", [id])?,
         };
-        commit_bumped(tx)
+        commit_bumped(tx, expected)
     }
 
     /// Saved overrides, by check id: true when forced healthy.
@@ -489,6 +511,7 @@ impl Backend for SqliteBackend {
         check: &str,
         settings: Option<(i64, Option<bool>)>,
     ) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
         let tx = self.write()?;
         tx.execute(
             "DELETE FROM route53_check_settings WHERE check_id = ?1",
@@ -501,7 +524,7 @@ impl Backend for SqliteBackend {
                 params![check, version, enable_sni],
             )?;
         }
-        commit_bumped(tx)
+        commit_bumped(tx, expected)
     }
 
     /// Deletes history past `retention`, in one transaction; both
@@ -566,6 +589,10 @@ impl Backend for SqliteBackend {
             .optional()?)
     }
 
+    fn expect_version(&mut self, version: i64) {
+        self.expected = Some(version);
+    }
+
     fn version(&self) -> Result<i64, StoreError> {
         Ok(self
             .conn
@@ -611,6 +638,34 @@ impl Backend for SqliteBackend {
                 started_at: from_millis(r.get(5)?),
                 last_seen: from_millis(r.get(6)?),
                 heartbeat: Duration::from_millis(r.get::<_, i64>(7)?.max(0) as u64),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn observe(&mut self, o: &StoredObservation) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO health_observations (check_id, node, healthy, reason, at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (check_id, node) DO UPDATE SET healthy = excluded.healthy,
+                 reason = excluded.reason, at = excluded.at",
+            params![o.check, o.node, o.healthy, o.reason, millis(o.at)],
+        )?;
+        Ok(())
+    }
+
+    fn observations(&self) -> Result<Vec<StoredObservation>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT check_id, node, healthy, reason, at FROM health_observations
+             ORDER BY check_id, node",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(StoredObservation {
+                check: r.get(0)?,
+                node: r.get(1)?,
+                healthy: r.get(2)?,
+                reason: r.get(3)?,
+                at: from_millis(r.get(4)?),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

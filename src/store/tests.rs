@@ -470,3 +470,60 @@ fn a_heartbeat_registers_a_node_and_the_next_one_updates_it() {
         assert_eq!(f.open().nodes().unwrap(), vec![b, a]);
     });
 }
+
+#[test]
+fn a_write_expecting_an_old_version_changes_nothing() {
+    each_backend(|f| {
+        let mut a = f.open();
+        let mut b = f.open();
+        assert_eq!(a.create_zone(&zone("one.test.")).unwrap(), 1);
+        // B validated against version 0 and writes on top of it: refused.
+        b.expect_version(0);
+        let err = b.create_zone(&zone("two.test.")).unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { expected: 0 }), "{err}");
+        assert!(err.to_string().contains("send the request again"), "{err}");
+        assert_eq!(a.version().unwrap(), 1);
+        assert_eq!(a.zones().unwrap().len(), 1);
+        // On top of what is there: taken. The expectation was for one
+        // write only.
+        b.expect_version(1);
+        assert_eq!(b.create_zone(&zone("two.test.")).unwrap(), 2);
+        assert_eq!(b.set_override("x", Some(true)).unwrap(), 3);
+    });
+}
+
+#[test]
+fn a_nodes_observation_replaces_its_last_and_goes_with_its_check() {
+    each_backend(|f| {
+        let mut s = f.open();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let observation = |check: &str, node: &str, healthy: bool, secs: u64| StoredObservation {
+            check: check.into(),
+            node: node.into(),
+            healthy,
+            reason: format!("{node} says {healthy}"),
+            at: t0 + Duration::from_secs(secs),
+        };
+        s.observe(&observation("web", "b", true, 0)).unwrap();
+        s.observe(&observation("web", "a", true, 0)).unwrap();
+        s.observe(&observation("db", "a", false, 1)).unwrap();
+        // Node a changes its mind about web: one row per (check, node).
+        s.observe(&observation("web", "a", false, 2)).unwrap();
+        let version = s.version().unwrap();
+        assert_eq!(
+            f.open().observations().unwrap(),
+            vec![
+                observation("db", "a", false, 1),
+                observation("web", "a", false, 2),
+                observation("web", "b", true, 0),
+            ]
+        );
+        // Votes are not what nodes serve: no version counted.
+        assert_eq!(s.version().unwrap(), version);
+        s.delete_check("web").unwrap();
+        assert_eq!(
+            s.observations().unwrap(),
+            vec![observation("db", "a", false, 1)]
+        );
+    });
+}

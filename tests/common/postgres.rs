@@ -35,7 +35,6 @@ pub struct PgServer {
     pub dir: PathBuf,
     /// Where the `initdb`, `postgres`, `pg_isready`, `psql` binaries are.
     pub bin: PathBuf,
-    pid: u32,
 }
 
 static SERVER: OnceLock<PgServer> = OnceLock::new();
@@ -81,6 +80,24 @@ impl PgServer {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Stops the server (fast shutdown: every connection closed), as an
+    /// outage would; [`PgServer::start_again`] brings it back.
+    pub fn stop(&self) {
+        if let Some(mut child) = CHILD.lock().unwrap().take() {
+            // SAFETY: signalling our own child by its pid.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+            child.wait().unwrap();
+        }
+    }
+
+    /// Starts the stopped server again on the same port and data, and
+    /// waits until it accepts connections.
+    pub fn start_again(&self) {
+        let child = spawn_postgres(&self.bin, &self.dir, self.port, server_user());
+        *CHILD.lock().unwrap() = Some(child);
+        wait_ready(self);
     }
 
     /// The server's log so far.
@@ -195,7 +212,24 @@ fn start() -> PgServer {
         String::from_utf8_lossy(&out.stderr)
     );
     let port = free_port();
-    let log = std::fs::File::create(dir.join("postgres.log")).unwrap();
+    let child = spawn_postgres(&bin, &dir, port, user);
+    *CHILD.lock().unwrap() = Some(child);
+    // SAFETY: registering a plain extern "C" function.
+    unsafe { libc::atexit(stop_at_exit) };
+    let server = PgServer { port, dir, bin };
+    wait_ready(&server);
+    server
+}
+
+/// Starts `postgres` on `dir/data` and `port`, as this process's child
+/// that dies with it.
+fn spawn_postgres(bin: &Path, dir: &Path, port: u16, user: Option<(u32, u32)>) -> Child {
+    let data = dir.join("data");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("postgres.log"))
+        .unwrap();
     if let Some((uid, gid)) = user {
         std::os::unix::fs::chown(dir.join("postgres.log"), Some(uid), Some(gid)).unwrap();
     }
@@ -203,13 +237,13 @@ fn start() -> PgServer {
     as_server_user(&mut command, user)
         .args(["-D".as_ref(), data.as_os_str()])
         .args(["-p", &port.to_string(), "-k"])
-        .arg(&dir)
+        .arg(dir)
         .args(["-c", "listen_addresses=127.0.0.1"])
         // Tests kill eightfold, never the machine: durability to the OS
         // is enough, and fsync would slow every test on a small machine.
         .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
         .args(["-c", "max_connections=300"])
-        .current_dir(&dir)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log);
@@ -235,19 +269,7 @@ fn start() -> PgServer {
             }
         })
         .unwrap();
-    let child = rx.recv().unwrap().expect("start postgres");
-    let pid = child.id();
-    *CHILD.lock().unwrap() = Some(child);
-    // SAFETY: registering a plain extern "C" function.
-    unsafe { libc::atexit(stop_at_exit) };
-    let server = PgServer {
-        port,
-        dir,
-        bin,
-        pid,
-    };
-    wait_ready(&server);
-    server
+    rx.recv().unwrap().expect("start postgres")
 }
 
 /// Polls `pg_isready` (the server's own readiness answer) until it says
