@@ -221,6 +221,8 @@ struct RawRecord {
     failover: Option<Spanned<String>>,
     weight: Option<Spanned<i64>>,
     absolute_names: Option<Spanned<bool>>,
+    alias: Option<Spanned<String>>,
+    evaluate_target_health: Option<Spanned<bool>>,
 }
 
 /// An address prefix (`10.0.0.0/8`), or one address as a prefix of its
@@ -610,6 +612,7 @@ impl RawRecord {
         spans.add("health_check", &self.health_check);
         spans.add("failover", &self.failover);
         spans.add("weight", &self.weight);
+        spans.add("alias", &self.alias);
         let input = RecordInput {
             name: self.name.get_ref().clone(),
             rtype: self.rtype.get_ref().clone(),
@@ -622,6 +625,8 @@ impl RawRecord {
             failover: plain(&self.failover),
             weight: plain(&self.weight),
             absolute_names: plain(&self.absolute_names).unwrap_or(false),
+            alias: plain(&self.alias),
+            evaluate_target_health: plain(&self.evaluate_target_health).unwrap_or(false),
         };
         (input, spans)
     }

@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::health::targets::{Refusal, TargetPolicy};
 use crate::model::{
-    CheckKind, DEFAULT_RECORD_TTL, DName, FailoverRole, HealthCheckSpec, Policy, RecordSpec, Target,
+    AliasSpec, CheckKind, DEFAULT_RECORD_TTL, DName, FailoverRole, HealthCheckSpec, Policy,
+    RecordSpec, Target,
 };
 use crate::zonefile;
+use domain::base::iana::Rtype;
 
 /// Health check interval when none is given.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -85,6 +87,15 @@ pub struct RecordInput {
     /// Route 53 API sets it, so a value is kept and listed as it was sent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub absolute_names: bool,
+    /// An alias: the name of the same zone (relative, `@`, or absolute)
+    /// whose records of this type the record answers with, as they are at
+    /// query time; no `value`, no `ttl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// With `alias`: the record is healthy only while its target has a
+    /// healthy answer (Route 53's EvaluateTargetHealth).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub evaluate_target_health: bool,
 }
 
 impl RecordInput {
@@ -135,7 +146,9 @@ impl RecordInput {
         };
         // `values = [...]` for simple records, `value = "..."` for the
         // others, as in the spec; a simple record may also use `value`.
+        let alias = self.alias_spec(apex, policy, rtype, owner.as_ref(), &mut errors);
         let (field, texts): (&'static str, Vec<&String>) = match (&self.value, &self.values) {
+            _ if self.alias.is_some() => ("value", vec![]),
             (Some(v), None) => ("value", vec![v]),
             (None, Some(vs)) => {
                 if policy != Policy::Simple {
@@ -286,10 +299,88 @@ impl RecordInput {
                 health_check: self.health_check.clone(),
                 failover,
                 weight,
+                alias,
                 origin: None,
             }),
             _ => Err(errors),
         }
+    }
+
+    /// The alias of the record, if it is one, under Route 53's rules:
+    /// no value or TTL of its own, not multivalue, not of a type that
+    /// shapes the zone, a target in the same zone other than itself.
+    fn alias_spec(
+        &self,
+        apex: &DName,
+        policy: Policy,
+        rtype: Option<Rtype>,
+        owner: Option<&DName>,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<AliasSpec> {
+        let label = self.label();
+        let Some(text) = &self.alias else {
+            if self.evaluate_target_health {
+                errors.push(err(
+                    "evaluate_target_health",
+                    format!("{label}: evaluate_target_health applies to an alias only"),
+                ));
+            }
+            return None;
+        };
+        let mut problem =
+            |field, message: String| errors.push(err(field, format!("{label}: {message}")));
+        if self.value.is_some() || self.values.is_some() {
+            problem(
+                "alias",
+                "an alias answers with its target's values; give alias or value(s), not both"
+                    .into(),
+            );
+        }
+        if self.ttl.is_some() {
+            problem(
+                "ttl",
+                "an alias answers with its target's TTL; remove ttl".into(),
+            );
+        }
+        if policy == Policy::Multivalue {
+            problem("alias", "a multivalue record cannot be an alias (as in Route 53); use weighted or failover routing".into());
+        }
+        if let Some(t) = rtype
+            && matches!(t, Rtype::NS | Rtype::SOA | Rtype::CNAME | Rtype::DNAME)
+        {
+            problem(
+                "type",
+                format!(
+                    "an alias of type {t} is not supported; aliases answer for data types such as A, AAAA, MX or TXT"
+                ),
+            );
+        }
+        let root = DName::root_bytes();
+        let origin = if self.absolute_names { &root } else { apex };
+        let target = match crate::config::owner_name(origin, text) {
+            Ok(t) if !t.ends_with(apex) => {
+                problem(
+                    "alias",
+                    format!(
+                        "alias target {text:?} is outside the zone {apex}; eightfold answers aliases to names of the same zone only"
+                    ),
+                );
+                return None;
+            }
+            Ok(t) if owner.is_some_and(|o| o.name_eq(&t)) => {
+                problem("alias", "an alias cannot point at its own name".into());
+                return None;
+            }
+            Ok(t) => t,
+            Err(m) => {
+                problem("alias", format!("alias target {text:?}: {m}"));
+                return None;
+            }
+        };
+        Some(AliasSpec {
+            target,
+            evaluate_target_health: self.evaluate_target_health,
+        })
     }
 
     /// The input that describes `spec` in zone `apex`: names relative to the
@@ -297,14 +388,15 @@ impl RecordInput {
     pub fn from_spec(spec: &RecordSpec, apex: &DName) -> RecordInput {
         let values: Vec<String> = spec.values.iter().map(|v| v.to_string()).collect();
         let simple = spec.policy == Policy::Simple;
+        let has_values = spec.alias.is_none();
         RecordInput {
             name: relative_name(&spec.owner, apex),
             rtype: spec.rtype.to_string(),
-            ttl: Some(i64::from(spec.ttl.as_secs())),
+            ttl: has_values.then(|| i64::from(spec.ttl.as_secs())),
             routing: (!simple).then(|| spec.policy.as_str().to_string()),
             set: spec.set.clone(),
-            value: (!simple).then(|| values.first().cloned().unwrap_or_default()),
-            values: simple.then_some(values),
+            value: (has_values && !simple).then(|| values.first().cloned().unwrap_or_default()),
+            values: (has_values && simple).then_some(values),
             health_check: spec.health_check.clone(),
             failover: spec.failover.map(|f| {
                 match f {
@@ -315,6 +407,11 @@ impl RecordInput {
             }),
             weight: spec.weight.map(i64::from),
             absolute_names: false,
+            alias: spec.alias.as_ref().map(|a| relative_name(&a.target, apex)),
+            evaluate_target_health: spec
+                .alias
+                .as_ref()
+                .is_some_and(|a| a.evaluate_target_health),
         }
     }
 }
@@ -679,6 +776,64 @@ mod tests {
         };
         assert_eq!(wire(&spec), wire(&txt));
         assert_eq!(spec.values[0].rtype(), Rtype::SPF);
+    }
+
+    #[test]
+    fn an_alias_follows_route53s_rules() {
+        let spec = record(r#"{"name":"@","type":"A","alias":"www","evaluate_target_health":true}"#)
+            .unwrap();
+        let alias = spec.alias.as_ref().unwrap();
+        assert_eq!(alias.target.to_string(), "www.example.test");
+        assert!(alias.evaluate_target_health);
+        assert!(spec.values.is_empty());
+        assert_eq!(
+            RecordInput::from_spec(&spec, &apex()),
+            serde_json::from_str(
+                r#"{"name":"@","type":"A","alias":"www","evaluate_target_health":true}"#
+            )
+            .unwrap()
+        );
+        let message = |json: &str| {
+            record(json)
+                .unwrap_err()
+                .into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        for (json, says) in [
+            (
+                r#"{"name":"a","type":"A","alias":"b","value":"192.0.2.1"}"#,
+                "give alias or value(s), not both",
+            ),
+            (
+                r#"{"name":"a","type":"A","alias":"b","ttl":60}"#,
+                "its target's TTL",
+            ),
+            (
+                r#"{"name":"a","type":"A","alias":"b","routing":"multivalue","set":"x"}"#,
+                "a multivalue record cannot be an alias",
+            ),
+            (
+                r#"{"name":"a","type":"CNAME","alias":"b"}"#,
+                "an alias of type CNAME is not supported",
+            ),
+            (
+                r#"{"name":"a","type":"A","alias":"b.other.test."}"#,
+                "outside the zone",
+            ),
+            (
+                r#"{"name":"a","type":"A","alias":"a"}"#,
+                "cannot point at its own name",
+            ),
+            (
+                r#"{"name":"a","type":"A","value":"192.0.2.1","evaluate_target_health":true}"#,
+                "applies to an alias only",
+            ),
+        ] {
+            let got = message(json);
+            assert!(got.contains(says), "{json}: {got}");
+        }
     }
 
     #[test]

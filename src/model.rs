@@ -102,8 +102,22 @@ pub struct RecordSpec {
     pub failover: Option<FailoverRole>,
     /// Weight, for weighted records.
     pub weight: Option<u8>,
+    /// For an alias: the name whose records of this type it answers with;
+    /// `values` is then empty.
+    pub alias: Option<AliasSpec>,
     /// Where it was declared, when it came from a file.
     pub origin: Option<Origin>,
+}
+
+/// What an alias record answers with (Route 53's AliasTarget within one
+/// zone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasSpec {
+    /// The target name, absolute, in the alias's own zone.
+    pub target: DName,
+    /// Whether the alias is healthy only while its target has a healthy
+    /// answer.
+    pub evaluate_target_health: bool,
 }
 
 /// One zone, as declared by the user.

@@ -7,7 +7,113 @@
 use rand::Rng;
 
 use crate::model::{FailoverRole, MULTIVALUE_MAX_ANSWERS, Policy};
-use crate::snapshot::{HealthId, Record, RecordSet};
+use crate::snapshot::{HealthId, Record, RecordSet, Snapshot};
+
+/// Whether a record counts as healthy for routing.
+pub trait Health {
+    /// The health of `record`; a record without a check is healthy.
+    fn record(&self, record: &Record) -> bool;
+}
+
+/// Health by check id alone: aliases count as healthy.
+impl<F: Fn(HealthId) -> bool> Health for F {
+    fn record(&self, record: &Record) -> bool {
+        record.health.is_none_or(self)
+    }
+}
+
+/// Most aliases followed for one answer, or one health evaluation: a
+/// loop of aliases answers nothing instead of spinning.
+pub const MAX_ALIAS_HOPS: u8 = 8;
+
+/// Health as a query sees it: checks by id, and, for an alias that
+/// evaluates its target, whether the target has a healthy answer in the
+/// snapshot at that moment (Route 53's EvaluateTargetHealth).
+pub struct Live<'a, F> {
+    snapshot: &'a Snapshot,
+    checks: &'a F,
+    depth: u8,
+}
+
+// By hand: a derive would ask `F: Copy`, and only a reference is held.
+impl<F> Clone for Live<'_, F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F> Copy for Live<'_, F> {}
+
+impl<'a, F: Fn(HealthId) -> bool> Live<'a, F> {
+    /// Health in `snapshot`, with `checks` telling whether a check passes.
+    pub fn new(snapshot: &'a Snapshot, checks: &'a F) -> Live<'a, F> {
+        Live {
+            snapshot,
+            checks,
+            depth: 0,
+        }
+    }
+
+    /// Whether `set` has a record that answers and is healthy.
+    fn has_healthy_answer(&self, set: &RecordSet) -> bool {
+        let group = Group::of(set, self);
+        set.records.iter().enumerate().any(|(i, r)| {
+            let healthy = self.record(r);
+            healthy && group.standing(i, r, healthy).eligible()
+        })
+    }
+}
+
+impl<F: Fn(HealthId) -> bool> Health for Live<'_, F> {
+    fn record(&self, record: &Record) -> bool {
+        if !record.health.is_none_or(self.checks) {
+            return false;
+        }
+        match &record.alias {
+            Some(alias) if alias.evaluate_target_health => {
+                let deeper = Live {
+                    depth: self.depth + 1,
+                    ..*self
+                };
+                self.depth < MAX_ALIAS_HOPS
+                    && self
+                        .snapshot
+                        .alias_target(alias)
+                        .is_some_and(|target| deeper.has_healthy_answer(target))
+            }
+            _ => true,
+        }
+    }
+}
+
+/// [`select`], following aliases: the picks in `out` are of the returned
+/// set, the one that answers. `None` (and no picks) when an alias leads
+/// to no records of its type, or past [`MAX_ALIAS_HOPS`].
+pub fn select_through_aliases<'s, R: Rng + ?Sized, F: Fn(HealthId) -> bool>(
+    snapshot: &'s Snapshot,
+    mut set: &'s RecordSet,
+    checks: &F,
+    rng: &mut R,
+    out: &mut Vec<Pick>,
+) -> Option<&'s RecordSet> {
+    let live = Live::new(snapshot, checks);
+    for _ in 0..=MAX_ALIAS_HOPS {
+        select(set, live, rng, out);
+        let chosen = match set.policy {
+            Policy::Simple => set.records.first(),
+            _ => out.first().map(|p| &set.records[p.record as usize]),
+        };
+        let Some(alias) = chosen.and_then(|r| r.alias.as_ref()) else {
+            return Some(set);
+        };
+        match snapshot.alias_target(alias) {
+            Some(target) => set = target,
+            None => break,
+        }
+    }
+    out.clear();
+    None
+}
 
 /// One chosen value: `records[record].values[value]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,9 +182,9 @@ pub struct Group {
 
 impl Group {
     /// Looks at every record of `set` once.
-    pub fn of(set: &RecordSet, healthy: &impl Fn(HealthId) -> bool) -> Group {
+    pub fn of(set: &RecordSet, healthy: &impl Health) -> Group {
         let records = &set.records[..set.records.len().min(MAX_CANDIDATES)];
-        let is_healthy = |r: &Record| r.health.is_none_or(healthy);
+        let is_healthy = |r: &Record| healthy.record(r);
         // Simple and failover routing never ask it; failover finds its
         // own active record below.
         let any_healthy = matches!(set.policy, Policy::Multivalue | Policy::Weighted)
@@ -139,18 +245,14 @@ impl Group {
 /// healthy. `out` is cleared first and, once grown, never reallocates.
 pub fn select<R: Rng + ?Sized>(
     set: &RecordSet,
-    healthy: impl Fn(HealthId) -> bool,
+    healthy: impl Health,
     rng: &mut R,
     out: &mut Vec<Pick>,
 ) {
     out.clear();
     let group = Group::of(set, &healthy);
     let records = &set.records[..set.records.len().min(MAX_CANDIDATES)];
-    let eligible = |(i, r): &(usize, &Record)| {
-        group
-            .standing(*i, r, r.health.is_none_or(&healthy))
-            .eligible()
-    };
+    let eligible = |(i, r): &(usize, &Record)| group.standing(*i, r, healthy.record(r)).eligible();
     let pick = |i: usize| Pick {
         record: i as u16,
         value: 0,
@@ -247,6 +349,7 @@ mod tests {
             health,
             failover: None,
             weight: 0,
+            alias: None,
         }
     }
 

@@ -94,6 +94,21 @@ pub struct Record {
     pub failover: Option<FailoverRole>,
     /// Weight for weighted routing.
     pub weight: u8,
+    /// For an alias: what it answers with (`values` is empty).
+    pub alias: Option<Alias>,
+}
+
+/// What an alias record answers with: the records of its own type at
+/// another name of the snapshot, as they are at query time.
+#[derive(Debug)]
+pub struct Alias {
+    /// The target name, absolute.
+    pub target: DName,
+    /// The type of the alias record, and so of the target's records.
+    pub rtype: Rtype,
+    /// Whether the alias is healthy only while the target has a healthy
+    /// answer.
+    pub evaluate_target_health: bool,
 }
 
 impl Node {
@@ -171,6 +186,17 @@ impl Snapshot {
         self.zones.len()
     }
 
+    /// The record set an alias answers with, if its target name exists
+    /// in a zone of the snapshot and has records of the alias's type.
+    pub fn alias_target(&self, alias: &Alias) -> Option<&RecordSet> {
+        let key = NameKey::new(&alias.target);
+        let (zone, apex) = self.find_zone(&key)?;
+        match zone.find(&key, apex, alias.rtype) {
+            Found::Node { node, .. } => node.set(alias.rtype),
+            _ => None,
+        }
+    }
+
     /// The most specific zone containing `key`, and the label index of its
     /// apex within `key`.
     pub fn find_zone(&self, key: &NameKey) -> Option<(&Zone, usize)> {
@@ -196,6 +222,11 @@ impl Zone {
                 health: r.health_check.as_deref().and_then(health),
                 failover: r.failover,
                 weight: r.weight.unwrap_or(0),
+                alias: r.alias.as_ref().map(|a| Alias {
+                    target: a.target.clone(),
+                    rtype: r.rtype,
+                    evaluate_target_health: a.evaluate_target_health,
+                }),
             };
             match node.sets.iter_mut().find(|s| s.rtype == r.rtype) {
                 Some(set) => set.records.push(record),
@@ -336,6 +367,7 @@ fn simple_set(rtype: Rtype, data: RData) -> RecordSet {
             health: None,
             failover: None,
             weight: 0,
+            alias: None,
         }],
     }
 }

@@ -409,6 +409,7 @@ impl Loader<'_> {
         }
         self.index.insert(key, self.records.len());
         self.records.push(RecordSpec {
+            alias: None,
             owner,
             rtype,
             ttl,

@@ -415,6 +415,7 @@ impl RecordSetDesc {
                     health,
                     failover,
                     weight,
+                    alias: None,
                 })
                 .collect(),
         }
@@ -552,6 +553,7 @@ fn apex() -> DName {
 
 fn record_without_values(owner: &str, rtype: Rtype) -> RecordSpec {
     RecordSpec {
+        alias: None,
         owner: DName::from_str(owner).unwrap(),
         rtype,
         ttl: Ttl::from_secs(60),
