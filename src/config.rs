@@ -223,6 +223,9 @@ struct RawRecord {
     absolute_names: Option<Spanned<bool>>,
     alias: Option<Spanned<String>>,
     evaluate_target_health: Option<Spanned<bool>>,
+    continent: Option<Spanned<String>>,
+    country: Option<Spanned<String>>,
+    subdivision: Option<Spanned<String>>,
 }
 
 /// An address prefix (`10.0.0.0/8`), or one address as a prefix of its
@@ -613,6 +616,9 @@ impl RawRecord {
         spans.add("failover", &self.failover);
         spans.add("weight", &self.weight);
         spans.add("alias", &self.alias);
+        spans.add("continent", &self.continent);
+        spans.add("country", &self.country);
+        spans.add("subdivision", &self.subdivision);
         let input = RecordInput {
             name: self.name.get_ref().clone(),
             rtype: self.rtype.get_ref().clone(),
@@ -627,6 +633,9 @@ impl RawRecord {
             absolute_names: plain(&self.absolute_names).unwrap_or(false),
             alias: plain(&self.alias),
             evaluate_target_health: plain(&self.evaluate_target_health).unwrap_or(false),
+            continent: plain(&self.continent),
+            country: plain(&self.country),
+            subdivision: plain(&self.subdivision),
         };
         (input, spans)
     }

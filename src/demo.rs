@@ -137,6 +137,7 @@ fn demo_config(dns: SocketAddr, backends: &[Backend]) -> anyhow::Result<Config> 
                 .map_err(anyhow::Error::msg)?;
         Ok(RecordSpec {
             alias: None,
+            location: None,
             owner,
             rtype: domain::base::iana::Rtype::A,
             ttl: domain::base::Ttl::from_secs(5),

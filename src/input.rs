@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::health::targets::{Refusal, TargetPolicy};
 use crate::model::{
-    AliasSpec, CheckKind, DEFAULT_RECORD_TTL, DName, FailoverRole, HealthCheckSpec, Policy,
-    RecordSpec, Target,
+    AliasSpec, CONTINENTS, CheckKind, DEFAULT_RECORD_TTL, DName, FailoverRole, HealthCheckSpec,
+    Location, Policy, RecordSpec, Target,
 };
 use crate::zonefile;
 use domain::base::iana::Rtype;
@@ -96,6 +96,18 @@ pub struct RecordInput {
     /// healthy answer (Route 53's EvaluateTargetHealth).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub evaluate_target_health: bool,
+    /// Geolocation: the continent the record is for (AF, AN, AS, EU, NA,
+    /// OC, SA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continent: Option<String>,
+    /// Geolocation: the country (ISO 3166-1 alpha-2), or `*` for the
+    /// default location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Geolocation: a subdivision of `country` (ISO 3166-2 code without
+    /// the country).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdivision: Option<String>,
 }
 
 impl RecordInput {
@@ -147,6 +159,7 @@ impl RecordInput {
         // `values = [...]` for simple records, `value = "..."` for the
         // others, as in the spec; a simple record may also use `value`.
         let alias = self.alias_spec(apex, policy, rtype, owner.as_ref(), &mut errors);
+        let location = self.location(policy, &mut errors);
         let (field, texts): (&'static str, Vec<&String>) = match (&self.value, &self.values) {
             _ if self.alias.is_some() => ("value", vec![]),
             (Some(v), None) => ("value", vec![v]),
@@ -300,9 +313,68 @@ impl RecordInput {
                 failover,
                 weight,
                 alias,
+                location,
                 origin: None,
             }),
             _ => Err(errors),
+        }
+    }
+
+    /// Where a geolocation record applies, under Route 53's rules: a
+    /// continent, a country (`*`: the default), or a country and one of
+    /// its subdivisions; for geolocation records only.
+    fn location(&self, policy: Policy, errors: &mut Vec<FieldError>) -> Option<Location> {
+        let label = self.label();
+        let mut problem = |field, message: String| {
+            errors.push(err(field, format!("{label}: {message}")));
+            None
+        };
+        let given = (
+            self.continent.as_deref(),
+            self.country.as_deref(),
+            self.subdivision.as_deref(),
+        );
+        if policy != Policy::Geolocation {
+            return match given {
+                (None, None, None) => None,
+                _ => problem(
+                    "country",
+                    "continent, country and subdivision apply to routing = \"geolocation\" only"
+                        .into(),
+                ),
+            };
+        }
+        let code = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_uppercase());
+        match given {
+            (Some(c), None, None) if CONTINENTS.contains(&c) => {
+                Some(Location::Continent(c.to_string()))
+            }
+            (Some(c), None, None) => problem(
+                "continent",
+                format!("continent {c:?} is not one of {}", CONTINENTS.join(", ")),
+            ),
+            (None, Some("*"), None) => Some(Location::Default),
+            (None, Some(c), None) if code(c, 2) => Some(Location::Country(c.to_string())),
+            (None, Some(c), Some(s))
+                if code(c, 2)
+                    && (1..=3).contains(&s.len())
+                    && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) =>
+            {
+                Some(Location::Subdivision(c.to_string(), s.to_string()))
+            }
+            (None, None, None) => problem(
+                "country",
+                "a geolocation record needs continent, country (\"*\" for the default location) or country and subdivision".into(),
+            ),
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => problem(
+                "continent",
+                "give a continent or a country, not both".into(),
+            ),
+            (None, None, Some(_)) => problem("subdivision", "a subdivision needs its country".into()),
+            (None, Some(c), _) => problem(
+                "country",
+                format!("country {c:?} is not a two-letter upper-case code (with an optional subdivision of 1 to 3 letters or digits), or \"*\""),
+            ),
         }
     }
 
@@ -412,6 +484,19 @@ impl RecordInput {
                 .alias
                 .as_ref()
                 .is_some_and(|a| a.evaluate_target_health),
+            continent: match &spec.location {
+                Some(Location::Continent(c)) => Some(c.clone()),
+                _ => None,
+            },
+            country: match &spec.location {
+                Some(Location::Default) => Some("*".into()),
+                Some(Location::Country(c) | Location::Subdivision(c, _)) => Some(c.clone()),
+                _ => None,
+            },
+            subdivision: match &spec.location {
+                Some(Location::Subdivision(_, s)) => Some(s.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -776,6 +861,47 @@ mod tests {
         };
         assert_eq!(wire(&spec), wire(&txt));
         assert_eq!(spec.values[0].rtype(), Rtype::SPF);
+    }
+
+    #[test]
+    fn a_geolocation_record_names_one_location() {
+        let location = |json: &str| record(json).map(|s| s.location.unwrap());
+        let base =
+            r#""name":"www","type":"A","routing":"geolocation","set":"g","value":"192.0.2.1""#;
+        assert_eq!(
+            location(&format!("{{{base},\"country\":\"*\"}}")).unwrap(),
+            Location::Default
+        );
+        assert_eq!(
+            location(&format!("{{{base},\"continent\":\"EU\"}}")).unwrap(),
+            Location::Continent("EU".into())
+        );
+        assert_eq!(
+            location(&format!(
+                "{{{base},\"country\":\"US\",\"subdivision\":\"CA\"}}"
+            ))
+            .unwrap(),
+            Location::Subdivision("US".into(), "CA".into())
+        );
+        for (extra, says) in [
+            ("", "needs continent, country"),
+            (r#","continent":"XX""#, "is not one of AF"),
+            (r#","continent":"EU","country":"DE""#, "not both"),
+            (r#","subdivision":"CA""#, "needs its country"),
+            (r#","country":"germany""#, "two-letter"),
+        ] {
+            let errors = record(&format!("{{{base}{extra}}}")).unwrap_err();
+            assert!(
+                errors.iter().any(|e| e.message.contains(says)),
+                "{extra}: {errors:?}"
+            );
+        }
+        let errors =
+            record(r#"{"name":"www","type":"A","value":"192.0.2.1","country":"DE"}"#).unwrap_err();
+        assert!(
+            errors[0].message.contains("geolocation\" only"),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -189,7 +189,15 @@ impl Group {
         // own active record below.
         let any_healthy = matches!(set.policy, Policy::Multivalue | Policy::Weighted)
             && records.iter().any(is_healthy);
-        let active = if set.policy == Policy::Failover {
+        let active = if set.policy == Policy::Geolocation {
+            // eightfold has no location data for clients: every client is
+            // one no other location matches, so the default answers,
+            // healthy or not (Route 53 has nothing broader to fall back
+            // to).
+            records
+                .iter()
+                .position(|r| r.location == Some(crate::model::Location::Default))
+        } else if set.policy == Policy::Failover {
             let find = |role| records.iter().position(|r| r.failover == Some(role));
             match (find(FailoverRole::Primary), find(FailoverRole::Secondary)) {
                 (Some(p), _) if is_healthy(&records[p]) => Some(p),
@@ -219,8 +227,10 @@ impl Group {
     pub fn standing(&self, index: usize, record: &Record, healthy: bool) -> Standing {
         match self.policy {
             Policy::Simple => Standing::Simple,
-            Policy::Failover if self.active == Some(index) => Standing::Active { healthy },
-            Policy::Failover => Standing::Standby { healthy },
+            Policy::Failover | Policy::Geolocation if self.active == Some(index) => {
+                Standing::Active { healthy }
+            }
+            Policy::Failover | Policy::Geolocation => Standing::Standby { healthy },
             Policy::Multivalue | Policy::Weighted => {
                 if !healthy && self.any_healthy {
                     Standing::Unhealthy
@@ -281,7 +291,7 @@ pub fn select<R: Rng + ?Sized>(
             shuffle_prefix(out, n, rng);
             out.truncate(n);
         }
-        Policy::Failover => out.extend(group.active.map(pick)),
+        Policy::Failover | Policy::Geolocation => out.extend(group.active.map(pick)),
         Policy::Weighted => {
             let total: u32 = records
                 .iter()
@@ -350,6 +360,7 @@ mod tests {
             failover: None,
             weight: 0,
             alias: None,
+            location: None,
         }
     }
 

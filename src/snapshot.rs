@@ -20,7 +20,7 @@ use domain::base::iana::Rtype;
 use domain::base::name::{Label, ToLabelIter};
 use domain::base::{ToName, Ttl};
 
-use crate::model::{DName, FailoverRole, Policy, RData, ZoneSpec};
+use crate::model::{DName, FailoverRole, Location, Policy, RData, ZoneSpec};
 
 /// Hash map with a fast non-cryptographic hasher: keys come from our own
 /// zone data, and lookups are on the hot path.
@@ -96,6 +96,8 @@ pub struct Record {
     pub weight: u8,
     /// For an alias: what it answers with (`values` is empty).
     pub alias: Option<Alias>,
+    /// Where a geolocation record applies.
+    pub location: Option<Location>,
 }
 
 /// What an alias record answers with: the records of its own type at
@@ -227,6 +229,7 @@ impl Zone {
                     rtype: r.rtype,
                     evaluate_target_health: a.evaluate_target_health,
                 }),
+                location: r.location.clone(),
             };
             match node.sets.iter_mut().find(|s| s.rtype == r.rtype) {
                 Some(set) => set.records.push(record),
@@ -368,6 +371,7 @@ fn simple_set(rtype: Rtype, data: RData) -> RecordSet {
             failover: None,
             weight: 0,
             alias: None,
+            location: None,
         }],
     }
 }

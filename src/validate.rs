@@ -124,6 +124,15 @@ pub fn zone(zone: &ZoneSpec) -> Vec<Problem> {
             );
             continue;
         }
+        if let Some(location) = &r.location
+            && group.iter().any(|o| o.location.as_ref() == Some(location))
+        {
+            report(
+                r,
+                format!("{group_name}: location {location} has a record already"),
+            );
+            continue;
+        }
         if group.len() >= MAX_RECORDS_PER_GROUP {
             report(
                 r,
@@ -240,6 +249,7 @@ mod tests {
         let apex = DName::from_str("example.test.").unwrap();
         RecordSpec {
             alias: None,
+            location: None,
             owner: DName::from_str(name).unwrap(),
             rtype,
             ttl: Ttl::from_secs(60),

@@ -410,6 +410,7 @@ impl Loader<'_> {
         self.index.insert(key, self.records.len());
         self.records.push(RecordSpec {
             alias: None,
+            location: None,
             owner,
             rtype,
             ttl,

@@ -146,6 +146,13 @@ pub(super) fn explain(
         Standing::WeightZero => {
             "weight 0: chosen only when every record of non-zero weight is unhealthy".into()
         }
+        Standing::Active { .. } if policy == Policy::Geolocation => {
+            "default location (*): answers every client, as eightfold has no location data".into()
+        }
+        Standing::Standby { .. } if policy == Policy::Geolocation => {
+            "a specific location: never matched, as eightfold has no location data for clients"
+                .into()
+        }
         Standing::Active { healthy: true } if primary => "primary, healthy".into(),
         Standing::Active { healthy: false } if primary => {
             "primary, unhealthy, but no healthy secondary can take over".into()

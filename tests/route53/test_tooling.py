@@ -426,3 +426,35 @@ def test_alias_record_sets_answer_with_their_targets(server, r53, backend_factor
     r53.delete_hosted_zone(Id=zid)
     for check in checks.values():
         r53.delete_health_check(HealthCheckId=check)
+
+
+def test_geolocation_sets_answer_from_the_default_location(server, r53):
+    zid = r53.create_hosted_zone(Name="geo.test", CallerReference="geo-zone")["HostedZone"]["Id"]
+    sets = [
+        {"Name": "www.geo.test.", "Type": "A", "SetIdentifier": "default", "GeoLocation": {"CountryCode": "*"},
+         "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.1"}]},
+        {"Name": "www.geo.test.", "Type": "A", "SetIdentifier": "de", "GeoLocation": {"CountryCode": "DE"},
+         "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.2"}]},
+        {"Name": "www.geo.test.", "Type": "A", "SetIdentifier": "eu", "GeoLocation": {"ContinentCode": "EU"},
+         "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.3"}]},
+        {"Name": "www.geo.test.", "Type": "A", "SetIdentifier": "us-ca",
+         "GeoLocation": {"CountryCode": "US", "SubdivisionCode": "CA"},
+         "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.4"}]},
+    ]
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
+        "Changes": [{"Action": "CREATE", "ResourceRecordSet": s} for s in sets]})
+    listed = [r for r in r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]
+              if r["Name"] == "www.geo.test."]
+    assert sorted(listed, key=lambda r: r["SetIdentifier"]) == sorted(sets, key=lambda r: r["SetIdentifier"])
+    # Without location data every client gets the default location's.
+    for _ in range(5):
+        assert server.query("www.geo.test.") == ["192.0.2.1"]
+    for location, says in [({"CountryCode": "DE"}, "location country DE has a record already"),
+                           ({"ContinentCode": "XX"}, "is not one of AF")]:
+        with pytest.raises(ClientError) as e:
+            r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [{"Action": "CREATE",
+                "ResourceRecordSet": dict(sets[1], SetIdentifier="again", GeoLocation=location)}]})
+        assert says in error_of(e)[1], error_of(e)[1]
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
+        "Changes": [{"Action": "DELETE", "ResourceRecordSet": s} for s in sets]})
+    r53.delete_hosted_zone(Id=zid)

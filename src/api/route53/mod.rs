@@ -255,6 +255,7 @@ fn generated_apex_sets(
                 ttl: Some(ttl),
                 values,
                 alias: None,
+                geo_location: None,
                 health_check_id: None,
             });
         }
@@ -434,8 +435,15 @@ fn write_record_set(doc: &mut Doc, zone_id: &str, r: &RecordSetOut) {
         .text("Name", &r.name)
         .text("Type", &r.rtype)
         .opt("SetIdentifier", r.set_identifier.as_ref())
-        .opt("Weight", r.weight)
-        .opt("Failover", r.failover.as_ref())
+        .opt("Weight", r.weight);
+    if let Some([continent, country, subdivision]) = &r.geo_location {
+        doc.open("GeoLocation")
+            .opt("ContinentCode", continent.as_ref())
+            .opt("CountryCode", country.as_ref())
+            .opt("SubdivisionCode", subdivision.as_ref())
+            .close();
+    }
+    doc.opt("Failover", r.failover.as_ref())
         .opt("MultiValueAnswer", r.multi_value_answer.then_some(true))
         .opt("TTL", r.ttl);
     if let Some((target, evaluate)) = &r.alias {

@@ -84,7 +84,7 @@ pub struct ResourceRecordSet {
     #[serde(default)]
     pub region: Option<IgnoredAny>,
     #[serde(default)]
-    pub geo_location: Option<IgnoredAny>,
+    pub geo_location: Option<GeoLocation>,
     #[serde(default)]
     pub failover: Option<String>,
     #[serde(default)]
@@ -103,6 +103,18 @@ pub struct ResourceRecordSet {
     pub cidr_routing_config: Option<IgnoredAny>,
     #[serde(default)]
     pub geo_proximity_location: Option<IgnoredAny>,
+}
+
+/// GeoLocation.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GeoLocation {
+    #[serde(default)]
+    pub continent_code: Option<String>,
+    #[serde(default)]
+    pub country_code: Option<String>,
+    #[serde(default)]
+    pub subdivision_code: Option<String>,
 }
 
 /// AliasTarget.
@@ -393,6 +405,8 @@ pub struct RecordSetOut {
     /// For an alias: the target's name (Route 53's form) and
     /// EvaluateTargetHealth; its HostedZoneId is the record's own zone.
     pub alias: Option<(String, bool)>,
+    /// GeoLocation: ContinentCode, CountryCode, SubdivisionCode.
+    pub geo_location: Option<[Option<String>; 3]>,
     pub health_check_id: Option<String>,
 }
 
@@ -425,6 +439,13 @@ pub fn record_out(r: &RecordInput, apex: &str) -> RecordSetOut {
             .alias
             .as_ref()
             .map(|a| (route53_name(&absolute(a, apex)), r.evaluate_target_health)),
+        geo_location: (routing == "geolocation").then(|| {
+            [
+                r.continent.clone(),
+                r.country.clone(),
+                r.subdivision.clone(),
+            ]
+        }),
         values: match (&r.value, &r.values) {
             (_, Some(values)) => values.iter().map(|v| value_out(r, apex, v)).collect(),
             (Some(v), None) => vec![value_out(r, apex, v)],
@@ -474,7 +495,6 @@ pub fn change_in(change: &Change, zone_id: &str) -> Result<crate::service::Chang
     let rr = &change.resource_record_set;
     let fields = [
         ("Region", rr.region.is_some()),
-        ("GeoLocation", rr.geo_location.is_some()),
         (
             "TrafficPolicyInstanceId",
             rr.traffic_policy_instance_id.is_some(),
@@ -487,7 +507,9 @@ pub fn change_in(change: &Change, zone_id: &str) -> Result<crate::service::Chang
     }
     // The policy is told by which routing field is present; the service
     // reports any field that does not fit it.
-    let routing = if rr.failover.is_some() {
+    let routing = if rr.geo_location.is_some() {
+        Some("geolocation")
+    } else if rr.failover.is_some() {
         Some("failover")
     } else if rr.weight.is_some() {
         Some("weighted")
@@ -528,6 +550,18 @@ pub fn change_in(change: &Change, zone_id: &str) -> Result<crate::service::Chang
             .alias_target
             .as_ref()
             .is_some_and(|a| a.evaluate_target_health),
+        continent: rr
+            .geo_location
+            .as_ref()
+            .and_then(|g| g.continent_code.clone()),
+        country: rr
+            .geo_location
+            .as_ref()
+            .and_then(|g| g.country_code.clone()),
+        subdivision: rr
+            .geo_location
+            .as_ref()
+            .and_then(|g| g.subdivision_code.clone()),
     };
     Ok(crate::service::Change { action, record })
 }
@@ -1076,6 +1110,9 @@ mod tests {
                 absolute_names: true,
                 alias: None,
                 evaluate_target_health: false,
+                continent: None,
+                country: None,
+                subdivision: None,
             }
         );
         let out = record_out(&change.record, "x.test.");
@@ -1106,13 +1143,13 @@ mod tests {
     fn unsupported_fields_are_refused_by_name() {
         let body = CHANGE_BODY.replace(
             "<HealthCheckId>",
-            "<GeoLocation><CountryCode>DE</CountryCode></GeoLocation><HealthCheckId>",
+            "<Region>eu-west-1</Region><HealthCheckId>",
         );
         let req: ChangeResourceRecordSetsRequest =
             super::super::xml::parse(body.as_bytes()).unwrap();
         let e = change_in(&req.change_batch.changes.items[0], "Z").unwrap_err();
         assert_eq!(e.code, "InvalidInput");
-        assert!(e.messages[0].starts_with("GeoLocation"), "{:?}", e.messages);
+        assert!(e.messages[0].starts_with("Region"), "{:?}", e.messages);
     }
 
     #[test]
