@@ -629,4 +629,62 @@ mod tests {
             })
             .unwrap();
     }
+
+    /// A zone as octoDNS builds a dynamic record: two multivalue pools,
+    /// a failover pair of aliases to them evaluating their health, and
+    /// the name aliased to the pair.
+    fn aliased_zone() -> Snapshot {
+        use std::str::FromStr;
+        let apex = crate::model::DName::from_str("z.test.").unwrap();
+        let records = [
+            r#"{"name":"pa","type":"A","routing":"multivalue","set":"1","value":"192.0.2.1","health_check":"a"}"#,
+            r#"{"name":"pb","type":"A","routing":"multivalue","set":"1","value":"192.0.2.2","health_check":"b"}"#,
+            r#"{"name":"fo","type":"A","routing":"failover","set":"p","failover":"primary","alias":"pa","evaluate_target_health":true}"#,
+            r#"{"name":"fo","type":"A","routing":"failover","set":"s","failover":"secondary","alias":"pb","evaluate_target_health":true}"#,
+            r#"{"name":"@","type":"A","alias":"fo"}"#,
+        ]
+        .iter()
+        .map(|json| {
+            serde_json::from_str::<crate::input::RecordInput>(json)
+                .unwrap()
+                .to_spec(&apex, &|_| true)
+                .unwrap()
+        })
+        .collect();
+        let zone = crate::model::ZoneSpec {
+            name: apex,
+            records,
+        };
+        assert_eq!(crate::validate::zone(&zone), []);
+        let ids = |id: &str| Some(if id == "a" { 0 } else { 1 });
+        Snapshot::build(&[zone], &ids, 1)
+    }
+
+    #[test]
+    fn aliases_answer_with_their_target_and_follow_its_health() {
+        use crate::snapshot::{Found, NameKey};
+        use std::str::FromStr;
+        let snapshot = aliased_zone();
+        let apex = crate::model::DName::from_str("z.test.").unwrap();
+        let key = NameKey::new(&apex);
+        let (zone, labels) = snapshot.find_zone(&key).unwrap();
+        let Found::Node { node, .. } = zone.find(&key, labels, domain::base::iana::Rtype::A) else {
+            panic!("no apex");
+        };
+        let set = node.set(domain::base::iana::Rtype::A).unwrap();
+        let mut rng = SmallRng::seed_from_u64(1);
+        let mut out = Vec::new();
+        let answer = |(a_up, b_up): (bool, bool), rng: &mut SmallRng, out: &mut Vec<Pick>| {
+            let checks = move |id: HealthId| if id == 0 { a_up } else { b_up };
+            let answering = select_through_aliases(&snapshot, set, &checks, rng, out).unwrap();
+            out.iter()
+                .map(|p| answering.records[p.record as usize].values[p.value as usize].to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(answer((true, true), &mut rng, &mut out), ["192.0.2.1"]);
+        assert_eq!(answer((false, true), &mut rng, &mut out), ["192.0.2.2"]);
+        // Both pools down: the primary answers (Route 53), and its pool
+        // fails open.
+        assert_eq!(answer((false, false), &mut rng, &mut out), ["192.0.2.1"]);
+    }
 }
