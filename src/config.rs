@@ -291,6 +291,11 @@ struct RawRecord {
     failover: Option<Spanned<String>>,
     weight: Option<Spanned<i64>>,
     absolute_names: Option<Spanned<bool>>,
+    alias: Option<Spanned<String>>,
+    evaluate_target_health: Option<Spanned<bool>>,
+    continent: Option<Spanned<String>>,
+    country: Option<Spanned<String>>,
+    subdivision: Option<Spanned<String>>,
 }
 
 /// An address prefix (`10.0.0.0/8`), or one address as a prefix of its
@@ -889,6 +894,10 @@ impl RawRecord {
         spans.add("health_check", &self.health_check);
         spans.add("failover", &self.failover);
         spans.add("weight", &self.weight);
+        spans.add("alias", &self.alias);
+        spans.add("continent", &self.continent);
+        spans.add("country", &self.country);
+        spans.add("subdivision", &self.subdivision);
         let input = RecordInput {
             name: self.name.get_ref().clone(),
             rtype: self.rtype.get_ref().clone(),
@@ -901,6 +910,11 @@ impl RawRecord {
             failover: plain(&self.failover),
             weight: plain(&self.weight),
             absolute_names: plain(&self.absolute_names).unwrap_or(false),
+            alias: plain(&self.alias),
+            evaluate_target_health: plain(&self.evaluate_target_health).unwrap_or(false),
+            continent: plain(&self.continent),
+            country: plain(&self.country),
+            subdivision: plain(&self.subdivision),
         };
         (input, spans)
     }

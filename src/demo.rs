@@ -136,6 +136,8 @@ fn demo_config(dns: SocketAddr, backends: &[Backend]) -> anyhow::Result<Config> 
             zonefile::parse_value(&apex, domain::base::iana::Rtype::A, &b.public.to_string())
                 .map_err(anyhow::Error::msg)?;
         Ok(RecordSpec {
+            alias: None,
+            location: None,
             owner,
             rtype: domain::base::iana::Rtype::A,
             ttl: domain::base::Ttl::from_secs(5),

@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::health::targets::{Refusal, TargetPolicy};
 use crate::model::{
-    CheckKind, DEFAULT_RECORD_TTL, DName, FailoverRole, HealthCheckSpec, Policy, RecordSpec, Target,
+    AliasSpec, CONTINENTS, CheckKind, DEFAULT_RECORD_TTL, DName, FailoverRole, HealthCheckSpec,
+    Location, Policy, RecordSpec, Target,
 };
 use crate::zonefile;
+use domain::base::iana::Rtype;
 
 /// Health check interval when none is given.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -85,6 +87,27 @@ pub struct RecordInput {
     /// Route 53 API sets it, so a value is kept and listed as it was sent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub absolute_names: bool,
+    /// An alias: the name of the same zone (relative, `@`, or absolute)
+    /// whose records of this type the record answers with, as they are at
+    /// query time; no `value`, no `ttl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// With `alias`: the record is healthy only while its target has a
+    /// healthy answer (Route 53's EvaluateTargetHealth).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub evaluate_target_health: bool,
+    /// Geolocation: the continent the record is for (AF, AN, AS, EU, NA,
+    /// OC, SA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continent: Option<String>,
+    /// Geolocation: the country (ISO 3166-1 alpha-2), or `*` for the
+    /// default location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Geolocation: a subdivision of `country` (ISO 3166-2 code without
+    /// the country).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subdivision: Option<String>,
 }
 
 impl RecordInput {
@@ -135,7 +158,10 @@ impl RecordInput {
         };
         // `values = [...]` for simple records, `value = "..."` for the
         // others, as in the spec; a simple record may also use `value`.
+        let alias = self.alias_spec(apex, policy, rtype, owner.as_ref(), &mut errors);
+        let location = self.location(policy, &mut errors);
         let (field, texts): (&'static str, Vec<&String>) = match (&self.value, &self.values) {
+            _ if self.alias.is_some() => ("value", vec![]),
             (Some(v), None) => ("value", vec![v]),
             (None, Some(vs)) => {
                 if policy != Policy::Simple {
@@ -286,10 +312,147 @@ impl RecordInput {
                 health_check: self.health_check.clone(),
                 failover,
                 weight,
+                alias,
+                location,
                 origin: None,
             }),
             _ => Err(errors),
         }
+    }
+
+    /// Where a geolocation record applies, under Route 53's rules: a
+    /// continent, a country (`*`: the default), or a country and one of
+    /// its subdivisions; for geolocation records only.
+    fn location(&self, policy: Policy, errors: &mut Vec<FieldError>) -> Option<Location> {
+        let label = self.label();
+        let mut problem = |field, message: String| {
+            errors.push(err(field, format!("{label}: {message}")));
+            None
+        };
+        let given = (
+            self.continent.as_deref(),
+            self.country.as_deref(),
+            self.subdivision.as_deref(),
+        );
+        if policy != Policy::Geolocation {
+            return match given {
+                (None, None, None) => None,
+                _ => problem(
+                    "country",
+                    "continent, country and subdivision apply to routing = \"geolocation\" only"
+                        .into(),
+                ),
+            };
+        }
+        let code = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_uppercase());
+        match given {
+            (Some(c), None, None) if CONTINENTS.contains(&c) => {
+                Some(Location::Continent(c.to_string()))
+            }
+            (Some(c), None, None) => problem(
+                "continent",
+                format!("continent {c:?} is not one of {}", CONTINENTS.join(", ")),
+            ),
+            (None, Some("*"), None) => Some(Location::Default),
+            (None, Some(c), None) if code(c, 2) => Some(Location::Country(c.to_string())),
+            (None, Some(c), Some(s))
+                if code(c, 2)
+                    && (1..=3).contains(&s.len())
+                    && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) =>
+            {
+                Some(Location::Subdivision(c.to_string(), s.to_string()))
+            }
+            (None, None, None) => problem(
+                "country",
+                "a geolocation record needs continent, country (\"*\" for the default location) or country and subdivision".into(),
+            ),
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => problem(
+                "continent",
+                "give a continent or a country, not both".into(),
+            ),
+            (None, None, Some(_)) => problem("subdivision", "a subdivision needs its country".into()),
+            (None, Some(c), _) => problem(
+                "country",
+                format!("country {c:?} is not a two-letter upper-case code (with an optional subdivision of 1 to 3 letters or digits), or \"*\""),
+            ),
+        }
+    }
+
+    /// The alias of the record, if it is one, under Route 53's rules:
+    /// no value or TTL of its own, not multivalue, not of a type that
+    /// shapes the zone, a target in the same zone other than itself.
+    fn alias_spec(
+        &self,
+        apex: &DName,
+        policy: Policy,
+        rtype: Option<Rtype>,
+        owner: Option<&DName>,
+        errors: &mut Vec<FieldError>,
+    ) -> Option<AliasSpec> {
+        let label = self.label();
+        let Some(text) = &self.alias else {
+            if self.evaluate_target_health {
+                errors.push(err(
+                    "evaluate_target_health",
+                    format!("{label}: evaluate_target_health applies to an alias only"),
+                ));
+            }
+            return None;
+        };
+        let mut problem =
+            |field, message: String| errors.push(err(field, format!("{label}: {message}")));
+        if self.value.is_some() || self.values.is_some() {
+            problem(
+                "alias",
+                "an alias answers with its target's values; give alias or value(s), not both"
+                    .into(),
+            );
+        }
+        if self.ttl.is_some() {
+            problem(
+                "ttl",
+                "an alias answers with its target's TTL; remove ttl".into(),
+            );
+        }
+        if policy == Policy::Multivalue {
+            problem("alias", "a multivalue record cannot be an alias (as in Route 53); use weighted or failover routing".into());
+        }
+        if let Some(t) = rtype
+            && matches!(t, Rtype::NS | Rtype::SOA | Rtype::CNAME | Rtype::DNAME)
+        {
+            problem(
+                "type",
+                format!(
+                    "an alias of type {t} is not supported; aliases answer for data types such as A, AAAA, MX or TXT"
+                ),
+            );
+        }
+        let root = DName::root_bytes();
+        let origin = if self.absolute_names { &root } else { apex };
+        let target = match crate::config::owner_name(origin, text) {
+            Ok(t) if !t.ends_with(apex) => {
+                problem(
+                    "alias",
+                    format!(
+                        "alias target {text:?} is outside the zone {apex}; eightfold answers aliases to names of the same zone only"
+                    ),
+                );
+                return None;
+            }
+            Ok(t) if owner.is_some_and(|o| o.name_eq(&t)) => {
+                problem("alias", "an alias cannot point at its own name".into());
+                return None;
+            }
+            Ok(t) => t,
+            Err(m) => {
+                problem("alias", format!("alias target {text:?}: {m}"));
+                return None;
+            }
+        };
+        Some(AliasSpec {
+            target,
+            evaluate_target_health: self.evaluate_target_health,
+        })
     }
 
     /// The input that describes `spec` in zone `apex`: names relative to the
@@ -297,14 +460,15 @@ impl RecordInput {
     pub fn from_spec(spec: &RecordSpec, apex: &DName) -> RecordInput {
         let values: Vec<String> = spec.values.iter().map(|v| v.to_string()).collect();
         let simple = spec.policy == Policy::Simple;
+        let has_values = spec.alias.is_none();
         RecordInput {
             name: relative_name(&spec.owner, apex),
             rtype: spec.rtype.to_string(),
-            ttl: Some(i64::from(spec.ttl.as_secs())),
+            ttl: has_values.then(|| i64::from(spec.ttl.as_secs())),
             routing: (!simple).then(|| spec.policy.as_str().to_string()),
             set: spec.set.clone(),
-            value: (!simple).then(|| values.first().cloned().unwrap_or_default()),
-            values: simple.then_some(values),
+            value: (has_values && !simple).then(|| values.first().cloned().unwrap_or_default()),
+            values: (has_values && simple).then_some(values),
             health_check: spec.health_check.clone(),
             failover: spec.failover.map(|f| {
                 match f {
@@ -315,6 +479,24 @@ impl RecordInput {
             }),
             weight: spec.weight.map(i64::from),
             absolute_names: false,
+            alias: spec.alias.as_ref().map(|a| relative_name(&a.target, apex)),
+            evaluate_target_health: spec
+                .alias
+                .as_ref()
+                .is_some_and(|a| a.evaluate_target_health),
+            continent: match &spec.location {
+                Some(Location::Continent(c)) => Some(c.clone()),
+                _ => None,
+            },
+            country: match &spec.location {
+                Some(Location::Default) => Some("*".into()),
+                Some(Location::Country(c) | Location::Subdivision(c, _)) => Some(c.clone()),
+                _ => None,
+            },
+            subdivision: match &spec.location {
+                Some(Location::Subdivision(_, s)) => Some(s.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -679,6 +861,105 @@ mod tests {
         };
         assert_eq!(wire(&spec), wire(&txt));
         assert_eq!(spec.values[0].rtype(), Rtype::SPF);
+    }
+
+    #[test]
+    fn a_geolocation_record_names_one_location() {
+        let location = |json: &str| record(json).map(|s| s.location.unwrap());
+        let base =
+            r#""name":"www","type":"A","routing":"geolocation","set":"g","value":"192.0.2.1""#;
+        assert_eq!(
+            location(&format!("{{{base},\"country\":\"*\"}}")).unwrap(),
+            Location::Default
+        );
+        assert_eq!(
+            location(&format!("{{{base},\"continent\":\"EU\"}}")).unwrap(),
+            Location::Continent("EU".into())
+        );
+        assert_eq!(
+            location(&format!(
+                "{{{base},\"country\":\"US\",\"subdivision\":\"CA\"}}"
+            ))
+            .unwrap(),
+            Location::Subdivision("US".into(), "CA".into())
+        );
+        for (extra, says) in [
+            ("", "needs continent, country"),
+            (r#","continent":"XX""#, "is not one of AF"),
+            (r#","continent":"EU","country":"DE""#, "not both"),
+            (r#","subdivision":"CA""#, "needs its country"),
+            (r#","country":"germany""#, "two-letter"),
+        ] {
+            let errors = record(&format!("{{{base}{extra}}}")).unwrap_err();
+            assert!(
+                errors.iter().any(|e| e.message.contains(says)),
+                "{extra}: {errors:?}"
+            );
+        }
+        let errors =
+            record(r#"{"name":"www","type":"A","value":"192.0.2.1","country":"DE"}"#).unwrap_err();
+        assert!(
+            errors[0].message.contains("geolocation\" only"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn an_alias_follows_route53s_rules() {
+        let spec = record(r#"{"name":"@","type":"A","alias":"www","evaluate_target_health":true}"#)
+            .unwrap();
+        let alias = spec.alias.as_ref().unwrap();
+        assert_eq!(alias.target.to_string(), "www.example.test");
+        assert!(alias.evaluate_target_health);
+        assert!(spec.values.is_empty());
+        assert_eq!(
+            RecordInput::from_spec(&spec, &apex()),
+            serde_json::from_str(
+                r#"{"name":"@","type":"A","alias":"www","evaluate_target_health":true}"#
+            )
+            .unwrap()
+        );
+        let message = |json: &str| {
+            record(json)
+                .unwrap_err()
+                .into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        for (json, says) in [
+            (
+                r#"{"name":"a","type":"A","alias":"b","value":"192.0.2.1"}"#,
+                "give alias or value(s), not both",
+            ),
+            (
+                r#"{"name":"a","type":"A","alias":"b","ttl":60}"#,
+                "its target's TTL",
+            ),
+            (
+                r#"{"name":"a","type":"A","alias":"b","routing":"multivalue","set":"x"}"#,
+                "a multivalue record cannot be an alias",
+            ),
+            (
+                r#"{"name":"a","type":"CNAME","alias":"b"}"#,
+                "an alias of type CNAME is not supported",
+            ),
+            (
+                r#"{"name":"a","type":"A","alias":"b.other.test."}"#,
+                "outside the zone",
+            ),
+            (
+                r#"{"name":"a","type":"A","alias":"a"}"#,
+                "cannot point at its own name",
+            ),
+            (
+                r#"{"name":"a","type":"A","value":"192.0.2.1","evaluate_target_health":true}"#,
+                "applies to an alias only",
+            ),
+        ] {
+            let got = message(json);
+            assert!(got.contains(says), "{json}: {got}");
+        }
     }
 
     #[test]

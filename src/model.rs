@@ -47,6 +47,9 @@ pub enum Policy {
     Failover,
     /// One record chosen by weight among the healthy ones.
     Weighted,
+    /// The record of the client's location; without location data, the
+    /// default location's (`*`).
+    Geolocation,
 }
 
 impl Policy {
@@ -57,6 +60,7 @@ impl Policy {
             Policy::Multivalue => "multivalue",
             Policy::Failover => "failover",
             Policy::Weighted => "weighted",
+            Policy::Geolocation => "geolocation",
         }
     }
 
@@ -67,6 +71,7 @@ impl Policy {
             "multivalue" => Policy::Multivalue,
             "failover" => Policy::Failover,
             "weighted" => Policy::Weighted,
+            "geolocation" => Policy::Geolocation,
             _ => return None,
         })
     }
@@ -102,8 +107,51 @@ pub struct RecordSpec {
     pub failover: Option<FailoverRole>,
     /// Weight, for weighted records.
     pub weight: Option<u8>,
+    /// For an alias: the name whose records of this type it answers with;
+    /// `values` is then empty.
+    pub alias: Option<AliasSpec>,
+    /// Where a geolocation record applies.
+    pub location: Option<Location>,
     /// Where it was declared, when it came from a file.
     pub origin: Option<Origin>,
+}
+
+/// Where a geolocation record applies (Route 53's GeoLocation).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Location {
+    /// Every client no other record of the group matches (`*`).
+    Default,
+    /// A continent: AF, AN, AS, EU, NA, OC or SA.
+    Continent(String),
+    /// A country, by ISO 3166-1 alpha-2 code.
+    Country(String),
+    /// A subdivision of a country (ISO 3166-2 code without the country).
+    Subdivision(String, String),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Default => f.write_str("*"),
+            Location::Continent(c) => write!(f, "continent {c}"),
+            Location::Country(c) => write!(f, "country {c}"),
+            Location::Subdivision(c, s) => write!(f, "{c}-{s}"),
+        }
+    }
+}
+
+/// The continent codes of Route 53's GeoLocation.
+pub const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
+
+/// What an alias record answers with (Route 53's AliasTarget within one
+/// zone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasSpec {
+    /// The target name, absolute, in the alias's own zone.
+    pub target: DName,
+    /// Whether the alias is healthy only while its target has a healthy
+    /// answer.
+    pub evaluate_target_health: bool,
 }
 
 /// One zone, as declared by the user.

@@ -11,7 +11,132 @@ use domain::base::Ttl;
 use domain::base::iana::Rtype;
 
 use crate::model::{DName, RData};
-use crate::snapshot::{HealthId, Record, RecordSet, Zone};
+use crate::snapshot::{Alias, HealthId, Record, RecordSet, Snapshot, Zone};
+/// Whether a record counts as healthy for routing.
+pub trait Health {
+    /// The health of `record`; a record without a check is healthy.
+    fn record(&self, record: &Record) -> bool;
+}
+
+/// Health by check id alone: aliases count as healthy.
+impl<F: Fn(HealthId) -> bool> Health for F {
+    fn record(&self, record: &Record) -> bool {
+        record.health.is_none_or(self)
+    }
+}
+
+/// Most aliases followed for one answer, or one health evaluation: a
+/// loop of aliases answers nothing instead of spinning.
+pub const MAX_ALIAS_HOPS: u8 = 8;
+
+/// Where alias targets are looked up: the whole snapshot (queries), or one
+/// zone (what the zone transfers; aliases point within their zone).
+pub trait AliasTargets {
+    /// The record set `alias` answers with, if it exists.
+    fn alias_target(&self, alias: &Alias) -> Option<&RecordSet>;
+}
+
+impl AliasTargets for Snapshot {
+    fn alias_target(&self, alias: &Alias) -> Option<&RecordSet> {
+        Snapshot::alias_target(self, alias)
+    }
+}
+
+impl AliasTargets for Zone {
+    fn alias_target(&self, alias: &Alias) -> Option<&RecordSet> {
+        Zone::alias_target(self, alias)
+    }
+}
+
+/// Health as a query sees it: checks by id, and, for an alias that
+/// evaluates its target, whether the target has a healthy answer at that
+/// moment (Route 53's EvaluateTargetHealth).
+pub struct Live<'a, F, T: ?Sized = Snapshot> {
+    targets: &'a T,
+    checks: &'a F,
+    depth: u8,
+}
+
+// By hand: a derive would ask `F: Copy`, and only references are held.
+impl<F, T: ?Sized> Clone for Live<'_, F, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<F, T: ?Sized> Copy for Live<'_, F, T> {}
+
+impl<'a, F: Fn(HealthId) -> bool, T: AliasTargets + ?Sized> Live<'a, F, T> {
+    /// Health with aliases looked up in `targets`, with `checks` telling
+    /// whether a check passes.
+    pub fn new(targets: &'a T, checks: &'a F) -> Live<'a, F, T> {
+        Live {
+            targets,
+            checks,
+            depth: 0,
+        }
+    }
+
+    /// Whether `set` has a record that answers and is healthy.
+    fn has_healthy_answer(&self, set: &RecordSet) -> bool {
+        let group = Group::of(set, self);
+        set.records.iter().enumerate().any(|(i, r)| {
+            let healthy = self.record(r);
+            healthy && group.standing(i, r, healthy).eligible()
+        })
+    }
+}
+
+impl<F: Fn(HealthId) -> bool, T: AliasTargets + ?Sized> Health for Live<'_, F, T> {
+    fn record(&self, record: &Record) -> bool {
+        if !record.health.is_none_or(self.checks) {
+            return false;
+        }
+        match &record.alias {
+            Some(alias) if alias.evaluate_target_health => {
+                let deeper = Live {
+                    depth: self.depth + 1,
+                    ..*self
+                };
+                self.depth < MAX_ALIAS_HOPS
+                    && self
+                        .targets
+                        .alias_target(alias)
+                        .is_some_and(|target| deeper.has_healthy_answer(target))
+            }
+            _ => true,
+        }
+    }
+}
+
+/// [`select`], following aliases: the picks in `out` are of the returned
+/// set, the one that answers. `None` (and no picks) when an alias leads
+/// to no records of its type, or past [`MAX_ALIAS_HOPS`].
+pub fn select_through_aliases<'s, R: Rng + ?Sized, F: Fn(HealthId) -> bool>(
+    snapshot: &'s Snapshot,
+    mut set: &'s RecordSet,
+    checks: &F,
+    rng: &mut R,
+    out: &mut Vec<Pick>,
+) -> Option<&'s RecordSet> {
+    let live = Live::new(snapshot, checks);
+    for _ in 0..=MAX_ALIAS_HOPS {
+        select(set, live, rng, out);
+        let chosen = match set.policy {
+            Policy::Simple => set.records.first(),
+            _ => out.first().map(|p| &set.records[p.record as usize]),
+        };
+        let Some(alias) = chosen.and_then(|r| r.alias.as_ref()) else {
+            return Some(set);
+        };
+        match snapshot.alias_target(alias) {
+            Some(target) => set = target,
+            None => break,
+        }
+    }
+    out.clear();
+    None
+}
 
 /// One chosen value: `records[record].values[value]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,14 +205,22 @@ pub struct Group {
 
 impl Group {
     /// Looks at every record of `set` once.
-    pub fn of(set: &RecordSet, healthy: &impl Fn(HealthId) -> bool) -> Group {
+    pub fn of(set: &RecordSet, healthy: &impl Health) -> Group {
         let records = &set.records[..set.records.len().min(MAX_CANDIDATES)];
-        let is_healthy = |r: &Record| r.health.is_none_or(healthy);
+        let is_healthy = |r: &Record| healthy.record(r);
         // Simple and failover routing never ask it; failover finds its
         // own active record below.
         let any_healthy = matches!(set.policy, Policy::Multivalue | Policy::Weighted)
             && records.iter().any(is_healthy);
-        let active = if set.policy == Policy::Failover {
+        let active = if set.policy == Policy::Geolocation {
+            // eightfold has no location data for clients: every client is
+            // one no other location matches, so the default answers,
+            // healthy or not (Route 53 has nothing broader to fall back
+            // to).
+            records
+                .iter()
+                .position(|r| r.location == Some(crate::model::Location::Default))
+        } else if set.policy == Policy::Failover {
             let find = |role| records.iter().position(|r| r.failover == Some(role));
             match (find(FailoverRole::Primary), find(FailoverRole::Secondary)) {
                 (Some(p), _) if is_healthy(&records[p]) => Some(p),
@@ -117,8 +250,10 @@ impl Group {
     pub fn standing(&self, index: usize, record: &Record, healthy: bool) -> Standing {
         match self.policy {
             Policy::Simple => Standing::Simple,
-            Policy::Failover if self.active == Some(index) => Standing::Active { healthy },
-            Policy::Failover => Standing::Standby { healthy },
+            Policy::Failover | Policy::Geolocation if self.active == Some(index) => {
+                Standing::Active { healthy }
+            }
+            Policy::Failover | Policy::Geolocation => Standing::Standby { healthy },
             Policy::Multivalue | Policy::Weighted => {
                 if !healthy && self.any_healthy {
                     Standing::Unhealthy
@@ -153,27 +288,48 @@ pub struct Current<'a> {
 /// group ([`Standing::eligible`]). What a zone transfer carries, and what
 /// its serial follows.
 pub fn zone_now<'a>(zone: &'a Zone, healthy: &impl Fn(HealthId) -> bool) -> Vec<Current<'a>> {
+    let live = Live::new(zone, healthy);
     let mut out = Vec::new();
     for node in zone.nodes() {
         for set in &node.sets {
             if set.rtype == Rtype::SOA {
                 continue;
             }
-            let group = Group::of(set, healthy);
-            for (i, record) in set.records.iter().enumerate() {
-                let own = record.health.is_none_or(healthy);
-                if !group.standing(i, record, own).eligible() {
-                    continue;
-                }
-                out.extend(record.values.iter().map(|data| Current {
-                    owner: &node.name,
-                    ttl: record.ttl,
-                    data,
-                }));
-            }
+            current_of(zone, &node.name, set, live, 0, &mut out);
         }
     }
     out
+}
+
+/// The eligible records of `set`, as `owner`'s; an alias stands for what
+/// its target answers now (with the target's TTLs, as Route 53 answers
+/// an alias), so a secondary serves the alias name as queries see it.
+fn current_of<'a, F: Fn(HealthId) -> bool>(
+    zone: &'a Zone,
+    owner: &'a DName,
+    set: &'a RecordSet,
+    live: Live<'_, F, Zone>,
+    depth: u8,
+    out: &mut Vec<Current<'a>>,
+) {
+    let group = Group::of(set, &live);
+    for (i, record) in set.records.iter().enumerate() {
+        if !group.standing(i, record, live.record(record)).eligible() {
+            continue;
+        }
+        match &record.alias {
+            Some(alias) => {
+                if let Some(target) = zone.alias_target(alias).filter(|_| depth < MAX_ALIAS_HOPS) {
+                    current_of(zone, owner, target, live, depth + 1, out);
+                }
+            }
+            None => out.extend(record.values.iter().map(|data| Current {
+                owner,
+                ttl: record.ttl,
+                data,
+            })),
+        }
+    }
 }
 
 /// Fills `out` with the values `set` answers with right now.
@@ -182,18 +338,14 @@ pub fn zone_now<'a>(zone: &'a Zone, healthy: &impl Fn(HealthId) -> bool) -> Vec<
 /// healthy. `out` is cleared first and, once grown, never reallocates.
 pub fn select<R: Rng + ?Sized>(
     set: &RecordSet,
-    healthy: impl Fn(HealthId) -> bool,
+    healthy: impl Health,
     rng: &mut R,
     out: &mut Vec<Pick>,
 ) {
     out.clear();
     let group = Group::of(set, &healthy);
     let records = &set.records[..set.records.len().min(MAX_CANDIDATES)];
-    let eligible = |(i, r): &(usize, &Record)| {
-        group
-            .standing(*i, r, r.health.is_none_or(&healthy))
-            .eligible()
-    };
+    let eligible = |(i, r): &(usize, &Record)| group.standing(*i, r, healthy.record(r)).eligible();
     let pick = |i: usize| Pick {
         record: i as u16,
         value: 0,
@@ -222,7 +374,7 @@ pub fn select<R: Rng + ?Sized>(
             shuffle_prefix(out, n, rng);
             out.truncate(n);
         }
-        Policy::Failover => out.extend(group.active.map(pick)),
+        Policy::Failover | Policy::Geolocation => out.extend(group.active.map(pick)),
         Policy::Weighted => {
             let total: u32 = records
                 .iter()
@@ -290,6 +442,8 @@ mod tests {
             health,
             failover: None,
             weight: 0,
+            alias: None,
+            location: None,
         }
     }
 
@@ -557,5 +711,96 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    /// A zone as octoDNS builds a dynamic record: two multivalue pools,
+    /// a failover pair of aliases to them evaluating their health, and
+    /// the name aliased to the pair.
+    fn aliased_zone() -> Snapshot {
+        use std::str::FromStr;
+        let apex = crate::model::DName::from_str("z.test.").unwrap();
+        let records = [
+            r#"{"name":"pa","type":"A","routing":"multivalue","set":"1","value":"192.0.2.1","health_check":"a"}"#,
+            r#"{"name":"pb","type":"A","routing":"multivalue","set":"1","value":"192.0.2.2","health_check":"b"}"#,
+            r#"{"name":"fo","type":"A","routing":"failover","set":"p","failover":"primary","alias":"pa","evaluate_target_health":true}"#,
+            r#"{"name":"fo","type":"A","routing":"failover","set":"s","failover":"secondary","alias":"pb","evaluate_target_health":true}"#,
+            r#"{"name":"@","type":"A","alias":"fo"}"#,
+        ]
+        .iter()
+        .map(|json| {
+            serde_json::from_str::<crate::input::RecordInput>(json)
+                .unwrap()
+                .to_spec(&apex, &|_| true)
+                .unwrap()
+        })
+        .collect();
+        let zone = crate::model::ZoneSpec {
+            name: apex,
+            records,
+        };
+        assert_eq!(crate::validate::zone(&zone), []);
+        let ids = |id: &str| Some(if id == "a" { 0 } else { 1 });
+        Snapshot::build(&[zone], &ids, 1)
+    }
+
+    #[test]
+    fn aliases_answer_with_their_target_and_follow_its_health() {
+        use crate::snapshot::{Found, NameKey};
+        use std::str::FromStr;
+        let snapshot = aliased_zone();
+        let apex = crate::model::DName::from_str("z.test.").unwrap();
+        let key = NameKey::new(&apex);
+        let (zone, labels) = snapshot.find_zone(&key).unwrap();
+        let Found::Node { node, .. } = zone.find(&key, labels, domain::base::iana::Rtype::A) else {
+            panic!("no apex");
+        };
+        let set = node.set(domain::base::iana::Rtype::A).unwrap();
+        let mut rng = SmallRng::seed_from_u64(1);
+        let mut out = Vec::new();
+        let answer = |(a_up, b_up): (bool, bool), rng: &mut SmallRng, out: &mut Vec<Pick>| {
+            let checks = move |id: HealthId| if id == 0 { a_up } else { b_up };
+            let answering = select_through_aliases(&snapshot, set, &checks, rng, out).unwrap();
+            out.iter()
+                .map(|p| answering.records[p.record as usize].values[p.value as usize].to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(answer((true, true), &mut rng, &mut out), ["192.0.2.1"]);
+        assert_eq!(answer((false, true), &mut rng, &mut out), ["192.0.2.2"]);
+        // Both pools down: the primary answers (Route 53), and its pool
+        // fails open.
+        assert_eq!(answer((false, false), &mut rng, &mut out), ["192.0.2.1"]);
+    }
+
+    #[test]
+    fn a_zone_transfers_each_alias_name_as_it_answers_now() {
+        use crate::snapshot::NameKey;
+        use domain::base::ToName;
+        use std::str::FromStr;
+        let snapshot = aliased_zone();
+        let apex = crate::model::DName::from_str("z.test.").unwrap();
+        let (zone, _) = snapshot.find_zone(&NameKey::new(&apex)).unwrap();
+        let now = |(a_up, b_up): (bool, bool), name: &str| {
+            let checks = move |id: HealthId| if id == 0 { a_up } else { b_up };
+            let owner = crate::model::DName::from_str(name).unwrap();
+            let mut values: Vec<String> = zone_now(zone, &checks)
+                .iter()
+                .filter(|c| c.owner.name_eq(&owner) && matches!(c.data, RData::A(_)))
+                .map(|c| c.data.to_string())
+                .collect();
+            values.sort();
+            values
+        };
+        // The apex and the failover pair stand for the active pool.
+        assert_eq!(now((true, true), "z.test."), ["192.0.2.1"]);
+        assert_eq!(now((true, true), "fo.z.test."), ["192.0.2.1"]);
+        assert_eq!(now((false, true), "z.test."), ["192.0.2.2"]);
+        assert_eq!(now((false, true), "fo.z.test."), ["192.0.2.2"]);
+        // The pools themselves, as ever.
+        assert_eq!(
+            now((false, true), "pa.z.test."),
+            ["192.0.2.1"],
+            "fails open"
+        );
+        assert_eq!(now((true, true), "pb.z.test."), ["192.0.2.2"]);
     }
 }

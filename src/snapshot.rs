@@ -21,7 +21,7 @@ use domain::base::name::{Label, ToLabelIter};
 use domain::base::{ToName, Ttl};
 
 use crate::metrics::ZoneCounters;
-use crate::model::{DName, FailoverRole, Policy, RData, ZoneSpec};
+use crate::model::{DName, FailoverRole, Location, Policy, RData, ZoneSpec};
 
 /// Hash map with a fast non-cryptographic hasher: keys come from our own
 /// zone data, and lookups are on the hot path.
@@ -100,6 +100,23 @@ pub struct Record {
     pub failover: Option<FailoverRole>,
     /// Weight for weighted routing.
     pub weight: u8,
+    /// For an alias: what it answers with (`values` is empty).
+    pub alias: Option<Alias>,
+    /// Where a geolocation record applies.
+    pub location: Option<Location>,
+}
+
+/// What an alias record answers with: the records of its own type at
+/// another name of the snapshot, as they are at query time.
+#[derive(Debug, Clone)]
+pub struct Alias {
+    /// The target name, absolute.
+    pub target: DName,
+    /// The type of the alias record, and so of the target's records.
+    pub rtype: Rtype,
+    /// Whether the alias is healthy only while the target has a healthy
+    /// answer.
+    pub evaluate_target_health: bool,
 }
 
 impl Node {
@@ -190,6 +207,17 @@ impl Snapshot {
         self.zones.len()
     }
 
+    /// The record set an alias answers with, if its target name exists
+    /// in a zone of the snapshot and has records of the alias's type.
+    pub fn alias_target(&self, alias: &Alias) -> Option<&RecordSet> {
+        let key = NameKey::new(&alias.target);
+        let (zone, apex) = self.find_zone(&key)?;
+        match zone.find(&key, apex, alias.rtype) {
+            Found::Node { node, .. } => node.set(alias.rtype),
+            _ => None,
+        }
+    }
+
     /// The most specific zone containing `key`, and the label index of its
     /// apex within `key`.
     pub fn find_zone(&self, key: &NameKey) -> Option<(&Zone, usize)> {
@@ -215,6 +243,12 @@ impl Zone {
                 health: r.health_check.as_deref().and_then(health),
                 failover: r.failover,
                 weight: r.weight.unwrap_or(0),
+                alias: r.alias.as_ref().map(|a| Alias {
+                    target: a.target.clone(),
+                    rtype: r.rtype,
+                    evaluate_target_health: a.evaluate_target_health,
+                }),
+                location: r.location.clone(),
             };
             match node.sets.iter_mut().find(|s| s.rtype == r.rtype) {
                 Some(set) => set.records.push(record),
@@ -305,13 +339,30 @@ impl Zone {
     }
 
     /// Whether any record's answer depends on a health check: only such
-    /// a zone can change with a health transition.
+    /// a zone can change with a health transition. An alias that evaluates
+    /// its target follows the target's checks, which are in this zone.
     pub fn follows_health(&self) -> bool {
         self.nodes
             .values()
             .flat_map(|n| &n.sets)
             .flat_map(|s| &s.records)
             .any(|r| r.health.is_some())
+    }
+
+    /// The record set `alias` answers with, when its target is in this
+    /// zone (aliases point within their zone).
+    pub fn alias_target(&self, alias: &Alias) -> Option<&RecordSet> {
+        let key = NameKey::new(&alias.target);
+        let apex = key
+            .labels()
+            .checked_sub(NameKey::new(&self.apex).labels())?;
+        if key.suffix(apex) != &*name_key(&self.apex) {
+            return None;
+        }
+        match self.find(&key, apex, alias.rtype) {
+            Found::Node { node, .. } => node.set(alias.rtype),
+            _ => None,
+        }
     }
 
     /// The SOA serial served now.
@@ -413,6 +464,8 @@ fn simple_set(rtype: Rtype, data: RData) -> RecordSet {
             health: None,
             failover: None,
             weight: 0,
+            alias: None,
+            location: None,
         }],
     }
 }

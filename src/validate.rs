@@ -59,7 +59,7 @@ pub fn zone(zone: &ZoneSpec) -> Vec<Problem> {
                 format!("{group_name}: {} records take simple routing only", r.rtype),
             );
         }
-        if r.values.is_empty() {
+        if r.values.is_empty() && r.alias.is_none() {
             report(r, format!("{group_name}: a record has at least one value"));
             continue;
         }
@@ -69,7 +69,7 @@ pub fn zone(zone: &ZoneSpec) -> Vec<Problem> {
                 format!("{group_name}: a {} record has exactly one value", r.rtype),
             );
         }
-        if r.policy != Policy::Simple && r.values.len() != 1 {
+        if r.policy != Policy::Simple && r.values.len() != 1 && r.alias.is_none() {
             report(
                 r,
                 format!(
@@ -124,6 +124,15 @@ pub fn zone(zone: &ZoneSpec) -> Vec<Problem> {
             );
             continue;
         }
+        if let Some(location) = &r.location
+            && group.iter().any(|o| o.location.as_ref() == Some(location))
+        {
+            report(
+                r,
+                format!("{group_name}: location {location} has a record already"),
+            );
+            continue;
+        }
         if group.len() >= MAX_RECORDS_PER_GROUP {
             report(
                 r,
@@ -145,6 +154,56 @@ pub fn zone(zone: &ZoneSpec) -> Vec<Problem> {
             continue;
         }
         group.push(r);
+    }
+
+    // An alias answers with its target's records: they must exist, and
+    // following aliases must not come back to where it started.
+    let group_of = |name: &crate::model::DName, rtype: Rtype| {
+        index
+            .get(&(crate::snapshot::name_key(name).to_vec(), rtype))
+            .copied()
+    };
+    for (g, group) in groups.iter().enumerate() {
+        for r in group {
+            let Some(alias) = &r.alias else { continue };
+            let Some(target) = group_of(&alias.target, r.rtype) else {
+                problems.push(Problem {
+                    origin: r.origin.clone(),
+                    message: format!(
+                        "{}. {}: alias target {}. has no {} records in the zone",
+                        r.owner, r.rtype, alias.target, r.rtype
+                    ),
+                });
+                continue;
+            };
+            let mut seen = vec![false; groups.len()];
+            let mut stack = vec![target];
+            let mut looped = false;
+            while let Some(next) = stack.pop() {
+                if next == g {
+                    looped = true;
+                    break;
+                }
+                if std::mem::replace(&mut seen[next], true) {
+                    continue;
+                }
+                stack.extend(
+                    groups[next]
+                        .iter()
+                        .filter_map(|o| o.alias.as_ref())
+                        .filter_map(|a| group_of(&a.target, r.rtype)),
+                );
+            }
+            if looped {
+                problems.push(Problem {
+                    origin: r.origin.clone(),
+                    message: format!(
+                        "{}. {}: following alias target {}. leads back to it; aliases cannot form a loop",
+                        r.owner, r.rtype, alias.target
+                    ),
+                });
+            }
+        }
     }
 
     for records in owners.values() {
@@ -189,6 +248,8 @@ mod tests {
     fn rec(name: &str, rtype: Rtype, policy: Policy, set: Option<&str>, value: &str) -> RecordSpec {
         let apex = DName::from_str("example.test.").unwrap();
         RecordSpec {
+            alias: None,
+            location: None,
             owner: DName::from_str(name).unwrap(),
             rtype,
             ttl: Ttl::from_secs(60),
@@ -212,6 +273,47 @@ mod tests {
             records,
         };
         zone(&z).into_iter().map(|p| p.message).collect()
+    }
+
+    fn alias(name: &str, target: &str) -> RecordSpec {
+        RecordSpec {
+            values: Vec::new(),
+            alias: Some(crate::model::AliasSpec {
+                target: DName::from_str(target).unwrap(),
+                evaluate_target_health: true,
+            }),
+            ..rec(name, Rtype::A, Policy::Simple, None, "192.0.2.1")
+        }
+    }
+
+    #[test]
+    fn an_alias_needs_its_target_and_no_loop() {
+        let ok = check(vec![
+            alias("a.example.test.", "b.example.test."),
+            rec(
+                "b.example.test.",
+                Rtype::A,
+                Policy::Simple,
+                None,
+                "192.0.2.1",
+            ),
+        ]);
+        assert_eq!(ok, Vec::<String>::new());
+        let missing = check(vec![alias("a.example.test.", "c.example.test.")]);
+        assert_eq!(
+            missing,
+            ["a.example.test. A: alias target c.example.test. has no A records in the zone"]
+        );
+        let looped = check(vec![
+            alias("a.example.test.", "b.example.test."),
+            alias("b.example.test.", "c.example.test."),
+            alias("c.example.test.", "a.example.test."),
+        ]);
+        assert_eq!(looped.len(), 3, "{looped:?}");
+        assert!(
+            looped[0].ends_with("aliases cannot form a loop"),
+            "{looped:?}"
+        );
     }
 
     #[test]

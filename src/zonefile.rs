@@ -409,6 +409,8 @@ impl Loader<'_> {
         }
         self.index.insert(key, self.records.len());
         self.records.push(RecordSpec {
+            alias: None,
+            location: None,
             owner,
             rtype,
             ttl,

@@ -187,6 +187,16 @@ fn config(dir: &Path, up_port: u16, down_port: u16) -> Config {
         "health_check = \"c15\"\nweight = 30",
     );
     record("wt", "weighted", "z", "192.0.2.213", "weight = 0");
+    // Aliases: a failover pair of aliases to the multivalue and weighted
+    // groups, evaluating their health, and a simple alias to the pair.
+    for (set, role, target) in [("p", "primary", "multi"), ("s", "secondary", "wt")] {
+        toml.push_str(&format!(
+            "[[zone.record]]\nname = \"afo\"\ntype = \"A\"\nrouting = \"failover\"\n\
+             set = \"{set}\"\nfailover = \"{role}\"\nalias = \"{target}\"\n\
+             evaluate_target_health = true\n\n"
+        ));
+    }
+    toml.push_str("[[zone.record]]\nname = \"ap\"\ntype = \"A\"\nalias = \"afo\"\n\n");
     let path = dir.join("eightfold.toml");
     match Config::from_toml(&path, &toml) {
         Ok(c) => c,
@@ -281,6 +291,7 @@ const KINDS: &[(&str, &str, u16)] = &[
     ("ANY at a CNAME", "alias.example.test.", ANY),
     ("CNAME below a DNAME", "x.old.example.test.", CNAME),
     ("TC-sized TXT", "big.example.test.", TXT),
+    ("alias to a failover pair of aliases", "ap.example.test.", A),
     ("REFUSED", "www.other.example.", A),
 ];
 
@@ -464,6 +475,11 @@ fn answers_are_the_ones_expected() {
     assert_eq!(
         answer_count("fo.example.test.", A, None, Transport::Udp),
         (1, false)
+    );
+    // ap -> afo (primary, multi healthy) -> multi: its eight answers.
+    assert_eq!(
+        answer_count("ap.example.test.", A, None, Transport::Udp),
+        (8, false)
     );
     assert_eq!(
         answer_count("alias.example.test.", A, None, Transport::Udp),

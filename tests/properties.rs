@@ -415,6 +415,8 @@ impl RecordSetDesc {
                     health,
                     failover,
                     weight,
+                    alias: None,
+                    location: None,
                 })
                 .collect(),
         }
@@ -510,6 +512,11 @@ proptest! {
                         prop_assert!(out.iter().all(|p| healthy[usize::from(p.record)]), "unhealthy record answered");
                     }
                 }
+                Policy::Geolocation => {
+                    // Without location data only the default answers.
+                    let default = set.records.iter().position(|r| r.location == Some(eightfold::model::Location::Default));
+                    prop_assert_eq!(out.first().map(|p| usize::from(p.record)), default);
+                }
                 Policy::Failover => {
                     let find = |role| set.records.iter().position(|r| r.failover == Some(role));
                     let (p, s) = (find(FailoverRole::Primary), find(FailoverRole::Secondary));
@@ -552,6 +559,8 @@ fn apex() -> DName {
 
 fn record_without_values(owner: &str, rtype: Rtype) -> RecordSpec {
     RecordSpec {
+        alias: None,
+        location: None,
         owner: DName::from_str(owner).unwrap(),
         rtype,
         ttl: Ttl::from_secs(60),

@@ -532,9 +532,19 @@ fn write_answer<'p>(
                 } else {
                     node.set(query.qtype)
                 };
-                outcome = match set {
+                // An alias answers with its target's records, under the
+                // name asked for.
+                let answering = set.and_then(|set| {
+                    routing::select_through_aliases(
+                        snapshot,
+                        set,
+                        &healthy,
+                        &mut scratch.rng,
+                        &mut scratch.picks,
+                    )
+                });
+                outcome = match answering {
                     Some(set) => {
-                        routing::select(set, healthy, &mut scratch.rng, &mut scratch.picks);
                         push_picks(&mut answer, &owner, set, &scratch.picks)?;
                         Outcome::Positive(Some(set))
                     }
@@ -917,12 +927,11 @@ fn push_picks(
 ) -> Result<(), PushError> {
     for pick in picks {
         let record = &set.records[pick.record as usize];
-        push_value(
-            section,
-            owner,
-            record.ttl,
-            &record.values[pick.value as usize],
-        )?;
+        // An alias has no values of its own: where it is not followed
+        // (additional-section addresses), it adds nothing.
+        if let Some(value) = record.values.get(pick.value as usize) {
+            push_value(section, owner, record.ttl, value)?;
+        }
     }
     Ok(())
 }

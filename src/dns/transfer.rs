@@ -342,6 +342,8 @@ mod tests {
             failover: None,
             weight: None,
             origin: None,
+            alias: None,
+            location: None,
         }
     }
 

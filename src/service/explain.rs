@@ -9,7 +9,7 @@ use super::{Service, key_text};
 use crate::config::parse_absolute;
 use crate::dns::handler::Published;
 use crate::model::{DName, FailoverRole, MULTIVALUE_MAX_ANSWERS, Policy};
-use crate::routing::Standing;
+use crate::routing::{Health, Standing};
 use crate::snapshot::{Found, NameKey};
 
 impl Service {
@@ -48,13 +48,12 @@ impl Service {
         };
         out.routing = Some(set.policy.as_str());
         let health = &published.health;
-        let healthy: Vec<bool> = set
-            .records
-            .iter()
-            .map(|r| r.health.is_none_or(|h| health.is_healthy(h)))
-            .collect();
         let health_of = |h| health.is_healthy(h);
-        let group = crate::routing::Group::of(set, &health_of);
+        // As DNS judges: an alias evaluating its target is healthy while
+        // the target has a healthy answer.
+        let live = crate::routing::Live::new(&published.snapshot, &health_of);
+        let healthy: Vec<bool> = set.records.iter().map(|r| live.record(r)).collect();
+        let group = crate::routing::Group::of(set, &live);
         let candidates = set
             .records
             .iter()
@@ -64,7 +63,15 @@ impl Service {
         for (i, (r, &ok)) in set.records.iter().zip(&healthy).enumerate() {
             let standing = group.standing(i, r, ok);
             let eligible = standing.eligible();
-            let why = explain(standing, r, set.policy, candidates);
+            let mut why = explain(standing, r, set.policy, candidates);
+            if let Some(alias) = &r.alias {
+                let evaluating = if alias.evaluate_target_health {
+                    ", healthy while it has a healthy answer"
+                } else {
+                    ""
+                };
+                why = format!("alias to {}.{evaluating}; {why}", alias.target);
+            }
             out.records.push(RecordExplanation {
                 set: r.set.as_deref().map(String::from),
                 values: r.values.iter().map(|v| v.to_string()).collect(),
@@ -139,6 +146,13 @@ pub(super) fn explain(
         Standing::Unhealthy => "unhealthy".into(),
         Standing::WeightZero => {
             "weight 0: chosen only when every record of non-zero weight is unhealthy".into()
+        }
+        Standing::Active { .. } if policy == Policy::Geolocation => {
+            "default location (*): answers every client, as eightfold has no location data".into()
+        }
+        Standing::Standby { .. } if policy == Policy::Geolocation => {
+            "a specific location: never matched, as eightfold has no location data for clients"
+                .into()
         }
         Standing::Active { healthy: true } if primary => "primary, healthy".into(),
         Standing::Active { healthy: false } if primary => {

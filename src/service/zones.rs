@@ -330,6 +330,12 @@ pub(super) fn same_record(a: &RecordSpec, b: &RecordSpec) -> bool {
         && a.health_check == b.health_check
         && a.failover == b.failover
         && a.weight == b.weight
+        && a.alias
+            .as_ref()
+            .map(|x| (key_text(&x.target), x.evaluate_target_health))
+            == b.alias
+                .as_ref()
+                .map(|x| (key_text(&x.target), x.evaluate_target_health))
 }
 
 impl Inner {

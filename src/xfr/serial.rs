@@ -244,6 +244,8 @@ mod tests {
             failover: None,
             weight: None,
             origin: None,
+            alias: None,
+            location: None,
         }];
         for (i, v) in values.iter().enumerate().skip(1) {
             let mut r = records[0].clone();
@@ -272,6 +274,8 @@ mod tests {
                 failover: None,
                 weight: None,
                 origin: None,
+                alias: None,
+                location: None,
             });
         }
         ZoneSpec { name, records }

@@ -145,9 +145,10 @@ def r53(server):
 
 
 class Backend:
-    """An HTTP endpoint for health checks; `fail()` makes it answer 503."""
+    """An HTTP endpoint for health checks; `fail()` makes it answer 503.
+    On `host` (any loopback address) and `port` (0: a free one)."""
 
-    def __init__(self):
+    def __init__(self, host="127.0.0.1", port=0):
         self.healthy = True
         backend = self
 
@@ -162,7 +163,7 @@ class Backend:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = http.server.ThreadingHTTPServer((host, port), Handler)
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
@@ -225,8 +226,8 @@ def _backends():
     """Makes Backends on demand and closes them all at the end."""
     made = []
 
-    def make():
-        b = Backend()
+    def make(**where):
+        b = Backend(**where)
         made.append(b)
         return b
 

@@ -9,7 +9,7 @@ import sysconfig
 
 import yaml
 
-from conftest import AWS_ENV
+from conftest import AWS_ENV, wait_until
 
 ZONE = "octo.test."
 
@@ -84,3 +84,65 @@ def test_octodns_syncs_a_static_zone_and_sees_no_change_after(server, tmp_path):
     assert sorted(server.query(ZONE, "MX")) == ["10 mail.octo.test.", "20 mx.elsewhere.test."]
     assert server.query("www.octo.test.", "CNAME") == ["web.elsewhere.test."]
     assert server.query("_sip._tcp.octo.test.", "SRV") == ["10 20 5060 sip.octo.test."]
+
+
+DYNAMIC = """---
+www:
+  dynamic:
+    pools:
+      fallback:
+        values:
+        - value: 127.0.0.2
+      primary:
+        fallback: fallback
+        values:
+        - value: 127.0.0.1
+    rules:
+    - pool: primary
+  octodns:
+    healthcheck:
+      host: www.dyn.test
+      path: /health
+      port: {port}
+      protocol: HTTP
+    route53:
+      healthcheck:
+        failure_threshold: 1
+        measure_latency: true
+        request_interval: 10
+  type: A
+  value: 192.0.2.99
+"""
+
+
+def test_octodns_dynamic_records_follow_health(server, tmp_path, backend_factory):
+    """A dynamic record (pools, a catch-all rule, health checks) as
+    octodns-route53 builds it: weighted value sets with health checks,
+    failover aliases per pool and a default-location geolocation alias."""
+    primary = backend_factory()
+    fallback = backend_factory(host="127.0.0.2", port=primary.port)
+    (tmp_path / "config").mkdir()
+    source = DYNAMIC.format(port=primary.port)
+    (tmp_path / "config" / "dyn.test.yaml").write_text(source)
+    (tmp_path / "octo.yaml").write_text(CONFIG.replace("octo.test.", "dyn.test."))
+
+    first = octodns(server, tmp_path, "octodns-sync", "--config-file=octo.yaml", "--doit")
+    assert "Creates=1, Updates=0, Deletes=0" in first, first
+    second = octodns(server, tmp_path, "octodns-sync", "--config-file=octo.yaml")
+    assert "No changes were planned" in second, second
+
+    octodns(server, tmp_path, "octodns-dump", "--config-file=octo.yaml", "--output-dir=dump", "dyn.test.", "route53")
+    dumped = yaml.safe_load((tmp_path / "dump" / "dyn.test.yaml").read_text())
+    want = yaml.safe_load(source)["www"]
+    # octoDNS writes its defaults out: no fallback, status obey, weight 1.
+    for pool in want["dynamic"]["pools"].values():
+        pool.setdefault("fallback", None)
+        pool["values"] = [dict({"status": "obey", "weight": 1}, **v) for v in pool["values"]]
+    assert dumped["www"]["dynamic"] == want["dynamic"]
+    assert dumped["www"]["value"] == want["value"]
+
+    wait_until("the primary pool answering", lambda: server.query("www.dyn.test.") == ["127.0.0.1"])
+    primary.fail()
+    wait_until("the fallback pool answering", lambda: server.query("www.dyn.test.") == ["127.0.0.2"])
+    primary.recover()
+    wait_until("the primary pool again", lambda: server.query("www.dyn.test.") == ["127.0.0.1"])

@@ -343,3 +343,118 @@ def test_reads_tools_make_on_their_usual_path(r53, backend_factory):
     r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": {
         "Name": "www.reads.test", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.1"}]}}]})
     r53.delete_hosted_zone(Id=zid)
+
+
+def alias(name, target, zid, rtype="A", evaluate=False, **routing):
+    rrset = {"Name": name, "Type": rtype,
+             "AliasTarget": {"HostedZoneId": zid, "DNSName": target, "EvaluateTargetHealth": evaluate}}
+    rrset.update(routing)
+    return rrset
+
+
+def test_alias_record_sets_answer_with_their_targets(server, r53, backend_factory):
+    """As octoDNS builds a dynamic record: two multivalue pools, a failover
+    pair of aliases to them evaluating target health, and the name (and
+    the apex) aliased to the failover pair."""
+    zid = r53.create_hosted_zone(Name="alias.test", CallerReference="alias-zone")["HostedZone"]["Id"]
+    bare = zid.split("/")[-1]
+    primary, fallback = backend_factory(), backend_factory()
+    checks = {}
+    for name, b in (("primary", primary), ("fallback", fallback)):
+        checks[name] = r53.create_health_check(CallerReference=f"alias-{name}", HealthCheckConfig={
+            "IPAddress": "127.0.0.1", "Port": b.port, "Type": "HTTP", "ResourcePath": "/",
+            "RequestInterval": 10, "FailureThreshold": 1})["HealthCheck"]["Id"]
+
+    def pool(pool_name, values, check):
+        return [{"Name": f"_pool-{pool_name}.www.alias.test.", "Type": "A", "SetIdentifier": v,
+                 "MultiValueAnswer": True, "TTL": 60, "ResourceRecords": [{"Value": v}],
+                 "HealthCheckId": check} for v in values]
+
+    sets = (
+        pool("a", ["192.0.2.1", "192.0.2.2"], checks["primary"])
+        + pool("b", ["198.51.100.1"], checks["fallback"])
+        + [
+            alias("_failover.www.alias.test.", "_pool-a.www.alias.test.", bare, evaluate=True,
+                  SetIdentifier="primary", Failover="PRIMARY"),
+            alias("_failover.www.alias.test.", "_pool-b.www.alias.test.", bare, evaluate=True,
+                  SetIdentifier="secondary", Failover="SECONDARY"),
+            alias("www.alias.test.", "_failover.www.alias.test.", bare, evaluate=True),
+            alias("alias.test.", "www.alias.test.", bare),
+        ]
+    )
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
+        "Changes": [{"Action": "CREATE", "ResourceRecordSet": s} for s in sets]})
+
+    # Listed back as sent (AliasTarget, no TTL, no ResourceRecords).
+    listed = r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]
+    www = [r for r in listed if r["Name"] == "www.alias.test." and r["Type"] == "A"]
+    assert www == [alias("www.alias.test.", "_failover.www.alias.test.", bare, evaluate=True)]
+
+    healthy_pool = lambda: sorted(server.query("www.alias.test.")) == ["192.0.2.1", "192.0.2.2"]
+    wait_until("the primary pool answering", healthy_pool)
+    assert sorted(server.query("alias.test.")) == ["192.0.2.1", "192.0.2.2"], "apex alias"
+    # The primary pool's backend fails: the failover alias sees its
+    # target without a healthy answer, and the fallback pool answers.
+    primary.fail()
+    wait_until("the fallback pool answering", lambda: server.query("www.alias.test.") == ["198.51.100.1"])
+    assert server.query("alias.test.") == ["198.51.100.1"]
+    primary.recover()
+    wait_until("the primary pool again", healthy_pool)
+
+    # Targets outside the zone, missing targets and loops are refused.
+    refused = [
+        (alias("x.alias.test.", "elb.amazonaws.com.", "Z35SXDOTRQ7X7K"), "is not this hosted zone"),
+        (alias("x.alias.test.", "nothing.alias.test.", bare), "has no A records in the zone"),
+        (alias("m.alias.test.", "www.alias.test.", bare, SetIdentifier="m", MultiValueAnswer=True),
+         "a multivalue record cannot be an alias"),
+        (alias("t.alias.test.", "www.alias.test.", bare, TTL=60), "an alias answers with its target's TTL"),
+    ]
+    for rrset, says in refused:
+        with pytest.raises(ClientError) as e:
+            r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
+                "Changes": [{"Action": "UPSERT", "ResourceRecordSet": rrset}]})
+        assert says in error_of(e)[1], error_of(e)[1]
+    with pytest.raises(ClientError) as e:
+        r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [
+            {"Action": "CREATE", "ResourceRecordSet": alias("l1.alias.test.", "l2.alias.test.", bare)},
+            {"Action": "CREATE", "ResourceRecordSet": alias("l2.alias.test.", "l1.alias.test.", bare)},
+        ]})
+    assert "aliases cannot form a loop" in error_of(e)[1], error_of(e)[1]
+
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
+        "Changes": [{"Action": "DELETE", "ResourceRecordSet": s} for s in reversed(sets)]})
+    r53.delete_hosted_zone(Id=zid)
+    for check in checks.values():
+        r53.delete_health_check(HealthCheckId=check)
+
+
+def test_geolocation_sets_answer_from_the_default_location(server, r53):
+    zid = r53.create_hosted_zone(Name="geo.test", CallerReference="geo-zone")["HostedZone"]["Id"]
+    sets = [
+        {"Name": "www.geo.test.", "Type": "A", "SetIdentifier": "default", "GeoLocation": {"CountryCode": "*"},
+         "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.1"}]},
+        {"Name": "www.geo.test.", "Type": "A", "SetIdentifier": "de", "GeoLocation": {"CountryCode": "DE"},
+         "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.2"}]},
+        {"Name": "www.geo.test.", "Type": "A", "SetIdentifier": "eu", "GeoLocation": {"ContinentCode": "EU"},
+         "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.3"}]},
+        {"Name": "www.geo.test.", "Type": "A", "SetIdentifier": "us-ca",
+         "GeoLocation": {"CountryCode": "US", "SubdivisionCode": "CA"},
+         "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.4"}]},
+    ]
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
+        "Changes": [{"Action": "CREATE", "ResourceRecordSet": s} for s in sets]})
+    listed = [r for r in r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]
+              if r["Name"] == "www.geo.test."]
+    assert sorted(listed, key=lambda r: r["SetIdentifier"]) == sorted(sets, key=lambda r: r["SetIdentifier"])
+    # Without location data every client gets the default location's.
+    for _ in range(5):
+        assert server.query("www.geo.test.") == ["192.0.2.1"]
+    for location, says in [({"CountryCode": "DE"}, "location country DE has a record already"),
+                           ({"ContinentCode": "XX"}, "is not one of AF")]:
+        with pytest.raises(ClientError) as e:
+            r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={"Changes": [{"Action": "CREATE",
+                "ResourceRecordSet": dict(sets[1], SetIdentifier="again", GeoLocation=location)}]})
+        assert says in error_of(e)[1], error_of(e)[1]
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
+        "Changes": [{"Action": "DELETE", "ResourceRecordSet": s} for s in sets]})
+    r53.delete_hosted_zone(Id=zid)

@@ -252,8 +252,10 @@ fn generated_apex_sets(
                 weight: None,
                 failover: None,
                 multi_value_answer: false,
-                ttl,
+                ttl: Some(ttl),
                 values,
+                alias: None,
+                geo_location: None,
                 health_check_id: None,
             });
         }
@@ -427,20 +429,36 @@ async fn delete_hosted_zone(
 
 // ----- record sets -----
 
-fn write_record_set(doc: &mut Doc, r: &RecordSetOut) {
+/// One record set of zone `zone_id`.
+fn write_record_set(doc: &mut Doc, zone_id: &str, r: &RecordSetOut) {
     doc.open("ResourceRecordSet")
         .text("Name", &r.name)
         .text("Type", &r.rtype)
         .opt("SetIdentifier", r.set_identifier.as_ref())
-        .opt("Weight", r.weight)
-        .opt("Failover", r.failover.as_ref())
-        .opt("MultiValueAnswer", r.multi_value_answer.then_some(true))
-        .text("TTL", r.ttl);
-    doc.open("ResourceRecords");
-    for v in &r.values {
-        doc.open("ResourceRecord").text("Value", v).close();
+        .opt("Weight", r.weight);
+    if let Some([continent, country, subdivision]) = &r.geo_location {
+        doc.open("GeoLocation")
+            .opt("ContinentCode", continent.as_ref())
+            .opt("CountryCode", country.as_ref())
+            .opt("SubdivisionCode", subdivision.as_ref())
+            .close();
     }
-    doc.close();
+    doc.opt("Failover", r.failover.as_ref())
+        .opt("MultiValueAnswer", r.multi_value_answer.then_some(true))
+        .opt("TTL", r.ttl);
+    if let Some((target, evaluate)) = &r.alias {
+        doc.open("AliasTarget")
+            .text("HostedZoneId", zone_id)
+            .text("DNSName", target)
+            .text("EvaluateTargetHealth", evaluate)
+            .close();
+    } else {
+        doc.open("ResourceRecords");
+        for v in &r.values {
+            doc.open("ResourceRecord").text("Value", v).close();
+        }
+        doc.close();
+    }
     doc.opt("HealthCheckId", r.health_check_id.as_ref()).close();
 }
 
@@ -457,7 +475,7 @@ async fn change_record_sets(
         .changes
         .items
         .iter()
-        .map(model::change_in)
+        .map(|c| model::change_in(c, &id))
         .collect::<Result<Vec<_>, _>>()?;
     let batch = ChangeBatch {
         changes,
@@ -533,7 +551,7 @@ async fn list_record_sets(
     let mut doc = Doc::new("ListResourceRecordSetsResponse");
     doc.open("ResourceRecordSets");
     for (_, r) in page {
-        write_record_set(&mut doc, r);
+        write_record_set(&mut doc, &zone.id, r);
     }
     doc.close();
     doc.text("IsTruncated", next.is_some());

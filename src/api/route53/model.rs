@@ -84,7 +84,7 @@ pub struct ResourceRecordSet {
     #[serde(default)]
     pub region: Option<IgnoredAny>,
     #[serde(default)]
-    pub geo_location: Option<IgnoredAny>,
+    pub geo_location: Option<GeoLocation>,
     #[serde(default)]
     pub failover: Option<String>,
     #[serde(default)]
@@ -94,7 +94,7 @@ pub struct ResourceRecordSet {
     #[serde(default)]
     pub resource_records: Option<ResourceRecords>,
     #[serde(default)]
-    pub alias_target: Option<IgnoredAny>,
+    pub alias_target: Option<AliasTarget>,
     #[serde(default)]
     pub health_check_id: Option<String>,
     #[serde(default)]
@@ -103,6 +103,29 @@ pub struct ResourceRecordSet {
     pub cidr_routing_config: Option<IgnoredAny>,
     #[serde(default)]
     pub geo_proximity_location: Option<IgnoredAny>,
+}
+
+/// GeoLocation.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GeoLocation {
+    #[serde(default)]
+    pub continent_code: Option<String>,
+    #[serde(default)]
+    pub country_code: Option<String>,
+    #[serde(default)]
+    pub subdivision_code: Option<String>,
+}
+
+/// AliasTarget.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AliasTarget {
+    pub hosted_zone_id: String,
+    #[serde(rename = "DNSName")]
+    pub dns_name: String,
+    #[serde(default)]
+    pub evaluate_target_health: bool,
 }
 
 /// ResourceRecords: a list of ResourceRecord.
@@ -376,8 +399,14 @@ pub struct RecordSetOut {
     pub weight: Option<i64>,
     pub failover: Option<String>,
     pub multi_value_answer: bool,
-    pub ttl: i64,
+    /// None for an alias, which has its target's.
+    pub ttl: Option<i64>,
     pub values: Vec<String>,
+    /// For an alias: the target's name (Route 53's form) and
+    /// EvaluateTargetHealth; its HostedZoneId is the record's own zone.
+    pub alias: Option<(String, bool)>,
+    /// GeoLocation: ContinentCode, CountryCode, SubdivisionCode.
+    pub geo_location: Option<[Option<String>; 3]>,
     pub health_check_id: Option<String>,
 }
 
@@ -402,7 +431,21 @@ pub fn record_out(r: &RecordInput, apex: &str) -> RecordSetOut {
         weight: r.weight,
         failover: r.failover.as_ref().map(|f| f.to_ascii_uppercase()),
         multi_value_answer: routing == "multivalue",
-        ttl: r.ttl.unwrap_or(i64::from(DEFAULT_RECORD_TTL)),
+        ttl: r
+            .alias
+            .is_none()
+            .then(|| r.ttl.unwrap_or(i64::from(DEFAULT_RECORD_TTL))),
+        alias: r
+            .alias
+            .as_ref()
+            .map(|a| (route53_name(&absolute(a, apex)), r.evaluate_target_health)),
+        geo_location: (routing == "geolocation").then(|| {
+            [
+                r.continent.clone(),
+                r.country.clone(),
+                r.subdivision.clone(),
+            ]
+        }),
         values: match (&r.value, &r.values) {
             (_, Some(values)) => values.iter().map(|v| value_out(r, apex, v)).collect(),
             (Some(v), None) => vec![value_out(r, apex, v)],
@@ -436,8 +479,9 @@ fn value_out(r: &RecordInput, apex: &str, value: &str) -> String {
     parsed.map_or_else(|| value.to_string(), |data| data.to_string())
 }
 
-/// One change of a Route 53 batch in eightfold's schema.
-pub fn change_in(change: &Change) -> Result<crate::service::Change, R53Error> {
+/// One change of a Route 53 batch for zone `zone_id` in eightfold's
+/// schema.
+pub fn change_in(change: &Change, zone_id: &str) -> Result<crate::service::Change, R53Error> {
     let action = match change.action.as_str() {
         "CREATE" => Action::Create,
         "DELETE" => Action::Delete,
@@ -451,8 +495,6 @@ pub fn change_in(change: &Change) -> Result<crate::service::Change, R53Error> {
     let rr = &change.resource_record_set;
     let fields = [
         ("Region", rr.region.is_some()),
-        ("GeoLocation", rr.geo_location.is_some()),
-        ("AliasTarget", rr.alias_target.is_some()),
         (
             "TrafficPolicyInstanceId",
             rr.traffic_policy_instance_id.is_some(),
@@ -465,7 +507,9 @@ pub fn change_in(change: &Change) -> Result<crate::service::Change, R53Error> {
     }
     // The policy is told by which routing field is present; the service
     // reports any field that does not fit it.
-    let routing = if rr.failover.is_some() {
+    let routing = if rr.geo_location.is_some() {
+        Some("geolocation")
+    } else if rr.failover.is_some() {
         Some("failover")
     } else if rr.weight.is_some() {
         Some("weighted")
@@ -497,8 +541,45 @@ pub fn change_in(change: &Change) -> Result<crate::service::Change, R53Error> {
         weight: rr.weight,
         // Kept as sent, read as Route 53 reads them.
         absolute_names: true,
+        alias: rr
+            .alias_target
+            .as_ref()
+            .map(|a| alias_in(a, zone_id))
+            .transpose()?,
+        evaluate_target_health: rr
+            .alias_target
+            .as_ref()
+            .is_some_and(|a| a.evaluate_target_health),
+        continent: rr
+            .geo_location
+            .as_ref()
+            .and_then(|g| g.continent_code.clone()),
+        country: rr
+            .geo_location
+            .as_ref()
+            .and_then(|g| g.country_code.clone()),
+        subdivision: rr
+            .geo_location
+            .as_ref()
+            .and_then(|g| g.subdivision_code.clone()),
     };
     Ok(crate::service::Change { action, record })
+}
+
+/// An AliasTarget's name, if it names the record's own zone: eightfold
+/// answers aliases from the records it serves, and AWS resources (load
+/// balancers, CloudFront, S3 websites) are not among them.
+fn alias_in(a: &AliasTarget, zone_id: &str) -> Result<String, R53Error> {
+    let target_zone = a
+        .hosted_zone_id
+        .strip_prefix("/hostedzone/")
+        .unwrap_or(&a.hosted_zone_id);
+    if target_zone != zone_id {
+        return Err(R53Error::invalid_input(format!(
+            "AliasTarget: HostedZoneId {target_zone} is not this hosted zone ({zone_id}); eightfold answers aliases to record sets of the same hosted zone only, not to AWS resources or other zones"
+        )));
+    }
+    Ok(from_route53_name(&a.dns_name))
 }
 
 // ----- health checks -----
@@ -1011,7 +1092,7 @@ mod tests {
         let req: ChangeResourceRecordSetsRequest =
             super::super::xml::parse(CHANGE_BODY.as_bytes()).unwrap();
         assert_eq!(req.change_batch.comment.as_deref(), Some("c"));
-        let change = change_in(&req.change_batch.changes.items[0]).unwrap();
+        let change = change_in(&req.change_batch.changes.items[0], "Z").unwrap();
         assert_eq!(change.action, Action::Upsert);
         assert_eq!(
             change.record,
@@ -1027,6 +1108,11 @@ mod tests {
                 failover: None,
                 weight: Some(5),
                 absolute_names: true,
+                alias: None,
+                evaluate_target_health: false,
+                continent: None,
+                country: None,
+                subdivision: None,
             }
         );
         let out = record_out(&change.record, "x.test.");
@@ -1057,13 +1143,13 @@ mod tests {
     fn unsupported_fields_are_refused_by_name() {
         let body = CHANGE_BODY.replace(
             "<HealthCheckId>",
-            "<AliasTarget><HostedZoneId>Z</HostedZoneId></AliasTarget><HealthCheckId>",
+            "<Region>eu-west-1</Region><HealthCheckId>",
         );
         let req: ChangeResourceRecordSetsRequest =
             super::super::xml::parse(body.as_bytes()).unwrap();
-        let e = change_in(&req.change_batch.changes.items[0]).unwrap_err();
+        let e = change_in(&req.change_batch.changes.items[0], "Z").unwrap_err();
         assert_eq!(e.code, "InvalidInput");
-        assert!(e.messages[0].starts_with("AliasTarget"), "{:?}", e.messages);
+        assert!(e.messages[0].starts_with("Region"), "{:?}", e.messages);
     }
 
     #[test]
