@@ -59,6 +59,21 @@ pub struct Published {
     pub nsid: Option<Arc<[u8]>>,
 }
 
+impl Published {
+    /// This publication with `snapshot` in its place; the health table,
+    /// keys and settings are shared, not copied.
+    pub fn with_snapshot(&self, snapshot: Snapshot) -> Published {
+        Published {
+            snapshot,
+            health: self.health.clone(),
+            keys: self.keys.clone(),
+            transfers: self.transfers.clone(),
+            cookie_secret: self.cookie_secret,
+            nsid: self.nsid.clone(),
+        }
+    }
+}
+
 /// How the request arrived; decides the size limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {

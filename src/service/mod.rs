@@ -381,14 +381,7 @@ impl Service {
             },
         };
         let only = inner.api_specs.get(key).map(|spec| spec.name.clone());
-        let next = Published {
-            snapshot,
-            health: current.health.clone(),
-            keys: current.keys.clone(),
-            transfers: current.transfers.clone(),
-            cookie_secret: current.cookie_secret,
-            nsid: current.nsid.clone(),
-        };
+        let next = current.with_snapshot(snapshot);
         match only {
             Some(apex) => inner.store_published(next, Some(&apex)),
             None => inner.live.published.store(Arc::new(next)),

@@ -93,14 +93,7 @@ impl Inner {
         if !rewritten && changed.is_empty() {
             return;
         }
-        let published = Arc::new(Published {
-            snapshot,
-            health: current.health.clone(),
-            keys: current.keys.clone(),
-            transfers: current.transfers.clone(),
-            cookie_secret: current.cookie_secret,
-            nsid: current.nsid.clone(),
-        });
+        let published = Arc::new(current.with_snapshot(snapshot));
         self.live.published.store(published.clone());
         self.save_serials(&changed);
         for c in &changed {
