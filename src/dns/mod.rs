@@ -9,3 +9,4 @@ pub mod rrl;
 pub mod signed;
 pub mod tcp;
 pub mod udp;
+pub mod update;

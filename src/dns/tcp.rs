@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::handler::{self, Scratch, Transport};
 use super::listen::Shared;
+use super::update;
 
 /// How long a connection may sit without a complete request before we
 /// close it (RFC 7766 §6.2.3 suggests seconds, not minutes).
@@ -308,25 +309,32 @@ async fn connection(
             Ok(Err(e)) => return Err(e),
             Err(_) => return Ok(()),
         }
-        let snapshot = shared.published.load();
-        let started = std::time::Instant::now();
-        let Some(answered) = handler::respond_from(
-            &snapshot,
-            &request[..len],
-            Transport::Tcp,
-            client,
-            &mut response,
-            &mut scratch,
-        ) else {
+        if let Some(answer) = update::answer(shared.updater.as_ref(), &request[..len]).await {
+            response = answer;
+        } else {
+            let snapshot = shared.published.load();
+            let started = std::time::Instant::now();
+            let Some(answered) = handler::respond_from(
+                &snapshot,
+                &request[..len],
+                Transport::Tcp,
+                client,
+                &mut response,
+                &mut scratch,
+            ) else {
+                continue;
+            };
+            shared.metrics.record(
+                shard,
+                answered.qtype,
+                answered.rcode,
+                answered.zone,
+                started.elapsed(),
+            );
+        }
+        if response.is_empty() {
             continue;
-        };
-        shared.metrics.record(
-            shard,
-            answered.qtype,
-            answered.rcode,
-            answered.zone,
-            started.elapsed(),
-        );
+        }
         frame.clear();
         frame.extend_from_slice(&(response.len() as u16).to_be_bytes());
         frame.extend_from_slice(&response);

@@ -183,6 +183,50 @@ impl Service {
     /// durable before it returns, live in DNS when it returns.
     pub fn apply(&self, name_or_id: &str, batch: ChangeBatch) -> Result<ChangeInfo, ServiceError> {
         let mut inner = self.lock();
+        self.apply_locked(&mut inner, name_or_id, batch)
+    }
+
+    /// Plans a change batch from an API-managed zone's records and applies
+    /// it under one hold of the lock, so nothing changes the zone between
+    /// the look and the write (dynamic update's prerequisites). `plan`
+    /// gets the zone's records; `Ok(None)` from it changes nothing.
+    pub fn apply_planned<E>(
+        &self,
+        name_or_id: &str,
+        plan: impl FnOnce(&[RecordInput]) -> Result<Option<ChangeBatch>, E>,
+    ) -> Result<Result<Option<ChangeInfo>, E>, ServiceError> {
+        let mut inner = self.lock();
+        inner.refuse_file_zone(name_or_id)?;
+        let zone = inner
+            .find_zone(name_or_id)
+            .ok_or_else(|| ServiceError::no_zone(name_or_id))?;
+        match plan(&zone.records) {
+            Ok(Some(batch)) => self
+                .apply_locked(&mut inner, name_or_id, batch)
+                .map(|info| Ok(Some(info))),
+            Ok(None) => Ok(Ok(None)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// The dynamic update rules of the configured key named `key`.
+    pub fn update_rules(&self, key: &impl domain::base::ToName) -> Vec<crate::update::UpdateRule> {
+        let inner = self.lock();
+        inner
+            .file
+            .tsig_keys
+            .iter()
+            .find(|k| domain::base::ToName::name_eq(&k.name, key))
+            .map(|k| k.update.clone())
+            .unwrap_or_default()
+    }
+
+    fn apply_locked(
+        &self,
+        inner: &mut std::sync::MutexGuard<'_, Inner>,
+        name_or_id: &str,
+        batch: ChangeBatch,
+    ) -> Result<ChangeInfo, ServiceError> {
         inner.refuse_file_zone(name_or_id)?;
         let zone = inner
             .find_zone(name_or_id)
@@ -281,7 +325,7 @@ impl Service {
             z.records = records;
         }
         inner.api_specs.insert(zone.name.clone(), candidate);
-        self.publish_zone(&mut inner, &zone.name);
+        self.publish_zone(inner, &zone.name);
         Ok(ChangeInfo {
             id: new_change_id(),
             status: "INSYNC",
