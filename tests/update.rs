@@ -283,3 +283,27 @@ print("notzone", send(u))
         ]
     );
 }
+
+#[test]
+fn check_refuses_bad_update_rules_with_located_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[[tsig_key]]\nname = \"acme.key\"\nsecret = \"{SECRET}\"\n\
+         update = [{{ name = \"_acme-challenge.*.example.com\", types = [\"TXT\"] }},\n\
+                   {{ name = \"x.example.com.\", types = [\"SOA\"] }}]\n"
+    );
+    std::fs::write(dir.path().join("e.toml"), config).unwrap();
+    let out = common::run(&["check", "e.toml"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            "e.toml:4:11: tsig_key \"acme.key\": update rule name \"_acme-challenge.*.example.com\" must be absolute (end with a dot)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("e.toml:5:1: tsig_key \"acme.key\": update rule \"x.example.com.\": SOA cannot be updated"),
+        "{stderr}"
+    );
+}
