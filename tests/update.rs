@@ -241,6 +241,9 @@ print("nxrrset-values", send(u))
 # Satisfied: replace the value in one update.
 u = update(); u.present("_acme-challenge.a", "TXT", '"first"'); u.replace("_acme-challenge.a", 60, "TXT", '"second"')
 print("replace", send(u))
+# The apex SOA is generated, yet exists for prerequisites: YXRRSET.
+u = update(); u.absent("@", "SOA"); u.add("_acme-challenge.c", 60, "TXT", '"x"')
+print("yxrrset", send(u))
 # NOTZONE: a name outside the zone.
 u = update(); u.add("_acme-challenge.a.elsewhere.test.", 60, "TXT", '"x"')
 print("notzone", send(u))
@@ -264,6 +267,7 @@ print("notzone", send(u))
             "yxdomain YXDOMAIN",
             "nxrrset-values NXRRSET",
             "replace NOERROR",
+            "yxrrset YXRRSET",
             "notzone NOTZONE"
         ],
         "stderr: {stderr}\nlogs: {}",

@@ -302,6 +302,10 @@ fn plan(
             .flat_map(|(_, s)| s.values.iter())
             .collect()
     };
+    // The apex's SOA is generated, not a record: it always exists.
+    let set_exists = |owner: &DName, rtype: Rtype| {
+        (rtype == Rtype::SOA && lower(owner) == apex_key) || !values_of(owner, rtype).is_empty()
+    };
     // §3.2: value-independent prerequisites one by one, value-dependent
     // ones compared as whole sets per name and type.
     let mut wanted: BTreeMap<(String, Rtype), (DName, Vec<&RData>)> = BTreeMap::new();
@@ -317,7 +321,7 @@ fn plan(
                     ),
                 ));
             }
-            (Class::ANY, t) if t != Rtype::ANY && values_of(&p.owner, t).is_empty() => {
+            (Class::ANY, t) if t != Rtype::ANY && !set_exists(&p.owner, t) => {
                 return Err((
                     Rcode::NXRRSET,
                     format!("prerequisite failed: {shown} does not exist"),
@@ -329,7 +333,7 @@ fn plan(
                     format!("prerequisite failed: {} is in use", p.owner.fmt_with_dot()),
                 ));
             }
-            (Class::NONE, t) if t != Rtype::ANY && !values_of(&p.owner, t).is_empty() => {
+            (Class::NONE, t) if t != Rtype::ANY && set_exists(&p.owner, t) => {
                 return Err((
                     Rcode::YXRRSET,
                     format!("prerequisite failed: {shown} exists"),
@@ -412,6 +416,7 @@ fn plan(
                 .map(|(_, s)| s.rtype)
                 .filter(|t| k != apex_key || !matches!(*t, Rtype::NS | Rtype::SOA))
                 .collect();
+            t.sort_by_key(|t| t.to_int());
             t.dedup();
             t
         } else {
