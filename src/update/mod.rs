@@ -67,29 +67,31 @@ pub fn respond(service: &Service, request: &[u8]) -> Vec<u8> {
         .ok()
         .and_then(|mut a| a.find_map(|r| r.ok().filter(|r| r.rtype() == Rtype::TSIG)))
         .is_some();
+    // Refusals before a key is known are logged at debug only: anyone
+    // can send them, from any (spoofed) address, to flood the log.
     let signer = match signed::verify(&keys, request) {
         Verified::Signed(s) => *s,
         Verified::UnknownKey if signed => {
-            tracing::info!(
+            tracing::debug!(
                 "dynamic update refused: signed with a key that is not configured (BADKEY)"
             );
             write_tsig_error(&msg, false, &mut out);
             return out;
         }
         Verified::UnknownKey => {
-            tracing::info!(
+            tracing::debug!(
                 "dynamic update refused: not signed; sign it with a [[tsig_key]] that has update rules"
             );
             write_response(&msg, Rcode::REFUSED, None, &mut out);
             return out;
         }
         Verified::BadSignature => {
-            tracing::info!("dynamic update refused: bad TSIG signature (BADSIG)");
+            tracing::debug!("dynamic update refused: bad TSIG signature (BADSIG)");
             write_tsig_error(&msg, true, &mut out);
             return out;
         }
         Verified::Refused(e) => {
-            tracing::info!("dynamic update refused: {e:?}");
+            tracing::debug!("dynamic update refused: {e:?}");
             signed::write_refusal(*e, &msg, &mut out);
             return out;
         }
