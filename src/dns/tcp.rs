@@ -309,32 +309,38 @@ async fn connection(
             Ok(Err(e)) => return Err(e),
             Err(_) => return Ok(()),
         }
+        // Dynamic update leaves the answer path here (`dns::update`).
         if let Some(answer) = update::answer(shared.updater.as_ref(), &request[..len]).await {
-            response = answer;
-        } else {
-            let snapshot = shared.published.load();
-            let started = std::time::Instant::now();
-            let Some(answered) = handler::respond_from(
-                &snapshot,
-                &request[..len],
-                Transport::Tcp,
-                client,
-                &mut response,
-                &mut scratch,
-            ) else {
-                continue;
-            };
-            shared.metrics.record(
-                shard,
-                answered.qtype,
-                answered.rcode,
-                answered.zone,
-                started.elapsed(),
-            );
-        }
-        if response.is_empty() {
+            if !answer.is_empty() {
+                frame.clear();
+                frame.extend_from_slice(&(answer.len() as u16).to_be_bytes());
+                frame.extend_from_slice(&answer);
+                match tokio::time::timeout(IDLE_TIMEOUT, write.write_all(&frame)).await {
+                    Ok(result) => result?,
+                    Err(_) => return Ok(()),
+                }
+            }
             continue;
         }
+        let snapshot = shared.published.load();
+        let started = std::time::Instant::now();
+        let Some(answered) = handler::respond_from(
+            &snapshot,
+            &request[..len],
+            Transport::Tcp,
+            client,
+            &mut response,
+            &mut scratch,
+        ) else {
+            continue;
+        };
+        shared.metrics.record(
+            shard,
+            answered.qtype,
+            answered.rcode,
+            answered.zone,
+            started.elapsed(),
+        );
         frame.clear();
         frame.extend_from_slice(&(response.len() as u16).to_be_bytes());
         frame.extend_from_slice(&response);
