@@ -82,7 +82,8 @@ impl Server {
         let own = own_listeners(&sockets, api_listener.as_ref())?;
         let service = Service::start_guarding(config, config_path, store, shutdown.clone(), own)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let shared = listen::Shared::new(service.published(), limiter, tcp_v6_prefix);
+        let mut shared = listen::Shared::new(service.published(), limiter, tcp_v6_prefix);
+        shared.updater = Some(service.clone());
         let metrics = shared.metrics.clone();
         let mut tasks = tokio::task::JoinSet::new();
         let mut dns = Vec::new();

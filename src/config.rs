@@ -207,6 +207,16 @@ struct RawTsigKey {
     algorithm: Option<Spanned<String>>,
     secret: Option<Spanned<String>>,
     secret_file: Option<Spanned<PathBuf>>,
+    /// What the key may change by dynamic update (RFC 2136).
+    #[serde(default)]
+    update: Vec<Spanned<RawUpdateRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpdateRule {
+    name: String,
+    types: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -618,11 +628,20 @@ impl Cx<'_> {
                     continue;
                 }
             };
+            let mut update = Vec::new();
+            for rule in &raw.update {
+                let r = rule.get_ref();
+                match crate::update::UpdateRule::parse(&r.name, &r.types) {
+                    Ok(rule) => update.push(rule),
+                    Err(msg) => self.error(rule.span(), format!("tsig_key {label:?}: {msg}")),
+                }
+            }
             match crate::tsig::parse_secret(&text) {
                 Ok(secret) => out.push(TsigKey {
                     name,
                     algorithm,
                     secret,
+                    update,
                 }),
                 Err(msg) => self.error(span, format!("tsig_key {label:?}: {msg}")),
             }

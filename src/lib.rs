@@ -18,6 +18,7 @@ pub mod service;
 pub mod snapshot;
 pub mod store;
 pub mod tsig;
+pub mod update;
 pub mod validate;
 pub mod xfr;
 pub mod zonefile;

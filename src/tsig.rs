@@ -24,6 +24,8 @@ pub struct TsigKey {
     pub algorithm: Algorithm,
     /// The shared secret.
     pub secret: Vec<u8>,
+    /// What it may change by dynamic update; nothing when empty.
+    pub update: Vec<crate::update::UpdateRule>,
 }
 
 /// Reads an algorithm as BIND, NSD and Knot write it (`hmac-sha256`, any
@@ -133,6 +135,7 @@ mod tests {
             name: DName::from_str("Xfr.Example.").unwrap(),
             algorithm: Algorithm::Sha256,
             secret: parse_secret("c2VjcmV0c2VjcmV0c2VjcmV0").unwrap(),
+            update: Vec::new(),
         };
         let ring = KeyRing::new(&[key]);
         let name = DName::from_str("xfr.example.").unwrap();

@@ -721,6 +721,35 @@ struct TsigError<'a> {
     error: u16,
 }
 
+/// Writes the NOTAUTH response to a request (any opcode) signed with an
+/// unknown key (`bad_signature` false: BADKEY) or a bad MAC (BADSIG):
+/// header, first section copied, and the unsigned TSIG error record, as
+/// queries get it. For dynamic update, which is answered off this path.
+pub(crate) fn write_tsig_error(msg: &Message<&[u8]>, bad_signature: bool, out: &mut Vec<u8>) {
+    out.clear();
+    let Ok(extras) = request_extras(msg) else {
+        return;
+    };
+    let Some(tsig) = extras.tsig.as_ref() else {
+        return;
+    };
+    let builder =
+        MessageBuilder::from_target(StaticCompressor::new(&mut *out)).expect("empty buffer");
+    let Ok(answer) = builder.start_answer(msg, Rcode::NOTAUTH) else {
+        return;
+    };
+    let mut additional = answer.additional();
+    let _ = additional.push(TsigError {
+        request: tsig,
+        id: msg.header().id(),
+        error: if bad_signature {
+            TSIG_BADSIG
+        } else {
+            TSIG_BADKEY
+        },
+    });
+}
+
 /// TSIG error BADKEY (RFC 8945 §4.3).
 const TSIG_BADKEY: u16 = 17;
 /// TSIG error BADSIG (RFC 8945 §4.3).

@@ -134,6 +134,8 @@ pub struct Shared {
     pub limiter: Option<Arc<RateLimiter>>,
     /// TCP clients over IPv6 are counted per prefix of this length.
     pub tcp_v6_prefix: u8,
+    /// Applies dynamic updates (RFC 2136); `None` answers them NOTIMP.
+    pub updater: Option<Arc<dyn super::update::Updater>>,
 }
 
 impl Shared {
@@ -148,6 +150,7 @@ impl Shared {
             metrics: Arc::new(Metrics::with_shards(udp_workers() + 1)),
             limiter,
             tcp_v6_prefix,
+            updater: None,
         }
     }
 }

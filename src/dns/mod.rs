@@ -10,3 +10,4 @@ pub mod signed;
 pub mod tcp;
 pub mod transfer;
 pub mod udp;
+pub mod update;

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::handler::{self, Published, Scratch, Transport};
 use super::listen::Shared;
 use super::transfer;
+use super::update;
 
 /// How long a connection may sit without a complete request before we
 /// close it (RFC 7766 §6.2.3 suggests seconds, not minutes).
@@ -313,6 +314,19 @@ async fn connection(
         if transfer::is_transfer(&request[..len]) {
             let published = shared.published.load_full();
             send_transfer(&published, &request[..len], client, &mut write, &mut frame).await?;
+            continue;
+        }
+        // Dynamic update leaves the answer path here (`dns::update`).
+        if let Some(answer) = update::answer(shared.updater.as_ref(), &request[..len]).await {
+            if !answer.is_empty() {
+                frame.clear();
+                frame.extend_from_slice(&(answer.len() as u16).to_be_bytes());
+                frame.extend_from_slice(&answer);
+                match tokio::time::timeout(IDLE_TIMEOUT, write.write_all(&frame)).await {
+                    Ok(result) => result?,
+                    Err(_) => return Ok(()),
+                }
+            }
             continue;
         }
         let snapshot = shared.published.load();

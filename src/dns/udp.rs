@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::handler::{self, Scratch, Transport};
 use super::listen::Shared;
 use super::rrl::{self, Verdict};
+use super::update;
 
 /// Seconds since the epoch: the rate limiter's clock, read once a batch.
 fn unix_seconds() -> u32 {
@@ -52,6 +53,7 @@ pub fn serve(socket: UdpSocket, shared: Shared, worker: usize, shutdown: Cancell
         published,
         metrics,
         limiter,
+        updater,
         ..
     } = shared;
     if let Err(e) = socket.set_read_timeout(Some(SHUTDOWN_POLL)) {
@@ -77,6 +79,17 @@ pub fn serve(socket: UdpSocket, shared: Shared, worker: usize, shutdown: Cancell
         let mut started = Instant::now();
         for i in 0..received {
             batch.answer(i, |request, response, peer| {
+                // A dynamic update is applied on this thread (see
+                // `dns::update`): rare, signed, and a few milliseconds.
+                if let Some(updater) = &updater
+                    && update::is_update(request)
+                {
+                    // Copied, so the batch keeps its own buffer.
+                    let answer = updater.update(request);
+                    response.clear();
+                    response.extend_from_slice(&answer);
+                    return !answer.is_empty();
+                }
                 let answered = handler::respond_from(
                     &snapshot,
                     request,
@@ -385,6 +398,7 @@ mod tests {
             metrics: std::sync::Arc::new(Metrics::default()),
             limiter: None,
             tcp_v6_prefix: 64,
+            updater: None,
         };
         let worker = {
             let shutdown = shutdown.clone();

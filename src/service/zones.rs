@@ -188,6 +188,52 @@ impl Service {
     pub fn apply(&self, name_or_id: &str, batch: ChangeBatch) -> Result<ChangeInfo, ServiceError> {
         self.catch_up()?;
         let mut inner = self.lock();
+        self.apply_locked(&mut inner, name_or_id, batch)
+    }
+
+    /// Plans a change batch from an API-managed zone's records and applies
+    /// it under one hold of the lock, so nothing changes the zone between
+    /// the look and the write (dynamic update's prerequisites). `plan`
+    /// gets the zone's records; `Ok(None)` from it changes nothing.
+    pub fn apply_planned<E>(
+        &self,
+        name_or_id: &str,
+        plan: impl FnOnce(&[RecordInput]) -> Result<Option<ChangeBatch>, E>,
+    ) -> Result<Result<Option<ChangeInfo>, E>, ServiceError> {
+        // As `apply`: the prerequisites are judged on what the store holds.
+        self.catch_up()?;
+        let mut inner = self.lock();
+        inner.refuse_file_zone(name_or_id)?;
+        let zone = inner
+            .find_zone(name_or_id)
+            .ok_or_else(|| ServiceError::no_zone(name_or_id))?;
+        match plan(&zone.records) {
+            Ok(Some(batch)) => self
+                .apply_locked(&mut inner, name_or_id, batch)
+                .map(|info| Ok(Some(info))),
+            Ok(None) => Ok(Ok(None)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    /// The dynamic update rules of the configured key named `key`.
+    pub fn update_rules(&self, key: &impl domain::base::ToName) -> Vec<crate::update::UpdateRule> {
+        let inner = self.lock();
+        inner
+            .file
+            .tsig_keys
+            .iter()
+            .find(|k| domain::base::ToName::name_eq(&k.name, key))
+            .map(|k| k.update.clone())
+            .unwrap_or_default()
+    }
+
+    fn apply_locked(
+        &self,
+        inner: &mut std::sync::MutexGuard<'_, Inner>,
+        name_or_id: &str,
+        batch: ChangeBatch,
+    ) -> Result<ChangeInfo, ServiceError> {
         inner.refuse_file_zone(name_or_id)?;
         let zone = inner
             .find_zone(name_or_id)
@@ -282,14 +328,14 @@ impl Service {
             return Err(ServiceError::invalid("InvalidChangeBatch", problems));
         }
         let version = self
-            .store_on_top(&mut inner)
+            .store_on_top(inner)
             .write_records(&zone.name, &writes)?;
         self.wrote(version);
         if let Some(z) = inner.zones.iter_mut().find(|z| z.name == zone.name) {
             z.records = records;
         }
         inner.api_specs.insert(zone.name.clone(), candidate);
-        self.publish_zone(&mut inner, &zone.name);
+        self.publish_zone(inner, &zone.name);
         Ok(ChangeInfo {
             id: new_change_id(),
             status: self.change_status(version),
