@@ -78,15 +78,13 @@ pub fn raise_open_files() -> Result<OpenFiles, RlimitError> {
 /// only its one line of error.
 pub fn log_open_files(outcome: &Result<OpenFiles, RlimitError>) {
     match outcome {
-        Ok(OpenFiles { before, after }) if after > before => tracing::info!(
-            soft = *after,
-            was = *before,
-            "open files limit raised soft={before} → {after}"
-        ),
-        Ok(OpenFiles { after, .. }) => tracing::info!(
-            soft = *after,
-            "open files limit soft={after} (already the hard limit)"
-        ),
+        // The figures are the line's fields; the message says what happened.
+        Ok(OpenFiles { before, after }) if after > before => {
+            tracing::info!(soft = *after, was = *before, "open files limit raised")
+        }
+        Ok(OpenFiles { after, .. }) => {
+            tracing::info!(soft = *after, "open files limit already at the hard limit")
+        }
         Err(e) => tracing::warn!("{e}; serving with the current limit"),
     }
 }

@@ -307,7 +307,7 @@ fn a_low_soft_descriptor_limit_is_raised_to_the_hard_one_at_start() {
     assert!(
         server
             .logs()
-            .contains(&format!("open files limit raised soft=512 → {soft}")),
+            .contains(&format!("open files limit raised soft={soft} was=512")),
         "{}",
         server.logs()
     );
