@@ -39,8 +39,26 @@ pub const HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
 /// is ever read.
 pub const SEARCH_LIMIT: usize = 5120;
 
-/// Sent so that endpoint operators can tell probes from users in their logs.
-const USER_AGENT_VALUE: &str = concat!("eightfold-health-check/", env!("CARGO_PKG_VERSION"));
+/// The `User-Agent` of every probe, `eightfold/<version> (node <name>)`, so
+/// that an endpoint's operator can tell probes from users, and which node
+/// of a cluster probed. Process-wide because the node's name is: set once
+/// at start ([`set_node`]), before any probe runs.
+static USER_AGENT_VALUE: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+
+/// Names this process's node in the probes' `User-Agent`; the first call
+/// wins. A name a header cannot carry is left out.
+pub fn set_node(name: &str) {
+    let value = format!("eightfold/{} (node {name})", env!("CARGO_PKG_VERSION"));
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        let _ = USER_AGENT_VALUE.set(value);
+    }
+}
+
+fn user_agent() -> HeaderValue {
+    USER_AGENT_VALUE.get().cloned().unwrap_or_else(|| {
+        HeaderValue::from_static(concat!("eightfold/", env!("CARGO_PKG_VERSION")))
+    })
+}
 
 /// The outcome of one probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -475,7 +493,7 @@ impl Prober {
         };
         let req = Request::get(request.path.clone())
             .header(HOST, request.host_header.clone())
-            .header(USER_AGENT, USER_AGENT_VALUE)
+            .header(USER_AGENT, user_agent())
             .header(ACCEPT, "*/*")
             .header(CONNECTION, "close")
             .body(Empty::<Bytes>::new())

@@ -198,6 +198,7 @@ impl Service {
         shutdown: CancellationToken,
         listeners: Vec<Listener>,
     ) -> Result<Arc<Service>, ServiceError> {
+        crate::health::probe::set_node(&file.node);
         let cluster = Arc::new(crate::cluster::Registry::new(crate::cluster::Identity {
             name: file.node.clone(),
             address: listeners
