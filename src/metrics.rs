@@ -268,19 +268,19 @@ mod tests {
 
     #[test]
     fn a_zones_counters_survive_its_rebuilds_and_are_kept_apart() {
-        let a = ZoneCounters::of_zone(b"\x01a\x04test\x00");
+        let a = ZoneCounters::of_zone(b"\x0dcounters-test\x04test\x00");
         a.record(0, OptRcode::NOERROR);
         a.record(5, OptRcode::NXDOMAIN);
-        let again = ZoneCounters::of_zone(b"\x01a\x04test\x00");
+        let again = ZoneCounters::of_zone(b"\x0dcounters-test\x04test\x00");
         again.record(1, OptRcode::NOERROR);
         assert_eq!(
             a.counts(),
             [("NOERROR".to_string(), 2), ("NXDOMAIN".to_string(), 1)]
         );
-        let b = ZoneCounters::of_zone(b"\x01b\x04test\x00");
+        let b = ZoneCounters::of_zone(b"\x0eother-counters\x04test\x00");
         assert!(b.counts().is_empty());
         drop((a, again));
-        let fresh = ZoneCounters::of_zone(b"\x01a\x04test\x00");
+        let fresh = ZoneCounters::of_zone(b"\x0dcounters-test\x04test\x00");
         assert!(fresh.counts().is_empty(), "a removed zone starts again");
     }
 }

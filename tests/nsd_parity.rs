@@ -468,20 +468,7 @@ impl Drop for Nsd {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        // SIGTERM lets NSD stop its own server and xfrd processes; SIGKILL
-        // would orphan them.
-        let _ = Command::new("kill")
-            .args(["-s", "TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        common::stop_gracefully(&mut child);
     }
 }
 

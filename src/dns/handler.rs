@@ -705,7 +705,7 @@ fn finish_with<T: Composer>(
                     target.append_slice(nsid)
                 })?;
             }
-            push_cookie(opt, &edns)
+            push_cookie(opt, edns.cookie.as_ref())
         });
     }
     sign(additional);
@@ -1026,18 +1026,18 @@ fn write_error(
             opt.set_udp_payload_size(MAX_UDP_PAYLOAD);
             opt.set_dnssec_ok(edns.dnssec_ok);
             opt.set_rcode(rcode);
-            push_cookie(opt, &edns)
+            push_cookie(opt, edns.cookie.as_ref())
         });
     }
     rcode
 }
 
 /// Adds the response's COOKIE option, when there is one.
-fn push_cookie<T: Composer>(
+pub(super) fn push_cookie<T: Composer>(
     opt: &mut domain::base::message_builder::OptBuilder<'_, T>,
-    edns: &Edns,
+    cookie: Option<&[u8; cookie::RESPONSE_LEN]>,
 ) -> Result<(), T::AppendError> {
-    match &edns.cookie {
+    match cookie {
         Some(data) => opt.push_raw_option(OptionCode::COOKIE, data.len() as u16, |target| {
             target.append_slice(data)
         }),

@@ -11,6 +11,7 @@
 //! this means for a secondary's answers.
 
 use std::net::IpAddr;
+use std::time::SystemTime;
 
 use domain::base::iana::{Class, Opcode, OptRcode, OptionCode, Rcode, Rtype, TsigRcode};
 use domain::base::message_builder::StaticCompressor;
@@ -66,6 +67,9 @@ pub struct Transfer<'a> {
     request: Message<&'a [u8]>,
     plan: Plan<'a>,
     signer: Option<SequenceSigner>,
+    /// The COOKIE option's data for a refusal (RFC 7873), when the request
+    /// had a cookie: the same cookie the answer path gives.
+    cookie: Option<[u8; super::cookie::RESPONSE_LEN]>,
     /// The next record of `Plan::Zone` to send.
     next: usize,
     /// Messages written so far.
@@ -80,10 +84,18 @@ impl<'a> Transfer<'a> {
     /// from `client` is answered.
     pub fn start(published: &'a Published, request: &'a [u8], client: IpAddr) -> Transfer<'a> {
         let msg = Message::from_octets(request).expect("checked by is_transfer");
+        let cookie = msg
+            .opt()
+            .and_then(|opt| opt.opt().first::<domain::base::opt::cookie::Cookie>())
+            .map(|c| {
+                let secret = &published.cookie_secret;
+                super::cookie::answer(&c, client.to_canonical(), secret, SystemTime::now()).data
+            });
         let mut transfer = Transfer {
             request: msg,
             plan: Plan::Refuse(OptRcode::FORMERR),
             signer: None,
+            cookie,
             next: 0,
             sent: 0,
             done: false,
@@ -228,6 +240,7 @@ impl<'a> Transfer<'a> {
         // writes it; a refusal by policy says so with Extended DNS Error 18,
         // Prohibited (RFC 8914 §4.19), as NSD does.
         if let Some(opt) = self.request.opt() {
+            let cookie = self.cookie;
             let _ = additional.opt(|out| {
                 out.set_udp_payload_size(super::handler::MAX_UDP_PAYLOAD);
                 out.set_dnssec_ok(opt.dnssec_ok());
@@ -236,7 +249,7 @@ impl<'a> Transfer<'a> {
                         EDE_PROHIBITED.compose(target)
                     })?;
                 }
-                Ok(())
+                super::handler::push_cookie(out, cookie.as_ref())
             });
         }
         if let Some(signer) = &mut self.signer {

@@ -332,3 +332,21 @@ value = "192.0.2.2"
 "#
     )
 }
+
+/// Stops a reference server (NSD, Knot) with SIGTERM, which lets NSD stop
+/// its server and xfrd processes too (SIGKILL would orphan them); kills it
+/// when it has not exited within 5 s.
+pub fn stop_gracefully(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
