@@ -532,11 +532,23 @@ impl Cx<'_> {
             zones: Vec::new(),
         };
         let mut zones: Vec<ZoneSpec> = Vec::new();
+        let jobs: Vec<Option<(PathBuf, DName)>> = raw
+            .zone
+            .iter()
+            .map(|z| {
+                let apex = parse_absolute(z.name.get_ref()).ok()?;
+                Some((self.resolve(z.file.as_ref()?.get_ref()), apex))
+            })
+            .collect();
+        let mut loaded = zonefile::load_files(&jobs).into_iter();
+        drop(jobs);
+        let mut seen: HashSet<Box<[u8]>> = HashSet::new();
         for mut z in raw.zone {
             let allow = z.allow_transfer.take();
             let notify = (z.notify.take(), z.notify_key.take());
             let own = allow.is_some() || notify.0.is_some() || notify.1.is_some();
-            if let Some(zone) = self.zone(z, &check_ids, &zones) {
+            let file = loaded.next().flatten();
+            if let Some(zone) = self.zone(z, &check_ids, &mut seen, file) {
                 if own {
                     let what = format!("zone {}", zone.name);
                     let t = self.transfers(&what, allow, notify, &tsig_keys);
@@ -776,7 +788,8 @@ impl Cx<'_> {
         &mut self,
         raw: RawZone,
         check_ids: &HashSet<&str>,
-        earlier: &[ZoneSpec],
+        seen: &mut HashSet<Box<[u8]>>,
+        loaded: Option<zonefile::Loaded>,
     ) -> Option<ZoneSpec> {
         let apex = match parse_absolute(raw.name.get_ref()) {
             Ok(n) => n,
@@ -788,14 +801,15 @@ impl Cx<'_> {
                 return None;
             }
         };
-        if earlier.iter().any(|z| z.name.name_eq(&apex)) {
+        if !seen.insert(crate::snapshot::name_key(&apex)) {
             self.error(raw.name.span(), format!("zone {apex} is declared twice"));
             return None;
         }
         let mut records = Vec::new();
         if let Some(file) = &raw.file {
             let path = self.resolve(file.get_ref());
-            match zonefile::load_file(&path, &apex) {
+            let loaded = loaded.unwrap_or_else(|| zonefile::load_file(&path, &apex));
+            match loaded {
                 Ok(recs) => records.extend(recs),
                 Err(d) if d.0.len() == 1 && d.0[0].message.starts_with("cannot read zone file") => {
                     let msg = format!("zone {apex}: {}: {}", path.display(), d.0[0].message);

@@ -66,8 +66,13 @@ pub fn publish_with<'a>(
     slot: &dyn Fn(&str) -> Option<HealthId>,
     health: Arc<HealthTable>,
 ) -> Published {
+    published(Snapshot::build(zones, slot, soa_serial()), health)
+}
+
+/// What the responder reads: `snapshot` over the checker's table.
+pub fn published(snapshot: Snapshot, health: Arc<HealthTable>) -> Published {
     Published {
-        snapshot: Snapshot::build(zones, slot, soa_serial()),
+        snapshot,
         health,
         keys: KeyRing::default(),
         transfers: Arc::default(),

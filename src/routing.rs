@@ -10,7 +10,7 @@ use crate::model::{FailoverRole, MULTIVALUE_MAX_ANSWERS, Policy};
 use domain::base::Ttl;
 use domain::base::iana::Rtype;
 
-use crate::model::{DName, RData};
+use crate::model::DName;
 use crate::snapshot::{Alias, HealthId, Record, RecordSet, Snapshot, Zone};
 /// Whether a record counts as healthy for routing.
 pub trait Health {
@@ -219,7 +219,7 @@ impl Group {
             // to).
             records
                 .iter()
-                .position(|r| r.location == Some(crate::model::Location::Default))
+                .position(|r| r.location.as_deref() == Some(&crate::model::Location::Default))
         } else if set.policy == Policy::Failover {
             let find = |role| records.iter().position(|r| r.failover == Some(role));
             match (find(FailoverRole::Primary), find(FailoverRole::Secondary)) {
@@ -280,7 +280,7 @@ pub struct Current<'a> {
     /// TTL.
     pub ttl: Ttl,
     /// The value.
-    pub data: &'a RData,
+    pub data: &'a crate::snapshot::Value,
 }
 
 /// Every record of `zone` but its SOA that a query may be answered with
@@ -436,9 +436,9 @@ mod tests {
         Record {
             set: Some(format!("r{i}").into()),
             ttl: Ttl::from_secs(60),
-            values: vec![crate::model::RData::A(
+            values: crate::snapshot::Values::One(crate::snapshot::Value::A(
                 std::net::Ipv4Addr::new(192, 0, 2, i as u8).into(),
-            )],
+            )),
             health,
             failover: None,
             weight: 0,
@@ -451,7 +451,7 @@ mod tests {
         RecordSet {
             rtype: domain::base::iana::Rtype::A,
             policy,
-            records,
+            records: records.into(),
         }
     }
 
@@ -784,7 +784,9 @@ mod tests {
             let owner = crate::model::DName::from_str(name).unwrap();
             let mut values: Vec<String> = zone_now(zone, &checks)
                 .iter()
-                .filter(|c| c.owner.name_eq(&owner) && matches!(c.data, RData::A(_)))
+                .filter(|c| {
+                    c.owner.name_eq(&owner) && matches!(c.data, crate::snapshot::Value::A(_))
+                })
                 .map(|c| c.data.to_string())
                 .collect();
             values.sort();

@@ -12,6 +12,13 @@
 //!                           Node ── sets: one RecordSet per type
 //!                                     RecordSet ── policy + records
 //! ```
+//!
+//! Built for a million records: a zone's nodes sit in one exact-size
+//! slice (the map holds only their index), every set and record list is
+//! an exact-size boxed slice, a record's single value sits inline in it,
+//! addresses are stored inline ([`Value`]) and the rare routing fields
+//! are boxed. About 250 bytes per A record (BENCHMARKS.md, "Where the
+//! bytes and the time go").
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +28,10 @@ use domain::base::name::{Label, ToLabelIter};
 use domain::base::{ToName, Ttl};
 
 use crate::metrics::ZoneCounters;
-use crate::model::{DName, FailoverRole, Location, Policy, RData, ZoneSpec};
+use crate::model::{DName, FailoverRole, Location, Policy, RData, RecordSpec, ZoneSpec};
+
+mod value;
+pub use value::Value;
 
 /// Hash map with a fast non-cryptographic hasher: keys come from our own
 /// zone data, and lookups are on the hot path.
@@ -52,12 +62,16 @@ pub struct Zone {
     /// The apex, case as declared.
     pub apex: DName,
     /// The SOA's TTL and data, for negative answers.
-    pub soa: (Ttl, RData),
+    pub soa: (Ttl, Value),
     /// TTL of negative answers: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
     pub negative_ttl: Ttl,
     /// The serial of the SOA the zone declares; `None` when generated.
     pub declared_serial: Option<u32>,
-    nodes: FastMap<Box<[u8]>, Node>,
+    /// Whether the apex NS set was generated (the zone declares none).
+    pub generated_ns: bool,
+    /// Node index in `node_list`, by key.
+    nodes: FastMap<Box<[u8]>, u32>,
+    node_list: Box<[Node]>,
     /// Queries answered from this zone, for `/metrics`; shared by every
     /// build of the zone.
     pub counters: Arc<ZoneCounters>,
@@ -69,7 +83,7 @@ pub struct Node {
     /// The owner, case as declared.
     pub name: DName,
     /// One set per type, ordered by type.
-    pub sets: Vec<RecordSet>,
+    pub sets: Box<[RecordSet]>,
     /// True for a delegation point: NS records below the apex.
     pub is_cut: bool,
 }
@@ -82,7 +96,7 @@ pub struct RecordSet {
     /// Routing policy shared by every record.
     pub policy: Policy,
     /// The records; one for simple groups.
-    pub records: Vec<Record>,
+    pub records: Box<[Record]>,
 }
 
 /// One record of a group.
@@ -93,7 +107,7 @@ pub struct Record {
     /// TTL of every value.
     pub ttl: Ttl,
     /// The values; exactly one except for simple records.
-    pub values: Vec<RData>,
+    pub values: Values,
     /// Index into the health table; `None` is always healthy.
     pub health: Option<HealthId>,
     /// Failover role.
@@ -101,9 +115,66 @@ pub struct Record {
     /// Weight for weighted routing.
     pub weight: u8,
     /// For an alias: what it answers with (`values` is empty).
-    pub alias: Option<Alias>,
+    pub alias: Option<Box<Alias>>,
     /// Where a geolocation record applies.
-    pub location: Option<Location>,
+    pub location: Option<Box<Location>>,
+}
+
+/// A record's values: one inline (the common case, and every routed
+/// record's), more in a boxed slice. Reads as a slice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Values {
+    /// No value (an alias).
+    None,
+    /// Exactly one.
+    One(Value),
+    /// Two or more.
+    Many(Box<[Value]>),
+}
+
+impl std::ops::Deref for Values {
+    type Target = [Value];
+
+    fn deref(&self) -> &[Value] {
+        match self {
+            Values::None => &[],
+            Values::One(v) => std::slice::from_ref(v),
+            Values::Many(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Values {
+    fn deref_mut(&mut self) -> &mut [Value] {
+        match self {
+            Values::None => &mut [],
+            Values::One(v) => std::slice::from_mut(v),
+            Values::Many(v) => v,
+        }
+    }
+}
+
+impl FromIterator<Value> for Values {
+    fn from_iter<I: IntoIterator<Item = Value>>(iter: I) -> Values {
+        let mut all: Vec<Value> = iter.into_iter().collect();
+        match all.len() {
+            0 => Values::None,
+            1 => Values::One(all.pop().expect("one value")),
+            _ => Values::Many(all.into_boxed_slice()),
+        }
+    }
+}
+
+impl FromIterator<RData> for Values {
+    fn from_iter<I: IntoIterator<Item = RData>>(iter: I) -> Values {
+        iter.into_iter().map(Value::from).collect()
+    }
+}
+
+impl<'a> FromIterator<&'a RData> for Values {
+    fn from_iter<I: IntoIterator<Item = &'a RData>>(iter: I) -> Values {
+        iter.into_iter().map(Value::from).collect()
+    }
 }
 
 /// What an alias record answers with: the records of its own type at
@@ -182,6 +253,29 @@ impl Snapshot {
         out
     }
 
+    /// Builds the zone of `spec` into this snapshot (one being prepared,
+    /// not yet published), in place of the zone of the same name.
+    pub fn put_spec(
+        &mut self,
+        spec: &ZoneSpec,
+        health: &dyn Fn(&str) -> Option<HealthId>,
+        serial: u32,
+    ) {
+        let zone = Zone::build(spec, health, serial);
+        self.zones.insert(name_key(&spec.name), Arc::new(zone));
+    }
+
+    /// The zone at exactly `apex`.
+    pub fn zone(&self, apex: &DName) -> Option<&Arc<Zone>> {
+        self.zones.get(&name_key(apex))
+    }
+
+    /// Shares `zone` (from another snapshot) into this one, in place of
+    /// the zone of the same apex.
+    pub fn share_zone(&mut self, zone: Arc<Zone>) {
+        self.zones.insert(name_key(&zone.apex), zone);
+    }
+
     /// This snapshot without the zone at `apex` (unchanged if absent).
     pub fn without_zone(&self, apex: &DName) -> Snapshot {
         let mut out = self.clone();
@@ -200,6 +294,12 @@ impl Snapshot {
         let mut out = self.clone();
         out.zones.insert(name_key(&zone.apex), Arc::new(zone));
         out
+    }
+
+    /// Puts `zone` in place of the zone of the same apex (added when
+    /// absent), in this snapshot (one being prepared, not yet published).
+    pub fn put_zone(&mut self, zone: Zone) {
+        self.zones.insert(name_key(&zone.apex), Arc::new(zone));
     }
 
     /// Number of zones.
@@ -225,53 +325,67 @@ impl Snapshot {
     }
 }
 
+/// A node while its zone is built: sets still growing.
+struct Draft {
+    name: DName,
+    sets: Vec<(Rtype, Policy, Vec<Record>)>,
+}
+
+impl Draft {
+    fn new(name: DName) -> Draft {
+        Draft {
+            name,
+            sets: Vec::new(),
+        }
+    }
+
+    fn has(&self, rtype: Rtype) -> bool {
+        self.sets.iter().any(|s| s.0 == rtype)
+    }
+}
+
 impl Zone {
     fn build(spec: &ZoneSpec, health: &dyn Fn(&str) -> Option<HealthId>, serial: u32) -> Zone {
-        let mut nodes: FastMap<Box<[u8]>, Node> = FastMap::default();
+        let mut drafts: FastMap<Box<[u8]>, Draft> = FastMap::default();
         let apex_key = name_key(&spec.name);
         for r in &spec.records {
-            let key = name_key(&r.owner);
-            let node = nodes.entry(key).or_insert_with(|| Node {
-                name: r.owner.clone(),
-                sets: Vec::new(),
-                is_cut: false,
-            });
+            let draft = drafts
+                .entry(name_key(&r.owner))
+                .or_insert_with(|| Draft::new(r.owner.clone()));
             let record = Record {
                 set: r.set.as_deref().map(Into::into),
                 ttl: r.ttl,
-                values: r.values.clone(),
+                values: r.values.iter().collect(),
                 health: r.health_check.as_deref().and_then(health),
                 failover: r.failover,
                 weight: r.weight.unwrap_or(0),
-                alias: r.alias.as_ref().map(|a| Alias {
-                    target: a.target.clone(),
-                    rtype: r.rtype,
-                    evaluate_target_health: a.evaluate_target_health,
+                alias: r.alias.as_ref().map(|a| {
+                    Box::new(Alias {
+                        target: a.target.clone(),
+                        rtype: r.rtype,
+                        evaluate_target_health: a.evaluate_target_health,
+                    })
                 }),
-                location: r.location.clone(),
+                location: r.location.clone().map(Box::new),
             };
-            match node.sets.iter_mut().find(|s| s.rtype == r.rtype) {
-                Some(set) => set.records.push(record),
-                None => node.sets.push(RecordSet {
-                    rtype: r.rtype,
-                    policy: r.policy,
-                    records: vec![record],
-                }),
+            match draft.sets.iter_mut().find(|s| s.0 == r.rtype) {
+                Some(set) => set.2.push(record),
+                None => draft.sets.push((r.rtype, r.policy, vec![record])),
             }
         }
-        let apex = nodes.entry(apex_key.clone()).or_insert_with(|| Node {
-            name: spec.name.clone(),
-            sets: Vec::new(),
-            is_cut: false,
-        });
+        let apex = drafts
+            .entry(apex_key.clone())
+            .or_insert_with(|| Draft::new(spec.name.clone()));
         let ns_name = generated_ns(&spec.name);
         let declared_serial =
-            apex.set(Rtype::SOA)
-                .and_then(|set| match &set.records[0].values[0] {
-                    RData::Soa(soa) => Some(soa.serial().into_int()),
+            apex.sets
+                .iter()
+                .find(|s| s.0 == Rtype::SOA)
+                .and_then(|set| match set.2[0].values.first().and_then(Value::other) {
+                    Some(RData::Soa(soa)) => Some(soa.serial().into_int()),
                     _ => None,
                 });
-        if apex.set(Rtype::SOA).is_none() {
+        if !apex.has(Rtype::SOA) {
             let [refresh, retry, expire, minimum] = GENERATED_SOA_TIMERS;
             let rname = prefixed(&spec.name, "hostmaster");
             let soa = domain::rdata::Soa::new(
@@ -285,65 +399,138 @@ impl Zone {
             );
             apex.sets.push(simple_set(Rtype::SOA, RData::Soa(soa)));
         }
-        if apex.set(Rtype::NS).is_none() {
+        let generated_ns = !apex.has(Rtype::NS);
+        if generated_ns {
             apex.sets.push(simple_set(
                 Rtype::NS,
                 RData::Ns(domain::rdata::Ns::new(ns_name)),
             ));
         }
-        let soa_record = &apex.set(Rtype::SOA).expect("SOA present").records[0];
+        let soa_set = apex.sets.iter().find(|s| s.0 == Rtype::SOA);
+        let soa_record = &soa_set.expect("SOA present").2[0];
         let soa = (soa_record.ttl, soa_record.values[0].clone());
-        let negative_ttl = match &soa.1 {
-            RData::Soa(s) => soa.0.min(s.minimum()),
+        let negative_ttl = match soa.1.other() {
+            Some(RData::Soa(s)) => soa.0.min(s.minimum()),
             _ => soa.0,
         };
-        // Delegation points and empty non-terminals.
-        let owners: Vec<DName> = nodes.values().map(|n| n.name.clone()).collect();
+        // Empty non-terminals.
+        let owners: Vec<DName> = drafts.values().map(|n| n.name.clone()).collect();
         for owner in owners {
-            let key = name_key(&owner);
-            if key != apex_key {
-                let node = nodes.get_mut(&key).expect("node exists");
-                node.is_cut = node.set(Rtype::NS).is_some();
-            }
             let mut name = owner;
             while let Some(parent) = parent_of(&name) {
                 if !parent.ends_with(&spec.name) || parent.label_count() < spec.name.label_count() {
                     break;
                 }
-                nodes.entry(name_key(&parent)).or_insert_with(|| Node {
-                    name: parent.clone(),
-                    sets: Vec::new(),
-                    is_cut: false,
-                });
+                drafts
+                    .entry(name_key(&parent))
+                    .or_insert_with(|| Draft::new(parent.clone()));
                 name = parent;
             }
         }
-        // Vectors grown by `push` keep room for four; a snapshot is never
-        // extended, so give the slack back (about 100 bytes per name).
-        for node in nodes.values_mut() {
-            node.sets.sort_by_key(|s| s.rtype.to_int());
-            node.sets.shrink_to_fit();
-            for set in &mut node.sets {
-                set.records.shrink_to_fit();
-            }
+        // Every owner's octets in one buffer the nodes' names share: one
+        // allocation per zone instead of one per name.
+        let names = drafts
+            .values()
+            .map(|d| d.name.as_octets().len())
+            .sum::<usize>();
+        let mut arena = bytes::BytesMut::with_capacity(names);
+        let mut list = Vec::with_capacity(drafts.len());
+        let mut index = FastMap::default();
+        index.reserve(drafts.len());
+        for (key, draft) in drafts {
+            let start = arena.len();
+            arena.extend_from_slice(draft.name.as_octets());
+            let is_cut = key != apex_key && draft.has(Rtype::NS);
+            let mut sets: Vec<RecordSet> = draft
+                .sets
+                .into_iter()
+                .map(|(rtype, policy, records)| RecordSet {
+                    rtype,
+                    policy,
+                    records: records.into_boxed_slice(),
+                })
+                .collect();
+            sets.sort_by_key(|s| s.rtype.to_int());
+            index.insert(key, list.len() as u32);
+            list.push((start, sets.into_boxed_slice(), is_cut));
         }
-        nodes.shrink_to_fit();
+        let arena = arena.freeze();
+        let mut ends: Vec<usize> = list.iter().map(|n| n.0).skip(1).collect();
+        ends.push(arena.len());
+        let node_list = list
+            .into_iter()
+            .zip(ends)
+            .map(|((start, sets, is_cut), end)| Node {
+                name: DName::from_octets(arena.slice(start..end)).expect("a name's own octets"),
+                sets,
+                is_cut,
+            })
+            .collect();
         Zone {
             apex: spec.name.clone(),
             soa,
             negative_ttl,
             declared_serial,
-            nodes,
+            generated_ns,
+            nodes: index,
+            node_list,
             counters: ZoneCounters::of_zone(&apex_key),
         }
+    }
+
+    /// The records the zone was built from, without the SOA and NS it
+    /// generated, ordered by owner, type and set identifier; `check` names
+    /// the check of a health-table slot. Declared positions are not kept.
+    ///
+    /// Why: file zones are not kept twice (docs/zone-files.md); the API's
+    /// reads of them rebuild their records from here.
+    pub fn declared_records(&self, check: &dyn Fn(HealthId) -> Option<String>) -> Vec<RecordSpec> {
+        let apex = name_key(&self.apex);
+        let mut nodes: Vec<(&[u8], &Node)> = self
+            .nodes
+            .iter()
+            .map(|(key, &i)| (&key[..], &self.node_list[i as usize]))
+            .collect();
+        nodes.sort_by_cached_key(|(key, _)| labels_from_root(key));
+        let mut out = Vec::new();
+        for (key, node) in nodes {
+            for set in &node.sets {
+                let generated = key == &*apex
+                    && ((set.rtype == Rtype::SOA && self.declared_serial.is_none())
+                        || (set.rtype == Rtype::NS && self.generated_ns));
+                if generated {
+                    continue;
+                }
+                for r in &set.records {
+                    out.push(RecordSpec {
+                        owner: node.name.clone(),
+                        rtype: set.rtype,
+                        ttl: r.ttl,
+                        policy: set.policy,
+                        set: r.set.as_deref().map(String::from),
+                        values: r.values.iter().map(Value::to_rdata).collect(),
+                        health_check: r.health.and_then(check),
+                        failover: r.failover,
+                        weight: (set.policy == Policy::Weighted).then_some(r.weight),
+                        alias: r.alias.as_ref().map(|a| crate::model::AliasSpec {
+                            target: a.target.clone(),
+                            evaluate_target_health: a.evaluate_target_health,
+                        }),
+                        location: r.location.as_deref().cloned(),
+                        origin: None,
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// Whether any record's answer depends on a health check: only such
     /// a zone can change with a health transition. An alias that evaluates
     /// its target follows the target's checks, which are in this zone.
     pub fn follows_health(&self) -> bool {
-        self.nodes
-            .values()
+        self.node_list
+            .iter()
             .flat_map(|n| &n.sets)
             .flat_map(|s| &s.records)
             .any(|r| r.health.is_some())
@@ -367,8 +554,8 @@ impl Zone {
 
     /// The SOA serial served now.
     pub fn serial(&self) -> u32 {
-        match &self.soa.1 {
-            RData::Soa(soa) => soa.serial().into_int(),
+        match self.soa.1.other() {
+            Some(RData::Soa(soa)) => soa.serial().into_int(),
             _ => 0,
         }
     }
@@ -389,13 +576,19 @@ impl Zone {
             )),
             other => other.clone(),
         };
-        zone.soa.1 = with(&zone.soa.1);
-        if let Some(node) = zone.nodes.get_mut(&name_key(&zone.apex))
-            && let Some(set) = node.sets.iter_mut().find(|s| s.rtype == Rtype::SOA)
-        {
-            for value in &mut set.records[0].values {
-                *value = with(value);
+        zone.soa.1 = Value::from(with(&zone.soa.1.to_rdata()));
+        if let Some(&i) = zone.nodes.get(&name_key(&zone.apex)) {
+            let mut list = zone.node_list.into_vec();
+            if let Some(set) = list[i as usize]
+                .sets
+                .iter_mut()
+                .find(|s| s.rtype == Rtype::SOA)
+            {
+                for value in set.records[0].values.iter_mut() {
+                    *value = Value::from(with(&value.to_rdata()));
+                }
             }
+            zone.node_list = list.into_boxed_slice();
         }
         zone
     }
@@ -406,18 +599,15 @@ impl Zone {
     /// a cut is answered here, by the parent (RFC 4035 §3.1.4.1).
     pub fn find(&self, key: &NameKey, apex: usize, qtype: Rtype) -> Found<'_> {
         if apex > 0
-            && let Some(node) = self.nodes.get(key.suffix(apex))
+            && let Some(node) = self.get(key.suffix(apex))
             && node.set(Rtype::DNAME).is_some()
         {
             return Found::Dname(node);
         }
         for i in (0..apex).rev() {
-            let Some(node) = self.nodes.get(key.suffix(i)) else {
+            let Some(node) = self.get(key.suffix(i)) else {
                 let mut wild = [0u8; 255];
-                return match key
-                    .wildcard_of(i + 1, &mut wild)
-                    .and_then(|w| self.nodes.get(w))
-                {
+                return match key.wildcard_of(i + 1, &mut wild).and_then(|w| self.get(w)) {
                     Some(node) => Found::Node {
                         node,
                         wildcard: true,
@@ -432,7 +622,7 @@ impl Zone {
                 return Found::Dname(node);
             }
         }
-        match self.nodes.get(key.suffix(0)) {
+        match self.get(key.suffix(0)) {
             Some(node) => Found::Node {
                 node,
                 wildcard: false,
@@ -443,31 +633,33 @@ impl Zone {
 
     /// Every node of the zone, in no particular order (for transfers).
     pub fn nodes(&self) -> impl Iterator<Item = &Node> {
-        self.nodes.values()
+        self.node_list.iter()
     }
 
     /// The node at exactly `key`, without wildcard or delegation logic
     /// (for glue and additional-section addresses).
     pub fn node(&self, key: &NameKey) -> Option<&Node> {
-        self.nodes.get(key.as_bytes())
+        self.get(key.as_bytes())
+    }
+
+    /// The node keyed `key`.
+    fn get(&self, key: &[u8]) -> Option<&Node> {
+        self.nodes.get(key).map(|&i| &self.node_list[i as usize])
     }
 }
 
-fn simple_set(rtype: Rtype, data: RData) -> RecordSet {
-    RecordSet {
-        rtype,
-        policy: Policy::Simple,
-        records: vec![Record {
-            set: None,
-            ttl: Ttl::from_secs(GENERATED_TTL),
-            values: vec![data],
-            health: None,
-            failover: None,
-            weight: 0,
-            alias: None,
-            location: None,
-        }],
-    }
+fn simple_set(rtype: Rtype, data: RData) -> (Rtype, Policy, Vec<Record>) {
+    let record = Record {
+        set: None,
+        ttl: Ttl::from_secs(GENERATED_TTL),
+        values: Values::One(data.into()),
+        health: None,
+        failover: None,
+        weight: 0,
+        alias: None,
+        location: None,
+    };
+    (rtype, Policy::Simple, vec![record])
 }
 
 fn generated_ns(apex: &DName) -> DName {
@@ -484,6 +676,19 @@ fn prefixed(apex: &DName, label: &str) -> DName {
         // Too long to prefix: use the apex itself.
         Err(_) => apex.clone(),
     }
+}
+
+/// The labels of a name key, root side first: sorting by them orders
+/// names as in a zone file (parents before children).
+fn labels_from_root(key: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < key.len() && key[at] > 0 {
+        out.push(&key[at + 1..at + 1 + key[at] as usize]);
+        at += 1 + key[at] as usize;
+    }
+    out.reverse();
+    out
 }
 
 fn parent_of(name: &DName) -> Option<DName> {

@@ -54,6 +54,48 @@ pub fn load_file(path: &Path, apex: &DName) -> Result<Vec<RecordSpec>, Diagnosti
     load(path, &text, apex, true)
 }
 
+/// What [`load_file`] gives for one file.
+pub type Loaded = Result<Vec<RecordSpec>, Diagnostics>;
+
+/// [`load_file`] for every `(path, apex)` given, on every core the
+/// process may use; the results in the order given (`None` for `None`).
+///
+/// Why threads of our own: each file is independent, and at 10,000 zone
+/// files parsing is most of the start-up time; `std::thread::scope` needs
+/// no crate and no pool that outlives the call.
+pub fn load_files(jobs: &[Option<(std::path::PathBuf, DName)>]) -> Vec<Option<Loaded>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(jobs.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<Option<Loaded>> = (0..jobs.len()).map(|_| None).collect();
+    let parts: Vec<Vec<(usize, Loaded)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break };
+                        if let Some((path, apex)) = job {
+                            done.push((i, load_file(path, apex)));
+                        }
+                    }
+                    done
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a zone-file parser panicked"))
+            .collect()
+    });
+    for (i, result) in parts.into_iter().flatten() {
+        out[i] = Some(result);
+    }
+    out
+}
+
 /// Parses master-file `text` (named `path` in messages) for the zone `apex`.
 /// `$INCLUDE` is an error here: only [`load_file`] reads other files, so
 /// text from elsewhere (a fuzzer, a test) never makes this read the disk.

@@ -38,7 +38,7 @@ use crate::health::HealthTable;
 use crate::metrics::ZoneCounters;
 use crate::model::{DName, RData};
 use crate::routing::{self, Pick};
-use crate::snapshot::{Found, NameKey, Node, RecordSet, Snapshot, Zone};
+use crate::snapshot::{Found, NameKey, Node, RecordSet, Snapshot, Value, Zone};
 use crate::tsig::KeyRing;
 
 /// What the responder reads: zones and the health of their checks, swapped
@@ -526,8 +526,8 @@ fn write_answer<'p>(
                     routing::select(cname, healthy, &mut scratch.rng, &mut scratch.picks);
                     push_picks(&mut answer, &owner, cname, &scratch.picks)?;
                     let target = scratch.picks.first().and_then(|p| {
-                        match &cname.records[p.record as usize].values[p.value as usize] {
-                            RData::Cname(c) => Some(c.cname()),
+                        match cname.records[p.record as usize].values[p.value as usize].other() {
+                            Some(RData::Cname(c)) => Some(c.cname()),
                             _ => None,
                         }
                     });
@@ -582,7 +582,8 @@ fn write_answer<'p>(
                     break;
                 };
                 let record = &dname.records[0];
-                let RData::Dname(target) = &record.values[0] else {
+                let Some(RData::Dname(target)) = record.values.first().and_then(Value::other)
+                else {
                     break;
                 };
                 push_value(
@@ -799,10 +800,10 @@ fn add_addresses<T: Composer>(
     scratch: &mut Scratch,
 ) {
     for pick in &scratch.picks {
-        let target = match &set.records[pick.record as usize].values[pick.value as usize] {
-            RData::Ns(ns) => ns.nsdname(),
-            RData::Mx(mx) => mx.exchange(),
-            RData::Srv(srv) => srv.target(),
+        let target = match set.records[pick.record as usize].values[pick.value as usize].other() {
+            Some(RData::Ns(ns)) => ns.nsdname(),
+            Some(RData::Mx(mx)) => mx.exchange(),
+            Some(RData::Srv(srv)) => srv.target(),
             _ => continue,
         };
         if !target.ends_with(&zone.apex) {
@@ -890,7 +891,7 @@ fn push_value(
     section: &mut impl Section,
     owner: &Owner<'_>,
     ttl: Ttl,
-    data: &RData,
+    data: &Value,
 ) -> Result<(), PushError> {
     push_data(section, owner, ttl, data)
 }

@@ -149,7 +149,7 @@ impl<'a> Transfer<'a> {
         // IXFR from a serial at or past ours: up to date, our SOA alone
         // (RFC 1995 §2).
         if question.qtype() == Rtype::IXFR
-            && let (Some(theirs), RData::Soa(ours)) = (ixfr_serial(&msg), soa)
+            && let (Some(theirs), Some(RData::Soa(ours))) = (ixfr_serial(&msg), soa.other())
             && matches!(
                 ours.serial().partial_cmp(&theirs),
                 Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)

@@ -311,7 +311,7 @@ impl Inner {
     pub(super) fn check_users(&self, id: &str) -> Vec<String> {
         let mut users = Vec::new();
         for z in &self.file.zones {
-            for r in &z.records {
+            for r in self.file_records(z) {
                 if r.health_check.as_deref() == Some(id) {
                     users.push(format!("{}. {} in zone {}.", r.owner, r.rtype, z.name));
                 }

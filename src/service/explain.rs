@@ -8,7 +8,7 @@ use super::views::{RecordExplanation, RoutedName, TestAnswer};
 use super::{Service, key_text};
 use crate::config::parse_absolute;
 use crate::dns::handler::Published;
-use crate::model::{DName, FailoverRole, MULTIVALUE_MAX_ANSWERS, Policy};
+use crate::model::{DName, FailoverRole, MULTIVALUE_MAX_ANSWERS, Policy, ZoneSpec};
 use crate::routing::{Health, Standing};
 use crate::snapshot::{Found, NameKey};
 
@@ -94,7 +94,16 @@ impl Service {
     /// of every served zone, by zone, then name, then type.
     pub fn routed_names(&self) -> Vec<RoutedName> {
         let inner = self.lock();
-        let zones = inner.file.zones.iter().chain(
+        let file: Vec<ZoneSpec> = inner
+            .file
+            .zones
+            .iter()
+            .map(|z| ZoneSpec {
+                name: z.name.clone(),
+                records: inner.file_records(z),
+            })
+            .collect();
+        let zones = file.iter().chain(
             inner
                 .zones
                 .iter()

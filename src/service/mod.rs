@@ -69,8 +69,15 @@ struct Live {
 }
 
 struct Inner {
-    /// The file-managed part; replaced on SIGHUP.
+    /// The file-managed part; replaced on SIGHUP. Its zones' records are
+    /// dropped once built into a snapshot (`file_built`): the snapshot is
+    /// then their only copy (`Zone::declared_records`).
     file: Config,
+    /// Whether `file`'s zones are built (and their records dropped);
+    /// false from a reload until the next publication.
+    file_built: bool,
+    /// How many records each file zone declared, by zone key.
+    file_counts: HashMap<Box<[u8]>, usize>,
     file_path: Option<PathBuf>,
     /// API-managed zones, by lower-cased name.
     zones: Vec<StoredZone>,
@@ -150,6 +157,27 @@ fn saved_seeds(
             .forced = Some(forced);
     }
     Ok(seeds)
+}
+
+/// Builds the file zones into `snapshot`, dropping each zone's records as
+/// soon as it is built, so that at no point are a million records held
+/// twice; returns how many records each zone declared, by zone key.
+fn build_file_zones(
+    zones: &mut [ZoneSpec],
+    slot: &dyn Fn(&str) -> Option<crate::snapshot::HealthId>,
+    snapshot: &mut crate::snapshot::Snapshot,
+) -> HashMap<Box<[u8]>, usize> {
+    let serial = crate::publish::soa_serial();
+    let counts = zones
+        .iter_mut()
+        .map(|z| {
+            snapshot.put_spec(z, slot, serial);
+            let records = std::mem::take(&mut z.records);
+            (crate::snapshot::name_key(&z.name), records.len())
+        })
+        .collect();
+    crate::memory::trim();
+    counts
 }
 
 /// The live checker and check `id`'s slot in it.
@@ -236,10 +264,7 @@ impl Service {
         let check_specs = merged_checks(&file, &checks);
         let seeds = saved_seeds(&mut store, &check_specs)?;
         let api_specs = api_zone_specs(&file, &zones, &checks);
-        let zone_specs = file
-            .zones
-            .iter()
-            .chain(zones.iter().filter_map(|z| api_specs.get(&z.name)));
+        let mut file = file;
         // Transitions are written by a task of their own: the checker must
         // never wait on the database.
         let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel::<HealthEvent>();
@@ -260,14 +285,22 @@ impl Service {
             targets.clone(),
         );
         let slots = slot_map(&checker);
+        let slot = |id: &str| slots.get(id).copied();
+        let mut snapshot = crate::snapshot::Snapshot::default();
+        let file_counts = build_file_zones(&mut file.zones, &slot, &mut snapshot);
+        for spec in zones.iter().filter_map(|z| api_specs.get(&z.name)) {
+            snapshot.put_spec(spec, &slot, crate::publish::soa_serial());
+        }
         let first = crate::publish::with_access(
-            crate::publish::publish_with(zone_specs, &|id| slots.get(id).copied(), checker.table()),
+            crate::publish::published(snapshot, checker.table()),
             &file,
         );
         let published = Arc::new(ArcSwap::from_pointee(first));
         let service = Arc::new(Service {
             inner: Mutex::new(Inner {
                 file,
+                file_built: true,
+                file_counts,
                 file_path,
                 zones,
                 api_specs,
@@ -290,6 +323,9 @@ impl Service {
             cluster,
         });
         service.lock().restamp();
+        // Stamping fingerprints every record once; give back what the
+        // parse, the build and the stamp freed.
+        crate::memory::trim();
         let writer = service.clone();
         tokio::spawn(async move { writer.persist_events(events_rx).await });
         Ok(service)
@@ -500,6 +536,7 @@ impl Service {
             .with_allowed(file.check_targets.clone());
         inner.targets.store(Arc::new(targets));
         inner.file = file;
+        inner.file_built = false;
         inner.refresh_specs();
         // Checks first: a check the new file adds has its slot before the
         // zones that use it are built.
@@ -580,22 +617,52 @@ impl Inner {
 
     /// Builds every zone into a new snapshot over the checker's table and
     /// swaps it in.
+    /// File zones already built are shared from the published snapshot:
+    /// their records changed only if the file did (a reload builds them
+    /// anew), and their checks keep their slots.
     fn publish(&mut self) {
-        let zones = self.file.zones.iter().chain(
-            self.zones
-                .iter()
-                .filter_map(|z| self.api_specs.get(&z.name)),
-        );
         let slots = slot_map(&self.live.checker);
+        let slot = |id: &str| slots.get(id).copied();
+        let mut snapshot = crate::snapshot::Snapshot::default();
+        if self.file_built {
+            let current = self.live.published.load_full();
+            for z in &self.file.zones {
+                match current.snapshot.zone(&z.name) {
+                    Some(zone) => snapshot.share_zone(zone.clone()),
+                    None => {
+                        tracing::error!(zone = %z.name, "file zone missing from the published snapshot")
+                    }
+                }
+            }
+        } else {
+            self.file_counts = build_file_zones(&mut self.file.zones, &slot, &mut snapshot);
+            self.file_built = true;
+        }
+        let serial = crate::publish::soa_serial();
+        for spec in self
+            .zones
+            .iter()
+            .filter_map(|z| self.api_specs.get(&z.name))
+        {
+            snapshot.put_spec(spec, &slot, serial);
+        }
         let next = crate::publish::with_access(
-            crate::publish::publish_with(
-                zones,
-                &|id| slots.get(id).copied(),
-                self.live.checker.table(),
-            ),
+            crate::publish::published(snapshot, self.live.checker.table()),
             &self.file,
         );
         self.store_published(next, None);
+        crate::memory::trim();
+    }
+
+    /// The records of file zone `zone`, from the snapshot that holds
+    /// their only copy.
+    fn file_records(&self, zone: &ZoneSpec) -> Vec<crate::model::RecordSpec> {
+        let names: HashMap<crate::snapshot::HealthId, String> =
+            self.live.checker.slots().into_iter().collect();
+        match self.live.published.load().snapshot.zone(&zone.name) {
+            Some(z) => z.declared_records(&|slot| names.get(&slot).cloned()),
+            None => Vec::new(),
+        }
     }
 
     /// Recomputes every stored zone's spec (after the checks they may

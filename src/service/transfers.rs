@@ -139,7 +139,12 @@ fn send_notifies(published: &Published, changed: &[Changed]) {
             .and_then(|name| published.keys.named(name));
         let apex = crate::snapshot::NameKey::new(&c.apex);
         if let Some((zone, 0)) = published.snapshot.find_zone(&apex) {
-            notify::spawn(&zone.apex, &zone.soa, &settings.notify, key);
+            notify::spawn(
+                &zone.apex,
+                &(zone.soa.0, zone.soa.1.to_rdata()),
+                &settings.notify,
+                key,
+            );
         }
     }
 }

@@ -171,8 +171,8 @@ impl Service {
     pub fn records(&self, name_or_id: &str) -> Result<Vec<RecordInput>, ServiceError> {
         let inner = self.lock();
         if let Some(z) = inner.find_file_zone(name_or_id) {
-            return Ok(z
-                .records
+            return Ok(inner
+                .file_records(z)
                 .iter()
                 .map(|r| RecordInput::from_spec(r, &z.name))
                 .collect());
@@ -417,7 +417,11 @@ impl Inner {
             id: file_zone_id(&key),
             managed_by: "file",
             file: Some(self.file_name()),
-            record_count: z.records.len(),
+            record_count: self
+                .file_counts
+                .get(&crate::snapshot::name_key(&z.name))
+                .copied()
+                .unwrap_or(z.records.len()),
             comment: String::new(),
             caller_reference: None,
         }

@@ -171,7 +171,7 @@ impl SerialBook {
             }
             self.zones.insert(key, entry);
             if zone.serial() != entry.serial {
-                out = out.with_built_zone(zone.with_serial(entry.serial));
+                out.put_zone(zone.with_serial(entry.serial));
                 rewritten = true;
             }
         }
@@ -198,7 +198,7 @@ fn fingerprint(zone: &Zone, healthy: &impl Fn(HealthId) -> bool) -> u64 {
             )
         })
         .collect();
-    if let (ttl, RData::Soa(soa)) = &zone.soa {
+    if let (ttl, Some(RData::Soa(soa))) = (&zone.soa.0, zone.soa.1.other()) {
         // Every field but the serial.
         lines.push(format!(
             "SOA {} {} {} {} {} {} {}",
