@@ -211,17 +211,6 @@ async fn prune_history(service: Arc<Service>, shutdown: CancellationToken) {
     }
 }
 
-/// Hands the memory freed after loading (parse trees, intermediate specs)
-/// back to the system: glibc keeps it otherwise, and at a million records
-/// that is hundreds of MiB of resident memory nobody uses.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free heap pages to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
 /// Refuses an API reachable from the network without a token: without
 /// one, anybody who can connect can change DNS.
 fn require_token_off_loopback(addr: SocketAddr, has_token: bool) -> anyhow::Result<()> {
@@ -263,7 +252,7 @@ pub async fn run(
     let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
     let zones = config.zones.len();
     let server = Server::start(config, config_path.clone(), shutdown.clone()).await?;
-    release_freed_memory();
+    crate::memory::trim();
     crate::rlimit::log_open_files(&descriptors);
     let list: Vec<String> = server.dns.iter().map(ToString::to_string).collect();
     let api = server
@@ -291,7 +280,7 @@ pub async fn run(
                         let zones = new.zones.len();
                         match server.reload(new) {
                             Ok(()) => {
-                                release_freed_memory();
+                                crate::memory::trim();
                                 tracing::info!(config = %path.display(), zones, "reloaded");
                             }
                             Err(problems) => {

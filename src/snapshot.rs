@@ -850,6 +850,72 @@ mod tests {
         assert!(fourth.find_zone(&key("www.a.test.")).is_none());
     }
 
+    /// What the API reads back of a file zone (`declared_records`) is what
+    /// the zone was built from, routing fields included, without the SOA
+    /// and NS the build generated.
+    #[test]
+    fn declared_records_give_back_every_record_built() {
+        use crate::model::{AliasSpec, FailoverRole, Location};
+        let mut zone = spec(
+            "example.test.",
+            "www 60 A 192.0.2.1\nwww 60 A 192.0.2.2\nv6 60 AAAA 2001:db8::1\n\
+             mail 60 MX 10 www\nt 60 TXT \"x y\"\nc 60 CNAME www\nsub 60 NS ns.sub\n\
+             ns.sub 60 A 192.0.2.9\n*.w 60 A 192.0.2.3\nold 60 DNAME new.example.\n",
+        );
+        let base = zone.records[0].clone();
+        let routed = |name: &str, policy: Policy, set: &str| RecordSpec {
+            owner: DName::from_str(name).unwrap(),
+            policy,
+            set: Some(set.into()),
+            values: vec![base.values[0].clone()],
+            ..base.clone()
+        };
+        zone.records.push(RecordSpec {
+            health_check: Some("c1".into()),
+            failover: Some(FailoverRole::Primary),
+            ..routed("fo.example.test.", Policy::Failover, "p")
+        });
+        zone.records.push(RecordSpec {
+            weight: Some(7),
+            ..routed("wt.example.test.", Policy::Weighted, "w")
+        });
+        zone.records.push(RecordSpec {
+            location: Some(Location::Country("DE".into())),
+            ..routed("geo.example.test.", Policy::Geolocation, "de")
+        });
+        zone.records.push(RecordSpec {
+            values: Vec::new(),
+            alias: Some(AliasSpec {
+                target: DName::from_str("www.example.test.").unwrap(),
+                evaluate_target_health: true,
+            }),
+            ..routed("al.example.test.", Policy::Simple, "x")
+        });
+        let built = Zone::build(&zone, &|id| (id == "c1").then_some(3), 1);
+        let back = built.declared_records(&|slot| (slot == 3).then(|| "c1".to_string()));
+        let text = |records: &[RecordSpec]| {
+            let mut out: Vec<String> = records
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{:?}",
+                        RecordSpec {
+                            origin: None,
+                            ..r.clone()
+                        }
+                    )
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        assert_eq!(text(&back), text(&zone.records));
+        // Parents before children.
+        let names: Vec<String> = back.iter().map(|r| r.owner.to_string()).collect();
+        let at = |n: &str| names.iter().position(|x| x == n).unwrap();
+        assert!(at("sub.example.test") < at("ns.sub.example.test"));
+    }
+
     #[test]
     fn generates_soa_and_ns_when_missing() {
         let z = build_one("www 60 A 192.0.2.1\n");

@@ -60,13 +60,26 @@ impl From<RData> for Value {
 }
 
 impl From<&RData> for Value {
+    /// A value of its own: names and octets are copied, not shared with
+    /// `data`. Why: parsed values share buffers allocated by the parsing
+    /// thread; a few kept alive would pin those pages long after the
+    /// parsed records are dropped (BENCHMARKS.md, issue 14).
     fn from(data: &RData) -> Value {
         match data {
             RData::A(a) => Value::A(a.clone()),
             RData::Aaaa(a) => Value::Aaaa(a.clone()),
-            other => Value::Other(Box::new(other.clone())),
+            other => Value::Other(Box::new(copied(other))),
         }
     }
+}
+
+/// `data` in buffers of its own.
+fn copied(data: &RData) -> RData {
+    use domain::dep::octseq::OctetsFrom;
+    type Owned = domain::rdata::ZoneRecordData<Vec<u8>, domain::base::Name<Vec<u8>>>;
+    let Ok(owned) = Owned::try_octets_from(data.clone());
+    let Ok(copy) = RData::try_octets_from(owned);
+    copy
 }
 
 impl RecordData for Value {
