@@ -14,11 +14,11 @@
 //! ```
 //!
 //! Built for a million records: a zone's nodes sit in one exact-size
-//! slice (the map holds only their index), every set and record list is
-//! an exact-size boxed slice, a record's single value sits inline in it,
+//! slice (the map holds only their index) and their names in one buffer;
+//! a node's sets, a set's records and a record's values are each a
+//! [`Few`] (the usual one inline, more in an exact-size boxed slice);
 //! addresses are stored inline ([`Value`]) and the rare routing fields
-//! are boxed. About 250 bytes per A record (BENCHMARKS.md, "Where the
-//! bytes and the time go").
+//! are boxed (BENCHMARKS.md, "Where the bytes and the time go").
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -83,7 +83,7 @@ pub struct Node {
     /// The owner, case as declared.
     pub name: DName,
     /// One set per type, ordered by type.
-    pub sets: Box<[RecordSet]>,
+    pub sets: Few<RecordSet>,
     /// True for a delegation point: NS records below the apex.
     pub is_cut: bool,
 }
@@ -96,7 +96,7 @@ pub struct RecordSet {
     /// Routing policy shared by every record.
     pub policy: Policy,
     /// The records; one for simple groups.
-    pub records: Box<[Record]>,
+    pub records: Few<Record>,
 }
 
 /// One record of a group.
@@ -121,57 +121,78 @@ pub struct Record {
 }
 
 /// A record's values: one inline (the common case, and every routed
-/// record's), more in a boxed slice. Reads as a slice.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Values {
-    /// No value (an alias).
+/// record's), more in a boxed slice.
+pub type Values = Few<Value>;
+
+/// A list that is almost always of one: that one inline, more in an
+/// exact-size boxed slice. Reads as a slice. Why: at a million names a
+/// separate allocation for each node's one set and each set's one record
+/// costs about 40 bytes a record (BENCHMARKS.md, issue 14).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Few<T> {
+    /// None (an alias has no values).
+    #[default]
     None,
     /// Exactly one.
-    One(Value),
+    One(T),
     /// Two or more.
-    Many(Box<[Value]>),
+    Many(Box<[T]>),
 }
 
-impl std::ops::Deref for Values {
-    type Target = [Value];
+impl<T> std::ops::Deref for Few<T> {
+    type Target = [T];
 
-    fn deref(&self) -> &[Value] {
+    fn deref(&self) -> &[T] {
         match self {
-            Values::None => &[],
-            Values::One(v) => std::slice::from_ref(v),
-            Values::Many(v) => v,
+            Few::None => &[],
+            Few::One(v) => std::slice::from_ref(v),
+            Few::Many(v) => v,
         }
     }
 }
 
-impl std::ops::DerefMut for Values {
-    fn deref_mut(&mut self) -> &mut [Value] {
+impl<T> std::ops::DerefMut for Few<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
         match self {
-            Values::None => &mut [],
-            Values::One(v) => std::slice::from_mut(v),
-            Values::Many(v) => v,
+            Few::None => &mut [],
+            Few::One(v) => std::slice::from_mut(v),
+            Few::Many(v) => v,
         }
     }
 }
 
-impl FromIterator<Value> for Values {
-    fn from_iter<I: IntoIterator<Item = Value>>(iter: I) -> Values {
-        let mut all: Vec<Value> = iter.into_iter().collect();
+impl<T> From<Vec<T>> for Few<T> {
+    fn from(mut all: Vec<T>) -> Few<T> {
         match all.len() {
-            0 => Values::None,
-            1 => Values::One(all.pop().expect("one value")),
-            _ => Values::Many(all.into_boxed_slice()),
+            0 => Few::None,
+            1 => Few::One(all.pop().expect("one")),
+            _ => Few::Many(all.into_boxed_slice()),
         }
     }
 }
 
-impl FromIterator<RData> for Values {
+impl<T> FromIterator<T> for Few<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Few<T> {
+        iter.into_iter().collect::<Vec<T>>().into()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Few<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl FromIterator<RData> for Few<Value> {
     fn from_iter<I: IntoIterator<Item = RData>>(iter: I) -> Values {
         iter.into_iter().map(Value::from).collect()
     }
 }
 
-impl<'a> FromIterator<&'a RData> for Values {
+impl<'a> FromIterator<&'a RData> for Few<Value> {
     fn from_iter<I: IntoIterator<Item = &'a RData>>(iter: I) -> Values {
         iter.into_iter().map(Value::from).collect()
     }
@@ -447,12 +468,12 @@ impl Zone {
                 .map(|(rtype, policy, records)| RecordSet {
                     rtype,
                     policy,
-                    records: records.into_boxed_slice(),
+                    records: records.into(),
                 })
                 .collect();
             sets.sort_by_key(|s| s.rtype.to_int());
             index.insert(key, list.len() as u32);
-            list.push((start, sets.into_boxed_slice(), is_cut));
+            list.push((start, Few::from(sets), is_cut));
         }
         let arena = arena.freeze();
         let mut ends: Vec<usize> = list.iter().map(|n| n.0).skip(1).collect();
