@@ -28,6 +28,8 @@ pub struct Server {
     pub api: Option<SocketAddr>,
     /// The API's TLS files, when it speaks HTTPS.
     api_tls: Option<Arc<crate::api::tls::TlsFiles>>,
+    /// The secondary zones' transfer tasks.
+    secondaries: Arc<crate::xfr::secondary::Secondaries>,
     tasks: tokio::task::JoinSet<()>,
 }
 
@@ -80,10 +82,18 @@ impl Server {
         // The service keeps the config: moved, not copied, since at a
         // million records a copy is hundreds of MiB.
         let own = own_listeners(&sockets, api_listener.as_ref())?;
+        let secondary_zones = config.secondaries.clone();
         let service = Service::start_guarding(config, config_path, store, shutdown.clone(), own)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut shared = listen::Shared::new(service.published(), limiter, tcp_v6_prefix);
         shared.updater = Some(service.clone());
+        let secondaries = crate::xfr::secondary::Secondaries::start(
+            &secondary_zones,
+            service.published(),
+            service.clone(),
+            shutdown.clone(),
+        );
+        shared.notified = Some(secondaries.clone());
         let metrics = shared.metrics.clone();
         let mut tasks = tokio::task::JoinSet::new();
         let mut dns = Vec::new();
@@ -120,6 +130,7 @@ impl Server {
             dns,
             api,
             api_tls: tls,
+            secondaries,
             tasks,
         })
     }
@@ -139,12 +150,16 @@ impl Server {
                 Err(e) => tracing::error!("{e}; the API keeps its previous certificate"),
             }
         }
-        self.service.reload_file(config)
+        let secondary_zones = config.secondaries.clone();
+        self.service.reload_file(config)?;
+        self.secondaries.reconfigure(&secondary_zones);
+        Ok(())
     }
 
     /// Waits for every listener to finish after shutdown.
     pub async fn join(mut self) {
         while self.tasks.join_next().await.is_some() {}
+        self.secondaries.stopped().await;
         // Transitions the checker saw before stopping are written before
         // the process exits; a store that hangs cannot hold the exit.
         let flushed = self.service.events_flushed();

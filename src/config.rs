@@ -106,6 +106,9 @@ pub struct Config {
     pub tsig_keys: Vec<TsigKey>,
     /// Who may transfer which zone, and whom to notify.
     pub transfers: XfrSettings,
+    /// Zones taken from primaries (`primaries`); each is also in `zones`,
+    /// without records, until transferred.
+    pub secondaries: Vec<crate::xfr::secondary::Secondary>,
     /// The key of DNS server cookies (`[server] cookie_secret`, 32 hex
     /// digits), shared by a fleet; `None`: random for each process.
     pub cookie_secret: Option<[u8; 16]>,
@@ -133,6 +136,7 @@ impl Default for Config {
             zones: Vec::new(),
             tsig_keys: Vec::new(),
             transfers: XfrSettings::default(),
+            secondaries: Vec::new(),
             cookie_secret: None,
             nsid: default_nsid(&crate::cluster::host_name()),
         }
@@ -284,6 +288,8 @@ struct RawZone {
     allow_transfer: Option<Vec<Spanned<RawRule>>>,
     notify: Option<Vec<Spanned<String>>>,
     notify_key: Option<Spanned<String>>,
+    primaries: Option<Spanned<Vec<Spanned<String>>>>,
+    primary_key: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -319,6 +325,15 @@ fn parse_prefix(text: &str) -> Option<ipnet::IpNet> {
                 .map(ipnet::IpNet::from)
         })
         .map(|n| n.trunc())
+}
+
+/// A DNS server's address: `IP:PORT`, or an IP alone for port 53.
+fn parse_server(text: &str) -> Option<SocketAddr> {
+    text.parse::<SocketAddr>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, 53))
+    })
 }
 
 /// Validation context: the file being read and the problems found so far.
@@ -532,11 +547,29 @@ impl Cx<'_> {
             zones: Vec::new(),
         };
         let mut zones: Vec<ZoneSpec> = Vec::new();
+        let mut secondaries = Vec::new();
         for mut z in raw.zone {
             let allow = z.allow_transfer.take();
             let notify = (z.notify.take(), z.notify_key.take());
             let own = allow.is_some() || notify.0.is_some() || notify.1.is_some();
+            let primaries = (z.primaries.take(), z.primary_key.take());
+            let secondary = primaries.0.is_some() || primaries.1.is_some();
+            if secondary && (z.file.is_some() || !z.record.is_empty()) {
+                self.error(
+                    z.name.span(),
+                    format!(
+                        "zone {}: a secondary zone (primaries) takes its records from its primaries; remove `file` and its [[zone.record]] tables",
+                        z.name.get_ref()
+                    ),
+                );
+                continue;
+            }
             if let Some(zone) = self.zone(z, &check_ids, &zones) {
+                if secondary
+                    && let Some(s) = self.secondary(&zone.name, primaries, &tsig_keys)
+                {
+                    secondaries.push(s);
+                }
                 if own {
                     let what = format!("zone {}", zone.name);
                     let t = self.transfers(&what, allow, notify, &tsig_keys);
@@ -565,9 +598,64 @@ impl Cx<'_> {
             zones,
             tsig_keys,
             transfers,
+            secondaries,
             cookie_secret,
             nsid,
         }
+    }
+
+    /// The `primaries` and `primary_key` of the zone at `apex`.
+    fn secondary(
+        &mut self,
+        apex: &DName,
+        (primaries, key): (Option<Spanned<Vec<Spanned<String>>>>, Option<Spanned<String>>),
+        keys: &[TsigKey],
+    ) -> Option<crate::xfr::secondary::Secondary> {
+        let what = format!("zone {apex}");
+        let Some(primaries) = primaries else {
+            let span = key.as_ref().map_or(0..0, Spanned::span);
+            self.error(
+                span,
+                format!("{what}: primary_key without primaries; list the primaries to transfer the zone from, such as primaries = [\"192.0.2.1\"]"),
+            );
+            return None;
+        };
+        if primaries.get_ref().is_empty() {
+            self.error(
+                primaries.span(),
+                format!("{what}: primaries is empty; give at least one address such as \"192.0.2.1\" or \"192.0.2.1:5353\""),
+            );
+            return None;
+        }
+        let mut addrs = Vec::new();
+        for p in primaries.into_inner() {
+            let text = p.get_ref();
+            match parse_server(text) {
+                Some(a) => addrs.push(a),
+                None => self.error(
+                    p.span(),
+                    format!("{what}: primaries: {text:?} is not an address such as \"192.0.2.1\" or \"[2001:db8::1]:5353\""),
+                ),
+            }
+        }
+        let key = match &key {
+            None => None,
+            Some(k) => match parse_absolute(k.get_ref()) {
+                Ok(name) if keys.iter().any(|t| t.name.name_eq(&name)) => Some(name),
+                _ => {
+                    self.error(
+                        k.span(),
+                        format!("{what}: primary_key: no tsig_key is named {:?}; declare it with [[tsig_key]]", k.get_ref()),
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(crate::xfr::secondary::Secondary {
+            zone: apex.clone(),
+            primaries: addrs,
+            key,
+        })
     }
 
     /// The `[[tsig_key]]` tables: each named once, with a known algorithm
@@ -713,12 +801,7 @@ impl Cx<'_> {
         }
         for n in notify.unwrap_or_default() {
             let text = n.get_ref();
-            let addr = text.parse::<SocketAddr>().ok().or_else(|| {
-                text.parse::<std::net::IpAddr>()
-                    .ok()
-                    .map(|ip| SocketAddr::new(ip, 53))
-            });
-            match addr {
+            match parse_server(text) {
                 Some(a) => out.notify.push(a),
                 None => self.error(
                     n.span(),

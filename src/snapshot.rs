@@ -58,6 +58,10 @@ pub struct Zone {
     /// The serial of the SOA the zone declares; `None` when generated.
     pub declared_serial: Option<u32>,
     nodes: FastMap<Box<[u8]>, Node>,
+    /// A secondary zone without current data (not transferred yet, or
+    /// past its SOA expire): every query in it is answered SERVFAIL and it
+    /// is not transferred out, as NSD and Knot do. Set by the service.
+    pub unavailable: bool,
     /// Queries answered from this zone, for `/metrics`; shared by every
     /// build of the zone.
     pub counters: Arc<ZoneCounters>,
@@ -334,6 +338,7 @@ impl Zone {
             negative_ttl,
             declared_serial,
             nodes,
+            unavailable: false,
             counters: ZoneCounters::of_zone(&apex_key),
         }
     }

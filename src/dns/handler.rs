@@ -494,6 +494,12 @@ fn write_answer<'p>(
         return Ok(Rcode::REFUSED);
     };
     *answering = Some(zone);
+    if zone.unavailable {
+        // A secondary zone with no current data (xfr::secondary).
+        answer.header_mut().set_rcode(Rcode::SERVFAIL);
+        finish(&mut answer.additional(), query);
+        return Ok(Rcode::SERVFAIL);
+    }
     // A signed request for a zone served here whose key is not
     // configured (BADKEY) or whose MAC is wrong (BADSIG), RFC 8945 §5.2.2. As Knot: after the zone is
     // found (outside every zone: REFUSED), with the question.

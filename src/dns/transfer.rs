@@ -129,6 +129,11 @@ impl<'a> Transfer<'a> {
             transfer.plan = Plan::Refuse(OptRcode::NOTAUTH);
             return transfer;
         };
+        // A secondary zone with no current data has nothing to hand on.
+        if zone.unavailable {
+            transfer.plan = Plan::Refuse(OptRcode::SERVFAIL);
+            return transfer;
+        }
         if !published
             .transfers
             .of(&zone.apex)

@@ -28,6 +28,7 @@ mod explain;
 mod history;
 mod ids;
 mod route53;
+mod secondaries;
 mod transfers;
 mod views;
 mod zones;
@@ -85,6 +86,8 @@ struct Inner {
     live: Live,
     /// Each zone's SOA serial and the content it stands for.
     serials: crate::xfr::serial::SerialBook,
+    /// Which secondary zones have current data.
+    transferred: secondaries::Transferred,
 }
 
 /// The management service. Cheap to share (`Arc`).
@@ -260,10 +263,13 @@ impl Service {
             targets.clone(),
         );
         let slots = slot_map(&checker);
-        let first = crate::publish::with_access(
+        let mut first = crate::publish::with_access(
             crate::publish::publish_with(zone_specs, &|id| slots.get(id).copied(), checker.table()),
             &file,
         );
+        // Secondary zones answer SERVFAIL until their first transfer.
+        first.snapshot =
+            secondaries::mark_unavailable(&file, &Default::default(), first.snapshot);
         let published = Arc::new(ArcSwap::from_pointee(first));
         let service = Arc::new(Service {
             inner: Mutex::new(Inner {
@@ -273,6 +279,7 @@ impl Service {
                 api_specs,
                 checks,
                 serials: transfers::saved_serials(&store),
+                transferred: Default::default(),
                 store,
                 targets,
                 live: Live {
@@ -289,7 +296,11 @@ impl Service {
             served_version: std::sync::atomic::AtomicI64::new(version),
             cluster,
         });
-        service.lock().restamp();
+        {
+            let mut inner = service.lock();
+            inner.keep_transferred(None);
+            inner.restamp();
+        }
         let writer = service.clone();
         tokio::spawn(async move { writer.persist_events(events_rx).await });
         Ok(service)
@@ -499,7 +510,8 @@ impl Service {
             .load()
             .with_allowed(file.check_targets.clone());
         inner.targets.store(Arc::new(targets));
-        inner.file = file;
+        let mut old = std::mem::replace(&mut inner.file, file);
+        inner.keep_transferred(Some(&mut old));
         inner.refresh_specs();
         // Checks first: a check the new file adds has its slot before the
         // zones that use it are built.
@@ -587,7 +599,7 @@ impl Inner {
                 .filter_map(|z| self.api_specs.get(&z.name)),
         );
         let slots = slot_map(&self.live.checker);
-        let next = crate::publish::with_access(
+        let mut next = crate::publish::with_access(
             crate::publish::publish_with(
                 zones,
                 &|id| slots.get(id).copied(),
@@ -595,6 +607,7 @@ impl Inner {
             ),
             &self.file,
         );
+        next.snapshot = secondaries::mark_unavailable(&self.file, &self.transferred, next.snapshot);
         self.store_published(next, None);
     }
 

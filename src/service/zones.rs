@@ -424,7 +424,20 @@ impl Inner {
     }
 
     pub(super) fn refuse_file_zone(&self, name_or_id: &str) -> Result<(), ServiceError> {
-        match self.find_file_zone(name_or_id) {
+        let zone = self.find_file_zone(name_or_id);
+        if let Some(s) = zone.and_then(|z| self.secondary_of(&z.name)) {
+            let primaries: Vec<String> = s.primaries.iter().map(ToString::to_string).collect();
+            return Err(ServiceError::Conflict {
+                code: "SecondaryZone",
+                message: format!(
+                    "zone {}. is a secondary zone, transferred from {} (config file {}); change it on its primary",
+                    s.zone,
+                    primaries.join(", "),
+                    self.file_name()
+                ),
+            });
+        }
+        match zone {
             Some(z) => Err(ServiceError::Conflict {
                 code: "FileManaged",
                 message: format!(

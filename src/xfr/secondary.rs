@@ -1,0 +1,403 @@
+//! Secondary zones (RFC 1034 §4.3.5, RFC 1996): zones eightfold takes from
+//! primaries (`primaries = [...]` in a `[[zone]]`, docs/transfers.md)
+//! instead of declaring them.
+//!
+//! ```text
+//!   NOTIFY from a primary ─► dns::notified ─► Secondaries::notified ─┐
+//!                                                                     ▼
+//!   one task per zone: SOA query ─► newer? AXFR (xfr::fetch) ─► Publisher::serve
+//!        ▲ refresh / retry timers from the zone's SOA      (the service publishes)
+//! ```
+//!
+//! Everything here runs in tokio tasks, never on the answer path. A
+//! failed refresh (a primary down, a wrong key, a malformed or hostile
+//! answer) is logged with the primary and the reason, and the zone keeps
+//! serving what it had, until its SOA expire passes without a successful
+//! refresh: the zone is then unavailable (SERVFAIL), as NSD and Knot do.
+//! The serial served is the primary's, unchanged.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use domain::base::{Serial, ToName};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::fetch::{self, FetchError, Rr};
+use crate::dns::handler::Published;
+use crate::dns::notified::{Notifiable, Verdict};
+use crate::model::{DName, Policy, RData, RecordSpec, ZoneSpec};
+
+/// A zone declared as a secondary: where to take it from and with which
+/// key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secondary {
+    /// The zone's apex.
+    pub zone: DName,
+    /// Its primaries, asked in this order.
+    pub primaries: Vec<SocketAddr>,
+    /// The TSIG key that signs SOA queries and transfers, and that NOTIFY
+    /// must be signed with; `None`: unsigned.
+    pub key: Option<DName>,
+}
+
+/// What a secondary zone's task hands to the service.
+#[derive(Debug)]
+pub enum Update {
+    /// A complete, validated copy of the zone at a newer serial.
+    Transferred(ZoneSpec),
+    /// The SOA expire passed without a successful refresh: the zone
+    /// answers SERVFAIL until the next transfer.
+    Expired,
+}
+
+/// Publishes what secondary zones' tasks bring (implemented by the
+/// service); called on a blocking thread.
+pub trait Publisher: Send + Sync {
+    /// Serves `update` for the secondary zone at `zone`.
+    fn serve(&self, zone: &DName, update: Update);
+}
+
+/// The first wait after a failed refresh of a zone that has no SOA yet;
+/// it doubles up to [`MAX_FIRST_RETRY`].
+pub const FIRST_RETRY: Duration = Duration::from_secs(5);
+/// The longest wait between attempts while a zone has never been
+/// transferred.
+pub const MAX_FIRST_RETRY: Duration = Duration::from_secs(300);
+/// The shortest refresh or retry interval taken from a SOA: a SOA with
+/// zeros does not make a busy loop.
+pub const MIN_TIMER: Duration = Duration::from_secs(1);
+
+/// The refresh, retry and expire intervals of a zone's SOA (RFC 1035
+/// §3.3.13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Timers {
+    refresh: Duration,
+    retry: Duration,
+    expire: Duration,
+}
+
+impl Timers {
+    fn of(soa: &RData) -> Option<Timers> {
+        let RData::Soa(soa) = soa else { return None };
+        let secs = |t: domain::base::Ttl| Duration::from_secs(u64::from(t.as_secs()));
+        let refresh = secs(soa.refresh()).max(MIN_TIMER);
+        Some(Timers {
+            refresh,
+            retry: secs(soa.retry()).max(MIN_TIMER),
+            expire: secs(soa.expire()).max(refresh),
+        })
+    }
+}
+
+/// Why one refresh from one primary failed.
+#[derive(Debug, thiserror::Error)]
+enum RefreshError {
+    #[error("{0}")]
+    Fetch(#[from] FetchError),
+    #[error("the transferred zone is not valid: {0}")]
+    Invalid(String),
+}
+
+/// A zone's records as the server keeps them: one simple record per
+/// owner and type (the smallest TTL of the set, RFC 2181 §5.2), duplicates
+/// dropped (RFC 5936 §2.2), then checked by the rules every zone follows.
+pub fn zone_spec(apex: &DName, records: Vec<Rr>) -> Result<ZoneSpec, String> {
+    let mut specs: Vec<RecordSpec> = Vec::new();
+    let mut index: HashMap<(Box<[u8]>, u16), usize> = HashMap::new();
+    for (owner, ttl, data) in records {
+        let rtype = domain::base::rdata::RecordData::rtype(&data);
+        let key = (crate::snapshot::name_key(&owner), rtype.to_int());
+        if let Some(&i) = index.get(&key) {
+            let spec: &mut RecordSpec = &mut specs[i];
+            spec.ttl = spec.ttl.min(ttl);
+            if !spec.values.contains(&data) {
+                spec.values.push(data);
+            }
+            continue;
+        }
+        index.insert(key, specs.len());
+        specs.push(RecordSpec {
+            owner,
+            rtype,
+            ttl,
+            policy: Policy::Simple,
+            set: None,
+            values: vec![data],
+            health_check: None,
+            failover: None,
+            weight: None,
+            alias: None,
+            location: None,
+            origin: None,
+        });
+    }
+    let spec = ZoneSpec {
+        name: apex.clone(),
+        records: specs,
+    };
+    let problems = crate::validate::zone(&spec);
+    if let Some(first) = problems.first() {
+        let more = match problems.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        return Err(format!("{}{more}", first.message));
+    }
+    Ok(spec)
+}
+
+/// One refresh from one primary: the SOA query, and when the primary has
+/// a newer serial than `have` (or `have` is `None`), the transfer. `None`:
+/// the zone is current.
+async fn refresh_from(
+    apex: &DName,
+    primary: SocketAddr,
+    key: Option<Arc<domain::tsig::Key>>,
+    have: Option<Serial>,
+) -> Result<Option<(Serial, Timers, ZoneSpec)>, RefreshError> {
+    let theirs = fetch::soa_serial(apex, primary, key.clone()).await?;
+    if have.is_some_and(|have| theirs <= have) {
+        return Ok(None);
+    }
+    let records = fetch::axfr(apex, primary, key).await?;
+    let soa = &records[0].2;
+    let (serial, timers) = match (soa, Timers::of(soa)) {
+        (RData::Soa(s), Some(t)) => (s.serial(), t),
+        _ => return Err(RefreshError::Invalid("its first record is not a SOA".into())),
+    };
+    let spec = zone_spec(apex, records).map_err(RefreshError::Invalid)?;
+    Ok(Some((serial, timers, spec)))
+}
+
+/// What one zone's task knows.
+struct State {
+    /// The serial served, `None` before the first transfer and after
+    /// expiry (the next refresh then transfers whatever the primary has).
+    serial: Option<Serial>,
+    /// The timers of the SOA served.
+    timers: Option<Timers>,
+    /// When a primary last answered with the serial served or a newer one.
+    refreshed: Option<Instant>,
+    /// Wait after a failure while the zone has never been transferred.
+    first_retry: Duration,
+}
+
+/// The life of one secondary zone: refresh now, then at each SOA refresh
+/// (retry after a failure), or at once when woken by an accepted NOTIFY;
+/// until `stop`.
+async fn run(
+    zone: Secondary,
+    published: Arc<ArcSwap<Published>>,
+    publisher: Arc<dyn Publisher>,
+    mut wake: mpsc::Receiver<()>,
+    stop: CancellationToken,
+) {
+    let apex = zone.zone.clone();
+    let mut state = State {
+        serial: None,
+        timers: None,
+        refreshed: None,
+        first_retry: FIRST_RETRY,
+    };
+    loop {
+        let wait = refresh(&zone, &published, &publisher, &mut state).await;
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+            woken = wake.recv() => {
+                if woken.is_none() {
+                    return;
+                }
+                tracing::debug!(zone = %apex, "refresh of zone {apex} on NOTIFY");
+            }
+        }
+        // NOTIFYs that came during the refresh are answered by the next.
+        while wake.try_recv().is_ok() {}
+    }
+}
+
+/// One refresh, from the first primary that answers; how long to wait
+/// before the next.
+async fn refresh(
+    zone: &Secondary,
+    published: &ArcSwap<Published>,
+    publisher: &Arc<dyn Publisher>,
+    state: &mut State,
+) -> Duration {
+    let apex = &zone.zone;
+    let key = match &zone.key {
+        Some(name) => match published.load().keys.named(name) {
+            Some(key) => Some(key),
+            None => {
+                tracing::error!(zone = %apex, "zone {apex}: no tsig_key is named {name}; not refreshing");
+                return MAX_FIRST_RETRY;
+            }
+        },
+        None => None,
+    };
+    for &primary in &zone.primaries {
+        match refresh_from(apex, primary, key.clone(), state.serial).await {
+            Ok(Some((serial, timers, spec))) => {
+                let records = spec.records.len();
+                let publisher = publisher.clone();
+                let at = apex.clone();
+                let served = tokio::task::spawn_blocking(move || {
+                    publisher.serve(&at, Update::Transferred(spec))
+                })
+                .await;
+                if let Err(e) = served {
+                    tracing::error!(zone = %apex, error = %e, "zone {apex}: publishing the transfer failed");
+                    return timers.retry;
+                }
+                tracing::info!(zone = %apex, %primary, serial = serial.into_int(), records,
+                    "zone {apex} transferred from {primary}: serial {serial}");
+                state.serial = Some(serial);
+                state.timers = Some(timers);
+                state.refreshed = Some(Instant::now());
+                state.first_retry = FIRST_RETRY;
+                return timers.refresh;
+            }
+            Ok(None) => {
+                tracing::debug!(zone = %apex, %primary, "zone {apex} is current");
+                state.refreshed = Some(Instant::now());
+                return state.timers.map_or(MAX_FIRST_RETRY, |t| t.refresh);
+            }
+            Err(e) => {
+                let serving = state
+                    .serial
+                    .map_or_else(|| "nothing yet (SERVFAIL)".to_string(), |s| format!("serial {s}"));
+                tracing::warn!(zone = %apex, %primary, error = %e,
+                    "zone {apex}: refresh from primary {primary} failed: {e}; still serving {serving}");
+            }
+        }
+    }
+    let (Some(timers), Some(refreshed)) = (state.timers, state.refreshed) else {
+        let wait = state.first_retry;
+        state.first_retry = (wait * 2).min(MAX_FIRST_RETRY);
+        return wait;
+    };
+    let since = refreshed.elapsed();
+    if since >= timers.expire {
+        if state.serial.take().is_some() {
+            tracing::error!(zone = %apex, "zone {apex}: no primary answered for {} s, past the SOA expire; answering SERVFAIL until a transfer succeeds", since.as_secs());
+            let publisher = publisher.clone();
+            let at = apex.clone();
+            let _ = tokio::task::spawn_blocking(move || publisher.serve(&at, Update::Expired)).await;
+        }
+        return timers.retry;
+    }
+    timers.retry.min(timers.expire - since)
+}
+
+/// A running zone task and how to reach it.
+struct Running {
+    zone: Secondary,
+    stop: CancellationToken,
+    wake: mpsc::Sender<()>,
+}
+
+/// Every secondary zone's task, started, stopped and restarted as the
+/// config says; decides on incoming NOTIFY.
+pub struct Secondaries {
+    running: Mutex<Vec<Running>>,
+    published: Arc<ArcSwap<Published>>,
+    publisher: Arc<dyn Publisher>,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+impl Secondaries {
+    /// Starts a task for each of `zones`; they publish through
+    /// `publisher` and read TSIG keys from `published`, until `shutdown`.
+    pub fn start(
+        zones: &[Secondary],
+        published: Arc<ArcSwap<Published>>,
+        publisher: Arc<dyn Publisher>,
+        shutdown: CancellationToken,
+    ) -> Arc<Secondaries> {
+        let secondaries = Arc::new(Secondaries {
+            running: Mutex::new(Vec::new()),
+            published,
+            publisher,
+            tasks: TaskTracker::new(),
+            shutdown,
+        });
+        secondaries.reconfigure(zones);
+        secondaries
+    }
+
+    /// Makes the running tasks those of `zones`: a zone that is gone or
+    /// changed (primaries, key) stops, a new or changed one starts.
+    pub fn reconfigure(&self, zones: &[Secondary]) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.retain(|r| {
+            let keep = zones.contains(&r.zone);
+            if !keep {
+                r.stop.cancel();
+            }
+            keep
+        });
+        for zone in zones {
+            if running.iter().any(|r| &r.zone == zone) {
+                continue;
+            }
+            let stop = self.shutdown.child_token();
+            // A few pending wake-ups are as good as many: one refresh
+            // answers them all.
+            let (wake, woken) = mpsc::channel(4);
+            self.tasks.spawn(run(
+                zone.clone(),
+                self.published.clone(),
+                self.publisher.clone(),
+                woken,
+                stop.clone(),
+            ));
+            running.push(Running {
+                zone: zone.clone(),
+                stop,
+                wake,
+            });
+        }
+    }
+
+    /// Waits until every task has stopped (after shutdown).
+    pub async fn stopped(&self) {
+        self.tasks.close();
+        self.tasks.wait().await;
+    }
+}
+
+impl Notifiable for Secondaries {
+    fn notified(&self, zone: &DName, from: IpAddr, key: Option<&DName>) -> Verdict {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(r) = running.iter().find(|r| r.zone.zone.name_eq(zone)) else {
+            tracing::info!(zone = %zone, %from, "NOTIFY for zone {zone} from {from} refused: not a secondary zone here");
+            return Verdict::Refused;
+        };
+        let from = super::acl::canonical(from);
+        if !r
+            .zone
+            .primaries
+            .iter()
+            .any(|p| super::acl::canonical(p.ip()) == from)
+        {
+            tracing::warn!(zone = %zone, %from, "NOTIFY for zone {zone} from {from} refused: not one of its primaries");
+            return Verdict::Refused;
+        }
+        if let Some(want) = &r.zone.key
+            && !key.is_some_and(|k| k.name_eq(want))
+        {
+            tracing::warn!(zone = %zone, %from, "NOTIFY for zone {zone} from {from} refused: not signed with its key {want}");
+            return Verdict::Refused;
+        }
+        tracing::info!(zone = %zone, %from, "NOTIFY for zone {zone} from {from} accepted");
+        let _ = r.wake.try_send(());
+        Verdict::Accepted
+    }
+}
