@@ -327,6 +327,12 @@ fn parse_prefix(text: &str) -> Option<ipnet::IpNet> {
         .map(|n| n.trunc())
 }
 
+/// A zone's `primaries` and `primary_key` as read.
+type RawPrimaries = (
+    Option<Spanned<Vec<Spanned<String>>>>,
+    Option<Spanned<String>>,
+);
+
 /// A DNS server's address: `IP:PORT`, or an IP alone for port 53.
 fn parse_server(text: &str) -> Option<SocketAddr> {
     text.parse::<SocketAddr>().ok().or_else(|| {
@@ -565,9 +571,7 @@ impl Cx<'_> {
                 continue;
             }
             if let Some(zone) = self.zone(z, &check_ids, &zones) {
-                if secondary
-                    && let Some(s) = self.secondary(&zone.name, primaries, &tsig_keys)
-                {
+                if secondary && let Some(s) = self.secondary(&zone.name, primaries, &tsig_keys) {
                     secondaries.push(s);
                 }
                 if own {
@@ -608,7 +612,7 @@ impl Cx<'_> {
     fn secondary(
         &mut self,
         apex: &DName,
-        (primaries, key): (Option<Spanned<Vec<Spanned<String>>>>, Option<Spanned<String>>),
+        (primaries, key): RawPrimaries,
         keys: &[TsigKey],
     ) -> Option<crate::xfr::secondary::Secondary> {
         let what = format!("zone {apex}");

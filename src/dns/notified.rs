@@ -95,7 +95,6 @@ pub fn answer(zones: &dyn Notifiable, keys: &KeyRing, request: &[u8], from: IpAd
     {
         return Vec::new();
     }
-    drop(additional);
     out
 }
 

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::handler::{self, Published, Scratch, Transport};
 use super::listen::Shared;
-use super::transfer;
 use super::notified;
+use super::transfer;
 use super::update;
 
 /// How long a connection may sit without a complete request before we

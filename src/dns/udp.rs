@@ -25,8 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::handler::{self, Scratch, Transport};
 use super::listen::Shared;
-use super::rrl::{self, Verdict};
 use super::notified;
+use super::rrl::{self, Verdict};
 use super::update;
 
 /// Seconds since the epoch: the rate limiter's clock, read once a batch.

@@ -268,8 +268,7 @@ impl Service {
             &file,
         );
         // Secondary zones answer SERVFAIL until their first transfer.
-        first.snapshot =
-            secondaries::mark_unavailable(&file, &Default::default(), first.snapshot);
+        first.snapshot = secondaries::mark_unavailable(&file, &Default::default(), first.snapshot);
         let published = Arc::new(ArcSwap::from_pointee(first));
         let service = Arc::new(Service {
             inner: Mutex::new(Inner {

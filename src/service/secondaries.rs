@@ -9,7 +9,6 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
-
 use super::{Inner, Service, key_text, slot_map};
 use domain::base::ToName;
 

@@ -36,6 +36,9 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(15);
 /// without end is cut off here.
 pub const MAX_RECORDS: usize = 2_000_000;
 
+/// Checks the TSIG of each response message to a signed request.
+type Signed = ClientSequence<Arc<Key>>;
+
 /// One record of a transferred zone.
 pub type Rr = (DName, Ttl, RData);
 
@@ -61,7 +64,9 @@ pub enum FetchError {
     #[error("malformed response: {0}")]
     Malformed(String),
     /// The response's TSIG does not verify with the zone's key.
-    #[error("the response's TSIG does not verify with key {key}: {error}; is primary_key the primary's key?")]
+    #[error(
+        "the response's TSIG does not verify with key {key}: {error}; is primary_key the primary's key?"
+    )]
     BadSignature {
         /// The key's name.
         key: String,
@@ -125,7 +130,7 @@ fn request(
     qtype: Rtype,
     id: u16,
     key: Option<Arc<Key>>,
-) -> Result<(Vec<u8>, Option<ClientSequence<Arc<Key>>>), FetchError> {
+) -> Result<(Vec<u8>, Option<Signed>), FetchError> {
     let malformed = |e: domain::base::message_builder::PushError| {
         FetchError::Malformed(format!("cannot build the request: {e}"))
     };
@@ -136,9 +141,9 @@ fn request(
     question.push((apex, qtype, Class::IN)).map_err(malformed)?;
     let mut additional = question.additional();
     let signed = match key {
-        Some(key) => Some(
-            ClientSequence::request(key, &mut additional, Time48::now()).map_err(malformed)?,
-        ),
+        Some(key) => {
+            Some(ClientSequence::request(key, &mut additional, Time48::now()).map_err(malformed)?)
+        }
         None => None,
     };
     Ok((additional.finish(), signed))
@@ -153,7 +158,7 @@ fn check(
     apex: &DName,
     qtype: Rtype,
     first: bool,
-    signed: Option<&mut ClientSequence<Arc<Key>>>,
+    signed: Option<&mut Signed>,
 ) -> Result<Message<Bytes>, FetchError> {
     let mut msg = Message::from_octets(wire)
         .map_err(|_| FetchError::Malformed("shorter than a DNS header".into()))?;

@@ -169,7 +169,11 @@ async fn refresh_from(
     let soa = &records[0].2;
     let (serial, timers) = match (soa, Timers::of(soa)) {
         (RData::Soa(s), Some(t)) => (s.serial(), t),
-        _ => return Err(RefreshError::Invalid("its first record is not a SOA".into())),
+        _ => {
+            return Err(RefreshError::Invalid(
+                "its first record is not a SOA".into(),
+            ));
+        }
     };
     let spec = zone_spec(apex, records).map_err(RefreshError::Invalid)?;
     Ok(Some((serial, timers, spec)))
@@ -244,7 +248,7 @@ async fn refresh(
     for &primary in &zone.primaries {
         match refresh_from(apex, primary, key.clone(), state.serial).await {
             Ok(Some((serial, timers, spec))) => {
-                let records = spec.records.len();
+                let rrsets = spec.records.len();
                 let publisher = publisher.clone();
                 let at = apex.clone();
                 let served = tokio::task::spawn_blocking(move || {
@@ -255,7 +259,7 @@ async fn refresh(
                     tracing::error!(zone = %apex, error = %e, "zone {apex}: publishing the transfer failed");
                     return timers.retry;
                 }
-                tracing::info!(zone = %apex, %primary, serial = serial.into_int(), records,
+                tracing::info!(zone = %apex, %primary, serial = serial.into_int(), rrsets,
                     "zone {apex} transferred from {primary}: serial {serial}");
                 state.serial = Some(serial);
                 state.timers = Some(timers);
@@ -269,9 +273,10 @@ async fn refresh(
                 return state.timers.map_or(MAX_FIRST_RETRY, |t| t.refresh);
             }
             Err(e) => {
-                let serving = state
-                    .serial
-                    .map_or_else(|| "nothing yet (SERVFAIL)".to_string(), |s| format!("serial {s}"));
+                let serving = state.serial.map_or_else(
+                    || "nothing yet (SERVFAIL)".to_string(),
+                    |s| format!("serial {s}"),
+                );
                 tracing::warn!(zone = %apex, %primary, error = %e,
                     "zone {apex}: refresh from primary {primary} failed: {e}; still serving {serving}");
             }
@@ -288,7 +293,8 @@ async fn refresh(
             tracing::error!(zone = %apex, "zone {apex}: no primary answered for {} s, past the SOA expire; answering SERVFAIL until a transfer succeeds", since.as_secs());
             let publisher = publisher.clone();
             let at = apex.clone();
-            let _ = tokio::task::spawn_blocking(move || publisher.serve(&at, Update::Expired)).await;
+            let _ =
+                tokio::task::spawn_blocking(move || publisher.serve(&at, Update::Expired)).await;
         }
         return timers.retry;
     }
