@@ -27,10 +27,15 @@ const FOLLOW_WITHIN: Duration = Duration::from_secs(15);
 
 /// The zone the primaries serve, at `serial`, with `www` at `www`.
 fn zone(serial: u32, www: &str) -> String {
+    zone_with_timers(serial, www, "3600 600 86400")
+}
+
+/// The same with the SOA's refresh, retry and expire `timers`.
+fn zone_with_timers(serial: u32, www: &str, timers: &str) -> String {
     format!(
         r#"$ORIGIN sec.test.
 $TTL 3600
-@   IN SOA ns1 hostmaster ( {serial} 3600 600 86400 300 )
+@   IN SOA ns1 hostmaster ( {serial} {timers} 300 )
 @           NS      ns1
 @           NS      ns2.example.net.
 ns1         A       192.0.2.53
@@ -97,9 +102,14 @@ impl Primary {
     /// NSD serving the zone at `serial`, transfers allowed to 127.0.0.1
     /// (signed with xfr.key when `signed`), NOTIFY to `notify`.
     fn nsd(serial: u32, signed: bool, notify: SocketAddr) -> Primary {
+        Primary::nsd_with(&zone(serial, "192.0.2.10"), signed, Some(notify))
+    }
+
+    /// NSD serving `zone_text`, NOTIFY to `notify` when given.
+    fn nsd_with(zone_text: &str, signed: bool, notify: Option<SocketAddr>) -> Primary {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("sec.test.zone"), zone(serial, "192.0.2.10")).unwrap();
+        std::fs::write(dir.path().join("sec.test.zone"), zone_text).unwrap();
         let d = dir.path().display();
         let key = if signed { "xfr.key" } else { "NOKEY" };
         let conf = format!(
@@ -111,9 +121,12 @@ impl Primary {
              remote-control:\n  control-enable: no\n\
              key:\n  name: \"xfr.key\"\n  algorithm: hmac-sha256\n  secret: \"{SECRET}\"\n\
              zone:\n  name: \"{APEX}\"\n  zonefile: \"sec.test.zone\"\n  \
-             provide-xfr: 127.0.0.1 {key}\n  notify: {ip}@{p} {key}\n",
-            ip = notify.ip(),
-            p = notify.port()
+             provide-xfr: 127.0.0.1 {key}\n{notify}",
+            notify = notify.map_or(String::new(), |n| format!(
+                "  notify: {}@{} {key}\n",
+                n.ip(),
+                n.port()
+            ))
         );
         Primary::spawn("NSD", "/usr/sbin/nsd", &["-d"], dir, port, conf)
     }
@@ -189,7 +202,12 @@ impl Primary {
     /// Writes the zone at `serial` with `www` and has the primary reload it
     /// (SIGHUP), after which it sends NOTIFY.
     fn change(&self, serial: u32, www: &str) {
-        std::fs::write(self.dir.path().join("sec.test.zone"), zone(serial, www)).unwrap();
+        self.change_to(&zone(serial, www));
+    }
+
+    /// Writes `zone_text` as the zone and has the primary reload it.
+    fn change_to(&self, zone_text: &str) {
+        std::fs::write(self.dir.path().join("sec.test.zone"), zone_text).unwrap();
         let pid = self.child.as_ref().unwrap().id().to_string();
         let ok = Command::new("kill")
             .args(["-s", "HUP", &pid])
@@ -501,4 +519,40 @@ notify_key = "xfr.key"
         "{theirs:?}"
     );
     assert_eq!(axfr(eightfold.addr(), None), theirs);
+}
+
+#[test]
+fn without_notify_the_soa_refresh_finds_changes_and_expire_ends_the_zone() {
+    // Refresh and retry every second, expire after four: no NOTIFY.
+    let timers = "1 1 4";
+    let nsd = Primary::nsd_with(&zone_with_timers(1, "192.0.2.10", timers), false, None);
+    let eightfold = Server::start(&secondary_config(nsd.addr, "", ""));
+    let nsd_logs = || nsd.logs();
+    wait_for(&eightfold, "www.sec.test", &["192.0.2.10"], &nsd_logs);
+    nsd.change_to(&zone_with_timers(2, "192.0.2.14", timers));
+    wait_for(&eightfold, "www.sec.test", &["192.0.2.14"], &nsd_logs);
+    assert!(!eightfold.logs().contains("NOTIFY"), "{}", eightfold.logs());
+
+    // The primary goes away: the data is served until the expire, then
+    // the zone answers SERVFAIL.
+    let addr = nsd.addr;
+    drop(nsd);
+    eightfold.wait_for_log(
+        &format!("zone sec.test: refresh from primary {addr} failed"),
+        Duration::from_secs(5),
+    );
+    let start = Instant::now();
+    while status(eightfold.addr(), "www.sec.test", "A") != "SERVFAIL" {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still answering after the SOA expire\n{}",
+            eightfold.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        eightfold.logs().contains("past the SOA expire"),
+        "{}",
+        eightfold.logs()
+    );
 }
