@@ -1161,6 +1161,45 @@ mod tests {
     }
 
     #[test]
+    fn a_secondary_zone_names_its_primaries_and_a_declared_key() {
+        let keys = "[[tsig_key]]\nname = \"xfr.key\"\nsecret = \"c2VjcmV0\"\n";
+        let c = load(&format!(
+            "{keys}[[zone]]\nname = \"sec.test\"\nprimaries = [\"192.0.2.1\", \"[2001:db8::1]:5353\"]\nprimary_key = \"xfr.key\"\n"
+        ))
+        .unwrap();
+        let s = &c.secondaries[0];
+        assert_eq!(s.zone.to_string(), "sec.test");
+        let shown: Vec<String> = s.primaries.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["192.0.2.1:53", "[2001:db8::1]:5353"]);
+        assert_eq!(
+            s.key.as_ref().map(ToString::to_string).as_deref(),
+            Some("xfr.key")
+        );
+        assert!(
+            c.zones[0].records.is_empty(),
+            "records come from the primary"
+        );
+        let e = errors("[[zone]]\nname = \"sec.test\"\nprimaries = [\"nowhere\"]\n");
+        assert!(
+            e.contains("zone sec.test: primaries: \"nowhere\" is not an address"),
+            "{e}"
+        );
+        let e = errors(
+            "[[zone]]\nname = \"sec.test\"\nprimaries = [\"192.0.2.1\"]\nprimary_key = \"nokey\"\n",
+        );
+        assert!(
+            e.contains("primary_key: no tsig_key is named \"nokey\""),
+            "{e}"
+        );
+        let e = errors("[[zone]]\nname = \"sec.test\"\nprimaries = []\n");
+        assert!(e.contains("primaries is empty"), "{e}");
+        let e = errors(
+            "[[zone]]\nname = \"sec.test\"\nprimaries = [\"192.0.2.1\"]\n[[zone.record]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n",
+        );
+        assert!(e.contains("takes its records from its primaries"), "{e}");
+    }
+
+    #[test]
     fn api_tls_files_go_in_pairs_and_lists_are_checked() {
         let e = errors("[server]\napi_tls_cert = \"c.pem\"\n");
         assert!(

@@ -112,6 +112,64 @@ fn write(msg: &Message<&[u8]>, rcode: Rcode, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::base::iana::Class;
+    use std::str::FromStr;
+
+    /// Accepts NOTIFY for `ok.test.` from 192.0.2.1 only.
+    struct One;
+
+    impl Notifiable for One {
+        fn notified(&self, zone: &DName, from: IpAddr, key: Option<&DName>) -> Verdict {
+            let ok = zone.name_eq(&DName::from_str("ok.test.").unwrap())
+                && from == IpAddr::from([192, 0, 2, 1])
+                && key.is_none();
+            if ok {
+                Verdict::Accepted
+            } else {
+                Verdict::Refused
+            }
+        }
+    }
+
+    fn notify(zone: &str, qtype: Rtype) -> Vec<u8> {
+        let mut builder = MessageBuilder::new_vec();
+        builder.header_mut().set_id(77);
+        builder.header_mut().set_opcode(Opcode::NOTIFY);
+        builder.header_mut().set_aa(true);
+        let mut q = builder.question();
+        q.push((DName::from_str(zone).unwrap(), qtype, Class::IN))
+            .unwrap();
+        q.finish()
+    }
+
+    #[test]
+    fn a_notify_is_answered_as_the_zones_keeper_decides() {
+        let keys = KeyRing::default();
+        let answered = |request: Vec<u8>, from: [u8; 4]| {
+            let wire = answer(&One, &keys, &request, IpAddr::from(from));
+            let msg = Message::from_octets(wire).unwrap();
+            let h = msg.header();
+            assert!(h.qr() && h.id() == 77 && h.opcode() == Opcode::NOTIFY);
+            (h.rcode(), h.aa())
+        };
+        assert_eq!(
+            answered(notify("ok.test.", Rtype::SOA), [192, 0, 2, 1]),
+            (Rcode::NOERROR, true)
+        );
+        assert_eq!(
+            answered(notify("ok.test.", Rtype::SOA), [192, 0, 2, 2]),
+            (Rcode::REFUSED, false)
+        );
+        assert_eq!(
+            answered(notify("no.test.", Rtype::SOA), [192, 0, 2, 1]),
+            (Rcode::REFUSED, false)
+        );
+        assert_eq!(
+            answered(notify("ok.test.", Rtype::A), [192, 0, 2, 1]).0,
+            Rcode::FORMERR
+        );
+        assert!(answer(&One, &keys, &[1, 2, 3], IpAddr::from([192, 0, 2, 1])).is_empty());
+    }
 
     #[test]
     fn only_notify_requests_are_taken() {

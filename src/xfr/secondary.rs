@@ -407,3 +407,79 @@ impl Notifiable for Secondaries {
         Verdict::Accepted
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn rr(owner: &str, ttl: u32, data: &str) -> Rr {
+        let apex = DName::from_str("example.test.").unwrap();
+        let (rtype, value) = data.split_once(' ').unwrap();
+        let rtype = crate::zonefile::parse_rtype(rtype).unwrap();
+        let data = crate::zonefile::parse_value(&apex, rtype, value).unwrap();
+        (
+            DName::from_str(owner).unwrap(),
+            domain::base::Ttl::from_secs(ttl),
+            data,
+        )
+    }
+
+    #[test]
+    fn transferred_records_become_one_simple_record_per_name_and_type() {
+        let apex = DName::from_str("example.test.").unwrap();
+        let soa = "SOA ns.example.test. h.example.test. 7 3600 600 86400 300";
+        let spec = zone_spec(
+            &apex,
+            vec![
+                rr("example.test.", 3600, soa),
+                rr("www.example.test.", 300, "A 192.0.2.1"),
+                rr("WWW.example.test.", 60, "A 192.0.2.2"),
+                rr("www.example.test.", 300, "A 192.0.2.1"),
+                rr("www.example.test.", 300, "AAAA 2001:db8::1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(spec.records.len(), 3);
+        let a = &spec.records[1];
+        assert_eq!(
+            (a.rtype, a.values.len(), a.ttl.as_secs()),
+            (domain::base::iana::Rtype::A, 2, 60)
+        );
+        assert!(spec.records.iter().all(|r| r.policy == Policy::Simple));
+        // A zone no server could serve is refused whole, saying why.
+        let e = zone_spec(
+            &apex,
+            vec![
+                rr("example.test.", 3600, soa),
+                rr("www.example.test.", 300, "CNAME other.example."),
+                rr("www.example.test.", 300, "A 192.0.2.1"),
+            ],
+        )
+        .unwrap_err();
+        assert!(e.contains("www.example.test"), "{e}");
+    }
+
+    #[test]
+    fn timers_come_from_the_soa_and_zeros_make_no_busy_loop() {
+        let apex = DName::from_str("example.test.").unwrap();
+        let (_, _, soa) = rr(
+            "example.test.",
+            1,
+            "SOA ns.example.test. h.example.test. 7 0 0 0 300",
+        );
+        let t = Timers::of(&soa).unwrap();
+        assert_eq!(
+            (t.refresh, t.retry, t.expire),
+            (MIN_TIMER, MIN_TIMER, MIN_TIMER)
+        );
+        let (_, _, soa) = rr(
+            "example.test.",
+            1,
+            "SOA ns.example.test. h.example.test. 7 3600 600 86400 300",
+        );
+        let t = Timers::of(&soa).unwrap();
+        assert_eq!(t.expire, Duration::from_secs(86400));
+        let _ = apex;
+    }
+}

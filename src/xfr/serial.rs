@@ -414,4 +414,41 @@ mod tests {
         let Stamped { snapshot: s, .. } = book.stamp(&build(&spec(&["192.0.2.2"], None)), &all, 9);
         assert_eq!(serial_of(&s), 0);
     }
+
+    #[test]
+    fn a_secondary_zone_serves_its_primarys_serial_even_when_it_goes_down() {
+        let mut book = SerialBook::default();
+        let apex = DName::from_str("example.test.").unwrap();
+        book.set_verbatim([&apex]);
+        let all = |_| true;
+        let Stamped {
+            snapshot: s,
+            changed,
+            ..
+        } = book.stamp(&build(&spec(&["192.0.2.1"], Some(2024))), &all, 9);
+        assert_eq!((serial_of(&s), changed.len()), (2024, 1));
+        // Other records, the same serial: still the primary's.
+        let Stamped {
+            snapshot: s,
+            changed,
+            ..
+        } = book.stamp(&build(&spec(&["192.0.2.2"], Some(2024))), &all, 9);
+        assert_eq!((serial_of(&s), changed.len()), (2024, 0));
+        // A primary that starts over lower is followed, not overtaken.
+        let Stamped {
+            snapshot: s,
+            changed,
+            ..
+        } = book.stamp(&build(&spec(&["192.0.2.2"], Some(5))), &all, 9);
+        assert_eq!((serial_of(&s), changed[0].serial), (5, 5));
+        // Before its first transfer (a generated SOA) it is not stamped.
+        let mut book = SerialBook::default();
+        book.set_verbatim([&apex]);
+        assert!(
+            book.stamp(&build(&spec(&["192.0.2.1"], None)), &all, 9)
+                .changed
+                .is_empty()
+        );
+        assert!(book.entry(&apex).is_none());
+    }
 }
