@@ -32,7 +32,8 @@ pub struct ZoneInfo {
     /// Hosted zone id (`Z...`); file-managed zones get one derived from
     /// their name, stable across restarts.
     pub id: String,
-    /// `"file"` or `"api"`.
+    /// `"file"`, `"secondary"` (a file zone taken from its primaries) or
+    /// `"api"`.
     pub managed_by: &'static str,
     /// The config file, for file-managed zones.
     #[serde(skip_serializing_if = "Option::is_none")]

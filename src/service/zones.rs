@@ -415,7 +415,11 @@ impl Inner {
         ZoneInfo {
             name: format!("{}.", z.name),
             id: file_zone_id(&key),
-            managed_by: "file",
+            managed_by: if self.secondary_of(&z.name).is_some() {
+                "secondary"
+            } else {
+                "file"
+            },
             file: Some(self.file_name()),
             record_count: z.records.len(),
             comment: String::new(),
