@@ -556,3 +556,157 @@ fn without_notify_the_soa_refresh_finds_changes_and_expire_ends_the_zone() {
         eightfold.logs()
     );
 }
+
+/// How the fake primary answers an AXFR.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Mode {
+    /// SOA, www A, SOA.
+    Good,
+    /// A record of another zone in the stream.
+    OutsideZone,
+    /// An answer with another message ID.
+    WrongId,
+    /// The stream stops before the closing SOA and the connection closes.
+    Unfinished,
+    /// Bytes that are no DNS message.
+    Garbage,
+}
+
+/// A primary that answers SOA queries with `serial` and AXFR as `mode`
+/// says, over TCP on 127.0.0.1, built with `domain` (eightfold's own wire
+/// crate, which the malformed answers bypass where they must).
+fn fake_primary(state: std::sync::Arc<std::sync::Mutex<(u32, Mode)>>) -> SocketAddr {
+    use domain::base::iana::{Class, Rtype};
+    use domain::base::{Message, MessageBuilder, Name, Serial, Ttl};
+    use domain::rdata::{A, Soa};
+    use std::io::{Read, Write};
+    use std::str::FromStr;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut len = [0u8; 2];
+            if stream.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let mut request = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            if stream.read_exact(&mut request).is_err() {
+                continue;
+            }
+            let request = Message::from_octets(request).unwrap();
+            let qtype = request.sole_question().unwrap().qtype();
+            let (serial, mode) = *state.lock().unwrap();
+            let apex = Name::<Vec<u8>>::from_str(APEX).unwrap();
+            let soa = Soa::new(
+                Name::<Vec<u8>>::from_str("ns1.sec.test.").unwrap(),
+                Name::<Vec<u8>>::from_str("hostmaster.sec.test.").unwrap(),
+                Serial(serial),
+                Ttl::from_secs(3600),
+                Ttl::from_secs(600),
+                Ttl::from_secs(86400),
+                Ttl::from_secs(300),
+            );
+            let message = |records: &[(&str, Option<std::net::Ipv4Addr>)], id_offset: u16| {
+                let mut builder = MessageBuilder::new_vec();
+                builder.header_mut().set_aa(true);
+                let mut answer = builder
+                    .start_answer(&request, domain::base::iana::Rcode::NOERROR)
+                    .unwrap();
+                answer
+                    .header_mut()
+                    .set_id(request.header().id().wrapping_add(id_offset));
+                for (owner, a) in records {
+                    let owner = Name::<Vec<u8>>::from_str(owner).unwrap();
+                    match a {
+                        Some(ip) => answer
+                            .push((owner, Class::IN, Ttl::from_secs(300), A::new(*ip)))
+                            .unwrap(),
+                        None => answer
+                            .push((owner, Class::IN, Ttl::from_secs(3600), soa.clone()))
+                            .unwrap(),
+                    }
+                }
+                answer.finish()
+            };
+            let www = Some(std::net::Ipv4Addr::new(
+                192,
+                0,
+                2,
+                20 + (serial % 200) as u8,
+            ));
+            let mut frames: Vec<Vec<u8>> = Vec::new();
+            if qtype == Rtype::SOA {
+                frames.push(message(&[(APEX, None)], 0));
+            } else {
+                match mode {
+                    Mode::Good => frames.push(message(
+                        &[(APEX, None), ("www.sec.test.", www), (APEX, None)],
+                        0,
+                    )),
+                    Mode::OutsideZone => frames.push(message(
+                        &[(APEX, None), ("www.other.test.", www), (APEX, None)],
+                        0,
+                    )),
+                    Mode::WrongId => frames.push(message(
+                        &[(APEX, None), ("www.sec.test.", www), (APEX, None)],
+                        1,
+                    )),
+                    Mode::Unfinished => {
+                        frames.push(message(&[(APEX, None), ("www.sec.test.", www)], 0))
+                    }
+                    Mode::Garbage => frames.push(vec![0xff; 7]),
+                }
+            }
+            let _ = apex;
+            for f in frames {
+                let mut framed = (f.len() as u16).to_be_bytes().to_vec();
+                framed.extend_from_slice(&f);
+                let _ = stream.write_all(&framed);
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_hostile_primary_is_logged_precisely_and_the_zone_keeps_its_data() {
+    let state = std::sync::Arc::new(std::sync::Mutex::new((1u32, Mode::Good)));
+    let primary = fake_primary(state.clone());
+    let eightfold = Server::start(&secondary_config(primary, "", ""));
+    let no_logs = || String::new();
+    wait_for(&eightfold, "www.sec.test", &["192.0.2.21"], &no_logs);
+    for (i, (mode, says)) in [
+        (
+            Mode::OutsideZone,
+            "record www.other.test. A is outside the zone",
+        ),
+        (Mode::WrongId, "not a response to our request"),
+        (Mode::Unfinished, "closed the connection mid-answer"),
+        (Mode::Garbage, "shorter than a DNS header"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        *state.lock().unwrap() = (2 + i as u32, mode);
+        assert_eq!(send_notify("127.0.0.1", eightfold.addr(), None), "NOERROR");
+        eightfold.wait_for_log(says, Duration::from_secs(10));
+        // Still the first transfer's data, and its serial.
+        let www = common::dig(eightfold.addr(), &["www.sec.test", "A", "+short"]);
+        assert_eq!(www.trim(), "192.0.2.21", "{mode:?}");
+        let soa = common::dig(eightfold.addr(), &["sec.test", "SOA", "+short"]);
+        assert_eq!(soa.split_whitespace().nth(2), Some("1"), "{mode:?}: {soa}");
+    }
+    let logs = eightfold.logs();
+    assert!(
+        logs.contains(&format!(
+            "zone sec.test: refresh from primary {primary} failed"
+        )),
+        "{logs}"
+    );
+    assert!(logs.contains("still serving serial 1"), "{logs}");
+    // A good transfer again is taken.
+    *state.lock().unwrap() = (9, Mode::Good);
+    assert_eq!(send_notify("127.0.0.1", eightfold.addr(), None), "NOERROR");
+    wait_for(&eightfold, "www.sec.test", &["192.0.2.29"], &no_logs);
+}

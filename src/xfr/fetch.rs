@@ -32,6 +32,9 @@ use crate::model::{DName, RData};
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the primary may stay silent within an exchange.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a whole transfer may take: a primary that trickles messages
+/// just inside [`READ_TIMEOUT`] is cut off here.
+pub const TRANSFER_DEADLINE: Duration = Duration::from_secs(600);
 /// The most records one transfer may carry: a primary that streams
 /// without end is cut off here.
 pub const MAX_RECORDS: usize = 2_000_000;
@@ -52,6 +55,9 @@ pub enum FetchError {
     /// The primary stayed silent.
     #[error("no answer within {} s", READ_TIMEOUT.as_secs())]
     Timeout,
+    /// The transfer took too long as a whole.
+    #[error("the transfer took more than {} s; abandoned", TRANSFER_DEADLINE.as_secs())]
+    TooSlow,
     /// The primary answered with an error rcode.
     #[error("the primary answered {rcode}{tsig}")]
     Refused {
@@ -264,6 +270,16 @@ pub async fn soa_serial(
 /// The whole zone at `apex` by AXFR: its SOA first, then every other
 /// record, in the primary's order.
 pub async fn axfr(
+    apex: &DName,
+    primary: SocketAddr,
+    key: Option<Arc<Key>>,
+) -> Result<Vec<Rr>, FetchError> {
+    tokio::time::timeout(TRANSFER_DEADLINE, axfr_unbounded(apex, primary, key))
+        .await
+        .map_err(|_| FetchError::TooSlow)?
+}
+
+async fn axfr_unbounded(
     apex: &DName,
     primary: SocketAddr,
     key: Option<Arc<Key>>,
