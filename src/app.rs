@@ -83,6 +83,7 @@ impl Server {
         // million records a copy is hundreds of MiB.
         let own = own_listeners(&sockets, api_listener.as_ref())?;
         let secondary_zones = config.secondaries.clone();
+        let secondary_dir = config.secondary_dir.clone();
         let service = Service::start_guarding(config, config_path, store, shutdown.clone(), own)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut shared = listen::Shared::new(service.published(), limiter, tcp_v6_prefix);
@@ -91,6 +92,7 @@ impl Server {
             &secondary_zones,
             service.published(),
             service.clone(),
+            secondary_dir,
             shutdown.clone(),
         );
         shared.notified = Some(secondaries.clone());

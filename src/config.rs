@@ -58,6 +58,10 @@ pub const DEFAULT_DATA: &str = "eightfold.db";
 /// Longest `[server] nsid`: an identifier, not a message.
 pub const MAX_NSID: usize = 128;
 
+/// Where secondary zones' copies are kept, relative to the config file's
+/// folder (the working directory without a config file).
+pub const DEFAULT_SECONDARY_DIR: &str = "secondaries";
+
 /// The NSID when the config gives none: the node's name (by default the
 /// host name, as Knot's `nsid` is), so each server of a fleet tells itself
 /// apart.
@@ -109,6 +113,8 @@ pub struct Config {
     /// Zones taken from primaries (`primaries`); each is also in `zones`,
     /// without records, until transferred.
     pub secondaries: Vec<crate::xfr::secondary::Secondary>,
+    /// Where secondary zones' last transferred copies are kept.
+    pub secondary_dir: PathBuf,
     /// The key of DNS server cookies (`[server] cookie_secret`, 32 hex
     /// digits), shared by a fleet; `None`: random for each process.
     pub cookie_secret: Option<[u8; 16]>,
@@ -137,6 +143,7 @@ impl Default for Config {
             tsig_keys: Vec::new(),
             transfers: XfrSettings::default(),
             secondaries: Vec::new(),
+            secondary_dir: PathBuf::from(DEFAULT_SECONDARY_DIR),
             cookie_secret: None,
             nsid: default_nsid(&crate::cluster::host_name()),
         }
@@ -252,6 +259,7 @@ struct RawServer {
     node: Option<Spanned<String>>,
     notify_key: Option<Spanned<String>>,
     nsid: Option<Spanned<String>>,
+    secondary_dir: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -603,6 +611,11 @@ impl Cx<'_> {
             tsig_keys,
             transfers,
             secondaries,
+            secondary_dir: self.resolve(
+                &raw.server
+                    .secondary_dir
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_SECONDARY_DIR)),
+            ),
             cookie_secret,
             nsid,
         }

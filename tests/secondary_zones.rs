@@ -710,3 +710,27 @@ fn a_hostile_primary_is_logged_precisely_and_the_zone_keeps_its_data() {
     assert_eq!(send_notify("127.0.0.1", eightfold.addr(), None), "NOERROR");
     wait_for(&eightfold, "www.sec.test", &["192.0.2.29"], &no_logs);
 }
+
+#[test]
+fn a_restart_serves_the_kept_copy_while_the_primary_is_away() {
+    let nsd = Primary::nsd_with(&zone(2024010105, "192.0.2.15"), false, None);
+    let config = secondary_config(nsd.addr, "", "");
+    let eightfold = Server::start(&config);
+    wait_for(&eightfold, "www.sec.test", &["192.0.2.15"], &|| nsd.logs());
+    let dir = eightfold.kill();
+    assert!(dir.path().join("secondaries/sec.test.zone").exists());
+    drop(nsd);
+    let path = dir.path().join("eightfold.toml");
+    let path = path.to_str().unwrap().to_string();
+    let eightfold = Server::spawn(dir, &["serve", "--config", &path, "--dns", "127.0.0.1:0"]);
+    wait_for(&eightfold, "www.sec.test", &["192.0.2.15"], &String::new);
+    let soa = common::dig(eightfold.addr(), &["sec.test", "SOA", "+short"]);
+    assert_eq!(soa.split_whitespace().nth(2), Some("2024010105"), "{soa}");
+    assert!(
+        eightfold
+            .logs()
+            .contains("zone sec.test served from its kept copy: serial 2024010105"),
+        "{}",
+        eightfold.logs()
+    );
+}

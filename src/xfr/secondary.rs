@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -199,6 +200,7 @@ async fn run(
     zone: Secondary,
     published: Arc<ArcSwap<Published>>,
     publisher: Arc<dyn Publisher>,
+    kept: PathBuf,
     mut wake: mpsc::Receiver<()>,
     stop: CancellationToken,
 ) {
@@ -209,8 +211,9 @@ async fn run(
         refreshed: None,
         first_retry: FIRST_RETRY,
     };
+    serve_kept(&apex, &kept, &publisher, &mut state).await;
     loop {
-        let wait = refresh(&zone, &published, &publisher, &mut state).await;
+        let wait = refresh(&zone, &published, &publisher, &kept, &mut state).await;
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
@@ -226,12 +229,61 @@ async fn run(
     }
 }
 
+/// At start: serves the zone's kept copy (`xfr::kept`) when there is one
+/// within its SOA expire, so the zone answers before a primary does.
+async fn serve_kept(
+    apex: &DName,
+    dir: &std::path::Path,
+    publisher: &Arc<dyn Publisher>,
+    state: &mut State,
+) {
+    let (dir2, at) = (dir.to_owned(), apex.clone());
+    let loaded = tokio::task::spawn_blocking(move || super::kept::load(&dir2, &at)).await;
+    let (spec, age) = match loaded {
+        Ok(Ok(Some(found))) => found,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            tracing::warn!(zone = %apex, "zone {apex}: its kept copy is not used: {e}; transferring it again");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(zone = %apex, error = %e, "zone {apex}: reading its kept copy failed");
+            return;
+        }
+    };
+    let soa = spec
+        .records
+        .iter()
+        .find(|r| r.rtype == domain::base::iana::Rtype::SOA && r.owner.name_eq(apex))
+        .and_then(|r| r.values.first());
+    let (Some(RData::Soa(soa_data)), Some(timers)) = (soa, soa.and_then(Timers::of)) else {
+        return;
+    };
+    if age >= timers.expire {
+        tracing::info!(zone = %apex, "zone {apex}: its kept copy was last refreshed {} s ago, past the SOA expire; not served", age.as_secs());
+        return;
+    }
+    let serial = soa_data.serial();
+    let publisher = publisher.clone();
+    let at = apex.clone();
+    if tokio::task::spawn_blocking(move || publisher.serve(&at, Update::Transferred(spec)))
+        .await
+        .is_ok()
+    {
+        tracing::info!(zone = %apex, serial = serial.into_int(), "zone {apex} served from its kept copy: serial {serial}, refreshed {} s ago", age.as_secs());
+        state.serial = Some(serial);
+        state.timers = Some(timers);
+        state.refreshed = Instant::now().checked_sub(age).or(Some(Instant::now()));
+    }
+}
+
 /// One refresh, from the first primary that answers; how long to wait
 /// before the next.
 async fn refresh(
     zone: &Secondary,
     published: &ArcSwap<Published>,
     publisher: &Arc<dyn Publisher>,
+    kept: &std::path::Path,
     state: &mut State,
 ) -> Duration {
     let apex = &zone.zone;
@@ -250,8 +302,11 @@ async fn refresh(
             Ok(Some((serial, timers, spec))) => {
                 let rrsets = spec.records.len();
                 let publisher = publisher.clone();
-                let at = apex.clone();
+                let (at, dir) = (apex.clone(), kept.to_owned());
                 let served = tokio::task::spawn_blocking(move || {
+                    if let Err(e) = super::kept::save(&dir, &spec) {
+                        tracing::warn!(zone = %at, error = %e, "zone {at}: cannot keep a copy in {}: {e}; a restart transfers it again", dir.display());
+                    }
                     publisher.serve(&at, Update::Transferred(spec))
                 })
                 .await;
@@ -270,6 +325,8 @@ async fn refresh(
             Ok(None) => {
                 tracing::debug!(zone = %apex, %primary, "zone {apex} is current");
                 state.refreshed = Some(Instant::now());
+                let (at, dir) = (apex.clone(), kept.to_owned());
+                let _ = tokio::task::spawn_blocking(move || super::kept::touch(&dir, &at)).await;
                 return state.timers.map_or(MAX_FIRST_RETRY, |t| t.refresh);
             }
             Err(e) => {
@@ -314,23 +371,28 @@ pub struct Secondaries {
     running: Mutex<Vec<Running>>,
     published: Arc<ArcSwap<Published>>,
     publisher: Arc<dyn Publisher>,
+    /// Where each zone's last copy is kept (`xfr::kept`).
+    kept: PathBuf,
     tasks: TaskTracker,
     shutdown: CancellationToken,
 }
 
 impl Secondaries {
     /// Starts a task for each of `zones`; they publish through
-    /// `publisher` and read TSIG keys from `published`, until `shutdown`.
+    /// `publisher`, read TSIG keys from `published` and keep their copies
+    /// in `kept`, until `shutdown`.
     pub fn start(
         zones: &[Secondary],
         published: Arc<ArcSwap<Published>>,
         publisher: Arc<dyn Publisher>,
+        kept: PathBuf,
         shutdown: CancellationToken,
     ) -> Arc<Secondaries> {
         let secondaries = Arc::new(Secondaries {
             running: Mutex::new(Vec::new()),
             published,
             publisher,
+            kept,
             tasks: TaskTracker::new(),
             shutdown,
         });
@@ -361,6 +423,7 @@ impl Secondaries {
                 zone.clone(),
                 self.published.clone(),
                 self.publisher.clone(),
+                self.kept.clone(),
                 woken,
                 stop.clone(),
             ));
