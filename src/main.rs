@@ -76,6 +76,24 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { file } => match Config::load(&file) {
             Ok(config) => {
+                // Warnings as named-checkzone gives them; they do not fail
+                // the check.
+                for zone in &config.zones {
+                    for w in eightfold::lint::zone(zone) {
+                        match w.origin {
+                            Some(o) => eprintln!(
+                                "{}:{}:{}: {}",
+                                o.file.display(),
+                                o.line,
+                                o.col,
+                                w.message
+                            ),
+                            None => {
+                                eprintln!("{}: zone {}: {}", file.display(), zone.name, w.message)
+                            }
+                        }
+                    }
+                }
                 let records: usize = config.zones.iter().map(|z| z.records.len()).sum();
                 println!(
                     "{}: ok ({} zones, {} record groups, {} health checks)",

@@ -2395,3 +2395,28 @@ fn example_config_checks_and_serves_its_zones() {
     let status = s.stop();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn check_warns_where_named_checkzone_does_and_still_passes() {
+    let zone = "$ORIGIN lint.test.\n\
+        @ 3600 IN SOA ns1 hostmaster 1 3600 600 86400 300\n\
+        @ NS ns1\n\
+        @ NS ns2\n\
+        ns1 A 192.0.2.1\n\
+        @ MX 10 mail\n\
+        mail CNAME ns1\n\
+        sub NS ns.sub\n";
+    let (code, out) = check(
+        "[[zone]]\nname = \"lint.test\"\nfile = \"lint.zone\"\n",
+        &[("lint.zone", zone)],
+    );
+    assert_eq!(code, Some(0), "{out}");
+    for expected in [
+        "lint.zone:3:1: warning: lint.test. NS: ns2.lint.test. is in the zone but has no A or AAAA record",
+        "lint.zone:6:1: warning: lint.test. MX: mail.lint.test. is a CNAME",
+        "lint.zone:8:1: warning: sub.lint.test. NS: the delegation names ns.sub.lint.test., below its cut, without glue",
+        ": ok (1 zones",
+    ] {
+        assert!(out.contains(expected), "{expected:?} not in:\n{out}");
+    }
+}
