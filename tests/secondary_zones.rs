@@ -355,10 +355,11 @@ fn eightfold_takes_a_zone_from_nsd_with_tsig_follows_its_notify_and_refuses_stra
     let port = free_port();
     let me = SocketAddr::from(([127, 0, 0, 1], port));
     let nsd = Primary::nsd(2024010101, true, me);
-    let eightfold = eightfold_on(
-        port,
-        &secondary_config(nsd.addr, "primary_key = \"xfr.key\"", ""),
+    let update_key = format!(
+        "primary_key = \"xfr.key\"\n\n[[tsig_key]]\nname = \"upd.key\"\nsecret = \"{SECRET}\"\n\
+         update = [{{ name = \"x.sec.test.\", types = [\"A\"] }}]\n"
     );
+    let eightfold = eightfold_on(port, &secondary_config(nsd.addr, &update_key, ""));
     let nsd_logs = || nsd.logs();
     wait_for(&eightfold, "www.sec.test", &["192.0.2.10"], &nsd_logs);
     assert_same_answers(nsd.addr, eightfold.addr());
@@ -408,6 +409,20 @@ fn eightfold_takes_a_zone_from_nsd_with_tsig_follows_its_notify_and_refuses_stra
     assert_eq!(response.status().as_u16(), 409);
     let body = response.body_mut().read_to_string().unwrap();
     assert!(body.contains("secondary zone"), "{body}");
+    // And to dynamic update, even with a key allowed to change the name.
+    let script = format!(
+        "server 127.0.0.1 {port}\nzone sec.test\nupdate add x.sec.test. 60 A 192.0.2.1\nsend\n"
+    );
+    let file = eightfold.path("nsupdate.txt");
+    std::fs::write(&file, script).unwrap();
+    let out = Command::new("nsupdate")
+        .args(["-y", &format!("hmac-sha256:upd.key:{SECRET}")])
+        .arg(&file)
+        .output()
+        .expect("nsupdate (apt install dnsutils)");
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && text.contains("NOTAUTH"), "{text}");
 }
 
 #[test]
@@ -448,6 +463,21 @@ fn eightfold_takes_a_zone_from_knot_and_follows_its_notify() {
     // The primary's serial, unchanged.
     let soa = common::dig(eightfold.addr(), &["sec.test", "SOA", "+short"]);
     assert_eq!(soa.split_whitespace().nth(2), Some("8"), "{soa}");
+
+    // A reload that keeps the zone keeps its data: no SERVFAIL meanwhile.
+    eightfold.signal("HUP");
+    eightfold.wait_for_log("reloaded", Duration::from_secs(10));
+    assert_eq!(status(eightfold.addr(), "www.sec.test", "A"), "NOERROR");
+    // Pointed at another primary, it takes that one's zone.
+    let nsd = Primary::nsd_with(&zone(2024010101, "192.0.2.16"), false, None);
+    std::fs::write(
+        eightfold.path("eightfold.toml"),
+        secondary_config(nsd.addr, "", ""),
+    )
+    .unwrap();
+    eightfold.signal("HUP");
+    wait_for(&eightfold, "www.sec.test", &["192.0.2.16"], &|| nsd.logs());
+    assert_same_answers(nsd.addr, eightfold.addr());
 }
 
 #[test]
