@@ -115,6 +115,8 @@ pub struct Config {
     pub secondaries: Vec<crate::xfr::secondary::Secondary>,
     /// Where secondary zones' last transferred copies are kept.
     pub secondary_dir: PathBuf,
+    /// The NS set of zones that declare none (`[server] nameservers`).
+    pub nameservers: Vec<crate::nameservers::NameServer>,
     /// The key of DNS server cookies (`[server] cookie_secret`, 32 hex
     /// digits), shared by a fleet; `None`: random for each process.
     pub cookie_secret: Option<[u8; 16]>,
@@ -144,6 +146,7 @@ impl Default for Config {
             transfers: XfrSettings::default(),
             secondaries: Vec::new(),
             secondary_dir: PathBuf::from(DEFAULT_SECONDARY_DIR),
+            nameservers: Vec::new(),
             cookie_secret: None,
             nsid: default_nsid(&crate::cluster::host_name()),
         }
@@ -260,6 +263,15 @@ struct RawServer {
     notify_key: Option<Spanned<String>>,
     nsid: Option<Spanned<String>>,
     secondary_dir: Option<PathBuf>,
+    nameservers: Option<Vec<Spanned<RawNameServer>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNameServer {
+    name: Spanned<String>,
+    #[serde(default)]
+    addresses: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -590,6 +602,7 @@ impl Cx<'_> {
                 zones.push(zone);
             }
         }
+        let nameservers = self.nameservers(raw.server.nameservers, &zones, &secondaries);
         Config {
             dns,
             api,
@@ -611,6 +624,7 @@ impl Cx<'_> {
             tsig_keys,
             transfers,
             secondaries,
+            nameservers,
             secondary_dir: self.resolve(
                 &raw.server
                     .secondary_dir
@@ -619,6 +633,67 @@ impl Cx<'_> {
             cookie_secret,
             nsid,
         }
+    }
+
+    /// `[server] nameservers`: names, and addresses for those inside a
+    /// zone of the file that takes them as its NS set.
+    fn nameservers(
+        &mut self,
+        raws: Option<Vec<Spanned<RawNameServer>>>,
+        zones: &[ZoneSpec],
+        secondaries: &[crate::xfr::secondary::Secondary],
+    ) -> Vec<crate::nameservers::NameServer> {
+        let mut out = Vec::new();
+        for raw in raws.unwrap_or_default() {
+            let raw = raw.into_inner();
+            let name = match parse_absolute(raw.name.get_ref()) {
+                Ok(n) => n,
+                Err(msg) => {
+                    self.error(
+                        raw.name.span(),
+                        format!("server.nameservers: {:?}: {msg}", raw.name.get_ref()),
+                    );
+                    continue;
+                }
+            };
+            let mut addresses = Vec::new();
+            for a in &raw.addresses {
+                match a.get_ref().parse::<std::net::IpAddr>() {
+                    Ok(ip) => addresses.push(ip),
+                    Err(_) => self.error(
+                        a.span(),
+                        format!("server.nameservers: {:?} is not an IP address such as \"192.0.2.53\" or \"2001:db8::53\"", a.get_ref()),
+                    ),
+                }
+            }
+            if addresses.is_empty() {
+                let inside = zones.iter().find(|z| {
+                    name.ends_with(&z.name)
+                        && !secondaries.iter().any(|s| s.zone.name_eq(&z.name))
+                        && !z.records.iter().any(|r| {
+                            r.rtype == domain::base::iana::Rtype::NS && r.owner.name_eq(&z.name)
+                        })
+                        && !z.records.iter().any(|r| {
+                            r.owner.name_eq(&name)
+                                && matches!(
+                                    r.rtype,
+                                    domain::base::iana::Rtype::A | domain::base::iana::Rtype::AAAA
+                                )
+                        })
+                });
+                if let Some(zone) = inside {
+                    self.error(
+                        raw.name.span(),
+                        format!(
+                            "server.nameservers: {name} is inside zone {}, which takes it as its name server; give its addresses, such as addresses = [\"192.0.2.53\"]",
+                            zone.name
+                        ),
+                    );
+                }
+            }
+            out.push(crate::nameservers::NameServer { name, addresses });
+        }
+        out
     }
 
     /// The `primaries` and `primary_key` of the zone at `apex`.

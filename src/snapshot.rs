@@ -278,8 +278,17 @@ impl Zone {
         if apex.set(Rtype::SOA).is_none() {
             let [refresh, retry, expire, minimum] = GENERATED_SOA_TIMERS;
             let rname = prefixed(&spec.name, "hostmaster");
+            // The first name server is the primary, as in Route 53.
+            let mname = apex
+                .set(Rtype::NS)
+                .and_then(|set| set.records.first()?.values.first())
+                .and_then(|v| match v {
+                    RData::Ns(ns) => Some(ns.nsdname().clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| ns_name.clone());
             let soa = domain::rdata::Soa::new(
-                ns_name.clone(),
+                mname,
                 rname,
                 domain::base::Serial(serial),
                 Ttl::from_secs(refresh),
@@ -475,7 +484,8 @@ fn simple_set(rtype: Rtype, data: RData) -> RecordSet {
     }
 }
 
-fn generated_ns(apex: &DName) -> DName {
+/// The name server of a zone that has none: `ns1.<zone>`.
+pub fn generated_ns(apex: &DName) -> DName {
     prefixed(apex, "ns1")
 }
 

@@ -2420,3 +2420,54 @@ fn check_warns_where_named_checkzone_does_and_still_passes() {
         assert!(out.contains(expected), "{expected:?} not in:\n{out}");
     }
 }
+
+#[test]
+fn zones_without_ns_take_the_servers_nameservers_and_in_zone_ones_have_addresses() {
+    let s = Server::start(
+        "[server]\napi = \"127.0.0.1:0\"\ndata = \"eightfold.db\"\n\
+         nameservers = [{ name = \"ns1.ours.test\", addresses = [\"192.0.2.53\", \"2001:db8::53\"] }, { name = \"ns.provider.net\" }]\n\n\
+         [[zone]]\nname = \"ours.test\"\n\n\
+         [[zone]]\nname = \"own.test\"\n[[zone.record]]\nname = \"@\"\ntype = \"NS\"\nvalues = [\"ns.elsewhere.net.\"]\n",
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let created = agent
+        .post(format!("{}/v1/zones", s.api_url()))
+        .send_json(serde_json::json!({"name": "api.test"}))
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let short = |name: &str, rtype: &str| {
+        let mut v: Vec<String> = s
+            .dig(&[name, rtype, "+short"])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    let set = ["ns.provider.net.", "ns1.ours.test."];
+    assert_eq!(short("ours.test", "NS"), set);
+    assert_eq!(short("api.test", "NS"), set);
+    assert_eq!(short("own.test", "NS"), ["ns.elsewhere.net."]);
+    // The in-zone name server has its addresses, in its own zone only.
+    assert_eq!(short("ns1.ours.test", "A"), ["192.0.2.53"]);
+    assert_eq!(short("ns1.ours.test", "AAAA"), ["2001:db8::53"]);
+    // The generated SOA names the first name server as the primary.
+    let soa = short("api.test", "SOA");
+    assert!(soa[0].starts_with("ns1.ours.test. "), "{soa:?}");
+}
+
+#[test]
+fn an_in_zone_nameserver_without_addresses_is_refused_by_check() {
+    let (code, out) = check(
+        "[server]\nnameservers = [{ name = \"ns1.ours.test\" }]\n\n[[zone]]\nname = \"ours.test\"\n",
+        &[],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("eightfold.toml:2:25: server.nameservers: ns1.ours.test is inside zone ours.test, which takes it as its name server; give its addresses"),
+        "{out}"
+    );
+}

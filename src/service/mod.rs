@@ -54,7 +54,9 @@ use crate::dns::handler::Published;
 use crate::health::{Checker, Listener, OnChange, Seed, SharedPolicy, TargetPolicy, Transition};
 use crate::model::{DName, HealthCheckSpec, ZoneSpec};
 use crate::store::{HealthEvent, HistoryReader, Store, StoredCheck, StoredZone};
-use declarations::{api_zone_specs, declared_problems, merged_checks, without_origins};
+use declarations::{
+    api_zone_specs, declared_problems, merged_checks, served_file_zones, without_origins,
+};
 
 /// Most changes one batch may carry (Route 53's limit).
 pub const MAX_CHANGES_PER_BATCH: usize = 1000;
@@ -239,9 +241,10 @@ impl Service {
         let check_specs = merged_checks(&file, &checks);
         let seeds = saved_seeds(&mut store, &check_specs)?;
         let api_specs = api_zone_specs(&file, &zones, &checks);
-        let zone_specs = file
-            .zones
+        let served = served_file_zones(&file);
+        let zone_specs = served
             .iter()
+            .map(AsRef::as_ref)
             .chain(zones.iter().filter_map(|z| api_specs.get(&z.name)));
         // Transitions are written by a task of their own: the checker must
         // never wait on the database.
@@ -592,7 +595,8 @@ impl Inner {
     /// Builds every zone into a new snapshot over the checker's table and
     /// swaps it in.
     fn publish(&mut self) {
-        let zones = self.file.zones.iter().chain(
+        let served = served_file_zones(&self.file);
+        let zones = served.iter().map(AsRef::as_ref).chain(
             self.zones
                 .iter()
                 .filter_map(|z| self.api_specs.get(&z.name)),

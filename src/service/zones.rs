@@ -127,13 +127,12 @@ impl Service {
         };
         self.wrote(self.store_on_top(&mut inner).create_zone(&zone)?);
         let info = api_zone_info(&zone);
-        inner.api_specs.insert(
-            zone.name.clone(),
-            ZoneSpec {
-                name: apex,
-                records: Vec::new(),
-            },
-        );
+        let mut spec = ZoneSpec {
+            name: apex,
+            records: Vec::new(),
+        };
+        super::declarations::delegation(&inner.file).complete(&mut spec);
+        inner.api_specs.insert(zone.name.clone(), spec);
         let key = zone.name.clone();
         inner.zones.push(zone);
         self.publish_zone(&mut inner, &key);
@@ -334,6 +333,8 @@ impl Service {
         if let Some(z) = inner.zones.iter_mut().find(|z| z.name == zone.name) {
             z.records = records;
         }
+        let mut candidate = candidate;
+        super::declarations::delegation(&inner.file).complete(&mut candidate);
         inner.api_specs.insert(zone.name.clone(), candidate);
         self.publish_zone(inner, &zone.name);
         Ok(ChangeInfo {
