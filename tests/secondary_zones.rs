@@ -763,4 +763,19 @@ fn a_restart_serves_the_kept_copy_while_the_primary_is_away() {
         "{}",
         eightfold.logs()
     );
+
+    // A copy last refreshed longer ago than the SOA expire (86400 s) is
+    // not served: the zone answers SERVFAIL until a primary answers.
+    let dir = eightfold.kill();
+    let copy = dir.path().join("secondaries/sec.test.zone");
+    let day_ago = std::time::SystemTime::now() - Duration::from_secs(86_401);
+    std::fs::File::options()
+        .append(true)
+        .open(&copy)
+        .unwrap()
+        .set_modified(day_ago)
+        .unwrap();
+    let eightfold = Server::spawn(dir, &["serve", "--config", &path, "--dns", "127.0.0.1:0"]);
+    eightfold.wait_for_log("past the SOA expire; not served", Duration::from_secs(10));
+    assert_eq!(status(eightfold.addr(), "www.sec.test", "A"), "SERVFAIL");
 }
