@@ -134,6 +134,17 @@ impl Primary {
     /// Knot serving the zone at `serial`, transfers allowed to 127.0.0.1
     /// unsigned, NOTIFY to `notify`.
     fn knot(serial: u32, notify: SocketAddr) -> Primary {
+        Primary::knot_with(serial, notify, false)
+    }
+
+    /// The same; with `journal`, Knot keeps the differences between
+    /// versions of its zone file and answers IXFR with them.
+    fn knot_with(serial: u32, notify: SocketAddr, journal: bool) -> Primary {
+        let journal = if journal {
+            "journal-content: changes\n    zonefile-load: difference"
+        } else {
+            "journal-content: none"
+        };
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("sec.test.zone"), zone(serial, "192.0.2.10")).unwrap();
@@ -146,7 +157,7 @@ impl Primary {
              remote:\n  - id: eightfold\n    address: {ip}@{p}\n\
              acl:\n  - id: transfer\n    address: 127.0.0.1\n    action: transfer\n\
              template:\n  - id: default\n    storage: \"{d}\"\n    zonefile-sync: -1\n    \
-             journal-content: none\n\
+             {journal}\n\
              zone:\n  - domain: \"{APEX}\"\n    file: \"sec.test.zone\"\n    notify: eightfold\n    \
              acl: transfer\n",
             ip = notify.ip(),
@@ -778,4 +789,22 @@ fn a_restart_serves_the_kept_copy_while_the_primary_is_away() {
     let eightfold = Server::spawn(dir, &["serve", "--config", &path, "--dns", "127.0.0.1:0"]);
     eightfold.wait_for_log("past the SOA expire; not served", Duration::from_secs(10));
     assert_eq!(status(eightfold.addr(), "www.sec.test", "A"), "SERVFAIL");
+}
+
+#[test]
+fn eightfold_follows_knot_by_ixfr() {
+    let port = free_port();
+    let me = SocketAddr::from(([127, 0, 0, 1], port));
+    let knot = Primary::knot_with(7, me, true);
+    let eightfold = eightfold_on(port, &secondary_config(knot.addr, "", ""));
+    let knot_logs = || knot.logs();
+    wait_for(&eightfold, "www.sec.test", &["192.0.2.10"], &knot_logs);
+    for (serial, www) in [(8, "192.0.2.17"), (9, "192.0.2.18")] {
+        knot.change(serial, www);
+        wait_for(&eightfold, "www.sec.test", &[www], &knot_logs);
+        assert_same_answers(knot.addr, eightfold.addr());
+    }
+    let logs = eightfold.logs();
+    assert!(logs.contains("(AXFR): serial 7"), "{logs}");
+    assert!(logs.contains("(IXFR): serial 9"), "{logs}\n{}", knot.logs());
 }

@@ -108,20 +108,28 @@ impl Service {
 }
 
 impl Publisher for Service {
-    fn serve(&self, zone: &DName, update: Update) {
+    fn serve(&self, zone: &DName, update: Update) -> Result<(), String> {
         let mut inner = self.lock();
         // A reload may have made it something else meanwhile.
         if inner.secondary_of(zone).is_none() {
-            return;
+            return Ok(());
         }
         let key = key_text(zone);
+        let Some(slot) = inner.file.zones.iter().position(|z| z.name.name_eq(zone)) else {
+            return Ok(());
+        };
         match update {
             Update::Transferred(spec) => {
-                let Some(slot) = inner.file.zones.iter_mut().find(|z| z.name.name_eq(zone)) else {
-                    return;
-                };
-                *slot = spec;
+                inner.file.zones[slot] = spec;
                 inner.transferred.zones.insert(key.clone());
+                inner.transferred.expired.remove(&key);
+            }
+            Update::Changed(diffs) => {
+                if !inner.transferred.zones.contains(&key) {
+                    return Err("there is no zone to apply changes to".into());
+                }
+                let changed = crate::xfr::secondary::apply(&inner.file.zones[slot], &diffs)?;
+                inner.file.zones[slot] = changed;
                 inner.transferred.expired.remove(&key);
             }
             Update::Expired => {
@@ -129,5 +137,17 @@ impl Publisher for Service {
             }
         }
         self.publish_secondary(&mut inner, zone);
+        Ok(())
+    }
+
+    fn copy(&self, zone: &DName) -> Option<crate::model::ZoneSpec> {
+        let inner = self.lock();
+        inner.secondary_of(zone)?;
+        inner
+            .file
+            .zones
+            .iter()
+            .find(|z| z.name.name_eq(zone))
+            .cloned()
     }
 }

@@ -130,10 +130,13 @@ impl Connection {
     }
 }
 
-/// A request for `apex` of type `qtype`, signed with `key` when given.
+/// A request for `apex` of type `qtype`, signed with `key` when given;
+/// an IXFR carries the serial it asks from in a SOA in its authority
+/// section (RFC 1995 §3: only the serial matters to the primary).
 fn request(
     apex: &DName,
     qtype: Rtype,
+    since: Option<Serial>,
     id: u16,
     key: Option<Arc<Key>>,
 ) -> Result<(Vec<u8>, Option<Signed>), FetchError> {
@@ -145,7 +148,15 @@ fn request(
     builder.header_mut().set_opcode(Opcode::QUERY);
     let mut question = builder.question();
     question.push((apex, qtype, Class::IN)).map_err(malformed)?;
-    let mut additional = question.additional();
+    let mut authority = question.authority();
+    if let Some(serial) = since {
+        let zero = Ttl::from_secs(0);
+        let soa = domain::rdata::Soa::new(apex, apex, serial, zero, zero, zero, zero);
+        authority
+            .push((apex, Class::IN, zero, soa))
+            .map_err(malformed)?;
+    }
+    let mut additional = authority.additional();
     let signed = match key {
         Some(key) => {
             Some(ClientSequence::request(key, &mut additional, Time48::now()).map_err(malformed)?)
@@ -234,7 +245,7 @@ pub async fn soa_serial(
     key: Option<Arc<Key>>,
 ) -> Result<Serial, FetchError> {
     let id: u16 = rand::random();
-    let (message, mut signed) = request(apex, Rtype::SOA, id, key)?;
+    let (message, mut signed) = request(apex, Rtype::SOA, None, id, key)?;
     let mut conn = Connection::open(primary).await?;
     conn.send(&message).await?;
     let reply = check(
@@ -267,37 +278,74 @@ pub async fn soa_serial(
     )))
 }
 
-/// The whole zone at `apex` by AXFR: its SOA first, then every other
-/// record, in the primary's order.
-pub async fn axfr(
-    apex: &DName,
-    primary: SocketAddr,
-    key: Option<Arc<Key>>,
-) -> Result<Vec<Rr>, FetchError> {
-    tokio::time::timeout(TRANSFER_DEADLINE, axfr_unbounded(apex, primary, key))
-        .await
-        .map_err(|_| FetchError::TooSlow)?
+/// What a transfer brought.
+#[derive(Debug)]
+pub enum Transfer {
+    /// The whole zone, its SOA first (an AXFR, or an IXFR answered as one).
+    Whole(Vec<Rr>),
+    /// What changed since the serial asked from, one difference sequence
+    /// per serial, in order (RFC 1995 §4).
+    Changes(Vec<Diff>),
+    /// An IXFR answered with the SOA alone: nothing newer.
+    Current,
 }
 
-async fn axfr_unbounded(
+/// One difference sequence of an IXFR.
+#[derive(Debug)]
+pub struct Diff {
+    /// The serial it applies to.
+    pub from: Serial,
+    /// The SOA after it.
+    pub soa: Option<Rr>,
+    /// Records it removes.
+    pub removed: Vec<Rr>,
+    /// Records it adds.
+    pub added: Vec<Rr>,
+}
+
+/// The zone at `apex`: by AXFR without `since`, else by IXFR from serial
+/// `since` (which the primary may answer with the whole zone).
+pub async fn transfer(
     apex: &DName,
     primary: SocketAddr,
     key: Option<Arc<Key>>,
-) -> Result<Vec<Rr>, FetchError> {
+    since: Option<Serial>,
+) -> Result<Transfer, FetchError> {
+    tokio::time::timeout(
+        TRANSFER_DEADLINE,
+        transfer_unbounded(apex, primary, key, since),
+    )
+    .await
+    .map_err(|_| FetchError::TooSlow)?
+}
+
+async fn transfer_unbounded(
+    apex: &DName,
+    primary: SocketAddr,
+    key: Option<Arc<Key>>,
+    since: Option<Serial>,
+) -> Result<Transfer, FetchError> {
+    let qtype = if since.is_some() {
+        Rtype::IXFR
+    } else {
+        Rtype::AXFR
+    };
     let id: u16 = rand::random();
-    let (message, mut signed) = request(apex, Rtype::AXFR, id, key)?;
+    let (message, mut signed) = request(apex, qtype, since, id, key)?;
     let mut conn = Connection::open(primary).await?;
     conn.send(&message).await?;
     let mut interpreter = XfrResponseInterpreter::new();
-    let mut records: Vec<Rr> = Vec::new();
-    let mut soa = None;
+    let mut whole: Option<Vec<Rr>> = None;
+    let mut diffs: Vec<Diff> = Vec::new();
+    let mut count = 0usize;
+    let mut closing = None;
     let mut first = true;
     while !interpreter.is_finished() {
         let reply = check(
             conn.receive().await?,
             id,
             apex,
-            Rtype::AXFR,
+            qtype,
             first,
             signed.as_mut(),
         )?;
@@ -306,19 +354,64 @@ async fn axfr_unbounded(
             .interpret_response(reply)
             .map_err(|e| FetchError::Malformed(e.to_string()))?;
         for update in updates {
-            let update = update.map_err(|e| FetchError::Malformed(format!("{e:?}")))?;
-            match update {
-                ZoneUpdate::DeleteAllRecords => records.clear(),
-                ZoneUpdate::AddRecord(r) => {
-                    if records.len() >= MAX_RECORDS {
-                        return Err(FetchError::TooLarge);
-                    }
-                    records.push(owned(&r, apex)?);
+            let update = match update {
+                Ok(update) => update,
+                // The SOA alone: the zone is current (over TCP, RFC 1995 §2).
+                Err(domain::net::xfr::protocol::IterationError::SingleSoaIxfrTcpRetrySignal) => {
+                    return Ok(Transfer::Current);
                 }
-                ZoneUpdate::Finished(r) => soa = Some(owned(&r, apex)?),
+                Err(e) => return Err(FetchError::Malformed(format!("{e:?}"))),
+            };
+            count += 1;
+            if count > MAX_RECORDS {
+                return Err(FetchError::TooLarge);
+            }
+            match update {
+                ZoneUpdate::DeleteAllRecords => whole = Some(Vec::new()),
+                ZoneUpdate::AddRecord(r) => {
+                    let r = owned(&r, apex)?;
+                    match (&mut whole, diffs.last_mut()) {
+                        (Some(records), _) => records.push(r),
+                        (None, Some(diff)) => diff.added.push(r),
+                        (None, None) => whole = Some(vec![r]),
+                    }
+                }
+                ZoneUpdate::BeginBatchDelete(r) => {
+                    let from = match owned(&r, apex)?.2 {
+                        RData::Soa(soa) => soa.serial(),
+                        _ => {
+                            return Err(FetchError::Malformed(
+                                "a difference sequence without its SOA".into(),
+                            ));
+                        }
+                    };
+                    diffs.push(Diff {
+                        from,
+                        soa: None,
+                        removed: Vec::new(),
+                        added: Vec::new(),
+                    });
+                }
+                ZoneUpdate::DeleteRecord(r) => match diffs.last_mut() {
+                    Some(diff) => diff.removed.push(owned(&r, apex)?),
+                    None => {
+                        return Err(FetchError::Malformed(
+                            "a removal outside a difference sequence".into(),
+                        ));
+                    }
+                },
+                ZoneUpdate::BeginBatchAdd(r) => match diffs.last_mut() {
+                    Some(diff) => diff.soa = Some(owned(&r, apex)?),
+                    None => {
+                        return Err(FetchError::Malformed(
+                            "an addition outside a difference sequence".into(),
+                        ));
+                    }
+                },
+                ZoneUpdate::Finished(r) => closing = Some(owned(&r, apex)?),
                 other => {
                     return Err(FetchError::Malformed(format!(
-                        "unexpected in an AXFR: {other:?}"
+                        "unexpected in a transfer: {other:?}"
                     )));
                 }
             }
@@ -330,9 +423,27 @@ async fn axfr_unbounded(
             error: e.to_string(),
         })?;
     }
-    let soa = soa.ok_or_else(|| FetchError::Malformed("the transfer has no closing SOA".into()))?;
-    records.insert(0, soa);
-    Ok(records)
+    let closing =
+        closing.ok_or_else(|| FetchError::Malformed("the transfer has no closing SOA".into()))?;
+    if let Some(mut records) = whole {
+        records.insert(0, closing);
+        return Ok(Transfer::Whole(records));
+    }
+    match (diffs.first(), since) {
+        (None, _) => Ok(Transfer::Current),
+        (Some(d), Some(since)) if d.from == since => {
+            if diffs.iter().any(|d| d.soa.is_none()) {
+                return Err(FetchError::Malformed(
+                    "a difference sequence without its new SOA".into(),
+                ));
+            }
+            Ok(Transfer::Changes(diffs))
+        }
+        (Some(d), _) => Err(FetchError::Malformed(format!(
+            "the IXFR starts from serial {}, not from ours",
+            d.from
+        ))),
+    }
 }
 
 /// A transferred record as the server keeps it; a record outside the

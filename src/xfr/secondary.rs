@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::fetch::{self, FetchError, Rr};
+use super::fetch::{self, Diff, FetchError, Rr, Transfer};
 use crate::dns::handler::Published;
 use crate::dns::notified::{Notifiable, Verdict};
 use crate::model::{DName, Policy, RData, RecordSpec, ZoneSpec};
@@ -52,6 +52,9 @@ pub struct Secondary {
 pub enum Update {
     /// A complete, validated copy of the zone at a newer serial.
     Transferred(ZoneSpec),
+    /// What changed since the serial served (an IXFR), to apply to the
+    /// zone as it is.
+    Changed(Vec<Diff>),
     /// The SOA expire passed without a successful refresh: the zone
     /// answers SERVFAIL until the next transfer.
     Expired,
@@ -60,8 +63,12 @@ pub enum Update {
 /// Publishes what secondary zones' tasks bring (implemented by the
 /// service); called on a blocking thread.
 pub trait Publisher: Send + Sync {
-    /// Serves `update` for the secondary zone at `zone`.
-    fn serve(&self, zone: &DName, update: Update);
+    /// Serves `update` for the secondary zone at `zone`; refuses changes
+    /// that do not apply to the zone as it is, or leave it invalid.
+    fn serve(&self, zone: &DName, update: Update) -> Result<(), String>;
+
+    /// The secondary zone at `zone` as served, to keep a copy of.
+    fn copy(&self, zone: &DName) -> Option<ZoneSpec>;
 }
 
 /// The first wait after a failed refresh of a zone that has no SOA yet;
@@ -153,31 +160,79 @@ pub fn zone_spec(apex: &DName, records: Vec<Rr>) -> Result<ZoneSpec, String> {
     Ok(spec)
 }
 
+/// What one refresh brought.
+enum Fetched {
+    /// The whole zone (AXFR, or an IXFR answered with the whole zone).
+    Whole(ZoneSpec),
+    /// Its changes (IXFR).
+    Changes(Vec<Diff>),
+}
+
 /// One refresh from one primary: the SOA query, and when the primary has
-/// a newer serial than `have` (or `have` is `None`), the transfer. `None`:
-/// the zone is current.
+/// a newer serial than `have`, the transfer: IXFR from `have`, AXFR when
+/// `have` is `None`. `None`: the zone is current.
 async fn refresh_from(
     apex: &DName,
     primary: SocketAddr,
     key: Option<Arc<domain::tsig::Key>>,
     have: Option<Serial>,
-) -> Result<Option<(Serial, Timers, ZoneSpec)>, RefreshError> {
+) -> Result<Option<(Serial, Timers, Fetched)>, RefreshError> {
     let theirs = fetch::soa_serial(apex, primary, key.clone()).await?;
     if have.is_some_and(|have| theirs <= have) {
         return Ok(None);
     }
-    let records = fetch::axfr(apex, primary, key).await?;
-    let soa = &records[0].2;
-    let (serial, timers) = match (soa, Timers::of(soa)) {
-        (RData::Soa(s), Some(t)) => (s.serial(), t),
-        _ => {
-            return Err(RefreshError::Invalid(
-                "its first record is not a SOA".into(),
-            ));
+    let (soa, fetched) = match fetch::transfer(apex, primary, key, have).await? {
+        Transfer::Current => return Ok(None),
+        Transfer::Whole(records) => {
+            let soa = records[0].2.clone();
+            let spec = zone_spec(apex, records).map_err(RefreshError::Invalid)?;
+            (soa, Fetched::Whole(spec))
+        }
+        Transfer::Changes(diffs) => {
+            let soa = diffs
+                .last()
+                .and_then(|d| d.soa.as_ref())
+                .map(|r| r.2.clone())
+                .ok_or_else(|| RefreshError::Invalid("no SOA after its changes".into()))?;
+            (soa, Fetched::Changes(diffs))
         }
     };
-    let spec = zone_spec(apex, records).map_err(RefreshError::Invalid)?;
-    Ok(Some((serial, timers, spec)))
+    match (&soa, Timers::of(&soa)) {
+        (RData::Soa(s), Some(t)) => Ok(Some((s.serial(), t, fetched))),
+        _ => Err(RefreshError::Invalid("its SOA is not a SOA".into())),
+    }
+}
+
+/// `zone`'s records changed by `diffs` in order (each removal must match
+/// a record held), its SOA the last one's, grouped and checked as a
+/// transferred zone is.
+pub fn apply(zone: &ZoneSpec, diffs: &[Diff]) -> Result<ZoneSpec, String> {
+    let mut records: Vec<Rr> = zone
+        .records
+        .iter()
+        .flat_map(|r| r.values.iter().map(|v| (r.owner.clone(), r.ttl, v.clone())))
+        .collect();
+    for diff in diffs {
+        for (owner, _, data) in &diff.removed {
+            let at = records
+                .iter()
+                .position(|(o, _, d)| o.name_eq(owner) && d == data)
+                .ok_or_else(|| {
+                    let rtype = domain::base::rdata::RecordData::rtype(data);
+                    format!(
+                        "the IXFR removes {owner}. {rtype} {data}, which the zone does not hold"
+                    )
+                })?;
+            records.swap_remove(at);
+        }
+        records.extend(diff.added.iter().cloned());
+        if let Some(soa) = &diff.soa {
+            let rtype = |d: &RData| domain::base::rdata::RecordData::rtype(d);
+            records.retain(|(_, _, d)| rtype(d) != domain::base::iana::Rtype::SOA);
+            records.push(soa.clone());
+        }
+    }
+    zone_spec(&zone.name, records)
 }
 
 /// What one zone's task knows.
@@ -229,6 +284,79 @@ async fn run(
     }
 }
 
+/// One refresh from one primary, served: IXFR from `have` (AXFR without),
+/// and when its changes do not apply to the zone as served, AXFR. The
+/// serial, timers and kind of transfer taken; `None`: current.
+async fn refresh_one(
+    apex: &DName,
+    primary: SocketAddr,
+    key: Option<Arc<domain::tsig::Key>>,
+    have: Option<Serial>,
+    kept: &std::path::Path,
+    publisher: &Arc<dyn Publisher>,
+) -> Result<Option<(Serial, Timers, &'static str)>, String> {
+    let Some((serial, timers, fetched)) = refresh_from(apex, primary, key.clone(), have)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let diffs = match fetched {
+        Fetched::Whole(spec) => {
+            let how = if have.is_some() {
+                "IXFR, whole zone"
+            } else {
+                "AXFR"
+            };
+            take(apex, kept, publisher, Update::Transferred(spec)).await?;
+            return Ok(Some((serial, timers, how)));
+        }
+        Fetched::Changes(diffs) => diffs,
+    };
+    match take(apex, kept, publisher, Update::Changed(diffs)).await {
+        Ok(()) => Ok(Some((serial, timers, "IXFR"))),
+        Err(e) => {
+            tracing::warn!(zone = %apex, %primary, "zone {apex}: the changes from primary {primary} do not apply ({e}); transferring the whole zone");
+            match refresh_from(apex, primary, key, None)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some((serial, timers, Fetched::Whole(spec))) => {
+                    take(apex, kept, publisher, Update::Transferred(spec)).await?;
+                    Ok(Some((serial, timers, "AXFR")))
+                }
+                Some((_, _, Fetched::Changes(_))) => {
+                    Err("the primary sent changes where the whole zone was asked for".into())
+                }
+                None => Ok(None),
+            }
+        }
+    }
+}
+
+/// Hands `update` to the service and, once served, keeps a copy of the
+/// zone on disk (off the async threads: both block).
+async fn take(
+    apex: &DName,
+    kept: &std::path::Path,
+    publisher: &Arc<dyn Publisher>,
+    update: Update,
+) -> Result<(), String> {
+    let publisher = publisher.clone();
+    let (at, dir) = (apex.clone(), kept.to_owned());
+    tokio::task::spawn_blocking(move || {
+        publisher.serve(&at, update)?;
+        if let Some(zone) = publisher.copy(&at)
+            && let Err(e) = super::kept::save(&dir, &zone)
+        {
+            tracing::warn!(zone = %at, error = %e, "zone {at}: cannot keep a copy in {}: {e}; a restart transfers it again", dir.display());
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| format!("publishing failed: {e}"))?
+}
+
 /// At start: serves the zone's kept copy (`xfr::kept`) when there is one
 /// within its SOA expire, so the zone answers before a primary does.
 async fn serve_kept(
@@ -266,9 +394,8 @@ async fn serve_kept(
     let serial = soa_data.serial();
     let publisher = publisher.clone();
     let at = apex.clone();
-    if tokio::task::spawn_blocking(move || publisher.serve(&at, Update::Transferred(spec)))
-        .await
-        .is_ok()
+    if let Ok(Ok(())) =
+        tokio::task::spawn_blocking(move || publisher.serve(&at, Update::Transferred(spec))).await
     {
         tracing::info!(zone = %apex, serial = serial.into_int(), "zone {apex} served from its kept copy: serial {serial}, refreshed {} s ago", age.as_secs());
         state.serial = Some(serial);
@@ -298,24 +425,10 @@ async fn refresh(
         None => None,
     };
     for &primary in &zone.primaries {
-        match refresh_from(apex, primary, key.clone(), state.serial).await {
-            Ok(Some((serial, timers, spec))) => {
-                let rrsets = spec.records.len();
-                let publisher = publisher.clone();
-                let (at, dir) = (apex.clone(), kept.to_owned());
-                let served = tokio::task::spawn_blocking(move || {
-                    if let Err(e) = super::kept::save(&dir, &spec) {
-                        tracing::warn!(zone = %at, error = %e, "zone {at}: cannot keep a copy in {}: {e}; a restart transfers it again", dir.display());
-                    }
-                    publisher.serve(&at, Update::Transferred(spec))
-                })
-                .await;
-                if let Err(e) = served {
-                    tracing::error!(zone = %apex, error = %e, "zone {apex}: publishing the transfer failed");
-                    return timers.retry;
-                }
-                tracing::info!(zone = %apex, %primary, serial = serial.into_int(), rrsets,
-                    "zone {apex} transferred from {primary}: serial {serial}");
+        match refresh_one(apex, primary, key.clone(), state.serial, kept, publisher).await {
+            Ok(Some((serial, timers, how))) => {
+                tracing::info!(zone = %apex, %primary, serial = serial.into_int(), how,
+                    "zone {apex} transferred from {primary} ({how}): serial {serial}");
                 state.serial = Some(serial);
                 state.timers = Some(timers);
                 state.refreshed = Some(Instant::now());
@@ -521,6 +634,73 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("www.example.test"), "{e}");
+    }
+
+    #[test]
+    fn ixfr_changes_apply_in_order_and_a_removal_of_what_is_not_held_is_refused() {
+        let apex = DName::from_str("example.test.").unwrap();
+        let soa = |n: u32| {
+            rr(
+                "example.test.",
+                3600,
+                &format!("SOA ns.example.test. h.example.test. {n} 3600 600 86400 300"),
+            )
+        };
+        let zone = zone_spec(
+            &apex,
+            vec![soa(1), rr("www.example.test.", 300, "A 192.0.2.1")],
+        )
+        .unwrap();
+        let diffs = vec![
+            Diff {
+                from: Serial(1),
+                soa: Some(soa(2)),
+                removed: vec![rr("www.example.test.", 300, "A 192.0.2.1")],
+                added: vec![rr("www.example.test.", 300, "A 192.0.2.2")],
+            },
+            Diff {
+                from: Serial(2),
+                soa: Some(soa(3)),
+                removed: Vec::new(),
+                added: vec![rr("mail.example.test.", 300, "A 192.0.2.25")],
+            },
+        ];
+        let changed = apply(&zone, &diffs).unwrap();
+        let shown: Vec<String> = changed
+            .records
+            .iter()
+            .map(|r| format!("{} {} {}", r.owner, r.rtype, r.values[0]))
+            .collect();
+        assert!(
+            shown.contains(&"www.example.test A 192.0.2.2".to_string()),
+            "{shown:?}"
+        );
+        assert!(
+            shown.contains(&"mail.example.test A 192.0.2.25".to_string()),
+            "{shown:?}"
+        );
+        assert!(
+            shown.iter().any(|l| l.contains("SOA") && l.contains(" 3 ")),
+            "{shown:?}"
+        );
+        assert_eq!(shown.len(), 3, "{shown:?}");
+        let e = apply(
+            &zone,
+            &diffs[1..]
+                .iter()
+                .map(|d| Diff {
+                    from: d.from,
+                    soa: d.soa.clone(),
+                    removed: vec![rr("nothere.example.test.", 300, "A 192.0.2.9")],
+                    added: Vec::new(),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("nothere.example.test. A 192.0.2.9, which the zone does not hold"),
+            "{e}"
+        );
     }
 
     #[test]
