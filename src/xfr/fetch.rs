@@ -1,11 +1,11 @@
 //! Incoming transfers on the wire: the SOA query and the AXFR (RFC 5936)
-//! of a secondary zone from one primary, over TCP, TSIG-signed when the
+//! or IXFR (RFC 1995) of a secondary zone from one primary, over TCP, TSIG-signed when the
 //! zone has a key (the response then must verify, message by message, as
 //! RFC 8945 §5.3.1 says).
 //!
 //! Messages are built and read with `domain`; the transfer stream is read
 //! by `domain`'s `XfrResponseInterpreter` (first and last SOA, record
-//! order), and `domain::tsig`'s `ClientSequence` checks the signatures.
+//! order, IXFR difference sequences and the fallback to a whole zone), and `domain::tsig`'s `ClientSequence` checks the signatures.
 //! What is left here is the framing, the deadlines and the bounds a hostile
 //! primary could otherwise abuse (a stream without end, a message ID or a
 //! question that is not ours).

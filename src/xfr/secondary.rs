@@ -5,7 +5,7 @@
 //! ```text
 //!   NOTIFY from a primary ─► dns::notified ─► Secondaries::notified ─┐
 //!                                                                     ▼
-//!   one task per zone: SOA query ─► newer? AXFR (xfr::fetch) ─► Publisher::serve
+//!   one task per zone: SOA query ─► newer? IXFR/AXFR (xfr::fetch) ─► Publisher::serve
 //!        ▲ refresh / retry timers from the zone's SOA      (the service publishes)
 //! ```
 //!
