@@ -392,6 +392,15 @@ fn eightfold_takes_a_zone_from_nsd_with_tsig_follows_its_notify_and_refuses_stra
         "REFUSED"
     );
     assert_eq!(send_notify("127.0.0.1", eightfold.addr(), None), "REFUSED");
+    // Signed with the key's name but another secret: BADSIG.
+    assert_eq!(
+        send_notify(
+            "127.0.0.1",
+            eightfold.addr(),
+            Some(("xfr.key", OTHER_SECRET))
+        ),
+        "NOTAUTH"
+    );
     assert_eq!(
         send_notify("127.0.0.1", eightfold.addr(), Some(("xfr.key", SECRET))),
         "NOERROR"
