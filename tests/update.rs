@@ -321,3 +321,59 @@ fn check_refuses_bad_update_rules_with_located_messages() {
         "{stderr}"
     );
 }
+
+/// RFC 6891 §7: a request with an OPT gets one back, on updates too, with
+/// the server cookie the answer path would give (RFC 7873), before the
+/// TSIG (which must stay last); a request without an OPT gets none.
+#[test]
+fn updates_with_edns_are_answered_with_an_opt_and_a_server_cookie() {
+    let s = server();
+    let script = format!(
+        r#"
+import dns.update, dns.query, dns.tsigkeyring, dns.rcode, dns.edns
+keyring = dns.tsigkeyring.from_text({{"acme.key.": "{SECRET}"}})
+ip, port = "{ip}", {port}
+client = bytes.fromhex("0102030405060708")
+def update(signed=True, cookie=True):
+    u = dns.update.UpdateMessage("dyn.test.", keyring=keyring if signed else None,
+                                 keyname="acme.key." if signed else None)
+    if cookie is not None:
+        u.use_edns(0, options=[dns.edns.GenericOption(dns.edns.COOKIE, client)] if cookie else [])
+    u.add("_acme-challenge.e", 60, "TXT", '"edns"')
+    return u
+def show(label, r):
+    cookies = [o for o in r.options if o.otype == dns.edns.COOKIE]
+    c = cookies[0].to_wire() if cookies else b""
+    print(label, dns.rcode.to_text(r.rcode()), "edns", r.edns,
+          "cookie", c[:8] == client and len(c) == 24,
+          "tsig-last", r.had_tsig)
+show("udp", dns.query.udp(update(), ip, port=port, timeout=5))
+show("tcp", dns.query.tcp(update(), ip, port=port, timeout=5))
+show("plain-edns", dns.query.tcp(update(cookie=False), ip, port=port, timeout=5))
+show("no-edns", dns.query.tcp(update(cookie=None), ip, port=port, timeout=5))
+show("unsigned", dns.query.tcp(update(signed=False), ip, port=port, timeout=5))
+"#,
+        ip = s.addr().ip(),
+        port = s.addr().port()
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("python3 with dnspython (pip install dnspython)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "udp NOERROR edns 0 cookie True tsig-last True",
+            "tcp NOERROR edns 0 cookie True tsig-last True",
+            "plain-edns NOERROR edns 0 cookie False tsig-last True",
+            "no-edns NOERROR edns -1 cookie False tsig-last True",
+            "unsigned REFUSED edns 0 cookie True tsig-last False",
+        ],
+        "stderr: {stderr}\nlogs: {}",
+        s.logs()
+    );
+}

@@ -1033,7 +1033,7 @@ fn write_error(
 }
 
 /// Adds the response's COOKIE option, when there is one.
-pub(super) fn push_cookie<T: Composer>(
+pub(crate) fn push_cookie<T: Composer>(
     opt: &mut domain::base::message_builder::OptBuilder<'_, T>,
     cookie: Option<&[u8; cookie::RESPONSE_LEN]>,
 ) -> Result<(), T::AppendError> {
