@@ -11,7 +11,7 @@ use crate::dns::handler::Published;
 use crate::health::HealthTable;
 use crate::model::{HealthCheckSpec, ZoneSpec};
 use crate::snapshot::{HealthId, Snapshot};
-use crate::tsig::KeyRing;
+use crate::tsig::{KeyRing, TsigKey};
 
 /// The serial a snapshot's generated SOA records are built with: the
 /// time. The service then gives every zone its serial by the rule of
@@ -25,12 +25,23 @@ pub fn soa_serial() -> u32 {
 
 /// Builds what the responder reads from a validated config.
 pub fn publish(config: &Config) -> Published {
-    with_access(publish_parts(&config.zones, &config.health_checks), config)
+    with_access(
+        publish_parts(&config.zones, &config.health_checks),
+        config,
+        [],
+    )
 }
 
-/// `published` with the TSIG keys and transfer settings of `config`.
-pub fn with_access(mut published: Published, config: &Config) -> Published {
-    published.keys = KeyRing::new(&config.tsig_keys);
+/// `published` with the TSIG keys (the config file's, then `api_keys`)
+/// and transfer settings of `config`.
+pub fn with_access<'a>(
+    mut published: Published,
+    config: &Config,
+    api_keys: impl IntoIterator<Item = &'a TsigKey>,
+) -> Published {
+    let mut keys = config.tsig_keys.clone();
+    keys.extend(api_keys.into_iter().cloned());
+    published.keys = KeyRing::new(&keys);
     published.transfers = Arc::new(config.transfers.clone());
     published.cookie_secret = CookieSecret::or_random(config.cookie_secret);
     published.nsid = config.nsid.as_deref().map(Arc::from);

@@ -377,3 +377,155 @@ show("unsigned", dns.query.tcp(update(signed=False), ip, port=port, timeout=5))
         s.logs()
     );
 }
+
+fn delete(url: &str) -> (u16, Value) {
+    let mut r = agent().delete(url).call().unwrap();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (
+        r.status().as_u16(),
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+fn get(url: &str) -> (u16, Value) {
+    let mut r = agent().get(url).call().unwrap();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (
+        r.status().as_u16(),
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+/// A key made through `/v1/tsig-keys` signs updates within its rules at
+/// once, survives a restart, and stops working the moment it is deleted;
+/// its secret is shown only in the reply that made it; the config file's
+/// keys cannot be shadowed or deleted; bad keys are refused by field.
+#[test]
+fn tsig_keys_made_through_the_api_sign_updates_until_deleted() {
+    let s = server();
+    let api = s.api_url();
+    let (status, made) = post(
+        &format!("{api}/v1/tsig-keys"),
+        json!({"name": "tenant.key", "update": [{"name": "_acme-challenge.*.dyn.test.", "types": ["TXT"]}]}),
+    );
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["name"], "tenant.key.");
+    assert_eq!(made["algorithm"], "hmac-sha256");
+    assert_eq!(made["source"], "api");
+    let secret = made["secret"].as_str().expect("the new secret").to_string();
+    let decoded = Command::new("base64")
+        .args(["-d"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(secret.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(decoded.stdout.len(), 32, "a 256-bit secret: {secret}");
+
+    let tenant = key("tenant.key", &secret);
+    let (ok, out) = nsupdate(
+        &s,
+        &["-y", &tenant],
+        "zone dyn.test.\nupdate add _acme-challenge.www.dyn.test. 60 TXT \"tenant\"",
+    );
+    assert!(ok, "{out}\n{}", s.logs());
+    assert_eq!(
+        s.dig(&["_acme-challenge.www.dyn.test", "TXT", "+short"])
+            .trim(),
+        "\"tenant\""
+    );
+    // Its rules hold: an A record is outside them.
+    let (ok, out) = nsupdate(
+        &s,
+        &["-y", &tenant],
+        "zone dyn.test.\nupdate add other.dyn.test. 60 A 192.0.2.9",
+    );
+    assert!(!ok && out.contains("REFUSED"), "{out}");
+
+    // Reads never show a secret; the config file's keys are listed too.
+    let (status, list) = get(&format!("{api}/v1/tsig-keys"));
+    assert_eq!(status, 200);
+    let names: Vec<&str> = list["tsig_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["acme.key.", "read.key.", "tenant.key."], "{list}");
+    assert!(!list.to_string().contains("secret"), "{list}");
+    let (status, one) = get(&format!("{api}/v1/tsig-keys/TENANT.key"));
+    assert_eq!(status, 200, "{one}");
+    assert!(one.get("secret").is_none(), "{one}");
+    assert_eq!(one["update"][0]["types"], json!(["TXT"]));
+
+    // One owner per name; bad fields named; config keys stay.
+    let refusals = [
+        (json!({"name": "tenant.key"}), 409, "already exists"),
+        (json!({"name": "ACME.key."}), 409, "config file"),
+        (
+            json!({"name": "old.key", "algorithm": "hmac-md5", "secret": SECRET}),
+            400,
+            "HMAC-MD5",
+        ),
+        (
+            json!({"name": "bad.key", "secret": "not base64!"}),
+            400,
+            "not base64",
+        ),
+        (
+            json!({"name": "rule.key", "update": [{"name": "relative", "types": ["TXT"]}]}),
+            400,
+            "absolute",
+        ),
+        (json!({"name": "x.key", "colour": "red"}), 400, "colour"),
+    ];
+    for (body, want, needle) in refusals {
+        let (status, reply) = post(&format!("{api}/v1/tsig-keys"), body.clone());
+        assert_eq!(status, want, "{body} -> {reply}");
+        assert!(reply.to_string().contains(needle), "{body} -> {reply}");
+    }
+    let (status, reply) = delete(&format!("{api}/v1/tsig-keys/acme.key"));
+    assert_eq!(status, 409, "{reply}");
+    assert_eq!(reply["error"]["code"], "FileManaged", "{reply}");
+
+    // The key is in the store: a restarted server knows it.
+    let dir = s.kill();
+    let config = dir.path().join("eightfold.toml");
+    let s = Server::spawn(
+        dir,
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--dns",
+            "127.0.0.1:0",
+        ],
+    );
+    let api = s.api_url();
+    let (ok, out) = nsupdate(
+        &s,
+        &["-y", &tenant],
+        "zone dyn.test.\nupdate add _acme-challenge.api.dyn.test. 60 TXT \"after restart\"",
+    );
+    assert!(ok, "{out}\n{}", s.logs());
+
+    // Deleted: the next update is BADKEY, and changes nothing.
+    let (status, reply) = delete(&format!("{api}/v1/tsig-keys/tenant.key"));
+    assert_eq!(status, 204, "{reply}");
+    let (ok, out) = nsupdate(
+        &s,
+        &["-y", &tenant],
+        "zone dyn.test.\nupdate add _acme-challenge.gone.dyn.test. 60 TXT \"gone\"",
+    );
+    assert!(!ok, "{out}");
+    let dig = s.dig(&["_acme-challenge.gone.dyn.test", "TXT"]);
+    assert_eq!(common::status(&dig), "NXDOMAIN", "{dig}");
+    let (status, _) = get(&format!("{api}/v1/tsig-keys/tenant.key"));
+    assert_eq!(status, 404);
+    let (status, _) = delete(&format!("{api}/v1/tsig-keys/tenant.key"));
+    assert_eq!(status, 404);
+}

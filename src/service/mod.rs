@@ -27,12 +27,14 @@ mod error;
 mod explain;
 mod history;
 mod ids;
+mod keys;
 mod route53;
 mod transfers;
 mod views;
 mod zones;
 
 pub use error::ServiceError;
+pub use keys::{KeyInfo, TsigKeyInput, UpdateRuleInput};
 pub use route53::TagResource;
 pub use views::{
     ChangeInfo, CheckInfo, CheckState, EventInfo, HealthMetrics, RecordExplanation, ResultInfo,
@@ -85,6 +87,8 @@ struct Inner {
     live: Live,
     /// Each zone's SOA serial and the content it stands for.
     serials: crate::xfr::serial::SerialBook,
+    /// TSIG keys made through the API.
+    keys: Vec<keys::ApiKey>,
 }
 
 /// The management service. Cheap to share (`Arc`).
@@ -221,7 +225,9 @@ impl Service {
         let version = store.version()?;
         let zones = store.zones()?;
         let checks = store.checks()?;
-        let problems = declared_problems(&file, &zones, &checks);
+        let api_keys = keys::stored_keys(&store)?;
+        let mut problems = declared_problems(&file, &zones, &checks);
+        problems.extend(keys::key_problems(&file.tsig_keys, &api_keys));
         if !problems.is_empty() {
             return Err(ServiceError::Invalid {
                 code: "InvalidDeclarations",
@@ -263,6 +269,7 @@ impl Service {
         let first = crate::publish::with_access(
             crate::publish::publish_with(zone_specs, &|id| slots.get(id).copied(), checker.table()),
             &file,
+            api_keys.iter().map(keys::ApiKey::key),
         );
         let published = Arc::new(ArcSwap::from_pointee(first));
         let service = Arc::new(Service {
@@ -273,6 +280,7 @@ impl Service {
                 api_specs,
                 checks,
                 serials: transfers::saved_serials(&store),
+                keys: api_keys,
                 store,
                 targets,
                 live: Live {
@@ -490,7 +498,8 @@ impl Service {
     pub fn reload_file(&self, file: Config) -> Result<(), Vec<String>> {
         let file = without_origins(file);
         let mut inner = self.lock();
-        let problems = declared_problems(&file, &inner.zones, &inner.checks);
+        let mut problems = declared_problems(&file, &inner.zones, &inner.checks);
+        problems.extend(keys::key_problems(&file.tsig_keys, &inner.keys));
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -539,7 +548,9 @@ impl Service {
         let zones = inner.store.zones()?;
         let checks = inner.store.checks()?;
         let overrides: HashMap<String, bool> = inner.store.overrides()?.into_iter().collect();
-        let problems = declared_problems(&inner.file, &zones, &checks);
+        let api_keys = keys::stored_keys(&inner.store)?;
+        let mut problems = declared_problems(&inner.file, &zones, &checks);
+        problems.extend(keys::key_problems(&inner.file.tsig_keys, &api_keys));
         if !problems.is_empty() {
             tracing::error!(
                 version,
@@ -550,6 +561,7 @@ impl Service {
         }
         inner.zones = zones;
         inner.checks = checks;
+        inner.keys = api_keys;
         inner.refresh_specs();
         // Checks first, as at a reload: a new check has its slot before
         // the zones that use it are built.
@@ -594,6 +606,7 @@ impl Inner {
                 self.live.checker.table(),
             ),
             &self.file,
+            self.keys.iter().map(keys::ApiKey::key),
         );
         self.store_published(next, None);
     }

@@ -216,12 +216,12 @@ impl Service {
         }
     }
 
-    /// The dynamic update rules of the configured key named `key`.
+    /// The dynamic update rules of the key named `key` (the config
+    /// file's or the API's).
     pub fn update_rules(&self, key: &impl domain::base::ToName) -> Vec<crate::update::UpdateRule> {
         let inner = self.lock();
         inner
-            .file
-            .tsig_keys
+            .all_keys()
             .iter()
             .find(|k| domain::base::ToName::name_eq(&k.name, key))
             .map(|k| k.update.clone())

@@ -155,6 +155,12 @@ pub const MIGRATIONS: &[&str] = &[
         at BIGINT NOT NULL,           -- when it changed, the node's clock
         PRIMARY KEY (check_id, node)
     );",
+    // 9: TSIG keys made through the API (the config file's are not here).
+    "CREATE TABLE tsig_keys (
+        name TEXT PRIMARY KEY,        -- lower-cased, absolute, with the dot
+        body TEXT NOT NULL,           -- the key as the API took it, JSON
+        created_at BIGINT NOT NULL
+    );",
 ];
 
 /// How much history the store keeps (`[server] history_max_age`,
@@ -467,6 +473,13 @@ pub trait Backend: Send {
     fn observe(&mut self, observation: &StoredObservation) -> Result<(), StoreError>;
     /// Every node's latest observation of every check, by check and node.
     fn observations(&self) -> Result<Vec<StoredObservation>, StoreError>;
+    /// The TSIG keys made through the API: each one's lower-cased name and
+    /// its body (JSON, the secret included), in name order.
+    fn tsig_keys(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Adds the key `name`; a key of that name already stored is an error.
+    fn create_tsig_key(&mut self, name: &str, body: &str) -> Result<i64, StoreError>;
+    /// Removes the key `name` (nothing when there is none).
+    fn delete_tsig_key(&mut self, name: &str) -> Result<i64, StoreError>;
     /// Wakes when another node may have written: the store version a
     /// notification announced (PostgreSQL's LISTEN/NOTIFY, reconnecting by
     /// itself). `None` where the backend has no notifications (SQLite):

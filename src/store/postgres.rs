@@ -876,6 +876,46 @@ impl Backend for PostgresBackend {
         })
     }
 
+    fn tsig_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query("SELECT name, body FROM tsig_keys ORDER BY name", &[])
+                .await?;
+            Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn create_tsig_key(&mut self, name: &str, body: &str) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
+        let pool = self.pool.clone();
+        let (name, body) = (name.to_owned(), body.to_owned());
+        self.run(async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "INSERT INTO tsig_keys (name, body, created_at) VALUES ($1, $2, $3)",
+                &[&name, &body, &millis(SystemTime::now())],
+            )
+            .await?;
+            commit_bumped(tx, expected).await
+        })
+    }
+
+    fn delete_tsig_key(&mut self, name: &str) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
+        let pool = self.pool.clone();
+        let name = name.to_owned();
+        self.run(async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.execute("DELETE FROM tsig_keys WHERE name = $1", &[&name])
+                .await?;
+            commit_bumped(tx, expected).await
+        })
+    }
+
     fn zone_serials(&self) -> Result<Vec<(String, StoredSerial)>, StoreError> {
         let pool = self.pool.clone();
         self.run(async move {

@@ -446,6 +446,31 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
+    fn tsig_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, body FROM tsig_keys ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn create_tsig_key(&mut self, name: &str, body: &str) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
+        let tx = self.write()?;
+        tx.execute(
+            "INSERT INTO tsig_keys (name, body, created_at) VALUES (?1, ?2, ?3)",
+            params![name, body, millis(SystemTime::now())],
+        )?;
+        commit_bumped(tx, expected)
+    }
+
+    fn delete_tsig_key(&mut self, name: &str) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
+        let tx = self.write()?;
+        tx.execute("DELETE FROM tsig_keys WHERE name = ?1", [name])?;
+        commit_bumped(tx, expected)
+    }
+
     fn zone_serials(&self) -> Result<Vec<(String, StoredSerial)>, StoreError> {
         let mut stmt = self
             .conn

@@ -305,6 +305,32 @@ fn overrides_are_saved_replaced_released_and_go_with_their_check() {
 }
 
 #[test]
+fn tsig_keys_round_trip_count_a_version_and_refuse_a_second_of_a_name() {
+    each_backend(|f| {
+        let mut s = f.open();
+        let before = s.version().unwrap();
+        assert_eq!(
+            s.create_tsig_key("b.key.", "{\"b\":1}").unwrap(),
+            before + 1
+        );
+        s.create_tsig_key("a.key.", "{}").unwrap();
+        assert!(s.create_tsig_key("a.key.", "{}").is_err());
+        drop(s);
+        let mut s = f.open();
+        assert_eq!(
+            s.tsig_keys().unwrap(),
+            vec![
+                ("a.key.".to_string(), "{}".to_string()),
+                ("b.key.".to_string(), "{\"b\":1}".to_string())
+            ]
+        );
+        let version = s.version().unwrap();
+        assert_eq!(s.delete_tsig_key("a.key.").unwrap(), version + 1);
+        assert_eq!(s.tsig_keys().unwrap().len(), 1);
+    });
+}
+
+#[test]
 fn checks_and_their_route53_settings_round_trip() {
     each_backend(|f| {
         let mut s = f.open();
