@@ -9,6 +9,7 @@ pub mod diag;
 pub mod dns;
 pub mod health;
 pub mod input;
+pub mod lint;
 pub mod metrics;
 pub mod model;
 pub mod publish;

@@ -77,8 +77,21 @@ fn main() -> ExitCode {
         Command::Check { file } => match Config::load(&file) {
             Ok(config) => {
                 let records: usize = config.zones.iter().map(|z| z.records.len()).sum();
+                let warnings: Vec<_> = config
+                    .zones
+                    .iter()
+                    .flat_map(eightfold::lint::zone)
+                    .collect();
+                for w in &warnings {
+                    println!("{w}");
+                }
+                let warned = match warnings.len() {
+                    0 => String::new(),
+                    1 => ", 1 warning".to_string(),
+                    n => format!(", {n} warnings"),
+                };
                 println!(
-                    "{}: ok ({} zones, {} record groups, {} health checks)",
+                    "{}: ok ({} zones, {} record groups, {} health checks{warned})",
                     file.display(),
                     config.zones.len(),
                     records,
