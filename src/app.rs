@@ -80,7 +80,6 @@ impl Server {
         // The service keeps the config: moved, not copied, since at a
         // million records a copy is hundreds of MiB.
         let own = own_listeners(&sockets, api_listener.as_ref())?;
-        log_zone_warnings(&config);
         let service = Service::start_guarding(config, config_path, store, shutdown.clone(), own)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut shared = listen::Shared::new(service.published(), limiter, tcp_v6_prefix);
@@ -140,7 +139,6 @@ impl Server {
                 Err(e) => tracing::error!("{e}; the API keeps its previous certificate"),
             }
         }
-        log_zone_warnings(&config);
         self.service.reload_file(config)
     }
 
@@ -319,12 +317,4 @@ pub async fn run(
     server.join().await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// What `eightfold check` warns about the config file's zones
-/// ([`crate::lint`]), logged at start and at every reload.
-fn log_zone_warnings(config: &Config) {
-    for warning in config.zones.iter().flat_map(crate::lint::zone) {
-        tracing::warn!("{warning}");
-    }
 }

@@ -5,7 +5,7 @@
 //! location, and all of them at once rather than the first only.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -17,6 +17,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::health::targets::{Listener, Role, TargetPolicy};
 use crate::input::{FieldError, HealthCheckInput, RecordInput};
 use crate::model::{DName, HealthCheckSpec, Origin, RecordSpec, ZoneSpec};
+use crate::nameservers::NameServer;
 use crate::tsig::TsigKey;
 use crate::xfr::{Rule, Settings as XfrSettings, Transfers};
 use crate::{validate, zonefile};
@@ -111,6 +112,9 @@ pub struct Config {
     pub cookie_secret: Option<[u8; 16]>,
     /// The identifier answered to NSID requests; `None`: none.
     pub nsid: Option<Vec<u8>>,
+    /// The name servers of zones that declare none (`[server]
+    /// nameservers`); empty: `ns1.<zone>` at the DNS addresses.
+    pub nameservers: Vec<NameServer>,
 }
 
 impl Default for Config {
@@ -135,6 +139,7 @@ impl Default for Config {
             transfers: XfrSettings::default(),
             cookie_secret: None,
             nsid: default_nsid(&crate::cluster::host_name()),
+            nameservers: Vec::new(),
         }
     }
 }
@@ -248,6 +253,23 @@ struct RawServer {
     node: Option<Spanned<String>>,
     notify_key: Option<Spanned<String>>,
     nsid: Option<Spanned<String>>,
+    nameservers: Option<Vec<Spanned<RawNameServer>>>,
+}
+
+/// A name server: its name alone, or a table with its addresses.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawNameServer {
+    Name(String),
+    Table(RawNameServerTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNameServerTable {
+    name: String,
+    #[serde(default)]
+    addresses: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -522,6 +544,7 @@ impl Cx<'_> {
             }
             Some(text) => Some(text.get_ref().as_bytes().to_vec()),
         };
+        let nameservers = self.nameservers(raw.server.nameservers.unwrap_or_default());
         let mut transfers = XfrSettings {
             server: self.transfers(
                 "server",
@@ -567,7 +590,52 @@ impl Cx<'_> {
             transfers,
             cookie_secret,
             nsid,
+            nameservers,
         }
+    }
+
+    /// `[server] nameservers`: absolute names, each once, with addresses
+    /// that parse.
+    fn nameservers(&mut self, raws: Vec<Spanned<RawNameServer>>) -> Vec<NameServer> {
+        let mut out: Vec<NameServer> = Vec::new();
+        for raw in raws {
+            let span = raw.span();
+            let (text, addresses) = match raw.into_inner() {
+                RawNameServer::Name(n) => (n, Vec::new()),
+                RawNameServer::Table(t) => (t.name, t.addresses),
+            };
+            let name = match parse_absolute(&text) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.error(span, format!("server.nameservers: {text:?}: {e}"));
+                    continue;
+                }
+            };
+            if out.iter().any(|s| s.name.as_ref() == Some(&name)) {
+                self.error(
+                    span,
+                    format!("server.nameservers: {text:?} is listed twice"),
+                );
+                continue;
+            }
+            let mut ips = Vec::new();
+            for a in &addresses {
+                match a.parse::<IpAddr>() {
+                    Ok(ip) => ips.push(ip),
+                    Err(_) => self.error(
+                        span.clone(),
+                        format!(
+                            "server.nameservers: {text:?}: {a:?} is not an IPv4 or IPv6 address"
+                        ),
+                    ),
+                }
+            }
+            out.push(NameServer {
+                name: Some(name),
+                addresses: ips,
+            });
+        }
+        out
     }
 
     /// The `[[tsig_key]]` tables: each named once, with a known algorithm

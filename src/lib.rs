@@ -12,6 +12,7 @@ pub mod input;
 pub mod lint;
 pub mod metrics;
 pub mod model;
+pub mod nameservers;
 pub mod publish;
 pub mod rlimit;
 pub mod routing;

@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use domain::base::ToName;
 use domain::base::iana::Rtype;
 
-use crate::model::{DName, Origin, RData, ZoneSpec};
+use crate::model::{DName, Origin, RData, RecordSpec, ZoneSpec};
+use crate::nameservers::NameServers;
 use crate::snapshot::name_key;
 
 /// One warning, located where the record that causes it was declared.
@@ -49,11 +50,11 @@ struct Names {
 }
 
 impl Names {
-    fn of(spec: &ZoneSpec) -> Names {
+    fn of<'a>(apex: &DName, records: impl Iterator<Item = &'a RecordSpec>) -> Names {
         let mut types: HashMap<Box<[u8]>, Vec<Rtype>> = HashMap::new();
         let mut cuts = Vec::new();
-        let apex = name_key(&spec.name);
-        for r in &spec.records {
+        let apex = name_key(apex);
+        for r in records {
             let key = name_key(&r.owner);
             if r.rtype == Rtype::NS && key != apex && !cuts.contains(&r.owner) {
                 cuts.push(r.owner.clone());
@@ -91,11 +92,30 @@ impl Names {
     }
 }
 
-/// Every warning for `spec`.
-pub fn zone(spec: &ZoneSpec) -> Vec<Warning> {
-    let names = Names::of(spec);
+/// Every warning for every zone of `zones`, as served: with the name
+/// servers a zone without an NS gets from `nameservers`.
+pub fn served(zones: &[ZoneSpec], nameservers: &NameServers) -> Vec<Warning> {
     let mut out = Vec::new();
-    for r in &spec.records {
+    for spec in zones {
+        let generated = nameservers.generated(spec);
+        out.extend(records(&spec.name, spec.records.iter().chain(&generated)));
+    }
+    out
+}
+
+/// Every warning for `spec`, as declared.
+pub fn zone(spec: &ZoneSpec) -> Vec<Warning> {
+    records(&spec.name, spec.records.iter())
+}
+
+/// Every warning for the zone at `apex` holding `records`.
+fn records<'a>(
+    apex: &DName,
+    records: impl Iterator<Item = &'a RecordSpec> + Clone,
+) -> Vec<Warning> {
+    let names = Names::of(apex, records.clone());
+    let mut out = Vec::new();
+    for r in records {
         for value in &r.values {
             let (kind, target) = match value {
                 RData::Ns(ns) => ("NS", ns.nsdname().to_name::<bytes::Bytes>()),
@@ -103,7 +123,7 @@ pub fn zone(spec: &ZoneSpec) -> Vec<Warning> {
                 RData::Srv(srv) => ("SRV", srv.target().to_name()),
                 _ => continue,
             };
-            if !target.ends_with(&spec.name) || (kind == "SRV" && target.is_root()) {
+            if !target.ends_with(apex) || (kind == "SRV" && target.is_root()) {
                 continue;
             }
             let warn = |message: String| Warning {

@@ -77,11 +77,13 @@ fn main() -> ExitCode {
         Command::Check { file } => match Config::load(&file) {
             Ok(config) => {
                 let records: usize = config.zones.iter().map(|z| z.records.len()).sum();
-                let warnings: Vec<_> = config
-                    .zones
-                    .iter()
-                    .flat_map(eightfold::lint::zone)
-                    .collect();
+                // Judged as served: with the name servers of zones that
+                // declare none (at the addresses the file listens on).
+                let nameservers = eightfold::nameservers::NameServers::or_default(
+                    &config.nameservers,
+                    &config.dns,
+                );
+                let warnings = eightfold::lint::served(&config.zones, &nameservers);
                 for w in &warnings {
                     println!("{w}");
                 }

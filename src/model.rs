@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use domain::base::iana::Rtype;
-use domain::base::{Name, Ttl};
+use domain::base::{Name, ToName, Ttl};
 use domain::rdata::ZoneRecordData;
 
 /// Record data as the server keeps it: owned, uncompressed names.
@@ -234,4 +234,20 @@ pub struct HealthCheckSpec {
     pub invert: bool,
     /// Always healthy (unhealthy when inverted).
     pub disabled: bool,
+}
+
+/// TTL of the records eightfold generates (SOA, NS, name server addresses).
+pub const GENERATED_TTL: u32 = 3600;
+
+/// `label.apex`, or the apex itself when that would be too long.
+pub fn prefixed(apex: &DName, label: &str) -> DName {
+    let rel = domain::base::RelativeName::<Bytes>::from_octets(Bytes::from(
+        [&[label.len() as u8][..], label.as_bytes()].concat(),
+    ))
+    .expect("valid label");
+    match rel.chain(apex) {
+        Ok(chain) => chain.to_name(),
+        // Too long to prefix: use the apex itself.
+        Err(_) => apex.clone(),
+    }
 }

@@ -10,6 +10,7 @@ use crate::dns::cookie::CookieSecret;
 use crate::dns::handler::Published;
 use crate::health::HealthTable;
 use crate::model::{HealthCheckSpec, ZoneSpec};
+use crate::nameservers::NameServers;
 use crate::snapshot::{HealthId, Snapshot};
 use crate::tsig::{KeyRing, TsigKey};
 
@@ -26,7 +27,11 @@ pub fn soa_serial() -> u32 {
 /// Builds what the responder reads from a validated config.
 pub fn publish(config: &Config) -> Published {
     with_access(
-        publish_parts(&config.zones, &config.health_checks),
+        publish_parts(
+            &config.zones,
+            &config.health_checks,
+            &NameServers::or_default(&config.nameservers, &config.dns),
+        ),
         config,
         [],
     )
@@ -58,6 +63,7 @@ pub fn with_access<'a>(
 pub fn publish_parts<'a>(
     zones: impl IntoIterator<Item = &'a ZoneSpec>,
     checks: &[HealthCheckSpec],
+    nameservers: &NameServers,
 ) -> Published {
     let ids: HashMap<&str, HealthId> = checks
         .iter()
@@ -67,18 +73,25 @@ pub fn publish_parts<'a>(
     // A new check starts healthy; inverted or disabled+inverted ones
     // unhealthy (SPEC §4). The checker takes over from there.
     let health = HealthTable::new(checks.iter().map(|c| !c.invert));
-    publish_with(zones, &|id| ids.get(id).copied(), Arc::new(health))
+    publish_with(
+        zones,
+        &|id| ids.get(id).copied(),
+        Arc::new(health),
+        nameservers,
+    )
 }
 
 /// Builds what the responder reads from zones, each record's check found
-/// in its slot by `slot`, and the checker's table.
+/// in its slot by `slot`, and the checker's table; zones without an NS
+/// get `nameservers`.
 pub fn publish_with<'a>(
     zones: impl IntoIterator<Item = &'a ZoneSpec>,
     slot: &dyn Fn(&str) -> Option<HealthId>,
     health: Arc<HealthTable>,
+    nameservers: &NameServers,
 ) -> Published {
     Published {
-        snapshot: Snapshot::build(zones, slot, soa_serial()),
+        snapshot: Snapshot::build_with(zones, slot, soa_serial(), nameservers),
         health,
         keys: KeyRing::default(),
         transfers: Arc::default(),

@@ -578,8 +578,12 @@ fn published_with_checker() -> (
         .into_iter()
         .map(|(slot, id)| (id, slot))
         .collect();
-    let published =
-        eightfold::publish::publish_with(&config.zones, &|id| slots.get(id).copied(), table);
+    let published = eightfold::publish::publish_with(
+        &config.zones,
+        &|id| slots.get(id).copied(),
+        table,
+        &eightfold::nameservers::NameServers::default(),
+    );
     (Arc::new(ArcSwap::from_pointee(published)), runtime, up, dir)
 }
 

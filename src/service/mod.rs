@@ -54,8 +54,9 @@ use crate::config::Config;
 use crate::dns::handler::Published;
 use crate::health::{Checker, Listener, OnChange, Seed, SharedPolicy, TargetPolicy, Transition};
 use crate::model::{DName, HealthCheckSpec, ZoneSpec};
+use crate::nameservers::NameServers;
 use crate::store::{HealthEvent, HistoryReader, Store, StoredCheck, StoredZone};
-use declarations::{api_zone_specs, declared_problems, merged_checks, without_origins};
+use declarations::{api_zone_specs, declared_problems, merged_checks, prepared};
 
 /// Most changes one batch may carry (Route 53's limit).
 pub const MAX_CHANGES_PER_BATCH: usize = 1000;
@@ -89,6 +90,11 @@ struct Inner {
     serials: crate::xfr::serial::SerialBook,
     /// TSIG keys made through the API.
     keys: Vec<keys::ApiKey>,
+    /// The DNS addresses this node answers on (for the default name
+    /// server's address).
+    dns_addrs: Vec<std::net::SocketAddr>,
+    /// The name servers of zones that declare none.
+    nameservers: NameServers,
 }
 
 /// The management service. Cheap to share (`Arc`).
@@ -203,6 +209,15 @@ impl Service {
         listeners: Vec<Listener>,
     ) -> Result<Arc<Service>, ServiceError> {
         crate::health::probe::set_node(&file.node);
+        let dns_addrs: Vec<std::net::SocketAddr> = match listeners
+            .iter()
+            .filter(|l| l.role == crate::health::Role::Dns)
+            .map(|l| l.addr)
+            .collect::<Vec<_>>()
+        {
+            bound if bound.is_empty() => file.dns.clone(),
+            bound => bound,
+        };
         let cluster = Arc::new(crate::cluster::Registry::new(crate::cluster::Identity {
             name: file.node.clone(),
             address: listeners
@@ -219,7 +234,8 @@ impl Service {
             file.check_targets.clone(),
             listeners,
         )));
-        let file = without_origins(file);
+        let nameservers = NameServers::or_default(&file.nameservers, &dns_addrs);
+        let file = prepared(file, &nameservers);
         // Read before the objects: a write in between makes this node
         // claim less than it serves, never more.
         let version = store.version()?;
@@ -267,7 +283,12 @@ impl Service {
         );
         let slots = slot_map(&checker);
         let first = crate::publish::with_access(
-            crate::publish::publish_with(zone_specs, &|id| slots.get(id).copied(), checker.table()),
+            crate::publish::publish_with(
+                zone_specs,
+                &|id| slots.get(id).copied(),
+                checker.table(),
+                &nameservers,
+            ),
             &file,
             api_keys.iter().map(keys::ApiKey::key),
         );
@@ -281,6 +302,8 @@ impl Service {
                 checks,
                 serials: transfers::saved_serials(&store),
                 keys: api_keys,
+                dns_addrs,
+                nameservers,
                 store,
                 targets,
                 live: Live {
@@ -383,6 +406,7 @@ impl Service {
                 spec,
                 &|id| ids.get(id).copied(),
                 crate::publish::soa_serial(),
+                &inner.nameservers,
             ),
             None => match DName::from_str(key) {
                 Ok(apex) => current.snapshot.without_zone(&apex),
@@ -496,8 +520,9 @@ impl Service {
     /// checks that no longer validate, is refused whole, naming each
     /// problem, and the running configuration stays.
     pub fn reload_file(&self, file: Config) -> Result<(), Vec<String>> {
-        let file = without_origins(file);
         let mut inner = self.lock();
+        let nameservers = NameServers::or_default(&file.nameservers, &inner.dns_addrs);
+        let file = prepared(file, &nameservers);
         let mut problems = declared_problems(&file, &inner.zones, &inner.checks);
         problems.extend(keys::key_problems(&file.tsig_keys, &inner.keys));
         if !problems.is_empty() {
@@ -509,6 +534,7 @@ impl Service {
             .with_allowed(file.check_targets.clone());
         inner.targets.store(Arc::new(targets));
         inner.file = file;
+        inner.nameservers = nameservers;
         inner.refresh_specs();
         // Checks first: a check the new file adds has its slot before the
         // zones that use it are built.
@@ -604,6 +630,7 @@ impl Inner {
                 zones,
                 &|id| slots.get(id).copied(),
                 self.live.checker.table(),
+                &self.nameservers,
             ),
             &self.file,
             self.keys.iter().map(keys::ApiKey::key),
