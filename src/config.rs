@@ -111,6 +111,10 @@ pub struct Config {
     pub cookie_secret: Option<[u8; 16]>,
     /// The identifier answered to NSID requests; `None`: none.
     pub nsid: Option<Vec<u8>>,
+    /// The geolocation database (`[server] geoip_database`), read when
+    /// the config is loaded; `None`: geolocation groups answer every
+    /// client with their default (`*`) record.
+    pub geoip: Option<std::sync::Arc<crate::geo::GeoDatabase>>,
 }
 
 impl Default for Config {
@@ -135,6 +139,7 @@ impl Default for Config {
             transfers: XfrSettings::default(),
             cookie_secret: None,
             nsid: default_nsid(&crate::cluster::host_name()),
+            geoip: None,
         }
     }
 }
@@ -248,6 +253,7 @@ struct RawServer {
     node: Option<Spanned<String>>,
     notify_key: Option<Spanned<String>>,
     nsid: Option<Spanned<String>>,
+    geoip_database: Option<Spanned<PathBuf>>,
 }
 
 #[derive(Deserialize)]
@@ -522,6 +528,16 @@ impl Cx<'_> {
             }
             Some(text) => Some(text.get_ref().as_bytes().to_vec()),
         };
+        let geoip =
+            raw.server.geoip_database.and_then(|file| {
+                match crate::geo::GeoDatabase::open(&self.resolve(file.get_ref())) {
+                    Ok(db) => Some(std::sync::Arc::new(db)),
+                    Err(e) => {
+                        self.error(file.span(), format!("server.geoip_database: {e}"));
+                        None
+                    }
+                }
+            });
         let mut transfers = XfrSettings {
             server: self.transfers(
                 "server",
@@ -567,6 +583,7 @@ impl Cx<'_> {
             transfers,
             cookie_secret,
             nsid,
+            geoip,
         }
     }
 
