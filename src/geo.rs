@@ -171,3 +171,70 @@ impl Fields<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fixture of `tests/geo/make_db.py`, written by mmdb-writer.
+    fn fixture(dir: &Path) -> PathBuf {
+        let path = dir.join("geo.mmdb");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/geo/make_db.py");
+        let status = std::process::Command::new("python3")
+            .arg(script)
+            .arg(&path)
+            .status()
+            .expect("python3 runs");
+        assert!(status.success(), "pip install mmdb-writer");
+        path
+    }
+
+    fn place(located: Located) -> Option<String> {
+        located.place.map(|p| {
+            format!(
+                "{}/{}/{}",
+                p.continent.as_str(),
+                p.country.as_str(),
+                p.subdivision.as_str()
+            )
+        })
+    }
+
+    #[test]
+    fn an_address_is_placed_with_its_network_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = GeoDatabase::open(&fixture(dir.path())).unwrap();
+        let cases: &[(&str, Option<&str>, u8)] = &[
+            ("198.51.100.7", Some("EU/DE/BE"), 24),
+            ("192.0.2.200", Some("NA/US/NY"), 25),
+            ("203.0.113.1", Some("AS/JP/"), 24),
+            ("127.0.0.1", Some("EU/FR/"), 32),
+            ("::ffff:127.0.0.2", Some("SA/BR/"), 32),
+            ("2001:db8::1", Some("EU/GB/ENG"), 32),
+        ];
+        for &(addr, want, prefix) in cases {
+            let located = db.locate(addr.parse().unwrap());
+            assert_eq!(place(located).as_deref(), want, "{addr}");
+            assert_eq!(located.prefix, prefix, "{addr}");
+        }
+        let nowhere = db.locate("10.1.2.3".parse().unwrap());
+        assert_eq!(nowhere.place, None);
+        assert!(nowhere.prefix > 0 && nowhere.prefix <= 8, "{nowhere:?}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.mmdb");
+        let e = GeoDatabase::open(&missing).unwrap_err().to_string();
+        assert!(e.starts_with("cannot read the geolocation database"), "{e}");
+        assert!(e.contains("none.mmdb"), "{e}");
+        let text = dir.path().join("text.mmdb");
+        std::fs::write(&text, "not a database\n").unwrap();
+        let e = GeoDatabase::open(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("text.mmdb is not a MaxMind DB (MMDB) file"),
+            "{e}"
+        );
+    }
+}

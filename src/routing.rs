@@ -787,6 +787,102 @@ mod tests {
             .unwrap();
     }
 
+    fn geolocation(with_default: bool) -> RecordSet {
+        use crate::model::Location;
+        let mut locations = vec![
+            Location::Subdivision("US".into(), "CA".into()),
+            Location::Country("US".into()),
+            Location::Continent("NA".into()),
+            Location::Country("JP".into()),
+        ];
+        if with_default {
+            locations.push(Location::Default);
+        }
+        let records = locations
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let mut r = record(i, Some(i as HealthId));
+                r.location = Some(l);
+                r
+            })
+            .collect();
+        set(Policy::Geolocation, records)
+    }
+
+    fn at(place: &str) -> crate::model::Place {
+        let mut parts = place.split('/').map(crate::model::Code::new);
+        let mut next = || parts.next().unwrap_or_default();
+        crate::model::Place {
+            continent: next(),
+            country: next(),
+            subdivision: next(),
+        }
+    }
+
+    #[test]
+    fn geolocation_table() {
+        // (client place, unhealthy ids, with a default, expected record)
+        // Records: 0 US-CA, 1 US, 2 NA, 3 JP, 4 *.
+        type Case<'a> = (Option<&'a str>, &'a [HealthId], bool, Option<u16>);
+        let cases: &[Case] = &[
+            (Some("NA/US/CA"), &[], true, Some(0)),
+            (Some("NA/US/NY"), &[], true, Some(1)),
+            (Some("NA/CA"), &[], true, Some(2)),
+            (Some("AS/JP"), &[], true, Some(3)),
+            (Some("EU/DE"), &[], true, Some(4)),
+            (None, &[], true, Some(4)),
+            // Unhealthy: the next broader region that is healthy.
+            (Some("NA/US/CA"), &[0], true, Some(1)),
+            (Some("NA/US/CA"), &[0, 1], true, Some(2)),
+            (Some("NA/US/CA"), &[0, 1, 2], true, Some(4)),
+            (Some("AS/JP"), &[3], true, Some(4)),
+            // Every fitting record unhealthy: the smallest region's.
+            (Some("NA/US/CA"), &[0, 1, 2, 4], true, Some(0)),
+            (Some("AS/JP"), &[3, 4], true, Some(3)),
+            // A record for another region never answers, healthy or not.
+            (Some("EU/DE"), &[4], true, Some(4)),
+            // No default: places no record holds get nothing.
+            (Some("EU/DE"), &[], false, None),
+            (None, &[], false, None),
+            (Some("AS/JP"), &[3], false, Some(3)),
+        ];
+        for (i, &(place, bad, with_default, want)) in cases.iter().enumerate() {
+            let group = geolocation(with_default);
+            let mut rng = SmallRng::seed_from_u64(1);
+            let mut out = Vec::new();
+            let client: &dyn Locate = match place {
+                Some(p) => &at(p),
+                None => &Unlocated,
+            };
+            select(&group, |h| !bad.contains(&h), client, &mut rng, &mut out);
+            assert_eq!(out.first().map(|p| p.record), want, "case {i}");
+            assert!(out.len() <= 1, "case {i}");
+        }
+    }
+
+    #[test]
+    fn a_group_of_the_default_alone_does_not_ask_where_the_client_is() {
+        struct Refuses;
+        impl Locate for Refuses {
+            fn place(&self) -> Option<crate::model::Place> {
+                panic!("asked");
+            }
+        }
+        let mut only_default = record(0, None);
+        only_default.location = Some(crate::model::Location::Default);
+        let group = set(Policy::Geolocation, vec![only_default]);
+        let mut out = Vec::new();
+        select(
+            &group,
+            |_| true,
+            &Refuses,
+            &mut SmallRng::seed_from_u64(1),
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+    }
+
     /// A zone as octoDNS builds a dynamic record: two multivalue pools,
     /// a failover pair of aliases to them evaluating their health, and
     /// the name aliased to the pair.
