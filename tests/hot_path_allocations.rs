@@ -631,7 +631,7 @@ fn geolocation_lookups_are_allocation_free() {
         let source: std::net::IpAddr = source.parse().unwrap();
         let mut out = Vec::with_capacity(usize::from(u16::MAX));
         let mut scratch = Scratch::seeded(7);
-        let mut answer = |out: &mut Vec<u8>, scratch: &mut Scratch| {
+        let answer = |out: &mut Vec<u8>, scratch: &mut Scratch| {
             let answered = handler::respond_from(
                 &published,
                 &packet,

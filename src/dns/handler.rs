@@ -634,11 +634,13 @@ fn write_answer<'p>(
                     )
                 });
                 outcome = match answering {
-                    Some(set) => {
+                    // Nothing picked: a geolocation group with no record
+                    // for the client's place and no default.
+                    Some(set) if !scratch.picks.is_empty() => {
                         push_picks(&mut answer, &owner, set, &scratch.picks)?;
                         Outcome::Positive(Some(set))
                     }
-                    None => Outcome::NoData,
+                    _ => Outcome::NoData,
                 };
                 break;
             }
