@@ -249,3 +249,32 @@ fn sighup_reads_the_database_again() {
     s.wait_for_log("reloaded", Duration::from_secs(10));
     assert_eq!(ask(&s, &["-b", "127.0.0.1"]).0, ["192.0.2.4"]);
 }
+
+#[test]
+fn a_malformed_client_subnet_is_formerr() {
+    let s = start(&regions(true));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    // (what is wrong, the option's data: family, source, scope, address)
+    let cases: [(&str, &[u8]); 3] = [
+        ("unknown family", &[0, 3, 24, 0, 192, 0, 2]),
+        ("address longer than the prefix", &[0, 1, 8, 0, 192, 0]),
+        ("bits set past the prefix", &[0, 1, 20, 0, 192, 0, 2]),
+    ];
+    for (what, data) in cases {
+        let mut packet = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1];
+        packet.extend_from_slice(b"\x03www\x01g\x04test\x00\x00\x01\x00\x01");
+        packet.extend_from_slice(&[0, 0, 41, 4, 0xd0, 0, 0, 0, 0]);
+        packet.extend_from_slice(&((data.len() + 4) as u16).to_be_bytes());
+        packet.extend_from_slice(&[0, 8]);
+        packet.extend_from_slice(&(data.len() as u16).to_be_bytes());
+        packet.extend_from_slice(data);
+        socket.send_to(&packet, s.addr()).unwrap();
+        let mut buf = [0u8; 512];
+        let n = socket.recv(&mut buf).unwrap();
+        assert!(n >= 12, "{what}");
+        assert_eq!(buf[3] & 0x0f, 1, "{what}: FORMERR");
+    }
+}
