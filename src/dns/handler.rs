@@ -169,7 +169,7 @@ impl Edns {
 
 /// The client as geolocation routing sees it: the address of the EDNS
 /// Client Subnet option when the request has one with a non-zero source
-/// prefix (RFC 7871 §7.1.1: a prefix of 0 gives no address), else the
+/// prefix (a prefix of 0 gives no address, RFC 7871), else the
 /// request's source. Looked up at most once, and only when a geolocation
 /// group asks; that it was asked is what sets the response's scope.
 struct Client<'a> {
@@ -460,7 +460,7 @@ fn request_extras<'a>(msg: &'a Message<&'a [u8]>) -> Result<Extras<'a>, ExtrasEr
         nsid: opt.opt().first::<domain::base::opt::Nsid<_>>().is_some(),
         subnet: None,
     };
-    // RFC 7871 §7.1.1: an option whose family is unknown, whose prefix is
+    // RFC 7871 §6: an option whose family is unknown, whose prefix is
     // longer than its address or whose address has bits set past the
     // prefix is FORMERR (the parser refuses each).
     edns.subnet = match opt.opt().iter::<ClientSubnet>().next() {
@@ -789,7 +789,7 @@ fn finish_with<T: Composer>(
                 })?;
             }
             if let Some(subnet) = edns.subnet {
-                // RFC 7871 §7.2.1: family, source prefix and address as
+                // RFC 7871: family, source prefix and address as
                 // asked, with the scope the answer holds for.
                 // A source prefix of 0 located nothing by the option.
                 let scope = if subnet.source_prefix_len() > 0 {
