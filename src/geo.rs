@@ -94,6 +94,16 @@ impl GeoDatabase {
         &self.path
     }
 
+    /// What the file says it is (`GeoLite2-City`, ...).
+    pub fn kind(&self) -> &str {
+        &self.reader.metadata().database_type
+    }
+
+    /// When the file says it was built, in seconds since 1970.
+    pub fn built(&self) -> u64 {
+        self.reader.metadata().build_epoch
+    }
+
     /// Where `addr` is. An address the database does not hold, or whose
     /// record does not decode, has no place.
     pub fn locate(&self, addr: IpAddr) -> Located {

@@ -232,6 +232,11 @@ fn a_database_that_cannot_be_read_is_refused_naming_the_file() {
 #[test]
 fn sighup_reads_the_database_again() {
     let s = start(&regions(true));
+    assert!(
+        s.logs().contains("kind=\"GeoIP2-City\"") && s.logs().contains("geolocation database read"),
+        "{}",
+        s.logs()
+    );
     assert_eq!(ask(&s, &["-b", "127.0.0.1"]).0, ["192.0.2.5"], "FR: EU");
     // A database that does not read leaves the one being served.
     std::fs::write(s.path("geo.mmdb"), "garbage").unwrap();
