@@ -115,6 +115,10 @@ pub struct Config {
     /// The name servers of zones that declare none (`[server]
     /// nameservers`); empty: `ns1.<zone>` at the DNS addresses.
     pub nameservers: Vec<NameServer>,
+    /// The geolocation database (`[server] geoip_database`), read when
+    /// the config is loaded; `None`: geolocation groups answer every
+    /// client with their default (`*`) record.
+    pub geoip: Option<std::sync::Arc<crate::geo::GeoDatabase>>,
 }
 
 impl Default for Config {
@@ -140,6 +144,7 @@ impl Default for Config {
             cookie_secret: None,
             nsid: default_nsid(&crate::cluster::host_name()),
             nameservers: Vec::new(),
+            geoip: None,
         }
     }
 }
@@ -253,6 +258,7 @@ struct RawServer {
     node: Option<Spanned<String>>,
     notify_key: Option<Spanned<String>>,
     nsid: Option<Spanned<String>>,
+    geoip_database: Option<Spanned<PathBuf>>,
     nameservers: Option<Vec<Spanned<RawNameServer>>>,
 }
 
@@ -545,6 +551,16 @@ impl Cx<'_> {
             Some(text) => Some(text.get_ref().as_bytes().to_vec()),
         };
         let nameservers = self.nameservers(raw.server.nameservers.unwrap_or_default());
+        let geoip =
+            raw.server.geoip_database.and_then(|file| {
+                match crate::geo::GeoDatabase::open(&self.resolve(file.get_ref())) {
+                    Ok(db) => Some(std::sync::Arc::new(db)),
+                    Err(e) => {
+                        self.error(file.span(), format!("server.geoip_database: {e}"));
+                        None
+                    }
+                }
+            });
         let mut transfers = XfrSettings {
             server: self.transfers(
                 "server",
@@ -591,6 +607,7 @@ impl Cx<'_> {
             cookie_secret,
             nsid,
             nameservers,
+            geoip,
         }
     }
 

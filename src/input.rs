@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::health::targets::{Refusal, TargetPolicy};
 use crate::model::{
     AliasSpec, CONTINENTS, CheckKind, DEFAULT_RECORD_TTL, DName, FailoverRole, HealthCheckSpec,
-    Location, Policy, RecordSpec, Target,
+    Location, Policy, RecordSpec, Target, is_country,
 };
 use crate::zonefile;
 use domain::base::iana::Rtype;
@@ -354,6 +354,10 @@ impl RecordInput {
                 format!("continent {c:?} is not one of {}", CONTINENTS.join(", ")),
             ),
             (None, Some("*"), None) => Some(Location::Default),
+            (None, Some(c), _) if code(c, 2) && !is_country(c) => problem(
+                "country",
+                format!("country {c:?} is not an ISO 3166-1 alpha-2 country code (such as DE or US)"),
+            ),
             (None, Some(c), None) if code(c, 2) => Some(Location::Country(c.to_string())),
             (None, Some(c), Some(s))
                 if code(c, 2)
@@ -889,6 +893,11 @@ mod tests {
             (r#","continent":"EU","country":"DE""#, "not both"),
             (r#","subdivision":"CA""#, "needs its country"),
             (r#","country":"germany""#, "two-letter"),
+            (
+                r#","country":"QQ""#,
+                "not an ISO 3166-1 alpha-2 country code",
+            ),
+            (r#","country":"ZZ","subdivision":"CA""#, "not an ISO 3166-1"),
         ] {
             let errors = record(&format!("{{{base}{extra}}}")).unwrap_err();
             assert!(

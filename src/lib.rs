@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod diag;
 pub mod dns;
+pub mod geo;
 pub mod health;
 pub mod input;
 pub mod lint;

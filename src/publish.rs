@@ -50,6 +50,7 @@ pub fn with_access<'a>(
     published.transfers = Arc::new(config.transfers.clone());
     published.cookie_secret = CookieSecret::or_random(config.cookie_secret);
     published.nsid = config.nsid.as_deref().map(Arc::from);
+    published.geo = config.geoip.clone();
     published
 }
 
@@ -97,5 +98,6 @@ pub fn publish_with<'a>(
         transfers: Arc::default(),
         cookie_secret: CookieSecret::or_random(None),
         nsid: None,
+        geo: None,
     }
 }
