@@ -263,11 +263,37 @@ struct RawServer {
 }
 
 /// A name server: its name alone, or a table with its addresses.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum RawNameServer {
     Name(String),
     Table(RawNameServerTable),
+}
+
+/// By hand rather than `#[serde(untagged)]`, whose one message for every
+/// mistake ("did not match any variant") names neither the field nor
+/// what to write.
+impl<'de> Deserialize<'de> for RawNameServer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawNameServer;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a name server's name, or a table { name = \"...\", addresses = [\"...\"] }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawNameServer, E> {
+                Ok(RawNameServer::Name(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawNameServer, A::Error> {
+                RawNameServerTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawNameServer::Table)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Deserialize)]
