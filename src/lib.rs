@@ -10,6 +10,7 @@ pub mod dns;
 pub mod geo;
 pub mod health;
 pub mod input;
+pub mod interfaces;
 pub mod lint;
 pub mod metrics;
 pub mod model;

@@ -104,22 +104,14 @@ impl NameServers {
             if !name.ends_with(&spec.name) || addressed {
                 continue;
             }
-            let (v4, v6): (Vec<IpAddr>, Vec<IpAddr>) =
-                server.addresses.iter().partition(|ip| ip.is_ipv4());
-            let v4: Vec<RData> = v4
-                .into_iter()
-                .filter_map(|ip| match ip {
-                    IpAddr::V4(v4) => Some(RData::A(A::new(v4))),
-                    IpAddr::V6(_) => None,
+            let (v4, v6): (Vec<RData>, Vec<RData>) = server
+                .addresses
+                .iter()
+                .map(|ip| match ip {
+                    IpAddr::V4(v4) => RData::A(A::new(*v4)),
+                    IpAddr::V6(v6) => RData::Aaaa(Aaaa::new(*v6)),
                 })
-                .collect();
-            let v6: Vec<RData> = v6
-                .into_iter()
-                .filter_map(|ip| match ip {
-                    IpAddr::V6(v6) => Some(RData::Aaaa(Aaaa::new(v6))),
-                    IpAddr::V4(_) => None,
-                })
-                .collect();
+                .partition(|data| matches!(data, RData::A(_)));
             for (rtype, values) in [(Rtype::A, v4), (Rtype::AAAA, v6)] {
                 if !values.is_empty() {
                     out.push(generated(&name, rtype, values));
@@ -150,40 +142,9 @@ fn generated(owner: &DName, rtype: Rtype, values: Vec<RData>) -> RecordSpec {
 /// This machine's interface addresses of one family (both for IPv6, as a
 /// socket bound to `::` takes IPv4 too on Linux by default), without
 /// link-local ones; its loopback addresses only when it has no other.
-///
-/// By hand over `getifaddrs(3)` (libc): the standard library has no
-/// interface list and the crates that wrap it add nothing needed here.
 fn interface_addresses(ipv6_socket: bool) -> Vec<IpAddr> {
-    let mut all = Vec::new();
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list` with a linked list that stays valid
-    // until freeifaddrs; each entry's address is read by its family.
-    unsafe {
-        if libc::getifaddrs(&mut list) != 0 {
-            return all;
-        }
-        let mut entry = list;
-        while !entry.is_null() {
-            let addr = (*entry).ifa_addr;
-            if !addr.is_null() {
-                match i32::from((*addr).sa_family) {
-                    libc::AF_INET => {
-                        let sin = &*(addr as *const libc::sockaddr_in);
-                        all.push(IpAddr::from(
-                            u32::from_be(sin.sin_addr.s_addr).to_be_bytes(),
-                        ));
-                    }
-                    libc::AF_INET6 if ipv6_socket => {
-                        let sin6 = &*(addr as *const libc::sockaddr_in6);
-                        all.push(IpAddr::from(sin6.sin6_addr.s6_addr));
-                    }
-                    _ => {}
-                }
-            }
-            entry = (*entry).ifa_next;
-        }
-        libc::freeifaddrs(list);
-    }
+    let mut all = crate::interfaces::addresses();
+    all.retain(|ip| ipv6_socket || ip.is_ipv4());
     let link_local = |ip: &IpAddr| match ip {
         IpAddr::V4(v4) => v4.is_link_local(),
         IpAddr::V6(v6) => v6.is_unicast_link_local(),
