@@ -98,6 +98,10 @@ pub struct Config {
     /// This node's name among the nodes that share a store (default: the
     /// host name).
     pub node: String,
+    /// The cluster's vote: a check is healthy when more than this
+    /// percentage of the live nodes' observations are, unless the check
+    /// sets its own (`health::vote`).
+    pub healthy_percent: u8,
     /// File-managed health checks.
     pub health_checks: Vec<HealthCheckSpec>,
     /// File-managed zones with all their records.
@@ -129,6 +133,7 @@ impl Default for Config {
             retention: DEFAULT_RETENTION,
             tcp_ipv6_client_prefix: DEFAULT_TCP_IPV6_CLIENT_PREFIX,
             node: crate::cluster::host_name(),
+            healthy_percent: crate::health::vote::DEFAULT_HEALTHY_PERCENT,
             health_checks: Vec::new(),
             zones: Vec::new(),
             tsig_keys: Vec::new(),
@@ -246,6 +251,7 @@ struct RawServer {
     notify: Option<Vec<Spanned<String>>>,
     cookie_secret: Option<Spanned<String>>,
     node: Option<Spanned<String>>,
+    healthy_percent: Option<Spanned<i64>>,
     notify_key: Option<Spanned<String>>,
     nsid: Option<Spanned<String>>,
 }
@@ -272,6 +278,7 @@ struct RawHealthCheck {
     disabled: bool,
     children: Option<Spanned<Vec<Spanned<String>>>>,
     healthy_threshold: Option<Spanned<i64>>,
+    healthy_percent: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -482,6 +489,19 @@ impl Cx<'_> {
             }
             None => crate::cluster::host_name(),
         };
+        let mut healthy_percent = crate::health::vote::DEFAULT_HEALTHY_PERCENT;
+        if let Some(p) = &raw.server.healthy_percent {
+            match u8::try_from(*p.get_ref()) {
+                Ok(n) if n <= 100 => healthy_percent = n,
+                _ => self.error(
+                    p.span(),
+                    format!(
+                        "server.healthy_percent: {} is not a percentage from 0 to 100",
+                        p.get_ref()
+                    ),
+                ),
+            }
+        }
         let mut check_targets = Vec::new();
         for t in raw.server.check_targets.unwrap_or_default() {
             match parse_prefix(t.get_ref()) {
@@ -561,6 +581,7 @@ impl Cx<'_> {
             retention,
             tcp_ipv6_client_prefix,
             node,
+            healthy_percent,
             health_checks,
             zones,
             tsig_keys,
@@ -956,6 +977,7 @@ impl RawHealthCheck {
         spans.add("timeout", &self.timeout);
         spans.add_list("children", &self.children);
         spans.add("healthy_threshold", &self.healthy_threshold);
+        spans.add("healthy_percent", &self.healthy_percent);
         let input = HealthCheckInput {
             id: self.id.get_ref().clone(),
             kind: self.kind.get_ref().clone(),
@@ -973,6 +995,7 @@ impl RawHealthCheck {
             disabled: self.disabled,
             children: plain_list(&self.children),
             healthy_threshold: plain(&self.healthy_threshold),
+            healthy_percent: plain(&self.healthy_percent),
         };
         (input, spans)
     }

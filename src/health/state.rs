@@ -114,9 +114,13 @@ pub struct Reconfigured {
 #[derive(Debug, Clone)]
 struct CheckState {
     spec: HealthCheckSpec,
-    /// What the results say, after `invert` and the threshold.
+    /// What the results say, after `invert` and the threshold: this
+    /// node's observation alone, or the cluster's vote on it.
     measured: bool,
-    /// Consecutive results that disagree with `measured`.
+    /// This node's observation: its results after the threshold, before
+    /// `invert` (what it publishes as its vote).
+    observed: bool,
+    /// Consecutive results that disagree with `observed`.
     streak: u8,
     forced: Option<bool>,
     /// A calculated check's children that exist and are endpoint checks.
@@ -126,9 +130,11 @@ struct CheckState {
 
 impl CheckState {
     fn new(spec: &HealthCheckSpec, seed: Option<Seed>) -> CheckState {
+        let measured = seed.map_or(!spec.invert, |s| s.measured);
         CheckState {
             spec: spec.clone(),
-            measured: seed.map_or(!spec.invert, |s| s.measured),
+            measured,
+            observed: measured != spec.invert,
             streak: 0,
             forced: seed.and_then(|s| s.forced),
             children: Vec::new(),
@@ -160,6 +166,7 @@ impl CheckState {
         let enabled = self.spec.disabled && !spec.disabled && !self.is_calculated();
         let change = if probes_another || enabled {
             self.measured = !spec.invert;
+            self.observed = true;
             self.streak = 0;
             Change::Restarted
         } else {
@@ -217,6 +224,7 @@ fn changed_fields(a: &HealthCheckSpec, b: &HealthCheckSpec) -> Vec<&'static str>
         ("timeout", a.timeout != b.timeout),
         ("invert", a.invert != b.invert),
         ("disabled", a.disabled != b.disabled),
+        ("healthy_percent", a.healthy_percent != b.healthy_percent),
     ]
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))
@@ -452,8 +460,13 @@ impl States {
         self.get(id).is_none_or(|c| c.measured)
     }
 
-    /// Consecutive results so far that disagree with the measured state:
-    /// at the failure threshold, the state changes.
+    /// This node's own observation (threshold applied, before `invert`).
+    pub fn observed(&self, id: HealthId) -> bool {
+        self.get(id).is_none_or(|c| c.observed)
+    }
+
+    /// Consecutive results so far that disagree with this node's
+    /// observation: at the failure threshold, it changes.
     pub fn streak(&self, id: HealthId) -> u8 {
         self.get(id).map_or(0, |c| c.streak)
     }
@@ -475,9 +488,10 @@ impl States {
     }
 
     /// Feeds one probe result of endpoint check `id` (before `invert`; a
-    /// `bool` is healthy or not). Returns the transitions it causes, the
-    /// check's own first, then its calculated parents'. A
-    /// [`Verdict::LocalFault`] changes nothing.
+    /// `bool` is healthy or not) as the only vote: this node's observation
+    /// decides. Returns the transitions it causes, the check's own first,
+    /// then its calculated parents'. A [`Verdict::LocalFault`] changes
+    /// nothing.
     pub fn record(
         &mut self,
         id: HealthId,
@@ -485,12 +499,58 @@ impl States {
         reason: &str,
         at: SystemTime,
     ) -> Vec<Transition> {
-        let mut out = Vec::new();
+        match self.observe(id, verdict) {
+            Some(observed) => {
+                let threshold = self.get(id).map_or(1, CheckState::threshold);
+                let why = format!(
+                    "{reason} ({threshold} consecutive result{})",
+                    if threshold == 1 { "" } else { "s" }
+                );
+                self.decide(id, observed, &why, at)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Feeds one probe result of endpoint check `id` into this node's
+    /// observation alone (threshold applied, before `invert`). Returns the
+    /// new observation when it changed; the published state moves only by
+    /// [`States::decide`]. A [`Verdict::LocalFault`] changes nothing.
+    pub fn observe(&mut self, id: HealthId, verdict: impl Into<Verdict>) -> Option<bool> {
         let healthy = match verdict.into() {
             Verdict::Healthy => true,
             Verdict::Unhealthy => false,
-            Verdict::LocalFault => return out,
+            Verdict::LocalFault => return None,
         };
+        if !self.is_probed(id) {
+            return None;
+        }
+        let c = self.checks[id as usize].as_mut()?;
+        if healthy == c.observed {
+            c.streak = 0;
+            return None;
+        }
+        c.streak = c.streak.saturating_add(1);
+        if c.streak < c.threshold() {
+            return None;
+        }
+        c.observed = healthy;
+        c.streak = 0;
+        Some(healthy)
+    }
+
+    /// Sets the measured state of endpoint check `id` to what the vote
+    /// decided (`healthy`, before `invert`; with one node, its own
+    /// observation), then applies `invert`, the override and `disabled`.
+    /// Returns the transitions it causes, calculated parents included.
+    pub fn decide(
+        &mut self,
+        id: HealthId,
+        healthy: bool,
+        reason: &str,
+        at: SystemTime,
+    ) -> Vec<Transition> {
+        let mut out = Vec::new();
         if !self.is_probed(id) {
             return out;
         }
@@ -499,22 +559,11 @@ impl States {
         };
         let result = healthy != c.spec.invert;
         if result == c.measured {
-            c.streak = 0;
-            return out;
-        }
-        c.streak = c.streak.saturating_add(1);
-        let threshold = c.threshold();
-        if c.streak < threshold {
             return out;
         }
         let old = c.published();
         c.measured = result;
-        c.streak = 0;
-        let why = format!(
-            "{reason}{} ({threshold} consecutive result{})",
-            if c.spec.invert { ", inverted" } else { "" },
-            if threshold == 1 { "" } else { "s" }
-        );
+        let why = format!("{reason}{}", if c.spec.invert { ", inverted" } else { "" });
         self.changed(id, old, why, at, &mut out);
         out
     }
@@ -635,6 +684,7 @@ mod tests {
             timeout: Duration::from_secs(2),
             invert: false,
             disabled: false,
+            healthy_percent: None,
         }
     }
 

@@ -370,5 +370,6 @@ pub(super) fn check_input_of(c: &HealthCheckSpec) -> HealthCheckInput {
         disabled: c.disabled,
         children,
         healthy_threshold: threshold,
+        healthy_percent: c.healthy_percent.map(i64::from),
     }
 }

@@ -255,6 +255,7 @@ mod tests {
                     disabled,
                     children: None,
                     healthy_threshold: None,
+                    healthy_percent: None,
                 },
                 managed_by: "api",
                 version: 1,

@@ -248,6 +248,7 @@ mod tests {
                     disabled: false,
                     children: None,
                     healthy_threshold: None,
+                    healthy_percent: None,
                 },
                 managed_by: "api",
                 version: 1,
