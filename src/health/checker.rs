@@ -48,8 +48,13 @@ pub struct CheckStatus {
     pub id: String,
     /// The state DNS follows.
     pub healthy: bool,
-    /// The state the probe results alone give, override aside.
+    /// The state the probe results alone give (the cluster's vote on
+    /// them, in a cluster), override aside.
     pub measured: bool,
+    /// This node's own observation (threshold applied, before `invert`).
+    pub observed: bool,
+    /// The check's own `healthy_percent`, if it sets one.
+    pub healthy_percent: Option<u8>,
     /// The operator's override, if any.
     pub forced: Option<bool>,
     /// Whether the checker probes it (not calculated, not disabled).
@@ -81,9 +86,30 @@ pub struct Checker {
 /// Called with the check id and every transition, e.g. to persist it.
 pub type OnChange = Arc<dyn Fn(&str, &Transition) + Send + Sync>;
 
+/// The cluster's vote, as the checker sees it (issue 11): where this
+/// node's observations go and what the nodes decide from them. Without
+/// one (a single node), this node's observation decides alone.
+pub trait Electorate: Send + Sync + 'static {
+    /// This node's observation of `check` changed, or the check started
+    /// here: publish it. Must not block (the checker holds its lock).
+    fn observed(&self, check: &str, healthy: bool, reason: &str, at: SystemTime);
+    /// The measured state (before `invert`) the nodes' votes give `check`
+    /// at `now`, this node's current observation being `own`, and the
+    /// votes behind it in words.
+    fn decide(
+        &self,
+        check: &str,
+        own: bool,
+        healthy_percent: Option<u8>,
+        now: SystemTime,
+    ) -> (bool, String);
+}
+
 struct Inner {
     /// Told of every transition after the start.
     on_change: Option<OnChange>,
+    /// The cluster's vote; `None`: this node's observations decide.
+    electorate: Option<Arc<dyn Electorate>>,
     /// Builds each check's probe (the network probes read the shared
     /// target policy at every probe).
     make_probe: MakeProbe,
@@ -152,7 +178,7 @@ impl Checker {
             specs,
             shutdown,
             &HashMap::new(),
-            None,
+            (None, None),
             real_probes(Arc::default()),
         )
     }
@@ -161,14 +187,16 @@ impl Checker {
     /// (by check id: the states saved before a restart of the process), and
     /// calling `on_change` with every transition from then on. Probes
     /// connect only where `targets` allows at the time of each probe.
+    /// With an `electorate`, this node's observations are published to it
+    /// and states follow its vote.
     pub fn resume(
         specs: Vec<HealthCheckSpec>,
         shutdown: CancellationToken,
         seeds: &HashMap<String, Seed>,
-        on_change: Option<OnChange>,
+        hooks: (Option<OnChange>, Option<Arc<dyn Electorate>>),
         targets: SharedPolicy,
     ) -> Checker {
-        Checker::start_full(specs, shutdown, seeds, on_change, real_probes(targets))
+        Checker::start_full(specs, shutdown, seeds, hooks, real_probes(targets))
     }
 
     /// As [`Checker::start`], with `make_probe` building each check's probe.
@@ -179,14 +207,20 @@ impl Checker {
         on_change: Option<OnChange>,
         make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn> + Send + Sync + 'static,
     ) -> Checker {
-        Checker::start_full(specs, shutdown, &HashMap::new(), on_change, make_probe)
+        Checker::start_full(
+            specs,
+            shutdown,
+            &HashMap::new(),
+            (on_change, None),
+            make_probe,
+        )
     }
 
     fn start_full(
         mut specs: Vec<HealthCheckSpec>,
         shutdown: CancellationToken,
         seeds: &HashMap<String, Seed>,
-        on_change: Option<OnChange>,
+        (on_change, electorate): (Option<OnChange>, Option<Arc<dyn Electorate>>),
         make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn> + Send + Sync + 'static,
     ) -> Checker {
         if specs.len() > MAX_CHECKS {
@@ -210,6 +244,7 @@ impl Checker {
         }
         let inner = Arc::new(Inner {
             on_change,
+            electorate,
             make_probe: Box::new(make_probe),
             fault_log: Mutex::default(),
             table,
@@ -228,6 +263,7 @@ impl Checker {
             let mut shared = inner.lock();
             for id in 0..specs.len() as HealthId {
                 inner.spawn(&mut shared, id);
+                inner.announce(&shared, id);
             }
         }
         tracing::info!(
@@ -276,6 +312,7 @@ impl Checker {
                 self.inner.table.set(c.id, shared.states.published(c.id));
                 if c.change != Change::Removed {
                     self.inner.spawn(&mut shared, c.id);
+                    self.inner.announce(&shared, c.id);
                 }
             }
             self.inner.apply(&mut shared, &r.transitions);
@@ -355,6 +392,8 @@ impl Checker {
             id: name,
             healthy: shared.states.published(id),
             measured: shared.states.measured(id),
+            observed: shared.states.observed(id),
+            healthy_percent: shared.states.spec(id).and_then(|s| s.healthy_percent),
             forced: shared.states.forced(id),
             probed: shared.states.is_probed(id),
             streak: shared.states.streak(id),
@@ -372,6 +411,40 @@ impl Checker {
             let t = shared.states.set_override(id, forced, SystemTime::now());
             self.inner.apply(&mut shared, &t);
             t
+        };
+        self.inner.log(&transitions, true);
+        transitions
+    }
+
+    /// Decides every probed check again from the electorate's vote (the
+    /// votes or the live nodes changed); publishes, reports and logs what
+    /// moved. Does nothing without an electorate.
+    pub fn revote(&self) -> Vec<Transition> {
+        let Some(electorate) = self.inner.electorate.clone() else {
+            return Vec::new();
+        };
+        let transitions = {
+            let mut shared = self.inner.lock();
+            let now = SystemTime::now();
+            let ids: Vec<HealthId> = shared
+                .states
+                .ids()
+                .filter(|&id| shared.states.is_probed(id))
+                .collect();
+            let mut all = Vec::new();
+            for id in ids {
+                let Some(spec) = shared.states.spec(id) else {
+                    continue;
+                };
+                let own = shared.states.observed(id);
+                let (healthy, why) = electorate.decide(&spec.id, own, spec.healthy_percent, now);
+                let t = shared
+                    .states
+                    .decide(id, healthy, &format!("vote: {why}"), now);
+                self.inner.apply(&mut shared, &t);
+                all.extend(t);
+            }
+            all
         };
         self.inner.log(&transitions, true);
         transitions
@@ -422,6 +495,22 @@ impl Inner {
         ));
     }
 
+    /// Tells the electorate, if any, of check `id`'s observation as it
+    /// starts on this node (new, restarted or resumed), so every live node
+    /// has a vote on every check it probes.
+    fn announce(&self, shared: &Shared, id: HealthId) {
+        let Some(electorate) = &self.electorate else {
+            return;
+        };
+        if !shared.states.is_probed(id) {
+            return;
+        }
+        if let Some(name) = shared.states.name(id) {
+            let observed = shared.states.observed(id);
+            electorate.observed(name, observed, "starting state", SystemTime::now());
+        }
+    }
+
     /// Feeds one result of the probe task of `generation`; publishes and
     /// logs what it changes. A local fault is kept in the history (so the
     /// status shows it) and logged, but changes no state. A result from a
@@ -439,9 +528,27 @@ impl Inner {
             }
             // A transition is stamped when the table changes, not when
             // the deciding probe started: that is when DNS answers change.
-            let t = shared
-                .states
-                .record(id, verdict, &result.reason, SystemTime::now());
+            let now = SystemTime::now();
+            let t = match &self.electorate {
+                None => shared.states.record(id, verdict, &result.reason, now),
+                Some(electorate) => match shared.states.observe(id, verdict) {
+                    None => Vec::new(),
+                    Some(observed) => {
+                        let spec = shared.states.spec(id).expect("a probed check has a spec");
+                        let threshold = spec.failure_threshold.max(1);
+                        let why = format!(
+                            "{} ({threshold} consecutive result{})",
+                            result.reason,
+                            if threshold == 1 { "" } else { "s" }
+                        );
+                        electorate.observed(&spec.id, observed, &why, now);
+                        let (healthy, vote) =
+                            electorate.decide(&spec.id, observed, spec.healthy_percent, now);
+                        let reason = format!("this node: {why}; vote: {vote}");
+                        shared.states.decide(id, healthy, &reason, now)
+                    }
+                },
+            };
             let slot = &mut shared.slots[id as usize];
             slot.counts[count_index(verdict)] += 1;
             if slot.history.len() == HISTORY {

@@ -35,8 +35,8 @@ mod zones;
 pub use error::ServiceError;
 pub use route53::TagResource;
 pub use views::{
-    ChangeInfo, CheckInfo, CheckState, EventInfo, HealthMetrics, RecordExplanation, ResultInfo,
-    RoutedName, TestAnswer, ZoneInfo,
+    ChangeInfo, CheckInfo, CheckState, ConsensusInfo, EventInfo, HealthMetrics, RecordExplanation,
+    ResultInfo, RoutedName, TestAnswer, VoteInfo, ZoneInfo,
 };
 pub use zones::{Action, Change, ChangeBatch};
 
@@ -106,6 +106,8 @@ pub struct Service {
     served_version: std::sync::atomic::AtomicI64,
     /// This node, and the others it last heard of.
     cluster: Arc<crate::cluster::Registry>,
+    /// The health vote, on a shared store; `None`: this node decides alone.
+    ballot: Option<Arc<crate::cluster::votes::Ballot>>,
 }
 
 /// The lower-cased absolute text of a name: the key of zones and records.
@@ -252,11 +254,30 @@ impl Service {
                 reason: t.reason.clone(),
             });
         });
+        // Nodes that share a store vote; one alone decides for itself and
+        // pays nothing for the vote.
+        let ballot = match &file.data {
+            crate::store::Location::Postgres(_) => {
+                let (ballot, outbox) =
+                    crate::cluster::votes::Ballot::new(&file.node, file.healthy_percent);
+                let publisher = Store::open_location(&file.data)?;
+                tokio::spawn(crate::cluster::votes::publish(
+                    outbox,
+                    publisher,
+                    shutdown.clone(),
+                ));
+                Some(ballot)
+            }
+            crate::store::Location::Sqlite(_) => None,
+        };
+        let electorate = ballot
+            .clone()
+            .map(|b| b as Arc<dyn crate::health::checker::Electorate>);
         let checker = Checker::resume(
             check_specs,
             shutdown.child_token(),
             &seeds,
-            Some(on_change),
+            (Some(on_change), electorate),
             targets.clone(),
         );
         let slots = slot_map(&checker);
@@ -288,6 +309,7 @@ impl Service {
             history,
             served_version: std::sync::atomic::AtomicI64::new(version),
             cluster,
+            ballot,
         });
         service.lock().restamp();
         let writer = service.clone();
@@ -423,6 +445,11 @@ impl Service {
         self.cluster.clone()
     }
 
+    /// The health vote, when this node shares its store.
+    pub fn ballot(&self) -> Option<Arc<crate::cluster::votes::Ballot>> {
+        self.ballot.clone()
+    }
+
     /// `INSYNC` when every live node serves store version `version` (as
     /// their last heartbeats say; this node as it is now), else `PENDING`.
     pub fn change_status(&self, version: i64) -> &'static str {
@@ -499,6 +526,9 @@ impl Service {
             .load()
             .with_allowed(file.check_targets.clone());
         inner.targets.store(Arc::new(targets));
+        if let Some(ballot) = &self.ballot {
+            ballot.set_healthy_percent(file.healthy_percent);
+        }
         inner.file = file;
         inner.refresh_specs();
         // Checks first: a check the new file adds has its slot before the
@@ -516,6 +546,11 @@ impl crate::cluster::Follower for Service {
 
     fn catch_up(&self) -> Result<i64, String> {
         Service::catch_up(self).map_err(|e| e.to_string())
+    }
+
+    fn revote(&self) {
+        let checker = self.lock().live.checker.clone();
+        checker.revote();
     }
 }
 

@@ -468,10 +468,11 @@ pub trait Backend: Send {
     /// Every node's latest observation of every check, by check and node.
     fn observations(&self) -> Result<Vec<StoredObservation>, StoreError>;
     /// Wakes when another node may have written: the store version a
-    /// notification announced (PostgreSQL's LISTEN/NOTIFY, reconnecting by
-    /// itself). `None` where the backend has no notifications (SQLite):
-    /// polling [`Backend::version`] is then the only way to learn.
-    fn changes(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
+    /// notification announced, and a count of health-vote notifications
+    /// (PostgreSQL's LISTEN/NOTIFY, reconnecting by itself). `None` where
+    /// the backend has no notifications (SQLite): polling is then the only
+    /// way to learn.
+    fn changes(&self) -> Option<Notifications> {
         None
     }
     /// How many migrations the database records, for tests.
@@ -480,6 +481,15 @@ pub trait Backend: Send {
     /// Runs raw SQL, for tests that make the database fail on purpose.
     #[cfg(test)]
     fn execute_batch(&mut self, sql: &str) -> Result<(), StoreError>;
+}
+
+/// What a node hears of the others' writes ([`Backend::changes`]).
+pub struct Notifications {
+    /// The newest store version announced.
+    pub versions: tokio::sync::watch::Receiver<i64>,
+    /// Moves at every health-vote notification, and when the listener
+    /// (re)connects, since votes may have changed while it was away.
+    pub votes: tokio::sync::watch::Receiver<u64>,
 }
 
 /// A zone's serial as saved (see `xfr::serial::Entry`).

@@ -284,6 +284,8 @@ mod tests {
                 })
                 .collect(),
             last_change: None,
+            votes: Vec::new(),
+            consensus: None,
         }
     }
 

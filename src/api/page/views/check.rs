@@ -230,6 +230,8 @@ mod tests {
                     local_fault: false,
                 }],
                 last_change: None,
+                votes: Vec::new(),
+                consensus: None,
             }),
         }
     }
