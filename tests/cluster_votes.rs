@@ -244,7 +244,10 @@ fn the_nodes_vote_and_all_answer_alike() {
         );
     }
     // The event log keeps the votes behind the transition.
-    let events = get(&format!("{}/v1/health-events?check=web50", nodes[0].api_url()));
+    let events = get(&format!(
+        "{}/v1/health-events?check=web50",
+        nodes[0].api_url()
+    ));
     let reasons: Vec<&str> = events["events"]
         .as_array()
         .unwrap()

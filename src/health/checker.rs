@@ -312,6 +312,10 @@ impl Checker {
                 self.inner.table.set(c.id, shared.states.published(c.id));
                 if c.change != Change::Removed {
                     self.inner.spawn(&mut shared, c.id);
+                }
+                // A check that starts over here has a new vote; a kept
+                // one keeps the vote it published.
+                if matches!(c.change, Change::Added | Change::Restarted) {
                     self.inner.announce(&shared, c.id);
                 }
             }
