@@ -1072,6 +1072,36 @@ mod tests {
     }
 
     #[test]
+    fn healthy_percent_is_a_percentage_in_server_and_per_check() {
+        assert_eq!(load("").unwrap().healthy_percent, 18);
+        let c = load(
+            "[server]\nhealthy_percent = 50\n[[health_check]]\nid = \"a\"\ntype = \"tcp\"\nip = \"192.0.2.1\"\nport = 80\nhealthy_percent = 0\n[[health_check]]\nid = \"b\"\ntype = \"tcp\"\nip = \"192.0.2.1\"\nport = 80\n",
+        )
+        .unwrap();
+        assert_eq!(c.healthy_percent, 50);
+        let percents: Vec<Option<u8>> = c.health_checks.iter().map(|h| h.healthy_percent).collect();
+        assert_eq!(percents, [Some(0), None]);
+        for bad in ["101", "-1"] {
+            let e = errors(&format!("[server]\nhealthy_percent = {bad}\n"));
+            assert_eq!(
+                e,
+                format!(
+                    "e.toml:2:19: server.healthy_percent: {bad} is not a percentage from 0 to 100"
+                ),
+            );
+        }
+        let e = errors(
+            "[[health_check]]\nid = \"a\"\ntype = \"tcp\"\nip = \"192.0.2.1\"\nport = 80\nhealthy_percent = 101\n",
+        );
+        assert!(
+            e.contains(
+                "e.toml:6:19: health check \"a\": healthy_percent must be 0 to 100, not 101"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_postgresql_url_selects_postgres_and_a_bad_one_is_located() {
         let c =
             load("[server]\ndata = \"postgresql://dns:pw@db.internal:5432/eightfold\"\n").unwrap();

@@ -1014,6 +1014,72 @@ mod tests {
         until(Duration::from_secs(2), || !table.is_healthy(0)).await;
     }
 
+    /// An electorate whose other nodes say what `others` holds.
+    #[derive(Default)]
+    struct Votes {
+        published: Mutex<Vec<(String, bool, String)>>,
+        others: AtomicBool,
+    }
+
+    impl Electorate for Votes {
+        fn observed(&self, check: &str, healthy: bool, reason: &str, _: SystemTime) {
+            let vote = (check.to_string(), healthy, reason.to_string());
+            self.published.lock().unwrap().push(vote);
+        }
+        fn decide(&self, _: &str, own: bool, _: Option<u8>, _: SystemTime) -> (bool, String) {
+            let others = self.others.load(Ordering::SeqCst);
+            (own || others, format!("others {others}"))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_an_electorate_observations_are_published_once_and_the_vote_decides() {
+        let up = Arc::new(AtomicBool::new(false));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let votes = Arc::new(Votes::default());
+        votes.others.store(true, Ordering::SeqCst);
+        let (up2, calls2) = (up.clone(), calls.clone());
+        let electorate: Arc<dyn Electorate> = votes.clone();
+        let c = Checker::start_full(
+            vec![spec("a", 1, 2)],
+            CancellationToken::new(),
+            &HashMap::new(),
+            (None, Some(electorate)),
+            move |_| Some(fake(up2.clone(), calls2.clone())),
+        );
+        let table = c.table();
+        until(Duration::from_secs(10), || calls.lock().unwrap().len() >= 6).await;
+        // The start, then one change, however many probes failed.
+        let published = votes.published.lock().unwrap().clone();
+        assert_eq!(
+            published,
+            [
+                ("a".to_string(), true, "starting state".to_string()),
+                (
+                    "a".to_string(),
+                    false,
+                    "down (2 consecutive results)".to_string()
+                ),
+            ]
+        );
+        // This node fails, the others hold it up.
+        assert!(table.is_healthy(0) && !c.status(0).unwrap().observed);
+        votes.others.store(false, Ordering::SeqCst);
+        let t = c.revote();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].reason, "vote: others false");
+        assert!(!table.is_healthy(0));
+        // Its own recovery decides at once, and says why.
+        up.store(true, Ordering::SeqCst);
+        until(Duration::from_secs(5), || table.is_healthy(0)).await;
+        let change = c.status(0).unwrap().last_change.unwrap();
+        assert_eq!(
+            change.reason,
+            "this node: up (2 consecutive results); vote: others false"
+        );
+        assert_eq!(votes.published.lock().unwrap().len(), 3);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn shutdown_stops_every_task() {
         let up = Arc::new(AtomicBool::new(true));

@@ -764,6 +764,41 @@ mod tests {
     }
 
     #[test]
+    fn the_observation_is_kept_apart_from_what_the_vote_decides() {
+        let inverted = HealthCheckSpec {
+            invert: true,
+            ..endpoint("b", 2)
+        };
+        let (mut s, _) = States::new(&[endpoint("a", 2), inverted.clone()], t(0));
+        // Observations follow the threshold, before invert, and move no
+        // published state by themselves.
+        assert_eq!(s.observe(0, false), None);
+        assert_eq!(s.observe(0, false), Some(false));
+        assert_eq!(s.observe(1, false), None);
+        assert_eq!(s.observe(1, false), Some(false));
+        assert!(s.published(0) && !s.published(1));
+        assert!(!s.observed(0) && !s.observed(1));
+        // The vote decides the measured state; invert applies after it.
+        let t0 = s.decide(0, true, "vote: 2 of 3 nodes healthy", t(3));
+        assert!(t0.is_empty() && s.published(0));
+        let t1 = s.decide(1, false, "vote: 0 of 3 nodes healthy", t(3));
+        assert_eq!(t1.len(), 1);
+        assert!(s.published(1));
+        assert_eq!(t1[0].reason, "vote: 0 of 3 nodes healthy, inverted");
+        // An override still wins over the vote.
+        s.set_override(0, Some(false), t(4));
+        assert!(s.decide(0, true, "vote", t(5)).is_empty());
+        assert!(!s.published(0));
+        // Changing invert flips the decided state, not the observation.
+        let flipped = HealthCheckSpec {
+            invert: false,
+            ..inverted
+        };
+        s.reconfigure(&[endpoint("a", 2), flipped], t(6), 10);
+        assert!(!s.published(1) && !s.observed(1));
+    }
+
+    #[test]
     fn transition_names_the_deciding_result() {
         let (mut s, _) = States::new(&[endpoint("a", 2)], t(0));
         assert!(s.record(0, false, "HTTP 503", t(1)).is_empty());
