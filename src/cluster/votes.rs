@@ -124,6 +124,10 @@ impl Ballot {
 }
 
 impl Electorate for Ballot {
+    fn node(&self) -> &str {
+        &self.node
+    }
+
     fn observed(&self, check: &str, healthy: bool, reason: &str, at: SystemTime) {
         let vote = Vote {
             node: self.node.clone(),

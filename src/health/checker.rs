@@ -90,6 +90,9 @@ pub type OnChange = Arc<dyn Fn(&str, &Transition) + Send + Sync>;
 /// node's observations go and what the nodes decide from them. Without
 /// one (a single node), this node's observation decides alone.
 pub trait Electorate: Send + Sync + 'static {
+    /// This node's name, for the reasons of the transitions it decides
+    /// (nodes of one store share an event log).
+    fn node(&self) -> &str;
     /// This node's observation of `check` changed, or the check started
     /// here: publish it. Must not block (the checker holds its lock).
     fn observed(&self, check: &str, healthy: bool, reason: &str, at: SystemTime);
@@ -442,9 +445,8 @@ impl Checker {
                 };
                 let own = shared.states.observed(id);
                 let (healthy, why) = electorate.decide(&spec.id, own, spec.healthy_percent, now);
-                let t = shared
-                    .states
-                    .decide(id, healthy, &format!("vote: {why}"), now);
+                let why = format!("vote: {why} (counted by {})", electorate.node());
+                let t = shared.states.decide(id, healthy, &why, now);
                 self.inner.apply(&mut shared, &t);
                 all.extend(t);
             }
@@ -548,7 +550,7 @@ impl Inner {
                         electorate.observed(&spec.id, observed, &why, now);
                         let (healthy, vote) =
                             electorate.decide(&spec.id, observed, spec.healthy_percent, now);
-                        let reason = format!("this node: {why}; vote: {vote}");
+                        let reason = format!("{} observed {why}; vote: {vote}", electorate.node());
                         shared.states.decide(id, healthy, &reason, now)
                     }
                 },
@@ -1022,6 +1024,9 @@ mod tests {
     }
 
     impl Electorate for Votes {
+        fn node(&self) -> &str {
+            "n1"
+        }
         fn observed(&self, check: &str, healthy: bool, reason: &str, _: SystemTime) {
             let vote = (check.to_string(), healthy, reason.to_string());
             self.published.lock().unwrap().push(vote);
@@ -1067,7 +1072,7 @@ mod tests {
         votes.others.store(false, Ordering::SeqCst);
         let t = c.revote();
         assert_eq!(t.len(), 1);
-        assert_eq!(t[0].reason, "vote: others false");
+        assert_eq!(t[0].reason, "vote: others false (counted by n1)");
         assert!(!table.is_healthy(0));
         // Its own recovery decides at once, and says why.
         up.store(true, Ordering::SeqCst);
@@ -1075,7 +1080,7 @@ mod tests {
         let change = c.status(0).unwrap().last_change.unwrap();
         assert_eq!(
             change.reason,
-            "this node: up (2 consecutive results); vote: others false"
+            "n1 observed up (2 consecutive results); vote: others false"
         );
         assert_eq!(votes.published.lock().unwrap().len(), 3);
     }
