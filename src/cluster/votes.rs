@@ -173,15 +173,16 @@ pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationTok
     let mut pending: HashMap<String, StoredObservation> = HashMap::new();
     let mut failing = false;
     loop {
+        // Something to write: a new observation, or the retry of what
+        // the store refused.
         if pending.is_empty() || failing {
-            let wait = if failing { RETRY } else { Duration::MAX };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 next = outbox.recv() => match next {
                     Some(o) => { pending.insert(o.check.clone(), o); }
                     None => return,
                 },
-                _ = tokio::time::sleep(wait.min(Duration::from_secs(3600))) => {}
+                _ = tokio::time::sleep(RETRY), if failing => {}
             }
         }
         while let Ok(o) = outbox.try_recv() {
