@@ -311,8 +311,10 @@ fn a_killed_nodes_vote_drops_out_after_three_heartbeats() {
         assert_eq!(answer(s, "www"), PRIMARY);
     }
     let b = nodes.remove(1);
+    let config = b.path("eightfold.toml");
+    let config = config.to_str().unwrap().to_string();
     let killed = Instant::now();
-    b.kill();
+    let dir = b.kill();
     // Its vote stops counting after 3 missed 2 s heartbeats, and with it
     // the only healthy one: www fails over on a and c.
     until(
@@ -336,4 +338,12 @@ fn a_killed_nodes_vote_drops_out_after_three_heartbeats() {
         assert_eq!(consensus["live_votes"], 2, "{consensus}");
         assert_eq!(consensus["healthy_votes"], 0, "{consensus}");
     }
+    // Restarted, b votes again with no manual step, and its healthy vote
+    // brings www back on every node.
+    let b = Server::spawn(dir, &["serve", "--config", &config, "--dns", "127.0.0.1:0"]);
+    nodes.insert(1, b);
+    votes_are(&nodes, "web", &[("a", false), ("b", true), ("c", false)]);
+    until("www back on every node", Duration::from_secs(15), || {
+        nodes.iter().all(|s| answer(s, "www") == PRIMARY)
+    });
 }

@@ -65,6 +65,9 @@ pub struct Seed {
     pub forced: Option<bool>,
     /// When the published state last changed.
     pub last_change: Option<SystemTime>,
+    /// This node's own observation as it last published it (a cluster's
+    /// vote); `None`: the measured state's, before `invert`.
+    pub observed: Option<bool>,
 }
 
 /// What [`States::reconfigure`] did to one check.
@@ -134,7 +137,9 @@ impl CheckState {
         CheckState {
             spec: spec.clone(),
             measured,
-            observed: measured != spec.invert,
+            observed: seed
+                .and_then(|s| s.observed)
+                .unwrap_or(measured != spec.invert),
             streak: 0,
             forced: seed.and_then(|s| s.forced),
             children: Vec::new(),
@@ -909,6 +914,7 @@ mod tests {
             measured: s.measured(id),
             forced: s.forced(id),
             last_change: s.last_change(id),
+            observed: None,
         })
     }
 

@@ -118,10 +118,13 @@ fn key_text(name: &DName) -> String {
 /// What each check resumes from after a restart: its saved state and the
 /// operator's saved override. A state is saved as published, so it seeds
 /// the measured state too; the probes correct that within a threshold's
-/// worth of results. An override whose check no longer exists is dropped.
+/// worth of results. On a shared store, `node`'s own published
+/// observations seed its observations (the saved state is the cluster's).
+/// An override whose check no longer exists is dropped.
 fn saved_seeds(
     store: &mut Store,
     specs: &[HealthCheckSpec],
+    node: Option<&str>,
 ) -> Result<HashMap<String, Seed>, ServiceError> {
     let invert: HashMap<&str, bool> = specs.iter().map(|s| (s.id.as_str(), s.invert)).collect();
     let mut seeds: HashMap<String, Seed> = store
@@ -132,10 +135,27 @@ fn saved_seeds(
                 measured: s.healthy,
                 forced: None,
                 last_change: s.changed_at,
+                observed: None,
             };
             (id, seed)
         })
         .collect();
+    if let Some(node) = node {
+        for o in store.observations()?.into_iter().filter(|o| o.node == node) {
+            let Some(&inverted) = invert.get(o.check.as_str()) else {
+                continue;
+            };
+            seeds
+                .entry(o.check)
+                .or_insert(Seed {
+                    measured: !inverted,
+                    forced: None,
+                    last_change: None,
+                    observed: None,
+                })
+                .observed = Some(o.healthy);
+        }
+    }
     for (id, forced) in store.overrides()? {
         let Some(&inverted) = invert.get(id.as_str()) else {
             tracing::info!(check = %id, "dropping the override of a check that no longer exists");
@@ -148,6 +168,7 @@ fn saved_seeds(
                 measured: !inverted,
                 forced: None,
                 last_change: None,
+                observed: None,
             })
             .forced = Some(forced);
     }
@@ -236,7 +257,12 @@ impl Service {
         }
         let history = store.history_reader()?;
         let check_specs = merged_checks(&file, &checks);
-        let seeds = saved_seeds(&mut store, &check_specs)?;
+        let shared = matches!(file.data, crate::store::Location::Postgres(_));
+        let seeds = saved_seeds(
+            &mut store,
+            &check_specs,
+            shared.then_some(file.node.as_str()),
+        )?;
         let api_specs = api_zone_specs(&file, &zones, &checks);
         let zone_specs = file
             .zones
