@@ -298,6 +298,46 @@ for o in r53.get_health_check_status(HealthCheckId="web")["HealthCheckObservatio
         lines.iter().all(|l| l.starts_with("127.0.0.1 ")),
         "{lines:?}"
     );
+
+    // The JSON API takes a check's percentage, 0 to 100, and says what
+    // is wrong with another.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let create = |percent: i64| {
+        let body = serde_json::json!({"id": "api50", "type": "tcp", "ip": "127.0.0.1",
+            "port": backend.port, "healthy_percent": percent});
+        let mut r = agent
+            .post(&format!("{}/v1/health-checks", nodes[1].api_url()))
+            .send_json(&body)
+            .unwrap();
+        let text = r.body_mut().read_to_string().unwrap();
+        (
+            r.status().as_u16(),
+            serde_json::from_str::<Value>(&text).unwrap(),
+        )
+    };
+    let (code, body) = create(101);
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("healthy_percent must be 0 to 100, not 101"),
+        "{body}"
+    );
+    let (code, body) = create(50);
+    assert_eq!(
+        (code, &body["healthy_percent"]),
+        (201, &Value::from(50)),
+        "{body}"
+    );
+    until(
+        "the new check's consensus at 50 %",
+        Duration::from_secs(10),
+        || status(&nodes[2], "api50")["consensus"]["healthy_percent"] == 50,
+    );
 }
 
 #[test]
