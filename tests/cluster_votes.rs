@@ -363,9 +363,11 @@ fn a_killed_nodes_vote_drops_out_after_three_heartbeats() {
         || nodes.iter().all(|s| answer(s, "www") == SECONDARY),
     );
     let dropped = killed.elapsed();
-    // Its last beat was at most 2 s old when it died.
+    // Not at once: its vote counts until its last beat is 6 s old, and
+    // that beat was about 2 s old at most when it died (a late beat on a
+    // loaded machine makes it older, hence the margin).
     assert!(
-        dropped >= Duration::from_secs(4),
+        dropped >= Duration::from_secs(2),
         "b's vote dropped out after only {dropped:?}"
     );
     for s in &nodes {
