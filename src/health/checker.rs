@@ -537,23 +537,21 @@ impl Inner {
             let now = SystemTime::now();
             let t = match &self.electorate {
                 None => shared.states.record(id, verdict, &result.reason, now),
-                Some(electorate) => match shared.states.observe(id, verdict) {
-                    None => Vec::new(),
-                    Some(observed) => {
-                        let spec = shared.states.spec(id).expect("a probed check has a spec");
-                        let threshold = spec.failure_threshold.max(1);
-                        let why = format!(
-                            "{} ({threshold} consecutive result{})",
-                            result.reason,
-                            if threshold == 1 { "" } else { "s" }
-                        );
-                        electorate.observed(&spec.id, observed, &why, now);
-                        let (healthy, vote) =
-                            electorate.decide(&spec.id, observed, spec.healthy_percent, now);
-                        let reason = format!("{} observed {why}; vote: {vote}", electorate.node());
-                        shared.states.decide(id, healthy, &reason, now)
+                Some(electorate) => {
+                    let states = &mut shared.states;
+                    match (states.observe(id, verdict), states.spec(id)) {
+                        (Some(observed), Some(spec)) => {
+                            let (check, percent) = (spec.id.clone(), spec.healthy_percent);
+                            let why = states.settled(id, &result.reason);
+                            electorate.observed(&check, observed, &why, now);
+                            let (healthy, vote) = electorate.decide(&check, observed, percent, now);
+                            let reason =
+                                format!("{} observed {why}; vote: {vote}", electorate.node());
+                            states.decide(id, healthy, &reason, now)
+                        }
+                        _ => Vec::new(),
                     }
-                },
+                }
             };
             let slot = &mut shared.slots[id as usize];
             slot.counts[count_index(verdict)] += 1;

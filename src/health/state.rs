@@ -506,15 +506,21 @@ impl States {
     ) -> Vec<Transition> {
         match self.observe(id, verdict) {
             Some(observed) => {
-                let threshold = self.get(id).map_or(1, CheckState::threshold);
-                let why = format!(
-                    "{reason} ({threshold} consecutive result{})",
-                    if threshold == 1 { "" } else { "s" }
-                );
+                let why = self.settled(id, reason);
                 self.decide(id, observed, &why, at)
             }
             None => Vec::new(),
         }
+    }
+
+    /// The reason of a change of check `id`'s observation that `reason`
+    /// settled: "HTTP 503 (3 consecutive results)".
+    pub fn settled(&self, id: HealthId, reason: &str) -> String {
+        let threshold = self.get(id).map_or(1, CheckState::threshold);
+        format!(
+            "{reason} ({threshold} consecutive result{})",
+            if threshold == 1 { "" } else { "s" }
+        )
     }
 
     /// Feeds one probe result of endpoint check `id` into this node's
