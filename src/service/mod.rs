@@ -388,7 +388,14 @@ impl Service {
         let result = tokio::task::spawn_blocking(move || {
             let mut inner = service.lock();
             inner.restamp_health();
-            inner.store.record_event(&event)?;
+            // Nodes that share the store each decide this transition; the
+            // first records it (with its votes) for all.
+            match service.ballot.is_some() {
+                true => {
+                    inner.store.record_transition(&event)?;
+                }
+                false => inner.store.record_event(&event)?,
+            }
             // A check deleted while its event was queued keeps the event
             // (it happened) but leaves no state behind: a check created
             // later under its id must not resume from it.

@@ -374,6 +374,12 @@ pub trait Backend: Send {
     fn overrides(&self) -> Result<Vec<(String, bool)>, StoreError>;
     /// Records a state change: the event, and the state to resume from.
     fn record_event(&mut self, event: &HealthEvent) -> Result<(), StoreError>;
+    /// As [`Backend::record_event`], unless the saved state of the check
+    /// already is the event's new state: nodes that share a store each
+    /// decide the same transition, and the first to record it records it
+    /// for all (atomically, however they race). Returns whether it was
+    /// recorded.
+    fn record_transition(&mut self, event: &HealthEvent) -> Result<bool, StoreError>;
     /// Saved states, by check id.
     fn states(&self) -> Result<Vec<(String, StoredState)>, StoreError>;
     /// Events, oldest first, optionally of one check and since a time; at

@@ -685,6 +685,52 @@ impl Backend for PostgresBackend {
         })
     }
 
+    fn record_transition(&mut self, event: &HealthEvent) -> Result<bool, StoreError> {
+        let pool = self.pool.clone();
+        let event = event.clone();
+        self.run(async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            let at = millis(event.at);
+            // The row lock orders racing nodes: the second one waits for
+            // the first to commit, then finds the state already moved.
+            let moved = tx
+                .execute(
+                    "INSERT INTO health_states (check_id, healthy, changed_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (check_id) DO UPDATE
+                     SET healthy = EXCLUDED.healthy, changed_at = EXCLUDED.changed_at
+                     WHERE health_states.healthy <> EXCLUDED.healthy",
+                    &[&event.check, &event.new_healthy, &at],
+                )
+                .await?;
+            if moved == 0 {
+                return Ok(false);
+            }
+            let seq: i64 = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM health_events WHERE check_id = $1 AND at = $2",
+                    &[&event.check, &at],
+                )
+                .await?
+                .get(0);
+            tx.execute(
+                "INSERT INTO health_events (check_id, at, seq, old_healthy, new_healthy, reason)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &event.check,
+                    &at,
+                    &seq,
+                    &event.old_healthy,
+                    &event.new_healthy,
+                    &event.reason,
+                ],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
     fn states(&self) -> Result<Vec<(String, StoredState)>, StoreError> {
         let pool = self.pool.clone();
         self.run(async move {
