@@ -96,6 +96,7 @@ impl Server {
             service.cluster(),
             beat_store,
             service.clone(),
+            service.ballot(),
             shutdown.clone(),
         ));
         let mut api = None;

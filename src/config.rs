@@ -99,6 +99,10 @@ pub struct Config {
     /// This node's name among the nodes that share a store (default: the
     /// host name).
     pub node: String,
+    /// The cluster's vote: a check is healthy when more than this
+    /// percentage of the live nodes' observations are, unless the check
+    /// sets its own (`health::vote`).
+    pub healthy_percent: u8,
     /// File-managed health checks.
     pub health_checks: Vec<HealthCheckSpec>,
     /// File-managed zones with all their records.
@@ -137,6 +141,7 @@ impl Default for Config {
             retention: DEFAULT_RETENTION,
             tcp_ipv6_client_prefix: DEFAULT_TCP_IPV6_CLIENT_PREFIX,
             node: crate::cluster::host_name(),
+            healthy_percent: crate::health::vote::DEFAULT_HEALTHY_PERCENT,
             health_checks: Vec::new(),
             zones: Vec::new(),
             tsig_keys: Vec::new(),
@@ -256,6 +261,7 @@ struct RawServer {
     notify: Option<Vec<Spanned<String>>>,
     cookie_secret: Option<Spanned<String>>,
     node: Option<Spanned<String>>,
+    healthy_percent: Option<Spanned<i64>>,
     notify_key: Option<Spanned<String>>,
     nsid: Option<Spanned<String>>,
     geoip_database: Option<Spanned<PathBuf>>,
@@ -326,6 +332,7 @@ struct RawHealthCheck {
     disabled: bool,
     children: Option<Spanned<Vec<Spanned<String>>>>,
     healthy_threshold: Option<Spanned<i64>>,
+    healthy_percent: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -536,6 +543,19 @@ impl Cx<'_> {
             }
             None => crate::cluster::host_name(),
         };
+        let mut healthy_percent = crate::health::vote::DEFAULT_HEALTHY_PERCENT;
+        if let Some(p) = &raw.server.healthy_percent {
+            match u8::try_from(*p.get_ref()) {
+                Ok(n) if n <= 100 => healthy_percent = n,
+                _ => self.error(
+                    p.span(),
+                    format!(
+                        "server.healthy_percent: {} is not a percentage from 0 to 100",
+                        p.get_ref()
+                    ),
+                ),
+            }
+        }
         let mut check_targets = Vec::new();
         for t in raw.server.check_targets.unwrap_or_default() {
             match parse_prefix(t.get_ref()) {
@@ -626,6 +646,7 @@ impl Cx<'_> {
             retention,
             tcp_ipv6_client_prefix,
             node,
+            healthy_percent,
             health_checks,
             zones,
             tsig_keys,
@@ -1067,6 +1088,7 @@ impl RawHealthCheck {
         spans.add("timeout", &self.timeout);
         spans.add_list("children", &self.children);
         spans.add("healthy_threshold", &self.healthy_threshold);
+        spans.add("healthy_percent", &self.healthy_percent);
         let input = HealthCheckInput {
             id: self.id.get_ref().clone(),
             kind: self.kind.get_ref().clone(),
@@ -1084,6 +1106,7 @@ impl RawHealthCheck {
             disabled: self.disabled,
             children: plain_list(&self.children),
             healthy_threshold: plain(&self.healthy_threshold),
+            healthy_percent: plain(&self.healthy_percent),
         };
         (input, spans)
     }
@@ -1157,6 +1180,36 @@ mod tests {
             assert!(e.starts_with("e.toml:2:8: server.node: "), "{e}");
             assert!(e.contains("is not a node name"), "{e}");
         }
+    }
+
+    #[test]
+    fn healthy_percent_is_a_percentage_in_server_and_per_check() {
+        assert_eq!(load("").unwrap().healthy_percent, 18);
+        let c = load(
+            "[server]\nhealthy_percent = 50\n[[health_check]]\nid = \"a\"\ntype = \"tcp\"\nip = \"192.0.2.1\"\nport = 80\nhealthy_percent = 0\n[[health_check]]\nid = \"b\"\ntype = \"tcp\"\nip = \"192.0.2.1\"\nport = 80\n",
+        )
+        .unwrap();
+        assert_eq!(c.healthy_percent, 50);
+        let percents: Vec<Option<u8>> = c.health_checks.iter().map(|h| h.healthy_percent).collect();
+        assert_eq!(percents, [Some(0), None]);
+        for bad in ["101", "-1"] {
+            let e = errors(&format!("[server]\nhealthy_percent = {bad}\n"));
+            assert_eq!(
+                e,
+                format!(
+                    "e.toml:2:19: server.healthy_percent: {bad} is not a percentage from 0 to 100"
+                ),
+            );
+        }
+        let e = errors(
+            "[[health_check]]\nid = \"a\"\ntype = \"tcp\"\nip = \"192.0.2.1\"\nport = 80\nhealthy_percent = 101\n",
+        );
+        assert!(
+            e.contains(
+                "e.toml:6:19: health check \"a\": healthy_percent must be 0 to 100, not 101"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

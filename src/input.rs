@@ -568,6 +568,10 @@ pub struct HealthCheckInput {
     /// How many children must be healthy, for calculated checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy_threshold: Option<i64>,
+    /// 0 to 100: healthy when more than this percentage of the live
+    /// nodes' observations are (the cluster's vote); default the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_percent: Option<i64>,
 }
 
 impl HealthCheckInput {
@@ -692,6 +696,17 @@ impl HealthCheckInput {
                 DEFAULT_FAILURE_THRESHOLD
             }
         };
+        let healthy_percent = match self.healthy_percent {
+            None => None,
+            Some(p) if (0..=100).contains(&p) => Some(p as u8),
+            Some(p) => {
+                errors.push(err(
+                    "healthy_percent",
+                    format!("health check {id:?}: healthy_percent must be 0 to 100, not {p}"),
+                ));
+                None
+            }
+        };
         let kind = match kind {
             Some(k) => {
                 if self.children.is_some() {
@@ -782,6 +797,7 @@ impl HealthCheckInput {
             timeout,
             invert: self.invert,
             disabled: self.disabled,
+            healthy_percent,
         })
     }
 }

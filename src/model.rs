@@ -325,6 +325,10 @@ pub struct HealthCheckSpec {
     pub invert: bool,
     /// Always healthy (unhealthy when inverted).
     pub disabled: bool,
+    /// The cluster's vote (`health::vote`): healthy when more than this
+    /// percentage of the live nodes' observations are; `None` takes
+    /// `[server] healthy_percent`.
+    pub healthy_percent: Option<u8>,
 }
 
 /// TTL of the records eightfold generates (SOA, NS, name server addresses).

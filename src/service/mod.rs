@@ -37,8 +37,8 @@ pub use error::ServiceError;
 pub use keys::{KeyInfo, TsigKeyInput, UpdateRuleInput};
 pub use route53::TagResource;
 pub use views::{
-    ChangeInfo, CheckInfo, CheckState, EventInfo, HealthMetrics, RecordExplanation, ResultInfo,
-    RoutedName, TestAnswer, ZoneInfo,
+    ChangeInfo, CheckInfo, CheckState, ConsensusInfo, EventInfo, HealthMetrics, RecordExplanation,
+    ResultInfo, RoutedName, TestAnswer, VoteInfo, ZoneInfo,
 };
 pub use zones::{Action, Change, ChangeBatch};
 
@@ -116,6 +116,8 @@ pub struct Service {
     served_version: std::sync::atomic::AtomicI64,
     /// This node, and the others it last heard of.
     cluster: Arc<crate::cluster::Registry>,
+    /// The health vote, on a shared store; `None`: this node decides alone.
+    ballot: Option<Arc<crate::cluster::votes::Ballot>>,
 }
 
 /// The lower-cased absolute text of a name: the key of zones and records.
@@ -126,10 +128,13 @@ fn key_text(name: &DName) -> String {
 /// What each check resumes from after a restart: its saved state and the
 /// operator's saved override. A state is saved as published, so it seeds
 /// the measured state too; the probes correct that within a threshold's
-/// worth of results. An override whose check no longer exists is dropped.
+/// worth of results. On a shared store, `node`'s own published
+/// observations seed its observations (the saved state is the cluster's).
+/// An override whose check no longer exists is dropped.
 fn saved_seeds(
     store: &mut Store,
     specs: &[HealthCheckSpec],
+    node: Option<&str>,
 ) -> Result<HashMap<String, Seed>, ServiceError> {
     let invert: HashMap<&str, bool> = specs.iter().map(|s| (s.id.as_str(), s.invert)).collect();
     let mut seeds: HashMap<String, Seed> = store
@@ -140,10 +145,27 @@ fn saved_seeds(
                 measured: s.healthy,
                 forced: None,
                 last_change: s.changed_at,
+                observed: None,
             };
             (id, seed)
         })
         .collect();
+    if let Some(node) = node {
+        for o in store.observations()?.into_iter().filter(|o| o.node == node) {
+            let Some(&inverted) = invert.get(o.check.as_str()) else {
+                continue;
+            };
+            seeds
+                .entry(o.check)
+                .or_insert(Seed {
+                    measured: !inverted,
+                    forced: None,
+                    last_change: None,
+                    observed: None,
+                })
+                .observed = Some(o.healthy);
+        }
+    }
     for (id, forced) in store.overrides()? {
         let Some(&inverted) = invert.get(id.as_str()) else {
             tracing::info!(check = %id, "dropping the override of a check that no longer exists");
@@ -156,6 +178,7 @@ fn saved_seeds(
                 measured: !inverted,
                 forced: None,
                 last_change: None,
+                observed: None,
             })
             .forced = Some(forced);
     }
@@ -256,7 +279,12 @@ impl Service {
         }
         let history = store.history_reader()?;
         let check_specs = merged_checks(&file, &checks);
-        let seeds = saved_seeds(&mut store, &check_specs)?;
+        let shared = matches!(file.data, crate::store::Location::Postgres(_));
+        let seeds = saved_seeds(
+            &mut store,
+            &check_specs,
+            shared.then_some(file.node.as_str()),
+        )?;
         let api_specs = api_zone_specs(&file, &zones, &checks);
         let zone_specs = file
             .zones
@@ -274,11 +302,30 @@ impl Service {
                 reason: t.reason.clone(),
             });
         });
+        // Nodes that share a store vote; one alone decides for itself and
+        // pays nothing for the vote.
+        let ballot = match &file.data {
+            crate::store::Location::Postgres(_) => {
+                let (ballot, outbox) =
+                    crate::cluster::votes::Ballot::new(&file.node, file.healthy_percent);
+                let publisher = Store::open_location(&file.data)?;
+                tokio::spawn(crate::cluster::votes::publish(
+                    outbox,
+                    publisher,
+                    shutdown.clone(),
+                ));
+                Some(ballot)
+            }
+            crate::store::Location::Sqlite(_) => None,
+        };
+        let electorate = ballot
+            .clone()
+            .map(|b| b as Arc<dyn crate::health::checker::Electorate>);
         let checker = Checker::resume(
             check_specs,
             shutdown.child_token(),
             &seeds,
-            Some(on_change),
+            (Some(on_change), electorate),
             targets.clone(),
         );
         let slots = slot_map(&checker);
@@ -319,6 +366,7 @@ impl Service {
             history,
             served_version: std::sync::atomic::AtomicI64::new(version),
             cluster,
+            ballot,
         });
         service.lock().restamp();
         let writer = service.clone();
@@ -371,7 +419,14 @@ impl Service {
         let result = tokio::task::spawn_blocking(move || {
             let mut inner = service.lock();
             inner.restamp_health();
-            inner.store.record_event(&event)?;
+            // Nodes that share the store each decide this transition; the
+            // first records it (with its votes) for all.
+            match service.ballot.is_some() {
+                true => {
+                    inner.store.record_transition(&event)?;
+                }
+                false => inner.store.record_event(&event)?,
+            }
             // A check deleted while its event was queued keeps the event
             // (it happened) but leaves no state behind: a check created
             // later under its id must not resume from it.
@@ -455,6 +510,11 @@ impl Service {
         self.cluster.clone()
     }
 
+    /// The health vote, when this node shares its store.
+    pub fn ballot(&self) -> Option<Arc<crate::cluster::votes::Ballot>> {
+        self.ballot.clone()
+    }
+
     /// `INSYNC` when every live node serves store version `version` (as
     /// their last heartbeats say; this node as it is now), else `PENDING`.
     pub fn change_status(&self, version: i64) -> &'static str {
@@ -533,6 +593,9 @@ impl Service {
             .load()
             .with_allowed(file.check_targets.clone());
         inner.targets.store(Arc::new(targets));
+        if let Some(ballot) = &self.ballot {
+            ballot.set_healthy_percent(file.healthy_percent);
+        }
         inner.file = file;
         inner.nameservers = nameservers;
         inner.refresh_specs();
@@ -551,6 +614,11 @@ impl crate::cluster::Follower for Service {
 
     fn catch_up(&self) -> Result<i64, String> {
         Service::catch_up(self).map_err(|e| e.to_string())
+    }
+
+    fn revote(&self) {
+        let checker = self.lock().live.checker.clone();
+        checker.revote();
     }
 }
 

@@ -355,6 +355,24 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
+    fn record_transition(&mut self, event: &HealthEvent) -> Result<bool, StoreError> {
+        // One process writes a SQLite file (under the service's lock), so
+        // nothing can come between the read and the write.
+        let saved: Option<bool> = self
+            .conn
+            .query_row(
+                "SELECT healthy FROM health_states WHERE check_id = ?1",
+                [&event.check],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if saved == Some(event.new_healthy) {
+            return Ok(false);
+        }
+        self.record_event(event)?;
+        Ok(true)
+    }
+
     /// Saved states, by check id.
     fn states(&self) -> Result<Vec<(String, StoredState)>, StoreError> {
         let mut stmt = self
