@@ -108,6 +108,7 @@ impl Server {
             service.cluster(),
             beat_store,
             service.clone(),
+            service.ballot(),
             shutdown.clone(),
         ));
         let mut api = None;
@@ -263,6 +264,19 @@ fn read_token(path: &std::path::Path) -> anyhow::Result<Arc<str>> {
     Ok(token.into())
 }
 
+/// Says which geolocation database clients are located with, so an
+/// operator sees the file (and its age) each start and reload took in.
+fn log_geo_database(config: &Config) {
+    if let Some(db) = &config.geoip {
+        tracing::info!(
+            file = %db.path().display(),
+            kind = db.kind(),
+            built = db.built(),
+            "geolocation database read"
+        );
+    }
+}
+
 /// Runs `eightfold serve` until SIGTERM or SIGINT; SIGHUP reloads
 /// `config_path` (when there is one) and applies `overrides` again.
 /// `on_ready` is called with the bound DNS addresses once serving.
@@ -279,6 +293,7 @@ pub async fn run(
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
     let zones = config.zones.len();
+    log_geo_database(&config);
     let server = Server::start(config, config_path.clone(), shutdown.clone()).await?;
     release_freed_memory();
     crate::rlimit::log_open_files(&descriptors);
@@ -306,6 +321,7 @@ pub async fn run(
                     Ok(mut new) => {
                         overrides(&mut new);
                         let zones = new.zones.len();
+                        log_geo_database(&new);
                         match server.reload(new) {
                             Ok(()) => {
                                 release_freed_memory();

@@ -5,7 +5,7 @@
 //! location, and all of them at once rather than the first only.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -17,6 +17,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::health::targets::{Listener, Role, TargetPolicy};
 use crate::input::{FieldError, HealthCheckInput, RecordInput};
 use crate::model::{DName, HealthCheckSpec, Origin, RecordSpec, ZoneSpec};
+use crate::nameservers::NameServer;
 use crate::tsig::TsigKey;
 use crate::xfr::{Rule, Settings as XfrSettings, Transfers};
 use crate::{validate, zonefile};
@@ -102,6 +103,10 @@ pub struct Config {
     /// This node's name among the nodes that share a store (default: the
     /// host name).
     pub node: String,
+    /// The cluster's vote: a check is healthy when more than this
+    /// percentage of the live nodes' observations are, unless the check
+    /// sets its own (`health::vote`).
+    pub healthy_percent: u8,
     /// File-managed health checks.
     pub health_checks: Vec<HealthCheckSpec>,
     /// File-managed zones with all their records.
@@ -115,13 +120,18 @@ pub struct Config {
     pub secondaries: Vec<crate::xfr::secondary::Secondary>,
     /// Where secondary zones' last transferred copies are kept.
     pub secondary_dir: PathBuf,
-    /// The NS set of zones that declare none (`[server] nameservers`).
-    pub nameservers: Vec<crate::nameservers::NameServer>,
     /// The key of DNS server cookies (`[server] cookie_secret`, 32 hex
     /// digits), shared by a fleet; `None`: random for each process.
     pub cookie_secret: Option<[u8; 16]>,
     /// The identifier answered to NSID requests; `None`: none.
     pub nsid: Option<Vec<u8>>,
+    /// The name servers of zones that declare none (`[server]
+    /// nameservers`); empty: `ns1.<zone>` at the DNS addresses.
+    pub nameservers: Vec<NameServer>,
+    /// The geolocation database (`[server] geoip_database`), read when
+    /// the config is loaded; `None`: geolocation groups answer every
+    /// client with their default (`*`) record.
+    pub geoip: Option<std::sync::Arc<crate::geo::GeoDatabase>>,
 }
 
 impl Default for Config {
@@ -140,15 +150,17 @@ impl Default for Config {
             retention: DEFAULT_RETENTION,
             tcp_ipv6_client_prefix: DEFAULT_TCP_IPV6_CLIENT_PREFIX,
             node: crate::cluster::host_name(),
+            healthy_percent: crate::health::vote::DEFAULT_HEALTHY_PERCENT,
             health_checks: Vec::new(),
             zones: Vec::new(),
             tsig_keys: Vec::new(),
             transfers: XfrSettings::default(),
             secondaries: Vec::new(),
             secondary_dir: PathBuf::from(DEFAULT_SECONDARY_DIR),
-            nameservers: Vec::new(),
             cookie_secret: None,
             nsid: default_nsid(&crate::cluster::host_name()),
+            nameservers: Vec::new(),
+            geoip: None,
         }
     }
 }
@@ -260,18 +272,54 @@ struct RawServer {
     notify: Option<Vec<Spanned<String>>>,
     cookie_secret: Option<Spanned<String>>,
     node: Option<Spanned<String>>,
+    healthy_percent: Option<Spanned<i64>>,
     notify_key: Option<Spanned<String>>,
     nsid: Option<Spanned<String>>,
     secondary_dir: Option<PathBuf>,
+    geoip_database: Option<Spanned<PathBuf>>,
     nameservers: Option<Vec<Spanned<RawNameServer>>>,
+}
+
+/// A name server: its name alone, or a table with its addresses.
+enum RawNameServer {
+    Name(String),
+    Table(RawNameServerTable),
+}
+
+/// By hand rather than `#[serde(untagged)]`, whose one message for every
+/// mistake ("did not match any variant") names neither the field nor
+/// what to write.
+impl<'de> Deserialize<'de> for RawNameServer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawNameServer;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a name server's name, or a table { name = \"...\", addresses = [\"...\"] }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawNameServer, E> {
+                Ok(RawNameServer::Name(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawNameServer, A::Error> {
+                RawNameServerTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawNameServer::Table)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawNameServer {
-    name: Spanned<String>,
+struct RawNameServerTable {
+    name: String,
     #[serde(default)]
-    addresses: Vec<Spanned<String>>,
+    addresses: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -296,6 +344,7 @@ struct RawHealthCheck {
     disabled: bool,
     children: Option<Spanned<Vec<Spanned<String>>>>,
     healthy_threshold: Option<Spanned<i64>>,
+    healthy_percent: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -523,6 +572,19 @@ impl Cx<'_> {
             }
             None => crate::cluster::host_name(),
         };
+        let mut healthy_percent = crate::health::vote::DEFAULT_HEALTHY_PERCENT;
+        if let Some(p) = &raw.server.healthy_percent {
+            match u8::try_from(*p.get_ref()) {
+                Ok(n) if n <= 100 => healthy_percent = n,
+                _ => self.error(
+                    p.span(),
+                    format!(
+                        "server.healthy_percent: {} is not a percentage from 0 to 100",
+                        p.get_ref()
+                    ),
+                ),
+            }
+        }
         let mut check_targets = Vec::new();
         for t in raw.server.check_targets.unwrap_or_default() {
             match parse_prefix(t.get_ref()) {
@@ -563,6 +625,17 @@ impl Cx<'_> {
             }
             Some(text) => Some(text.get_ref().as_bytes().to_vec()),
         };
+        let nameservers = self.nameservers(raw.server.nameservers.unwrap_or_default());
+        let geoip =
+            raw.server.geoip_database.and_then(|file| {
+                match crate::geo::GeoDatabase::open(&self.resolve(file.get_ref())) {
+                    Ok(db) => Some(std::sync::Arc::new(db)),
+                    Err(e) => {
+                        self.error(file.span(), format!("server.geoip_database: {e}"));
+                        None
+                    }
+                }
+            });
         let mut transfers = XfrSettings {
             server: self.transfers(
                 "server",
@@ -602,7 +675,6 @@ impl Cx<'_> {
                 zones.push(zone);
             }
         }
-        let nameservers = self.nameservers(raw.server.nameservers, &zones, &secondaries);
         Config {
             dns,
             api,
@@ -619,12 +691,12 @@ impl Cx<'_> {
             retention,
             tcp_ipv6_client_prefix,
             node,
+            healthy_percent,
             health_checks,
             zones,
             tsig_keys,
             transfers,
             secondaries,
-            nameservers,
             secondary_dir: self.resolve(
                 &raw.server
                     .secondary_dir
@@ -632,66 +704,51 @@ impl Cx<'_> {
             ),
             cookie_secret,
             nsid,
+            nameservers,
+            geoip,
         }
     }
 
-    /// `[server] nameservers`: names, and addresses for those inside a
-    /// zone of the file that takes them as its NS set.
-    fn nameservers(
-        &mut self,
-        raws: Option<Vec<Spanned<RawNameServer>>>,
-        zones: &[ZoneSpec],
-        secondaries: &[crate::xfr::secondary::Secondary],
-    ) -> Vec<crate::nameservers::NameServer> {
-        let mut out = Vec::new();
-        for raw in raws.unwrap_or_default() {
-            let raw = raw.into_inner();
-            let name = match parse_absolute(raw.name.get_ref()) {
+    /// `[server] nameservers`: absolute names, each once, with addresses
+    /// that parse.
+    fn nameservers(&mut self, raws: Vec<Spanned<RawNameServer>>) -> Vec<NameServer> {
+        let mut out: Vec<NameServer> = Vec::new();
+        for raw in raws {
+            let span = raw.span();
+            let (text, addresses) = match raw.into_inner() {
+                RawNameServer::Name(n) => (n, Vec::new()),
+                RawNameServer::Table(t) => (t.name, t.addresses),
+            };
+            let name = match parse_absolute(&text) {
                 Ok(n) => n,
-                Err(msg) => {
-                    self.error(
-                        raw.name.span(),
-                        format!("server.nameservers: {:?}: {msg}", raw.name.get_ref()),
-                    );
+                Err(e) => {
+                    self.error(span, format!("server.nameservers: {text:?}: {e}"));
                     continue;
                 }
             };
-            let mut addresses = Vec::new();
-            for a in &raw.addresses {
-                match a.get_ref().parse::<std::net::IpAddr>() {
-                    Ok(ip) => addresses.push(ip),
+            if out.iter().any(|s| s.name.as_ref() == Some(&name)) {
+                self.error(
+                    span,
+                    format!("server.nameservers: {text:?} is listed twice"),
+                );
+                continue;
+            }
+            let mut ips = Vec::new();
+            for a in &addresses {
+                match a.parse::<IpAddr>() {
+                    Ok(ip) => ips.push(ip),
                     Err(_) => self.error(
-                        a.span(),
-                        format!("server.nameservers: {:?} is not an IP address such as \"192.0.2.53\" or \"2001:db8::53\"", a.get_ref()),
+                        span.clone(),
+                        format!(
+                            "server.nameservers: {text:?}: {a:?} is not an IPv4 or IPv6 address"
+                        ),
                     ),
                 }
             }
-            if addresses.is_empty() {
-                let inside = zones.iter().find(|z| {
-                    name.ends_with(&z.name)
-                        && !secondaries.iter().any(|s| s.zone.name_eq(&z.name))
-                        && !z.records.iter().any(|r| {
-                            r.rtype == domain::base::iana::Rtype::NS && r.owner.name_eq(&z.name)
-                        })
-                        && !z.records.iter().any(|r| {
-                            r.owner.name_eq(&name)
-                                && matches!(
-                                    r.rtype,
-                                    domain::base::iana::Rtype::A | domain::base::iana::Rtype::AAAA
-                                )
-                        })
-                });
-                if let Some(zone) = inside {
-                    self.error(
-                        raw.name.span(),
-                        format!(
-                            "server.nameservers: {name} is inside zone {}, which takes it as its name server; give its addresses, such as addresses = [\"192.0.2.53\"]",
-                            zone.name
-                        ),
-                    );
-                }
-            }
-            out.push(crate::nameservers::NameServer { name, addresses });
+            out.push(NameServer {
+                name: Some(name),
+                addresses: ips,
+            });
         }
         out
     }
@@ -1131,6 +1188,7 @@ impl RawHealthCheck {
         spans.add("timeout", &self.timeout);
         spans.add_list("children", &self.children);
         spans.add("healthy_threshold", &self.healthy_threshold);
+        spans.add("healthy_percent", &self.healthy_percent);
         let input = HealthCheckInput {
             id: self.id.get_ref().clone(),
             kind: self.kind.get_ref().clone(),
@@ -1148,6 +1206,7 @@ impl RawHealthCheck {
             disabled: self.disabled,
             children: plain_list(&self.children),
             healthy_threshold: plain(&self.healthy_threshold),
+            healthy_percent: plain(&self.healthy_percent),
         };
         (input, spans)
     }
@@ -1221,6 +1280,36 @@ mod tests {
             assert!(e.starts_with("e.toml:2:8: server.node: "), "{e}");
             assert!(e.contains("is not a node name"), "{e}");
         }
+    }
+
+    #[test]
+    fn healthy_percent_is_a_percentage_in_server_and_per_check() {
+        assert_eq!(load("").unwrap().healthy_percent, 18);
+        let c = load(
+            "[server]\nhealthy_percent = 50\n[[health_check]]\nid = \"a\"\ntype = \"tcp\"\nip = \"192.0.2.1\"\nport = 80\nhealthy_percent = 0\n[[health_check]]\nid = \"b\"\ntype = \"tcp\"\nip = \"192.0.2.1\"\nport = 80\n",
+        )
+        .unwrap();
+        assert_eq!(c.healthy_percent, 50);
+        let percents: Vec<Option<u8>> = c.health_checks.iter().map(|h| h.healthy_percent).collect();
+        assert_eq!(percents, [Some(0), None]);
+        for bad in ["101", "-1"] {
+            let e = errors(&format!("[server]\nhealthy_percent = {bad}\n"));
+            assert_eq!(
+                e,
+                format!(
+                    "e.toml:2:19: server.healthy_percent: {bad} is not a percentage from 0 to 100"
+                ),
+            );
+        }
+        let e = errors(
+            "[[health_check]]\nid = \"a\"\ntype = \"tcp\"\nip = \"192.0.2.1\"\nport = 80\nhealthy_percent = 101\n",
+        );
+        assert!(
+            e.contains(
+                "e.toml:6:19: health check \"a\": healthy_percent must be 0 to 100, not 101"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -76,27 +76,24 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { file } => match Config::load(&file) {
             Ok(config) => {
-                // Warnings as named-checkzone gives them; they do not fail
-                // the check.
-                for zone in &config.zones {
-                    for w in eightfold::lint::zone(zone) {
-                        match w.origin {
-                            Some(o) => eprintln!(
-                                "{}:{}:{}: {}",
-                                o.file.display(),
-                                o.line,
-                                o.col,
-                                w.message
-                            ),
-                            None => {
-                                eprintln!("{}: zone {}: {}", file.display(), zone.name, w.message)
-                            }
-                        }
-                    }
-                }
                 let records: usize = config.zones.iter().map(|z| z.records.len()).sum();
+                // Judged as served: with the name servers of zones that
+                // declare none (at the addresses the file listens on).
+                let nameservers = eightfold::nameservers::NameServers::or_default(
+                    &config.nameservers,
+                    &config.dns,
+                );
+                let warnings = eightfold::lint::served(&config.zones, &nameservers);
+                for w in &warnings {
+                    println!("{w}");
+                }
+                let warned = match warnings.len() {
+                    0 => String::new(),
+                    1 => ", 1 warning".to_string(),
+                    n => format!(", {n} warnings"),
+                };
                 println!(
-                    "{}: ok ({} zones, {} record groups, {} health checks)",
+                    "{}: ok ({} zones, {} record groups, {} health checks{warned})",
                     file.display(),
                     config.zones.len(),
                     records,

@@ -33,7 +33,9 @@ pub type HealthId = u32;
 /// SOA refresh/retry/expire/minimum of a generated SOA.
 pub const GENERATED_SOA_TIMERS: [u32; 4] = [3600, 600, 604_800, 60];
 /// TTL of generated SOA and NS records.
-pub const GENERATED_TTL: u32 = 3600;
+pub use crate::model::GENERATED_TTL;
+use crate::model::prefixed;
+use crate::nameservers::NameServers;
 
 /// All zones at one moment. Cheap to share (`Arc`), never mutated.
 ///
@@ -159,9 +161,20 @@ impl Snapshot {
         health: &dyn Fn(&str) -> Option<HealthId>,
         serial: u32,
     ) -> Snapshot {
+        Snapshot::build_with(zones, health, serial, &NameServers::default())
+    }
+
+    /// [`Snapshot::build`], zones without an NS given `nameservers`
+    /// (with no name servers: `ns1.<zone>`, with no address).
+    pub fn build_with<'a>(
+        zones: impl IntoIterator<Item = &'a ZoneSpec>,
+        health: &dyn Fn(&str) -> Option<HealthId>,
+        serial: u32,
+        nameservers: &NameServers,
+    ) -> Snapshot {
         let mut out = Snapshot::default();
         for spec in zones {
-            let zone = Zone::build(spec, health, serial);
+            let zone = Zone::build(spec, health, serial, nameservers);
             out.zones.insert(name_key(&spec.name), Arc::new(zone));
         }
         out
@@ -179,9 +192,10 @@ impl Snapshot {
         spec: &ZoneSpec,
         health: &dyn Fn(&str) -> Option<HealthId>,
         serial: u32,
+        nameservers: &NameServers,
     ) -> Snapshot {
         let mut out = self.clone();
-        let zone = Zone::build(spec, health, serial);
+        let zone = Zone::build(spec, health, serial, nameservers);
         out.zones.insert(name_key(&spec.name), Arc::new(zone));
         out
     }
@@ -230,10 +244,16 @@ impl Snapshot {
 }
 
 impl Zone {
-    fn build(spec: &ZoneSpec, health: &dyn Fn(&str) -> Option<HealthId>, serial: u32) -> Zone {
+    fn build(
+        spec: &ZoneSpec,
+        health: &dyn Fn(&str) -> Option<HealthId>,
+        serial: u32,
+        nameservers: &NameServers,
+    ) -> Zone {
         let mut nodes: FastMap<Box<[u8]>, Node> = FastMap::default();
         let apex_key = name_key(&spec.name);
-        for r in &spec.records {
+        let generated = nameservers.generated(spec);
+        for r in spec.records.iter().chain(&generated) {
             let key = name_key(&r.owner);
             let node = nodes.entry(key).or_insert_with(|| Node {
                 name: r.owner.clone(),
@@ -268,7 +288,15 @@ impl Zone {
             sets: Vec::new(),
             is_cut: false,
         });
-        let ns_name = generated_ns(&spec.name);
+        // The generated SOA names the zone's first name server as its
+        // primary (as Route 53 does), or `ns1.<zone>` when it has none.
+        let ns_name = match apex
+            .set(Rtype::NS)
+            .and_then(|s| s.records[0].values.first())
+        {
+            Some(RData::Ns(ns)) => ns.nsdname().clone(),
+            _ => generated_ns(&spec.name),
+        };
         let declared_serial =
             apex.set(Rtype::SOA)
                 .and_then(|set| match &set.records[0].values[0] {
@@ -278,17 +306,8 @@ impl Zone {
         if apex.set(Rtype::SOA).is_none() {
             let [refresh, retry, expire, minimum] = GENERATED_SOA_TIMERS;
             let rname = prefixed(&spec.name, "hostmaster");
-            // The first name server is the primary, as in Route 53.
-            let mname = apex
-                .set(Rtype::NS)
-                .and_then(|set| set.records.first()?.values.first())
-                .and_then(|v| match v {
-                    RData::Ns(ns) => Some(ns.nsdname().clone()),
-                    _ => None,
-                })
-                .unwrap_or_else(|| ns_name.clone());
             let soa = domain::rdata::Soa::new(
-                mname,
+                ns_name.clone(),
                 rname,
                 domain::base::Serial(serial),
                 Ttl::from_secs(refresh),
@@ -484,21 +503,8 @@ fn simple_set(rtype: Rtype, data: RData) -> RecordSet {
     }
 }
 
-/// The name server of a zone that has none: `ns1.<zone>`.
-pub fn generated_ns(apex: &DName) -> DName {
+fn generated_ns(apex: &DName) -> DName {
     prefixed(apex, "ns1")
-}
-
-fn prefixed(apex: &DName, label: &str) -> DName {
-    let rel = domain::base::RelativeName::<bytes::Bytes>::from_octets(bytes::Bytes::from(
-        [&[label.len() as u8][..], label.as_bytes()].concat(),
-    ))
-    .expect("valid label");
-    match rel.chain(apex) {
-        Ok(chain) => chain.to_name(),
-        // Too long to prefix: use the apex itself.
-        Err(_) => apex.clone(),
-    }
 }
 
 fn parent_of(name: &DName) -> Option<DName> {
@@ -597,6 +603,7 @@ fn build_one(text: &str) -> Zone {
         },
         &|_| None,
         1,
+        &NameServers::default(),
     )
 }
 
@@ -639,7 +646,7 @@ mod tests {
         let b = spec("b.test.", "www 60 A 192.0.2.2\n");
         let first = Snapshot::build(&[a, b], &|_| None, 1);
         let a2 = spec("a.test.", "new 60 A 192.0.2.3\n");
-        let second = first.with_zone(&a2, &|_| None, 2);
+        let second = first.with_zone(&a2, &|_| None, 2, &NameServers::default());
         let zone = |s: &Snapshot, name: &str| {
             let k = key(name);
             s.find_zone(&k).map(|(z, _)| z as *const Zone)
@@ -653,7 +660,7 @@ mod tests {
         assert!(matches!(z.find(&k, apex, Rtype::A), Found::NxDomain));
 
         let c = spec("c.test.", "www 60 A 192.0.2.4\n");
-        let third = second.with_zone(&c, &|_| None, 3);
+        let third = second.with_zone(&c, &|_| None, 3, &NameServers::default());
         assert_eq!(third.zone_count(), 3);
         let fourth = third.without_zone(&DName::from_str("a.test.").unwrap());
         assert_eq!(fourth.zone_count(), 2);

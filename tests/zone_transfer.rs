@@ -107,7 +107,7 @@ fn a_keyed_rule_transfers_signed_and_refuses_the_unsigned_and_other_zones() {
         "www.example.test. 300 IN A 192.0.2.2",
         "fo.example.test. 300 IN A 192.0.2.20",
         "example.test. 3600 IN NS ns1.example.test.",
-        // The generated name server has its address (the listener's).
+        // The generated name server's address (docs/dns.md#generated-soa-and-ns).
         "ns1.example.test. 3600 IN A 127.0.0.1",
     ] {
         assert!(records.iter().any(|r| r == want), "missing {want}: {out}");
@@ -280,7 +280,7 @@ fn a_zone_larger_than_a_message_streams_in_signed_messages_that_dig_and_kdig_ver
         &out[out.len().saturating_sub(2000)..]
     );
     let records = transferred(&out);
-    // SOA, 3,000 TXT, NS and its address, SOA.
+    // SOA, 3,000 TXT, NS, the name server's address, SOA.
     assert_eq!(
         records.len(),
         3004,

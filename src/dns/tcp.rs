@@ -318,7 +318,8 @@ async fn connection(
             continue;
         }
         // Dynamic update leaves the answer path here (`dns::update`).
-        if let Some(answer) = update::answer(shared.updater.as_ref(), &request[..len]).await {
+        if let Some(answer) = update::answer(shared.updater.as_ref(), &request[..len], client).await
+        {
             if !answer.is_empty() {
                 frame.clear();
                 frame.extend_from_slice(&(answer.len() as u16).to_be_bytes());

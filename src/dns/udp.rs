@@ -18,7 +18,7 @@
 //!             (per worker buffers; one snapshot load per batch)
 //! ```
 
-use std::net::UdpSocket;
+use std::net::{IpAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
@@ -87,7 +87,8 @@ pub fn serve(socket: UdpSocket, shared: Shared, worker: usize, shutdown: Cancell
                     && update::is_update(request)
                 {
                     // Copied, so the batch keeps its own buffer.
-                    let answer = updater.update(request);
+                    let client = peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+                    let answer = updater.update(request, client);
                     response.clear();
                     response.extend_from_slice(&answer);
                     return !answer.is_empty();

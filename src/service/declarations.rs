@@ -4,52 +4,27 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use domain::base::ToName;
-
 use super::error::field_problem;
 use super::key_text;
 use crate::config::Config;
 use crate::model::{CheckKind, DName, HealthCheckSpec, ZoneSpec};
+use crate::nameservers::NameServers;
 use crate::store::{StoredCheck, StoredZone};
 
-/// The config with its records' file positions dropped: they matter only
-/// for `check`'s messages, and at a million records they weigh ~100 MiB.
-pub(super) fn without_origins(mut file: Config) -> Config {
+/// The config as the service keeps it: its zones' warnings logged
+/// ([`crate::lint`], as served with `nameservers`), then the records' file
+/// positions dropped: they matter only for messages, and at a million
+/// records they weigh ~100 MiB.
+pub(super) fn prepared(mut file: Config, nameservers: &NameServers) -> Config {
+    for warning in crate::lint::served(&file.zones, nameservers) {
+        tracing::warn!("{warning}");
+    }
     for zone in &mut file.zones {
         for record in &mut zone.records {
             record.origin = None;
         }
     }
     file
-}
-
-/// The NS set zones without one get, under `file`.
-pub(super) fn delegation(file: &Config) -> crate::nameservers::Delegation {
-    crate::nameservers::Delegation::of(&file.nameservers, &file.dns)
-}
-
-/// The file zones as served: each one that declares no NS at its apex
-/// is copied and given the delegation's (`nameservers`); the others, and
-/// secondary zones (their NS are their primary's), are served as they
-/// are. The config keeps what the file says, which the API lists.
-pub(super) fn served_file_zones(file: &Config) -> Vec<std::borrow::Cow<'_, ZoneSpec>> {
-    let delegation = delegation(file);
-    file.zones
-        .iter()
-        .map(|zone| {
-            let declares_ns = zone
-                .records
-                .iter()
-                .any(|r| r.rtype == domain::base::iana::Rtype::NS && r.owner.name_eq(&zone.name));
-            let secondary = file.secondaries.iter().any(|s| s.zone.name_eq(&zone.name));
-            if declares_ns || secondary {
-                return std::borrow::Cow::Borrowed(zone);
-            }
-            let mut served = zone.clone();
-            delegation.complete(&mut served);
-            std::borrow::Cow::Owned(served)
-        })
-        .collect()
 }
 
 /// Every check id, with whether it is calculated.
@@ -167,13 +142,8 @@ pub(super) fn api_zone_specs(
     checks: &[StoredCheck],
 ) -> HashMap<String, ZoneSpec> {
     let kinds = kinds_of(file, checks);
-    let delegation = delegation(file);
     zones
         .iter()
-        .filter_map(|z| {
-            let mut spec = api_zone_spec(z, &kinds)?;
-            delegation.complete(&mut spec);
-            Some((z.name.clone(), spec))
-        })
+        .filter_map(|z| Some((z.name.clone(), api_zone_spec(z, &kinds)?)))
         .collect()
 }

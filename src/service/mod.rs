@@ -27,6 +27,7 @@ mod error;
 mod explain;
 mod history;
 mod ids;
+mod keys;
 mod route53;
 mod secondaries;
 mod transfers;
@@ -34,10 +35,11 @@ mod views;
 mod zones;
 
 pub use error::ServiceError;
+pub use keys::{KeyInfo, TsigKeyInput, UpdateRuleInput};
 pub use route53::TagResource;
 pub use views::{
-    ChangeInfo, CheckInfo, CheckState, EventInfo, HealthMetrics, RecordExplanation, ResultInfo,
-    RoutedName, TestAnswer, ZoneInfo,
+    ChangeInfo, CheckInfo, CheckState, ConsensusInfo, EventInfo, HealthMetrics, RecordExplanation,
+    ResultInfo, RoutedName, TestAnswer, VoteInfo, ZoneInfo,
 };
 pub use zones::{Action, Change, ChangeBatch};
 
@@ -53,10 +55,9 @@ use crate::config::Config;
 use crate::dns::handler::Published;
 use crate::health::{Checker, Listener, OnChange, Seed, SharedPolicy, TargetPolicy, Transition};
 use crate::model::{DName, HealthCheckSpec, ZoneSpec};
+use crate::nameservers::NameServers;
 use crate::store::{HealthEvent, HistoryReader, Store, StoredCheck, StoredZone};
-use declarations::{
-    api_zone_specs, declared_problems, merged_checks, served_file_zones, without_origins,
-};
+use declarations::{api_zone_specs, declared_problems, merged_checks, prepared};
 
 /// Most changes one batch may carry (Route 53's limit).
 pub const MAX_CHANGES_PER_BATCH: usize = 1000;
@@ -90,6 +91,13 @@ struct Inner {
     serials: crate::xfr::serial::SerialBook,
     /// Which secondary zones have current data.
     transferred: secondaries::Transferred,
+    /// TSIG keys made through the API.
+    keys: Vec<keys::ApiKey>,
+    /// The DNS addresses this node answers on (for the default name
+    /// server's address).
+    dns_addrs: Vec<std::net::SocketAddr>,
+    /// The name servers of zones that declare none.
+    nameservers: NameServers,
 }
 
 /// The management service. Cheap to share (`Arc`).
@@ -111,6 +119,8 @@ pub struct Service {
     served_version: std::sync::atomic::AtomicI64,
     /// This node, and the others it last heard of.
     cluster: Arc<crate::cluster::Registry>,
+    /// The health vote, on a shared store; `None`: this node decides alone.
+    ballot: Option<Arc<crate::cluster::votes::Ballot>>,
 }
 
 /// The lower-cased absolute text of a name: the key of zones and records.
@@ -121,10 +131,13 @@ fn key_text(name: &DName) -> String {
 /// What each check resumes from after a restart: its saved state and the
 /// operator's saved override. A state is saved as published, so it seeds
 /// the measured state too; the probes correct that within a threshold's
-/// worth of results. An override whose check no longer exists is dropped.
+/// worth of results. On a shared store, `node`'s own published
+/// observations seed its observations (the saved state is the cluster's).
+/// An override whose check no longer exists is dropped.
 fn saved_seeds(
     store: &mut Store,
     specs: &[HealthCheckSpec],
+    node: Option<&str>,
 ) -> Result<HashMap<String, Seed>, ServiceError> {
     let invert: HashMap<&str, bool> = specs.iter().map(|s| (s.id.as_str(), s.invert)).collect();
     let mut seeds: HashMap<String, Seed> = store
@@ -135,10 +148,27 @@ fn saved_seeds(
                 measured: s.healthy,
                 forced: None,
                 last_change: s.changed_at,
+                observed: None,
             };
             (id, seed)
         })
         .collect();
+    if let Some(node) = node {
+        for o in store.observations()?.into_iter().filter(|o| o.node == node) {
+            let Some(&inverted) = invert.get(o.check.as_str()) else {
+                continue;
+            };
+            seeds
+                .entry(o.check)
+                .or_insert(Seed {
+                    measured: !inverted,
+                    forced: None,
+                    last_change: None,
+                    observed: None,
+                })
+                .observed = Some(o.healthy);
+        }
+    }
     for (id, forced) in store.overrides()? {
         let Some(&inverted) = invert.get(id.as_str()) else {
             tracing::info!(check = %id, "dropping the override of a check that no longer exists");
@@ -151,6 +181,7 @@ fn saved_seeds(
                 measured: !inverted,
                 forced: None,
                 last_change: None,
+                observed: None,
             })
             .forced = Some(forced);
     }
@@ -204,6 +235,15 @@ impl Service {
         listeners: Vec<Listener>,
     ) -> Result<Arc<Service>, ServiceError> {
         crate::health::probe::set_node(&file.node);
+        let dns_addrs: Vec<std::net::SocketAddr> = match listeners
+            .iter()
+            .filter(|l| l.role == crate::health::Role::Dns)
+            .map(|l| l.addr)
+            .collect::<Vec<_>>()
+        {
+            bound if bound.is_empty() => file.dns.clone(),
+            bound => bound,
+        };
         let cluster = Arc::new(crate::cluster::Registry::new(crate::cluster::Identity {
             name: file.node.clone(),
             address: listeners
@@ -220,13 +260,16 @@ impl Service {
             file.check_targets.clone(),
             listeners,
         )));
-        let file = without_origins(file);
+        let nameservers = NameServers::or_default(&file.nameservers, &dns_addrs);
+        let file = prepared(file, &nameservers);
         // Read before the objects: a write in between makes this node
         // claim less than it serves, never more.
         let version = store.version()?;
         let zones = store.zones()?;
         let checks = store.checks()?;
-        let problems = declared_problems(&file, &zones, &checks);
+        let api_keys = keys::stored_keys(&store)?;
+        let mut problems = declared_problems(&file, &zones, &checks);
+        problems.extend(keys::key_problems(&file.tsig_keys, &api_keys));
         if !problems.is_empty() {
             return Err(ServiceError::Invalid {
                 code: "InvalidDeclarations",
@@ -239,12 +282,16 @@ impl Service {
         }
         let history = store.history_reader()?;
         let check_specs = merged_checks(&file, &checks);
-        let seeds = saved_seeds(&mut store, &check_specs)?;
+        let shared = matches!(file.data, crate::store::Location::Postgres(_));
+        let seeds = saved_seeds(
+            &mut store,
+            &check_specs,
+            shared.then_some(file.node.as_str()),
+        )?;
         let api_specs = api_zone_specs(&file, &zones, &checks);
-        let served = served_file_zones(&file);
-        let zone_specs = served
+        let zone_specs = file
+            .zones
             .iter()
-            .map(AsRef::as_ref)
             .chain(zones.iter().filter_map(|z| api_specs.get(&z.name)));
         // Transitions are written by a task of their own: the checker must
         // never wait on the database.
@@ -258,17 +305,42 @@ impl Service {
                 reason: t.reason.clone(),
             });
         });
+        // Nodes that share a store vote; one alone decides for itself and
+        // pays nothing for the vote.
+        let ballot = match &file.data {
+            crate::store::Location::Postgres(_) => {
+                let (ballot, outbox) =
+                    crate::cluster::votes::Ballot::new(&file.node, file.healthy_percent);
+                let publisher = Store::open_location(&file.data)?;
+                tokio::spawn(crate::cluster::votes::publish(
+                    outbox,
+                    publisher,
+                    shutdown.clone(),
+                ));
+                Some(ballot)
+            }
+            crate::store::Location::Sqlite(_) => None,
+        };
+        let electorate = ballot
+            .clone()
+            .map(|b| b as Arc<dyn crate::health::checker::Electorate>);
         let checker = Checker::resume(
             check_specs,
             shutdown.child_token(),
             &seeds,
-            Some(on_change),
+            (Some(on_change), electorate),
             targets.clone(),
         );
         let slots = slot_map(&checker);
         let mut first = crate::publish::with_access(
-            crate::publish::publish_with(zone_specs, &|id| slots.get(id).copied(), checker.table()),
+            crate::publish::publish_with(
+                zone_specs,
+                &|id| slots.get(id).copied(),
+                checker.table(),
+                &nameservers,
+            ),
             &file,
+            api_keys.iter().map(keys::ApiKey::key),
         );
         // Secondary zones answer SERVFAIL until their first transfer.
         first.snapshot = secondaries::mark_unavailable(&file, &Default::default(), first.snapshot);
@@ -282,6 +354,9 @@ impl Service {
                 checks,
                 serials: transfers::saved_serials(&store),
                 transferred: Default::default(),
+                keys: api_keys,
+                dns_addrs,
+                nameservers,
                 store,
                 targets,
                 live: Live {
@@ -297,6 +372,7 @@ impl Service {
             history,
             served_version: std::sync::atomic::AtomicI64::new(version),
             cluster,
+            ballot,
         });
         {
             let mut inner = service.lock();
@@ -353,7 +429,14 @@ impl Service {
         let result = tokio::task::spawn_blocking(move || {
             let mut inner = service.lock();
             inner.restamp_health();
-            inner.store.record_event(&event)?;
+            // Nodes that share the store each decide this transition; the
+            // first records it (with its votes) for all.
+            match service.ballot.is_some() {
+                true => {
+                    inner.store.record_transition(&event)?;
+                }
+                false => inner.store.record_event(&event)?,
+            }
             // A check deleted while its event was queued keeps the event
             // (it happened) but leaves no state behind: a check created
             // later under its id must not resume from it.
@@ -388,6 +471,7 @@ impl Service {
                 spec,
                 &|id| ids.get(id).copied(),
                 crate::publish::soa_serial(),
+                &inner.nameservers,
             ),
             None => match DName::from_str(key) {
                 Ok(apex) => current.snapshot.without_zone(&apex),
@@ -434,6 +518,11 @@ impl Service {
     /// This node and the others of its store (docs/api.md#nodes).
     pub fn cluster(&self) -> Arc<crate::cluster::Registry> {
         self.cluster.clone()
+    }
+
+    /// The health vote, when this node shares its store.
+    pub fn ballot(&self) -> Option<Arc<crate::cluster::votes::Ballot>> {
+        self.ballot.clone()
     }
 
     /// `INSYNC` when every live node serves store version `version` (as
@@ -501,9 +590,11 @@ impl Service {
     /// checks that no longer validate, is refused whole, naming each
     /// problem, and the running configuration stays.
     pub fn reload_file(&self, file: Config) -> Result<(), Vec<String>> {
-        let file = without_origins(file);
         let mut inner = self.lock();
-        let problems = declared_problems(&file, &inner.zones, &inner.checks);
+        let nameservers = NameServers::or_default(&file.nameservers, &inner.dns_addrs);
+        let file = prepared(file, &nameservers);
+        let mut problems = declared_problems(&file, &inner.zones, &inner.checks);
+        problems.extend(keys::key_problems(&file.tsig_keys, &inner.keys));
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -512,8 +603,12 @@ impl Service {
             .load()
             .with_allowed(file.check_targets.clone());
         inner.targets.store(Arc::new(targets));
+        if let Some(ballot) = &self.ballot {
+            ballot.set_healthy_percent(file.healthy_percent);
+        }
         let mut old = std::mem::replace(&mut inner.file, file);
         inner.keep_transferred(Some(&mut old));
+        inner.nameservers = nameservers;
         inner.refresh_specs();
         // Checks first: a check the new file adds has its slot before the
         // zones that use it are built.
@@ -530,6 +625,11 @@ impl crate::cluster::Follower for Service {
 
     fn catch_up(&self) -> Result<i64, String> {
         Service::catch_up(self).map_err(|e| e.to_string())
+    }
+
+    fn revote(&self) {
+        let checker = self.lock().live.checker.clone();
+        checker.revote();
     }
 }
 
@@ -553,7 +653,9 @@ impl Service {
         let zones = inner.store.zones()?;
         let checks = inner.store.checks()?;
         let overrides: HashMap<String, bool> = inner.store.overrides()?.into_iter().collect();
-        let problems = declared_problems(&inner.file, &zones, &checks);
+        let api_keys = keys::stored_keys(&inner.store)?;
+        let mut problems = declared_problems(&inner.file, &zones, &checks);
+        problems.extend(keys::key_problems(&inner.file.tsig_keys, &api_keys));
         if !problems.is_empty() {
             tracing::error!(
                 version,
@@ -564,6 +666,7 @@ impl Service {
         }
         inner.zones = zones;
         inner.checks = checks;
+        inner.keys = api_keys;
         inner.refresh_specs();
         // Checks first, as at a reload: a new check has its slot before
         // the zones that use it are built.
@@ -595,8 +698,7 @@ impl Inner {
     /// Builds every zone into a new snapshot over the checker's table and
     /// swaps it in.
     fn publish(&mut self) {
-        let served = served_file_zones(&self.file);
-        let zones = served.iter().map(AsRef::as_ref).chain(
+        let zones = self.file.zones.iter().chain(
             self.zones
                 .iter()
                 .filter_map(|z| self.api_specs.get(&z.name)),
@@ -607,8 +709,10 @@ impl Inner {
                 zones,
                 &|id| slots.get(id).copied(),
                 self.live.checker.table(),
+                &self.nameservers,
             ),
             &self.file,
+            self.keys.iter().map(keys::ApiKey::key),
         );
         next.snapshot = secondaries::mark_unavailable(&self.file, &self.transferred, next.snapshot);
         self.store_published(next, None);

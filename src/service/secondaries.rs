@@ -100,6 +100,7 @@ impl Service {
             spec,
             &|id| ids.get(id).copied(),
             crate::publish::soa_serial(),
+            &inner.nameservers,
         );
         let snapshot = mark_unavailable(&inner.file, &inner.transferred, snapshot);
         inner.store_published(current.with_snapshot(snapshot), Some(apex));

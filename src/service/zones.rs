@@ -127,12 +127,13 @@ impl Service {
         };
         self.wrote(self.store_on_top(&mut inner).create_zone(&zone)?);
         let info = api_zone_info(&zone);
-        let mut spec = ZoneSpec {
-            name: apex,
-            records: Vec::new(),
-        };
-        super::declarations::delegation(&inner.file).complete(&mut spec);
-        inner.api_specs.insert(zone.name.clone(), spec);
+        inner.api_specs.insert(
+            zone.name.clone(),
+            ZoneSpec {
+                name: apex,
+                records: Vec::new(),
+            },
+        );
         let key = zone.name.clone();
         inner.zones.push(zone);
         self.publish_zone(&mut inner, &key);
@@ -215,12 +216,12 @@ impl Service {
         }
     }
 
-    /// The dynamic update rules of the configured key named `key`.
+    /// The dynamic update rules of the key named `key` (the config
+    /// file's or the API's).
     pub fn update_rules(&self, key: &impl domain::base::ToName) -> Vec<crate::update::UpdateRule> {
         let inner = self.lock();
         inner
-            .file
-            .tsig_keys
+            .all_keys()
             .iter()
             .find(|k| domain::base::ToName::name_eq(&k.name, key))
             .map(|k| k.update.clone())
@@ -333,8 +334,6 @@ impl Service {
         if let Some(z) = inner.zones.iter_mut().find(|z| z.name == zone.name) {
             z.records = records;
         }
-        let mut candidate = candidate;
-        super::declarations::delegation(&inner.file).complete(&mut candidate);
         inner.api_specs.insert(zone.name.clone(), candidate);
         self.publish_zone(inner, &zone.name);
         Ok(ChangeInfo {
