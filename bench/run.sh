@@ -5,9 +5,13 @@
 # Environment:
 #   DURATION=10     seconds of dnsperf per server, mix and round
 #   ROUNDS=3        rounds; each runs every mix on every server in turn
-#   RATE=20000      queries/s of the fixed-rate latency runs
+#   RATE=10000      queries/s of the first fixed-rate latency run; the
+#                   second runs at half the server's saturating rate
 #   LAT_SECONDS=4   seconds of each latency run
-#   SERVERS="nsd knot pdns eightfold"   which servers to run
+#   SERVERS="limit nsd knot pdns eightfold"   which servers to run; limit
+#                   is the machine's own: bench/limit, a responder that
+#                   only sends each query back (QR set), batched like
+#                   eightfold, so every figure reads as a share of it
 #   MIXES="www hosts nx routed"         which query mixes to run
 #   LOAD=1          also time loading 1 M records in 10 k zones (0: skip)
 #   CHECKS=1        also measure 10 k HTTP health checks at 10 s (0: skip)
@@ -27,9 +31,9 @@ set -euo pipefail
 
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
-RATE=${RATE:-20000}
+RATE=${RATE:-10000}
 LAT_SECONDS=${LAT_SECONDS:-4}
-SERVERS=${SERVERS:-"nsd knot pdns eightfold"}
+SERVERS=${SERVERS:-"limit nsd knot pdns eightfold"}
 MIXES=${MIXES:-"www hosts nx routed"}
 LOAD=${LOAD:-1}
 CHECKS=${CHECKS:-1}
@@ -41,7 +45,7 @@ HOSTS=10000
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 EIGHTFOLD=${EIGHTFOLD:-$ROOT/target/release/eightfold}
-declare -A PORT=([nsd]=5301 [knot]=5302 [pdns]=5303 [eightfold]=5304)
+declare -A PORT=([nsd]=5301 [knot]=5302 [pdns]=5303 [eightfold]=5304 [limit]=5305)
 HTTP_PORT=5380
 PIDS=()
 
@@ -257,6 +261,22 @@ EOF
     wait_ready pdns "${PORT[pdns]}"
 }
 
+start_limit() {
+    (cd "$ROOT/bench/limit" && cargo build --release --quiet)
+    taskset -c "$SERVER_CPU" "$ROOT/bench/limit/target/release/echo-limit" \
+        "127.0.0.1:${PORT[limit]}" >"$OUT/limit.log" 2>&1 &
+    PIDS+=($!)
+    SERVER_PID=$!
+    # It answers with the query itself: any answer means it is up.
+    local i
+    for i in $(seq 1 100); do
+        grep -q ready "$OUT/limit.log" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    log "limit did not start; see $OUT/limit.log"
+    return 1
+}
+
 start_eightfold() {
     local d="$OUT/eightfold"
     mkdir -p "$d"
@@ -308,8 +328,8 @@ throughput() { # pid port file
 }
 
 # Fixed-rate run: returns "p50 p99 p999" in microseconds.
-latency() { # port file
-    taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$LAT_SECONDS" -Q "$RATE" -c 8 -T 1 -v 2>/dev/null |
+latency() { # port file rate
+    taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$LAT_SECONDS" -Q "$3" -c 8 -T 1 -v 2>/dev/null |
         awk '$1 == ">" { print $NF * 1000000 }' | sort -n |
         awk '{ v[NR] = $1 } END { if (NR == 0) { print "- - -"; exit }
             printf "%d %d %d\n", v[int(NR * 0.5) + 1], v[int(NR * 0.99) + 1], v[int(NR * 0.999) + 1] }'
@@ -339,16 +359,20 @@ stop_servers() {
     sleep 0.3
 }
 
-# One server, one mix, one round: a warm-up, a saturating run, a latency run.
+# One server, one mix, one round: a warm-up, a saturating run, and two
+# latency runs: at RATE, and at half the rate this run saturated at.
 measure() { # name mix round
     local name=$1 mix=$2 port=${PORT[$1]} file="$OUT/q-$2.txt"
     # Warm up (PowerDNS's cache and LUA health checks, page faults).
     taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$file" -l 1 -T 1 >/dev/null 2>&1 || true
     read -r qps cpu lost completed < <(throughput "${SPID[$name]}" "$port" "$file")
-    read -r p50 p99 p999 < <(latency "$port" "$file")
-    log "$(printf 'round %s  %-10s %-7s %10s qps  %6s cpu-s  lost %-6s  p50 %sus p99 %sus p99.9 %sus' \
-        "$3" "$name" "$mix" "$qps" "$cpu" "$lost" "$p50" "$p99" "$p999")"
-    echo "$name $mix $qps $cpu $lost $p50 $p99 $p999 $completed $3" >>"$RESULTS"
+    read -r p50 p99 p999 < <(latency "$port" "$file" "$RATE")
+    local half
+    half=$(awk -v q="$qps" 'BEGIN { printf "%d", q / 2 }')
+    read -r h50 h99 h999 < <(latency "$port" "$file" "$half")
+    log "$(printf 'round %s  %-10s %-7s %10s qps  %6s cpu-s  lost %-6s  at %s/s: p50 %sus p99 %sus p99.9 %sus  at %s/s: p99 %sus' \
+        "$3" "$name" "$mix" "$qps" "$cpu" "$lost" "$RATE" "$p50" "$p99" "$p999" "$half" "$h99")"
+    echo "$name $mix $qps $cpu $lost $p50 $p99 $p999 $completed $3 $half $h99" >>"$RESULTS"
 }
 
 # Every round runs each mix on every server, starting both the mixes' and
@@ -360,7 +384,7 @@ run_rounds() {
             mix=${mixes[$(((m + round - 1) % ${#mixes[@]}))]}
             for i in "${!servers[@]}"; do
                 name=${servers[$(((i + round - 1) % ${#servers[@]}))]}
-                [ "$mix" = routed ] && [ "$name" != eightfold ] && [ "$name" != pdns ] && continue
+                [ "$mix" = routed ] && [ "$name" != eightfold ] && [ "$name" != pdns ] && [ "$name" != limit ] && continue
                 measure "$name" "$mix" "$round"
             done
         done
@@ -370,7 +394,7 @@ run_rounds() {
 # Medians over the rounds; ratios to NSD are taken within each round (the
 # same minute of the machine), then their median and range shown.
 table() {
-    python3 - "$RESULTS" "$SERVERS" "$MIXES" <<'EOF'
+    python3 - "$RESULTS" "$SERVERS" "$MIXES" "$RATE" <<'EOF'
 import statistics, sys
 from collections import defaultdict
 rows = defaultdict(list)
@@ -378,33 +402,37 @@ for line in open(sys.argv[1]):
     f = line.split()
     if f[0] in ("load", "checks"):
         continue
-    name, mix, qps, cpu, lost, p50, p99, p999, done, rnd = f
+    name, mix, qps, cpu, lost, p50, p99, p999, done, rnd, half, h99 = f
     per = float(done) / float(cpu) if float(cpu) > 0 else 0.0
     rows[name, mix].append(dict(round=rnd, qps=float(qps), per=per, cpu=float(cpu), lost=int(lost),
-                                p50=p50, p99=p99, p999=p999))
+                                p50=p50, p99=p99, p999=p999, half=half, h99=h99))
 def med(xs):
     xs = [float(x) for x in xs if x != "-"]
     return statistics.median(xs) if xs else None
-def ratio(name, mix, key):
-    ref = {r["round"]: r[key] for r in rows.get(("nsd", mix), [])}
+def ratio(name, mix, key, to="nsd"):
+    ref = {r["round"]: r[key] for r in rows.get((to, mix), [])}
     rs = [r[key] / ref[r["round"]] for r in rows[name, mix] if ref.get(r["round"])]
     if not rs:
         return "-"
     return f"{statistics.median(rs):.2f}× ({min(rs):.2f}-{max(rs):.2f})"
 def num(x):
     return "-" if x is None else f"{x:.0f}"
-print("| server | mix | rounds | queries/s | server CPU-s | queries per CPU-s | vs NSD q/s | vs NSD q/CPU-s | p50 µs | p99 µs | p99.9 µs | lost |")
-print("|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|")
+rate = sys.argv[4]
+print(f"| server | mix | rounds | queries/s | server CPU-s | queries per CPU-s | of limit q/CPU-s | vs NSD q/s | vs NSD q/CPU-s | p50 µs at {rate}/s | p99 µs at {rate}/s | p99.9 µs at {rate}/s | p99 µs at ½ saturation | lost |")
+print("|---|---|---:|---:|---:|---:|---|---|---|---:|---:|---:|---:|---:|")
 for name in sys.argv[2].split():
     for mix in sys.argv[3].split():
         rs = rows.get((name, mix))
         if not rs:
             continue
+        half = num(med(r['h99'] for r in rs))
         print(f"| {name} | {mix} | {len(rs)} | {num(med(r['qps'] for r in rs))} | "
               f"{med(r['cpu'] for r in rs):.2f} | {num(med(r['per'] for r in rs))} | "
+              f"{ratio(name, mix, 'per', 'limit')} | "
               f"{ratio(name, mix, 'qps')} | {ratio(name, mix, 'per')} | "
               f"{num(med(r['p50'] for r in rs))} | {num(med(r['p99'] for r in rs))} | "
-              f"{num(med(r['p999'] for r in rs))} | {sum(r['lost'] for r in rs)} |")
+              f"{num(med(r['p999'] for r in rs))} | {half} (at {num(med(r['half'] for r in rs))}/s) | "
+              f"{sum(r['lost'] for r in rs)} |")
 routed = {n: rows.get((n, "routed")) for n in ("eightfold", "pdns")}
 if all(routed.values()):
     ref = {r["round"]: r["per"] for r in routed["pdns"]}

@@ -28,6 +28,8 @@ pub struct Server {
     pub api: Option<SocketAddr>,
     /// The API's TLS files, when it speaks HTTPS.
     api_tls: Option<Arc<crate::api::tls::TlsFiles>>,
+    /// The secondary zones' transfer tasks.
+    secondaries: Arc<crate::xfr::secondary::Secondaries>,
     tasks: tokio::task::JoinSet<()>,
 }
 
@@ -80,10 +82,20 @@ impl Server {
         // The service keeps the config: moved, not copied, since at a
         // million records a copy is hundreds of MiB.
         let own = own_listeners(&sockets, api_listener.as_ref())?;
+        let secondary_zones = config.secondaries.clone();
+        let secondary_dir = config.secondary_dir.clone();
         let service = Service::start_guarding(config, config_path, store, shutdown.clone(), own)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut shared = listen::Shared::new(service.published(), limiter, tcp_v6_prefix);
         shared.updater = Some(service.clone());
+        let secondaries = crate::xfr::secondary::Secondaries::start(
+            &secondary_zones,
+            service.published(),
+            service.clone(),
+            secondary_dir,
+            shutdown.clone(),
+        );
+        shared.notified = Some(secondaries.clone());
         let metrics = shared.metrics.clone();
         let mut tasks = tokio::task::JoinSet::new();
         let mut dns = Vec::new();
@@ -96,6 +108,7 @@ impl Server {
             service.cluster(),
             beat_store,
             service.clone(),
+            service.ballot(),
             shutdown.clone(),
         ));
         let mut api = None;
@@ -120,6 +133,7 @@ impl Server {
             dns,
             api,
             api_tls: tls,
+            secondaries,
             tasks,
         })
     }
@@ -139,12 +153,16 @@ impl Server {
                 Err(e) => tracing::error!("{e}; the API keeps its previous certificate"),
             }
         }
-        self.service.reload_file(config)
+        let secondary_zones = config.secondaries.clone();
+        self.service.reload_file(config)?;
+        self.secondaries.reconfigure(&secondary_zones);
+        Ok(())
     }
 
     /// Waits for every listener to finish after shutdown.
     pub async fn join(mut self) {
         while self.tasks.join_next().await.is_some() {}
+        self.secondaries.stopped().await;
         // Transitions the checker saw before stopping are written before
         // the process exits; a store that hangs cannot hold the exit.
         let flushed = self.service.events_flushed();
@@ -235,6 +253,19 @@ fn read_token(path: &std::path::Path) -> anyhow::Result<Arc<str>> {
     Ok(token.into())
 }
 
+/// Says which geolocation database clients are located with, so an
+/// operator sees the file (and its age) each start and reload took in.
+fn log_geo_database(config: &Config) {
+    if let Some(db) = &config.geoip {
+        tracing::info!(
+            file = %db.path().display(),
+            kind = db.kind(),
+            built = db.built(),
+            "geolocation database read"
+        );
+    }
+}
+
 /// Runs `eightfold serve` until SIGTERM or SIGINT; SIGHUP reloads
 /// `config_path` (when there is one) and applies `overrides` again.
 /// `on_ready` is called with the bound DNS addresses once serving.
@@ -251,6 +282,7 @@ pub async fn run(
     let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
     let zones = config.zones.len();
+    log_geo_database(&config);
     let server = Server::start(config, config_path.clone(), shutdown.clone()).await?;
     crate::memory::trim();
     crate::rlimit::log_open_files(&descriptors);
@@ -278,6 +310,7 @@ pub async fn run(
                     Ok(mut new) => {
                         overrides(&mut new);
                         let zones = new.zones.len();
+                        log_geo_database(&new);
                         match server.reload(new) {
                             Ok(()) => {
                                 crate::memory::trim();

@@ -22,6 +22,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::{NodeRecord, Store};
 
+pub mod votes;
+
+/// How often a node reads every node's health votes even without a
+/// notification: a lost one costs at most this long.
+pub const VOTE_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
 /// How often a node writes its heartbeat.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -150,6 +156,11 @@ impl Registry {
         }
     }
 
+    /// Every node's row as the last successful beat read them.
+    pub fn records(&self) -> Vec<NodeRecord> {
+        self.seen().nodes.clone()
+    }
+
     /// Every node known, by name, this one always among them (with what
     /// it serves now, `config_version`), as seen at `now`.
     pub fn nodes(&self, config_version: i64, now: SystemTime) -> Vec<NodeStatus> {
@@ -229,35 +240,54 @@ pub trait Follower: Send + Sync + 'static {
     /// Reads and serves what other nodes wrote (blocking); returns the
     /// version now served.
     fn catch_up(&self) -> Result<i64, String>;
+    /// Decides every check again from the votes (blocking).
+    fn revote(&self);
 }
 
 /// The node's background duty until `shutdown`, on its own store handle
 /// and on blocking threads: a heartbeat every [`HEARTBEAT_INTERVAL`], and
 /// catching up with other nodes' writes as soon as a notification says
 /// there are some, or the version poll every [`POLL_INTERVAL`] finds them.
+/// With a `ballot` (a shared store), also reads every node's health votes
+/// when a notification says one changed (or every
+/// [`VOTE_POLL_INTERVAL`]), and has the checks decided again after that
+/// and at every tick, since nodes age out with time alone.
 pub async fn run(
     registry: Arc<Registry>,
     store: Store,
     follower: Arc<dyn Follower>,
+    ballot: Option<Arc<votes::Ballot>>,
     shutdown: CancellationToken,
 ) {
-    let mut changes = store.changes();
+    let (mut changes, mut voted) = match store.changes() {
+        Some(n) => (Some(n.versions), Some(n.votes)),
+        None => (None, None),
+    };
     let store = Arc::new(Mutex::new(store));
     let mut ticks = tokio::time::interval(POLL_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_beat = tokio::time::Instant::now();
+    let mut next_vote_poll = tokio::time::Instant::now();
     loop {
         let mut announced = None;
+        let mut votes_changed = false;
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
             Some(version) = notified(&mut changes) => announced = Some(version),
+            true = vote_notified(&mut voted) => votes_changed = true,
         }
-        let beat = tokio::time::Instant::now() >= next_beat;
+        let now = tokio::time::Instant::now();
+        let beat = now >= next_beat;
         if beat {
             next_beat += HEARTBEAT_INTERVAL;
         }
+        if now >= next_vote_poll {
+            next_vote_poll = now + VOTE_POLL_INTERVAL;
+            votes_changed = true;
+        }
         let (registry, store, follower) = (registry.clone(), store.clone(), follower.clone());
+        let ballot = ballot.clone();
         let _ = tokio::task::spawn_blocking(move || {
             let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
             let behind = match announced {
@@ -275,10 +305,37 @@ pub async fn run(
             // this one serves the change (Route 53's INSYNC) without
             // waiting for the next beat.
             if beat || caught_up {
-                registry.beat(&mut store, follower.served());
+                let was = registry.seen().reachable;
+                let reached = registry.beat(&mut store, follower.served());
+                // Back from an outage: what the others voted meanwhile.
+                votes_changed |= reached && was == Some(false);
+            }
+            if let Some(ballot) = ballot {
+                if votes_changed {
+                    votes::refresh(&ballot, &store);
+                }
+                ballot.set_nodes(&registry.records());
+                follower.revote();
             }
         })
         .await;
+    }
+}
+
+/// Whether a vote notification came; pending forever without them.
+async fn vote_notified(votes: &mut Option<tokio::sync::watch::Receiver<u64>>) -> bool {
+    match votes {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => {
+                rx.borrow_and_update();
+                true
+            }
+            Err(_) => {
+                *votes = None;
+                false
+            }
+        },
+        None => std::future::pending().await,
     }
 }
 

@@ -5,7 +5,7 @@
 //! location, and all of them at once rather than the first only.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -17,6 +17,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::health::targets::{Listener, Role, TargetPolicy};
 use crate::input::{FieldError, HealthCheckInput, RecordInput};
 use crate::model::{DName, HealthCheckSpec, Origin, RecordSpec, ZoneSpec};
+use crate::nameservers::NameServer;
 use crate::tsig::TsigKey;
 use crate::xfr::{Rule, Settings as XfrSettings, Transfers};
 use crate::{validate, zonefile};
@@ -58,6 +59,10 @@ pub const DEFAULT_DATA: &str = "eightfold.db";
 /// Longest `[server] nsid`: an identifier, not a message.
 pub const MAX_NSID: usize = 128;
 
+/// Where secondary zones' copies are kept, relative to the config file's
+/// folder (the working directory without a config file).
+pub const DEFAULT_SECONDARY_DIR: &str = "secondaries";
+
 /// The NSID when the config gives none: the node's name (by default the
 /// host name, as Knot's `nsid` is), so each server of a fleet tells itself
 /// apart.
@@ -98,6 +103,10 @@ pub struct Config {
     /// This node's name among the nodes that share a store (default: the
     /// host name).
     pub node: String,
+    /// The cluster's vote: a check is healthy when more than this
+    /// percentage of the live nodes' observations are, unless the check
+    /// sets its own (`health::vote`).
+    pub healthy_percent: u8,
     /// File-managed health checks.
     pub health_checks: Vec<HealthCheckSpec>,
     /// File-managed zones with all their records.
@@ -106,11 +115,23 @@ pub struct Config {
     pub tsig_keys: Vec<TsigKey>,
     /// Who may transfer which zone, and whom to notify.
     pub transfers: XfrSettings,
+    /// Zones taken from primaries (`primaries`); each is also in `zones`,
+    /// without records, until transferred.
+    pub secondaries: Vec<crate::xfr::secondary::Secondary>,
+    /// Where secondary zones' last transferred copies are kept.
+    pub secondary_dir: PathBuf,
     /// The key of DNS server cookies (`[server] cookie_secret`, 32 hex
     /// digits), shared by a fleet; `None`: random for each process.
     pub cookie_secret: Option<[u8; 16]>,
     /// The identifier answered to NSID requests; `None`: none.
     pub nsid: Option<Vec<u8>>,
+    /// The name servers of zones that declare none (`[server]
+    /// nameservers`); empty: `ns1.<zone>` at the DNS addresses.
+    pub nameservers: Vec<NameServer>,
+    /// The geolocation database (`[server] geoip_database`), read when
+    /// the config is loaded; `None`: geolocation groups answer every
+    /// client with their default (`*`) record.
+    pub geoip: Option<std::sync::Arc<crate::geo::GeoDatabase>>,
 }
 
 impl Default for Config {
@@ -129,12 +150,17 @@ impl Default for Config {
             retention: DEFAULT_RETENTION,
             tcp_ipv6_client_prefix: DEFAULT_TCP_IPV6_CLIENT_PREFIX,
             node: crate::cluster::host_name(),
+            healthy_percent: crate::health::vote::DEFAULT_HEALTHY_PERCENT,
             health_checks: Vec::new(),
             zones: Vec::new(),
             tsig_keys: Vec::new(),
             transfers: XfrSettings::default(),
+            secondaries: Vec::new(),
+            secondary_dir: PathBuf::from(DEFAULT_SECONDARY_DIR),
             cookie_secret: None,
             nsid: default_nsid(&crate::cluster::host_name()),
+            nameservers: Vec::new(),
+            geoip: None,
         }
     }
 }
@@ -246,8 +272,54 @@ struct RawServer {
     notify: Option<Vec<Spanned<String>>>,
     cookie_secret: Option<Spanned<String>>,
     node: Option<Spanned<String>>,
+    healthy_percent: Option<Spanned<i64>>,
     notify_key: Option<Spanned<String>>,
     nsid: Option<Spanned<String>>,
+    secondary_dir: Option<PathBuf>,
+    geoip_database: Option<Spanned<PathBuf>>,
+    nameservers: Option<Vec<Spanned<RawNameServer>>>,
+}
+
+/// A name server: its name alone, or a table with its addresses.
+enum RawNameServer {
+    Name(String),
+    Table(RawNameServerTable),
+}
+
+/// By hand rather than `#[serde(untagged)]`, whose one message for every
+/// mistake ("did not match any variant") names neither the field nor
+/// what to write.
+impl<'de> Deserialize<'de> for RawNameServer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawNameServer;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a name server's name, or a table { name = \"...\", addresses = [\"...\"] }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawNameServer, E> {
+                Ok(RawNameServer::Name(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawNameServer, A::Error> {
+                RawNameServerTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawNameServer::Table)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNameServerTable {
+    name: String,
+    #[serde(default)]
+    addresses: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -272,6 +344,7 @@ struct RawHealthCheck {
     disabled: bool,
     children: Option<Spanned<Vec<Spanned<String>>>>,
     healthy_threshold: Option<Spanned<i64>>,
+    healthy_percent: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -284,6 +357,8 @@ struct RawZone {
     allow_transfer: Option<Vec<Spanned<RawRule>>>,
     notify: Option<Vec<Spanned<String>>>,
     notify_key: Option<Spanned<String>>,
+    primaries: Option<Spanned<Vec<Spanned<String>>>>,
+    primary_key: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -319,6 +394,21 @@ fn parse_prefix(text: &str) -> Option<ipnet::IpNet> {
                 .map(ipnet::IpNet::from)
         })
         .map(|n| n.trunc())
+}
+
+/// A zone's `primaries` and `primary_key` as read.
+type RawPrimaries = (
+    Option<Spanned<Vec<Spanned<String>>>>,
+    Option<Spanned<String>>,
+);
+
+/// A DNS server's address: `IP:PORT`, or an IP alone for port 53.
+fn parse_server(text: &str) -> Option<SocketAddr> {
+    text.parse::<SocketAddr>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, 53))
+    })
 }
 
 /// Validation context: the file being read and the problems found so far.
@@ -482,6 +572,19 @@ impl Cx<'_> {
             }
             None => crate::cluster::host_name(),
         };
+        let mut healthy_percent = crate::health::vote::DEFAULT_HEALTHY_PERCENT;
+        if let Some(p) = &raw.server.healthy_percent {
+            match u8::try_from(*p.get_ref()) {
+                Ok(n) if n <= 100 => healthy_percent = n,
+                _ => self.error(
+                    p.span(),
+                    format!(
+                        "server.healthy_percent: {} is not a percentage from 0 to 100",
+                        p.get_ref()
+                    ),
+                ),
+            }
+        }
         let mut check_targets = Vec::new();
         for t in raw.server.check_targets.unwrap_or_default() {
             match parse_prefix(t.get_ref()) {
@@ -522,6 +625,17 @@ impl Cx<'_> {
             }
             Some(text) => Some(text.get_ref().as_bytes().to_vec()),
         };
+        let nameservers = self.nameservers(raw.server.nameservers.unwrap_or_default());
+        let geoip =
+            raw.server.geoip_database.and_then(|file| {
+                match crate::geo::GeoDatabase::open(&self.resolve(file.get_ref())) {
+                    Ok(db) => Some(std::sync::Arc::new(db)),
+                    Err(e) => {
+                        self.error(file.span(), format!("server.geoip_database: {e}"));
+                        None
+                    }
+                }
+            });
         let mut transfers = XfrSettings {
             server: self.transfers(
                 "server",
@@ -543,12 +657,28 @@ impl Cx<'_> {
         let mut loaded = zonefile::load_files(&jobs).into_iter();
         drop(jobs);
         let mut seen: HashSet<Box<[u8]>> = HashSet::new();
+        let mut secondaries = Vec::new();
         for mut z in raw.zone {
             let allow = z.allow_transfer.take();
             let notify = (z.notify.take(), z.notify_key.take());
             let own = allow.is_some() || notify.0.is_some() || notify.1.is_some();
             let file = loaded.next().flatten();
+            let primaries = (z.primaries.take(), z.primary_key.take());
+            let secondary = primaries.0.is_some() || primaries.1.is_some();
+            if secondary && (z.file.is_some() || !z.record.is_empty()) {
+                self.error(
+                    z.name.span(),
+                    format!(
+                        "zone {}: a secondary zone (primaries) takes its records from its primaries; remove `file` and its [[zone.record]] tables",
+                        z.name.get_ref()
+                    ),
+                );
+                continue;
+            }
             if let Some(zone) = self.zone(z, &check_ids, &mut seen, file) {
+                if secondary && let Some(s) = self.secondary(&zone.name, primaries, &tsig_keys) {
+                    secondaries.push(s);
+                }
                 if own {
                     let what = format!("zone {}", zone.name);
                     let t = self.transfers(&what, allow, notify, &tsig_keys);
@@ -573,13 +703,120 @@ impl Cx<'_> {
             retention,
             tcp_ipv6_client_prefix,
             node,
+            healthy_percent,
             health_checks,
             zones,
             tsig_keys,
             transfers,
+            secondaries,
+            secondary_dir: self.resolve(
+                &raw.server
+                    .secondary_dir
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_SECONDARY_DIR)),
+            ),
             cookie_secret,
             nsid,
+            nameservers,
+            geoip,
         }
+    }
+
+    /// `[server] nameservers`: absolute names, each once, with addresses
+    /// that parse.
+    fn nameservers(&mut self, raws: Vec<Spanned<RawNameServer>>) -> Vec<NameServer> {
+        let mut out: Vec<NameServer> = Vec::new();
+        for raw in raws {
+            let span = raw.span();
+            let (text, addresses) = match raw.into_inner() {
+                RawNameServer::Name(n) => (n, Vec::new()),
+                RawNameServer::Table(t) => (t.name, t.addresses),
+            };
+            let name = match parse_absolute(&text) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.error(span, format!("server.nameservers: {text:?}: {e}"));
+                    continue;
+                }
+            };
+            if out.iter().any(|s| s.name.as_ref() == Some(&name)) {
+                self.error(
+                    span,
+                    format!("server.nameservers: {text:?} is listed twice"),
+                );
+                continue;
+            }
+            let mut ips = Vec::new();
+            for a in &addresses {
+                match a.parse::<IpAddr>() {
+                    Ok(ip) => ips.push(ip),
+                    Err(_) => self.error(
+                        span.clone(),
+                        format!(
+                            "server.nameservers: {text:?}: {a:?} is not an IPv4 or IPv6 address"
+                        ),
+                    ),
+                }
+            }
+            out.push(NameServer {
+                name: Some(name),
+                addresses: ips,
+            });
+        }
+        out
+    }
+
+    /// The `primaries` and `primary_key` of the zone at `apex`.
+    fn secondary(
+        &mut self,
+        apex: &DName,
+        (primaries, key): RawPrimaries,
+        keys: &[TsigKey],
+    ) -> Option<crate::xfr::secondary::Secondary> {
+        let what = format!("zone {apex}");
+        let Some(primaries) = primaries else {
+            let span = key.as_ref().map_or(0..0, Spanned::span);
+            self.error(
+                span,
+                format!("{what}: primary_key without primaries; list the primaries to transfer the zone from, such as primaries = [\"192.0.2.1\"]"),
+            );
+            return None;
+        };
+        if primaries.get_ref().is_empty() {
+            self.error(
+                primaries.span(),
+                format!("{what}: primaries is empty; give at least one address such as \"192.0.2.1\" or \"192.0.2.1:5353\""),
+            );
+            return None;
+        }
+        let mut addrs = Vec::new();
+        for p in primaries.into_inner() {
+            let text = p.get_ref();
+            match parse_server(text) {
+                Some(a) => addrs.push(a),
+                None => self.error(
+                    p.span(),
+                    format!("{what}: primaries: {text:?} is not an address such as \"192.0.2.1\" or \"[2001:db8::1]:5353\""),
+                ),
+            }
+        }
+        let key = match &key {
+            None => None,
+            Some(k) => match parse_absolute(k.get_ref()) {
+                Ok(name) if keys.iter().any(|t| t.name.name_eq(&name)) => Some(name),
+                _ => {
+                    self.error(
+                        k.span(),
+                        format!("{what}: primary_key: no tsig_key is named {:?}; declare it with [[tsig_key]]", k.get_ref()),
+                    );
+                    return None;
+                }
+            },
+        };
+        Some(crate::xfr::secondary::Secondary {
+            zone: apex.clone(),
+            primaries: addrs,
+            key,
+        })
     }
 
     /// The `[[tsig_key]]` tables: each named once, with a known algorithm
@@ -725,12 +962,7 @@ impl Cx<'_> {
         }
         for n in notify.unwrap_or_default() {
             let text = n.get_ref();
-            let addr = text.parse::<SocketAddr>().ok().or_else(|| {
-                text.parse::<std::net::IpAddr>()
-                    .ok()
-                    .map(|ip| SocketAddr::new(ip, 53))
-            });
-            match addr {
+            match parse_server(text) {
                 Some(a) => out.notify.push(a),
                 None => self.error(
                     n.span(),
@@ -970,6 +1202,7 @@ impl RawHealthCheck {
         spans.add("timeout", &self.timeout);
         spans.add_list("children", &self.children);
         spans.add("healthy_threshold", &self.healthy_threshold);
+        spans.add("healthy_percent", &self.healthy_percent);
         let input = HealthCheckInput {
             id: self.id.get_ref().clone(),
             kind: self.kind.get_ref().clone(),
@@ -987,6 +1220,7 @@ impl RawHealthCheck {
             disabled: self.disabled,
             children: plain_list(&self.children),
             healthy_threshold: plain(&self.healthy_threshold),
+            healthy_percent: plain(&self.healthy_percent),
         };
         (input, spans)
     }
@@ -1063,6 +1297,36 @@ mod tests {
     }
 
     #[test]
+    fn healthy_percent_is_a_percentage_in_server_and_per_check() {
+        assert_eq!(load("").unwrap().healthy_percent, 18);
+        let c = load(
+            "[server]\nhealthy_percent = 50\n[[health_check]]\nid = \"a\"\ntype = \"tcp\"\nip = \"192.0.2.1\"\nport = 80\nhealthy_percent = 0\n[[health_check]]\nid = \"b\"\ntype = \"tcp\"\nip = \"192.0.2.1\"\nport = 80\n",
+        )
+        .unwrap();
+        assert_eq!(c.healthy_percent, 50);
+        let percents: Vec<Option<u8>> = c.health_checks.iter().map(|h| h.healthy_percent).collect();
+        assert_eq!(percents, [Some(0), None]);
+        for bad in ["101", "-1"] {
+            let e = errors(&format!("[server]\nhealthy_percent = {bad}\n"));
+            assert_eq!(
+                e,
+                format!(
+                    "e.toml:2:19: server.healthy_percent: {bad} is not a percentage from 0 to 100"
+                ),
+            );
+        }
+        let e = errors(
+            "[[health_check]]\nid = \"a\"\ntype = \"tcp\"\nip = \"192.0.2.1\"\nport = 80\nhealthy_percent = 101\n",
+        );
+        assert!(
+            e.contains(
+                "e.toml:6:19: health check \"a\": healthy_percent must be 0 to 100, not 101"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_postgresql_url_selects_postgres_and_a_bad_one_is_located() {
         let c =
             load("[server]\ndata = \"postgresql://dns:pw@db.internal:5432/eightfold\"\n").unwrap();
@@ -1085,6 +1349,45 @@ mod tests {
             e.starts_with("e.toml:3:1: unknown field `bogus`, expected one of `dns`, `api`, "),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_secondary_zone_names_its_primaries_and_a_declared_key() {
+        let keys = "[[tsig_key]]\nname = \"xfr.key\"\nsecret = \"c2VjcmV0\"\n";
+        let c = load(&format!(
+            "{keys}[[zone]]\nname = \"sec.test\"\nprimaries = [\"192.0.2.1\", \"[2001:db8::1]:5353\"]\nprimary_key = \"xfr.key\"\n"
+        ))
+        .unwrap();
+        let s = &c.secondaries[0];
+        assert_eq!(s.zone.to_string(), "sec.test");
+        let shown: Vec<String> = s.primaries.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["192.0.2.1:53", "[2001:db8::1]:5353"]);
+        assert_eq!(
+            s.key.as_ref().map(ToString::to_string).as_deref(),
+            Some("xfr.key")
+        );
+        assert!(
+            c.zones[0].records.is_empty(),
+            "records come from the primary"
+        );
+        let e = errors("[[zone]]\nname = \"sec.test\"\nprimaries = [\"nowhere\"]\n");
+        assert!(
+            e.contains("zone sec.test: primaries: \"nowhere\" is not an address"),
+            "{e}"
+        );
+        let e = errors(
+            "[[zone]]\nname = \"sec.test\"\nprimaries = [\"192.0.2.1\"]\nprimary_key = \"nokey\"\n",
+        );
+        assert!(
+            e.contains("primary_key: no tsig_key is named \"nokey\""),
+            "{e}"
+        );
+        let e = errors("[[zone]]\nname = \"sec.test\"\nprimaries = []\n");
+        assert!(e.contains("primaries is empty"), "{e}");
+        let e = errors(
+            "[[zone]]\nname = \"sec.test\"\nprimaries = [\"192.0.2.1\"]\n[[zone.record]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n",
+        );
+        assert!(e.contains("takes its records from its primaries"), "{e}");
     }
 
     #[test]

@@ -128,6 +128,7 @@ fn demo_config(dns: SocketAddr, backends: &[Backend]) -> anyhow::Result<Config> 
             timeout: Duration::from_secs(1),
             invert: false,
             disabled: false,
+            healthy_percent: None,
         })
         .collect();
     let record = |name: &str, policy: Policy, b: &Backend| -> anyhow::Result<RecordSpec> {

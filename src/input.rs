@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::health::targets::{Refusal, TargetPolicy};
 use crate::model::{
     AliasSpec, CONTINENTS, CheckKind, DEFAULT_RECORD_TTL, DName, FailoverRole, HealthCheckSpec,
-    Location, Policy, RecordSpec, Target,
+    Location, Policy, RecordSpec, Target, is_country,
 };
 use crate::zonefile;
 use domain::base::iana::Rtype;
@@ -354,6 +354,10 @@ impl RecordInput {
                 format!("continent {c:?} is not one of {}", CONTINENTS.join(", ")),
             ),
             (None, Some("*"), None) => Some(Location::Default),
+            (None, Some(c), _) if code(c, 2) && !is_country(c) => problem(
+                "country",
+                format!("country {c:?} is not an ISO 3166-1 alpha-2 country code (such as DE or US)"),
+            ),
             (None, Some(c), None) if code(c, 2) => Some(Location::Country(c.to_string())),
             (None, Some(c), Some(s))
                 if code(c, 2)
@@ -564,6 +568,10 @@ pub struct HealthCheckInput {
     /// How many children must be healthy, for calculated checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthy_threshold: Option<i64>,
+    /// 0 to 100: healthy when more than this percentage of the live
+    /// nodes' observations are (the cluster's vote); default the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_percent: Option<i64>,
 }
 
 impl HealthCheckInput {
@@ -688,6 +696,17 @@ impl HealthCheckInput {
                 DEFAULT_FAILURE_THRESHOLD
             }
         };
+        let healthy_percent = match self.healthy_percent {
+            None => None,
+            Some(p) if (0..=100).contains(&p) => Some(p as u8),
+            Some(p) => {
+                errors.push(err(
+                    "healthy_percent",
+                    format!("health check {id:?}: healthy_percent must be 0 to 100, not {p}"),
+                ));
+                None
+            }
+        };
         let kind = match kind {
             Some(k) => {
                 if self.children.is_some() {
@@ -778,6 +797,7 @@ impl HealthCheckInput {
             timeout,
             invert: self.invert,
             disabled: self.disabled,
+            healthy_percent,
         })
     }
 }
@@ -889,6 +909,11 @@ mod tests {
             (r#","continent":"EU","country":"DE""#, "not both"),
             (r#","subdivision":"CA""#, "needs its country"),
             (r#","country":"germany""#, "two-letter"),
+            (
+                r#","country":"QQ""#,
+                "not an ISO 3166-1 alpha-2 country code",
+            ),
+            (r#","country":"ZZ","subdivision":"CA""#, "not an ISO 3166-1"),
         ] {
             let errors = record(&format!("{{{base}{extra}}}")).unwrap_err();
             assert!(

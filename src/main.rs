@@ -77,8 +77,23 @@ fn main() -> ExitCode {
         Command::Check { file } => match Config::load(&file) {
             Ok(config) => {
                 let records: usize = config.zones.iter().map(|z| z.records.len()).sum();
+                // Judged as served: with the name servers of zones that
+                // declare none (at the addresses the file listens on).
+                let nameservers = eightfold::nameservers::NameServers::or_default(
+                    &config.nameservers,
+                    &config.dns,
+                );
+                let warnings = eightfold::lint::served(&config.zones, &nameservers);
+                for w in &warnings {
+                    println!("{w}");
+                }
+                let warned = match warnings.len() {
+                    0 => String::new(),
+                    1 => ", 1 warning".to_string(),
+                    n => format!(", {n} warnings"),
+                };
                 println!(
-                    "{}: ok ({} zones, {} record groups, {} health checks)",
+                    "{}: ok ({} zones, {} record groups, {} health checks{warned})",
                     file.display(),
                     config.zones.len(),
                     records,

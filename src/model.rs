@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 use domain::base::iana::Rtype;
-use domain::base::{Name, Ttl};
+use domain::base::{Name, ToName, Ttl};
 use domain::rdata::ZoneRecordData;
 
 /// Record data as the server keeps it: owned, uncompressed names.
@@ -140,6 +140,97 @@ impl std::fmt::Display for Location {
     }
 }
 
+impl Location {
+    /// How closely this location fits a client at `place` (`None`: where
+    /// the client is, is not known): 0 for its subdivision, 1 its country,
+    /// 2 its continent, 3 the default; `None` when it does not fit. The
+    /// smallest rank that fits wins (Route 53: the smallest region).
+    pub fn rank(&self, place: Option<&Place>) -> Option<u8> {
+        match (self, place) {
+            (Location::Default, _) => Some(3),
+            (Location::Subdivision(c, s), Some(p)) if p.country.is(c) && p.subdivision.is(s) => {
+                Some(0)
+            }
+            (Location::Country(c), Some(p)) if p.country.is(c) => Some(1),
+            (Location::Continent(c), Some(p)) if p.continent.is(c) => Some(2),
+            _ => None,
+        }
+    }
+}
+
+/// Where a client is, as a geolocation database tells it: codes as
+/// Route 53 names locations. Plain bytes, so that finding it allocates
+/// nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Place {
+    /// Continent code (AF, AN, AS, EU, NA, OC, SA); empty when unknown.
+    pub continent: Code,
+    /// ISO 3166-1 alpha-2 country code; empty when unknown.
+    pub country: Code,
+    /// The country's first-level subdivision (ISO 3166-2 without the
+    /// country); empty when unknown.
+    pub subdivision: Code,
+}
+
+/// A location code of at most 3 ASCII letters or digits, held inline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Code {
+    bytes: [u8; 3],
+    len: u8,
+}
+
+impl Code {
+    /// `text` upper-cased as a code; empty when it is not 1 to 3 ASCII
+    /// letters or digits (nothing a record could name).
+    pub fn new(text: &str) -> Code {
+        let mut code = Code::default();
+        if (1..=3).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            for (slot, b) in code.bytes.iter_mut().zip(text.bytes()) {
+                *slot = b.to_ascii_uppercase();
+            }
+            code.len = text.len() as u8;
+        }
+        code
+    }
+
+    /// The code; empty when unknown.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+
+    /// Whether this is `code` (never when unknown).
+    pub fn is(&self, code: &str) -> bool {
+        self.len > 0 && self.as_str() == code
+    }
+}
+
+/// The ISO 3166-1 alpha-2 country codes (officially assigned, as Debian's
+/// iso-codes lists them), sorted: the countries a geolocation record may
+/// name, as Route 53 refuses any other.
+pub const COUNTRIES: [&str; 249] = [
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+];
+
+/// Whether `code` is an ISO 3166-1 alpha-2 country code.
+pub fn is_country(code: &str) -> bool {
+    COUNTRIES.binary_search(&code).is_ok()
+}
+
 /// The continent codes of Route 53's GeoLocation.
 pub const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
 
@@ -234,4 +325,24 @@ pub struct HealthCheckSpec {
     pub invert: bool,
     /// Always healthy (unhealthy when inverted).
     pub disabled: bool,
+    /// The cluster's vote (`health::vote`): healthy when more than this
+    /// percentage of the live nodes' observations are; `None` takes
+    /// `[server] healthy_percent`.
+    pub healthy_percent: Option<u8>,
+}
+
+/// TTL of the records eightfold generates (SOA, NS, name server addresses).
+pub const GENERATED_TTL: u32 = 3600;
+
+/// `label.apex`, or the apex itself when that would be too long.
+pub fn prefixed(apex: &DName, label: &str) -> DName {
+    let rel = domain::base::RelativeName::<Bytes>::from_octets(Bytes::from(
+        [&[label.len() as u8][..], label.as_bytes()].concat(),
+    ))
+    .expect("valid label");
+    match rel.chain(apex) {
+        Ok(chain) => chain.to_name(),
+        // Too long to prefix: use the apex itself.
+        Err(_) => apex.clone(),
+    }
 }

@@ -10,8 +10,9 @@ use crate::dns::cookie::CookieSecret;
 use crate::dns::handler::Published;
 use crate::health::HealthTable;
 use crate::model::{HealthCheckSpec, ZoneSpec};
+use crate::nameservers::NameServers;
 use crate::snapshot::{HealthId, Snapshot};
-use crate::tsig::KeyRing;
+use crate::tsig::{KeyRing, TsigKey};
 
 /// The serial a snapshot's generated SOA records are built with: the
 /// time. The service then gives every zone its serial by the rule of
@@ -25,15 +26,31 @@ pub fn soa_serial() -> u32 {
 
 /// Builds what the responder reads from a validated config.
 pub fn publish(config: &Config) -> Published {
-    with_access(publish_parts(&config.zones, &config.health_checks), config)
+    with_access(
+        publish_parts(
+            &config.zones,
+            &config.health_checks,
+            &NameServers::or_default(&config.nameservers, &config.dns),
+        ),
+        config,
+        [],
+    )
 }
 
-/// `published` with the TSIG keys and transfer settings of `config`.
-pub fn with_access(mut published: Published, config: &Config) -> Published {
-    published.keys = KeyRing::new(&config.tsig_keys);
+/// `published` with the TSIG keys (the config file's, then `api_keys`)
+/// and transfer settings of `config`.
+pub fn with_access<'a>(
+    mut published: Published,
+    config: &Config,
+    api_keys: impl IntoIterator<Item = &'a TsigKey>,
+) -> Published {
+    let mut keys = config.tsig_keys.clone();
+    keys.extend(api_keys.into_iter().cloned());
+    published.keys = KeyRing::new(&keys);
     published.transfers = Arc::new(config.transfers.clone());
     published.cookie_secret = CookieSecret::or_random(config.cookie_secret);
     published.nsid = config.nsid.as_deref().map(Arc::from);
+    published.geo = config.geoip.clone();
     published
 }
 
@@ -47,6 +64,7 @@ pub fn with_access(mut published: Published, config: &Config) -> Published {
 pub fn publish_parts<'a>(
     zones: impl IntoIterator<Item = &'a ZoneSpec>,
     checks: &[HealthCheckSpec],
+    nameservers: &NameServers,
 ) -> Published {
     let ids: HashMap<&str, HealthId> = checks
         .iter()
@@ -56,17 +74,27 @@ pub fn publish_parts<'a>(
     // A new check starts healthy; inverted or disabled+inverted ones
     // unhealthy (SPEC §4). The checker takes over from there.
     let health = HealthTable::new(checks.iter().map(|c| !c.invert));
-    publish_with(zones, &|id| ids.get(id).copied(), Arc::new(health))
+    publish_with(
+        zones,
+        &|id| ids.get(id).copied(),
+        Arc::new(health),
+        nameservers,
+    )
 }
 
 /// Builds what the responder reads from zones, each record's check found
-/// in its slot by `slot`, and the checker's table.
+/// in its slot by `slot`, and the checker's table; zones without an NS
+/// get `nameservers`.
 pub fn publish_with<'a>(
     zones: impl IntoIterator<Item = &'a ZoneSpec>,
     slot: &dyn Fn(&str) -> Option<HealthId>,
     health: Arc<HealthTable>,
+    nameservers: &NameServers,
 ) -> Published {
-    published(Snapshot::build(zones, slot, soa_serial()), health)
+    published(
+        Snapshot::build_with(zones, slot, soa_serial(), nameservers),
+        health,
+    )
 }
 
 /// What the responder reads: `snapshot` over the checker's table.
@@ -78,5 +106,6 @@ pub fn published(snapshot: Snapshot, health: Arc<HealthTable>) -> Published {
         transfers: Arc::default(),
         cookie_secret: CookieSecret::or_random(None),
         nsid: None,
+        geo: None,
     }
 }

@@ -10,8 +10,35 @@ use crate::model::{FailoverRole, MULTIVALUE_MAX_ANSWERS, Policy};
 use domain::base::Ttl;
 use domain::base::iana::Rtype;
 
-use crate::model::DName;
+use crate::model::{DName, Location, Place};
 use crate::snapshot::{Alias, HealthId, Record, RecordSet, Snapshot, Zone};
+
+/// Where the client asking is, for geolocation routing.
+pub trait Locate {
+    /// The client's place; `None` when it is not known. Asked only by a
+    /// geolocation group with a location other than the default, so an
+    /// implementation may look it up lazily (and note that the answer
+    /// depended on it).
+    fn place(&self) -> Option<Place>;
+}
+
+/// A client whose place is not known: geolocation groups answer with
+/// their default (`*`) record. What zone transfers and the explain
+/// endpoint see.
+pub struct Unlocated;
+
+impl Locate for Unlocated {
+    fn place(&self) -> Option<Place> {
+        None
+    }
+}
+
+/// A client at a known place (tests, the explain endpoint).
+impl Locate for Place {
+    fn place(&self) -> Option<Place> {
+        Some(*self)
+    }
+}
 /// Whether a record counts as healthy for routing.
 pub trait Health {
     /// The health of `record`; a record without a check is healthy.
@@ -54,6 +81,9 @@ impl AliasTargets for Zone {
 pub struct Live<'a, F, T: ?Sized = Snapshot> {
     targets: &'a T,
     checks: &'a F,
+    /// Where the client is: an alias to a geolocation group is healthy
+    /// when the target's record for this client is.
+    client: &'a dyn Locate,
     depth: u8,
 }
 
@@ -70,16 +100,22 @@ impl<'a, F: Fn(HealthId) -> bool, T: AliasTargets + ?Sized> Live<'a, F, T> {
     /// Health with aliases looked up in `targets`, with `checks` telling
     /// whether a check passes.
     pub fn new(targets: &'a T, checks: &'a F) -> Live<'a, F, T> {
+        Live::for_client(targets, checks, &Unlocated)
+    }
+
+    /// As [`Live::new`], for a client at the place `client` knows.
+    pub fn for_client(targets: &'a T, checks: &'a F, client: &'a dyn Locate) -> Live<'a, F, T> {
         Live {
             targets,
             checks,
+            client,
             depth: 0,
         }
     }
 
     /// Whether `set` has a record that answers and is healthy.
     fn has_healthy_answer(&self, set: &RecordSet) -> bool {
-        let group = Group::of(set, self);
+        let group = Group::of(set, self, self.client);
         set.records.iter().enumerate().any(|(i, r)| {
             let healthy = self.record(r);
             healthy && group.standing(i, r, healthy).eligible()
@@ -116,12 +152,13 @@ pub fn select_through_aliases<'s, R: Rng + ?Sized, F: Fn(HealthId) -> bool>(
     snapshot: &'s Snapshot,
     mut set: &'s RecordSet,
     checks: &F,
+    client: &dyn Locate,
     rng: &mut R,
     out: &mut Vec<Pick>,
 ) -> Option<&'s RecordSet> {
-    let live = Live::new(snapshot, checks);
+    let live = Live::for_client(snapshot, checks, client);
     for _ in 0..=MAX_ALIAS_HOPS {
-        select(set, live, rng, out);
+        select(set, live, client, rng, out);
         let chosen = match set.policy {
             Policy::Simple => set.records.first(),
             _ => out.first().map(|p| &set.records[p.record as usize]),
@@ -197,15 +234,16 @@ impl Standing {
 pub struct Group {
     policy: Policy,
     any_healthy: bool,
-    /// Failover: the active record.
+    /// Failover and geolocation: the active record.
     active: Option<usize>,
     /// Weighted: whether a candidate of non-zero weight exists.
     weighted_positive: bool,
 }
 
 impl Group {
-    /// Looks at every record of `set` once.
-    pub fn of(set: &RecordSet, healthy: &impl Health) -> Group {
+    /// Looks at every record of `set` once; a geolocation group asks
+    /// `client` where the client is.
+    pub fn of(set: &RecordSet, healthy: &impl Health, client: &dyn Locate) -> Group {
         let records = &set.records[..set.records.len().min(MAX_CANDIDATES)];
         let is_healthy = |r: &Record| healthy.record(r);
         // Simple and failover routing never ask it; failover finds its
@@ -213,13 +251,7 @@ impl Group {
         let any_healthy = matches!(set.policy, Policy::Multivalue | Policy::Weighted)
             && records.iter().any(is_healthy);
         let active = if set.policy == Policy::Geolocation {
-            // eightfold has no location data for clients: every client is
-            // one no other location matches, so the default answers,
-            // healthy or not (Route 53 has nothing broader to fall back
-            // to).
-            records
-                .iter()
-                .position(|r| r.location.as_deref() == Some(&crate::model::Location::Default))
+            geolocation_active(records, client, is_healthy)
         } else if set.policy == Policy::Failover {
             let find = |role| records.iter().position(|r| r.failover == Some(role));
             match (find(FailoverRole::Primary), find(FailoverRole::Secondary)) {
@@ -272,6 +304,36 @@ impl Group {
     }
 }
 
+/// The record of a geolocation group that answers a client: of the
+/// records whose location holds the client, the smallest region's that
+/// is healthy (subdivision, then country, continent, the default `*`);
+/// when none is healthy, the smallest region's (Route 53 then takes every
+/// record as healthy). `None` when no record holds the client (no `*`).
+fn geolocation_active(
+    records: &[Record],
+    client: &dyn Locate,
+    is_healthy: impl Fn(&Record) -> bool,
+) -> Option<usize> {
+    // A group of the default location alone answers the same anywhere:
+    // it does not ask where the client is.
+    let located = records.iter().any(|r| {
+        r.location
+            .as_deref()
+            .is_some_and(|l| *l != Location::Default)
+    });
+    let place = if located { client.place() } else { None };
+    // By rank: at most one record per location (validation).
+    let mut fitting: [Option<usize>; 4] = [None; 4];
+    for (i, r) in records.iter().enumerate() {
+        if let Some(rank) = r.location.as_deref().and_then(|l| l.rank(place.as_ref())) {
+            fitting[usize::from(rank)].get_or_insert(i);
+        }
+    }
+    let mut candidates = fitting.iter().flatten().copied();
+    let smallest = candidates.clone().next();
+    candidates.find(|&i| is_healthy(&records[i])).or(smallest)
+}
+
 /// One record of a zone as the zone answers now.
 #[derive(Debug, Clone, Copy)]
 pub struct Current<'a> {
@@ -312,7 +374,7 @@ fn current_of<'a, F: Fn(HealthId) -> bool>(
     depth: u8,
     out: &mut Vec<Current<'a>>,
 ) {
-    let group = Group::of(set, &live);
+    let group = Group::of(set, &live, &Unlocated);
     for (i, record) in set.records.iter().enumerate() {
         if !group.standing(i, record, live.record(record)).eligible() {
             continue;
@@ -332,18 +394,20 @@ fn current_of<'a, F: Fn(HealthId) -> bool>(
     }
 }
 
-/// Fills `out` with the values `set` answers with right now.
+/// Fills `out` with the values `set` answers with right now, for the
+/// client `client` locates.
 ///
 /// `healthy` tells whether a health check passes; records without one are
 /// healthy. `out` is cleared first and, once grown, never reallocates.
 pub fn select<R: Rng + ?Sized>(
     set: &RecordSet,
     healthy: impl Health,
+    client: &dyn Locate,
     rng: &mut R,
     out: &mut Vec<Pick>,
 ) {
     out.clear();
-    let group = Group::of(set, &healthy);
+    let group = Group::of(set, &healthy, client);
     let records = &set.records[..set.records.len().min(MAX_CANDIDATES)];
     let eligible = |(i, r): &(usize, &Record)| group.standing(*i, r, healthy.record(r)).eligible();
     let pick = |i: usize| Pick {
@@ -466,7 +530,13 @@ mod tests {
     fn run(set: &RecordSet, unhealthy: &[HealthId], seed: u64) -> Vec<u16> {
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut out = Vec::new();
-        select(set, |h| !unhealthy.contains(&h), &mut rng, &mut out);
+        select(
+            set,
+            |h| !unhealthy.contains(&h),
+            &Unlocated,
+            &mut rng,
+            &mut out,
+        );
         out.iter().map(|p| p.record).collect()
     }
 
@@ -510,7 +580,7 @@ mod tests {
         let mut first = [0u32; 12];
         let rounds = 6000;
         for _ in 0..rounds {
-            select(&group, |h| h >= 3, &mut rng, &mut out);
+            select(&group, |h| h >= 3, &Unlocated, &mut rng, &mut out);
             for p in &out {
                 counts[p.record as usize] += 1;
             }
@@ -546,7 +616,7 @@ mod tests {
         let mut out = Vec::new();
         let mut orders = std::collections::HashSet::new();
         for _ in 0..200 {
-            select(&group, |_| true, &mut rng, &mut out);
+            select(&group, |_| true, &Unlocated, &mut rng, &mut out);
             let mut values: Vec<u16> = out.iter().map(|p| p.value).collect();
             orders.insert(values.clone());
             values.sort();
@@ -599,7 +669,13 @@ mod tests {
         let mut out = Vec::new();
         let mut counts = vec![0u32; group.records.len()];
         for _ in 0..rounds {
-            select(group, |h| !unhealthy.contains(&h), &mut rng, &mut out);
+            select(
+                group,
+                |h| !unhealthy.contains(&h),
+                &Unlocated,
+                &mut rng,
+                &mut out,
+            );
             assert_eq!(out.len(), 1);
             counts[out[0].record as usize] += 1;
         }
@@ -671,7 +747,7 @@ mod tests {
                 }
                 let healthy_of = |h: HealthId| spec[h as usize].0;
                 let group_set = set(policy, records);
-                let group = Group::of(&group_set, &healthy_of);
+                let group = Group::of(&group_set, &healthy_of, &Unlocated);
                 let eligible: Vec<u16> = group_set
                     .records
                     .iter()
@@ -687,7 +763,7 @@ mod tests {
                 let mut out = Vec::new();
                 let mut seen = std::collections::BTreeSet::new();
                 for _ in 0..64 {
-                    select(&group_set, healthy_of, &mut rng, &mut out);
+                    select(&group_set, healthy_of, &Unlocated, &mut rng, &mut out);
                     let want = match policy {
                         Policy::Multivalue => eligible.len().min(MULTIVALUE_MAX_ANSWERS),
                         _ => usize::from(!eligible.is_empty()),
@@ -711,6 +787,102 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    fn geolocation(with_default: bool) -> RecordSet {
+        use crate::model::Location;
+        let mut locations = vec![
+            Location::Subdivision("US".into(), "CA".into()),
+            Location::Country("US".into()),
+            Location::Continent("NA".into()),
+            Location::Country("JP".into()),
+        ];
+        if with_default {
+            locations.push(Location::Default);
+        }
+        let records = locations
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let mut r = record(i, Some(i as HealthId));
+                r.location = Some(Box::new(l));
+                r
+            })
+            .collect();
+        set(Policy::Geolocation, records)
+    }
+
+    fn at(place: &str) -> crate::model::Place {
+        let mut parts = place.split('/').map(crate::model::Code::new);
+        let mut next = || parts.next().unwrap_or_default();
+        crate::model::Place {
+            continent: next(),
+            country: next(),
+            subdivision: next(),
+        }
+    }
+
+    #[test]
+    fn geolocation_table() {
+        // (client place, unhealthy ids, with a default, expected record)
+        // Records: 0 US-CA, 1 US, 2 NA, 3 JP, 4 *.
+        type Case<'a> = (Option<&'a str>, &'a [HealthId], bool, Option<u16>);
+        let cases: &[Case] = &[
+            (Some("NA/US/CA"), &[], true, Some(0)),
+            (Some("NA/US/NY"), &[], true, Some(1)),
+            (Some("NA/CA"), &[], true, Some(2)),
+            (Some("AS/JP"), &[], true, Some(3)),
+            (Some("EU/DE"), &[], true, Some(4)),
+            (None, &[], true, Some(4)),
+            // Unhealthy: the next broader region that is healthy.
+            (Some("NA/US/CA"), &[0], true, Some(1)),
+            (Some("NA/US/CA"), &[0, 1], true, Some(2)),
+            (Some("NA/US/CA"), &[0, 1, 2], true, Some(4)),
+            (Some("AS/JP"), &[3], true, Some(4)),
+            // Every fitting record unhealthy: the smallest region's.
+            (Some("NA/US/CA"), &[0, 1, 2, 4], true, Some(0)),
+            (Some("AS/JP"), &[3, 4], true, Some(3)),
+            // A record for another region never answers, healthy or not.
+            (Some("EU/DE"), &[4], true, Some(4)),
+            // No default: places no record holds get nothing.
+            (Some("EU/DE"), &[], false, None),
+            (None, &[], false, None),
+            (Some("AS/JP"), &[3], false, Some(3)),
+        ];
+        for (i, &(place, bad, with_default, want)) in cases.iter().enumerate() {
+            let group = geolocation(with_default);
+            let mut rng = SmallRng::seed_from_u64(1);
+            let mut out = Vec::new();
+            let client: &dyn Locate = match place {
+                Some(p) => &at(p),
+                None => &Unlocated,
+            };
+            select(&group, |h| !bad.contains(&h), client, &mut rng, &mut out);
+            assert_eq!(out.first().map(|p| p.record), want, "case {i}");
+            assert!(out.len() <= 1, "case {i}");
+        }
+    }
+
+    #[test]
+    fn a_group_of_the_default_alone_does_not_ask_where_the_client_is() {
+        struct Refuses;
+        impl Locate for Refuses {
+            fn place(&self) -> Option<crate::model::Place> {
+                panic!("asked");
+            }
+        }
+        let mut only_default = record(0, None);
+        only_default.location = Some(Box::new(crate::model::Location::Default));
+        let group = set(Policy::Geolocation, vec![only_default]);
+        let mut out = Vec::new();
+        select(
+            &group,
+            |_| true,
+            &Refuses,
+            &mut SmallRng::seed_from_u64(1),
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
     }
 
     /// A zone as octoDNS builds a dynamic record: two multivalue pools,
@@ -759,7 +931,8 @@ mod tests {
         let mut out = Vec::new();
         let answer = |(a_up, b_up): (bool, bool), rng: &mut SmallRng, out: &mut Vec<Pick>| {
             let checks = move |id: HealthId| if id == 0 { a_up } else { b_up };
-            let answering = select_through_aliases(&snapshot, set, &checks, rng, out).unwrap();
+            let answering =
+                select_through_aliases(&snapshot, set, &checks, &Unlocated, rng, out).unwrap();
             out.iter()
                 .map(|p| answering.records[p.record as usize].values[p.value as usize].to_string())
                 .collect::<Vec<_>>()

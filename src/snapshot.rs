@@ -43,7 +43,9 @@ pub type HealthId = u32;
 /// SOA refresh/retry/expire/minimum of a generated SOA.
 pub const GENERATED_SOA_TIMERS: [u32; 4] = [3600, 600, 604_800, 60];
 /// TTL of generated SOA and NS records.
-pub const GENERATED_TTL: u32 = 3600;
+pub use crate::model::GENERATED_TTL;
+use crate::model::prefixed;
+use crate::nameservers::NameServers;
 
 /// All zones at one moment. Cheap to share (`Arc`), never mutated.
 ///
@@ -67,11 +69,17 @@ pub struct Zone {
     pub negative_ttl: Ttl,
     /// The serial of the SOA the zone declares; `None` when generated.
     pub declared_serial: Option<u32>,
-    /// Whether the apex NS set was generated (the zone declares none).
-    pub generated_ns: bool,
+    /// The sets generated for the zone (its NS set and in-zone name
+    /// servers' addresses, `nameservers`), by owner key and type: the
+    /// API's listing of declared records leaves them out.
+    generated: Box<[(Box<[u8]>, Rtype)]>,
     /// Node index in `node_list`, by key.
     nodes: FastMap<Box<[u8]>, u32>,
     node_list: Box<[Node]>,
+    /// A secondary zone without current data (not transferred yet, or
+    /// past its SOA expire): every query in it is answered SERVFAIL and it
+    /// is not transferred out, as NSD and Knot do. Set by the service.
+    pub unavailable: bool,
     /// Queries answered from this zone, for `/metrics`; shared by every
     /// build of the zone.
     pub counters: Arc<ZoneCounters>,
@@ -247,9 +255,20 @@ impl Snapshot {
         health: &dyn Fn(&str) -> Option<HealthId>,
         serial: u32,
     ) -> Snapshot {
+        Snapshot::build_with(zones, health, serial, &NameServers::default())
+    }
+
+    /// [`Snapshot::build`], zones without an NS given `nameservers`
+    /// (with no name servers: `ns1.<zone>`, with no address).
+    pub fn build_with<'a>(
+        zones: impl IntoIterator<Item = &'a ZoneSpec>,
+        health: &dyn Fn(&str) -> Option<HealthId>,
+        serial: u32,
+        nameservers: &NameServers,
+    ) -> Snapshot {
         let mut out = Snapshot::default();
         for spec in zones {
-            let zone = Zone::build(spec, health, serial);
+            let zone = Zone::build(spec, health, serial, nameservers);
             out.zones.insert(name_key(&spec.name), Arc::new(zone));
         }
         out
@@ -267,9 +286,10 @@ impl Snapshot {
         spec: &ZoneSpec,
         health: &dyn Fn(&str) -> Option<HealthId>,
         serial: u32,
+        nameservers: &NameServers,
     ) -> Snapshot {
         let mut out = self.clone();
-        let zone = Zone::build(spec, health, serial);
+        let zone = Zone::build(spec, health, serial, nameservers);
         out.zones.insert(name_key(&spec.name), Arc::new(zone));
         out
     }
@@ -281,8 +301,9 @@ impl Snapshot {
         spec: &ZoneSpec,
         health: &dyn Fn(&str) -> Option<HealthId>,
         serial: u32,
+        nameservers: &NameServers,
     ) {
-        let zone = Zone::build(spec, health, serial);
+        let zone = Zone::build(spec, health, serial, nameservers);
         self.zones.insert(name_key(&spec.name), Arc::new(zone));
     }
 
@@ -366,10 +387,23 @@ impl Draft {
 }
 
 impl Zone {
-    fn build(spec: &ZoneSpec, health: &dyn Fn(&str) -> Option<HealthId>, serial: u32) -> Zone {
+    fn build(
+        spec: &ZoneSpec,
+        health: &dyn Fn(&str) -> Option<HealthId>,
+        serial: u32,
+        nameservers: &NameServers,
+    ) -> Zone {
         let mut drafts: FastMap<Box<[u8]>, Draft> = FastMap::default();
         let apex_key = name_key(&spec.name);
-        for r in &spec.records {
+        let generated = nameservers.generated(spec);
+        let mut generated_sets: Vec<(Box<[u8]>, Rtype)> = Vec::new();
+        for r in &generated {
+            let set = (name_key(&r.owner), r.rtype);
+            if !generated_sets.contains(&set) {
+                generated_sets.push(set);
+            }
+        }
+        for r in spec.records.iter().chain(&generated) {
             let draft = drafts
                 .entry(name_key(&r.owner))
                 .or_insert_with(|| Draft::new(r.owner.clone()));
@@ -397,7 +431,18 @@ impl Zone {
         let apex = drafts
             .entry(apex_key.clone())
             .or_insert_with(|| Draft::new(spec.name.clone()));
-        let ns_name = generated_ns(&spec.name);
+        // The generated SOA names the zone's first name server as its
+        // primary (as Route 53 does), or `ns1.<zone>` when it has none.
+        let ns_name = match apex
+            .sets
+            .iter()
+            .find(|s| s.0 == Rtype::NS)
+            .and_then(|s| s.2[0].values.first())
+            .and_then(Value::other)
+        {
+            Some(RData::Ns(ns)) => ns.nsdname().clone(),
+            _ => generated_ns(&spec.name),
+        };
         let declared_serial =
             apex.sets
                 .iter()
@@ -420,12 +465,12 @@ impl Zone {
             );
             apex.sets.push(simple_set(Rtype::SOA, RData::Soa(soa)));
         }
-        let generated_ns = !apex.has(Rtype::NS);
-        if generated_ns {
+        if !apex.has(Rtype::NS) {
             apex.sets.push(simple_set(
                 Rtype::NS,
                 RData::Ns(domain::rdata::Ns::new(ns_name)),
             ));
+            generated_sets.push((apex_key.clone(), Rtype::NS));
         }
         let soa_set = apex.sets.iter().find(|s| s.0 == Rtype::SOA);
         let soa_record = &soa_set.expect("SOA present").2[0];
@@ -492,9 +537,10 @@ impl Zone {
             soa,
             negative_ttl,
             declared_serial,
-            generated_ns,
+            generated: generated_sets.into(),
             nodes: index,
             node_list,
+            unavailable: false,
             counters: ZoneCounters::of_zone(&apex_key),
         }
     }
@@ -516,9 +562,12 @@ impl Zone {
         let mut out = Vec::new();
         for (key, node) in nodes {
             for set in &node.sets {
-                let generated = key == &*apex
-                    && ((set.rtype == Rtype::SOA && self.declared_serial.is_none())
-                        || (set.rtype == Rtype::NS && self.generated_ns));
+                let generated =
+                    (key == &*apex && set.rtype == Rtype::SOA && self.declared_serial.is_none())
+                        || self
+                            .generated
+                            .iter()
+                            .any(|(k, rtype)| &**k == key && *rtype == set.rtype);
                 if generated {
                     continue;
                 }
@@ -687,18 +736,6 @@ fn generated_ns(apex: &DName) -> DName {
     prefixed(apex, "ns1")
 }
 
-fn prefixed(apex: &DName, label: &str) -> DName {
-    let rel = domain::base::RelativeName::<bytes::Bytes>::from_octets(bytes::Bytes::from(
-        [&[label.len() as u8][..], label.as_bytes()].concat(),
-    ))
-    .expect("valid label");
-    match rel.chain(apex) {
-        Ok(chain) => chain.to_name(),
-        // Too long to prefix: use the apex itself.
-        Err(_) => apex.clone(),
-    }
-}
-
 /// The labels of a name key, root side first: sorting by them orders
 /// names as in a zone file (parents before children).
 fn labels_from_root(key: &[u8]) -> Vec<&[u8]> {
@@ -808,6 +845,7 @@ fn build_one(text: &str) -> Zone {
         },
         &|_| None,
         1,
+        &NameServers::default(),
     )
 }
 
@@ -850,7 +888,7 @@ mod tests {
         let b = spec("b.test.", "www 60 A 192.0.2.2\n");
         let first = Snapshot::build(&[a, b], &|_| None, 1);
         let a2 = spec("a.test.", "new 60 A 192.0.2.3\n");
-        let second = first.with_zone(&a2, &|_| None, 2);
+        let second = first.with_zone(&a2, &|_| None, 2, &NameServers::default());
         let zone = |s: &Snapshot, name: &str| {
             let k = key(name);
             s.find_zone(&k).map(|(z, _)| z as *const Zone)
@@ -864,7 +902,7 @@ mod tests {
         assert!(matches!(z.find(&k, apex, Rtype::A), Found::NxDomain));
 
         let c = spec("c.test.", "www 60 A 192.0.2.4\n");
-        let third = second.with_zone(&c, &|_| None, 3);
+        let third = second.with_zone(&c, &|_| None, 3, &NameServers::default());
         assert_eq!(third.zone_count(), 3);
         let fourth = third.without_zone(&DName::from_str("a.test.").unwrap());
         assert_eq!(fourth.zone_count(), 2);
@@ -912,7 +950,12 @@ mod tests {
             }),
             ..routed("al.example.test.", Policy::Simple, "x")
         });
-        let built = Zone::build(&zone, &|id| (id == "c1").then_some(3), 1);
+        let built = Zone::build(
+            &zone,
+            &|id| (id == "c1").then_some(3),
+            1,
+            &NameServers::default(),
+        );
         let back = built.declared_records(&|slot| (slot == 3).then(|| "c1".to_string()));
         let text = |records: &[RecordSpec]| {
             let mut out: Vec<String> = records

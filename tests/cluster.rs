@@ -463,3 +463,57 @@ fn a_killed_node_leaves_the_others_answering_and_catches_up_when_restarted() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A TSIG key made through one node's API signs updates on every node:
+/// keys live in the store like zones, and reach the others the same way.
+#[test]
+fn a_tsig_key_made_on_one_node_signs_updates_on_another() {
+    let data = Data::Postgres.value();
+    let a = node("a", &data);
+    let b = node("b", &data);
+    let (status, body) = post(
+        &format!("{}/v1/zones", a.api_url()),
+        json!({"name": "keys.test."}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, made) = post(
+        &format!("{}/v1/tsig-keys", a.api_url()),
+        json!({"name": "shared.key", "update": [{"name": "*.keys.test.", "types": ["TXT"]}]}),
+    );
+    assert_eq!(status, 201, "{made}");
+    let secret = made["secret"].as_str().unwrap();
+    let script = b.path("nsupdate.txt");
+    std::fs::write(
+        &script,
+        format!(
+            "server {} {}\nzone keys.test.\nupdate add hello.keys.test. 60 TXT \"from b\"\nsend\n",
+            b.addr().ip(),
+            b.addr().port()
+        ),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = std::process::Command::new("nsupdate")
+            .args(["-y", &format!("hmac-sha256:shared.key:{secret}")])
+            .arg(&script)
+            .output()
+            .expect("nsupdate (apt install dnsutils)");
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node b never took the key: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            b.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // And the update, made through b, is answered by a.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while a.dig(&["hello.keys.test", "TXT", "+short"]).trim() != "\"from b\"" {
+        assert!(Instant::now() < deadline, "a never served b's update");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -169,6 +169,7 @@ fn spec(id: &str, kind: CheckKind, port: u16) -> HealthCheckSpec {
         timeout: Duration::from_secs(1),
         invert: false,
         disabled: false,
+        healthy_percent: None,
     }
 }
 

@@ -129,7 +129,15 @@ fn config(dir: &Path, up_port: u16, down_port: u16) -> Config {
     }
     std::fs::write(dir.join("example.test.zone"), zone).unwrap();
 
-    let mut toml = String::new();
+    // The geolocation database of tests/geo/make_db.py, looked up for the
+    // geolocation group below.
+    let status = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/geo/make_db.py"))
+        .arg(dir.join("geo.mmdb"))
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "pip install mmdb-writer");
+    let mut toml = String::from("[server]\ngeoip_database = \"geo.mmdb\"\n\n");
     for i in 0..16 {
         let port = if DOWN.contains(&i) {
             down_port
@@ -187,6 +195,25 @@ fn config(dir: &Path, up_port: u16, down_port: u16) -> Config {
         "health_check = \"c15\"\nweight = 30",
     );
     record("wt", "weighted", "z", "192.0.2.213", "weight = 0");
+    // Geolocation: a US state, a country whose check is down, a
+    // continent and the default.
+    for (set, place, value) in [
+        (
+            "ca",
+            "country = \"US\"\nsubdivision = \"CA\"",
+            "192.0.2.221",
+        ),
+        (
+            "de",
+            "country = \"DE\"\nhealth_check = \"c1\"",
+            "192.0.2.222",
+        ),
+        ("eu", "continent = \"EU\"", "192.0.2.223"),
+        ("as", "continent = \"AS\"", "192.0.2.224"),
+        ("any", "country = \"*\"", "192.0.2.225"),
+    ] {
+        record("geo", "geolocation", set, value, place);
+    }
     // Aliases: a failover pair of aliases to the multivalue and weighted
     // groups, evaluating their health, and a simple alias to the pair.
     for (set, role, target) in [("p", "primary", "multi"), ("s", "secondary", "wt")] {
@@ -292,6 +319,7 @@ const KINDS: &[(&str, &str, u16)] = &[
     ("CNAME below a DNAME", "x.old.example.test.", CNAME),
     ("TC-sized TXT", "big.example.test.", TXT),
     ("alias to a failover pair of aliases", "ap.example.test.", A),
+    ("geolocation, unlocated client", "geo.example.test.", A),
     ("REFUSED", "www.other.example.", A),
 ];
 
@@ -516,6 +544,132 @@ fn dname_synthesis_is_allocation_free() {
     assert_eq!(n, 0);
 }
 
+/// A client subnet option (RFC 7871) for `addr` (an IPv4 or IPv6
+/// address) with source prefix `prefix`.
+fn subnet(addr: &str, prefix: u8) -> Vec<u8> {
+    let addr: std::net::IpAddr = addr.parse().unwrap();
+    let (family, octets): (u16, Vec<u8>) = match addr {
+        std::net::IpAddr::V4(a) => (1, a.octets().to_vec()),
+        std::net::IpAddr::V6(a) => (2, a.octets().to_vec()),
+    };
+    let len = usize::from(prefix).div_ceil(8);
+    let mut option = vec![0, 8];
+    option.extend_from_slice(&(4 + len as u16).to_be_bytes());
+    option.extend_from_slice(&family.to_be_bytes());
+    option.extend_from_slice(&[prefix, 0]);
+    option.extend_from_slice(&octets[..len]);
+    option
+}
+
+/// The geolocation group asked for by clients of every kind the database
+/// tells apart, by client subnet and by source address: (label, client
+/// subnet option, source address, the address answered, scope).
+fn geolocation_cases() -> Vec<(&'static str, Vec<u8>, &'static str, &'static str, u8)> {
+    vec![
+        (
+            "subdivision US-CA",
+            subnet("192.0.2.0", 24),
+            "10.0.0.1",
+            "192.0.2.221",
+            25,
+        ),
+        (
+            "country DE down: continent EU",
+            subnet("198.51.100.0", 24),
+            "10.0.0.1",
+            "192.0.2.223",
+            24,
+        ),
+        (
+            "continent AS",
+            subnet("203.0.113.0", 24),
+            "10.0.0.1",
+            "192.0.2.224",
+            24,
+        ),
+        (
+            "IPv6 subnet, continent EU",
+            subnet("2001:db8::", 48),
+            "10.0.0.1",
+            "192.0.2.223",
+            32,
+        ),
+        // The database holds nothing in 0.0.0.0/2.
+        (
+            "unknown subnet: default",
+            subnet("10.9.0.0", 16),
+            "127.0.0.1",
+            "192.0.2.225",
+            2,
+        ),
+        (
+            "source address FR: continent EU",
+            Vec::new(),
+            "127.0.0.1",
+            "192.0.2.223",
+            0,
+        ),
+        (
+            "subnet of prefix 0: source address BR, default",
+            subnet("0.0.0.0", 0),
+            "127.0.0.2",
+            "192.0.2.225",
+            0,
+        ),
+    ]
+}
+
+#[test]
+fn geolocation_lookups_are_allocation_free() {
+    use domain::base::Message;
+    use domain::base::opt::ClientSubnet;
+    let (published, _dir) = published();
+    assert!(published.geo.is_some(), "database loaded");
+    for (label, option, source, want, scope) in geolocation_cases() {
+        let mut packet = query(3, "geo.example.test.", A, None);
+        packet = with_opt_options(packet, &option);
+        let source: std::net::IpAddr = source.parse().unwrap();
+        let mut out = Vec::with_capacity(usize::from(u16::MAX));
+        let mut scratch = Scratch::seeded(7);
+        let answer = |out: &mut Vec<u8>, scratch: &mut Scratch| {
+            let answered = handler::respond_from(
+                &published,
+                &packet,
+                Transport::Udp,
+                Some(source),
+                out,
+                scratch,
+            );
+            std::hint::black_box(answered.map(|a| a.rcode));
+        };
+        answer(&mut out, &mut scratch);
+        // The case reaches what it is named for.
+        let msg = Message::from_octets(out.as_slice()).unwrap();
+        let values: Vec<String> = msg
+            .answer()
+            .unwrap()
+            .limit_to::<domain::rdata::A>()
+            .map(|r| r.unwrap().data().to_string())
+            .collect();
+        assert_eq!(values, [want], "{label}");
+        let echoed = msg
+            .opt()
+            .and_then(|opt| opt.opt().first::<ClientSubnet>())
+            .map(|s| s.scope_prefix_len());
+        if option.is_empty() {
+            assert_eq!(echoed, None, "{label}: no option asked, none answered");
+        } else {
+            assert_eq!(echoed, Some(scope), "{label}: scope");
+        }
+        let n = allocations_in(|| {
+            for _ in 0..200 {
+                answer(&mut out, &mut scratch);
+            }
+        });
+        assert_eq!(n, 0, "{label}: allocations");
+    }
+}
+
 /// EDNS options: a client cookie (RFC 7873) alone, and with a client
 /// subnet (RFC 7871, 192.0.2.0/24).
 const COOKIE: &[u8] = &[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
@@ -578,8 +732,12 @@ fn published_with_checker() -> (
         .into_iter()
         .map(|(slot, id)| (id, slot))
         .collect();
-    let published =
-        eightfold::publish::publish_with(&config.zones, &|id| slots.get(id).copied(), table);
+    let published = eightfold::publish::publish_with(
+        &config.zones,
+        &|id| slots.get(id).copied(),
+        table,
+        &eightfold::nameservers::NameServers::default(),
+    );
     (Arc::new(ArcSwap::from_pointee(published)), runtime, up, dir)
 }
 

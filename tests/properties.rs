@@ -485,7 +485,7 @@ proptest! {
         let healthy: Vec<bool> = set.records.iter().map(|r| is_healthy(r, health)).collect();
         let any_healthy = healthy.iter().any(|&h| h);
         for _ in 0..8 {
-            select(&set, |h| health[h as usize], &mut rng, &mut out);
+            select(&set, |h| health[h as usize], &eightfold::routing::Unlocated, &mut rng, &mut out);
             for p in &out {
                 let r = set.records.get(usize::from(p.record));
                 prop_assert!(r.is_some_and(|r| usize::from(p.value) < r.values.len()), "pick out of range {p:?}");
@@ -513,7 +513,7 @@ proptest! {
                     }
                 }
                 Policy::Geolocation => {
-                    // Without location data only the default answers.
+                    // A client of unknown place gets the default alone.
                     let default = set.records.iter().position(|r| r.location.as_deref() == Some(&eightfold::model::Location::Default));
                     prop_assert_eq!(out.first().map(|p| usize::from(p.record)), default);
                 }

@@ -7,7 +7,8 @@
 
 use std::process::Command;
 
-const PIP_LINE: &str = "pip install boto3 awscli dnspython pytest octodns octodns-route53";
+const PIP_LINE: &str =
+    "pip install boto3 awscli dnspython pytest octodns octodns-route53 mmdb-writer";
 
 #[test]
 fn boto3_and_the_aws_cli_work_unchanged() {
@@ -15,7 +16,7 @@ fn boto3_and_the_aws_cli_work_unchanged() {
     let probe = Command::new("python3")
         .args([
             "-c",
-            "import boto3, botocore, awscli, dns.message, pytest, octodns, octodns_route53",
+            "import boto3, botocore, awscli, dns.message, pytest, octodns, octodns_route53, mmdb_writer",
         ])
         .output();
     match probe {

@@ -5,57 +5,9 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::Server;
-
-/// A loopback HTTP backend answering 200 while `up`, else 503.
-struct Backend {
-    port: u16,
-    up: Arc<AtomicBool>,
-}
-
-impl Backend {
-    fn start(up: bool) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let flag = Arc::new(AtomicBool::new(up));
-        let state = flag.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let state = state.clone();
-                std::thread::spawn(move || {
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buf) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let response: &[u8] = if state.load(Ordering::SeqCst) {
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nOK\n"
-                    } else {
-                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n\r\nDOWN\n"
-                    };
-                    let _ = stream.write_all(response);
-                    let _ = stream.flush();
-                });
-            }
-        });
-        Backend { port, up: flag }
-    }
-
-    fn set_up(&self, up: bool) {
-        self.up.store(up, Ordering::SeqCst);
-    }
-}
+use common::{Backend, Server};
 
 /// A `[[health_check]]` entry for `backend`.
 fn check(id: &str, backend: &Backend, threshold: u32) -> String {

@@ -321,3 +321,211 @@ fn check_refuses_bad_update_rules_with_located_messages() {
         "{stderr}"
     );
 }
+
+/// RFC 6891 §7: a request with an OPT gets one back, on updates too, with
+/// the server cookie the answer path would give (RFC 7873), before the
+/// TSIG (which must stay last); a request without an OPT gets none.
+#[test]
+fn updates_with_edns_are_answered_with_an_opt_and_a_server_cookie() {
+    let s = server();
+    let script = format!(
+        r#"
+import dns.update, dns.query, dns.tsigkeyring, dns.rcode, dns.edns
+keyring = dns.tsigkeyring.from_text({{"acme.key.": "{SECRET}"}})
+ip, port = "{ip}", {port}
+client = bytes.fromhex("0102030405060708")
+def update(signed=True, cookie=True):
+    u = dns.update.UpdateMessage("dyn.test.", keyring=keyring if signed else None,
+                                 keyname="acme.key." if signed else None)
+    if cookie is not None:
+        u.use_edns(0, options=[dns.edns.GenericOption(dns.edns.COOKIE, client)] if cookie else [])
+    u.add("_acme-challenge.e", 60, "TXT", '"edns"')
+    return u
+def show(label, r):
+    cookies = [o for o in r.options if o.otype == dns.edns.COOKIE]
+    c = cookies[0].to_wire() if cookies else b""
+    print(label, dns.rcode.to_text(r.rcode()), "edns", r.edns,
+          "cookie", c[:8] == client and len(c) == 24,
+          "tsig-last", r.had_tsig)
+show("udp", dns.query.udp(update(), ip, port=port, timeout=5))
+show("tcp", dns.query.tcp(update(), ip, port=port, timeout=5))
+show("plain-edns", dns.query.tcp(update(cookie=False), ip, port=port, timeout=5))
+show("no-edns", dns.query.tcp(update(cookie=None), ip, port=port, timeout=5))
+show("unsigned", dns.query.tcp(update(signed=False), ip, port=port, timeout=5))
+"#,
+        ip = s.addr().ip(),
+        port = s.addr().port()
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .expect("python3 with dnspython (pip install dnspython)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "udp NOERROR edns 0 cookie True tsig-last True",
+            "tcp NOERROR edns 0 cookie True tsig-last True",
+            "plain-edns NOERROR edns 0 cookie False tsig-last True",
+            "no-edns NOERROR edns -1 cookie False tsig-last True",
+            "unsigned REFUSED edns 0 cookie True tsig-last False",
+        ],
+        "stderr: {stderr}\nlogs: {}",
+        s.logs()
+    );
+}
+
+fn delete(url: &str) -> (u16, Value) {
+    let mut r = agent().delete(url).call().unwrap();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (
+        r.status().as_u16(),
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+fn get(url: &str) -> (u16, Value) {
+    let mut r = agent().get(url).call().unwrap();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (
+        r.status().as_u16(),
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+/// A key made through `/v1/tsig-keys` signs updates within its rules at
+/// once, survives a restart, and stops working the moment it is deleted;
+/// its secret is shown only in the reply that made it; the config file's
+/// keys cannot be shadowed or deleted; bad keys are refused by field.
+#[test]
+fn tsig_keys_made_through_the_api_sign_updates_until_deleted() {
+    let s = server();
+    let api = s.api_url();
+    let (status, made) = post(
+        &format!("{api}/v1/tsig-keys"),
+        json!({"name": "tenant.key", "update": [{"name": "_acme-challenge.*.dyn.test.", "types": ["TXT"]}]}),
+    );
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["name"], "tenant.key.");
+    assert_eq!(made["algorithm"], "hmac-sha256");
+    assert_eq!(made["source"], "api");
+    let secret = made["secret"].as_str().expect("the new secret").to_string();
+    let decoded = Command::new("base64")
+        .args(["-d"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(secret.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(decoded.stdout.len(), 32, "a 256-bit secret: {secret}");
+
+    let tenant = key("tenant.key", &secret);
+    let (ok, out) = nsupdate(
+        &s,
+        &["-y", &tenant],
+        "zone dyn.test.\nupdate add _acme-challenge.www.dyn.test. 60 TXT \"tenant\"",
+    );
+    assert!(ok, "{out}\n{}", s.logs());
+    assert_eq!(
+        s.dig(&["_acme-challenge.www.dyn.test", "TXT", "+short"])
+            .trim(),
+        "\"tenant\""
+    );
+    // Its rules hold: an A record is outside them.
+    let (ok, out) = nsupdate(
+        &s,
+        &["-y", &tenant],
+        "zone dyn.test.\nupdate add other.dyn.test. 60 A 192.0.2.9",
+    );
+    assert!(!ok && out.contains("REFUSED"), "{out}");
+
+    // Reads never show a secret; the config file's keys are listed too.
+    let (status, list) = get(&format!("{api}/v1/tsig-keys"));
+    assert_eq!(status, 200);
+    let names: Vec<&str> = list["tsig_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["acme.key.", "read.key.", "tenant.key."], "{list}");
+    assert!(!list.to_string().contains("secret"), "{list}");
+    let (status, one) = get(&format!("{api}/v1/tsig-keys/TENANT.key"));
+    assert_eq!(status, 200, "{one}");
+    assert!(one.get("secret").is_none(), "{one}");
+    assert_eq!(one["update"][0]["types"], json!(["TXT"]));
+
+    // One owner per name; bad fields named; config keys stay.
+    let refusals = [
+        (json!({"name": "tenant.key"}), 409, "already exists"),
+        (json!({"name": "ACME.key."}), 409, "config file"),
+        (
+            json!({"name": "old.key", "algorithm": "hmac-md5", "secret": SECRET}),
+            400,
+            "HMAC-MD5",
+        ),
+        (
+            json!({"name": "bad.key", "secret": "not base64!"}),
+            400,
+            "not base64",
+        ),
+        (
+            json!({"name": "rule.key", "update": [{"name": "relative", "types": ["TXT"]}]}),
+            400,
+            "absolute",
+        ),
+        (json!({"name": "x.key", "colour": "red"}), 400, "colour"),
+    ];
+    for (body, want, needle) in refusals {
+        let (status, reply) = post(&format!("{api}/v1/tsig-keys"), body.clone());
+        assert_eq!(status, want, "{body} -> {reply}");
+        assert!(reply.to_string().contains(needle), "{body} -> {reply}");
+    }
+    let (status, reply) = delete(&format!("{api}/v1/tsig-keys/acme.key"));
+    assert_eq!(status, 409, "{reply}");
+    assert_eq!(reply["error"]["code"], "FileManaged", "{reply}");
+
+    // The key is in the store: a restarted server knows it.
+    let dir = s.kill();
+    let config = dir.path().join("eightfold.toml");
+    let s = Server::spawn(
+        dir,
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--dns",
+            "127.0.0.1:0",
+        ],
+    );
+    let api = s.api_url();
+    let (ok, out) = nsupdate(
+        &s,
+        &["-y", &tenant],
+        "zone dyn.test.\nupdate add _acme-challenge.api.dyn.test. 60 TXT \"after restart\"",
+    );
+    assert!(ok, "{out}\n{}", s.logs());
+
+    // Deleted: the next update is BADKEY, and changes nothing.
+    let (status, reply) = delete(&format!("{api}/v1/tsig-keys/tenant.key"));
+    assert_eq!(status, 204, "{reply}");
+    let (ok, out) = nsupdate(
+        &s,
+        &["-y", &tenant],
+        "zone dyn.test.\nupdate add _acme-challenge.gone.dyn.test. 60 TXT \"gone\"",
+    );
+    assert!(!ok, "{out}");
+    let dig = s.dig(&["_acme-challenge.gone.dyn.test", "TXT"]);
+    assert_eq!(common::status(&dig), "NXDOMAIN", "{dig}");
+    let (status, _) = get(&format!("{api}/v1/tsig-keys/tenant.key"));
+    assert_eq!(status, 404);
+    let (status, _) = delete(&format!("{api}/v1/tsig-keys/tenant.key"));
+    assert_eq!(status, 404);
+}

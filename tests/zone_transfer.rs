@@ -107,6 +107,8 @@ fn a_keyed_rule_transfers_signed_and_refuses_the_unsigned_and_other_zones() {
         "www.example.test. 300 IN A 192.0.2.2",
         "fo.example.test. 300 IN A 192.0.2.20",
         "example.test. 3600 IN NS ns1.example.test.",
+        // The generated name server's address (docs/dns.md#generated-soa-and-ns).
+        "ns1.example.test. 3600 IN A 127.0.0.1",
     ] {
         assert!(records.iter().any(|r| r == want), "missing {want}: {out}");
     }
@@ -114,7 +116,7 @@ fn a_keyed_rule_transfers_signed_and_refuses_the_unsigned_and_other_zones() {
         !out.contains("192.0.2.10"),
         "the failed primary is not transferred: {out}"
     );
-    assert_eq!(records.len(), 6, "{out}");
+    assert_eq!(records.len(), 7, "{out}");
     // The TSIG of every message verified (dig says so when one does not).
     assert!(!out.contains("verify"), "{out}");
 
@@ -278,10 +280,10 @@ fn a_zone_larger_than_a_message_streams_in_signed_messages_that_dig_and_kdig_ver
         &out[out.len().saturating_sub(2000)..]
     );
     let records = transferred(&out);
-    // SOA, 3,000 TXT, NS, SOA.
+    // SOA, 3,000 TXT, NS, the name server's address, SOA.
     assert_eq!(
         records.len(),
-        3003,
+        3004,
         "{}",
         &out[out.len().saturating_sub(2000)..]
     );
@@ -300,7 +302,7 @@ fn a_zone_larger_than_a_message_streams_in_signed_messages_that_dig_and_kdig_ver
     assert!(messages > 1, "{messages} message(s)");
     let kdig = kdig(&s, &["big.test", "AXFR", "-y", &key()]);
     let tail = &kdig[kdig.len().saturating_sub(1000)..];
-    assert!(kdig.contains("messages, 3003 records)"), "{tail}");
+    assert!(kdig.contains("messages, 3004 records)"), "{tail}");
     // kdig warns when a message's TSIG does not verify.
     assert!(
         !kdig.contains("WARNING") && !kdig.contains("failed"),

@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 pub use error::ApiError;
 
 use crate::input::HealthCheckInput;
-use crate::service::{ChangeBatch, Service, ServiceError};
+use crate::service::{ChangeBatch, Service, ServiceError, TsigKeyInput};
 
 /// Largest request body accepted: room for a full 1,000-change batch.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -72,6 +72,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/health-checks/{id}/override", post(set_override))
         .route("/health-events", get(list_events))
         .route("/nodes", get(list_nodes))
+        .route("/tsig-keys", get(list_keys).post(create_key))
+        .route("/tsig-keys/{name}", get(get_key).delete(delete_key))
         .route("/test-answer", get(test_answer));
     Router::new()
         .nest("/v1", v1)
@@ -319,6 +321,35 @@ async fn delete_check(
     JsonPath(id): JsonPath<String>,
 ) -> Result<Response, ApiError> {
     call(&s, move |svc| svc.delete_check(&id)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_keys(State(s): State<ApiState>) -> Result<Response, ApiError> {
+    let keys = call(&s, |svc| Ok(svc.tsig_keys())).await?;
+    Ok(ok(StatusCode::OK, serde_json::json!({ "tsig_keys": keys })))
+}
+
+async fn create_key(
+    State(s): State<ApiState>,
+    JsonBody(input): JsonBody<TsigKeyInput>,
+) -> Result<Response, ApiError> {
+    let info = call(&s, move |svc| svc.create_tsig_key(input)).await?;
+    Ok(ok(StatusCode::CREATED, info))
+}
+
+async fn get_key(
+    State(s): State<ApiState>,
+    JsonPath(name): JsonPath<String>,
+) -> Result<Response, ApiError> {
+    let info = call(&s, move |svc| svc.tsig_key(&name)).await?;
+    Ok(ok(StatusCode::OK, info))
+}
+
+async fn delete_key(
+    State(s): State<ApiState>,
+    JsonPath(name): JsonPath<String>,
+) -> Result<Response, ApiError> {
+    call(&s, move |svc| svc.delete_tsig_key(&name)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -18,8 +18,8 @@ use std::net::IpAddr;
 use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use domain::base::Serial;
 use domain::base::opt::cookie::{Cookie, StandardServerCookie};
+use domain::base::{Message, Serial};
 use rand::RngCore;
 
 /// Length of a client cookie and the standard server cookie together.
@@ -85,6 +85,18 @@ pub struct Answer {
     /// The request carried a server cookie this server (or one sharing its
     /// secret) made for this client within the last hour.
     pub valid: bool,
+}
+
+/// The COOKIE option's data answering `request`'s cookie from `client`,
+/// when the request carries one: for the responses written off the answer
+/// path (transfers, updates), which need no rate-limit exemption.
+pub fn for_request(
+    request: &Message<&[u8]>,
+    client: IpAddr,
+    secret: &CookieSecret,
+) -> Option<[u8; RESPONSE_LEN]> {
+    let cookie = request.opt()?.opt().first::<Cookie>()?;
+    Some(answer(&cookie, client.to_canonical(), secret, SystemTime::now()).data)
 }
 
 /// The answer to `cookie`, sent from `client`, at `now`.

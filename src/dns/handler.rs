@@ -24,6 +24,7 @@ use domain::base::message_builder::{
 };
 use domain::base::name::{ParsedName, ToLabelIter};
 use domain::base::opt::cookie::Cookie;
+use domain::base::opt::{ClientSubnet, ComposeOptData};
 use domain::base::record::ComposeRecord;
 use domain::base::wire::{Compose, Composer};
 use domain::base::{Message, MessageBuilder, Name, Record, Ttl};
@@ -34,10 +35,11 @@ use rand::rngs::SmallRng;
 
 use super::cookie::{self, CookieSecret};
 use super::signed::{self, Signer, Verified};
+use crate::geo::{GeoDatabase, Located};
 use crate::health::HealthTable;
 use crate::metrics::ZoneCounters;
-use crate::model::{DName, RData};
-use crate::routing::{self, Pick};
+use crate::model::{DName, Place, RData};
+use crate::routing::{self, Locate, Pick};
 use crate::snapshot::{Found, NameKey, Node, RecordSet, Snapshot, Value, Zone};
 use crate::tsig::KeyRing;
 
@@ -57,6 +59,10 @@ pub struct Published {
     pub cookie_secret: CookieSecret,
     /// The server's identifier for NSID (RFC 5001); `None`: not sent.
     pub nsid: Option<Arc<[u8]>>,
+    /// Where clients are, for geolocation routing (`[server]
+    /// geoip_database`); `None`: every client is where no location but
+    /// the default (`*`) holds.
+    pub geo: Option<Arc<GeoDatabase>>,
 }
 
 impl Published {
@@ -70,6 +76,7 @@ impl Published {
             transfers: self.transfers.clone(),
             cookie_secret: self.cookie_secret,
             nsid: self.nsid.clone(),
+            geo: self.geo.clone(),
         }
     }
 }
@@ -144,12 +151,53 @@ struct Edns {
     cookie: Option<[u8; cookie::RESPONSE_LEN]>,
     /// The request asks for the server's identifier (RFC 5001).
     nsid: bool,
+    /// The request's EDNS Client Subnet option (RFC 7871), answered
+    /// with the scope the answer holds for.
+    subnet: Option<ClientSubnet>,
 }
 
 impl Edns {
     /// Bytes the response's OPT record takes.
     fn opt_len(&self) -> usize {
-        OPT_LEN + self.cookie.map_or(0, |c| 4 + c.len())
+        OPT_LEN
+            + self.cookie.map_or(0, |c| 4 + c.len())
+            + self
+                .subnet
+                .map_or(0, |s| 4 + usize::from(ComposeOptData::compose_len(&s)))
+    }
+}
+
+/// The client as geolocation routing sees it: the address of the EDNS
+/// Client Subnet option when the request has one with a non-zero source
+/// prefix (a prefix of 0 gives no address, RFC 7871), else the
+/// request's source. Looked up at most once, and only when a geolocation
+/// group asks; that it was asked is what sets the response's scope.
+struct Client<'a> {
+    geo: Option<&'a GeoDatabase>,
+    addr: Option<IpAddr>,
+    located: Cell<Option<Located>>,
+}
+
+impl Client<'_> {
+    /// The scope prefix of the response's client subnet option: the
+    /// database network's length when the answer depended on the client's
+    /// place, else 0 (the answer holds for every client).
+    fn scope(&self) -> u8 {
+        self.located.get().map_or(0, |l| l.prefix)
+    }
+}
+
+impl Locate for Client<'_> {
+    fn place(&self) -> Option<Place> {
+        if let Some(located) = self.located.get() {
+            return located.place;
+        }
+        let located = match (self.geo, self.addr) {
+            (Some(geo), Some(addr)) => geo.locate(addr),
+            _ => Located::default(),
+        };
+        self.located.set(Some(located));
+        located.place
     }
 }
 
@@ -272,6 +320,14 @@ pub fn respond_from<'p>(
         }
     }
     let signed = signer.is_some();
+    let subnet = edns
+        .and_then(|e| e.subnet)
+        .filter(|s| s.source_prefix_len() > 0);
+    let client_place = Client {
+        geo: published.geo.as_deref(),
+        addr: subnet.map(|s| s.addr()).or(client),
+        located: Cell::new(None),
+    };
     let reserve = signer
         .as_ref()
         .map_or(0, |s| usize::from(s.key().compose_len()));
@@ -287,6 +343,7 @@ pub fn respond_from<'p>(
             .nsid
             .as_deref()
             .filter(|_| edns.is_some_and(|e| e.nsid)),
+        client: client_place,
         limit: limit - reserve,
     };
     let mut zone = None;
@@ -321,6 +378,8 @@ struct Query<'a> {
     /// The server's identifier, when the request asked for it and one is
     /// configured.
     nsid: Option<&'a [u8]>,
+    /// Where the client is, for geolocation groups.
+    client: Client<'a>,
     /// Size limit, less the room the response's TSIG takes.
     limit: usize,
 }
@@ -393,12 +452,21 @@ fn request_extras<'a>(msg: &'a Message<&'a [u8]>) -> Result<Extras<'a>, ExtrasEr
     let Some(opt) = opt else {
         return Ok(extras);
     };
-    let edns = Edns {
+    let mut edns = Edns {
         payload: opt.udp_payload_size(),
         dnssec_ok: opt.dnssec_ok(),
         cookie: None,
         // RFC 5001 §2.1: an NSID option, empty, asks for it.
         nsid: opt.opt().first::<domain::base::opt::Nsid<_>>().is_some(),
+        subnet: None,
+    };
+    // RFC 7871 §6: an option whose family is unknown, whose prefix is
+    // longer than its address or whose address has bits set past the
+    // prefix is FORMERR (the parser refuses each).
+    edns.subnet = match opt.opt().iter::<ClientSubnet>().next() {
+        Some(Ok(subnet)) => Some(subnet),
+        Some(Err(_)) => return Err(Malformed),
+        None => None,
     };
     // A cookie of a length RFC 7873 §5.2.2 does not allow (client part
     // not 8 bytes, server part not 8 to 32) is FORMERR.
@@ -494,6 +562,12 @@ fn write_answer<'p>(
         return Ok(Rcode::REFUSED);
     };
     *answering = Some(zone);
+    if zone.unavailable {
+        // A secondary zone with no current data (xfr::secondary).
+        answer.header_mut().set_rcode(Rcode::SERVFAIL);
+        finish(&mut answer.additional(), query);
+        return Ok(Rcode::SERVFAIL);
+    }
     // A signed request for a zone served here whose key is not
     // configured (BADKEY) or whose MAC is wrong (BADSIG), RFC 8945 §5.2.2. As Knot: after the zone is
     // found (outside every zone: REFUSED), with the question.
@@ -523,7 +597,13 @@ fn write_answer<'p>(
                     .then(|| node.set(Rtype::CNAME))
                     .flatten();
                 if let Some(cname) = cname {
-                    routing::select(cname, healthy, &mut scratch.rng, &mut scratch.picks);
+                    routing::select(
+                        cname,
+                        healthy,
+                        &query.client,
+                        &mut scratch.rng,
+                        &mut scratch.picks,
+                    );
                     push_picks(&mut answer, &owner, cname, &scratch.picks)?;
                     let target = scratch.picks.first().and_then(|p| {
                         match cname.records[p.record as usize].values[p.value as usize].other() {
@@ -554,16 +634,19 @@ fn write_answer<'p>(
                         snapshot,
                         set,
                         &healthy,
+                        &query.client,
                         &mut scratch.rng,
                         &mut scratch.picks,
                     )
                 });
                 outcome = match answering {
-                    Some(set) => {
+                    // Nothing picked: a geolocation group with no record
+                    // for the client's place and no default.
+                    Some(set) if !scratch.picks.is_empty() => {
                         push_picks(&mut answer, &owner, set, &scratch.picks)?;
                         Outcome::Positive(Some(set))
                     }
-                    None => Outcome::NoData,
+                    _ => Outcome::NoData,
                 };
                 break;
             }
@@ -636,7 +719,13 @@ fn write_answer<'p>(
         }
         Outcome::Referral(cut) => {
             if let Some(ns) = cut.set(Rtype::NS) {
-                routing::select(ns, healthy, &mut scratch.rng, &mut scratch.picks);
+                routing::select(
+                    ns,
+                    healthy,
+                    &query.client,
+                    &mut scratch.rng,
+                    &mut scratch.picks,
+                );
                 // Referrals are only given for the query name itself
                 // (hop 0), so the cut is one of its ancestors.
                 let owner = in_question(query, &cut.name);
@@ -650,11 +739,11 @@ fn write_answer<'p>(
     // truncated (RFC 2181 §9).
     match &outcome {
         Outcome::Positive(Some(set)) => {
-            add_addresses(&mut additional, zone, set, health, scratch);
+            add_addresses(&mut additional, zone, set, health, &query.client, scratch);
         }
         Outcome::Referral(cut) => {
             if let Some(ns) = cut.set(Rtype::NS) {
-                add_addresses(&mut additional, zone, ns, health, scratch);
+                add_addresses(&mut additional, zone, ns, health, &query.client, scratch);
             }
         }
         _ => {}
@@ -705,6 +794,21 @@ fn finish_with<T: Composer>(
                 opt.push_raw_option(OptionCode::NSID, nsid.len() as u16, |target| {
                     target.append_slice(nsid)
                 })?;
+            }
+            if let Some(subnet) = edns.subnet {
+                // RFC 7871: family, source prefix and address as
+                // asked, with the scope the answer holds for.
+                // A source prefix of 0 located nothing by the option.
+                let scope = if subnet.source_prefix_len() > 0 {
+                    query.client.scope()
+                } else {
+                    0
+                };
+                opt.push(&ClientSubnet::new(
+                    subnet.source_prefix_len(),
+                    scope,
+                    subnet.addr(),
+                ))?;
             }
             push_cookie(opt, edns.cookie.as_ref())
         });
@@ -797,6 +901,7 @@ fn add_addresses<T: Composer>(
     zone: &Zone,
     set: &RecordSet,
     health: &HealthTable,
+    client: &dyn Locate,
     scratch: &mut Scratch,
 ) {
     for pick in &scratch.picks {
@@ -819,6 +924,7 @@ fn add_addresses<T: Composer>(
             routing::select(
                 addrs,
                 |id| health.is_healthy(id),
+                client,
                 &mut scratch.rng,
                 &mut scratch.extra_picks,
             );
@@ -1034,7 +1140,7 @@ fn write_error(
 }
 
 /// Adds the response's COOKIE option, when there is one.
-pub(super) fn push_cookie<T: Composer>(
+pub(crate) fn push_cookie<T: Composer>(
     opt: &mut domain::base::message_builder::OptBuilder<'_, T>,
     cookie: Option<&[u8; cookie::RESPONSE_LEN]>,
 ) -> Result<(), T::AppendError> {

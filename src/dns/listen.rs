@@ -136,6 +136,8 @@ pub struct Shared {
     pub tcp_v6_prefix: u8,
     /// Applies dynamic updates (RFC 2136); `None` answers them NOTIMP.
     pub updater: Option<Arc<dyn super::update::Updater>>,
+    /// Decides on NOTIFY for secondary zones; `None` answers it NOTIMP.
+    pub notified: Option<Arc<dyn super::notified::Notifiable>>,
 }
 
 impl Shared {
@@ -151,6 +153,7 @@ impl Shared {
             limiter,
             tcp_v6_prefix,
             updater: None,
+            notified: None,
         }
     }
 }

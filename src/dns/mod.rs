@@ -5,6 +5,7 @@
 pub mod cookie;
 pub mod handler;
 pub mod listen;
+pub mod notified;
 pub mod rrl;
 pub mod signed;
 pub mod tcp;

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::handler::{self, Published, Scratch, Transport};
 use super::listen::Shared;
+use super::notified;
 use super::transfer;
 use super::update;
 
@@ -317,7 +318,24 @@ async fn connection(
             continue;
         }
         // Dynamic update leaves the answer path here (`dns::update`).
-        if let Some(answer) = update::answer(shared.updater.as_ref(), &request[..len]).await {
+        if let Some(answer) = update::answer(shared.updater.as_ref(), &request[..len], client).await
+        {
+            if !answer.is_empty() {
+                frame.clear();
+                frame.extend_from_slice(&(answer.len() as u16).to_be_bytes());
+                frame.extend_from_slice(&answer);
+                match tokio::time::timeout(IDLE_TIMEOUT, write.write_all(&frame)).await {
+                    Ok(result) => result?,
+                    Err(_) => return Ok(()),
+                }
+            }
+            continue;
+        }
+        if let Some(zones) = &shared.notified
+            && notified::is_notify(&request[..len])
+        {
+            let keys = shared.published.load().keys.clone();
+            let answer = notified::answer(&**zones, &keys, &request[..len], client);
             if !answer.is_empty() {
                 frame.clear();
                 frame.extend_from_slice(&(answer.len() as u16).to_be_bytes());

@@ -11,7 +11,6 @@
 //! this means for a secondary's answers.
 
 use std::net::IpAddr;
-use std::time::SystemTime;
 
 use domain::base::iana::{Class, Opcode, OptRcode, OptionCode, Rcode, Rtype, TsigRcode};
 use domain::base::message_builder::StaticCompressor;
@@ -84,13 +83,7 @@ impl<'a> Transfer<'a> {
     /// from `client` is answered.
     pub fn start(published: &'a Published, request: &'a [u8], client: IpAddr) -> Transfer<'a> {
         let msg = Message::from_octets(request).expect("checked by is_transfer");
-        let cookie = msg
-            .opt()
-            .and_then(|opt| opt.opt().first::<domain::base::opt::cookie::Cookie>())
-            .map(|c| {
-                let secret = &published.cookie_secret;
-                super::cookie::answer(&c, client.to_canonical(), secret, SystemTime::now()).data
-            });
+        let cookie = super::cookie::for_request(&msg, client, &published.cookie_secret);
         let mut transfer = Transfer {
             request: msg,
             plan: Plan::Refuse(OptRcode::FORMERR),
@@ -129,6 +122,11 @@ impl<'a> Transfer<'a> {
             transfer.plan = Plan::Refuse(OptRcode::NOTAUTH);
             return transfer;
         };
+        // A secondary zone with no current data has nothing to hand on.
+        if zone.unavailable {
+            transfer.plan = Plan::Refuse(OptRcode::SERVFAIL);
+            return transfer;
+        }
         if !published
             .transfers
             .of(&zone.apex)

@@ -18,13 +18,14 @@
 //!             (per worker buffers; one snapshot load per batch)
 //! ```
 
-use std::net::UdpSocket;
+use std::net::{IpAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
 use super::handler::{self, Scratch, Transport};
 use super::listen::Shared;
+use super::notified;
 use super::rrl::{self, Verdict};
 use super::update;
 
@@ -54,6 +55,7 @@ pub fn serve(socket: UdpSocket, shared: Shared, worker: usize, shutdown: Cancell
         metrics,
         limiter,
         updater,
+        notified: notifiable,
         ..
     } = shared;
     if let Err(e) = socket.set_read_timeout(Some(SHUTDOWN_POLL)) {
@@ -85,7 +87,18 @@ pub fn serve(socket: UdpSocket, shared: Shared, worker: usize, shutdown: Cancell
                     && update::is_update(request)
                 {
                     // Copied, so the batch keeps its own buffer.
-                    let answer = updater.update(request);
+                    let client = peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+                    let answer = updater.update(request, client);
+                    response.clear();
+                    response.extend_from_slice(&answer);
+                    return !answer.is_empty();
+                }
+                // So is a NOTIFY for a secondary zone (`dns::notified`):
+                // rare, and no I/O here but a channel send.
+                if let (Some(zones), Some(peer)) = (&notifiable, peer)
+                    && notified::is_notify(request)
+                {
+                    let answer = notified::answer(&**zones, &snapshot.keys, request, peer);
                     response.clear();
                     response.extend_from_slice(&answer);
                     return !answer.is_empty();
@@ -399,6 +412,7 @@ mod tests {
             limiter: None,
             tcp_v6_prefix: 64,
             updater: None,
+            notified: None,
         };
         let worker = {
             let shutdown = shutdown.clone();

@@ -4,13 +4,14 @@
 //! by `crate::update` over the service). DNS itself still touches no
 //! store: it only knows this trait.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// Applies a dynamic update and writes its response.
 pub trait Updater: Send + Sync {
-    /// The complete response to the UPDATE `request` (the caller checked
-    /// its opcode); empty when it deserves none.
-    fn update(&self, request: &[u8]) -> Vec<u8>;
+    /// The complete response to the UPDATE `request` from `client` (the
+    /// caller checked its opcode); empty when it deserves none.
+    fn update(&self, request: &[u8], client: IpAddr) -> Vec<u8>;
 }
 
 /// The opcode of an UPDATE (RFC 2136 §1).
@@ -26,14 +27,18 @@ pub fn is_update(request: &[u8]) -> bool {
 /// The response to `request` when it is an UPDATE and updates are
 /// served; `None` sends it down the usual path (which answers NOTIMP).
 /// The update runs on a blocking thread: it writes the store.
-pub async fn answer(updater: Option<&Arc<dyn Updater>>, request: &[u8]) -> Option<Vec<u8>> {
+pub async fn answer(
+    updater: Option<&Arc<dyn Updater>>,
+    request: &[u8],
+    client: IpAddr,
+) -> Option<Vec<u8>> {
     let updater = updater?;
     if !is_update(request) {
         return None;
     }
     let updater = updater.clone();
     let request = request.to_vec();
-    tokio::task::spawn_blocking(move || updater.update(&request))
+    tokio::task::spawn_blocking(move || updater.update(&request, client))
         .await
         .ok()
 }

@@ -48,8 +48,13 @@ pub struct CheckStatus {
     pub id: String,
     /// The state DNS follows.
     pub healthy: bool,
-    /// The state the probe results alone give, override aside.
+    /// The state the probe results alone give (the cluster's vote on
+    /// them, in a cluster), override aside.
     pub measured: bool,
+    /// This node's own observation (threshold applied, before `invert`).
+    pub observed: bool,
+    /// The check's own `healthy_percent`, if it sets one.
+    pub healthy_percent: Option<u8>,
     /// The operator's override, if any.
     pub forced: Option<bool>,
     /// Whether the checker probes it (not calculated, not disabled).
@@ -81,9 +86,33 @@ pub struct Checker {
 /// Called with the check id and every transition, e.g. to persist it.
 pub type OnChange = Arc<dyn Fn(&str, &Transition) + Send + Sync>;
 
+/// The cluster's vote, as the checker sees it (issue 11): where this
+/// node's observations go and what the nodes decide from them. Without
+/// one (a single node), this node's observation decides alone.
+pub trait Electorate: Send + Sync + 'static {
+    /// This node's name, for the reasons of the transitions it decides
+    /// (nodes of one store share an event log).
+    fn node(&self) -> &str;
+    /// This node's observation of `check` changed, or the check started
+    /// here: publish it. Must not block (the checker holds its lock).
+    fn observed(&self, check: &str, healthy: bool, reason: &str, at: SystemTime);
+    /// The measured state (before `invert`) the nodes' votes give `check`
+    /// at `now`, this node's current observation being `own`, and the
+    /// votes behind it in words.
+    fn decide(
+        &self,
+        check: &str,
+        own: bool,
+        healthy_percent: Option<u8>,
+        now: SystemTime,
+    ) -> (bool, String);
+}
+
 struct Inner {
     /// Told of every transition after the start.
     on_change: Option<OnChange>,
+    /// The cluster's vote; `None`: this node's observations decide.
+    electorate: Option<Arc<dyn Electorate>>,
     /// Builds each check's probe (the network probes read the shared
     /// target policy at every probe).
     make_probe: MakeProbe,
@@ -152,7 +181,7 @@ impl Checker {
             specs,
             shutdown,
             &HashMap::new(),
-            None,
+            (None, None),
             real_probes(Arc::default()),
         )
     }
@@ -161,14 +190,16 @@ impl Checker {
     /// (by check id: the states saved before a restart of the process), and
     /// calling `on_change` with every transition from then on. Probes
     /// connect only where `targets` allows at the time of each probe.
+    /// With an `electorate`, this node's observations are published to it
+    /// and states follow its vote.
     pub fn resume(
         specs: Vec<HealthCheckSpec>,
         shutdown: CancellationToken,
         seeds: &HashMap<String, Seed>,
-        on_change: Option<OnChange>,
+        hooks: (Option<OnChange>, Option<Arc<dyn Electorate>>),
         targets: SharedPolicy,
     ) -> Checker {
-        Checker::start_full(specs, shutdown, seeds, on_change, real_probes(targets))
+        Checker::start_full(specs, shutdown, seeds, hooks, real_probes(targets))
     }
 
     /// As [`Checker::start`], with `make_probe` building each check's probe.
@@ -179,14 +210,20 @@ impl Checker {
         on_change: Option<OnChange>,
         make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn> + Send + Sync + 'static,
     ) -> Checker {
-        Checker::start_full(specs, shutdown, &HashMap::new(), on_change, make_probe)
+        Checker::start_full(
+            specs,
+            shutdown,
+            &HashMap::new(),
+            (on_change, None),
+            make_probe,
+        )
     }
 
     fn start_full(
         mut specs: Vec<HealthCheckSpec>,
         shutdown: CancellationToken,
         seeds: &HashMap<String, Seed>,
-        on_change: Option<OnChange>,
+        (on_change, electorate): (Option<OnChange>, Option<Arc<dyn Electorate>>),
         make_probe: impl Fn(&HealthCheckSpec) -> Option<ProbeFn> + Send + Sync + 'static,
     ) -> Checker {
         if specs.len() > MAX_CHECKS {
@@ -210,6 +247,7 @@ impl Checker {
         }
         let inner = Arc::new(Inner {
             on_change,
+            electorate,
             make_probe: Box::new(make_probe),
             fault_log: Mutex::default(),
             table,
@@ -228,6 +266,7 @@ impl Checker {
             let mut shared = inner.lock();
             for id in 0..specs.len() as HealthId {
                 inner.spawn(&mut shared, id);
+                inner.announce(&shared, id);
             }
         }
         tracing::info!(
@@ -276,6 +315,11 @@ impl Checker {
                 self.inner.table.set(c.id, shared.states.published(c.id));
                 if c.change != Change::Removed {
                     self.inner.spawn(&mut shared, c.id);
+                }
+                // A check that starts over here has a new vote; a kept
+                // one keeps the vote it published.
+                if matches!(c.change, Change::Added | Change::Restarted) {
+                    self.inner.announce(&shared, c.id);
                 }
             }
             self.inner.apply(&mut shared, &r.transitions);
@@ -355,6 +399,8 @@ impl Checker {
             id: name,
             healthy: shared.states.published(id),
             measured: shared.states.measured(id),
+            observed: shared.states.observed(id),
+            healthy_percent: shared.states.spec(id).and_then(|s| s.healthy_percent),
             forced: shared.states.forced(id),
             probed: shared.states.is_probed(id),
             streak: shared.states.streak(id),
@@ -372,6 +418,39 @@ impl Checker {
             let t = shared.states.set_override(id, forced, SystemTime::now());
             self.inner.apply(&mut shared, &t);
             t
+        };
+        self.inner.log(&transitions, true);
+        transitions
+    }
+
+    /// Decides every probed check again from the electorate's vote (the
+    /// votes or the live nodes changed); publishes, reports and logs what
+    /// moved. Does nothing without an electorate.
+    pub fn revote(&self) -> Vec<Transition> {
+        let Some(electorate) = self.inner.electorate.clone() else {
+            return Vec::new();
+        };
+        let transitions = {
+            let mut shared = self.inner.lock();
+            let now = SystemTime::now();
+            let ids: Vec<HealthId> = shared
+                .states
+                .ids()
+                .filter(|&id| shared.states.is_probed(id))
+                .collect();
+            let mut all = Vec::new();
+            for id in ids {
+                let Some(spec) = shared.states.spec(id) else {
+                    continue;
+                };
+                let own = shared.states.observed(id);
+                let (healthy, why) = electorate.decide(&spec.id, own, spec.healthy_percent, now);
+                let why = format!("vote: {why} (counted by {})", electorate.node());
+                let t = shared.states.decide(id, healthy, &why, now);
+                self.inner.apply(&mut shared, &t);
+                all.extend(t);
+            }
+            all
         };
         self.inner.log(&transitions, true);
         transitions
@@ -422,6 +501,22 @@ impl Inner {
         ));
     }
 
+    /// Tells the electorate, if any, of check `id`'s observation as it
+    /// starts on this node (new, restarted or resumed), so every live node
+    /// has a vote on every check it probes.
+    fn announce(&self, shared: &Shared, id: HealthId) {
+        let Some(electorate) = &self.electorate else {
+            return;
+        };
+        if !shared.states.is_probed(id) {
+            return;
+        }
+        if let Some(name) = shared.states.name(id) {
+            let observed = shared.states.observed(id);
+            electorate.observed(name, observed, "starting state", SystemTime::now());
+        }
+    }
+
     /// Feeds one result of the probe task of `generation`; publishes and
     /// logs what it changes. A local fault is kept in the history (so the
     /// status shows it) and logged, but changes no state. A result from a
@@ -439,9 +534,25 @@ impl Inner {
             }
             // A transition is stamped when the table changes, not when
             // the deciding probe started: that is when DNS answers change.
-            let t = shared
-                .states
-                .record(id, verdict, &result.reason, SystemTime::now());
+            let now = SystemTime::now();
+            let t = match &self.electorate {
+                None => shared.states.record(id, verdict, &result.reason, now),
+                Some(electorate) => {
+                    let states = &mut shared.states;
+                    match (states.observe(id, verdict), states.spec(id)) {
+                        (Some(observed), Some(spec)) => {
+                            let (check, percent) = (spec.id.clone(), spec.healthy_percent);
+                            let why = states.settled(id, &result.reason);
+                            electorate.observed(&check, observed, &why, now);
+                            let (healthy, vote) = electorate.decide(&check, observed, percent, now);
+                            let reason =
+                                format!("{} observed {why}; vote: {vote}", electorate.node());
+                            states.decide(id, healthy, &reason, now)
+                        }
+                        _ => Vec::new(),
+                    }
+                }
+            };
             let slot = &mut shared.slots[id as usize];
             slot.counts[count_index(verdict)] += 1;
             if slot.history.len() == HISTORY {
@@ -623,6 +734,7 @@ mod tests {
             timeout: Duration::from_secs(2),
             invert: false,
             disabled: false,
+            healthy_percent: None,
         }
     }
 
@@ -900,6 +1012,75 @@ mod tests {
         assert_eq!(c.local_faults(0), 20);
         assert_eq!(c.result_counts(0), (1, 1));
         until(Duration::from_secs(2), || !table.is_healthy(0)).await;
+    }
+
+    /// An electorate whose other nodes say what `others` holds.
+    #[derive(Default)]
+    struct Votes {
+        published: Mutex<Vec<(String, bool, String)>>,
+        others: AtomicBool,
+    }
+
+    impl Electorate for Votes {
+        fn node(&self) -> &str {
+            "n1"
+        }
+        fn observed(&self, check: &str, healthy: bool, reason: &str, _: SystemTime) {
+            let vote = (check.to_string(), healthy, reason.to_string());
+            self.published.lock().unwrap().push(vote);
+        }
+        fn decide(&self, _: &str, own: bool, _: Option<u8>, _: SystemTime) -> (bool, String) {
+            let others = self.others.load(Ordering::SeqCst);
+            (own || others, format!("others {others}"))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_an_electorate_observations_are_published_once_and_the_vote_decides() {
+        let up = Arc::new(AtomicBool::new(false));
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let votes = Arc::new(Votes::default());
+        votes.others.store(true, Ordering::SeqCst);
+        let (up2, calls2) = (up.clone(), calls.clone());
+        let electorate: Arc<dyn Electorate> = votes.clone();
+        let c = Checker::start_full(
+            vec![spec("a", 1, 2)],
+            CancellationToken::new(),
+            &HashMap::new(),
+            (None, Some(electorate)),
+            move |_| Some(fake(up2.clone(), calls2.clone())),
+        );
+        let table = c.table();
+        until(Duration::from_secs(10), || calls.lock().unwrap().len() >= 6).await;
+        // The start, then one change, however many probes failed.
+        let published = votes.published.lock().unwrap().clone();
+        assert_eq!(
+            published,
+            [
+                ("a".to_string(), true, "starting state".to_string()),
+                (
+                    "a".to_string(),
+                    false,
+                    "down (2 consecutive results)".to_string()
+                ),
+            ]
+        );
+        // This node fails, the others hold it up.
+        assert!(table.is_healthy(0) && !c.status(0).unwrap().observed);
+        votes.others.store(false, Ordering::SeqCst);
+        let t = c.revote();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].reason, "vote: others false (counted by n1)");
+        assert!(!table.is_healthy(0));
+        // Its own recovery decides at once, and says why.
+        up.store(true, Ordering::SeqCst);
+        until(Duration::from_secs(5), || table.is_healthy(0)).await;
+        let change = c.status(0).unwrap().last_change.unwrap();
+        assert_eq!(
+            change.reason,
+            "n1 observed up (2 consecutive results); vote: others false"
+        );
+        assert_eq!(votes.published.lock().unwrap().len(), 3);
     }
 
     #[tokio::test(start_paused = true)]

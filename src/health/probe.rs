@@ -686,6 +686,7 @@ mod tests {
             timeout: Duration::from_secs(2),
             invert: false,
             disabled: false,
+            healthy_percent: None,
         }
     }
 

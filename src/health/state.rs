@@ -65,6 +65,9 @@ pub struct Seed {
     pub forced: Option<bool>,
     /// When the published state last changed.
     pub last_change: Option<SystemTime>,
+    /// This node's own observation as it last published it (a cluster's
+    /// vote); `None`: the measured state's, before `invert`.
+    pub observed: Option<bool>,
 }
 
 /// What [`States::reconfigure`] did to one check.
@@ -114,9 +117,13 @@ pub struct Reconfigured {
 #[derive(Debug, Clone)]
 struct CheckState {
     spec: HealthCheckSpec,
-    /// What the results say, after `invert` and the threshold.
+    /// What the results say, after `invert` and the threshold: this
+    /// node's observation alone, or the cluster's vote on it.
     measured: bool,
-    /// Consecutive results that disagree with `measured`.
+    /// This node's observation: its results after the threshold, before
+    /// `invert` (what it publishes as its vote).
+    observed: bool,
+    /// Consecutive results that disagree with `observed`.
     streak: u8,
     forced: Option<bool>,
     /// A calculated check's children that exist and are endpoint checks.
@@ -126,9 +133,13 @@ struct CheckState {
 
 impl CheckState {
     fn new(spec: &HealthCheckSpec, seed: Option<Seed>) -> CheckState {
+        let measured = seed.map_or(!spec.invert, |s| s.measured);
         CheckState {
             spec: spec.clone(),
-            measured: seed.map_or(!spec.invert, |s| s.measured),
+            measured,
+            observed: seed
+                .and_then(|s| s.observed)
+                .unwrap_or(measured != spec.invert),
             streak: 0,
             forced: seed.and_then(|s| s.forced),
             children: Vec::new(),
@@ -160,6 +171,7 @@ impl CheckState {
         let enabled = self.spec.disabled && !spec.disabled && !self.is_calculated();
         let change = if probes_another || enabled {
             self.measured = !spec.invert;
+            self.observed = true;
             self.streak = 0;
             Change::Restarted
         } else {
@@ -217,6 +229,7 @@ fn changed_fields(a: &HealthCheckSpec, b: &HealthCheckSpec) -> Vec<&'static str>
         ("timeout", a.timeout != b.timeout),
         ("invert", a.invert != b.invert),
         ("disabled", a.disabled != b.disabled),
+        ("healthy_percent", a.healthy_percent != b.healthy_percent),
     ]
     .into_iter()
     .filter_map(|(name, changed)| changed.then_some(name))
@@ -452,8 +465,13 @@ impl States {
         self.get(id).is_none_or(|c| c.measured)
     }
 
-    /// Consecutive results so far that disagree with the measured state:
-    /// at the failure threshold, the state changes.
+    /// This node's own observation (threshold applied, before `invert`).
+    pub fn observed(&self, id: HealthId) -> bool {
+        self.get(id).is_none_or(|c| c.observed)
+    }
+
+    /// Consecutive results so far that disagree with this node's
+    /// observation: at the failure threshold, it changes.
     pub fn streak(&self, id: HealthId) -> u8 {
         self.get(id).map_or(0, |c| c.streak)
     }
@@ -475,9 +493,10 @@ impl States {
     }
 
     /// Feeds one probe result of endpoint check `id` (before `invert`; a
-    /// `bool` is healthy or not). Returns the transitions it causes, the
-    /// check's own first, then its calculated parents'. A
-    /// [`Verdict::LocalFault`] changes nothing.
+    /// `bool` is healthy or not) as the only vote: this node's observation
+    /// decides. Returns the transitions it causes, the check's own first,
+    /// then its calculated parents'. A [`Verdict::LocalFault`] changes
+    /// nothing.
     pub fn record(
         &mut self,
         id: HealthId,
@@ -485,12 +504,64 @@ impl States {
         reason: &str,
         at: SystemTime,
     ) -> Vec<Transition> {
-        let mut out = Vec::new();
+        match self.observe(id, verdict) {
+            Some(observed) => {
+                let why = self.settled(id, reason);
+                self.decide(id, observed, &why, at)
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// The reason of a change of check `id`'s observation that `reason`
+    /// settled: "HTTP 503 (3 consecutive results)".
+    pub fn settled(&self, id: HealthId, reason: &str) -> String {
+        let threshold = self.get(id).map_or(1, CheckState::threshold);
+        format!(
+            "{reason} ({threshold} consecutive result{})",
+            if threshold == 1 { "" } else { "s" }
+        )
+    }
+
+    /// Feeds one probe result of endpoint check `id` into this node's
+    /// observation alone (threshold applied, before `invert`). Returns the
+    /// new observation when it changed; the published state moves only by
+    /// [`States::decide`]. A [`Verdict::LocalFault`] changes nothing.
+    pub fn observe(&mut self, id: HealthId, verdict: impl Into<Verdict>) -> Option<bool> {
         let healthy = match verdict.into() {
             Verdict::Healthy => true,
             Verdict::Unhealthy => false,
-            Verdict::LocalFault => return out,
+            Verdict::LocalFault => return None,
         };
+        if !self.is_probed(id) {
+            return None;
+        }
+        let c = self.checks[id as usize].as_mut()?;
+        if healthy == c.observed {
+            c.streak = 0;
+            return None;
+        }
+        c.streak = c.streak.saturating_add(1);
+        if c.streak < c.threshold() {
+            return None;
+        }
+        c.observed = healthy;
+        c.streak = 0;
+        Some(healthy)
+    }
+
+    /// Sets the measured state of endpoint check `id` to what the vote
+    /// decided (`healthy`, before `invert`; with one node, its own
+    /// observation), then applies `invert`, the override and `disabled`.
+    /// Returns the transitions it causes, calculated parents included.
+    pub fn decide(
+        &mut self,
+        id: HealthId,
+        healthy: bool,
+        reason: &str,
+        at: SystemTime,
+    ) -> Vec<Transition> {
+        let mut out = Vec::new();
         if !self.is_probed(id) {
             return out;
         }
@@ -499,22 +570,11 @@ impl States {
         };
         let result = healthy != c.spec.invert;
         if result == c.measured {
-            c.streak = 0;
-            return out;
-        }
-        c.streak = c.streak.saturating_add(1);
-        let threshold = c.threshold();
-        if c.streak < threshold {
             return out;
         }
         let old = c.published();
         c.measured = result;
-        c.streak = 0;
-        let why = format!(
-            "{reason}{} ({threshold} consecutive result{})",
-            if c.spec.invert { ", inverted" } else { "" },
-            if threshold == 1 { "" } else { "s" }
-        );
+        let why = format!("{reason}{}", if c.spec.invert { ", inverted" } else { "" });
         self.changed(id, old, why, at, &mut out);
         out
     }
@@ -635,6 +695,7 @@ mod tests {
             timeout: Duration::from_secs(2),
             invert: false,
             disabled: false,
+            healthy_percent: None,
         }
     }
 
@@ -711,6 +772,41 @@ mod tests {
         for (spec, results, want) in cases {
             assert_eq!(run(spec.clone(), results), want, "{results} on {spec:?}");
         }
+    }
+
+    #[test]
+    fn the_observation_is_kept_apart_from_what_the_vote_decides() {
+        let inverted = HealthCheckSpec {
+            invert: true,
+            ..endpoint("b", 2)
+        };
+        let (mut s, _) = States::new(&[endpoint("a", 2), inverted.clone()], t(0));
+        // Observations follow the threshold, before invert, and move no
+        // published state by themselves.
+        assert_eq!(s.observe(0, false), None);
+        assert_eq!(s.observe(0, false), Some(false));
+        assert_eq!(s.observe(1, false), None);
+        assert_eq!(s.observe(1, false), Some(false));
+        assert!(s.published(0) && !s.published(1));
+        assert!(!s.observed(0) && !s.observed(1));
+        // The vote decides the measured state; invert applies after it.
+        let t0 = s.decide(0, true, "vote: 2 of 3 nodes healthy", t(3));
+        assert!(t0.is_empty() && s.published(0));
+        let t1 = s.decide(1, false, "vote: 0 of 3 nodes healthy", t(3));
+        assert_eq!(t1.len(), 1);
+        assert!(s.published(1));
+        assert_eq!(t1[0].reason, "vote: 0 of 3 nodes healthy, inverted");
+        // An override still wins over the vote.
+        s.set_override(0, Some(false), t(4));
+        assert!(s.decide(0, true, "vote", t(5)).is_empty());
+        assert!(!s.published(0));
+        // Changing invert flips the decided state, not the observation.
+        let flipped = HealthCheckSpec {
+            invert: false,
+            ..inverted
+        };
+        s.reconfigure(&[endpoint("a", 2), flipped], t(6), 10);
+        assert!(!s.published(1) && !s.observed(1));
     }
 
     #[test]
@@ -824,6 +920,7 @@ mod tests {
             measured: s.measured(id),
             forced: s.forced(id),
             last_change: s.last_change(id),
+            observed: None,
         })
     }
 

@@ -116,7 +116,7 @@ impl TargetPolicy {
             allowed: allowed.into_iter().map(normalize_net).collect(),
             listeners,
             local: if wildcard {
-                interface_addresses()
+                crate::interfaces::addresses()
             } else {
                 Vec::new()
             },
@@ -216,43 +216,6 @@ fn always_refused(ip: IpAddr) -> Result<(), Refusal> {
             }
         }
     }
-}
-
-/// Every address of this host's interfaces; empty if the system cannot
-/// tell (loopback is matched separately).
-fn interface_addresses() -> Vec<IpAddr> {
-    let mut out = Vec::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `head` with a list that is only read here,
-    // each entry's address cast to the type its family names, and freed
-    // once at the end.
-    unsafe {
-        if libc::getifaddrs(&mut head) != 0 {
-            return out;
-        }
-        let mut entry = head;
-        while !entry.is_null() {
-            let addr = (*entry).ifa_addr;
-            if !addr.is_null() {
-                match i32::from((*addr).sa_family) {
-                    libc::AF_INET => {
-                        let sin = &*(addr as *const libc::sockaddr_in);
-                        out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
-                            sin.sin_addr.s_addr,
-                        ))));
-                    }
-                    libc::AF_INET6 => {
-                        let sin6 = &*(addr as *const libc::sockaddr_in6);
-                        out.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
-                    }
-                    _ => {}
-                }
-            }
-            entry = (*entry).ifa_next;
-        }
-        libc::freeifaddrs(head);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -397,7 +360,7 @@ mod tests {
         assert_eq!(p.check(ip("127.0.0.1"), 5353), own_dns);
         assert_eq!(p.check(ip("127.9.9.9"), 5353), own_dns);
         assert_eq!(p.check(ip("::1"), 5353), own_dns);
-        for local in interface_addresses() {
+        for local in crate::interfaces::addresses() {
             let local = normalize(local);
             if always_refused(local).is_ok() {
                 assert_eq!(p.check(local, 5353), own_dns, "{local}");

@@ -19,6 +19,7 @@
 //! Pure: no I/O, no clock; the caller passes the time, so every case is
 //! table-tested below.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 /// Route 53's rule: healthy when more than 18 % of checkers say so.
@@ -90,6 +91,156 @@ pub fn tally(
         live_votes,
         own_only: false,
     })
+}
+
+impl Tally {
+    /// The votes behind the outcome, for reasons and the event log: "2 of
+    /// 3 nodes healthy, more than 50 % needed".
+    pub fn describe(&self, healthy_percent: u8) -> String {
+        if self.own_only {
+            return "no other node heard from: this node's own observation decides".into();
+        }
+        format!(
+            "{} of {} node{} healthy, more than {healthy_percent} % needed",
+            self.healthy_votes,
+            self.live_votes,
+            if self.live_votes == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// One node's latest published observation of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vote {
+    /// The node that observed.
+    pub node: String,
+    /// Measured healthy (threshold applied, before `invert`).
+    pub healthy: bool,
+    /// Why, as the node's probes said.
+    pub reason: String,
+    /// When the observation last changed, by the node's clock.
+    pub at: SystemTime,
+}
+
+/// A vote as a status lists it: whether it still counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    /// The vote.
+    pub vote: Vote,
+    /// Its node is live ([`Observation::is_live`]); this node always is.
+    pub live: bool,
+}
+
+/// Every node's published observations and when each node was last heard
+/// from: what a node votes over. Filled from the store by the caller; the
+/// vote itself stays the pure [`tally`].
+#[derive(Debug, Default, Clone)]
+pub struct Book {
+    /// Published votes, by check id, ordered by node.
+    votes: HashMap<String, Vec<Vote>>,
+    /// Each node's last heartbeat and its interval, by name.
+    heard: HashMap<String, (SystemTime, Duration)>,
+}
+
+impl Book {
+    /// Replaces every published vote with `votes` (check id and vote).
+    pub fn set_votes(&mut self, votes: impl IntoIterator<Item = (String, Vote)>) {
+        self.votes.clear();
+        for (check, vote) in votes {
+            self.votes.entry(check).or_default().push(vote);
+        }
+        for list in self.votes.values_mut() {
+            list.sort_by(|a, b| a.node.cmp(&b.node));
+        }
+    }
+
+    /// Replaces what is known of the nodes' heartbeats: name, last seen,
+    /// interval.
+    pub fn set_nodes(&mut self, nodes: impl IntoIterator<Item = (String, SystemTime, Duration)>) {
+        self.heard = nodes
+            .into_iter()
+            .map(|(name, seen, every)| (name, (seen, every)))
+            .collect();
+    }
+
+    /// The votes on `check`, other nodes' as published and this node's
+    /// (`own`) as it observes now, by node, each with whether it counts at
+    /// `now`. A node with no heartbeat is judged by its vote's time and
+    /// `heartbeat`.
+    pub fn counted(
+        &self,
+        check: &str,
+        own: Option<&Vote>,
+        now: SystemTime,
+        heartbeat: Duration,
+    ) -> Vec<Counted> {
+        let mut out: Vec<Counted> = self
+            .votes
+            .get(check)
+            .into_iter()
+            .flatten()
+            .filter(|v| own.is_none_or(|o| o.node != v.node))
+            .map(|v| Counted {
+                live: self.observation(v, heartbeat).is_live(now),
+                vote: v.clone(),
+            })
+            .collect();
+        if let Some(own) = own {
+            out.push(Counted {
+                vote: own.clone(),
+                live: true,
+            });
+        }
+        out.sort_by(|a, b| a.vote.node.cmp(&b.vote.node));
+        out
+    }
+
+    /// The vote on `check` at `now`: the other nodes' published votes and
+    /// this node's (`me`) current observation `own`, which always counts.
+    pub fn decide(
+        &self,
+        check: &str,
+        me: &str,
+        own: bool,
+        now: SystemTime,
+        heartbeat: Duration,
+        healthy_percent: u8,
+    ) -> Tally {
+        let mut observations: Vec<Observation> = self
+            .votes
+            .get(check)
+            .into_iter()
+            .flatten()
+            .filter(|v| v.node != me)
+            .map(|v| self.observation(v, heartbeat))
+            .collect();
+        observations.push(Observation {
+            healthy: own,
+            last_seen: now,
+            heartbeat,
+        });
+        tally(&observations, Some(own), now, healthy_percent).unwrap_or(Tally {
+            healthy: own,
+            healthy_votes: usize::from(own),
+            live_votes: 1,
+            own_only: true,
+        })
+    }
+
+    /// A published vote as the rule counts it: its node last heard from
+    /// at its heartbeat or the vote, whichever is later.
+    fn observation(&self, v: &Vote, heartbeat: Duration) -> Observation {
+        let (seen, every) = self
+            .heard
+            .get(&v.node)
+            .copied()
+            .unwrap_or((v.at, heartbeat));
+        Observation {
+            healthy: v.healthy,
+            last_seen: seen.max(v.at),
+            heartbeat: every,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +346,65 @@ mod tests {
         assert_eq!(
             tally(&[], Some(true), at(100), 18).map(|t| t.healthy),
             Some(true)
+        );
+    }
+
+    fn vote(node: &str, healthy: bool, secs: u64) -> (String, Vote) {
+        let v = Vote {
+            node: node.into(),
+            healthy,
+            reason: "r".into(),
+            at: at(secs),
+        };
+        ("web".into(), v)
+    }
+
+    #[test]
+    fn the_book_counts_live_nodes_and_this_nodes_current_observation() {
+        let mut book = Book::default();
+        // b and c published long ago but beat recently; d fell silent.
+        book.set_votes([
+            vote("a", false, 0),
+            vote("b", true, 0),
+            vote("c", false, 0),
+            vote("d", true, 0),
+        ]);
+        book.set_nodes([
+            ("b".to_string(), at(95), BEAT),
+            ("c".to_string(), at(99), BEAT),
+            ("d".to_string(), at(50), BEAT),
+        ]);
+        // This node (a) observes healthy now, whatever it published.
+        let t = book.decide("web", "a", true, at(100), BEAT, 50);
+        assert_eq!((t.healthy, t.healthy_votes, t.live_votes), (true, 2, 3));
+        assert_eq!(
+            t.describe(50),
+            "2 of 3 nodes healthy, more than 50 % needed"
+        );
+        let t = book.decide("web", "a", false, at(100), BEAT, 50);
+        assert_eq!((t.healthy, t.healthy_votes, t.live_votes), (false, 1, 3));
+        // A check nobody else voted on: this node alone.
+        let t = book.decide("db", "a", false, at(100), BEAT, 18);
+        assert_eq!((t.healthy, t.live_votes), (false, 1));
+        // Cut off: every other node ages out, and this one decides.
+        let t = book.decide("web", "a", false, at(200), BEAT, 18);
+        assert_eq!((t.healthy, t.live_votes), (false, 1));
+        // The status lists every vote, this node's as it is now.
+        let own = vote("a", true, 100).1;
+        let listed: Vec<(String, bool, bool)> = book
+            .counted("web", Some(&own), at(100), BEAT)
+            .into_iter()
+            .map(|c| (c.vote.node, c.vote.healthy, c.live))
+            .collect();
+        let expected = [
+            ("a", true, true),
+            ("b", true, true),
+            ("c", false, true),
+            ("d", true, false),
+        ];
+        assert_eq!(
+            listed,
+            expected.map(|(n, h, l)| (n.to_string(), h, l)).to_vec()
         );
     }
 }

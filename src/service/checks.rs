@@ -6,9 +6,12 @@ use std::time::Duration;
 use super::declarations::kinds_of;
 use super::error::{ServiceError, field_problem};
 use super::route53::TagResource;
-use super::views::{CheckInfo, CheckState, api_check_info, state_info};
+use super::views::{
+    CheckInfo, CheckState, ConsensusInfo, VoteInfo, api_check_info, rfc3339, state_info,
+};
 use super::{Inner, Service, checker_index};
 use crate::health::Checker;
+use crate::health::vote::{Counted, Tally, Vote};
 use crate::input::HealthCheckInput;
 use crate::model::{CheckKind, HealthCheckSpec};
 use crate::store::StoredCheck;
@@ -180,7 +183,74 @@ impl Service {
         let status = checker
             .status(index)
             .ok_or_else(|| ServiceError::no_check(id))?;
-        Ok(state_info(&status))
+        let mut state = state_info(&status);
+        if status.probed {
+            let (votes, consensus) = self.votes(&status);
+            state.votes = votes;
+            state.consensus = Some(consensus);
+        }
+        Ok(state)
+    }
+
+    /// Every node's vote on a probed check and what they decide; with no
+    /// shared store, this node's observation alone.
+    fn votes(&self, status: &crate::health::CheckStatus) -> (Vec<VoteInfo>, ConsensusInfo) {
+        let now = std::time::SystemTime::now();
+        let nodes = self.nodes();
+        let address = |node: &str| {
+            nodes
+                .iter()
+                .find(|n| n.name == node)
+                .map_or_else(String::new, |n| n.address.clone())
+        };
+        let me = self.cluster.name().to_string();
+        let (counted, tally, percent) = match &self.ballot {
+            Some(ballot) => {
+                let percent = ballot.healthy_percent(status.healthy_percent);
+                let (counted, tally) = ballot.votes(&status.id, status.observed, percent, now);
+                (counted, tally, percent)
+            }
+            None => {
+                let last = status.last_results.iter().rev().find(|r| !r.local);
+                let vote = Vote {
+                    node: me.clone(),
+                    healthy: status.observed,
+                    reason: last.map_or_else(|| "starting state".into(), |r| r.reason.clone()),
+                    at: last.map_or(now, |r| r.at),
+                };
+                // One node: its observation decides, whatever the percentage.
+                let tally = Tally {
+                    healthy: status.observed,
+                    healthy_votes: usize::from(status.observed),
+                    live_votes: 1,
+                    own_only: true,
+                };
+                let percent = status
+                    .healthy_percent
+                    .unwrap_or(self.lock().file.healthy_percent);
+                (vec![Counted { vote, live: true }], tally, percent)
+            }
+        };
+        let votes = counted
+            .into_iter()
+            .map(|c| VoteInfo {
+                address: address(&c.vote.node),
+                this_node: c.vote.node == me,
+                node: c.vote.node,
+                healthy: c.vote.healthy,
+                reason: c.vote.reason,
+                at: rfc3339(c.vote.at),
+                live: c.live,
+            })
+            .collect();
+        let consensus = ConsensusInfo {
+            measured: crate::health::state::word(tally.healthy),
+            healthy_votes: tally.healthy_votes,
+            live_votes: tally.live_votes,
+            healthy_percent: percent,
+            summary: tally.describe(percent),
+        };
+        (votes, consensus)
     }
 
     /// Forces a check healthy or unhealthy, or (`None`) releases it. The
@@ -370,5 +440,6 @@ pub(super) fn check_input_of(c: &HealthCheckSpec) -> HealthCheckInput {
         disabled: c.disabled,
         children,
         healthy_threshold: threshold,
+        healthy_percent: c.healthy_percent.map(i64::from),
     }
 }

@@ -8,11 +8,17 @@ use super::error::field_problem;
 use super::key_text;
 use crate::config::Config;
 use crate::model::{CheckKind, DName, HealthCheckSpec, ZoneSpec};
+use crate::nameservers::NameServers;
 use crate::store::{StoredCheck, StoredZone};
 
-/// The config with its records' file positions dropped: they matter only
-/// for `check`'s messages, and at a million records they weigh ~100 MiB.
-pub(super) fn without_origins(mut file: Config) -> Config {
+/// The config as the service keeps it: its zones' warnings logged
+/// ([`crate::lint`], as served with `nameservers`), then the records' file
+/// positions dropped: they matter only for messages, and at a million
+/// records they weigh ~100 MiB.
+pub(super) fn prepared(mut file: Config, nameservers: &NameServers) -> Config {
+    for warning in crate::lint::served(&file.zones, nameservers) {
+        tracing::warn!("{warning}");
+    }
     for zone in &mut file.zones {
         for record in &mut zone.records {
             record.origin = None;

@@ -53,7 +53,9 @@ impl Service {
         // the target has a healthy answer.
         let live = crate::routing::Live::new(&published.snapshot, &health_of);
         let healthy: Vec<bool> = set.records.iter().map(|r| live.record(r)).collect();
-        let group = crate::routing::Group::of(set, &live);
+        // The test answer has no client: a geolocation group is
+        // explained for a client no location but the default holds.
+        let group = crate::routing::Group::of(set, &live, &crate::routing::Unlocated);
         let candidates = set
             .records
             .iter()
@@ -157,10 +159,10 @@ pub(super) fn explain(
             "weight 0: chosen only when every record of non-zero weight is unhealthy".into()
         }
         Standing::Active { .. } if policy == Policy::Geolocation => {
-            "default location (*): answers every client, as eightfold has no location data".into()
+            "default location (*): answers clients no other location of the group holds (and this test, which has no client)".into()
         }
         Standing::Standby { .. } if policy == Policy::Geolocation => {
-            "a specific location: never matched, as eightfold has no location data for clients"
+            "a specific location: answers the clients the geolocation database places there (this test has no client)"
                 .into()
         }
         Standing::Active { healthy: true } if primary => "primary, healthy".into(),

@@ -27,16 +27,19 @@ mod error;
 mod explain;
 mod history;
 mod ids;
+mod keys;
 mod route53;
+mod secondaries;
 mod transfers;
 mod views;
 mod zones;
 
 pub use error::ServiceError;
+pub use keys::{KeyInfo, TsigKeyInput, UpdateRuleInput};
 pub use route53::TagResource;
 pub use views::{
-    ChangeInfo, CheckInfo, CheckState, EventInfo, HealthMetrics, RecordExplanation, ResultInfo,
-    RoutedName, TestAnswer, ZoneInfo,
+    ChangeInfo, CheckInfo, CheckState, ConsensusInfo, EventInfo, HealthMetrics, RecordExplanation,
+    ResultInfo, RoutedName, TestAnswer, VoteInfo, ZoneInfo,
 };
 pub use zones::{Action, Change, ChangeBatch};
 
@@ -52,8 +55,9 @@ use crate::config::Config;
 use crate::dns::handler::Published;
 use crate::health::{Checker, Listener, OnChange, Seed, SharedPolicy, TargetPolicy, Transition};
 use crate::model::{DName, HealthCheckSpec, ZoneSpec};
+use crate::nameservers::NameServers;
 use crate::store::{HealthEvent, HistoryReader, Store, StoredCheck, StoredZone};
-use declarations::{api_zone_specs, declared_problems, merged_checks, without_origins};
+use declarations::{api_zone_specs, declared_problems, merged_checks, prepared};
 
 /// Most changes one batch may carry (Route 53's limit).
 pub const MAX_CHANGES_PER_BATCH: usize = 1000;
@@ -92,6 +96,15 @@ struct Inner {
     live: Live,
     /// Each zone's SOA serial and the content it stands for.
     serials: crate::xfr::serial::SerialBook,
+    /// Which secondary zones have current data.
+    transferred: secondaries::Transferred,
+    /// TSIG keys made through the API.
+    keys: Vec<keys::ApiKey>,
+    /// The DNS addresses this node answers on (for the default name
+    /// server's address).
+    dns_addrs: Vec<std::net::SocketAddr>,
+    /// The name servers of zones that declare none.
+    nameservers: NameServers,
 }
 
 /// The management service. Cheap to share (`Arc`).
@@ -113,6 +126,8 @@ pub struct Service {
     served_version: std::sync::atomic::AtomicI64,
     /// This node, and the others it last heard of.
     cluster: Arc<crate::cluster::Registry>,
+    /// The health vote, on a shared store; `None`: this node decides alone.
+    ballot: Option<Arc<crate::cluster::votes::Ballot>>,
 }
 
 /// The lower-cased absolute text of a name: the key of zones and records.
@@ -123,10 +138,13 @@ fn key_text(name: &DName) -> String {
 /// What each check resumes from after a restart: its saved state and the
 /// operator's saved override. A state is saved as published, so it seeds
 /// the measured state too; the probes correct that within a threshold's
-/// worth of results. An override whose check no longer exists is dropped.
+/// worth of results. On a shared store, `node`'s own published
+/// observations seed its observations (the saved state is the cluster's).
+/// An override whose check no longer exists is dropped.
 fn saved_seeds(
     store: &mut Store,
     specs: &[HealthCheckSpec],
+    node: Option<&str>,
 ) -> Result<HashMap<String, Seed>, ServiceError> {
     let invert: HashMap<&str, bool> = specs.iter().map(|s| (s.id.as_str(), s.invert)).collect();
     let mut seeds: HashMap<String, Seed> = store
@@ -137,10 +155,27 @@ fn saved_seeds(
                 measured: s.healthy,
                 forced: None,
                 last_change: s.changed_at,
+                observed: None,
             };
             (id, seed)
         })
         .collect();
+    if let Some(node) = node {
+        for o in store.observations()?.into_iter().filter(|o| o.node == node) {
+            let Some(&inverted) = invert.get(o.check.as_str()) else {
+                continue;
+            };
+            seeds
+                .entry(o.check)
+                .or_insert(Seed {
+                    measured: !inverted,
+                    forced: None,
+                    last_change: None,
+                    observed: None,
+                })
+                .observed = Some(o.healthy);
+        }
+    }
     for (id, forced) in store.overrides()? {
         let Some(&inverted) = invert.get(id.as_str()) else {
             tracing::info!(check = %id, "dropping the override of a check that no longer exists");
@@ -153,6 +188,7 @@ fn saved_seeds(
                 measured: !inverted,
                 forced: None,
                 last_change: None,
+                observed: None,
             })
             .forced = Some(forced);
     }
@@ -164,16 +200,26 @@ fn saved_seeds(
 /// twice; returns how many records each zone declared, by zone key.
 fn build_file_zones(
     zones: &mut [ZoneSpec],
+    secondaries: &[crate::xfr::secondary::Secondary],
     slot: &dyn Fn(&str) -> Option<crate::snapshot::HealthId>,
+    nameservers: &NameServers,
     snapshot: &mut crate::snapshot::Snapshot,
 ) -> HashMap<Box<[u8]>, usize> {
     let serial = crate::publish::soa_serial();
     let counts = zones
         .iter_mut()
         .map(|z| {
-            snapshot.put_spec(z, slot, serial);
-            let records = std::mem::take(&mut z.records);
-            (crate::snapshot::name_key(&z.name), records.len())
+            snapshot.put_spec(z, slot, serial, nameservers);
+            // A secondary zone keeps its records: the next IXFR applies
+            // its differences to them.
+            let kept = secondaries
+                .iter()
+                .any(|s| domain::base::ToName::name_eq(&s.zone, &z.name));
+            let count = z.records.len();
+            if !kept {
+                drop(std::mem::take(&mut z.records));
+            }
+            (crate::snapshot::name_key(&z.name), count)
         })
         .collect();
     crate::memory::trim();
@@ -227,6 +273,15 @@ impl Service {
         listeners: Vec<Listener>,
     ) -> Result<Arc<Service>, ServiceError> {
         crate::health::probe::set_node(&file.node);
+        let dns_addrs: Vec<std::net::SocketAddr> = match listeners
+            .iter()
+            .filter(|l| l.role == crate::health::Role::Dns)
+            .map(|l| l.addr)
+            .collect::<Vec<_>>()
+        {
+            bound if bound.is_empty() => file.dns.clone(),
+            bound => bound,
+        };
         let cluster = Arc::new(crate::cluster::Registry::new(crate::cluster::Identity {
             name: file.node.clone(),
             address: listeners
@@ -243,13 +298,16 @@ impl Service {
             file.check_targets.clone(),
             listeners,
         )));
-        let file = without_origins(file);
+        let nameservers = NameServers::or_default(&file.nameservers, &dns_addrs);
+        let file = prepared(file, &nameservers);
         // Read before the objects: a write in between makes this node
         // claim less than it serves, never more.
         let version = store.version()?;
         let zones = store.zones()?;
         let checks = store.checks()?;
-        let problems = declared_problems(&file, &zones, &checks);
+        let api_keys = keys::stored_keys(&store)?;
+        let mut problems = declared_problems(&file, &zones, &checks);
+        problems.extend(keys::key_problems(&file.tsig_keys, &api_keys));
         if !problems.is_empty() {
             return Err(ServiceError::Invalid {
                 code: "InvalidDeclarations",
@@ -262,7 +320,12 @@ impl Service {
         }
         let history = store.history_reader()?;
         let check_specs = merged_checks(&file, &checks);
-        let seeds = saved_seeds(&mut store, &check_specs)?;
+        let shared = matches!(file.data, crate::store::Location::Postgres(_));
+        let seeds = saved_seeds(
+            &mut store,
+            &check_specs,
+            shared.then_some(file.node.as_str()),
+        )?;
         let api_specs = api_zone_specs(&file, &zones, &checks);
         let mut file = file;
         // Transitions are written by a task of their own: the checker must
@@ -277,24 +340,53 @@ impl Service {
                 reason: t.reason.clone(),
             });
         });
+        // Nodes that share a store vote; one alone decides for itself and
+        // pays nothing for the vote.
+        let ballot = match &file.data {
+            crate::store::Location::Postgres(_) => {
+                let (ballot, outbox) =
+                    crate::cluster::votes::Ballot::new(&file.node, file.healthy_percent);
+                let publisher = Store::open_location(&file.data)?;
+                tokio::spawn(crate::cluster::votes::publish(
+                    outbox,
+                    publisher,
+                    shutdown.clone(),
+                ));
+                Some(ballot)
+            }
+            crate::store::Location::Sqlite(_) => None,
+        };
+        let electorate = ballot
+            .clone()
+            .map(|b| b as Arc<dyn crate::health::checker::Electorate>);
         let checker = Checker::resume(
             check_specs,
             shutdown.child_token(),
             &seeds,
-            Some(on_change),
+            (Some(on_change), electorate),
             targets.clone(),
         );
         let slots = slot_map(&checker);
         let slot = |id: &str| slots.get(id).copied();
         let mut snapshot = crate::snapshot::Snapshot::default();
-        let file_counts = build_file_zones(&mut file.zones, &slot, &mut snapshot);
+        let file_counts = build_file_zones(
+            &mut file.zones,
+            &file.secondaries,
+            &slot,
+            &nameservers,
+            &mut snapshot,
+        );
+        let serial = crate::publish::soa_serial();
         for spec in zones.iter().filter_map(|z| api_specs.get(&z.name)) {
-            snapshot.put_spec(spec, &slot, crate::publish::soa_serial());
+            snapshot.put_spec(spec, &slot, serial, &nameservers);
         }
-        let first = crate::publish::with_access(
+        let mut first = crate::publish::with_access(
             crate::publish::published(snapshot, checker.table()),
             &file,
+            api_keys.iter().map(keys::ApiKey::key),
         );
+        // Secondary zones answer SERVFAIL until their first transfer.
+        first.snapshot = secondaries::mark_unavailable(&file, &Default::default(), first.snapshot);
         let published = Arc::new(ArcSwap::from_pointee(first));
         let service = Arc::new(Service {
             inner: Mutex::new(Inner {
@@ -306,6 +398,10 @@ impl Service {
                 api_specs,
                 checks,
                 serials: transfers::saved_serials(&store),
+                transferred: Default::default(),
+                keys: api_keys,
+                dns_addrs,
+                nameservers,
                 store,
                 targets,
                 live: Live {
@@ -321,8 +417,13 @@ impl Service {
             history,
             served_version: std::sync::atomic::AtomicI64::new(version),
             cluster,
+            ballot,
         });
-        service.lock().restamp();
+        {
+            let mut inner = service.lock();
+            inner.keep_transferred(None);
+            inner.restamp();
+        }
         // Stamping fingerprints every record once; give back what the
         // parse, the build and the stamp freed.
         crate::memory::trim();
@@ -376,7 +477,14 @@ impl Service {
         let result = tokio::task::spawn_blocking(move || {
             let mut inner = service.lock();
             inner.restamp_health();
-            inner.store.record_event(&event)?;
+            // Nodes that share the store each decide this transition; the
+            // first records it (with its votes) for all.
+            match service.ballot.is_some() {
+                true => {
+                    inner.store.record_transition(&event)?;
+                }
+                false => inner.store.record_event(&event)?,
+            }
             // A check deleted while its event was queued keeps the event
             // (it happened) but leaves no state behind: a check created
             // later under its id must not resume from it.
@@ -411,6 +519,7 @@ impl Service {
                 spec,
                 &|id| ids.get(id).copied(),
                 crate::publish::soa_serial(),
+                &inner.nameservers,
             ),
             None => match DName::from_str(key) {
                 Ok(apex) => current.snapshot.without_zone(&apex),
@@ -457,6 +566,11 @@ impl Service {
     /// This node and the others of its store (docs/api.md#nodes).
     pub fn cluster(&self) -> Arc<crate::cluster::Registry> {
         self.cluster.clone()
+    }
+
+    /// The health vote, when this node shares its store.
+    pub fn ballot(&self) -> Option<Arc<crate::cluster::votes::Ballot>> {
+        self.ballot.clone()
     }
 
     /// `INSYNC` when every live node serves store version `version` (as
@@ -524,9 +638,11 @@ impl Service {
     /// checks that no longer validate, is refused whole, naming each
     /// problem, and the running configuration stays.
     pub fn reload_file(&self, file: Config) -> Result<(), Vec<String>> {
-        let file = without_origins(file);
         let mut inner = self.lock();
-        let problems = declared_problems(&file, &inner.zones, &inner.checks);
+        let nameservers = NameServers::or_default(&file.nameservers, &inner.dns_addrs);
+        let file = prepared(file, &nameservers);
+        let mut problems = declared_problems(&file, &inner.zones, &inner.checks);
+        problems.extend(keys::key_problems(&file.tsig_keys, &inner.keys));
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -535,7 +651,12 @@ impl Service {
             .load()
             .with_allowed(file.check_targets.clone());
         inner.targets.store(Arc::new(targets));
-        inner.file = file;
+        if let Some(ballot) = &self.ballot {
+            ballot.set_healthy_percent(file.healthy_percent);
+        }
+        let mut old = std::mem::replace(&mut inner.file, file);
+        inner.keep_transferred(Some(&mut old));
+        inner.nameservers = nameservers;
         inner.file_built = false;
         inner.refresh_specs();
         // Checks first: a check the new file adds has its slot before the
@@ -553,6 +674,11 @@ impl crate::cluster::Follower for Service {
 
     fn catch_up(&self) -> Result<i64, String> {
         Service::catch_up(self).map_err(|e| e.to_string())
+    }
+
+    fn revote(&self) {
+        let checker = self.lock().live.checker.clone();
+        checker.revote();
     }
 }
 
@@ -576,7 +702,9 @@ impl Service {
         let zones = inner.store.zones()?;
         let checks = inner.store.checks()?;
         let overrides: HashMap<String, bool> = inner.store.overrides()?.into_iter().collect();
-        let problems = declared_problems(&inner.file, &zones, &checks);
+        let api_keys = keys::stored_keys(&inner.store)?;
+        let mut problems = declared_problems(&inner.file, &zones, &checks);
+        problems.extend(keys::key_problems(&inner.file.tsig_keys, &api_keys));
         if !problems.is_empty() {
             tracing::error!(
                 version,
@@ -587,6 +715,7 @@ impl Service {
         }
         inner.zones = zones;
         inner.checks = checks;
+        inner.keys = api_keys;
         inner.refresh_specs();
         // Checks first, as at a reload: a new check has its slot before
         // the zones that use it are built.
@@ -635,7 +764,13 @@ impl Inner {
                 }
             }
         } else {
-            self.file_counts = build_file_zones(&mut self.file.zones, &slot, &mut snapshot);
+            self.file_counts = build_file_zones(
+                &mut self.file.zones,
+                &self.file.secondaries,
+                &slot,
+                &self.nameservers,
+                &mut snapshot,
+            );
             self.file_built = true;
         }
         let serial = crate::publish::soa_serial();
@@ -644,12 +779,14 @@ impl Inner {
             .iter()
             .filter_map(|z| self.api_specs.get(&z.name))
         {
-            snapshot.put_spec(spec, &slot, serial);
+            snapshot.put_spec(spec, &slot, serial, &self.nameservers);
         }
-        let next = crate::publish::with_access(
+        let mut next = crate::publish::with_access(
             crate::publish::published(snapshot, self.live.checker.table()),
             &self.file,
+            self.keys.iter().map(keys::ApiKey::key),
         );
+        next.snapshot = secondaries::mark_unavailable(&self.file, &self.transferred, next.snapshot);
         self.store_published(next, None);
         crate::memory::trim();
     }

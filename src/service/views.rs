@@ -32,7 +32,8 @@ pub struct ZoneInfo {
     /// Hosted zone id (`Z...`); file-managed zones get one derived from
     /// their name, stable across restarts.
     pub id: String,
-    /// `"file"` or `"api"`.
+    /// `"file"`, `"secondary"` (a file zone taken from its primaries) or
+    /// `"api"`.
     pub managed_by: &'static str,
     /// The config file, for file-managed zones.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -127,6 +128,48 @@ pub struct CheckState {
     /// The last change, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_change: Option<EventInfo>,
+    /// Each node's latest observation, by node (this node's as it is
+    /// now); empty for a check that is not probed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub votes: Vec<VoteInfo>,
+    /// What the votes decide (before invert and overrides).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consensus: Option<ConsensusInfo>,
+}
+
+/// One node's latest observation of a check (its vote).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VoteInfo {
+    /// The node.
+    pub node: String,
+    /// Its DNS address, as its heartbeat says; empty when unknown.
+    pub address: String,
+    /// Whether it observes the endpoint healthy (threshold applied,
+    /// before `invert`).
+    pub healthy: bool,
+    /// Why, as its probes said.
+    pub reason: String,
+    /// When its observation last changed, RFC 3339, its clock.
+    pub at: String,
+    /// Whether the vote counts: its node beat within 3 heartbeats.
+    pub live: bool,
+    /// The node that answers.
+    pub this_node: bool,
+}
+
+/// The outcome of the vote on a check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsensusInfo {
+    /// `"healthy"` or `"unhealthy"`, before `invert` and overrides.
+    pub measured: &'static str,
+    /// Live votes that say healthy.
+    pub healthy_votes: usize,
+    /// Live votes counted.
+    pub live_votes: usize,
+    /// Healthy when more than this percentage of live votes are.
+    pub healthy_percent: u8,
+    /// The same in words ("2 of 3 nodes healthy, more than 18 % needed").
+    pub summary: String,
 }
 
 /// One probe result.
@@ -220,6 +263,8 @@ pub(super) fn state_info(status: &CheckStatus) -> CheckState {
             new: word(t.new),
             reason: t.reason.clone(),
         }),
+        votes: Vec::new(),
+        consensus: None,
     }
 }
 

@@ -216,12 +216,12 @@ impl Service {
         }
     }
 
-    /// The dynamic update rules of the configured key named `key`.
+    /// The dynamic update rules of the key named `key` (the config
+    /// file's or the API's).
     pub fn update_rules(&self, key: &impl domain::base::ToName) -> Vec<crate::update::UpdateRule> {
         let inner = self.lock();
         inner
-            .file
-            .tsig_keys
+            .all_keys()
             .iter()
             .find(|k| domain::base::ToName::name_eq(&k.name, key))
             .map(|k| k.update.clone())
@@ -415,7 +415,11 @@ impl Inner {
         ZoneInfo {
             name: format!("{}.", z.name),
             id: file_zone_id(&key),
-            managed_by: "file",
+            managed_by: if self.secondary_of(&z.name).is_some() {
+                "secondary"
+            } else {
+                "file"
+            },
             file: Some(self.file_name()),
             record_count: self
                 .file_counts
@@ -428,7 +432,20 @@ impl Inner {
     }
 
     pub(super) fn refuse_file_zone(&self, name_or_id: &str) -> Result<(), ServiceError> {
-        match self.find_file_zone(name_or_id) {
+        let zone = self.find_file_zone(name_or_id);
+        if let Some(s) = zone.and_then(|z| self.secondary_of(&z.name)) {
+            let primaries: Vec<String> = s.primaries.iter().map(ToString::to_string).collect();
+            return Err(ServiceError::Conflict {
+                code: "SecondaryZone",
+                message: format!(
+                    "zone {}. is a secondary zone, transferred from {} (config file {}); change it on its primary",
+                    s.zone,
+                    primaries.join(", "),
+                    self.file_name()
+                ),
+            });
+        }
+        match zone {
             Some(z) => Err(ServiceError::Conflict {
                 code: "FileManaged",
                 message: format!(

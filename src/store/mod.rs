@@ -155,6 +155,12 @@ pub const MIGRATIONS: &[&str] = &[
         at BIGINT NOT NULL,           -- when it changed, the node's clock
         PRIMARY KEY (check_id, node)
     );",
+    // 9: TSIG keys made through the API (the config file's are not here).
+    "CREATE TABLE tsig_keys (
+        name TEXT PRIMARY KEY,        -- lower-cased, absolute, with the dot
+        body TEXT NOT NULL,           -- the key as the API took it, JSON
+        created_at BIGINT NOT NULL
+    );",
 ];
 
 /// How much history the store keeps (`[server] history_max_age`,
@@ -374,6 +380,12 @@ pub trait Backend: Send {
     fn overrides(&self) -> Result<Vec<(String, bool)>, StoreError>;
     /// Records a state change: the event, and the state to resume from.
     fn record_event(&mut self, event: &HealthEvent) -> Result<(), StoreError>;
+    /// As [`Backend::record_event`], unless the saved state of the check
+    /// already is the event's new state: nodes that share a store each
+    /// decide the same transition, and the first to record it records it
+    /// for all (atomically, however they race). Returns whether it was
+    /// recorded.
+    fn record_transition(&mut self, event: &HealthEvent) -> Result<bool, StoreError>;
     /// Saved states, by check id.
     fn states(&self) -> Result<Vec<(String, StoredState)>, StoreError>;
     /// Events, oldest first, optionally of one check and since a time; at
@@ -467,11 +479,19 @@ pub trait Backend: Send {
     fn observe(&mut self, observation: &StoredObservation) -> Result<(), StoreError>;
     /// Every node's latest observation of every check, by check and node.
     fn observations(&self) -> Result<Vec<StoredObservation>, StoreError>;
+    /// The TSIG keys made through the API: each one's lower-cased name and
+    /// its body (JSON, the secret included), in name order.
+    fn tsig_keys(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Adds the key `name`; a key of that name already stored is an error.
+    fn create_tsig_key(&mut self, name: &str, body: &str) -> Result<i64, StoreError>;
+    /// Removes the key `name` (nothing when there is none).
+    fn delete_tsig_key(&mut self, name: &str) -> Result<i64, StoreError>;
     /// Wakes when another node may have written: the store version a
-    /// notification announced (PostgreSQL's LISTEN/NOTIFY, reconnecting by
-    /// itself). `None` where the backend has no notifications (SQLite):
-    /// polling [`Backend::version`] is then the only way to learn.
-    fn changes(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
+    /// notification announced, and a count of health-vote notifications
+    /// (PostgreSQL's LISTEN/NOTIFY, reconnecting by itself). `None` where
+    /// the backend has no notifications (SQLite): polling is then the only
+    /// way to learn.
+    fn changes(&self) -> Option<Notifications> {
         None
     }
     /// How many migrations the database records, for tests.
@@ -480,6 +500,15 @@ pub trait Backend: Send {
     /// Runs raw SQL, for tests that make the database fail on purpose.
     #[cfg(test)]
     fn execute_batch(&mut self, sql: &str) -> Result<(), StoreError>;
+}
+
+/// What a node hears of the others' writes ([`Backend::changes`]).
+pub struct Notifications {
+    /// The newest store version announced.
+    pub versions: tokio::sync::watch::Receiver<i64>,
+    /// Moves at every health-vote notification, and when the listener
+    /// (re)connects, since votes may have changed while it was away.
+    pub votes: tokio::sync::watch::Receiver<u64>,
 }
 
 /// A zone's serial as saved (see `xfr::serial::Entry`).

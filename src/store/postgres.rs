@@ -32,8 +32,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod
 use tokio_postgres::NoTls;
 
 use super::{
-    Backend, HealthEvent, MIGRATIONS, NodeRecord, PostgresUrl, Pruned, RecordWrite, Retention,
-    StoreError, StoredCheck, StoredObservation, StoredSerial, StoredState, StoredZone,
+    Backend, HealthEvent, MIGRATIONS, NodeRecord, Notifications, PostgresUrl, Pruned, RecordWrite,
+    Retention, StoreError, StoredCheck, StoredObservation, StoredSerial, StoredState, StoredZone,
     decode_check, decode_record, encode_check, encode_record, from_millis, millis,
 };
 
@@ -312,13 +312,15 @@ impl PostgresBackend {
 /// connection: the version poll covers the gap.
 const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
-/// Keeps one connection LISTENing on [`CHANGES_CHANNEL`], reconnecting
-/// after every loss, and sends each announced version to `tx`, until every
-/// receiver is gone.
+/// Keeps one connection LISTENing on [`CHANGES_CHANNEL`] and
+/// [`VOTES_CHANNEL`], reconnecting after every loss; sends each announced
+/// version to `tx` and counts vote notifications in `votes`, until every
+/// receiver of `tx` is gone.
 async fn listen(
     config: tokio_postgres::Config,
     url: Arc<str>,
     tx: tokio::sync::watch::Sender<i64>,
+    votes: tokio::sync::watch::Sender<u64>,
 ) {
     use tokio_postgres::AsyncMessage;
     let mut failing = false;
@@ -328,9 +330,15 @@ async fn listen(
                 // Notifications come out of the connection, which must be
                 // polled for the LISTEN below to be sent at all.
                 let forward = tx.clone();
+                let voted = votes.clone();
                 let driver = tokio::spawn(async move {
                     loop {
                         match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                            Some(Ok(AsyncMessage::Notification(n)))
+                                if n.channel() == VOTES_CHANNEL =>
+                            {
+                                voted.send_modify(|n| *n += 1);
+                            }
                             Some(Ok(AsyncMessage::Notification(n))) => {
                                 if let Ok(version) = n.payload().parse::<i64>() {
                                     forward.send_if_modified(|seen| {
@@ -346,10 +354,12 @@ async fn listen(
                     }
                 });
                 match client
-                    .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}"))
+                    .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}; LISTEN {VOTES_CHANNEL}"))
                     .await
                 {
                     Ok(()) => {
+                        // Votes missed while not listening are read again.
+                        votes.send_modify(|n| *n += 1);
                         if failing {
                             tracing::info!(url = %url, "listening for changes again");
                         }
@@ -675,6 +685,52 @@ impl Backend for PostgresBackend {
         })
     }
 
+    fn record_transition(&mut self, event: &HealthEvent) -> Result<bool, StoreError> {
+        let pool = self.pool.clone();
+        let event = event.clone();
+        self.run(async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            let at = millis(event.at);
+            // The row lock orders racing nodes: the second one waits for
+            // the first to commit, then finds the state already moved.
+            let moved = tx
+                .execute(
+                    "INSERT INTO health_states (check_id, healthy, changed_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (check_id) DO UPDATE
+                     SET healthy = EXCLUDED.healthy, changed_at = EXCLUDED.changed_at
+                     WHERE health_states.healthy <> EXCLUDED.healthy",
+                    &[&event.check, &event.new_healthy, &at],
+                )
+                .await?;
+            if moved == 0 {
+                return Ok(false);
+            }
+            let seq: i64 = tx
+                .query_one(
+                    "SELECT COUNT(*) FROM health_events WHERE check_id = $1 AND at = $2",
+                    &[&event.check, &at],
+                )
+                .await?
+                .get(0);
+            tx.execute(
+                "INSERT INTO health_events (check_id, at, seq, old_healthy, new_healthy, reason)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &event.check,
+                    &at,
+                    &seq,
+                    &event.old_healthy,
+                    &event.new_healthy,
+                    &event.reason,
+                ],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
     fn states(&self) -> Result<Vec<(String, StoredState)>, StoreError> {
         let pool = self.pool.clone();
         self.run(async move {
@@ -873,6 +929,46 @@ impl Backend for PostgresBackend {
             }
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    fn tsig_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await?;
+            let rows = client
+                .query("SELECT name, body FROM tsig_keys ORDER BY name", &[])
+                .await?;
+            Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn create_tsig_key(&mut self, name: &str, body: &str) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
+        let pool = self.pool.clone();
+        let (name, body) = (name.to_owned(), body.to_owned());
+        self.run(async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "INSERT INTO tsig_keys (name, body, created_at) VALUES ($1, $2, $3)",
+                &[&name, &body, &millis(SystemTime::now())],
+            )
+            .await?;
+            commit_bumped(tx, expected).await
+        })
+    }
+
+    fn delete_tsig_key(&mut self, name: &str) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
+        let pool = self.pool.clone();
+        let name = name.to_owned();
+        self.run(async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.execute("DELETE FROM tsig_keys WHERE name = $1", &[&name])
+                .await?;
+            commit_bumped(tx, expected).await
         })
     }
 
@@ -1081,11 +1177,12 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn changes(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
-        let (tx, rx) = tokio::sync::watch::channel(0);
+    fn changes(&self) -> Option<Notifications> {
+        let (tx, versions) = tokio::sync::watch::channel(0);
+        let (votes_tx, votes) = tokio::sync::watch::channel(0);
         let runtime = self.runtime.as_ref()?;
-        runtime.spawn(listen(self.config.clone(), self.url.clone(), tx));
-        Some(rx)
+        runtime.spawn(listen(self.config.clone(), self.url.clone(), tx, votes_tx));
+        Some(Notifications { versions, votes })
     }
 
     fn observe(&mut self, o: &StoredObservation) -> Result<(), StoreError> {

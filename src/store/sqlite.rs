@@ -355,6 +355,24 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
+    fn record_transition(&mut self, event: &HealthEvent) -> Result<bool, StoreError> {
+        // One process writes a SQLite file (under the service's lock), so
+        // nothing can come between the read and the write.
+        let saved: Option<bool> = self
+            .conn
+            .query_row(
+                "SELECT healthy FROM health_states WHERE check_id = ?1",
+                [&event.check],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if saved == Some(event.new_healthy) {
+            return Ok(false);
+        }
+        self.record_event(event)?;
+        Ok(true)
+    }
+
     /// Saved states, by check id.
     fn states(&self) -> Result<Vec<(String, StoredState)>, StoreError> {
         let mut stmt = self
@@ -444,6 +462,31 @@ impl Backend for SqliteBackend {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn tsig_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, body FROM tsig_keys ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn create_tsig_key(&mut self, name: &str, body: &str) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
+        let tx = self.write()?;
+        tx.execute(
+            "INSERT INTO tsig_keys (name, body, created_at) VALUES (?1, ?2, ?3)",
+            params![name, body, millis(SystemTime::now())],
+        )?;
+        commit_bumped(tx, expected)
+    }
+
+    fn delete_tsig_key(&mut self, name: &str) -> Result<i64, StoreError> {
+        let expected = self.expected.take();
+        let tx = self.write()?;
+        tx.execute("DELETE FROM tsig_keys WHERE name = ?1", [name])?;
+        commit_bumped(tx, expected)
     }
 
     fn zone_serials(&self) -> Result<Vec<(String, StoredSerial)>, StoreError> {

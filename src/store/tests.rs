@@ -238,6 +238,43 @@ fn a_batch_whose_last_write_fails_leaves_every_earlier_write_unwritten() {
 }
 
 #[test]
+fn a_transition_already_recorded_by_another_node_is_not_recorded_twice() {
+    each_backend(|f| {
+        let mut s = f.open();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_000);
+        let event = |node: &str, secs: u64, new_healthy: bool| HealthEvent {
+            check: "web".into(),
+            at: t0 + Duration::from_secs(secs),
+            old_healthy: !new_healthy,
+            new_healthy,
+            reason: format!("{node} observed"),
+        };
+        // Three nodes decide the same fall, then the same recovery.
+        let recorded: Vec<bool> = [
+            event("a", 0, false),
+            event("b", 0, false),
+            event("c", 1, false),
+            event("b", 5, true),
+            event("a", 5, true),
+        ]
+        .iter()
+        .map(|e| s.record_transition(e).unwrap())
+        .collect();
+        assert_eq!(recorded, [true, false, false, true, false]);
+        let reasons: Vec<String> = s
+            .events(Some("web"), None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.reason)
+            .collect();
+        assert_eq!(reasons, ["a observed", "b observed"]);
+        let states = s.states().unwrap();
+        assert_eq!(states.len(), 1);
+        assert!(states[0].1.healthy);
+    });
+}
+
+#[test]
 fn events_come_back_in_order_and_set_the_resume_state() {
     each_backend(|f| {
         let mut s = f.open();
@@ -301,6 +338,32 @@ fn overrides_are_saved_replaced_released_and_go_with_their_check() {
         s.set_override("a", None).unwrap();
         s.delete_check("b").unwrap();
         assert!(s.overrides().unwrap().is_empty());
+    });
+}
+
+#[test]
+fn tsig_keys_round_trip_count_a_version_and_refuse_a_second_of_a_name() {
+    each_backend(|f| {
+        let mut s = f.open();
+        let before = s.version().unwrap();
+        assert_eq!(
+            s.create_tsig_key("b.key.", "{\"b\":1}").unwrap(),
+            before + 1
+        );
+        s.create_tsig_key("a.key.", "{}").unwrap();
+        assert!(s.create_tsig_key("a.key.", "{}").is_err());
+        drop(s);
+        let mut s = f.open();
+        assert_eq!(
+            s.tsig_keys().unwrap(),
+            vec![
+                ("a.key.".to_string(), "{}".to_string()),
+                ("b.key.".to_string(), "{\"b\":1}".to_string())
+            ]
+        );
+        let version = s.version().unwrap();
+        assert_eq!(s.delete_tsig_key("a.key.").unwrap(), version + 1);
+        assert_eq!(s.tsig_keys().unwrap().len(), 1);
     });
 }
 

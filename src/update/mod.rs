@@ -20,6 +20,7 @@ mod rules;
 pub use rules::{UpdateRule, allowed};
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use bytes::Bytes;
 use domain::base::iana::{Class, Rcode, Rtype};
@@ -29,7 +30,8 @@ use domain::base::{Message, MessageBuilder, ParsedName, ToName};
 use domain::rdata::ZoneRecordData;
 use domain::rdata::tsig::Time48;
 
-use crate::dns::handler::write_tsig_error;
+use crate::dns::cookie;
+use crate::dns::handler::{MAX_UDP_PAYLOAD, push_cookie, write_tsig_error};
 use crate::dns::signed::{self, Verified};
 use crate::dns::update::Updater;
 use crate::input::RecordInput;
@@ -37,8 +39,8 @@ use crate::model::{DName, Policy, RData, RecordSpec};
 use crate::service::{Action, Change, ChangeBatch, Service, ServiceError};
 
 impl Updater for Service {
-    fn update(&self, request: &[u8]) -> Vec<u8> {
-        respond(self, request)
+    fn update(&self, request: &[u8], client: IpAddr) -> Vec<u8> {
+        respond(self, request, client)
     }
 }
 
@@ -55,13 +57,26 @@ struct Rr {
     data: Option<RData>,
 }
 
-/// The response to the UPDATE `request`; empty when it is not a message.
-pub fn respond(service: &Service, request: &[u8]) -> Vec<u8> {
+/// What the response's OPT carries: written when the request had an OPT
+/// (RFC 6891 §7), as the answer path writes it.
+struct Edns {
+    dnssec_ok: bool,
+    cookie: Option<[u8; cookie::RESPONSE_LEN]>,
+}
+
+/// The response to the UPDATE `request` from `client`; empty when it is
+/// not a message.
+pub fn respond(service: &Service, request: &[u8], client: IpAddr) -> Vec<u8> {
     let mut out = Vec::new();
     let Ok(msg) = Message::from_octets(request) else {
         return out;
     };
-    let keys = service.published().load().keys.clone();
+    let published = service.published().load_full();
+    let keys = published.keys.clone();
+    let edns = msg.opt().map(|opt| Edns {
+        dnssec_ok: opt.dnssec_ok(),
+        cookie: cookie::for_request(&msg, client, &published.cookie_secret),
+    });
     let signed = msg
         .additional()
         .ok()
@@ -82,7 +97,7 @@ pub fn respond(service: &Service, request: &[u8]) -> Vec<u8> {
             tracing::debug!(
                 "dynamic update refused: not signed; sign it with a [[tsig_key]] that has update rules"
             );
-            write_response(&msg, Rcode::REFUSED, None, &mut out);
+            write_response(&msg, Rcode::REFUSED, edns.as_ref(), None, &mut out);
             return out;
         }
         Verified::BadSignature => {
@@ -107,14 +122,16 @@ pub fn respond(service: &Service, request: &[u8]) -> Vec<u8> {
             rcode
         }
     };
-    write_response(&msg, rcode, Some(signer), &mut out);
+    write_response(&msg, rcode, edns.as_ref(), Some(signer), &mut out);
     out
 }
 
-/// Writes the response: header, zone section, the signature if any.
+/// Writes the response: header, zone section, an OPT when the request had
+/// one, the signature (last, RFC 8945 §5.3) if any.
 fn write_response(
     msg: &Message<&[u8]>,
     rcode: Rcode,
+    edns: Option<&Edns>,
     signer: Option<signed::Signer>,
     out: &mut Vec<u8>,
 ) {
@@ -125,6 +142,13 @@ fn write_response(
         return;
     };
     let mut additional = answer.additional();
+    if let Some(edns) = edns {
+        let _ = additional.opt(|opt| {
+            opt.set_udp_payload_size(MAX_UDP_PAYLOAD);
+            opt.set_dnssec_ok(edns.dnssec_ok);
+            push_cookie(opt, edns.cookie.as_ref())
+        });
+    }
     if let Some(signer) = signer {
         let _ = signer.answer(&mut additional, Time48::now());
     }

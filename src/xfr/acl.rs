@@ -34,7 +34,7 @@ impl Rule {
 
 /// An IPv4-mapped IPv6 address (a dual-stack socket's view of an IPv4
 /// client) as the IPv4 address that an IPv4 prefix matches.
-fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         IpAddr::V4(_) => ip,

@@ -1,9 +1,14 @@
-//! Outgoing zone transfers: who may take them and whom to notify. The
-//! transfer itself is wire work and lives with the TCP listener
-//! (`dns::transfer`).
+//! Zone transfers. Outgoing: who may take them and whom to notify (the
+//! transfer itself is wire work and lives with the TCP listener,
+//! `dns::transfer`). Incoming: secondary zones (`secondary`), taken from
+//! their primaries over the wire (`fetch`), their last copy kept on disk
+//! (`kept`).
 
 pub mod acl;
+pub mod fetch;
+pub mod kept;
 pub mod notify;
+pub mod secondary;
 pub mod serial;
 
 pub use acl::{Rule, Settings, Transfers};

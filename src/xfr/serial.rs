@@ -34,6 +34,8 @@ pub struct Entry {
 #[derive(Debug, Default)]
 pub struct SerialBook {
     zones: HashMap<Box<[u8]>, Entry>,
+    /// Secondary zones: they serve their primary's serial as it is.
+    verbatim: std::collections::HashSet<Box<[u8]>>,
 }
 
 impl SerialBook {
@@ -47,7 +49,16 @@ impl SerialBook {
                 Some((name_key(&name), e))
             })
             .collect();
-        SerialBook { zones }
+        SerialBook {
+            zones,
+            verbatim: Default::default(),
+        }
+    }
+
+    /// Makes the zones at `apexes` (secondary zones) serve the serial
+    /// their SOA declares, the primary's, without this rule.
+    pub fn set_verbatim<'a>(&mut self, apexes: impl IntoIterator<Item = &'a DName>) {
+        self.verbatim = apexes.into_iter().map(name_key).collect();
     }
 
     /// The entry of the zone at `apex`.
@@ -133,6 +144,25 @@ impl SerialBook {
         let zones = snapshot.zones().filter(|z| filter(z));
         for zone in zones {
             let key = name_key(&zone.apex);
+            if self.verbatim.contains(&key) {
+                // Not transferred yet (a generated SOA): nothing to stamp.
+                let Some(serial) = zone.declared_serial else {
+                    continue;
+                };
+                if self.zones.get(&key).map(|e| e.serial) != Some(serial) {
+                    changed.push(Changed {
+                        apex: zone.apex.clone(),
+                        serial,
+                    });
+                }
+                let entry = Entry {
+                    serial,
+                    fingerprint: 0,
+                    declared: Some(serial),
+                };
+                self.zones.insert(key, entry);
+                continue;
+            }
             let fingerprint = fingerprint(zone, healthy);
             let declared = zone.declared_serial;
             let entry = match self.zones.get(&key) {
@@ -383,5 +413,42 @@ mod tests {
         book.stamp(&build(&spec(&["192.0.2.1"], None)), &all, u32::MAX);
         let Stamped { snapshot: s, .. } = book.stamp(&build(&spec(&["192.0.2.2"], None)), &all, 9);
         assert_eq!(serial_of(&s), 0);
+    }
+
+    #[test]
+    fn a_secondary_zone_serves_its_primarys_serial_even_when_it_goes_down() {
+        let mut book = SerialBook::default();
+        let apex = DName::from_str("example.test.").unwrap();
+        book.set_verbatim([&apex]);
+        let all = |_| true;
+        let Stamped {
+            snapshot: s,
+            changed,
+            ..
+        } = book.stamp(&build(&spec(&["192.0.2.1"], Some(2024))), &all, 9);
+        assert_eq!((serial_of(&s), changed.len()), (2024, 1));
+        // Other records, the same serial: still the primary's.
+        let Stamped {
+            snapshot: s,
+            changed,
+            ..
+        } = book.stamp(&build(&spec(&["192.0.2.2"], Some(2024))), &all, 9);
+        assert_eq!((serial_of(&s), changed.len()), (2024, 0));
+        // A primary that starts over lower is followed, not overtaken.
+        let Stamped {
+            snapshot: s,
+            changed,
+            ..
+        } = book.stamp(&build(&spec(&["192.0.2.2"], Some(5))), &all, 9);
+        assert_eq!((serial_of(&s), changed[0].serial), (5, 5));
+        // Before its first transfer (a generated SOA) it is not stamped.
+        let mut book = SerialBook::default();
+        book.set_verbatim([&apex]);
+        assert!(
+            book.stamp(&build(&spec(&["192.0.2.1"], None)), &all, 9)
+                .changed
+                .is_empty()
+        );
+        assert!(book.entry(&apex).is_none());
     }
 }

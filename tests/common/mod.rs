@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod postgres;
+pub mod votes;
 
 /// Where a test server keeps its data: the store's tests run on both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,4 +350,51 @@ pub fn stop_gracefully(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A loopback HTTP backend answering 200 while `up`, else 503.
+pub struct Backend {
+    /// Its loopback port.
+    pub port: u16,
+    up: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Backend {
+    /// Starts answering on a free loopback port; healthy when `up`.
+    pub fn start(up: bool) -> Backend {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(up));
+        let state = flag.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let state = state.clone();
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match std::io::Read::read(&mut stream, &mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let response: &[u8] = if state.load(std::sync::atomic::Ordering::SeqCst) {
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nOK\n"
+                    } else {
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n\r\nDOWN\n"
+                    };
+                    let _ = std::io::Write::write_all(&mut stream, response);
+                    let _ = std::io::Write::flush(&mut stream);
+                });
+            }
+        });
+        Backend { port, up: flag }
+    }
+
+    /// Makes it answer 200 (`up`) or 503.
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, std::sync::atomic::Ordering::SeqCst);
+    }
 }

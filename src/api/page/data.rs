@@ -255,6 +255,7 @@ mod tests {
                     disabled,
                     children: None,
                     healthy_threshold: None,
+                    healthy_percent: None,
                 },
                 managed_by: "api",
                 version: 1,
@@ -283,6 +284,8 @@ mod tests {
                 })
                 .collect(),
             last_change: None,
+            votes: Vec::new(),
+            consensus: None,
         }
     }
 

@@ -142,6 +142,8 @@ mod tests {
                 })
                 .collect(),
             last_change: None,
+            votes: Vec::new(),
+            consensus: None,
         }
     }
 

@@ -296,7 +296,8 @@ pub(super) async fn health_check_status(
         Ok((svc.check_state(&id)?, checker_address(&check.input)))
     })
     .await?;
-    // One checker, so one observation: its latest probe, or the state.
+    // This node's report is its latest probe, as a Route 53 checker's is;
+    // with none yet, the state and its last change.
     let (status, at) = match state.last_results.last() {
         Some(r) => (status_report(r.healthy, &r.reason), Some(r.at.clone())),
         None => (
@@ -311,12 +312,31 @@ pub(super) async fn health_check_status(
         ),
     };
     let mut doc = Doc::new("GetHealthCheckStatusResponse");
-    doc.open("HealthCheckObservations")
-        .open("HealthCheckObservation")
+    doc.open("HealthCheckObservations");
+    // One observation per node, as Route 53 gives one per checker: the
+    // other nodes' are their published votes, from their addresses.
+    let others = state.votes.iter().filter(|v| !v.this_node);
+    doc.open("HealthCheckObservation")
         .opt("IPAddress", address)
         .open("StatusReport")
         .text("Status", status)
-        .opt("CheckedTime", at);
+        .opt("CheckedTime", at)
+        .close()
+        .close();
+    for v in others {
+        let ip = v
+            .address
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|a| a.ip());
+        doc.open("HealthCheckObservation")
+            .opt("IPAddress", ip)
+            .open("StatusReport")
+            .text("Status", status_report(v.healthy, &v.reason))
+            .text("CheckedTime", &v.at)
+            .close()
+            .close();
+    }
     Ok(reply(StatusCode::OK, doc))
 }
 

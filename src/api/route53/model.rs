@@ -942,6 +942,8 @@ pub fn check_in(id: &str, c: &HealthCheckConfig) -> Result<HealthCheckInput, R53
             )
         },
         timeout: None,
+        // Route 53 has no such setting: the server's applies.
+        healthy_percent: None,
         invert: c.inverted.unwrap_or(false),
         disabled: c.disabled.unwrap_or(false),
         children: c.child_health_checks.as_ref().map(|l| l.items.clone()),

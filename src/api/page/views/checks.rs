@@ -248,6 +248,7 @@ mod tests {
                     disabled: false,
                     children: None,
                     healthy_threshold: None,
+                    healthy_percent: None,
                 },
                 managed_by: "api",
                 version: 1,
@@ -267,6 +268,8 @@ mod tests {
                     local_fault: false,
                 }],
                 last_change: None,
+                votes: Vec::new(),
+                consensus: None,
             }),
         }
     }

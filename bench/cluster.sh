@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The cluster's cost (issue 11): three eightfold nodes on one PostgreSQL,
+# 10,000 HTTP checks each at a 10 s interval against one backend.
+#
+# Reports
+#   - rows written to PostgreSQL per second (inserts + updates + deletes of
+#     every table, from pg_stat_user_tables) at steady state, and while
+#     every check flips (the backend starts failing every request);
+#   - the memory a node adds for the cluster: the PSS of a node on
+#     PostgreSQL next to a node alone on SQLite with the same checks.
+#
+# Usage: bench/cluster.sh   (from the repository root, as root, with
+#   Debian's postgresql installed; EIGHTFOLD=path to skip the release build)
+# Environment: CHECKS=10000 INTERVAL=10 WINDOW=30 OUT=/tmp/eightfold-cluster
+set -euo pipefail
+
+CHECKS=${CHECKS:-10000}
+INTERVAL=${INTERVAL:-10}
+WINDOW=${WINDOW:-30}
+OUT=${OUT:-/tmp/eightfold-cluster}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+EIGHTFOLD=${EIGHTFOLD:-$ROOT/target/release/eightfold}
+PG_PORT=5441
+BACKEND_PORT=5442
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
+PIDS=()
+
+log() { printf '%s\n' "$*" >&2; }
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    [ -d "$OUT/pg" ] && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$OUT/pg" -m immediate stop >/dev/null 2>&1 || true
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+psql_q() { "$PG_BIN/psql" -X -q -A -t -h 127.0.0.1 -p "$PG_PORT" -U postgres -d bench -c "$1"; }
+
+# Rows written so far, every table (the statistics are flushed about every
+# half second; the windows are long enough for that not to matter).
+rows_written() {
+    psql_q "SELECT pg_stat_force_next_flush(); SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables" 2>/dev/null | tail -1
+}
+
+pss_kib() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
+
+wait_ready() { # log file
+    local i
+    for i in $(seq 1 1200); do
+        grep -q ' ready ' "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    log "not ready: $1"
+    return 1
+}
+
+main() {
+    rm -rf "$OUT"
+    mkdir -p "$OUT"
+    chmod 755 "$OUT"
+    [ "$EIGHTFOLD" = "$ROOT/target/release/eightfold" ] && (cd "$ROOT" && cargo build --release --quiet)
+
+    # PostgreSQL, as the postgres user (it refuses root).
+    mkdir -p "$OUT/pg" && chown postgres "$OUT/pg"
+    runuser -u postgres -- "$PG_BIN/initdb" -D "$OUT/pg" -A trust -U postgres >"$OUT/initdb.log"
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$OUT/pg" -l "$OUT/pg/server.log" \
+        -o "-p $PG_PORT -k $OUT/pg -c listen_addresses=127.0.0.1" -w start >/dev/null
+    "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "CREATE DATABASE bench"
+
+    # The checks, and a backend that answers 200 until $OUT/fail exists.
+    python3 - "$OUT" "$CHECKS" "$INTERVAL" "$BACKEND_PORT" <<'EOF'
+import sys
+out, n, interval, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+with open(f"{out}/checks.toml", "w") as f:
+    for i in range(n):
+        f.write(f'[[health_check]]\nid = "c{i}"\ntype = "http"\nip = "127.0.0.1"\nport = {port}\n'
+                f'path = "/c{i}"\ninterval = "{interval}s"\nfailure_threshold = 1\n\n')
+EOF
+    python3 - "$BACKEND_PORT" "$OUT/fail" <<'EOF' &
+import asyncio, os, sys
+port, flag = int(sys.argv[1]), sys.argv[2]
+async def handle(reader, writer):
+    try:
+        await reader.readuntil(b"\r\n\r\n")
+        status = b"503 Service Unavailable" if os.path.exists(flag) else b"200 OK"
+        writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+    except Exception:
+        pass
+    writer.close()
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=4096)
+    await server.serve_forever()
+asyncio.run(main())
+EOF
+    PIDS+=($!)
+
+    local url="postgresql://postgres@127.0.0.1:$PG_PORT/bench" node pids=()
+    for node in a b c; do
+        {
+            printf '[server]\ndata = "%s"\nnode = "%s"\napi = "127.0.0.1:0"\n\n' "$url" "$node"
+            cat "$OUT/checks.toml"
+        } >"$OUT/$node.toml"
+        RUST_LOG=info "$EIGHTFOLD" serve --config "$OUT/$node.toml" --dns 127.0.0.1:0 >"$OUT/$node.log" 2>&1 &
+        PIDS+=($!)
+        pids+=($!)
+        wait_ready "$OUT/$node.log"
+    done
+    # A node alone on SQLite with the same checks, for the memory figure.
+    {
+        printf '[server]\ndata = "%s"\nnode = "alone"\napi = "127.0.0.1:0"\n\n' "$OUT/alone.db"
+        cat "$OUT/checks.toml"
+    } >"$OUT/alone.toml"
+    RUST_LOG=info "$EIGHTFOLD" serve --config "$OUT/alone.toml" --dns 127.0.0.1:0 >"$OUT/alone.log" 2>&1 &
+    local alone=$!
+    PIDS+=($alone)
+    wait_ready "$OUT/alone.log"
+
+    # Every check probed at least once, everywhere.
+    sleep $((INTERVAL + 5))
+    local r0 r1 r2 r3 flip_at
+    r0=$(rows_written)
+    sleep "$WINDOW"
+    r1=$(rows_written)
+    local steady
+    steady=$(awk -v a="$r0" -v b="$r1" -v w="$WINDOW" 'BEGIN { printf "%.1f", (b - a) / w }')
+    log "steady: $((r1 - r0)) rows in ${WINDOW} s = $steady rows/s (3 nodes, $CHECKS checks each)"
+
+    local pss_nodes=() p
+    for p in "${pids[@]}"; do pss_nodes+=("$(pss_kib "$p")"); done
+    local pss_alone
+    pss_alone=$(pss_kib "$alone")
+    # The lone node is stopped now: it would flip too, on its own store.
+    kill "$alone"
+
+    r2=$(rows_written)
+    touch "$OUT/fail"
+    flip_at=$(date +%s)
+    sleep "$WINDOW"
+    r3=$(rows_written)
+    local flipping
+    flipping=$(awk -v a="$r2" -v b="$r3" -v w="$WINDOW" 'BEGIN { printf "%.1f", (b - a) / w }')
+    log "flipping: $((r3 - r2)) rows in ${WINDOW} s = $flipping rows/s, from $(date -d "@$flip_at" +%T)"
+
+    # How many checks every node had out by the end of the window.
+    local unhealthy
+    unhealthy=$(psql_q "SELECT node || '=' || count(*) FILTER (WHERE NOT healthy) FROM health_observations GROUP BY node ORDER BY node" | tr '\n' ' ')
+    log "observations saying unhealthy, per node: $unhealthy"
+
+    log "memory (PSS): cluster nodes ${pss_nodes[*]} KiB; the same checks alone on SQLite $pss_alone KiB"
+    printf 'steady_rows_per_s %s\nflipping_rows_per_s %s\npss_nodes_kib %s\npss_alone_kib %s\n' \
+        "$steady" "$flipping" "${pss_nodes[*]}" "$pss_alone" | tee "$OUT/results.txt"
+}
+
+main "$@"

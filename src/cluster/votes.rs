@@ -1,0 +1,248 @@
+//! The health vote's plumbing (issue 11): this node's observations go out
+//! to the store, every node's come back into a [`Book`], and the checker
+//! decides each check from it ([`crate::health::vote`] counts).
+//!
+//! The checker never waits on the database: [`Ballot::observed`] only
+//! queues the observation for [`publish`], a task with a store handle of
+//! its own that keeps the latest observation of each check until the
+//! store takes it (a store outage costs nothing but the delay; the vote
+//! meanwhile counts this node's current observation from memory).
+//! [`refresh`] reads every node's votes back when a notification says one
+//! changed (or a poll finds it), and [`crate::cluster::run`] asks the
+//! checker to decide again whenever the votes or the live nodes change.
+//!
+//! Only a shared store (PostgreSQL) runs this: on SQLite there is one
+//! node, whose observation is its vote, and the checker decides alone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::HEARTBEAT_INTERVAL;
+use crate::health::checker::Electorate;
+use crate::health::vote::{Book, Counted, Tally, Vote};
+use crate::store::{NodeRecord, Store, StoredObservation};
+
+/// How long the publisher waits before trying the store again after a
+/// failed write.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// This node's side of the vote: the book it counts from and the queue
+/// its observations leave by.
+pub struct Ballot {
+    node: String,
+    /// `[server] healthy_percent`; a reload may change it.
+    healthy_percent: AtomicU8,
+    book: Mutex<Book>,
+    /// This node's latest observation of each check, as the status shows
+    /// it (the store may not have it yet).
+    own: Mutex<HashMap<String, Vote>>,
+    outbox: mpsc::UnboundedSender<StoredObservation>,
+}
+
+/// The queue [`publish`] empties.
+pub type Outbox = mpsc::UnboundedReceiver<StoredObservation>;
+
+impl Ballot {
+    /// The ballot of node `node`, and the queue of its observations.
+    pub fn new(node: &str, healthy_percent: u8) -> (Arc<Ballot>, Outbox) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let ballot = Ballot {
+            node: node.to_string(),
+            healthy_percent: AtomicU8::new(healthy_percent),
+            book: Mutex::default(),
+            own: Mutex::default(),
+            outbox: tx,
+        };
+        (Arc::new(ballot), rx)
+    }
+
+    /// Takes a reloaded `[server] healthy_percent`.
+    pub fn set_healthy_percent(&self, percent: u8) {
+        self.healthy_percent.store(percent, Ordering::Relaxed);
+    }
+
+    fn book(&self) -> MutexGuard<'_, Book> {
+        self.book.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn own(&self) -> MutexGuard<'_, HashMap<String, Vote>> {
+        self.own.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes every node's published votes, as the store holds them.
+    pub fn set_votes(&self, stored: Vec<StoredObservation>) {
+        let votes = stored.into_iter().map(|o| {
+            let vote = Vote {
+                node: o.node,
+                healthy: o.healthy,
+                reason: o.reason,
+                at: o.at,
+            };
+            (o.check, vote)
+        });
+        self.book().set_votes(votes);
+    }
+
+    /// Takes the nodes' heartbeats, as the last beat read them.
+    pub fn set_nodes(&self, nodes: &[NodeRecord]) {
+        let heard = nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.last_seen, n.heartbeat));
+        self.book().set_nodes(heard);
+    }
+
+    /// The percentage that applies to a check that sets `own` (or not).
+    pub fn healthy_percent(&self, own: Option<u8>) -> u8 {
+        own.unwrap_or_else(|| self.healthy_percent.load(Ordering::Relaxed))
+    }
+
+    /// Every node's vote on `check` at `now`, this node's as it observes
+    /// now, and what they decide with this node's observation `own`.
+    pub fn votes(
+        &self,
+        check: &str,
+        own: bool,
+        percent: u8,
+        now: SystemTime,
+    ) -> (Vec<Counted>, Tally) {
+        let mine = self.own().get(check).cloned().unwrap_or_else(|| Vote {
+            node: self.node.clone(),
+            healthy: own,
+            reason: "starting state".into(),
+            at: now,
+        });
+        let book = self.book();
+        let counted = book.counted(check, Some(&mine), now, HEARTBEAT_INTERVAL);
+        let tally = book.decide(check, &self.node, own, now, HEARTBEAT_INTERVAL, percent);
+        (counted, tally)
+    }
+}
+
+impl Electorate for Ballot {
+    fn node(&self) -> &str {
+        &self.node
+    }
+
+    fn observed(&self, check: &str, healthy: bool, reason: &str, at: SystemTime) {
+        let vote = Vote {
+            node: self.node.clone(),
+            healthy,
+            reason: reason.to_string(),
+            at,
+        };
+        self.own().insert(check.to_string(), vote);
+        // Unbounded, and never full: the publisher keeps only the latest
+        // observation of each check, so what waits is at most one per
+        // check however long the store is away.
+        let _ = self.outbox.send(StoredObservation {
+            check: check.to_string(),
+            node: self.node.clone(),
+            healthy,
+            reason: reason.to_string(),
+            at,
+        });
+    }
+
+    fn decide(
+        &self,
+        check: &str,
+        own: bool,
+        healthy_percent: Option<u8>,
+        now: SystemTime,
+    ) -> (bool, String) {
+        let percent = self.healthy_percent(healthy_percent);
+        let tally = self
+            .book()
+            .decide(check, &self.node, own, now, HEARTBEAT_INTERVAL, percent);
+        (tally.healthy, tally.describe(percent))
+    }
+}
+
+/// Writes this node's observations to `store` as they come, until
+/// `shutdown`, on blocking threads. Keeps the latest of each check that
+/// the store has not taken yet and tries again every [`RETRY`] while it
+/// fails, saying so once, so nothing is lost to an outage and the
+/// checker never waits.
+pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationToken) {
+    let store = Arc::new(Mutex::new(store));
+    let mut pending: HashMap<String, StoredObservation> = HashMap::new();
+    let mut failing = false;
+    loop {
+        // Something to write: a new observation, or the retry of what
+        // the store refused.
+        if pending.is_empty() || failing {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                next = outbox.recv() => match next {
+                    Some(o) => { pending.insert(o.check.clone(), o); }
+                    None => return,
+                },
+                _ = tokio::time::sleep(RETRY), if failing => {}
+            }
+        }
+        while let Ok(o) = outbox.try_recv() {
+            pending.insert(o.check.clone(), o);
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        let batch: Vec<StoredObservation> = pending.values().cloned().collect();
+        let store = store.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
+            let mut done = Vec::new();
+            for o in &batch {
+                match store.observe(o) {
+                    Ok(()) => done.push(o.clone()),
+                    Err(e) => return (done, Some(e.to_string())),
+                }
+            }
+            (done, None)
+        })
+        .await;
+        let (done, error) = match written {
+            Ok(result) => result,
+            Err(e) => (Vec::new(), Some(e.to_string())),
+        };
+        for o in done {
+            // A newer observation queued meanwhile stays pending.
+            if pending.get(&o.check) == Some(&o) {
+                pending.remove(&o.check);
+            }
+        }
+        match error {
+            Some(e) if !failing => {
+                tracing::warn!(error = %e, pending = pending.len(), "cannot publish this node's health observations; routing on its own until the store is back");
+                failing = true;
+            }
+            Some(_) => {}
+            None => {
+                if failing {
+                    tracing::info!("health observations published again");
+                }
+                failing = false;
+            }
+        }
+    }
+}
+
+/// Reads every node's votes into `ballot`; false when the store cannot
+/// be read (the book keeps what it had, and nodes that are not heard from
+/// age out of it).
+pub fn refresh(ballot: &Ballot, store: &Store) -> bool {
+    match store.observations() {
+        Ok(all) => {
+            ballot.set_votes(all);
+            true
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot read the nodes' health votes");
+            false
+        }
+    }
+}
