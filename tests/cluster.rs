@@ -227,6 +227,48 @@ fn a_change_through_one_node_is_answered_by_the_others_within_a_second() {
         max < Duration::from_secs(1),
         "p50 {p50:?}, p99 {p99:?}, max {max:?}"
     );
+
+    // The others read only the zones written since they last did; a zone
+    // deleted through A is gone from them too, and the one made beside it
+    // arrives.
+    let (status, body) = post(&format!("{api}/zones"), json!({"name": "next.test."}));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post(
+        &format!("{api}/zones/next.test/changes"),
+        json!({"changes": [{"action": "CREATE", "record":
+            {"name": "www", "type": "A", "ttl": 60, "values": ["192.0.2.77"]}}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let last = "10.0.0.100";
+    let (status, body) = post(
+        &format!("{api}/zones/prop.test/changes"),
+        json!({"changes": [{"action": "DELETE", "record":
+            {"name": "www", "type": "A", "ttl": 60, "values": [last]}}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let deleted = agent()
+        .delete(format!("{api}/zones/prop.test"))
+        .call()
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 200);
+    let since = Instant::now();
+    for other in &servers[1..] {
+        loop {
+            id = id.wrapping_add(1);
+            let gone = answer_a(&socket, other.addr(), "www.prop.test.", id).is_empty();
+            id = id.wrapping_add(1);
+            let arrived = answer_a(&socket, other.addr(), "www.next.test.", id) == ["192.0.2.77"];
+            if gone && arrived {
+                break;
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(5),
+                "{}: prop.test gone {gone}, next.test arrived {arrived}",
+                other.addr()
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
 }
 
 /// Route 53's GetChange status of `change` through `server`.
@@ -298,14 +340,16 @@ fn without_a_notification_the_version_poll_catches_up_within_seconds() {
     let data = Data::Postgres.value();
     let a = node("a", &data);
     // A write that announces nothing, as if its notification were lost:
-    // straight into the database, counted in the store version.
+    // straight into the database, counted in the store version and
+    // marked as the zone's last write (as a node's write is).
     let database = data.rsplit('/').next().unwrap();
     common::postgres::server().psql(
         database,
         "BEGIN;
-         INSERT INTO zones (name, display_name, id, comment, created_at)
-             VALUES ('quiet.test.', 'quiet.test.', 'ZQUIET', '', 0);
          UPDATE store_version SET version = version + 1 WHERE id = 1;
+         INSERT INTO zones (name, display_name, id, comment, created_at, changed_version)
+             VALUES ('quiet.test.', 'quiet.test.', 'ZQUIET', '', 0,
+                     (SELECT version FROM store_version WHERE id = 1));
          COMMIT;",
     );
     let written = Instant::now();

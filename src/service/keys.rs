@@ -70,7 +70,7 @@ pub struct KeyInfo {
 }
 
 /// A key made through the API: as taken, and checked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct ApiKey {
     input: TsigKeyInput,
     key: TsigKey,

@@ -694,15 +694,25 @@ impl Service {
     pub fn catch_up(&self) -> Result<i64, ServiceError> {
         let mut inner = self.lock();
         let version = inner.store.version()?;
-        if version <= self.served_version() {
-            return Ok(self.served_version());
+        let since = self.served_version();
+        if version <= since {
+            return Ok(since);
         }
         // Version first: a write in between makes this node claim less
         // than it serves, never more.
-        let zones = inner.store.zones()?;
         let checks = inner.store.checks()?;
         let overrides: HashMap<String, bool> = inner.store.overrides()?.into_iter().collect();
         let api_keys = keys::stored_keys(&inner.store)?;
+        // Only the zones written since are read and rebuilt, unless what
+        // every zone is built with (checks, keys) changed too: with many
+        // zones, a change to one must not cost a read of them all.
+        let whole = checks != inner.checks || api_keys != inner.keys;
+        let (zones, names) = if whole {
+            (inner.store.zones()?, None)
+        } else {
+            let (changed, names) = inner.store.zones_since(since)?;
+            (changed, Some(names))
+        };
         let mut problems = declared_problems(&inner.file, &zones, &checks);
         problems.extend(keys::key_problems(&inner.file.tsig_keys, &api_keys));
         if !problems.is_empty() {
@@ -713,14 +723,19 @@ impl Service {
             );
             return Ok(self.served_version());
         }
-        inner.zones = zones;
-        inner.checks = checks;
-        inner.keys = api_keys;
-        inner.refresh_specs();
-        // Checks first, as at a reload: a new check has its slot before
-        // the zones that use it are built.
-        inner.reconfigure_checks();
-        self.publish(&mut inner);
+        match names {
+            None => {
+                inner.zones = zones;
+                inner.checks = checks;
+                inner.keys = api_keys;
+                inner.refresh_specs();
+                // Checks first, as at a reload: a new check has its slot
+                // before the zones that use it are built.
+                inner.reconfigure_checks();
+                self.publish(&mut inner);
+            }
+            Some(names) => self.merge_zones(&mut inner, zones, &names),
+        }
         let checker = inner.live.checker.clone();
         for (slot, id) in checker.slots() {
             let wanted = overrides.get(&id).copied();
@@ -732,6 +747,47 @@ impl Service {
             .fetch_max(version, std::sync::atomic::Ordering::SeqCst);
         tracing::info!(version, "serving the store's changes from other nodes");
         Ok(version)
+    }
+
+    /// Takes in the zones another node wrote (`changed`, with their
+    /// records) and drops those no longer in `names`, rebuilding only
+    /// them; past a few dozen, one publication of every zone is cheaper
+    /// than a snapshot copy per zone.
+    fn merge_zones(&self, inner: &mut Inner, changed: Vec<StoredZone>, names: &[String]) {
+        let present: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+        let mut touched: Vec<String> = inner
+            .zones
+            .iter()
+            .filter(|z| !present.contains(z.name.as_str()))
+            .map(|z| z.name.clone())
+            .collect();
+        inner.zones.retain(|z| present.contains(z.name.as_str()));
+        for zone in changed {
+            touched.push(zone.name.clone());
+            match inner.zones.iter_mut().find(|z| z.name == zone.name) {
+                Some(held) => *held = zone,
+                None => inner.zones.push(zone),
+            }
+        }
+        inner.zones.sort_by(|a, b| a.name.cmp(&b.name));
+        if touched.len() > 32 {
+            inner.refresh_specs();
+            self.publish(inner);
+            return;
+        }
+        let kinds = declarations::kinds_of(&inner.file, &inner.checks);
+        for key in &touched {
+            let spec = inner
+                .zones
+                .iter()
+                .find(|z| &z.name == key)
+                .and_then(|z| declarations::api_zone_spec(z, &kinds));
+            match spec {
+                Some(spec) => inner.api_specs.insert(key.clone(), spec),
+                None => inner.api_specs.remove(key),
+            };
+            self.publish_zone(inner, key);
+        }
     }
 }
 

@@ -161,6 +161,9 @@ pub const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,           -- the key as the API took it, JSON
         created_at BIGINT NOT NULL
     );",
+    // 10: the store version of each zone's last write, so a node catching
+    // up reads (and rebuilds) only the zones written since it last did.
+    "ALTER TABLE zones ADD COLUMN changed_version BIGINT NOT NULL DEFAULT 0;",
 ];
 
 /// How much history the store keeps (`[server] history_max_age`,
@@ -361,6 +364,11 @@ pub struct StoredObservation {
 pub trait Backend: Send {
     /// Every stored zone with its records, zones by name, records by key.
     fn zones(&self) -> Result<Vec<StoredZone>, StoreError>;
+    /// The zones written after store version `version`, with their
+    /// records, and the name of every zone there is now: what a node that
+    /// serves `version` reads to catch up (a zone missing from the names
+    /// was deleted).
+    fn zones_since(&self, version: i64) -> Result<(Vec<StoredZone>, Vec<String>), StoreError>;
     /// Adds an empty zone.
     fn create_zone(&mut self, zone: &StoredZone) -> Result<i64, StoreError>;
     /// Removes a zone and its records.

@@ -160,6 +160,16 @@ async fn commit_bumped(
     tx: deadpool_postgres::Transaction<'_>,
     expected: Option<i64>,
 ) -> Result<i64, Fail> {
+    commit_bumped_zone(tx, expected, None).await
+}
+
+/// [`commit_bumped`], the new version also marked on `zone` as its last
+/// write (what [`Backend::zones_since`] reads).
+async fn commit_bumped_zone(
+    tx: deadpool_postgres::Transaction<'_>,
+    expected: Option<i64>,
+    zone: Option<&str>,
+) -> Result<i64, Fail> {
     // The row lock makes a second writer wait for the first to commit;
     // the WHERE then sees the first one's version and matches nothing.
     let row = tx
@@ -180,6 +190,13 @@ async fn commit_bumped(
             }));
         }
     };
+    if let Some(zone) = zone {
+        tx.execute(
+            "UPDATE zones SET changed_version = $1 WHERE name = $2",
+            &[&version, &zone],
+        )
+        .await?;
+    }
     tx.execute(
         "SELECT pg_notify($1, $2)",
         &[&CHANGES_CHANNEL, &version.to_string()],
@@ -190,6 +207,76 @@ async fn commit_bumped(
 }
 
 impl PostgresBackend {
+    /// The zones written after `version` (all with `None`), with their
+    /// records, and the name of every zone, read in one snapshot.
+    fn zones_after(
+        &self,
+        version: Option<i64>,
+    ) -> Result<(Vec<StoredZone>, Vec<String>), StoreError> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let mut client = pool.get().await?;
+            // One snapshot for zones and records: a zone deleted between
+            // the two reads cannot leave records without their zone.
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let mut zones: Vec<StoredZone> = tx
+                .query(
+                    r#"SELECT name, display_name, id, comment, caller_reference, created_at
+                     FROM zones WHERE $1::BIGINT IS NULL OR changed_version > $1
+                     ORDER BY name COLLATE "C""#,
+                    &[&version],
+                )
+                .await?
+                .into_iter()
+                .map(|r| StoredZone {
+                    name: r.get(0),
+                    display_name: r.get(1),
+                    id: r.get(2),
+                    comment: r.get(3),
+                    caller_reference: r.get(4),
+                    created_at: from_millis(r.get(5)),
+                    records: Vec::new(),
+                })
+                .collect();
+            let rows = tx
+                .query(
+                    // COLLATE "C": byte order, as SQLite sorts, whatever
+                    // the database's locale.
+                    r#"SELECT zone, owner, rtype, set_id, body FROM records
+                     WHERE zone IN (SELECT name FROM zones
+                                    WHERE $1::BIGINT IS NULL OR changed_version > $1)
+                     ORDER BY zone COLLATE "C", owner COLLATE "C", rtype COLLATE "C", set_id COLLATE "C""#,
+                    &[&version],
+                )
+                .await?;
+            let names: Vec<String> = tx
+                .query(r#"SELECT name FROM zones ORDER BY name COLLATE "C""#, &[])
+                .await?
+                .into_iter()
+                .map(|r| r.get(0))
+                .collect();
+            tx.commit().await?;
+            let mut zone_index = 0;
+            for row in rows {
+                let zone: &str = row.get(0);
+                while zone_index < zones.len() && zones[zone_index].name != zone {
+                    zone_index += 1;
+                }
+                let Some(z) = zones.get_mut(zone_index) else {
+                    break;
+                };
+                let record = decode_record(zone, (row.get(1), row.get(2), row.get(3)), row.get(4))?;
+                z.records.push(record);
+            }
+            Ok((zones, names))
+        })
+    }
+
     /// Connects, checks that the server answers, and migrates the schema.
     pub fn connect(url: &PostgresUrl) -> Result<PostgresBackend, StoreError> {
         let shown: Arc<str> = url.to_string().into();
@@ -402,59 +489,11 @@ impl Drop for PostgresBackend {
 
 impl Backend for PostgresBackend {
     fn zones(&self) -> Result<Vec<StoredZone>, StoreError> {
-        let pool = self.pool.clone();
-        self.run(async move {
-            let mut client = pool.get().await?;
-            // One snapshot for zones and records: a zone deleted between
-            // the two reads cannot leave records without their zone.
-            let tx = client
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await?;
-            let mut zones: Vec<StoredZone> = tx
-                .query(
-                    r#"SELECT name, display_name, id, comment, caller_reference, created_at
-                     FROM zones ORDER BY name COLLATE "C""#,
-                    &[],
-                )
-                .await?
-                .into_iter()
-                .map(|r| StoredZone {
-                    name: r.get(0),
-                    display_name: r.get(1),
-                    id: r.get(2),
-                    comment: r.get(3),
-                    caller_reference: r.get(4),
-                    created_at: from_millis(r.get(5)),
-                    records: Vec::new(),
-                })
-                .collect();
-            let rows = tx
-                .query(
-                    // COLLATE "C": byte order, as SQLite sorts, whatever
-                    // the database's locale.
-                    r#"SELECT zone, owner, rtype, set_id, body FROM records
-                     ORDER BY zone COLLATE "C", owner COLLATE "C", rtype COLLATE "C", set_id COLLATE "C""#,
-                    &[],
-                )
-                .await?;
-            tx.commit().await?;
-            let mut zone_index = 0;
-            for row in rows {
-                let zone: &str = row.get(0);
-                while zone_index < zones.len() && zones[zone_index].name != zone {
-                    zone_index += 1;
-                }
-                let Some(z) = zones.get_mut(zone_index) else {
-                    break;
-                };
-                let record = decode_record(zone, (row.get(1), row.get(2), row.get(3)), row.get(4))?;
-                z.records.push(record);
-            }
-            Ok(zones)
-        })
+        self.zones_after(None).map(|(zones, _)| zones)
+    }
+
+    fn zones_since(&self, version: i64) -> Result<(Vec<StoredZone>, Vec<String>), StoreError> {
+        self.zones_after(Some(version))
     }
 
     fn create_zone(&mut self, zone: &StoredZone) -> Result<i64, StoreError> {
@@ -477,7 +516,7 @@ impl Backend for PostgresBackend {
                 ],
             )
             .await?;
-            commit_bumped(tx, expected).await
+            commit_bumped_zone(tx, expected, Some(&zone.name)).await
         })
     }
 
@@ -529,7 +568,7 @@ impl Backend for PostgresBackend {
                     }
                 }
             }
-            commit_bumped(tx, expected).await
+            commit_bumped_zone(tx, expected, Some(&zone)).await
         })
     }
 

@@ -18,6 +18,16 @@ use super::{
 /// Counts a write that changes what nodes serve, then commits; returns
 /// the store version it made.
 fn commit_bumped(tx: rusqlite::Transaction<'_>, expected: Option<i64>) -> Result<i64, StoreError> {
+    commit_bumped_zone(tx, expected, None)
+}
+
+/// [`commit_bumped`], the new version also marked on `zone` as its last
+/// write (what [`Backend::zones_since`] reads).
+fn commit_bumped_zone(
+    tx: rusqlite::Transaction<'_>,
+    expected: Option<i64>,
+    zone: Option<&str>,
+) -> Result<i64, StoreError> {
     let version = tx
         .query_row(
             "UPDATE store_version SET version = version + 1
@@ -28,6 +38,12 @@ fn commit_bumped(tx: rusqlite::Transaction<'_>, expected: Option<i64>) -> Result
         .optional()?;
     match (version, expected) {
         (Some(version), _) => {
+            if let Some(zone) = zone {
+                tx.execute(
+                    "UPDATE zones SET changed_version = ?1 WHERE name = ?2",
+                    params![version, zone],
+                )?;
+            }
             tx.commit()?;
             Ok(version)
         }
@@ -48,6 +64,50 @@ pub struct SqliteBackend {
 const SYNCHRONOUS_FULL: i64 = 2;
 
 impl SqliteBackend {
+    /// The zones written after `version` (all with `None`), with their
+    /// records.
+    fn zones_after(&self, version: Option<i64>) -> Result<Vec<StoredZone>, StoreError> {
+        let mut zones = Vec::new();
+        let mut stmt = self.conn.prepare(
+            "SELECT name, display_name, id, comment, caller_reference, created_at
+             FROM zones WHERE ?1 IS NULL OR changed_version > ?1 ORDER BY name",
+        )?;
+        let rows = stmt.query_map([version], |r| {
+            Ok(StoredZone {
+                name: r.get(0)?,
+                display_name: r.get(1)?,
+                id: r.get(2)?,
+                comment: r.get(3)?,
+                caller_reference: r.get(4)?,
+                created_at: from_millis(r.get(5)?),
+                records: Vec::new(),
+            })
+        })?;
+        for z in rows {
+            zones.push(z?);
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT owner, rtype, set_id, body FROM records WHERE zone = ?1
+             ORDER BY owner, rtype, set_id",
+        )?;
+        for zone in &mut zones {
+            let rows = stmt.query_map([&zone.name], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?;
+            for row in rows {
+                let (owner, rtype, set, body) = row?;
+                let record = decode_record(&zone.name, (&owner, &rtype, &set), &body)?;
+                zone.records.push(record);
+            }
+        }
+        Ok(zones)
+    }
+
     /// Opens (creating when missing) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteBackend, StoreError> {
         let open = |source| StoreError::Open {
@@ -144,45 +204,20 @@ impl SqliteBackend {
 impl Backend for SqliteBackend {
     /// Every stored zone with its records, by name.
     fn zones(&self) -> Result<Vec<StoredZone>, StoreError> {
-        let mut zones = Vec::new();
-        let mut stmt = self.conn.prepare(
-            "SELECT name, display_name, id, comment, caller_reference, created_at
-             FROM zones ORDER BY name",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(StoredZone {
-                name: r.get(0)?,
-                display_name: r.get(1)?,
-                id: r.get(2)?,
-                comment: r.get(3)?,
-                caller_reference: r.get(4)?,
-                created_at: from_millis(r.get(5)?),
-                records: Vec::new(),
-            })
-        })?;
-        for z in rows {
-            zones.push(z?);
-        }
-        let mut stmt = self.conn.prepare(
-            "SELECT owner, rtype, set_id, body FROM records WHERE zone = ?1
-             ORDER BY owner, rtype, set_id",
-        )?;
-        for zone in &mut zones {
-            let rows = stmt.query_map([&zone.name], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })?;
-            for row in rows {
-                let (owner, rtype, set, body) = row?;
-                let record = decode_record(&zone.name, (&owner, &rtype, &set), &body)?;
-                zone.records.push(record);
-            }
-        }
-        Ok(zones)
+        self.zones_after(None)
+    }
+
+    fn zones_since(&self, version: i64) -> Result<(Vec<StoredZone>, Vec<String>), StoreError> {
+        // One read transaction: the names and the zones agree.
+        let tx = self.conn.unchecked_transaction()?;
+        let changed = self.zones_after(Some(version))?;
+        let mut stmt = tx.prepare("SELECT name FROM zones ORDER BY name")?;
+        let names = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        drop(stmt);
+        tx.commit()?;
+        Ok((changed, names))
     }
 
     /// Adds an empty zone.
@@ -201,7 +236,7 @@ impl Backend for SqliteBackend {
                 millis(zone.created_at)
             ],
         )?;
-        commit_bumped(tx, expected)
+        commit_bumped_zone(tx, expected, Some(&zone.name))
     }
 
     /// Removes a zone and its records.
@@ -238,7 +273,7 @@ impl Backend for SqliteBackend {
                 }
             }
         }
-        commit_bumped(tx, expected)
+        commit_bumped_zone(tx, expected, Some(zone))
     }
 
     /// Every stored health check, by id.

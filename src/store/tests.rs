@@ -184,6 +184,39 @@ fn zones_and_records_come_back_in_byte_order() {
 }
 
 #[test]
+fn zones_since_a_version_are_those_written_after_it_and_names_show_deletions() {
+    each_backend(|f| {
+        let mut s = f.open();
+        for name in ["a.test.", "b.test.", "c.test."] {
+            s.create_zone(&zone(name)).unwrap();
+        }
+        let put = |owner: &str| RecordWrite::Put {
+            key: key(owner),
+            record: Box::new(record(owner.split('.').next().unwrap(), "192.0.2.1")),
+        };
+        s.write_records("a.test.", &[put("www.a.test.")]).unwrap();
+        let seen = s.version().unwrap();
+        // Nothing written since: nothing to read, every name listed.
+        let (changed, names) = s.zones_since(seen).unwrap();
+        assert!(changed.is_empty(), "{changed:?}");
+        assert_eq!(names, ["a.test.", "b.test.", "c.test."]);
+        // A record written to b, c deleted, d created; a untouched.
+        s.write_records("b.test.", &[put("www.b.test.")]).unwrap();
+        s.delete_zone("c.test.").unwrap();
+        s.create_zone(&zone("d.test.")).unwrap();
+        let (changed, names) = s.zones_since(seen).unwrap();
+        let changed_names: Vec<&str> = changed.iter().map(|z| z.name.as_str()).collect();
+        assert_eq!(changed_names, ["b.test.", "d.test."]);
+        assert_eq!(changed[0].records.len(), 1);
+        assert_eq!(changed[0].records[0].name, "www");
+        assert_eq!(names, ["a.test.", "b.test.", "d.test."]);
+        // From version 0, every zone with its records.
+        let (all, _) = s.zones_since(0).unwrap();
+        assert_eq!(all, s.zones().unwrap());
+    });
+}
+
+#[test]
 fn a_batch_whose_last_write_fails_leaves_every_earlier_write_unwritten() {
     each_backend(|f| {
         let mut s = f.open();
