@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The cluster's cost (issue 11): three eightfold nodes on one PostgreSQL,
-# 10,000 HTTP checks each at a 10 s interval against one backend.
+# 10,000 checks each at a 10 s interval against one backend (HTTP, or TCP
+# with TYPE=tcp: the lighter backend for a machine that cannot serve
+# thousands of HTTP probes a second beside four servers).
 #
 # Reports
 #   - rows written to PostgreSQL per second (inserts + updates + deletes of
@@ -11,12 +13,14 @@
 #
 # Usage: bench/cluster.sh   (from the repository root, as root, with
 #   Debian's postgresql installed; EIGHTFOLD=path to skip the release build)
-# Environment: CHECKS=10000 INTERVAL=10 WINDOW=30 OUT=/tmp/eightfold-cluster
+# Environment: CHECKS=10000 INTERVAL=10 WINDOW=30 SETTLE=INTERVAL+5 TYPE=http
+#   OUT=/tmp/eightfold-cluster
 set -euo pipefail
 
 CHECKS=${CHECKS:-10000}
 INTERVAL=${INTERVAL:-10}
 WINDOW=${WINDOW:-30}
+TYPE=${TYPE:-http}
 OUT=${OUT:-/tmp/eightfold-cluster}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 EIGHTFOLD=${EIGHTFOLD:-$ROOT/target/release/eightfold}
@@ -41,6 +45,11 @@ rows_written() {
     psql_q "SELECT pg_stat_force_next_flush(); SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables" 2>/dev/null | tail -1
 }
 
+# Rows written so far, per table, for the log (what the totals are made of).
+rows_by_table() {
+    psql_q "SELECT pg_stat_force_next_flush(); SELECT relname || ' ' || (n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0 ORDER BY relname" 2>/dev/null | tr '\n' ' '
+}
+
 pss_kib() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
 
 wait_ready() { # log file
@@ -54,6 +63,9 @@ wait_ready() { # log file
 }
 
 main() {
+    # Thousands of probes a second: the backend needs more than 1,024
+    # descriptors when the machine is busy.
+    ulimit -n "$(ulimit -Hn)"
     rm -rf "$OUT"
     mkdir -p "$OUT"
     chmod 755 "$OUT"
@@ -66,16 +78,38 @@ main() {
         -o "-p $PG_PORT -k $OUT/pg -c listen_addresses=127.0.0.1" -w start >/dev/null
     "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "CREATE DATABASE bench"
 
-    # The checks, and a backend that answers 200 until $OUT/fail exists.
-    python3 - "$OUT" "$CHECKS" "$INTERVAL" "$BACKEND_PORT" <<'EOF'
+    # The checks, and a backend that answers until $OUT/fail exists: HTTP
+    # 200 (then 503), or for TCP checks accepted connections (then the
+    # listener is closed, so connections are refused).
+    python3 - "$OUT" "$CHECKS" "$INTERVAL" "$BACKEND_PORT" "$TYPE" <<'EOF'
 import sys
-out, n, interval, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+out, n, interval, port, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 with open(f"{out}/checks.toml", "w") as f:
     for i in range(n):
-        f.write(f'[[health_check]]\nid = "c{i}"\ntype = "http"\nip = "127.0.0.1"\nport = {port}\n'
-                f'path = "/c{i}"\ninterval = "{interval}s"\nfailure_threshold = 1\n\n')
+        path = f'path = "/c{i}"\n' if kind == "http" else ""
+        f.write(f'[[health_check]]\nid = "c{i}"\ntype = "{kind}"\nip = "127.0.0.1"\nport = {port}\n'
+                f'{path}interval = "{interval}s"\nfailure_threshold = 1\n\n')
 EOF
-    python3 - "$BACKEND_PORT" "$OUT/fail" <<'EOF' &
+    if [ "$TYPE" = tcp ]; then
+        python3 - "$BACKEND_PORT" "$OUT/fail" <<'EOF' &
+import os, socket, sys, time
+port, flag = int(sys.argv[1]), sys.argv[2]
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", port))
+s.listen(4096)
+s.settimeout(0.2)
+while not os.path.exists(flag):
+    try:
+        c, _ = s.accept()
+        c.close()
+    except socket.timeout:
+        pass
+s.close()
+time.sleep(86400)
+EOF
+    else
+        python3 - "$BACKEND_PORT" "$OUT/fail" <<'EOF' &
 import asyncio, os, sys
 port, flag = int(sys.argv[1]), sys.argv[2]
 async def handle(reader, writer):
@@ -92,6 +126,7 @@ async def main():
     await server.serve_forever()
 asyncio.run(main())
 EOF
+    fi
     PIDS+=($!)
 
     local url="postgresql://postgres@127.0.0.1:$PG_PORT/bench" node pids=()
@@ -116,11 +151,13 @@ EOF
     wait_ready "$OUT/alone.log"
 
     # Every check probed at least once, everywhere.
-    sleep $((INTERVAL + 5))
+    sleep "${SETTLE:-$((INTERVAL + 5))}"
     local r0 r1 r2 r3 flip_at
     r0=$(rows_written)
+    log "rows by table before the steady window: $(rows_by_table)"
     sleep "$WINDOW"
     r1=$(rows_written)
+    log "rows by table after it: $(rows_by_table)"
     local steady
     steady=$(awk -v a="$r0" -v b="$r1" -v w="$WINDOW" 'BEGIN { printf "%.1f", (b - a) / w }')
     log "steady: $((r1 - r0)) rows in ${WINDOW} s = $steady rows/s (3 nodes, $CHECKS checks each)"
