@@ -45,7 +45,7 @@ start=$(date +%s%N)
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 answer=
-for _ in $(seq 1 3000); do
+for _ in $(seq 1 "${TRIES:-3000}"); do
     answer=$(dig +short +tries=1 +time=1 -p "$PORT" @127.0.0.1 "$last" A 2>/dev/null || true)
     [ -n "$answer" ] && [[ "$answer" != *";;"* ]] && break
     sleep 0.02
