@@ -11,8 +11,6 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -77,12 +75,7 @@ fn api(method: &str, url: &str, body: Value) -> u16 {
 }
 
 /// A secondary server, stopped on drop.
-struct Secondary {
-    name: &'static str,
-    addr: SocketAddr,
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-}
+use common::reference::Reference as Secondary;
 
 impl Secondary {
     fn nsd(port: u16, primary: SocketAddr) -> Secondary {
@@ -101,7 +94,7 @@ impl Secondary {
             ip = primary.ip(),
             p = primary.port()
         );
-        Secondary::spawn("NSD", "/usr/sbin/nsd", &["-d"], dir, port, conf)
+        Secondary::start("NSD", "/usr/sbin/nsd", &["-d"], dir, port, conf)
     }
 
     fn knot(port: u16, primary: SocketAddr) -> Secondary {
@@ -121,50 +114,7 @@ impl Secondary {
             ip = primary.ip(),
             p = primary.port()
         );
-        Secondary::spawn("Knot", "/usr/sbin/knotd", &[], dir, port, conf)
-    }
-
-    fn spawn(
-        name: &'static str,
-        binary: &str,
-        args: &[&str],
-        dir: tempfile::TempDir,
-        port: u16,
-        conf: String,
-    ) -> Secondary {
-        assert!(
-            Path::new(binary).exists(),
-            "{binary} is not installed; apt-get install nsd knot"
-        );
-        let conf_path = dir.path().join("server.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let stderr = std::fs::File::create(dir.path().join("stderr.txt")).unwrap();
-        let child = Command::new(binary)
-            .args(args)
-            .arg("-c")
-            .arg(&conf_path)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
-        Secondary {
-            name,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            child: Some(child),
-            dir,
-        }
-    }
-
-    fn logs(&self) -> String {
-        let read = |f: &str| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default();
-        format!(
-            "{} stderr:\n{}\nlog:\n{}",
-            self.name,
-            read("stderr.txt"),
-            read("server.log")
-        )
+        Secondary::start("Knot", "/usr/sbin/knotd", &[], dir, port, conf)
     }
 
     /// The sorted A records of `name` it answers with authoritatively.
@@ -196,15 +146,6 @@ impl Secondary {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-    }
-}
-
-impl Drop for Secondary {
-    fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        common::stop_gracefully(&mut child);
     }
 }
 

@@ -12,8 +12,7 @@
 mod common;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Server;
@@ -91,12 +90,7 @@ fn free_port() -> u16 {
 }
 
 /// A primary server, stopped on drop.
-struct Primary {
-    name: &'static str,
-    addr: SocketAddr,
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-}
+use common::reference::Reference as Primary;
 
 impl Primary {
     /// NSD serving the zone at `serial`, transfers allowed to 127.0.0.1
@@ -128,7 +122,7 @@ impl Primary {
                 n.port()
             ))
         );
-        Primary::spawn("NSD", "/usr/sbin/nsd", &["-d"], dir, port, conf)
+        Primary::serving("NSD", "/usr/sbin/nsd", &["-d"], dir, port, conf)
     }
 
     /// Knot serving the zone at `serial`, transfers allowed to 127.0.0.1
@@ -163,10 +157,11 @@ impl Primary {
             ip = notify.ip(),
             p = notify.port()
         );
-        Primary::spawn("Knot", "/usr/sbin/knotd", &[], dir, port, conf)
+        Primary::serving("Knot", "/usr/sbin/knotd", &[], dir, port, conf)
     }
 
-    fn spawn(
+    /// Started as [`Reference::start`] does, once it answers for the zone.
+    fn serving(
         name: &'static str,
         binary: &str,
         args: &[&str],
@@ -174,29 +169,7 @@ impl Primary {
         port: u16,
         conf: String,
     ) -> Primary {
-        assert!(
-            Path::new(binary).exists(),
-            "{binary} is not installed; apt-get install nsd knot"
-        );
-        let conf_path = dir.path().join("server.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let stderr = std::fs::File::create(dir.path().join("stderr.txt")).unwrap();
-        let child = Command::new(binary)
-            .args(args)
-            .arg("-c")
-            .arg(&conf_path)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
-        let primary = Primary {
-            name,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            child: Some(child),
-            dir,
-        };
+        let primary = Primary::start(name, binary, args, dir, port, conf);
         // Serving once it answers for the zone.
         let deadline = Instant::now() + Duration::from_secs(10);
         while status(primary.addr, "sec.test", "SOA") != "NOERROR" {
@@ -225,24 +198,6 @@ impl Primary {
             .status()
             .unwrap();
         assert!(ok.success());
-    }
-
-    fn logs(&self) -> String {
-        let read = |f: &str| std::fs::read_to_string(self.dir.path().join(f)).unwrap_or_default();
-        format!(
-            "{} stderr:\n{}\nlog:\n{}",
-            self.name,
-            read("stderr.txt"),
-            read("server.log")
-        )
-    }
-}
-
-impl Drop for Primary {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            common::stop_gracefully(&mut child);
-        }
     }
 }
 

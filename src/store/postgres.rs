@@ -153,6 +153,36 @@ pub const CHANGES_CHANNEL: &str = "eightfold_changes";
 /// The channel of health votes; the payload is the check whose vote changed.
 pub const VOTES_CHANNEL: &str = "eightfold_votes";
 
+/// Appends `event` to the log in `tx`, numbered after any other event of
+/// its check at the same millisecond.
+async fn insert_event(
+    tx: &deadpool_postgres::Transaction<'_>,
+    event: &HealthEvent,
+    at: i64,
+) -> Result<(), Fail> {
+    let seq: i64 = tx
+        .query_one(
+            "SELECT COUNT(*) FROM health_events WHERE check_id = $1 AND at = $2",
+            &[&event.check, &at],
+        )
+        .await?
+        .get(0);
+    tx.execute(
+        "INSERT INTO health_events (check_id, at, seq, old_healthy, new_healthy, reason)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &event.check,
+            &at,
+            &seq,
+            &event.old_healthy,
+            &event.new_healthy,
+            &event.reason,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Counts a write that changes what nodes serve, tells every listening
 /// node (delivered at commit, and only if it commits), then commits;
 /// returns the store version it made.
@@ -692,26 +722,7 @@ impl Backend for PostgresBackend {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
             let at = millis(event.at);
-            let seq: i64 = tx
-                .query_one(
-                    "SELECT COUNT(*) FROM health_events WHERE check_id = $1 AND at = $2",
-                    &[&event.check, &at],
-                )
-                .await?
-                .get(0);
-            tx.execute(
-                "INSERT INTO health_events (check_id, at, seq, old_healthy, new_healthy, reason)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &event.check,
-                    &at,
-                    &seq,
-                    &event.old_healthy,
-                    &event.new_healthy,
-                    &event.reason,
-                ],
-            )
-            .await?;
+            insert_event(&tx, &event, at).await?;
             tx.execute(
                 "INSERT INTO health_states (check_id, healthy, changed_at) VALUES ($1, $2, $3)
                  ON CONFLICT (check_id) DO UPDATE
@@ -745,26 +756,7 @@ impl Backend for PostgresBackend {
             if moved == 0 {
                 return Ok(false);
             }
-            let seq: i64 = tx
-                .query_one(
-                    "SELECT COUNT(*) FROM health_events WHERE check_id = $1 AND at = $2",
-                    &[&event.check, &at],
-                )
-                .await?
-                .get(0);
-            tx.execute(
-                "INSERT INTO health_events (check_id, at, seq, old_healthy, new_healthy, reason)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-                &[
-                    &event.check,
-                    &at,
-                    &seq,
-                    &event.old_healthy,
-                    &event.new_healthy,
-                    &event.reason,
-                ],
-            )
-            .await?;
+            insert_event(&tx, &event, at).await?;
             tx.commit().await?;
             Ok(true)
         })

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub mod postgres;
+pub mod reference;
 pub mod votes;
 
 /// Where a test server keeps its data: the store's tests run on both.
