@@ -144,7 +144,10 @@ impl Server {
     ///
     /// A config that conflicts with what the API stored is refused whole
     /// (each problem is returned) and the running one stays.
-    pub fn reload(&self, config: Config) -> Result<(), Vec<String>> {
+    ///
+    /// Returns how many file zones were kept as built: their files had
+    /// not changed.
+    pub fn reload(&self, config: Config) -> Result<usize, Vec<String>> {
         // The API's certificate is read again (renewals); its listener,
         // address and token stay as started.
         if let (Some(tls), Some(files)) = (&self.api_tls, &config.api_tls) {
@@ -154,9 +157,15 @@ impl Server {
             }
         }
         let secondary_zones = config.secondaries.clone();
-        self.service.reload_file(config)?;
+        let kept = self.service.reload_file(config)?;
         self.secondaries.reconfigure(&secondary_zones);
-        Ok(())
+        Ok(kept)
+    }
+
+    /// What the served file zones' files held when last read, for the
+    /// next reload to skip the files that did not change.
+    pub fn zone_sources(&self) -> std::collections::HashMap<Box<[u8]>, crate::zonefile::Source> {
+        self.service.zone_sources()
     }
 
     /// Waits for every listener to finish after shutdown.
@@ -306,15 +315,15 @@ pub async fn run(
                     tracing::warn!("SIGHUP ignored: running without a config file");
                     continue;
                 };
-                match Config::load(path) {
+                match Config::load_reusing(path, &server.zone_sources()) {
                     Ok(mut new) => {
                         overrides(&mut new);
                         let zones = new.zones.len();
                         log_geo_database(&new);
                         match server.reload(new) {
-                            Ok(()) => {
+                            Ok(unchanged) => {
                                 crate::memory::trim();
-                                tracing::info!(config = %path.display(), zones, "reloaded");
+                                tracing::info!(config = %path.display(), zones, unchanged, "reloaded");
                             }
                             Err(problems) => {
                                 for p in &problems {

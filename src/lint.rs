@@ -94,13 +94,18 @@ impl Names {
 
 /// Every warning for every zone of `zones`, as served: with the name
 /// servers a zone without an NS gets from `nameservers`.
+///
+/// Zones are linted on every core: at start with 10,000 zone files this
+/// reads every record once more.
 pub fn served(zones: &[ZoneSpec], nameservers: &NameServers) -> Vec<Warning> {
-    let mut out = Vec::new();
-    for spec in zones {
-        let generated = nameservers.generated(spec);
-        out.extend(records(&spec.name, spec.records.iter().chain(&generated)));
-    }
-    out
+    use rayon::prelude::*;
+    zones
+        .par_iter()
+        .flat_map_iter(|spec| {
+            let generated = nameservers.generated(spec);
+            records(&spec.name, spec.records.iter().chain(&generated))
+        })
+        .collect()
 }
 
 /// Every warning for `spec`, as declared.

@@ -1,6 +1,8 @@
 //! The `eightfold` command line: parses arguments, sets up logging, maps
 //! outcomes to exit codes. Everything else lives in the library.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -15,4 +15,8 @@ pub fn trim() {
     unsafe {
         libc::malloc_trim(0);
     }
+    // SAFETY: mi_collect only walks mimalloc's own heaps.
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
 }

@@ -312,6 +312,11 @@ impl Snapshot {
         self.zones.get(&name_key(apex))
     }
 
+    /// The zone whose apex has key `key` ([`name_key`]).
+    pub fn zone_at_key(&self, key: &[u8]) -> Option<&Arc<Zone>> {
+        self.zones.get(key)
+    }
+
     /// Shares `zone` (from another snapshot) into this one, in place of
     /// the zone of the same apex.
     pub fn share_zone(&mut self, zone: Arc<Zone>) {
@@ -387,7 +392,10 @@ impl Draft {
 }
 
 impl Zone {
-    fn build(
+    /// Builds the zone of `spec` (validated by [`crate::validate::zone`]);
+    /// `health` maps check ids to table indexes, `serial` is a generated
+    /// SOA's serial, and `nameservers` the NS set of a zone without one.
+    pub fn build(
         spec: &ZoneSpec,
         health: &dyn Fn(&str) -> Option<HealthId>,
         serial: u32,

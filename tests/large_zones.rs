@@ -137,6 +137,12 @@ fn a_sighup_reload_of_many_zones_keeps_answering_every_query() {
     s.signal("HUP");
     s.wait_for_log("reloaded", Duration::from_secs(60));
     let reloaded = Instant::now();
+    // Only zone 0's file changed: the others stand as built.
+    assert!(
+        s.logs().contains(&format!("unchanged={}", ZONES - 1)),
+        "{}",
+        s.logs()
+    );
     // Until the change is answered, then three more rounds.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !rounds.lock().unwrap().iter().any(|r| r.3) {
@@ -164,6 +170,81 @@ fn a_sighup_reload_of_many_zones_keeps_answering_every_query() {
         rounds[first_new..].iter().all(|r| r.3),
         "an old answer came back after the reload"
     );
+}
+
+/// Waits for the `n`th "reloaded" log line and returns it.
+fn reloaded(s: &Server, n: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let logs = s.logs();
+        let lines: Vec<&str> = logs.lines().filter(|l| l.contains("reloaded")).collect();
+        if let Some(line) = lines.get(n - 1) {
+            return line.to_string();
+        }
+        assert!(Instant::now() < deadline, "no reload {n}:\n{logs}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A reload parses again only the zone files that changed, their own
+/// text or a file they include; the other zones stand as built, unless
+/// what they are built with changed too (`[server] nameservers`), and a
+/// zone with `[[zone.record]]` tables is always built again.
+#[test]
+fn a_reload_rebuilds_only_the_zones_whose_files_changed() {
+    let config = |ns: &str, extra: bool| {
+        let mut c = format!("[server]\nnameservers = [\"{ns}\"]\n\n");
+        for z in ["a", "b", "c", "d", "e"] {
+            c.push_str(&format!(
+                "[[zone]]\nname = \"{z}.test.\"\nfile = \"{z}.zone\"\n\n"
+            ));
+        }
+        if extra {
+            c.push_str("[[zone.record]]\nname = \"extra\"\ntype = \"TXT\"\nvalue = \"inline\"\n");
+        }
+        c
+    };
+    let zone = |z: &str, body: &str| format!("$ORIGIN {z}.test.\n$TTL 60\n{body}");
+    let files = [
+        ("a.zone", zone("a", "www A 192.0.2.1\n")),
+        ("b.zone", zone("b", "www A 192.0.2.2\n")),
+        ("c.zone", zone("c", "$INCLUDE c-hosts.inc\n")),
+        ("c-hosts.inc", "www A 192.0.2.3\n".to_string()),
+        ("d.zone", zone("d", "www A 192.0.2.4\n")),
+        ("e.zone", zone("e", "www A 192.0.2.5\n")),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(a, b)| (*a, b.as_str())).collect();
+    let s = Server::start_with_files(&config("ns1.example.net.", true), &files);
+    let a = |name: &str, rtype: &str| s.dig(&[name, rtype, "+short"]).trim().to_string();
+    assert_eq!(a("www.c.test", "A"), "192.0.2.3");
+    assert_eq!(a("extra.e.test", "TXT"), "\"inline\"");
+
+    // b's file and the file c includes change; a, d and e's files do not.
+    std::fs::write(s.path("b.zone"), zone("b", "www A 198.51.100.2\n")).unwrap();
+    std::fs::write(s.path("c-hosts.inc"), "www A 198.51.100.3\n").unwrap();
+    s.signal("HUP");
+    let line = reloaded(&s, 1);
+    // a and d stand as built; e is built again for its inline record.
+    assert!(line.contains("unchanged=2"), "{line}");
+    assert_eq!(a("www.a.test", "A"), "192.0.2.1");
+    assert_eq!(a("www.b.test", "A"), "198.51.100.2");
+    assert_eq!(a("www.c.test", "A"), "198.51.100.3");
+    assert_eq!(a("www.d.test", "A"), "192.0.2.4");
+    assert_eq!(a("d.test", "NS"), "ns1.example.net.");
+    assert_eq!(a("extra.e.test", "TXT"), "\"inline\"");
+
+    // No file changes, but the generated NS does, and e loses its inline
+    // record: every zone is built again.
+    std::fs::write(s.path("eightfold.toml"), config("ns2.example.net.", false)).unwrap();
+    s.signal("HUP");
+    let line = reloaded(&s, 2);
+    assert!(line.contains("unchanged=0"), "{line}");
+    assert_eq!(a("d.test", "NS"), "ns2.example.net.");
+    assert_eq!(a("a.test", "NS"), "ns2.example.net.");
+    assert_eq!(a("www.a.test", "A"), "192.0.2.1");
+    assert_eq!(a("www.c.test", "A"), "198.51.100.3");
+    assert_eq!(a("extra.e.test", "TXT"), "");
+    assert_eq!(a("www.e.test", "A"), "192.0.2.5");
 }
 
 /// The API lists a file zone's records from the snapshot (the config's

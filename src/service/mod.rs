@@ -43,7 +43,7 @@ pub use views::{
 };
 pub use zones::{Action, Change, ChangeBatch};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -195,21 +195,25 @@ fn saved_seeds(
     Ok(seeds)
 }
 
-/// Builds the file zones into `snapshot`, dropping each zone's records as
-/// soon as it is built, so that at no point are a million records held
-/// twice; returns how many records each zone declared, by zone key.
+/// Builds the file zones but those `unchanged` into `snapshot`, on every core, dropping each
+/// zone's records as soon as it is built, so that at no point are a
+/// million records held twice; returns how many records each zone
+/// declared, by zone key.
 fn build_file_zones(
     zones: &mut [ZoneSpec],
+    unchanged: &HashSet<Box<[u8]>>,
     secondaries: &[crate::xfr::secondary::Secondary],
-    slot: &dyn Fn(&str) -> Option<crate::snapshot::HealthId>,
+    slot: &(dyn Fn(&str) -> Option<crate::snapshot::HealthId> + Sync),
     nameservers: &NameServers,
     snapshot: &mut crate::snapshot::Snapshot,
 ) -> HashMap<Box<[u8]>, usize> {
+    use rayon::prelude::*;
     let serial = crate::publish::soa_serial();
-    let counts = zones
-        .iter_mut()
+    let built: Vec<(crate::snapshot::Zone, usize)> = zones
+        .par_iter_mut()
+        .filter(|z| !unchanged.contains(&crate::snapshot::name_key(&z.name)))
         .map(|z| {
-            snapshot.put_spec(z, slot, serial, nameservers);
+            let zone = crate::snapshot::Zone::build(z, slot, serial, nameservers);
             // A secondary zone keeps its records: the next IXFR applies
             // its differences to them.
             let kept = secondaries
@@ -219,11 +223,43 @@ fn build_file_zones(
             if !kept {
                 drop(std::mem::take(&mut z.records));
             }
-            (crate::snapshot::name_key(&z.name), count)
+            (zone, count)
+        })
+        .collect();
+    let counts = built
+        .into_iter()
+        .map(|(zone, count)| {
+            let key = crate::snapshot::name_key(&zone.apex);
+            snapshot.put_zone(zone);
+            (key, count)
         })
         .collect();
     crate::memory::trim();
     counts
+}
+
+/// Parses the files of the zones `file` found unchanged after all, for a
+/// reload that cannot keep what was built from them.
+fn read_unchanged_again(file: &mut Config) -> Result<(), Vec<String>> {
+    let unchanged = std::mem::take(&mut file.zone_sources.unchanged);
+    for zone in file
+        .zones
+        .iter_mut()
+        .filter(|z| unchanged.contains(&crate::snapshot::name_key(&z.name)))
+    {
+        let key = crate::snapshot::name_key(&zone.name);
+        let Some(source) = file.zone_sources.read.get(&key) else {
+            continue;
+        };
+        zone.records = crate::zonefile::load_file(source.path(), &zone.name)
+            .map_err(|d| d.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        // Changed since the config was read, perhaps: checked again.
+        let problems = crate::validate::zone(zone);
+        if !problems.is_empty() {
+            return Err(problems.into_iter().map(|p| p.message).collect());
+        }
+    }
+    Ok(())
 }
 
 /// The live checker and check `id`'s slot in it.
@@ -371,6 +407,7 @@ impl Service {
         let mut snapshot = crate::snapshot::Snapshot::default();
         let file_counts = build_file_zones(
             &mut file.zones,
+            &HashSet::new(),
             &file.secondaries,
             &slot,
             &nameservers,
@@ -536,6 +573,12 @@ impl Service {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// What the file zones' files held when last read
+    /// ([`crate::config::ZoneSources::read`]).
+    pub fn zone_sources(&self) -> HashMap<Box<[u8]>, crate::zonefile::Source> {
+        self.lock().file.zone_sources.read.clone()
+    }
+
     /// Notes a write of this node's that made store version `version`: it
     /// is served when it directly follows what this node served. When not,
     /// another node wrote in between, and this node does not serve that
@@ -637,9 +680,16 @@ impl Service {
     /// that would leave a zone with two owners, or stored records and
     /// checks that no longer validate, is refused whole, naming each
     /// problem, and the running configuration stays.
-    pub fn reload_file(&self, file: Config) -> Result<(), Vec<String>> {
+    ///
+    /// Returns how many zones were kept as built, their files unchanged
+    /// ([`Config::load_reusing`]).
+    pub fn reload_file(&self, file: Config) -> Result<usize, Vec<String>> {
         let mut inner = self.lock();
         let nameservers = NameServers::or_default(&file.nameservers, &inner.dns_addrs);
+        let mut file = file;
+        if !inner.keeps_unchanged(&file, &nameservers) {
+            read_unchanged_again(&mut file)?;
+        }
         let file = prepared(file, &nameservers);
         let mut problems = declared_problems(&file, &inner.zones, &inner.checks);
         problems.extend(keys::key_problems(&file.tsig_keys, &inner.keys));
@@ -662,8 +712,9 @@ impl Service {
         // Checks first: a check the new file adds has its slot before the
         // zones that use it are built.
         inner.reconfigure_checks();
+        let kept = inner.file.zone_sources.unchanged.len();
         self.publish(&mut inner);
-        Ok(())
+        Ok(kept)
     }
 }
 
@@ -792,6 +843,20 @@ impl Service {
 }
 
 impl Inner {
+    /// Whether the zones that `file` found unchanged can be kept as built:
+    /// each is served now, built with the same name servers.
+    fn keeps_unchanged(&self, file: &Config, nameservers: &NameServers) -> bool {
+        let unchanged = &file.zone_sources.unchanged;
+        if unchanged.is_empty() {
+            return true;
+        }
+        let current = self.live.published.load();
+        *nameservers == self.nameservers
+            && unchanged.iter().all(|key| {
+                current.snapshot.zone_at_key(key).is_some() && self.file_counts.contains_key(key)
+            })
+    }
+
     /// Hands the declared checks to the running checker, which starts,
     /// stops or restarts only those that changed; no zone is rebuilt (a
     /// check keeps its slot, so the snapshot's references stay true).
@@ -820,13 +885,27 @@ impl Inner {
                 }
             }
         } else {
-            self.file_counts = build_file_zones(
+            // A reload: the zones whose files did not change stand as
+            // built (`reload_file` made sure they can).
+            let unchanged = std::mem::take(&mut self.file.zone_sources.unchanged);
+            let current = self.live.published.load_full();
+            let mut counts = HashMap::new();
+            for key in &unchanged {
+                if let Some(zone) = current.snapshot.zone_at_key(key) {
+                    snapshot.share_zone(zone.clone());
+                }
+                let count = self.file_counts.get(key).copied().unwrap_or_default();
+                counts.insert(key.clone(), count);
+            }
+            counts.extend(build_file_zones(
                 &mut self.file.zones,
+                &unchanged,
                 &self.file.secondaries,
                 &slot,
                 &self.nameservers,
                 &mut snapshot,
-            );
+            ));
+            self.file_counts = counts;
             self.file_built = true;
         }
         let serial = crate::publish::soa_serial();
