@@ -1,8 +1,14 @@
 //! The `eightfold` command line: parses arguments, sets up logging, maps
 //! outcomes to exit codes. Everything else lives in the library.
 
+/// mimalloc rather than glibc's allocator: at a million records it holds
+/// ~110 MiB less (glibc kept pages of records parsed on the worker threads
+/// in their arenas after the build freed them) and gives freed pages back
+/// after a reload (BENCHMARKS.md, issue 14). The library does not choose:
+/// its test binaries count allocations with allocators of their own.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;

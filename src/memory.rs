@@ -1,22 +1,26 @@
 //! Giving freed heap back to the system.
 //!
-//! Why by hand: glibc's allocator keeps freed memory for reuse and returns
-//! it to the system only from the top of a heap. After a million parsed
-//! records are dropped (once built into the snapshot) most of that memory
-//! sits in pages below live data, so the process would keep hundreds of
-//! MiB it will not use again. `malloc_trim` releases every whole free
-//! page, in every arena. No crate wraps it beyond `libc`.
+//! Why: after a million parsed records are dropped (once built into the
+//! snapshot) most of that memory sits in pages between live data, and an
+//! allocator keeps freed memory for reuse, so the process would keep
+//! hundreds of MiB it will not use again. The `eightfold` binary runs on
+//! mimalloc (`main.rs`; with glibc's allocator the pages of records parsed
+//! on one thread stayed in that thread's arena, BENCHMARKS.md), and
+//! `mi_collect` gives back its free pages; test binaries keep glibc's
+//! allocator, whose `malloc_trim` does the same. Neither has a crate
+//! beyond its `-sys` bindings.
 
-/// Returns the allocator's free pages to the system (glibc only; a no-op
-/// elsewhere).
+/// Returns the allocator's free pages to the system: mimalloc's, and
+/// glibc's where it is the C library.
 pub fn trim() {
+    // SAFETY: mi_collect only walks mimalloc's own heaps (empty when it
+    // is not the allocator).
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe {
         libc::malloc_trim(0);
-    }
-    // SAFETY: mi_collect only walks mimalloc's own heaps.
-    unsafe {
-        libmimalloc_sys::mi_collect(true);
     }
 }
