@@ -1111,8 +1111,10 @@ impl Cx<'_> {
                     }
                     // Only a zone its file alone declares may be kept
                     // as it was at the next reload.
+                    // A copy made here: kept for the life of the config,
+                    // it must not pin a page among the parser's garbage.
                     if raw.record.is_empty() {
-                        self.sources.read.insert(key, source);
+                        self.sources.read.insert(key, source.clone());
                     }
                 }
                 Err(d) if d.0.len() == 1 && d.0[0].message.starts_with("cannot read zone file") => {

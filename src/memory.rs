@@ -13,11 +13,13 @@
 /// Returns the allocator's free pages to the system: mimalloc's, and
 /// glibc's where it is the C library.
 pub fn trim() {
+    // mimalloc frees a thread's pages only on that thread: the threads
+    // that parsed and built (rayon's) would keep theirs while idle.
     // SAFETY: mi_collect only walks mimalloc's own heaps (empty when it
     // is not the allocator).
-    unsafe {
-        libmimalloc_sys::mi_collect(true);
-    }
+    let collect = || unsafe { libmimalloc_sys::mi_collect(true) };
+    rayon::broadcast(|_| collect());
+    collect();
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe {
