@@ -471,7 +471,7 @@ impl Cx<'_> {
     fn origin(&self, span: Range<usize>) -> Origin {
         let (line, col) = crate::diag::line_col(self.text, span.start);
         Origin {
-            file: self.path.to_owned(),
+            file: self.path.into(),
             line,
             col,
         }
@@ -1147,7 +1147,7 @@ impl Cx<'_> {
             for problem in problems {
                 let origin = problem.origin.unwrap_or_else(|| self.origin(span.clone()));
                 self.diags.push(Diagnostic {
-                    file: origin.file,
+                    file: origin.file.to_path_buf(),
                     line: origin.line,
                     col: origin.col,
                     message: problem.message,

@@ -28,8 +28,9 @@ pub const MULTIVALUE_MAX_ANSWERS: usize = 8;
 /// Where a record came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    /// File, line and column, rendered as `file:line:col`.
-    pub file: std::path::PathBuf,
+    /// File, line and column, rendered as `file:line:col`. Shared: a
+    /// file's every record names it, a million times at most.
+    pub file: std::sync::Arc<std::path::Path>,
     /// 1-based line.
     pub line: usize,
     /// 1-based column.

@@ -241,6 +241,7 @@ impl Loader<'_> {
     }
 
     fn read(&mut self, path: &Path, text: &str, mut scope: Scope, depth: usize) {
+        let file: std::sync::Arc<Path> = path.into();
         for entry in Lexer::new(text) {
             let entry = match entry {
                 Ok(entry) => entry,
@@ -259,7 +260,7 @@ impl Loader<'_> {
             if !entry.blank_owner && !first.quoted && first.text.starts_with('$') {
                 self.directive(path, &entry, &mut scope, depth);
             } else {
-                self.record(path, &entry, &scope);
+                self.record(&file, &entry, &scope);
             }
         }
     }
@@ -407,7 +408,7 @@ impl Loader<'_> {
         self.including.pop();
     }
 
-    fn record(&mut self, path: &Path, entry: &Entry<'_>, scope: &Scope) {
+    fn record(&mut self, path: &std::sync::Arc<Path>, entry: &Entry<'_>, scope: &Scope) {
         let tokens = &entry.tokens;
         let mut next = 0;
         let owner = if entry.blank_owner {
@@ -546,7 +547,7 @@ impl Loader<'_> {
             failover: None,
             weight: None,
             origin: Some(Origin {
-                file: path.to_owned(),
+                file: path.clone(),
                 line: start.line,
                 col: start.col,
             }),
