@@ -2,7 +2,7 @@
 # 1 M records in 10,000 zone files (issue 14), loaded by eightfold, NSD or
 # Knot from the same files: time until the last zone's record is
 # answered, CPU time, peak and steady memory, and optionally the same
-# after a reload of the same files.
+# after a reload of the same files. bench/README.md has the details.
 #
 #   bench/load.sh                          # target/release/eightfold
 #   SERVER=nsd bench/load.sh               # NSD 4 on the same files
@@ -12,36 +12,39 @@
 #   HUP=1 bench/load.sh                    # also reload once
 #
 # Each zone: SOA, NS, the NS's address and 100 A records (h0..h99), the
-# data set of issue 14. "ready" is measured from the start of the process
-# until `dig` gets h42.z9999's address (polled every 20 ms); NSD and
-# eightfold answer only once every zone is loaded, Knot answers each zone
-# as soon as it is loaded, so for Knot "ready" also waits until its log
-# counts every zone loaded (the line says how many were when z9999 first
-# answered). CPU is user + system time by then of the whole process tree
-# (NSD forks a server and a transfer process; Knot and eightfold are one
-# process with threads): utime + stime of every live process in the tree
-# plus its cutime + cstime, the time of children it has reaped. Memory,
-# one second later: VmHWM (peak resident) of the biggest process of the
-# tree and the PSS (smaps_rollup) summed over the tree, so the pages NSD's
-# processes share after fork count once. The files are written once into
-# $OUT and reused; each server's configuration goes into $OUT/<server>/.
+# data set of issue 14, written once into $OUT/zones and reused; each
+# server's configuration and logs go into $OUT/<server>/. "ready" is
+# measured from the start of the process until `dig` gets h42.z9999's
+# address (polled every 20 ms); NSD and eightfold answer only once every
+# zone is loaded, Knot answers each zone as soon as it is loaded, so for
+# Knot "ready" also waits until its log counts every zone loaded. CPU is
+# the user + system time by then of the whole process tree (NSD runs
+# three processes: xfrd, the one started; main, which reads the zones;
+# and the server it forks): utime + stime + cutime + cstime of every live
+# process of the tree, cutime + cstime being the time of the children it
+# has reaped. Memory, one second later: VmHWM (peak resident) of the
+# biggest process of the tree, and the PSS (smaps_rollup) summed over the
+# tree, so the pages NSD's processes share after fork count once.
 #
 # One line per server: "<server>: ready N ms, N ms CPU (...), VmHWM N MiB,
-# PSS N MiB". HUP=1 then touches every zone file (NSD and Knot reread only
-# the files whose mtime changed) and reloads: SIGHUP for eightfold and NSD
-# (NSD builds the new zones in a forked process, then swaps), `knotc
-# reload` for Knot; the wait ends on the server's own log of the reload
-# (eightfold "reloaded", NSD's new server process up and the old one
-# gone, Knot every zone "loaded" again). Then "<server> after reload:"
-# reload ms, CPU ms of the reload, VmHWM and PSS again.
+# PSS N MiB (N processes)". HUP=1 then touches every zone file (TOUCH=0:
+# not; NSD and Knot read again only the files whose mtime changed,
+# eightfold those whose contents did) and reloads: SIGHUP for eightfold
+# and NSD, `knotc reload` for Knot; the wait ends on the server's own
+# signs of the reload done (eightfold logs "reloaded"; NSD logs every zone
+# read again and its new server process has replaced the old one; Knot
+# logs the configuration reloaded and every zone loaded again). Then
+# "<server> after reload (N files touched):" its time, CPU, VmHWM, PSS.
 #
 # Environment: SERVER (eightfold), SERVERS, OUT (/tmp/eightfold-load),
-# PORT (15399), ZONES (10000), TRIES (3000 polls), HUP (0), EIGHTFOLD,
-# NSD (/usr/sbin/nsd), KNOTD (/usr/sbin/knotd), KNOTC (/usr/sbin/knotc).
-set -euo pipefail
+# PORT (15399), ZONES (10000), TRIES (3000 polls), HUP (0), TOUCH (1),
+# EIGHTFOLD, NSD (/usr/sbin/nsd), KNOTD (/usr/sbin/knotd), KNOTC
+# (/usr/sbin/knotc).
+set -eEuo pipefail
+trap 'echo "${SERVER:-load.sh}: line $LINENO: $BASH_COMMAND failed" >&2' ERR
 
 if [ -n "${SERVERS:-}" ]; then
-    for s in $SERVERS; do SERVERS='' SERVER=$s "$0"; done
+    for s in $SERVERS; do SERVERS='' SERVER=$s bash "$0"; done
     exit 0
 fi
 
@@ -142,11 +145,12 @@ EOF
 }
 
 # The process and its descendants, one pid a line.
+# (cat, not awk, reads the files: mawk stops at a file that has gone,
+# and processes come and go all the time, dig among them.)
 tree() {
-    awk -v root="$1" '
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$1" '
         { pid = $1; sub(/^[0-9]+ \(.*\) /, ""); ppid[pid] = $2 }
-        END { for (p in ppid) { q = p; while (q != "" && q != 0 && q != root) q = ppid[q]; if (q == root) print p } }' \
-        /proc/[0-9]*/stat 2>/dev/null
+        END { for (p in ppid) { q = p; while (q != "" && q != 0 && q != root) q = ppid[q]; if (q == root) print p } }'
 }
 # CPU ms of the tree: utime + stime + cutime + cstime of every live member.
 cpu_ms() {
@@ -165,9 +169,32 @@ memory() {
     done
     echo "$((hwm / 1024)) $((pss / 1024)) $n"
 }
-# Children of the process (NSD's server and xfrd), sorted.
-children() { tree "$1" | grep -vx "$1" | sort -n | tr '\n' ' '; }
-count() { grep -c "$1" "$2" 2>/dev/null || true; }
+# Its descendants (NSD's main and server processes), sorted.
+children() { tree "$1" | { grep -vx "$1" || true; } | sort -n | tr '\n' ' '; }
+count() { local n; n=$(grep -c "$1" "$2" 2>/dev/null) || true; echo "${n:-0}"; }
+# Polls "$@" every 20 ms until it succeeds, TRIES times at most.
+wait_until() {
+    for _ in $(seq 1 "${TRIES:-3000}"); do
+        "$@" && return 0
+        sleep 0.02
+    done
+    echo "$SERVER: gave up waiting for: $*" >&2
+    return 1
+}
+knot_loaded() { [ "$(count '\] loaded,' "$d/knot.log")" -ge "$1" ]; }
+knot_reloaded() { # configuration reloads, zone loads to reach
+    [ "$(count 'configuration reloaded' "$d/knot.log")" -ge "$1" ] && knot_loaded "$2"
+}
+eightfold_reloaded() { [ "$(count reloaded "$d/stderr.log")" -gt "$1" ]; }
+# NSD's reload is done: every zone read again (its log), a new server
+# process, and no more processes than before (the one that ran the old
+# server has gone).
+nsd_reloaded() { # children before, reads to reach
+    local now
+    [ "$(count 'read with success' "$d/nsd.log")" -ge "$2" ] || return 1
+    now=$(children "$pid")
+    [ "$now" != "$1" ] && [ "$(wc -w <<<"$now")" -le "$(wc -w <<<"$1")" ]
+}
 
 d="$OUT/$SERVER"
 mkdir -p "$d"
@@ -183,6 +210,7 @@ nsd)
     ;;
 knot)
     rm -rf "$d/db" "$d/knot.log" "$d/knot.sock"
+    mkdir "$d/db"
     knot_conf "$d" >"$d/knot.conf"
     cmd=("$KNOTD" -c "$d/knot.conf")
     ;;
@@ -190,12 +218,29 @@ esac
 
 last="h42.z$((ZONES - 1)).load.test"
 pid=
+# Stops the server and waits (5 s at most, then SIGKILL) until every
+# process of its tree has gone, so the next run can bind the port.
 stop() {
     [ -n "$pid" ] || return 0
+    local all p
+    all=$(tree "$pid")
     kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 250); do
+        p=
+        for p in $all; do alive "$p" && break; p=; done
+        [ -z "$p" ] && break
+        sleep 0.02
+    done
+    for p in $all; do
+        if alive "$p"; then kill -9 "$p" 2>/dev/null || true; fi
+    done
     wait "$pid" 2>/dev/null || true
 }
+# Running (not gone, not a zombie).
+alive() { [ -r "/proc/$1/stat" ] && [ "$(sed -E 's/^[0-9]+ \(.*\) (.).*/\1/' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 trap stop EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 start=$(date +%s%N)
 "${cmd[@]}" >"$d/stderr.log" 2>&1 &
 pid=$!
@@ -206,13 +251,17 @@ for _ in $(seq 1 "${TRIES:-3000}"); do
     kill -0 "$pid" 2>/dev/null || { echo "$SERVER exited; see $d/stderr.log" >&2; exit 1; }
     sleep 0.02
 done
+if [ -z "$answer" ] || [[ "$answer" == *";;"* ]]; then
+    echo "$SERVER: no answer for $last; see $d/" >&2
+    exit 1
+fi
 note=
 if [ "$SERVER" = knot ]; then
     # Knot answers a zone once it is loaded, in whatever order its
     # background workers take them: wait for all.
     loaded=$(count '\] loaded,' "$d/knot.log")
     note=", $loaded zones loaded then"
-    until [ "$(count '\] loaded,' "$d/knot.log")" -ge "$ZONES" ]; do sleep 0.02; done
+    wait_until knot_loaded "$ZONES"
 fi
 ready=$((($(date +%s%N) - start) / 1000000))
 cpu=$(cpu_ms "$pid")
@@ -221,36 +270,43 @@ read -r hwm pss procs < <(memory "$pid")
 echo "$SERVER: ready ${ready} ms, ${cpu} ms CPU ($last: $answer$note), VmHWM $hwm MiB, PSS $pss MiB ($procs processes)"
 
 if [ "${HUP:-0}" = 1 ]; then
-    # Same contents, a new mtime: NSD and Knot skip unchanged files.
-    find "$OUT/zones" -name '*.zone' -exec touch {} +
+    # TOUCH=1: the same contents with a new mtime. NSD and Knot read again
+    # only the files whose mtime changed, eightfold those whose contents
+    # did (a digest of each, so it reads them all either way).
+    changed=0
+    if [ "${TOUCH:-1}" = 1 ]; then
+        find "$OUT/zones" -name '*.zone' -exec touch {} +
+        changed=$ZONES
+    fi
     cpu0=$(cpu_ms "$pid")
     t0=$(date +%s%N)
     case $SERVER in
     eightfold)
         before=$(count reloaded "$d/stderr.log")
         kill -HUP "$pid"
-        until [ "$(count reloaded "$d/stderr.log")" -gt "$before" ]; do sleep 0.02; done
+        wait_until eightfold_reloaded "$before"
         ;;
     nsd)
-        # The reload forks a process that reads the changed files and
-        # becomes the new server process; the old one then exits.
+        # The process started is NSD's xfrd: it passes the reload on to
+        # its child, the main process, which reads the changed files, forks
+        # the new server process from them and lets the old one go.
         old=$(children "$pid")
+        before=$(count 'read with success' "$d/nsd.log")
         kill -HUP "$pid"
-        while true; do
-            now=$(children "$pid")
-            [ "$now" != "$old" ] && [ "$(wc -w <<<"$now")" -le "$(wc -w <<<"$old")" ] && break
-            sleep 0.02
-        done
+        wait_until nsd_reloaded "$old" $((before + changed))
         ;;
     knot)
+        # knotc returns once the configuration is read again; the zones
+        # whose files changed then load in the background.
         before=$(count '\] loaded,' "$d/knot.log")
+        configs=$(count 'configuration reloaded' "$d/knot.log")
         "$KNOTC" -c "$d/knot.conf" reload >/dev/null
-        until [ "$(count '\] loaded,' "$d/knot.log")" -ge $((before + ZONES)) ]; do sleep 0.02; done
+        wait_until knot_reloaded $((configs + 1)) $((before + changed))
         ;;
     esac
     reload=$((($(date +%s%N) - t0) / 1000000))
     cpu1=$(cpu_ms "$pid")
     sleep 1
     read -r hwm pss procs < <(memory "$pid")
-    echo "$SERVER after reload: ${reload} ms, $((cpu1 - cpu0)) ms CPU, VmHWM $hwm MiB, PSS $pss MiB ($procs processes)"
+    echo "$SERVER after reload ($changed files touched): ${reload} ms, $((cpu1 - cpu0)) ms CPU, VmHWM $hwm MiB, PSS $pss MiB ($procs processes)"
 fi

@@ -13,7 +13,10 @@
 #                   only sends each query back (QR set), batched like
 #                   eightfold, so every figure reads as a share of it
 #   MIXES="www hosts nx routed"         which query mixes to run
-#   LOAD=1          also time loading 1 M records in 10 k zones (0: skip)
+#   LOAD=1          also time loading 1 M records in 10 k zone files:
+#                   bench/load.sh for eightfold, NSD and Knot (those of
+#                   SERVERS), ROUNDS times each, interleaved (0: skip)
+#   LOAD_PORT=5391  the port of those load runs
 #   CHECKS=1        also measure 10 k HTTP health checks at 10 s (0: skip)
 #   CHECK_WINDOWS=3 30 s windows of that measurement (median reported)
 #   NO_APT=1        do not apt-get install anything
@@ -47,6 +50,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 EIGHTFOLD=${EIGHTFOLD:-$ROOT/target/release/eightfold}
 declare -A PORT=([nsd]=5301 [knot]=5302 [pdns]=5303 [eightfold]=5304 [limit]=5305)
 HTTP_PORT=5380
+LOAD_PORT=${LOAD_PORT:-5391}
 PIDS=()
 
 log() { printf '%s\n' "$*" >&2; }
@@ -301,15 +305,16 @@ pin_server() { # name
 }
 
 # CPU clock ticks (user + system) of a process and all its descendants.
+# cat reads the files: mawk gives up at one that has gone meanwhile.
 cpu_ticks() {
     local root=$1
-    awk -v root="$root" '
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v root="$root" '
         { pid = $1; sub(/^[0-9]+ \(.*\) /, ""); ppid[pid] = $2; t[pid] = $12 + $13 }
         END {
             total = 0
             for (p in t) { q = p; while (q != "" && q != 0 && q != root) q = ppid[q]; if (q == root) total += t[p] }
             print total
-        }' /proc/[0-9]*/stat 2>/dev/null
+        }'
 }
 
 # ---------------------------------------------------------------- runs ---
@@ -443,40 +448,61 @@ if all(routed.values()):
 EOF
 }
 
-# Load time and memory of 1 M records in 10 k zones (100 records each).
+# Load time and memory of 1 M records in 10 k zone files (SOA, NS, the
+# NS's address and 100 A records each): bench/load.sh on the same files
+# for eightfold, NSD and Knot (those of SERVERS), ROUNDS times, the
+# servers' order turning each round, on a port of its own. One row per
+# run: "load server ready_ms cpu_ms vmhwm_mib pss_mib round".
 load_test() {
-    local d="$OUT/load"
-    mkdir -p "$d/zones"
-    python3 - "$d" <<'EOF'
-import sys
-d = sys.argv[1]
-with open(f"{d}/eightfold.toml", "w") as conf:
-    for z in range(10000):
-        name = f"z{z}.load.test."
-        conf.write(f'[[zone]]\nname = "{name}"\nfile = "zones/{name}zone"\n\n')
-        with open(f"{d}/zones/{name}zone", "w") as f:
-            f.write(f"$ORIGIN {name}\n$TTL 300\n")
-            for i in range(100):
-                f.write(f"h{i} A 10.{z >> 8 & 255}.{z & 255}.{i}\n")
-EOF
-    local start ready_ms pid rss
-    start=$(date +%s%N)
-    "$EIGHTFOLD" serve --config "$d/eightfold.toml" \
-        --dns "127.0.0.1:${PORT[eightfold]}" --data "$d/eightfold.db" >"$d/eightfold.log" 2>&1 &
-    pid=$!
-    PIDS+=($pid)
-    for _ in $(seq 1 600); do
-        grep -q ready "$d/eightfold.log" && break
-        sleep 0.05
+    local servers=() name round i line
+    for name in $SERVERS; do
+        case $name in eightfold | nsd | knot) servers+=("$name") ;; esac
     done
-    ready_ms=$((($(date +%s%N) - start) / 1000000))
-    rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
-    local answer
-    answer=$(dig +short -p "${PORT[eightfold]}" @127.0.0.1 h42.z9999.load.test A)
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
-    log "load: 1,000,000 records in 10,000 zones ready in ${ready_ms} ms, RSS $((rss / 1024)) MiB (h42.z9999: $answer)"
-    echo "load $ready_ms $rss" >>"$RESULTS"
+    [ ${#servers[@]} -gt 0 ] || return 0
+    mkdir -p "$OUT/load"
+    for round in $(seq 1 "$ROUNDS"); do
+        for i in "${!servers[@]}"; do
+            name=${servers[$(((i + round - 1) % ${#servers[@]}))]}
+            # In the background, so cleanup can stop it (it then stops
+            # its server).
+            SERVERS='' SERVER=$name EIGHTFOLD=$EIGHTFOLD OUT="$OUT/load" PORT=$LOAD_PORT \
+                bash "$ROOT/bench/load.sh" >"$OUT/load/$name.out" 2>&1 &
+            PIDS+=("$!")
+            if ! wait "$!"; then
+                log "load: $name failed: $(tail -3 "$OUT/load/$name.out")"
+                continue
+            fi
+            line=$(grep "^$name: ready" "$OUT/load/$name.out" || true)
+            log "load, round $round: $line"
+            if [[ $line =~ ready\ ([0-9]+)\ ms,\ ([0-9]+)\ ms\ CPU.*VmHWM\ ([0-9]+)\ MiB,\ PSS\ ([0-9]+)\ MiB ]]; then
+                echo "load $name ${BASH_REMATCH[1]} ${BASH_REMATCH[2]} ${BASH_REMATCH[3]} ${BASH_REMATCH[4]} $round" >>"$RESULTS"
+            fi
+        done
+    done
+    load_table | tee "$OUT/load.md"
+}
+
+# The load rows: medians over the rounds (and the range) per server.
+load_table() {
+    python3 - "$RESULTS" <<'EOF'
+import statistics, sys
+from collections import defaultdict
+rows = defaultdict(list)
+for line in open(sys.argv[1]):
+    f = line.split()
+    if f and f[0] == "load" and len(f) == 7:
+        rows[f[1]].append([int(x) for x in f[2:6]])
+if rows:
+    print("\n1 M records in 10,000 zone files: medians (range) over the runs")
+    print("| server | runs | ready ms | CPU ms | VmHWM MiB | PSS MiB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, rs in rows.items():
+        cols = []
+        for k in range(4):
+            xs = [r[k] for r in rs]
+            cols.append(f"{statistics.median(xs):.0f} ({min(xs)}-{max(xs)})" if len(xs) > 1 else str(xs[0]))
+        print(f"| {name} | {len(rs)} | " + " | ".join(cols) + " |")
+EOF
 }
 
 # CPU of 10,000 HTTP checks at a 10 s interval, the backend in another
