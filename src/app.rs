@@ -315,7 +315,7 @@ pub async fn run(
                     tracing::warn!("SIGHUP ignored: running without a config file");
                     continue;
                 };
-                match Config::load_reusing(path, &server.zone_sources()) {
+                match Config::load_to_serve(path, &server.zone_sources()) {
                     Ok(mut new) => {
                         overrides(&mut new);
                         let zones = new.zones.len();

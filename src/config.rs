@@ -148,6 +148,40 @@ pub struct ZoneSources {
     /// [`Config::load_reusing`] said: not parsed again, so their `records`
     /// are empty, and the zone built from them at the last load stands.
     pub unchanged: HashSet<Box<[u8]>>,
+    /// The zones built as their files were read ([`Config::load_to_serve`]),
+    /// by zone key; their `records` are empty.
+    pub built: HashMap<Box<[u8]>, Built>,
+}
+
+/// A zone built on the thread that parsed its file, its records dropped
+/// there: at 10,000 zone files no more than one file's records per core
+/// is held at once, instead of every record before any zone is built.
+///
+/// Only a zone its file alone declares, with its own NS set (so that
+/// neither health checks nor `[server] nameservers` enter its build), and
+/// that validates, is built so.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The zone, ready to serve.
+    pub zone: std::sync::Arc<crate::snapshot::Zone>,
+    /// How many records its file declared.
+    pub records: usize,
+    /// What `eightfold check` would warn about it ([`crate::lint::zone`]).
+    pub warnings: Vec<crate::lint::Warning>,
+}
+
+impl PartialEq for Built {
+    fn eq(&self, other: &Built) -> bool {
+        std::sync::Arc::ptr_eq(&self.zone, &other.zone)
+    }
+}
+
+/// What the parser makes of one zone file's records.
+enum Parsed {
+    /// The records, for the zone to be validated and built later.
+    Records(Vec<RecordSpec>),
+    /// The zone, built already.
+    Built(Built),
 }
 
 impl Default for Config {
@@ -206,6 +240,25 @@ impl Config {
         path: &Path,
         known: &HashMap<Box<[u8]>, zonefile::Source>,
     ) -> Result<Config, Diagnostics> {
+        Config::read(path, known, false)
+    }
+
+    /// As [`Config::load_reusing`], for `serve`: the zones that can be
+    /// are built as their files are read ([`Built`]), and listed in
+    /// [`ZoneSources::built`] with no records. `eightfold check` loads
+    /// with [`Config::load`], which keeps every record.
+    pub fn load_to_serve(
+        path: &Path,
+        known: &HashMap<Box<[u8]>, zonefile::Source>,
+    ) -> Result<Config, Diagnostics> {
+        Config::read(path, known, true)
+    }
+
+    fn read(
+        path: &Path,
+        known: &HashMap<Box<[u8]>, zonefile::Source>,
+        build: bool,
+    ) -> Result<Config, Diagnostics> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Diagnostics::from(Diagnostic {
                 file: path.to_owned(),
@@ -214,19 +267,20 @@ impl Config {
                 message: format!("cannot read config file: {e}"),
             })
         })?;
-        Config::parse(path, &text, known)
+        Config::parse(path, &text, known, build)
     }
 
     /// Validates config `text`; `path` names it in messages and anchors
     /// relative paths.
     pub fn from_toml(path: &Path, text: &str) -> Result<Config, Diagnostics> {
-        Config::parse(path, text, &HashMap::new())
+        Config::parse(path, text, &HashMap::new(), false)
     }
 
     fn parse(
         path: &Path,
         text: &str,
         known: &HashMap<Box<[u8]>, zonefile::Source>,
+        build: bool,
     ) -> Result<Config, Diagnostics> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
@@ -238,6 +292,7 @@ impl Config {
             base: path.parent().unwrap_or(Path::new("")),
             diags: Diagnostics::default(),
             known,
+            build,
             sources: ZoneSources::default(),
         };
         let config = cx.config(raw);
@@ -457,6 +512,8 @@ struct Cx<'a> {
     diags: Diagnostics,
     /// What each zone file held at the last load, by zone key.
     known: &'a HashMap<Box<[u8]>, zonefile::Source>,
+    /// Whether zones are built as their files are read ([`Built`]).
+    build: bool,
     /// What each zone file holds now.
     sources: ZoneSources,
 }
@@ -704,7 +761,22 @@ impl Cx<'_> {
                 Some((path, apex, known))
             })
             .collect();
-        let mut loaded = zonefile::load_files(&jobs).into_iter();
+        // Zones with [[zone.record]] tables are built with them, later.
+        let inline: HashSet<Box<[u8]>> = raw
+            .zone
+            .iter()
+            .filter(|z| !z.record.is_empty())
+            .filter_map(|z| parse_absolute(z.name.get_ref()).ok())
+            .map(|apex| crate::snapshot::name_key(&apex))
+            .collect();
+        let build = self.build;
+        let finish = |apex: &DName, records: Vec<RecordSpec>| match build
+            && !inline.contains(&crate::snapshot::name_key(apex))
+        {
+            true => built(apex, records),
+            false => Parsed::Records(records),
+        };
+        let mut loaded = zonefile::load_files(&jobs, &finish).into_iter();
         drop(jobs);
         let mut seen: HashSet<Box<[u8]>> = HashSet::new();
         let mut secondaries = Vec::new();
@@ -1075,7 +1147,7 @@ impl Cx<'_> {
         raw: RawZone,
         check_ids: &HashSet<&str>,
         seen: &mut HashSet<Box<[u8]>>,
-        loaded: Option<zonefile::Loaded>,
+        loaded: Option<zonefile::Loaded<Parsed>>,
     ) -> Option<ZoneSpec> {
         let apex = match parse_absolute(raw.name.get_ref()) {
             Ok(n) => n,
@@ -1095,7 +1167,8 @@ impl Cx<'_> {
         if let Some(file) = &raw.file {
             let path = self.resolve(file.get_ref());
             let loaded = loaded.unwrap_or_else(|| {
-                zonefile::load_files(&[Some((path.clone(), apex.clone(), None))])
+                let job = Some((path.clone(), apex.clone(), None));
+                zonefile::load_files(&[job], &|_, records| Parsed::Records(records))
                     .pop()
                     .flatten()
                     .expect("one job, one result")
@@ -1104,7 +1177,10 @@ impl Cx<'_> {
             match loaded {
                 Ok((read, source)) => {
                     match read {
-                        zonefile::Read::Records(recs) => records.extend(recs),
+                        zonefile::Read::Parsed(Parsed::Records(recs)) => records.extend(recs),
+                        zonefile::Read::Parsed(Parsed::Built(built)) => {
+                            self.sources.built.insert(key.clone(), built);
+                        }
                         zonefile::Read::Unchanged => {
                             self.sources.unchanged.insert(key.clone());
                         }
@@ -1176,6 +1252,35 @@ impl Cx<'_> {
             }
         }
     }
+}
+
+/// The zone at `apex` built from its file's `records` ([`Built`]), when it
+/// declares its NS set and validates; else the records, for the caller to
+/// report what is wrong or build it with the name servers.
+fn built(apex: &DName, records: Vec<RecordSpec>) -> Parsed {
+    let spec = ZoneSpec {
+        name: apex.clone(),
+        records,
+    };
+    let own_ns = spec
+        .records
+        .iter()
+        .any(|r| r.rtype == domain::base::iana::Rtype::NS && r.owner.name_eq(apex));
+    if !own_ns || !validate::zone(&spec).is_empty() {
+        return Parsed::Records(spec.records);
+    }
+    let no_checks = |_: &str| None;
+    let zone = crate::snapshot::Zone::build(
+        &spec,
+        &no_checks,
+        crate::publish::soa_serial(),
+        &crate::nameservers::NameServers::default(),
+    );
+    Parsed::Built(Built {
+        zone: std::sync::Arc::new(zone),
+        records: spec.records.len(),
+        warnings: crate::lint::zone(&spec),
+    })
 }
 
 /// Where each field of one TOML table is, to locate a [`FieldError`].

@@ -136,7 +136,7 @@ fn main() -> ExitCode {
                 }
             };
             let mut loaded = match &config {
-                Some(path) => match Config::load(path) {
+                Some(path) => match Config::load_to_serve(path, &Default::default()) {
                     Ok(c) => c,
                     Err(diags) => {
                         eprintln!("{diags}");

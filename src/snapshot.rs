@@ -763,6 +763,12 @@ fn parent_of(name: &DName) -> Option<DName> {
 
 /// Lower-cased wire form of a name: the map key for zones and nodes.
 pub fn name_key(name: &impl ToName) -> Box<[u8]> {
+    // A name in one piece is lower-cased whole: label lengths are at most
+    // 63, below every ASCII letter, so only the letters change. At a
+    // million records this is called several times for each.
+    if let Some(flat) = name.as_flat_slice() {
+        return flat.to_ascii_lowercase().into_boxed_slice();
+    }
     let mut out = Vec::with_capacity(name.compose_len() as usize);
     for label in name.iter_labels() {
         out.push(label.len() as u8);

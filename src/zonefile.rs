@@ -134,18 +134,19 @@ impl Reading {
     }
 }
 
-/// What reading one zone file gave: its records, or only that it holds
-/// what it held before ([`Source::unchanged`]).
+/// What reading one zone file gave: what was made of its records, or
+/// only that it holds what it held before ([`Source::unchanged`]).
 #[derive(Debug)]
-pub enum Read {
-    /// The file was parsed.
-    Records(Vec<RecordSpec>),
+pub enum Read<T> {
+    /// The file was parsed, and its records given to the caller's
+    /// `finish` (see [`load_files`]).
+    Parsed(T),
     /// The file and its includes are as they were: not parsed again.
     Unchanged,
 }
 
 /// What [`load_files`] gives for one file.
-pub type Loaded = Result<(Read, Source), Diagnostics>;
+pub type Loaded<T> = Result<(Read<T>, Source), Diagnostics>;
 
 /// One zone file for [`load_files`]: its path, the zone's apex, and what
 /// it held when last read, if known.
@@ -155,16 +156,23 @@ pub type Job<'a> = (PathBuf, DName, Option<&'a Source>);
 /// (rayon's pool), skipping the parse of each file that still holds what
 /// its known [`Source`] says; the results in the order given (`None` for
 /// `None`). At 10,000 zone files parsing is most of the start-up time.
-pub fn load_files(jobs: &[Option<Job<'_>>]) -> Vec<Option<Loaded>> {
+///
+/// Each file's records go to `finish` on the thread that parsed them, so
+/// that the caller can turn them into what it keeps (a built zone) while
+/// they are fresh, and no more than one file's records per core are held
+/// at once.
+pub fn load_files<T: Send>(
+    jobs: &[Option<Job<'_>>],
+    finish: &(dyn Fn(&DName, Vec<RecordSpec>) -> T + Sync),
+) -> Vec<Option<Loaded<T>>> {
     use rayon::prelude::*;
     jobs.par_iter()
         .map(|job| {
             let (path, apex, known) = job.as_ref()?;
             Some(match known {
                 Some(source) if source.unchanged(path) => Ok((Read::Unchanged, (*source).clone())),
-                _ => {
-                    read_file(path, apex).map(|(records, source)| (Read::Records(records), source))
-                }
+                _ => read_file(path, apex)
+                    .map(|(records, source)| (Read::Parsed(finish(apex, records)), source)),
             })
         })
         .collect()

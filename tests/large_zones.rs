@@ -314,3 +314,28 @@ fn the_api_reads_a_file_zones_records_from_the_snapshot() {
         .unwrap();
     assert_eq!(zone["zone"]["record_count"], 11, "{zone}");
 }
+
+/// `serve` logs what `eightfold check` warns about, with the file and
+/// line, for a zone built as its file is read (it declares its NS set)
+/// and for one built later (its NS set is generated) alike.
+#[test]
+fn serve_logs_the_warnings_of_every_zone_file() {
+    let config = "[[zone]]\nname = \"own.test.\"\nfile = \"own.zone\"\n\n\
+                  [[zone]]\nname = \"gen.test.\"\nfile = \"gen.zone\"\n";
+    let own = "$ORIGIN own.test.\n$TTL 60\n@ NS ns1\nns1 A 192.0.2.1\n@ MX 10 alias\nalias CNAME ns1\n";
+    let generated = "$ORIGIN gen.test.\n$TTL 60\nwww A 192.0.2.2\n@ MX 10 nowhere\n";
+    let s = Server::start_with_files(config, &[("own.zone", own), ("gen.zone", generated)]);
+    assert_eq!(
+        s.dig(&["own.test", "MX", "+short"]).trim(),
+        "10 alias.own.test."
+    );
+    let logs = s.logs();
+    assert!(
+        logs.contains("own.zone:5:") && logs.contains("is a CNAME"),
+        "{logs}"
+    );
+    assert!(
+        logs.contains("gen.zone:4:") && logs.contains("has no address records"),
+        "{logs}"
+    );
+}

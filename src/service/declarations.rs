@@ -19,6 +19,12 @@ pub(super) fn prepared(mut file: Config, nameservers: &NameServers) -> Config {
     for warning in crate::lint::served(&file.zones, nameservers) {
         tracing::warn!("{warning}");
     }
+    // Zones built as their files were read were linted then.
+    for built in file.zone_sources.built.values_mut() {
+        for warning in std::mem::take(&mut built.warnings) {
+            tracing::warn!("{warning}");
+        }
+    }
     for zone in &mut file.zones {
         for record in &mut zone.records {
             record.origin = None;

@@ -43,7 +43,7 @@ pub use views::{
 };
 pub use zones::{Action, Change, ChangeBatch};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -195,13 +195,13 @@ fn saved_seeds(
     Ok(seeds)
 }
 
-/// Builds the file zones but those `unchanged` into `snapshot`, on every core, dropping each
+/// Builds the file zones but those to `skip` (by key) into `snapshot`, on every core, dropping each
 /// zone's records as soon as it is built, so that at no point are a
 /// million records held twice; returns how many records each zone
 /// declared, by zone key.
 fn build_file_zones(
     zones: &mut [ZoneSpec],
-    unchanged: &HashSet<Box<[u8]>>,
+    skip: &(dyn Fn(&[u8]) -> bool + Sync),
     secondaries: &[crate::xfr::secondary::Secondary],
     slot: &(dyn Fn(&str) -> Option<crate::snapshot::HealthId> + Sync),
     nameservers: &NameServers,
@@ -211,7 +211,7 @@ fn build_file_zones(
     let serial = crate::publish::soa_serial();
     let built: Vec<(crate::snapshot::Zone, usize)> = zones
         .par_iter_mut()
-        .filter(|z| !unchanged.contains(&crate::snapshot::name_key(&z.name)))
+        .filter(|z| !skip(&crate::snapshot::name_key(&z.name)))
         .map(|z| {
             let zone = crate::snapshot::Zone::build(z, slot, serial, nameservers);
             // A secondary zone keeps its records: the next IXFR applies
@@ -236,6 +236,22 @@ fn build_file_zones(
         .collect();
     crate::memory::trim();
     counts
+}
+
+/// Puts the zones built as their files were read
+/// ([`crate::config::Built`]) into `snapshot`; returns their record
+/// counts by zone key.
+fn put_built(
+    file: &mut Config,
+    snapshot: &mut crate::snapshot::Snapshot,
+) -> HashMap<Box<[u8]>, usize> {
+    std::mem::take(&mut file.zone_sources.built)
+        .into_iter()
+        .map(|(key, built)| {
+            snapshot.share_zone(built.zone);
+            (key, built.records)
+        })
+        .collect()
 }
 
 /// Parses the files of the zones `file` found unchanged after all, for a
@@ -405,14 +421,16 @@ impl Service {
         let slots = slot_map(&checker);
         let slot = |id: &str| slots.get(id).copied();
         let mut snapshot = crate::snapshot::Snapshot::default();
-        let file_counts = build_file_zones(
+        let built = put_built(&mut file, &mut snapshot);
+        let mut file_counts = build_file_zones(
             &mut file.zones,
-            &HashSet::new(),
+            &|key| built.contains_key(key),
             &file.secondaries,
             &slot,
             &nameservers,
             &mut snapshot,
         );
+        file_counts.extend(built);
         let serial = crate::publish::soa_serial();
         for spec in zones.iter().filter_map(|z| api_specs.get(&z.name)) {
             snapshot.put_spec(spec, &slot, serial, &nameservers);
@@ -889,6 +907,7 @@ impl Inner {
             // built (`reload_file` made sure they can).
             let unchanged = std::mem::take(&mut self.file.zone_sources.unchanged);
             let current = self.live.published.load_full();
+            let built = put_built(&mut self.file, &mut snapshot);
             let mut counts = HashMap::new();
             for key in &unchanged {
                 if let Some(zone) = current.snapshot.zone_at_key(key) {
@@ -899,12 +918,13 @@ impl Inner {
             }
             counts.extend(build_file_zones(
                 &mut self.file.zones,
-                &unchanged,
+                &|key| unchanged.contains(key) || built.contains_key(key),
                 &self.file.secondaries,
                 &slot,
                 &self.nameservers,
                 &mut snapshot,
             ));
+            counts.extend(built);
             self.file_counts = counts;
             self.file_built = true;
         }
