@@ -322,7 +322,8 @@ fn the_api_reads_a_file_zones_records_from_the_snapshot() {
 fn serve_logs_the_warnings_of_every_zone_file() {
     let config = "[[zone]]\nname = \"own.test.\"\nfile = \"own.zone\"\n\n\
                   [[zone]]\nname = \"gen.test.\"\nfile = \"gen.zone\"\n";
-    let own = "$ORIGIN own.test.\n$TTL 60\n@ NS ns1\nns1 A 192.0.2.1\n@ MX 10 alias\nalias CNAME ns1\n";
+    let own =
+        "$ORIGIN own.test.\n$TTL 60\n@ NS ns1\nns1 A 192.0.2.1\n@ MX 10 alias\nalias CNAME ns1\n";
     let generated = "$ORIGIN gen.test.\n$TTL 60\nwww A 192.0.2.2\n@ MX 10 nowhere\n";
     let s = Server::start_with_files(config, &[("own.zone", own), ("gen.zone", generated)]);
     assert_eq!(
