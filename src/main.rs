@@ -79,6 +79,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    eightfold::memory::small_pages();
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match cli.command {
