@@ -54,7 +54,7 @@ for i in range(batches):
                                         "values": [f"10.255.{1 + i // 250 % 250}.{i % 250}"]}}]})
 print(f"{batches} batches in {time.monotonic() - start:.1f} s", file=sys.stderr)
 PY
-sleep 1
+sleep 3
 after=$(pss)
 stop
 start

@@ -35,9 +35,13 @@
 # read again and its new server process has replaced the old one; Knot
 # logs the configuration reloaded and every zone loaded again). Then
 # "<server> after reload (N files touched):" its time, CPU, VmHWM, PSS.
+# HUP=1 CHANGE=1 instead adds a comment to every zone file, so that every
+# server reads and builds every zone again (the worst reload); it changes
+# the files in $OUT for good, so give it an OUT of its own.
 #
 # Environment: SERVER (eightfold), SERVERS, OUT (/tmp/eightfold-load),
 # PORT (15399), ZONES (10000), TRIES (3000 polls), HUP (0), TOUCH (1),
+# CHANGE (0),
 # EIGHTFOLD, NSD (/usr/sbin/nsd), KNOTD (/usr/sbin/knotd), KNOTC
 # (/usr/sbin/knotc).
 set -eEuo pipefail
@@ -273,8 +277,13 @@ if [ "${HUP:-0}" = 1 ]; then
     # TOUCH=1: the same contents with a new mtime. NSD and Knot read again
     # only the files whose mtime changed, eightfold those whose contents
     # did (a digest of each, so it reads them all either way).
+    # CHANGE=1: every file's contents change (a comment is added), so
+    # every server parses and builds every zone again: the worst reload.
     changed=0
-    if [ "${TOUCH:-1}" = 1 ]; then
+    if [ "${CHANGE:-0}" = 1 ]; then
+        find "$OUT/zones" -name '*.zone' -exec sh -c 'for f; do echo "; changed" >>"$f"; done' sh {} +
+        changed=$ZONES
+    elif [ "${TOUCH:-1}" = 1 ]; then
         find "$OUT/zones" -name '*.zone' -exec touch {} +
         changed=$ZONES
     fi
@@ -308,5 +317,5 @@ if [ "${HUP:-0}" = 1 ]; then
     cpu1=$(cpu_ms "$pid")
     sleep 1
     read -r hwm pss procs < <(memory "$pid")
-    echo "$SERVER after reload ($changed files touched): ${reload} ms, $((cpu1 - cpu0)) ms CPU, VmHWM $hwm MiB, PSS $pss MiB ($procs processes)"
+    echo "$SERVER after reload ($changed files $([ "${CHANGE:-0}" = 1 ] && echo changed || echo touched)): ${reload} ms, $((cpu1 - cpu0)) ms CPU, VmHWM $hwm MiB, PSS $pss MiB ($procs processes)"
 fi
