@@ -22,6 +22,10 @@ use crate::tsig::TsigKey;
 use crate::xfr::{Rule, Settings as XfrSettings, Transfers};
 use crate::{validate, zonefile};
 
+mod sources;
+pub use sources::{Built, ZoneSources};
+use sources::{Parsed, built};
+
 /// DNS address when neither the config nor the command line gives one.
 pub const DEFAULT_DNS: &str = "127.0.0.1:5353";
 /// API address when there is no config file and no `--api`.
@@ -133,55 +137,8 @@ pub struct Config {
     /// client with their default (`*`) record.
     pub geoip: Option<std::sync::Arc<crate::geo::GeoDatabase>>,
     /// What the file zones' files held when read, and which were found as
-    /// they were at the last load ([`Config::load_reusing`]).
+    /// they were at the last load ([`Config::load_to_serve`]).
     pub zone_sources: ZoneSources,
-}
-
-/// What the file zones' files held, for the next reload to tell which of
-/// them changed without parsing them again ([`zonefile::Source`]).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ZoneSources {
-    /// What each zone file (with its includes) held, by zone key
-    /// ([`crate::snapshot::name_key`]).
-    pub read: HashMap<Box<[u8]>, zonefile::Source>,
-    /// The zones whose file held what the sources given to
-    /// [`Config::load_reusing`] said: not parsed again, so their `records`
-    /// are empty, and the zone built from them at the last load stands.
-    pub unchanged: HashSet<Box<[u8]>>,
-    /// The zones built as their files were read ([`Config::load_to_serve`]),
-    /// by zone key; their `records` are empty.
-    pub built: HashMap<Box<[u8]>, Built>,
-}
-
-/// A zone built on the thread that parsed its file, its records dropped
-/// there: at 10,000 zone files no more than one file's records per core
-/// is held at once, instead of every record before any zone is built.
-///
-/// Only a zone its file alone declares, with its own NS set (so that
-/// neither health checks nor `[server] nameservers` enter its build), and
-/// that validates, is built so.
-#[derive(Debug, Clone)]
-pub struct Built {
-    /// The zone, ready to serve.
-    pub zone: std::sync::Arc<crate::snapshot::Zone>,
-    /// How many records its file declared.
-    pub records: usize,
-    /// What `eightfold check` would warn about it ([`crate::lint::zone`]).
-    pub warnings: Vec<crate::lint::Warning>,
-}
-
-impl PartialEq for Built {
-    fn eq(&self, other: &Built) -> bool {
-        std::sync::Arc::ptr_eq(&self.zone, &other.zone)
-    }
-}
-
-/// What the parser makes of one zone file's records.
-enum Parsed {
-    /// The records, for the zone to be validated and built later.
-    Records(Vec<RecordSpec>),
-    /// The zone, built already.
-    Built(Built),
 }
 
 impl Default for Config {
@@ -229,24 +186,19 @@ impl Config {
     /// Reads and validates the config file at `path`, and the zone files it
     /// names (relative paths are relative to the config file's folder).
     pub fn load(path: &Path) -> Result<Config, Diagnostics> {
-        Config::load_reusing(path, &HashMap::new())
+        Config::read(path, &HashMap::new(), false)
     }
 
-    /// As [`Config::load`], for a reload: a zone declared by a file alone
-    /// (no `[[zone.record]]`, no primaries) whose file still holds what
-    /// `known` (the last load's [`ZoneSources::read`]) says is not parsed
-    /// again but listed in [`ZoneSources::unchanged`], with no records.
-    pub fn load_reusing(
-        path: &Path,
-        known: &HashMap<Box<[u8]>, zonefile::Source>,
-    ) -> Result<Config, Diagnostics> {
-        Config::read(path, known, false)
-    }
-
-    /// As [`Config::load_reusing`], for `serve`: the zones that can be
-    /// are built as their files are read ([`Built`]), and listed in
-    /// [`ZoneSources::built`] with no records. `eightfold check` loads
-    /// with [`Config::load`], which keeps every record.
+    /// As [`Config::load`], for `serve` (at start, and at each SIGHUP with
+    /// `known`, the last load's [`ZoneSources::read`]); `eightfold check`
+    /// uses [`Config::load`], which keeps every record. Of the zones that
+    /// a file alone declares (no `[[zone.record]]`, no primaries):
+    /// - those whose file still holds what `known` says are not parsed
+    ///   again but listed in [`ZoneSources::unchanged`];
+    /// - those that can be are built as their files are read
+    ///   ([`Built`]) and listed in [`ZoneSources::built`];
+    ///
+    /// either way with no records.
     pub fn load_to_serve(
         path: &Path,
         known: &HashMap<Box<[u8]>, zonefile::Source>,
@@ -1166,13 +1118,8 @@ impl Cx<'_> {
         let mut records = Vec::new();
         if let Some(file) = &raw.file {
             let path = self.resolve(file.get_ref());
-            let loaded = loaded.unwrap_or_else(|| {
-                let job = Some((path.clone(), apex.clone(), None));
-                zonefile::load_files(&[job], &|_, records| Parsed::Records(records))
-                    .pop()
-                    .flatten()
-                    .expect("one job, one result")
-            });
+            // load_files read every zone with a file and a valid name.
+            let loaded = loaded.expect("a zone file read with the others");
             let key = crate::snapshot::name_key(&apex);
             match loaded {
                 Ok((read, source)) => {
@@ -1252,35 +1199,6 @@ impl Cx<'_> {
             }
         }
     }
-}
-
-/// The zone at `apex` built from its file's `records` ([`Built`]), when it
-/// declares its NS set and validates; else the records, for the caller to
-/// report what is wrong or build it with the name servers.
-fn built(apex: &DName, records: Vec<RecordSpec>) -> Parsed {
-    let spec = ZoneSpec {
-        name: apex.clone(),
-        records,
-    };
-    let own_ns = spec
-        .records
-        .iter()
-        .any(|r| r.rtype == domain::base::iana::Rtype::NS && r.owner.name_eq(apex));
-    if !own_ns || !validate::zone(&spec).is_empty() {
-        return Parsed::Records(spec.records);
-    }
-    let no_checks = |_: &str| None;
-    let zone = crate::snapshot::Zone::build(
-        &spec,
-        &no_checks,
-        crate::publish::soa_serial(),
-        &crate::nameservers::NameServers::default(),
-    );
-    Parsed::Built(Built {
-        zone: std::sync::Arc::new(zone),
-        records: spec.records.len(),
-        warnings: crate::lint::zone(&spec),
-    })
 }
 
 /// Where each field of one TOML table is, to locate a [`FieldError`].

@@ -12,7 +12,11 @@
 
 mod lexer;
 mod rdata;
+mod source;
 mod ttl;
+
+use source::Reading;
+pub use source::Source;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -60,78 +64,6 @@ fn read_file(path: &Path, apex: &DName) -> Result<(Vec<RecordSpec>, Source), Dia
     source.add(text.as_bytes());
     let records = load(path, &text, apex, Some(&mut source))?;
     Ok((records, source.finish()))
-}
-
-/// What a zone file and the files it `$INCLUDE`s held when they were
-/// read: a digest of their text, in the order read, and the included
-/// files' paths. A reload compares it with the files as they are now
-/// ([`Source::unchanged`]) and keeps the zone built from them instead of
-/// parsing and building it again: with 10,000 zone files a reload then
-/// costs what changed, in time and in peak memory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
-    path: PathBuf,
-    includes: Vec<PathBuf>,
-    digest: [u8; 32],
-}
-
-impl Source {
-    /// Whether the zone file at `path` and the files it included still
-    /// hold what they held (SHA-256: a change that kept the digest would
-    /// need a collision). A file that cannot be read counts as changed, so
-    /// that parsing it reports why.
-    /// The zone file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn unchanged(&self, path: &Path) -> bool {
-        if path != self.path {
-            return false;
-        }
-        let mut reading = Reading::new(path);
-        for file in std::iter::once(path).chain(self.includes.iter().map(PathBuf::as_path)) {
-            match std::fs::read(file) {
-                Ok(bytes) => reading.add(&bytes),
-                Err(_) => return false,
-            }
-        }
-        reading.digest.finish().as_ref() == self.digest
-    }
-}
-
-/// A [`Source`] being read.
-struct Reading {
-    path: PathBuf,
-    includes: Vec<PathBuf>,
-    digest: ring::digest::Context,
-}
-
-impl Reading {
-    fn new(path: &Path) -> Reading {
-        Reading {
-            path: path.to_owned(),
-            includes: Vec::new(),
-            digest: ring::digest::Context::new(&ring::digest::SHA256),
-        }
-    }
-
-    /// Adds one file's text, length first, so that where one file ends
-    /// and the next begins is part of what is compared.
-    fn add(&mut self, text: &[u8]) {
-        self.digest.update(&(text.len() as u64).to_be_bytes());
-        self.digest.update(text);
-    }
-
-    fn finish(self) -> Source {
-        let mut digest = [0; 32];
-        digest.copy_from_slice(self.digest.finish().as_ref());
-        Source {
-            path: self.path,
-            includes: self.includes,
-            digest,
-        }
-    }
 }
 
 /// What reading one zone file gave: what was made of its records, or

@@ -15,7 +15,7 @@ mod common;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::{Server, dig};
@@ -403,19 +403,7 @@ impl Nsd {
                  \x20 name: \"{APEX}\"\n\
                  \x20 zonefile: \"parity.zone\"\n"
             );
-            let conf_path = dir.path().join("nsd.conf");
-            std::fs::write(&conf_path, conf).unwrap();
-            let stderr = std::fs::File::create(dir.path().join("stderr.txt")).unwrap();
-            let child = Command::new(&binary)
-                .arg("-d")
-                .arg("-c")
-                .arg(&conf_path)
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(stderr)
-                .spawn()
-                .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+            let child = common::reference::spawn(&binary, &["-d"], dir.path(), &conf);
             let mut nsd = Nsd {
                 child: Some(child),
                 addr: SocketAddr::from(([127, 0, 0, 1], port)),

@@ -11,23 +11,20 @@ use crate::model::{CheckKind, DName, HealthCheckSpec, ZoneSpec};
 use crate::nameservers::NameServers;
 use crate::store::{StoredCheck, StoredZone};
 
-/// The config as the service keeps it: its zones' warnings logged
-/// ([`crate::lint`], as served with `nameservers`), then the records' file
-/// positions dropped: they matter only for messages, and at a million
-/// records they weigh ~100 MiB.
+/// The config as the service keeps it, its zones' warnings logged
+/// ([`crate::lint`], as served with `nameservers`).
 pub(super) fn prepared(mut file: Config, nameservers: &NameServers) -> Config {
     for warning in crate::lint::served(&file.zones, nameservers) {
         tracing::warn!("{warning}");
     }
-    // Zones built as their files were read were linted then.
-    for built in file.zone_sources.built.values_mut() {
-        for warning in std::mem::take(&mut built.warnings) {
-            tracing::warn!("{warning}");
-        }
-    }
-    for zone in &mut file.zones {
-        for record in &mut zone.records {
-            record.origin = None;
+    // Zones built as their files were read were linted then; their
+    // warnings are logged in the config's order.
+    for zone in &file.zones {
+        let key = crate::snapshot::name_key(&zone.name);
+        if let Some(built) = file.zone_sources.built.get_mut(&key) {
+            for warning in std::mem::take(&mut built.warnings) {
+                tracing::warn!("{warning}");
+            }
         }
     }
     file

@@ -700,7 +700,7 @@ impl Service {
     /// problem, and the running configuration stays.
     ///
     /// Returns how many zones were kept as built, their files unchanged
-    /// ([`Config::load_reusing`]).
+    /// ([`Config::load_to_serve`]).
     pub fn reload_file(&self, file: Config) -> Result<usize, Vec<String>> {
         let mut inner = self.lock();
         let nameservers = NameServers::or_default(&file.nameservers, &inner.dns_addrs);

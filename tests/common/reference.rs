@@ -6,6 +6,25 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+/// Starts `binary` with `args` and `-c server.conf` (holding `conf`) in
+/// `dir`, its stdout dropped and its stderr in `stderr.txt`: how every
+/// test runs NSD and Knot.
+pub fn spawn(binary: &Path, args: &[&str], dir: &Path, conf: &str) -> Child {
+    let conf_path = dir.join("server.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let stderr = std::fs::File::create(dir.join("stderr.txt")).unwrap();
+    Command::new(binary)
+        .args(args)
+        .arg("-c")
+        .arg(&conf_path)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()))
+}
+
 /// A reference server process and its directory.
 pub struct Reference {
     /// "NSD" or "Knot", for messages.
@@ -33,19 +52,7 @@ impl Reference {
             Path::new(binary).exists(),
             "{binary} is not installed; apt-get install nsd knot"
         );
-        let conf_path = dir.path().join("server.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let stderr = std::fs::File::create(dir.path().join("stderr.txt")).unwrap();
-        let child = Command::new(binary)
-            .args(args)
-            .arg("-c")
-            .arg(&conf_path)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+        let child = spawn(Path::new(binary), args, dir.path(), &conf);
         Reference {
             name,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),

@@ -4,7 +4,7 @@
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// How long a reference server may take to answer for all its zones.
@@ -100,22 +100,8 @@ impl Reference {
                 Kind::Nsd => nsd_conf(dir.path(), port, zones),
                 Kind::Knot => knot_conf(dir.path(), port, zones),
             };
-            let conf_path = dir.path().join("server.conf");
-            std::fs::write(&conf_path, conf).unwrap();
-            let stderr = std::fs::File::create(dir.path().join("stderr.txt")).unwrap();
-            let mut command = Command::new(&binary);
-            if kind == Kind::Nsd {
-                command.arg("-d");
-            }
-            let child = command
-                .arg("-c")
-                .arg(&conf_path)
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(stderr)
-                .spawn()
-                .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
+            let args: &[&str] = if kind == Kind::Nsd { &["-d"] } else { &[] };
+            let child = crate::common::reference::spawn(&binary, args, dir.path(), &conf);
             let mut server = Reference {
                 kind,
                 addr: SocketAddr::from(([127, 0, 0, 1], port)),
