@@ -629,7 +629,11 @@ fn with_a_token_the_page_asks_once_and_the_token_stays_out_of_urls_and_logs() {
     assert!(browser.url().contains("/login?next="), "{}", browser.url());
     browser.type_into(&browser.find("#token"), "not-the-token");
     browser.click(&browser.find("form.login button"));
-    let error = browser.text_of("#login-error").unwrap_or_default();
+    // The form posts and the refusal is a new page: wait for it rather
+    // than reading the page that is being left.
+    let error = browser.wait_for(Duration::from_secs(5), "the refusal", |b| {
+        b.text_of("#login-error").filter(|t| !t.is_empty())
+    });
     assert!(error.contains("not the API token"), "{error}");
     screenshot(&browser, "login-refused");
     browser.type_into(&browser.find("#token"), TOKEN);
