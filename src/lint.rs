@@ -7,14 +7,12 @@
 //! Only names inside the zone are judged: what lies outside needs lookups
 //! `eightfold check` does not make. Pure: a zone in, warnings out.
 
-use std::collections::HashMap;
-
 use domain::base::ToName;
 use domain::base::iana::Rtype;
 
 use crate::model::{DName, Origin, RData, RecordSpec, ZoneSpec};
 use crate::nameservers::NameServers;
-use crate::snapshot::name_key;
+use crate::snapshot::{FastMap, name_key};
 
 /// One warning, located where the record that causes it was declared.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,14 +42,14 @@ impl std::fmt::Display for Warning {
 
 /// The types present at each name of a zone.
 struct Names {
-    types: HashMap<Box<[u8]>, Vec<Rtype>>,
+    types: FastMap<Box<[u8]>, Vec<Rtype>>,
     /// Delegation points: names below the apex holding NS.
     cuts: Vec<DName>,
 }
 
 impl Names {
     fn of<'a>(apex: &DName, records: impl Iterator<Item = &'a RecordSpec>) -> Names {
-        let mut types: HashMap<Box<[u8]>, Vec<Rtype>> = HashMap::new();
+        let mut types: FastMap<Box<[u8]>, Vec<Rtype>> = FastMap::default();
         let mut cuts = Vec::new();
         let apex = name_key(apex);
         for r in records {

@@ -5,7 +5,7 @@
 //! Architecture invariant: pure; returns every problem with the origin of
 //! the record it concerns, never stops at the first.
 
-use std::collections::HashMap;
+use crate::snapshot::FastMap;
 
 use domain::base::ToName;
 use domain::base::iana::Rtype;
@@ -43,9 +43,9 @@ pub fn zone(zone: &ZoneSpec) -> Vec<Problem> {
     };
     // Groups keyed by lower-cased owner and type, in first-seen order.
     let mut groups: Vec<Vec<&RecordSpec>> = Vec::new();
-    let mut index: HashMap<(Box<[u8]>, Rtype), usize> = HashMap::new();
+    let mut index: FastMap<(Box<[u8]>, Rtype), usize> = FastMap::default();
     // Types present at each owner, for CNAME exclusivity.
-    let mut owners: HashMap<Box<[u8]>, Vec<&RecordSpec>> = HashMap::new();
+    let mut owners: FastMap<Box<[u8]>, Vec<&RecordSpec>> = FastMap::default();
 
     for r in &zone.records {
         let key = crate::snapshot::name_key(&r.owner);
