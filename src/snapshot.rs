@@ -180,8 +180,68 @@ impl<T> From<Vec<T>> for Few<T> {
 }
 
 impl<T> FromIterator<T> for Few<T> {
+    /// One item takes no allocation (a `Vec` first would, for each of a
+    /// million records' values).
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Few<T> {
-        iter.into_iter().collect::<Vec<T>>().into()
+        let mut gathered = Gather::None;
+        for item in iter {
+            gathered.push(item);
+        }
+        gathered.into_few(|item| item)
+    }
+}
+
+/// A list being gathered: one item inline, more in a `Vec`; it becomes a
+/// [`Few`] allocating nothing for the common one.
+#[derive(Debug, Default)]
+enum Gather<T> {
+    #[default]
+    None,
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> Gather<T> {
+    fn push(&mut self, item: T) {
+        *self = match std::mem::take(self) {
+            Gather::None => Gather::One(item),
+            Gather::One(first) => Gather::Many(vec![first, item]),
+            Gather::Many(mut all) => {
+                all.push(item);
+                Gather::Many(all)
+            }
+        };
+    }
+
+    /// The items, each made a `U` by `f`.
+    fn into_few<U>(self, mut f: impl FnMut(T) -> U) -> Few<U> {
+        match self {
+            Gather::None => Few::None,
+            Gather::One(item) => Few::One(f(item)),
+            Gather::Many(all) => Few::Many(all.into_iter().map(f).collect()),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Gather<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match self {
+            Gather::None => &[],
+            Gather::One(v) => std::slice::from_ref(v),
+            Gather::Many(v) => v,
+        }
+    }
+}
+
+impl<T> std::ops::DerefMut for Gather<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match self {
+            Gather::None => &mut [],
+            Gather::One(v) => std::slice::from_mut(v),
+            Gather::Many(v) => v,
+        }
     }
 }
 
@@ -375,14 +435,14 @@ impl Snapshot {
 /// A node while its zone is built: sets still growing.
 struct Draft {
     name: DName,
-    sets: Vec<(Rtype, Policy, Vec<Record>)>,
+    sets: Gather<(Rtype, Policy, Gather<Record>)>,
 }
 
 impl Draft {
     fn new(name: DName) -> Draft {
         Draft {
             name,
-            sets: Vec::new(),
+            sets: Gather::None,
         }
     }
 
@@ -412,9 +472,12 @@ impl Zone {
             }
         }
         for r in spec.records.iter().chain(&generated) {
-            let draft = drafts
-                .entry(name_key(&r.owner))
-                .or_insert_with(|| Draft::new(r.owner.clone()));
+            // The key on the stack: most records share an owner's node.
+            let key = NameKey::new(&r.owner);
+            if !drafts.contains_key(key.as_bytes()) {
+                drafts.insert(key.as_bytes().into(), Draft::new(r.owner.clone()));
+            }
+            let draft = drafts.get_mut(key.as_bytes()).expect("inserted above");
             let record = Record {
                 set: r.set.as_deref().map(Into::into),
                 ttl: r.ttl,
@@ -433,7 +496,7 @@ impl Zone {
             };
             match draft.sets.iter_mut().find(|s| s.0 == r.rtype) {
                 Some(set) => set.2.push(record),
-                None => draft.sets.push((r.rtype, r.policy, vec![record])),
+                None => draft.sets.push((r.rtype, r.policy, Gather::One(record))),
             }
         }
         let apex = drafts
@@ -487,17 +550,26 @@ impl Zone {
             Some(RData::Soa(s)) => soa.0.min(s.minimum()),
             _ => soa.0,
         };
-        // Empty non-terminals.
+        // Empty non-terminals: the missing ancestors of every owner, up to
+        // the apex. A walk up stops at the first ancestor present: its own
+        // ancestors are walked from it (or already were).
+        let apex_labels = spec.name.label_count();
         let owners: Vec<DName> = drafts.values().map(|n| n.name.clone()).collect();
         for owner in owners {
+            let key = NameKey::new(&owner);
+            let Some(below) = key.labels().checked_sub(apex_labels) else {
+                continue;
+            };
+            if key.suffix(below) != &*apex_key {
+                continue;
+            }
             let mut name = owner;
-            while let Some(parent) = parent_of(&name) {
-                if !parent.ends_with(&spec.name) || parent.label_count() < spec.name.label_count() {
+            for i in 1..=below {
+                if drafts.contains_key(key.suffix(i)) {
                     break;
                 }
-                drafts
-                    .entry(name_key(&parent))
-                    .or_insert_with(|| Draft::new(parent.clone()));
+                let parent = parent_of(&name).expect("a name below the apex has a parent");
+                drafts.insert(key.suffix(i).into(), Draft::new(parent.clone()));
                 name = parent;
             }
         }
@@ -515,18 +587,14 @@ impl Zone {
             let start = arena.len();
             arena.extend_from_slice(draft.name.as_octets());
             let is_cut = key != apex_key && draft.has(Rtype::NS);
-            let mut sets: Vec<RecordSet> = draft
-                .sets
-                .into_iter()
-                .map(|(rtype, policy, records)| RecordSet {
-                    rtype,
-                    policy,
-                    records: records.into(),
-                })
-                .collect();
+            let mut sets = draft.sets.into_few(|(rtype, policy, records)| RecordSet {
+                rtype,
+                policy,
+                records: records.into_few(|record| record),
+            });
             sets.sort_by_key(|s| s.rtype.to_int());
             index.insert(key, list.len() as u32);
-            list.push((start, Few::from(sets), is_cut));
+            list.push((start, sets, is_cut));
         }
         let arena = arena.freeze();
         let mut ends: Vec<usize> = list.iter().map(|n| n.0).skip(1).collect();
@@ -726,7 +794,7 @@ impl Zone {
     }
 }
 
-fn simple_set(rtype: Rtype, data: RData) -> (Rtype, Policy, Vec<Record>) {
+fn simple_set(rtype: Rtype, data: RData) -> (Rtype, Policy, Gather<Record>) {
     let record = Record {
         set: None,
         ttl: Ttl::from_secs(GENERATED_TTL),
@@ -737,7 +805,7 @@ fn simple_set(rtype: Rtype, data: RData) -> (Rtype, Policy, Vec<Record>) {
         alias: None,
         location: None,
     };
-    (rtype, Policy::Simple, vec![record])
+    (rtype, Policy::Simple, Gather::One(record))
 }
 
 fn generated_ns(apex: &DName) -> DName {
