@@ -294,6 +294,7 @@ pub async fn run(
     log_geo_database(&config);
     let server = Server::start(config, config_path.clone(), shutdown.clone()).await?;
     crate::memory::trim();
+    crate::memory::give_back_at_once();
     crate::rlimit::log_open_files(&descriptors);
     let list: Vec<String> = server.dns.iter().map(ToString::to_string).collect();
     let api = server

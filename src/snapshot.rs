@@ -55,7 +55,10 @@ use crate::nameservers::NameServers;
 /// 10,000 pointers, not a rebuild of every record.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
-    zones: FastMap<Box<[u8]>, Arc<Zone>>,
+    /// Keys shared between snapshots (`Arc`): a change copies 10,000
+    /// pointers, not 10,000 keys (allocations whose churn at every change
+    /// left memory behind, BENCHMARKS.md).
+    zones: FastMap<Arc<[u8]>, Arc<Zone>>,
 }
 
 /// One zone of a snapshot.
@@ -329,7 +332,8 @@ impl Snapshot {
         let mut out = Snapshot::default();
         for spec in zones {
             let zone = Zone::build(spec, health, serial, nameservers);
-            out.zones.insert(name_key(&spec.name), Arc::new(zone));
+            out.zones
+                .insert(name_key(&spec.name).into(), Arc::new(zone));
         }
         out
     }
@@ -350,7 +354,8 @@ impl Snapshot {
     ) -> Snapshot {
         let mut out = self.clone();
         let zone = Zone::build(spec, health, serial, nameservers);
-        out.zones.insert(name_key(&spec.name), Arc::new(zone));
+        out.zones
+            .insert(name_key(&spec.name).into(), Arc::new(zone));
         out
     }
 
@@ -364,12 +369,13 @@ impl Snapshot {
         nameservers: &NameServers,
     ) {
         let zone = Zone::build(spec, health, serial, nameservers);
-        self.zones.insert(name_key(&spec.name), Arc::new(zone));
+        self.zones
+            .insert(name_key(&spec.name).into(), Arc::new(zone));
     }
 
     /// The zone at exactly `apex`.
     pub fn zone(&self, apex: &DName) -> Option<&Arc<Zone>> {
-        self.zones.get(&name_key(apex))
+        self.zones.get(NameKey::new(apex).as_bytes())
     }
 
     /// The zone whose apex has key `key` ([`name_key`]).
@@ -380,13 +386,13 @@ impl Snapshot {
     /// Shares `zone` (from another snapshot) into this one, in place of
     /// the zone of the same apex.
     pub fn share_zone(&mut self, zone: Arc<Zone>) {
-        self.zones.insert(name_key(&zone.apex), zone);
+        self.zones.insert(name_key(&zone.apex).into(), zone);
     }
 
     /// This snapshot without the zone at `apex` (unchanged if absent).
     pub fn without_zone(&self, apex: &DName) -> Snapshot {
         let mut out = self.clone();
-        out.zones.remove(&name_key(apex));
+        out.zones.remove(NameKey::new(apex).as_bytes());
         out
     }
 
@@ -399,14 +405,16 @@ impl Snapshot {
     /// (added when absent); the others are shared.
     pub fn with_built_zone(&self, zone: Zone) -> Snapshot {
         let mut out = self.clone();
-        out.zones.insert(name_key(&zone.apex), Arc::new(zone));
+        out.zones
+            .insert(name_key(&zone.apex).into(), Arc::new(zone));
         out
     }
 
     /// Puts `zone` in place of the zone of the same apex (added when
     /// absent), in this snapshot (one being prepared, not yet published).
     pub fn put_zone(&mut self, zone: Zone) {
-        self.zones.insert(name_key(&zone.apex), Arc::new(zone));
+        self.zones
+            .insert(name_key(&zone.apex).into(), Arc::new(zone));
     }
 
     /// Number of zones.
