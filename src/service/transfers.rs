@@ -14,6 +14,12 @@ use crate::xfr::serial::{Changed, Entry, SerialBook, Stamped};
 
 use super::{Inner, key_text};
 
+/// Up to this many zones whose serial moved at once, each gets an `info`
+/// line; more (a start or reload of many zones) get one line saying how
+/// many, and each zone's at `debug`: 10,000 lines at every start said
+/// nothing an operator reads, and wrote them on the start's one thread.
+const SERIAL_LINES: usize = 100;
+
 /// Seconds since the Unix epoch: the first serial of a zone with a
 /// generated SOA.
 fn unix_now() -> u32 {
@@ -96,8 +102,19 @@ impl Inner {
         let published = Arc::new(current.with_snapshot(snapshot));
         self.live.published.store(published.clone());
         self.save_serials(&changed);
-        for c in &changed {
-            tracing::info!(zone = %c.apex, serial = c.serial, "zone {} now has serial {}", c.apex, c.serial);
+        if changed.len() <= SERIAL_LINES {
+            for c in &changed {
+                tracing::info!(zone = %c.apex, serial = c.serial, "zone {} now has serial {}", c.apex, c.serial);
+            }
+        } else {
+            for c in &changed {
+                tracing::debug!(zone = %c.apex, serial = c.serial, "zone {} now has serial {}", c.apex, c.serial);
+            }
+            tracing::info!(
+                zones = changed.len(),
+                "{} zones have new serials (each zone's at debug level)",
+                changed.len()
+            );
         }
         send_notifies(&published, &changed);
     }

@@ -1036,11 +1036,17 @@ impl Backend for PostgresBackend {
         self.run(async move {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
-            for (zone, s) in &zones {
-                tx.execute(
+            // Prepared once: a start saves a serial for every zone.
+            let upsert = tx
+                .prepare(
                     "INSERT INTO zone_serials (zone, serial, fingerprint, declared)
                      VALUES ($1, $2, $3, $4)
                      ON CONFLICT (zone) DO UPDATE SET serial = $2, fingerprint = $3, declared = $4",
+                )
+                .await?;
+            for (zone, s) in &zones {
+                tx.execute(
+                    &upsert,
                     &[
                         zone,
                         &i64::from(s.serial),

@@ -544,17 +544,21 @@ impl Backend for SqliteBackend {
 
     fn put_zone_serials(&mut self, zones: &[(String, StoredSerial)]) -> Result<(), StoreError> {
         let tx = self.write()?;
-        for (zone, s) in zones {
-            tx.execute(
+        {
+            // Prepared once: a start saves a serial for every zone, and
+            // parsing the statement again for each was most of that.
+            let mut upsert = tx.prepare(
                 "INSERT INTO zone_serials (zone, serial, fingerprint, declared) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (zone) DO UPDATE SET serial = ?2, fingerprint = ?3, declared = ?4",
-                params![
+            )?;
+            for (zone, s) in zones {
+                upsert.execute(params![
                     zone,
                     i64::from(s.serial),
                     s.fingerprint as i64,
                     s.declared.map(i64::from)
-                ],
-            )?;
+                ])?;
+            }
         }
         tx.commit()?;
         Ok(())
