@@ -509,6 +509,12 @@ fn owner_name(token: &Token<'_>, origin: &DName) -> Result<DName, String> {
         }
         token.text
     };
+    read_name(text, origin)
+}
+
+/// `text` read as a name by `domain`, relative to `origin` unless it ends
+/// with a dot.
+fn read_name(text: &str, origin: &DName) -> Result<DName, String> {
     match UncertainName::<Bytes>::from_str(text).map_err(|e| e.to_string())? {
         UncertainName::Absolute(name) => Ok(name),
         UncertainName::Relative(relative) => relative
@@ -975,6 +981,82 @@ mod tests {
         let (_dir, main) = files(&[("main.zone", "$INCLUDE /dev/zero\n")]);
         let err = load_file(&main, &apex()).unwrap_err().to_string();
         assert!(err.ends_with("not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn plain_names_and_addresses_read_as_domain_reads_them() {
+        let origin = apex();
+        let long_label = "a".repeat(63);
+        let too_long_label = "a".repeat(64);
+        let near_limit = vec![long_label.as_str(); 3].join(".");
+        let over_limit = vec![long_label.as_str(); 4].join(".");
+        // Read directly: the same name, octet for octet (case kept).
+        for text in [
+            "www",
+            "WwW.Sub",
+            "h0",
+            "*",
+            "*.wild",
+            "_sip._tcp",
+            "a-b.c_d",
+            "x.example.org.",
+            "Example.ORG.",
+            &long_label,
+            &near_limit,
+        ] {
+            let fast = plain_name(text, &origin).unwrap_or_else(|| panic!("{text}: not plain"));
+            let slow = read_name(text, &origin).unwrap();
+            assert_eq!(fast.as_slice(), slow.as_slice(), "{text}");
+        }
+        // Left to domain: escapes, other characters, empty or long
+        // labels, the root, a name too long with the origin.
+        for text in [
+            "a\\.b",
+            "a\\032b",
+            "a..b",
+            ".",
+            "a/b",
+            "é",
+            "a b",
+            &too_long_label,
+            &over_limit,
+        ] {
+            assert!(plain_name(text, &origin).is_none(), "{text}");
+        }
+        // Addresses: one plain token, as the scanner reads it; anything
+        // else goes through the scanner, with its message for bad ones.
+        let mut line = String::new();
+        let token = |text: &'static str, quoted: bool| Token {
+            text,
+            quoted,
+            joined: false,
+            line: 1,
+            col: 1,
+        };
+        // Marked quoted (with no quotes in its text), a token skips the
+        // direct read and is written out for the scanner as it is.
+        for (rtype, text) in [
+            (Rtype::A, "192.0.2.1"),
+            (Rtype::AAAA, "2001:db8::1"),
+            (Rtype::AAAA, "::ffff:192.0.2.1"),
+        ] {
+            let fast = rdata::address(rtype, &[token(text, false)]).expect("read directly");
+            let scanned = rdata::scan(&origin, rtype, &[token(text, true)], &mut line)
+                .unwrap_or_else(|e| panic!("{text}: {}", e.message));
+            assert_eq!(fast, scanned, "{text}");
+        }
+        for (rtype, text) in [
+            (Rtype::A, "192.0.2"),
+            (Rtype::A, "01.2.3.4"),
+            (Rtype::A, "2001:db8::1"),
+            (Rtype::AAAA, "192.0.2.1"),
+            (Rtype::A, "\\049.2.3.4"),
+        ] {
+            assert!(
+                rdata::address(rtype, &[token(text, false)]).is_none(),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -171,7 +171,7 @@ pub(super) fn scan(
 /// line and scanning it back, which was most of the parse time of a zone
 /// of addresses. Anything else (quotes, escapes, RFC 3597 form, a second
 /// token, a bad address) goes through the scanner and its messages.
-fn address(rtype: Rtype, tokens: &[Token<'_>]) -> Option<RData> {
+pub(super) fn address(rtype: Rtype, tokens: &[Token<'_>]) -> Option<RData> {
     use domain::rdata::{A, Aaaa};
     let [token] = tokens else { return None };
     if token.quoted || token.text.contains('\\') {
