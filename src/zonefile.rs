@@ -988,8 +988,8 @@ mod tests {
         let origin = apex();
         let long_label = "a".repeat(63);
         let too_long_label = "a".repeat(64);
-        let near_limit = vec![long_label.as_str(); 3].join(".");
-        let over_limit = vec![long_label.as_str(); 4].join(".");
+        let near_limit = [long_label.as_str(); 3].join(".");
+        let over_limit = [long_label.as_str(); 4].join(".");
         // Read directly: the same name, octet for octet (case kept).
         for text in [
             "www",
