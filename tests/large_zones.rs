@@ -152,6 +152,23 @@ fn a_sighup_reload_of_many_zones_keeps_answering_every_query() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
+    // Every zone's first serial in one line at start; the one zone that
+    // changed in a line of its own.
+    s.wait_for_log("now has serial", Duration::from_secs(10));
+    let logs = s.logs();
+    assert!(
+        logs.contains(&format!("{ZONES} zones have new serials")),
+        "{logs}"
+    );
+    let serial_lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("now has serial"))
+        .collect();
+    assert_eq!(serial_lines.len(), 1, "{serial_lines:#?}");
+    assert!(
+        serial_lines[0].contains("zone z0.large.test"),
+        "{serial_lines:#?}"
+    );
     let seen = rounds.lock().unwrap().len();
     wait_rounds(seen + 3);
     stop.store(true, Ordering::SeqCst);

@@ -64,6 +64,7 @@ impl Inner {
         let published = Arc::new(Published { snapshot, ..next });
         self.live.published.store(published.clone());
         self.save_serials(&changed);
+        log_moved(&changed);
         send_notifies(&published, &changed);
     }
 
@@ -102,20 +103,7 @@ impl Inner {
         let published = Arc::new(current.with_snapshot(snapshot));
         self.live.published.store(published.clone());
         self.save_serials(&changed);
-        if changed.len() <= SERIAL_LINES {
-            for c in &changed {
-                tracing::info!(zone = %c.apex, serial = c.serial, "zone {} now has serial {}", c.apex, c.serial);
-            }
-        } else {
-            for c in &changed {
-                tracing::debug!(zone = %c.apex, serial = c.serial, "zone {} now has serial {}", c.apex, c.serial);
-            }
-            tracing::info!(
-                zones = changed.len(),
-                "{} zones have new serials (each zone's at debug level)",
-                changed.len()
-            );
-        }
+        log_moved(&changed);
         send_notifies(&published, &changed);
     }
 
@@ -141,6 +129,24 @@ impl Inner {
         if let Err(e) = self.store.put_zone_serials(&rows) {
             tracing::warn!(error = %e, "cannot save zone serials: {e}");
         }
+    }
+}
+
+/// Logs the zones whose serial moved (see [`SERIAL_LINES`]).
+fn log_moved(changed: &[Changed]) {
+    if changed.len() <= SERIAL_LINES {
+        for c in changed {
+            tracing::info!(zone = %c.apex, serial = c.serial, "zone {} now has serial {}", c.apex, c.serial);
+        }
+    } else {
+        for c in changed {
+            tracing::debug!(zone = %c.apex, serial = c.serial, "zone {} now has serial {}", c.apex, c.serial);
+        }
+        tracing::info!(
+            zones = changed.len(),
+            "{} zones have new serials (each zone's at debug level)",
+            changed.len()
+        );
     }
 }
 
