@@ -41,15 +41,9 @@ impl Cx<'_> {
             };
             let key = match &rule.key {
                 None => None,
-                Some(k) => match parse_absolute(k.get_ref()) {
-                    Ok(name) if keys.iter().any(|t| t.name.name_eq(&name)) => Some(name),
-                    _ => {
-                        self.error(
-                            k.span(),
-                            format!("{what}: allow_transfer: no tsig_key is named {:?}; declare it with [[tsig_key]]", k.get_ref()),
-                        );
-                        continue;
-                    }
+                Some(k) => match self.declared_key(k, &format!("{what}: allow_transfer"), keys) {
+                    Some(name) => Some(name),
+                    None => continue,
                 },
             };
             if from.is_none() && key.is_none() {
@@ -62,18 +56,7 @@ impl Cx<'_> {
             out.allow.push(Rule { from, key });
         }
         if let Some(k) = &notify_key {
-            match parse_absolute(k.get_ref()) {
-                Ok(name) if keys.iter().any(|t| t.name.name_eq(&name)) => {
-                    out.notify_key = Some(name)
-                }
-                _ => self.error(
-                    k.span(),
-                    format!(
-                        "{what}: notify_key: no tsig_key is named {:?}; declare it with [[tsig_key]]",
-                        k.get_ref()
-                    ),
-                ),
-            }
+            out.notify_key = self.declared_key(k, &format!("{what}: notify_key"), keys);
         }
         for n in notify.unwrap_or_default() {
             let text = n.get_ref();
@@ -124,21 +107,35 @@ impl Cx<'_> {
         }
         let key = match &key {
             None => None,
-            Some(k) => match parse_absolute(k.get_ref()) {
-                Ok(name) if keys.iter().any(|t| t.name.name_eq(&name)) => Some(name),
-                _ => {
-                    self.error(
-                        k.span(),
-                        format!("{what}: primary_key: no tsig_key is named {:?}; declare it with [[tsig_key]]", k.get_ref()),
-                    );
-                    return None;
-                }
-            },
+            Some(k) => Some(self.declared_key(k, &format!("{what}: primary_key"), keys)?),
         };
         Some(crate::xfr::secondary::Secondary {
             zone: apex.clone(),
             primaries: addrs,
             key,
         })
+    }
+
+    /// The name of a declared `[[tsig_key]]` given in `field`, or `None`
+    /// after an error saying no such key is declared.
+    fn declared_key(
+        &mut self,
+        k: &Spanned<String>,
+        field: &str,
+        keys: &[TsigKey],
+    ) -> Option<DName> {
+        match parse_absolute(k.get_ref()) {
+            Ok(name) if keys.iter().any(|t| t.name.name_eq(&name)) => Some(name),
+            _ => {
+                self.error(
+                    k.span(),
+                    format!(
+                        "{field}: no tsig_key is named {:?}; declare it with [[tsig_key]]",
+                        k.get_ref()
+                    ),
+                );
+                None
+            }
+        }
     }
 }
