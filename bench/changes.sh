@@ -31,7 +31,13 @@ start() {
     echo "not ready" >&2
     exit 1
 }
-pss() { echo $(($(awk '$1 == "Pss:" {print $2}' "/proc/$pid/smaps_rollup") / 1024)); }
+# PSS in MiB, then its anonymous (heap, stacks) and file-backed (the
+# binary's code and data, SQLite's mapped files) parts.
+pss() {
+    awk '$1 == "Pss:" {t = $2} $1 == "Pss_Anon:" {a = $2} $1 == "Pss_File:" {f = $2}
+         END {printf "%d MiB (anonymous %d, file-backed %d)", t / 1024, a / 1024, f / 1024}' \
+        "/proc/$pid/smaps_rollup"
+}
 
 rm -f "$OUT"/changes.db*
 start
@@ -60,4 +66,4 @@ stop
 start
 sleep 1
 fresh=$(pss)
-echo "PSS after $BATCHES change batches: $after MiB; after a fresh start on the same data: $fresh MiB"
+echo "PSS after $BATCHES change batches: $after; after a fresh start on the same data: $fresh"

@@ -10,8 +10,9 @@
 //! allocator, whose `malloc_trim` does the same. Neither has a crate
 //! beyond its `-sys` bindings.
 
-/// Returns the allocator's free pages to the system: mimalloc's, and
-/// glibc's where it is the C library.
+/// Returns the allocator's free pages to the system: mimalloc's (of this
+/// thread and rayon's), and glibc's where it is the C library. Called
+/// after a start, a reload, and every API call (`api::on_blocking_thread`).
 pub fn trim() {
     // mimalloc frees a thread's pages only on that thread: the threads
     // that parsed and built (rayon's) would keep theirs while idle.
@@ -36,9 +37,9 @@ pub fn trim() {
 /// once the first snapshot is built: while a million parsed records are
 /// freed at start, giving each page back at once costs ~25 % more CPU.
 pub fn give_back_at_once() {
-    // mimalloc.h (v2, the version libmimalloc-sys builds by default):
-    // `mi_option_purge_delay`, 15th in `mi_option_e`; the -sys crate has
-    // no constant for it.
+    // mimalloc.h (v3, the version libmimalloc-sys builds by default, and
+    // v2 alike): `mi_option_purge_delay`, 15th in `mi_option_e`; the -sys
+    // crate has no constant for it.
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
     // SAFETY: sets one of mimalloc's options, read on its next purge.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };

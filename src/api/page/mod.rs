@@ -177,13 +177,12 @@ impl IntoResponse for PageError {
     }
 }
 
-/// Runs service reads on a blocking thread (SQLite is synchronous).
+/// Runs service reads on a blocking thread ([`super::on_blocking_thread`]).
 async fn blocking<T: Send + 'static>(
     state: &PageState,
     f: impl FnOnce(&Service) -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, PageError> {
-    let service = state.api.service.clone();
-    tokio::task::spawn_blocking(move || f(&service))
+    super::on_blocking_thread(&state.api.service, f)
         .await
         .map_err(|e| PageError {
             status: StatusCode::INTERNAL_SERVER_ERROR,

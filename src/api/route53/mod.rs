@@ -130,13 +130,12 @@ async fn unsupported_operation(method: Method, uri: Uri, _signed: Signed) -> R53
     }
 }
 
-/// Runs a service call on a blocking thread (SQLite is synchronous).
+/// Runs a service call on a blocking thread ([`super::on_blocking_thread`]).
 async fn call<T: Send + 'static>(
     state: &ApiState,
     f: impl FnOnce(&Service) -> Result<T, R53Error> + Send + 'static,
 ) -> Result<T, R53Error> {
-    let service = state.service.clone();
-    tokio::task::spawn_blocking(move || f(&service))
+    super::on_blocking_thread(&state.service, f)
         .await
         .map_err(|e| R53Error::new("ServiceUnavailable", format!("request failed: {e}")))?
 }
