@@ -31,7 +31,9 @@ use crate::metrics::ZoneCounters;
 use crate::model::{DName, FailoverRole, Location, Policy, RData, RecordSpec, ZoneSpec};
 
 mod value;
+mod zone_map;
 pub use value::Value;
+use zone_map::ZoneMap;
 
 /// Hash map with a fast non-cryptographic hasher: keys come from our own
 /// zone data, and lookups are on the hot path.
@@ -55,10 +57,11 @@ use crate::nameservers::NameServers;
 /// 10,000 pointers, not a rebuild of every record.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
-    /// Keys shared between snapshots (`Arc`): a change copies 10,000
-    /// pointers, not 10,000 keys (allocations whose churn at every change
-    /// left memory behind, BENCHMARKS.md).
-    zones: FastMap<Arc<[u8]>, Arc<Zone>>,
+    /// Keys shared between snapshots (`Arc`), in shards shared too: a
+    /// change copies one shard's pointers, not 10,000 keys nor 10,000
+    /// pointers (allocations whose churn at every change left memory
+    /// behind, BENCHMARKS.md).
+    zones: ZoneMap,
 }
 
 /// One zone of a snapshot.
