@@ -120,7 +120,10 @@ mod tests {
             assert_eq!(Arc::ptr_eq(a, b), i != own, "shard {i}");
         }
         assert_eq!(copy.len(), 1000);
-        assert!(!Arc::ptr_eq(map.get(&key).unwrap(), copy.get(&key).unwrap()));
+        assert!(!Arc::ptr_eq(
+            map.get(&key).unwrap(),
+            copy.get(&key).unwrap()
+        ));
         copy.remove(&key);
         copy.remove(&key);
         assert_eq!(copy.len(), 999);
@@ -135,6 +138,9 @@ mod tests {
             counts[shard_of(format!("\x05zone{i}\x04test").as_bytes())] += 1;
         }
         // 100 expected per shard; a shard far off would mean a bad pick.
-        assert!(counts.iter().all(|&c| (40..=200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (40..=200).contains(&c)),
+            "{counts:?}"
+        );
     }
 }
