@@ -269,27 +269,7 @@ fn the_status_and_route53_list_one_observation_per_node() {
             .as_array()
             .is_some_and(|n| n.len() == 3)
     });
-    let script = r#"
-import sys, boto3
-r53 = boto3.client("route53", endpoint_url=sys.argv[1], region_name="us-east-1",
-                   aws_access_key_id="x", aws_secret_access_key="x")
-for o in r53.get_health_check_status(HealthCheckId="web")["HealthCheckObservations"]:
-    print(o["IPAddress"], o["StatusReport"]["Status"].split(":")[0])
-"#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, &nodes[0].api_url()])
-        .output()
-        .expect("python3 with boto3 (pip install boto3)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut lines: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let mut lines = route53_observations(&nodes[0]);
     lines.sort();
     assert_eq!(lines.len(), 3, "{lines:?}");
     let failures = lines.iter().filter(|l| l.ends_with(" Failure")).count();
@@ -340,6 +320,32 @@ for o in r53.get_health_check_status(HealthCheckId="web")["HealthCheckObservatio
     );
 }
 
+/// Route 53's GetHealthCheckStatus of check `web` through boto3, one
+/// line per observation: its address and `Success` or `Failure`.
+fn route53_observations(node: &Server) -> Vec<String> {
+    let script = r#"
+import sys, boto3
+r53 = boto3.client("route53", endpoint_url=sys.argv[1], region_name="us-east-1",
+                   aws_access_key_id="x", aws_secret_access_key="x")
+for o in r53.get_health_check_status(HealthCheckId="web")["HealthCheckObservations"]:
+    print(o["IPAddress"], o["StatusReport"]["Status"].split(":")[0])
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &node.api_url()])
+        .output()
+        .expect("python3 with boto3 (pip install boto3)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn a_killed_nodes_vote_drops_out_after_three_heartbeats() {
     let backend = Backend::start();
@@ -380,6 +386,12 @@ fn a_killed_nodes_vote_drops_out_after_three_heartbeats() {
         assert_eq!(consensus["live_votes"], 2, "{consensus}");
         assert_eq!(consensus["healthy_votes"], 0, "{consensus}");
     }
+    // Route 53 shows only the checkers that report: b's last "Success"
+    // is no longer among them.
+    assert_eq!(
+        route53_observations(&nodes[0]),
+        ["127.0.0.1 Failure", "127.0.0.1 Failure"]
+    );
     // Restarted, b votes again with no manual step, and its healthy vote
     // brings www back on every node.
     let b = Server::spawn(dir, &["serve", "--config", &config, "--dns", "127.0.0.1:0"]);

@@ -313,9 +313,11 @@ pub(super) async fn health_check_status(
     };
     let mut doc = Doc::new("GetHealthCheckStatusResponse");
     doc.open("HealthCheckObservations");
-    // One observation per node, as Route 53 gives one per checker: the
-    // other nodes' are their published votes, from their addresses.
-    let others = state.votes.iter().filter(|v| !v.this_node);
+    // One observation per live node, as Route 53 gives one per checker
+    // that reports: the other nodes' are their published votes, from
+    // their addresses. A node whose heartbeat stopped no longer counts in
+    // the vote, so its last observation is not shown as current.
+    let others = state.votes.iter().filter(|v| !v.this_node && v.live);
     doc.open("HealthCheckObservation")
         .opt("IPAddress", address)
         .open("StatusReport")
@@ -324,11 +326,13 @@ pub(super) async fn health_check_status(
         .close()
         .close();
     for v in others {
+        // A node listening on every address (0.0.0.0, ::) names none.
         let ip = v
             .address
             .parse::<std::net::SocketAddr>()
             .ok()
-            .map(|a| a.ip());
+            .map(|a| a.ip())
+            .filter(|ip| !ip.is_unspecified());
         doc.open("HealthCheckObservation")
             .opt("IPAddress", ip)
             .open("StatusReport")
