@@ -561,3 +561,96 @@ fn a_tsig_key_made_on_one_node_signs_updates_on_another() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A zone that node B declares in its config file, created afterwards
+/// through node A's API: the store owns it now. B serves the store's
+/// zone instead of its file's, keeps following every later change, and
+/// Route 53's GetChange reaches INSYNC on both.
+#[test]
+fn a_file_zone_that_another_node_creates_through_the_api_is_given_up_for_the_stores() {
+    let data = Data::Postgres.value();
+    let a = node("a", &data);
+    let b = Server::start(&format!(
+        "[server]\napi = \"127.0.0.1:0\"\ndata = \"{data}\"\nnode = \"b\"\n\n\
+         [[zone]]\nname = \"owned.test.\"\n\n\
+         [[zone.record]]\nname = \"www\"\ntype = \"A\"\nvalues = [\"192.0.2.1\"]\n"
+    ));
+    nodes_until(&a, "B live", |nodes| {
+        nodes.len() == 2 && nodes.iter().all(|n| n["live"] == true)
+    });
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    assert_eq!(
+        answer_a(&socket, b.addr(), "www.owned.test.", 1),
+        ["192.0.2.1"]
+    );
+
+    let api = format!("{}/v1", a.api_url());
+    let (status, body) = post(&format!("{api}/zones"), json!({"name": "owned.test."}));
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post(
+        &format!("{api}/zones/owned.test./changes"),
+        json!({"changes": [{"action": "CREATE", "record":
+            {"name": "www", "type": "A", "ttl": 60, "values": ["192.0.2.2"]}}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let until_b_answers = |name: &str, want: &[&str]| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut id = 2;
+        loop {
+            id += 1;
+            let got = answer_a(&socket, b.addr(), name, id);
+            if got == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "B answers {name} with {got:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    until_b_answers("www.owned.test.", &["192.0.2.2"]);
+    assert!(
+        b.logs().contains("zone owned.test. is in this node's config file and was created through the API of another node"),
+        "{}",
+        b.logs()
+    );
+
+    // B still follows: a later change to another zone, through A, and a
+    // Route 53 change through A that both nodes serve.
+    let (status, body) = post(&format!("{api}/zones"), json!({"name": "later.test."}));
+    assert_eq!(status, 201, "{body}");
+    let zone_id = body["id"].as_str().unwrap().to_string();
+    let request = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Changes><Change><Action>CREATE</Action><ResourceRecordSet><Name>www.later.test.</Name><Type>A</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.3</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#;
+    let mut response = agent()
+        .post(format!(
+            "{}/2013-04-01/hostedzone/{zone_id}/rrset/",
+            a.api_url()
+        ))
+        .content_type("text/xml")
+        .send(request)
+        .unwrap();
+    let text = response.body_mut().read_to_string().unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{text}");
+    let change = text
+        .split("<Id>")
+        .nth(1)
+        .and_then(|rest| rest.split("</Id>").next())
+        .unwrap()
+        .trim_start_matches("/change/")
+        .to_string();
+    until_b_answers("www.later.test.", &["192.0.2.3"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get_change(&a, &change) != "INSYNC" {
+        assert!(Instant::now() < deadline, "the change never INSYNC");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // And a write through B itself is taken.
+    let (status, body) = post(
+        &format!("{}/v1/zones/later.test./changes", b.api_url()),
+        json!({"changes": [{"action": "UPSERT", "record":
+            {"name": "www", "type": "A", "ttl": 60, "values": ["192.0.2.4"]}}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+}

@@ -782,6 +782,7 @@ impl Service {
             let (changed, names) = inner.store.zones_since(since)?;
             (changed, Some(names))
         };
+        give_up_owned_file_zones(&mut inner, &zones);
         let mut problems = declared_problems(&inner.file, &zones, &checks);
         problems.extend(keys::key_problems(&inner.file.tsig_keys, &api_keys));
         if !problems.is_empty() {
@@ -857,6 +858,37 @@ impl Service {
             };
             self.publish_zone(inner, key);
         }
+    }
+}
+
+/// Drops from this node's file zones those that another node has since
+/// created through the API (`stored`): a zone has one owner, and on a
+/// shared store the store's zone is the one every other node serves. Why
+/// not refuse the store's instead, as a start or a reload does: this
+/// node would then stop following every later change of every zone
+/// (its API writes would all conflict), and Route 53's GetChange would
+/// stay PENDING for every node, for one zone in a file.
+fn give_up_owned_file_zones(inner: &mut Inner, stored: &[StoredZone]) {
+    let before = inner.file.zones.len();
+    inner.file.zones.retain(|z| {
+        let key = key_text(&z.name);
+        let owned = stored.iter().any(|s| s.name == key);
+        if owned {
+            tracing::error!(
+                zone = %key,
+                "zone {key} is in this node's config file and was created through the API of another node sharing the store; this node now serves the store's zone, not its file's: remove it from the config file (a reload is refused until then)"
+            );
+        }
+        !owned
+    });
+    if inner.file.zones.len() != before {
+        let kept: std::collections::HashSet<Box<[u8]>> = inner
+            .file
+            .zones
+            .iter()
+            .map(|z| crate::snapshot::name_key(&z.name))
+            .collect();
+        inner.file_counts.retain(|key, _| kept.contains(key));
     }
 }
 
