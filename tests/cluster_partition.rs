@@ -59,6 +59,7 @@ fn while_postgres_is_away_dns_answers_writes_get_503_and_all_resumes_when_it_is_
     let data = Data::Postgres.value();
     let a = node("a", &data);
     let b = node("b", &data);
+    let c = node("c", &data);
     let changes = format!("{}/v1/zones/away.test/changes", a.api_url());
     let (status, body) = call(
         "POST",
@@ -66,17 +67,20 @@ fn while_postgres_is_away_dns_answers_writes_get_503_and_all_resumes_when_it_is_
         Some(json!({"name": "away.test."})),
     );
     assert_eq!(status, 201, "{body}");
+    let zone_id = body["id"].as_str().unwrap().to_string();
     let (status, body) = call("POST", &changes, Some(upsert("192.0.2.1")));
     assert_eq!(status, 200, "{body}");
-    wait_until("B serving the record", Duration::from_secs(5), || {
-        b.dig(&["www.away.test", "A", "+short"]).trim() == "192.0.2.1"
+    wait_until("B and C serving the record", Duration::from_secs(5), || {
+        [&b, &c]
+            .iter()
+            .all(|s| s.dig(&["www.away.test", "A", "+short"]).trim() == "192.0.2.1")
     });
 
     let pg = common::postgres::server();
     pg.stop();
-    // Both keep answering from memory.
+    // All keep answering from memory.
     for _ in 0..20 {
-        for s in [&a, &b] {
+        for s in [&a, &b, &c] {
             assert_eq!(s.dig(&["www.away.test", "A", "+short"]).trim(), "192.0.2.1");
         }
     }
@@ -91,7 +95,26 @@ fn while_postgres_is_away_dns_answers_writes_get_503_and_all_resumes_when_it_is_
             .contains("cannot reach PostgreSQL"),
         "{body}"
     );
-    assert_eq!(a.dig(&["www.away.test", "A", "+short"]).trim(), "192.0.2.1");
+    // Through Route 53's API on another node too, in its error shape.
+    let request = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Changes><Change><Action>UPSERT</Action><ResourceRecordSet><Name>www.away.test.</Name><Type>A</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.9</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#;
+    let mut response = agent()
+        .post(format!(
+            "{}/2013-04-01/hostedzone/{zone_id}/rrset/",
+            b.api_url()
+        ))
+        .content_type("text/xml")
+        .send(request)
+        .unwrap();
+    let text = response.body_mut().read_to_string().unwrap();
+    assert_eq!(response.status().as_u16(), 503, "{text}");
+    assert!(
+        text.contains("<ErrorResponse") && text.contains("cannot reach PostgreSQL"),
+        "{text}"
+    );
+    for s in [&a, &b, &c] {
+        assert_eq!(s.dig(&["www.away.test", "A", "+short"]).trim(), "192.0.2.1");
+    }
     // The node says it is cut off.
     let nodes = format!("{}/v1/nodes", a.api_url());
     wait_until(
@@ -110,10 +133,16 @@ fn while_postgres_is_away_dns_answers_writes_get_503_and_all_resumes_when_it_is_
         call("POST", &changes, Some(upsert("192.0.2.3"))).0 == 200
     });
     assert_eq!(a.dig(&["www.away.test", "A", "+short"]).trim(), "192.0.2.3");
-    // And reach the other node again.
-    wait_until("B serving the new record", Duration::from_secs(10), || {
-        b.dig(&["www.away.test", "A", "+short"]).trim() == "192.0.2.3"
-    });
+    // And reach the other nodes again.
+    wait_until(
+        "B and C serving the new record",
+        Duration::from_secs(10),
+        || {
+            [&b, &c]
+                .iter()
+                .all(|s| s.dig(&["www.away.test", "A", "+short"]).trim() == "192.0.2.3")
+        },
+    );
     wait_until(
         "A reporting the store reachable",
         Duration::from_secs(10),

@@ -617,6 +617,16 @@ impl Service {
         &mut inner.store
     }
 
+    /// [`Service::store_on_top`], the next write also recording `change`.
+    fn store_on_top_recording<'a>(
+        &self,
+        inner: &'a mut Inner,
+        change: &crate::store::NewChange,
+    ) -> &'a mut Store {
+        inner.store.record_with_next_write(change.clone());
+        self.store_on_top(inner)
+    }
+
     /// The store version the published snapshot holds: every write to the
     /// store up to this one is answered by DNS.
     pub fn served_version(&self) -> i64 {

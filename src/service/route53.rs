@@ -6,6 +6,7 @@ use super::error::ServiceError;
 use super::ids::new_change_id;
 use super::views::{ChangeInfo, rfc3339};
 use super::{Inner, Service};
+use crate::store::NewChange;
 use std::collections::HashMap;
 use std::time::SystemTime;
 
@@ -78,29 +79,32 @@ impl Service {
         Ok(())
     }
 
-    /// Remembers an applied change so that GetChange finds it.
-    pub fn route53_record_change(&self, info: &ChangeInfo) -> Result<(), ServiceError> {
-        let at =
-            humantime::parse_rfc3339_weak(&info.submitted_at).unwrap_or_else(|_| SystemTime::now());
-        self.lock()
-            .store
-            .put_route53_change(&info.id, at, info.comment.as_deref())?;
-        Ok(())
-    }
-
-    /// A new, recorded change: Route 53 returns one for zone creation and
-    /// deletion too.
+    /// A new change recorded on its own, for a request that wrote
+    /// nothing but is answered with a change (CreateHostedZone repeated
+    /// with its CallerReference).
     pub fn route53_new_change(&self, comment: Option<String>) -> Result<ChangeInfo, ServiceError> {
-        let info = ChangeInfo {
-            id: new_change_id(),
-            status: self.change_status(self.served_version()),
-            submitted_at: rfc3339(SystemTime::now()),
-            comment,
-        };
-        self.route53_record_change(&info)?;
-        Ok(info)
+        let change = new_change(comment);
+        self.lock().store.put_route53_change(
+            &change.id,
+            change.submitted_at,
+            change.comment.as_deref(),
+        )?;
+        Ok(self.change_info(change, self.served_version()))
     }
 
+    /// What the API tells of `change`, which the write that made store
+    /// version `version` recorded.
+    pub(super) fn change_info(&self, change: NewChange, version: i64) -> ChangeInfo {
+        ChangeInfo {
+            id: change.id,
+            status: self.change_status(version),
+            submitted_at: rfc3339(change.submitted_at),
+            comment: change.comment,
+        }
+    }
+}
+
+impl Service {
     /// A change by id: `INSYNC` once every live node serves it, `PENDING`
     /// until then.
     pub fn route53_change(&self, id: &str) -> Result<ChangeInfo, ServiceError> {
@@ -287,5 +291,18 @@ impl Service {
             .store
             .put_route53_tags(resource.as_str(), &owner, &tags)?;
         Ok(())
+    }
+}
+
+/// A change for the next write to record in its transaction
+/// ([`crate::store::Backend::record_with_next_write`]): every change
+/// batch and every zone made or deleted is one, so that Route 53's
+/// GetChange finds it however the write was asked for, and a reply that
+/// says the write failed means the change is not recorded either.
+pub(super) fn new_change(comment: Option<String>) -> NewChange {
+    NewChange {
+        id: new_change_id(),
+        submitted_at: SystemTime::now(),
+        comment,
     }
 }

@@ -6,9 +6,10 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ServiceError, field_problem};
-use super::ids::{file_zone_id, new_change_id, new_zone_id};
+use super::ids::{file_zone_id, new_zone_id};
 use super::route53::TagResource;
-use super::views::{ChangeInfo, ZoneInfo, api_zone_info, rfc3339};
+use super::route53::new_change;
+use super::views::{ChangeInfo, ZoneInfo, api_zone_info};
 use super::{Inner, MAX_CHANGES_PER_BATCH, Service, key_text};
 use crate::config::parse_absolute;
 use crate::input::RecordInput;
@@ -91,6 +92,18 @@ impl Service {
         comment: Option<String>,
         caller_reference: Option<String>,
     ) -> Result<ZoneInfo, ServiceError> {
+        Ok(self.create_zone_changed(name, comment, caller_reference)?.0)
+    }
+
+    /// [`Service::create_zone`], with the change recorded in the same
+    /// transaction for Route 53's GetChange (`None` when the same
+    /// CallerReference found the zone made already: nothing written).
+    pub fn create_zone_changed(
+        &self,
+        name: &str,
+        comment: Option<String>,
+        caller_reference: Option<String>,
+    ) -> Result<(ZoneInfo, Option<ChangeInfo>), ServiceError> {
         let apex = parse_absolute(name).map_err(|m| {
             ServiceError::invalid("InvalidDomainName", vec![format!("name {name:?}: {m}")])
         })?;
@@ -109,7 +122,7 @@ impl Service {
         if let Some(existing) = inner.find_zone(&key) {
             // Route 53: the same CallerReference means "the same request".
             if caller_reference.is_some() && existing.caller_reference == caller_reference {
-                return Ok(api_zone_info(existing));
+                return Ok((api_zone_info(existing), None));
             }
             return Err(ServiceError::Conflict {
                 code: "HostedZoneAlreadyExists",
@@ -125,7 +138,10 @@ impl Service {
             created_at: SystemTime::now(),
             records: Vec::new(),
         };
-        self.wrote(self.store_on_top(&mut inner).create_zone(&zone)?);
+        let change = new_change(None);
+        let store = self.store_on_top_recording(&mut inner, &change);
+        let version = store.create_zone(&zone)?;
+        self.wrote(version);
         let info = api_zone_info(&zone);
         inner.api_specs.insert(
             zone.name.clone(),
@@ -137,11 +153,20 @@ impl Service {
         let key = zone.name.clone();
         inner.zones.push(zone);
         self.publish_zone(&mut inner, &key);
-        Ok(info)
+        Ok((info, Some(self.change_info(change, version))))
     }
 
     /// Deletes an API-managed zone; it must hold no records (Route 53).
     pub fn delete_zone(&self, name_or_id: &str) -> Result<ZoneInfo, ServiceError> {
+        Ok(self.delete_zone_changed(name_or_id)?.0)
+    }
+
+    /// [`Service::delete_zone`], with the change recorded in the same
+    /// transaction for Route 53's GetChange.
+    pub fn delete_zone_changed(
+        &self,
+        name_or_id: &str,
+    ) -> Result<(ZoneInfo, ChangeInfo), ServiceError> {
         self.catch_up()?;
         let mut inner = self.lock();
         inner.refuse_file_zone(name_or_id)?;
@@ -159,12 +184,15 @@ impl Service {
                 ),
             });
         }
-        self.wrote(self.store_on_top(&mut inner).delete_zone(&zone.name)?);
+        let change = new_change(None);
+        let store = self.store_on_top_recording(&mut inner, &change);
+        let version = store.delete_zone(&zone.name)?;
+        self.wrote(version);
         inner.zones.retain(|z| z.name != zone.name);
         inner.api_specs.remove(&zone.name);
         self.publish_zone(&mut inner, &zone.name);
         inner.forget_route53_extras(TagResource::HostedZone, &zone.id);
-        Ok(api_zone_info(&zone))
+        Ok((api_zone_info(&zone), self.change_info(change, version)))
     }
 
     /// Every record of a zone, in the TOML file's schema.
@@ -327,8 +355,9 @@ impl Service {
         if !problems.is_empty() {
             return Err(ServiceError::invalid("InvalidChangeBatch", problems));
         }
+        let change = new_change(batch.comment);
         let version = self
-            .store_on_top(inner)
+            .store_on_top_recording(inner, &change)
             .write_records(&zone.name, &writes)?;
         self.wrote(version);
         if let Some(z) = inner.zones.iter_mut().find(|z| z.name == zone.name) {
@@ -336,12 +365,7 @@ impl Service {
         }
         inner.api_specs.insert(zone.name.clone(), candidate);
         self.publish_zone(inner, &zone.name);
-        Ok(ChangeInfo {
-            id: new_change_id(),
-            status: self.change_status(version),
-            submitted_at: rfc3339(SystemTime::now()),
-            comment: batch.comment,
-        })
+        Ok(self.change_info(change, version))
     }
 }
 

@@ -357,6 +357,28 @@ pub struct StoredObservation {
 }
 
 /// What a backend does; [`Store`] is the one handle the service holds.
+/// A Route 53 change to record with the write that makes it
+/// ([`Backend::record_with_next_write`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChange {
+    /// The change id (`C...`).
+    pub id: String,
+    /// When it was submitted.
+    pub submitted_at: SystemTime,
+    /// The batch's comment.
+    pub comment: Option<String>,
+}
+
+/// What the next write that changes what nodes serve carries besides its
+/// own rows ([`Backend::expect_version`], [`Backend::record_with_next_write`]).
+#[derive(Debug, Default)]
+pub(crate) struct NextWrite {
+    /// The version the store must still be at.
+    pub(crate) expected: Option<i64>,
+    /// The change to record in the same transaction.
+    pub(crate) change: Option<NewChange>,
+}
+
 /// Reads take `&self`, writes `&mut self`: the service serialises writes.
 /// Every write is one transaction: all of it or none of it. The writes
 /// that change what nodes serve return the store version they made
@@ -470,6 +492,11 @@ pub trait Backend: Send {
         &self,
         id: &str,
     ) -> Result<Option<(SystemTime, Option<String>, i64)>, StoreError>;
+    /// Makes the next write that changes what nodes serve also record
+    /// `change` (as [`Backend::put_route53_change`], at the version that
+    /// write makes), in its own transaction: a reply that says the change
+    /// failed then means it did. Applies to one write.
+    fn record_with_next_write(&mut self, change: NewChange);
     /// How many writes that change what nodes serve the store has seen.
     fn version(&self) -> Result<i64, StoreError>;
     /// Makes the next write that changes what nodes serve succeed only if

@@ -32,9 +32,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod
 use tokio_postgres::NoTls;
 
 use super::{
-    Backend, HealthEvent, MIGRATIONS, NodeRecord, Notifications, PostgresUrl, Pruned, RecordWrite,
-    Retention, StoreError, StoredCheck, StoredObservation, StoredSerial, StoredState, StoredZone,
-    decode_check, decode_record, encode_check, encode_record, from_millis, millis,
+    Backend, HealthEvent, MIGRATIONS, NewChange, NextWrite, NodeRecord, Notifications, PostgresUrl,
+    Pruned, RecordWrite, Retention, StoreError, StoredCheck, StoredObservation, StoredSerial,
+    StoredState, StoredZone, decode_check, decode_record, encode_check, encode_record, from_millis,
+    millis,
 };
 
 /// Connections one node keeps at most: writes are serialised by the
@@ -59,8 +60,8 @@ pub struct PostgresBackend {
     url: Arc<str>,
     /// Where the listener is to connect.
     config: tokio_postgres::Config,
-    /// See [`Backend::expect_version`].
-    expected: Option<i64>,
+    /// See [`Backend::expect_version`], [`Backend::record_with_next_write`].
+    next: NextWrite,
 }
 
 /// A failure inside a call, before it is told with the URL.
@@ -188,18 +189,19 @@ async fn insert_event(
 /// returns the store version it made.
 async fn commit_bumped(
     tx: deadpool_postgres::Transaction<'_>,
-    expected: Option<i64>,
+    next: NextWrite,
 ) -> Result<i64, Fail> {
-    commit_bumped_zone(tx, expected, None).await
+    commit_bumped_zone(tx, next, None).await
 }
 
 /// [`commit_bumped`], the new version also marked on `zone` as its last
 /// write (what [`Backend::zones_since`] reads).
 async fn commit_bumped_zone(
     tx: deadpool_postgres::Transaction<'_>,
-    expected: Option<i64>,
+    next: NextWrite,
     zone: Option<&str>,
 ) -> Result<i64, Fail> {
+    let expected = next.expected;
     // The row lock makes a second writer wait for the first to commit;
     // the WHERE then sees the first one's version and matches nothing.
     let row = tx
@@ -224,6 +226,19 @@ async fn commit_bumped_zone(
         tx.execute(
             "UPDATE zones SET changed_version = $1 WHERE name = $2",
             &[&version, &zone],
+        )
+        .await?;
+    }
+    if let Some(change) = next.change {
+        tx.execute(
+            "INSERT INTO route53_changes (id, submitted_at, comment, version)
+             VALUES ($1, $2, $3, $4)",
+            &[
+                &change.id,
+                &millis(change.submitted_at),
+                &change.comment,
+                &version,
+            ],
         )
         .await?;
     }
@@ -357,7 +372,7 @@ impl PostgresBackend {
             pool,
             url: shown,
             config: manager_config,
-            expected: None,
+            next: NextWrite::default(),
         };
         backend.migrate()?;
         Ok(backend)
@@ -527,7 +542,7 @@ impl Backend for PostgresBackend {
     }
 
     fn create_zone(&mut self, zone: &StoredZone) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let pool = self.pool.clone();
         let zone = zone.clone();
         self.run(async move {
@@ -551,7 +566,7 @@ impl Backend for PostgresBackend {
     }
 
     fn delete_zone(&mut self, name: &str) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let pool = self.pool.clone();
         let name = name.to_owned();
         self.run(async move {
@@ -566,7 +581,7 @@ impl Backend for PostgresBackend {
     }
 
     fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let pool = self.pool.clone();
         let zone = zone.to_owned();
         let writes = writes.to_vec();
@@ -626,7 +641,7 @@ impl Backend for PostgresBackend {
     }
 
     fn put_check(&mut self, check: &StoredCheck) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let pool = self.pool.clone();
         let body = encode_check(&check.input);
         let id = check.input.id.clone();
@@ -654,7 +669,7 @@ impl Backend for PostgresBackend {
     }
 
     fn delete_check(&mut self, id: &str) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let pool = self.pool.clone();
         let id = id.to_owned();
         self.run(async move {
@@ -673,7 +688,7 @@ impl Backend for PostgresBackend {
     }
 
     fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let pool = self.pool.clone();
         let id = id.to_owned();
         self.run(async move {
@@ -844,7 +859,7 @@ impl Backend for PostgresBackend {
         check: &str,
         settings: Option<(i64, Option<bool>)>,
     ) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let pool = self.pool.clone();
         let check = check.to_owned();
         self.run(async move {
@@ -975,7 +990,7 @@ impl Backend for PostgresBackend {
     }
 
     fn create_tsig_key(&mut self, name: &str, body: &str) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let pool = self.pool.clone();
         let (name, body) = (name.to_owned(), body.to_owned());
         self.run(async move {
@@ -991,7 +1006,7 @@ impl Backend for PostgresBackend {
     }
 
     fn delete_tsig_key(&mut self, name: &str) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let pool = self.pool.clone();
         let name = name.to_owned();
         self.run(async move {
@@ -1143,7 +1158,11 @@ impl Backend for PostgresBackend {
     }
 
     fn expect_version(&mut self, version: i64) {
-        self.expected = Some(version);
+        self.next.expected = Some(version);
+    }
+
+    fn record_with_next_write(&mut self, change: NewChange) {
+        self.next.change = Some(change);
     }
 
     fn version(&self) -> Result<i64, StoreError> {

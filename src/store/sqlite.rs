@@ -10,24 +10,25 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    Backend, HealthEvent, MIGRATIONS, NodeRecord, Pruned, RecordWrite, Retention, StoreError,
-    StoredCheck, StoredObservation, StoredSerial, StoredState, StoredZone, decode_check,
-    decode_record, encode_check, encode_record, from_millis, millis,
+    Backend, HealthEvent, MIGRATIONS, NewChange, NextWrite, NodeRecord, Pruned, RecordWrite,
+    Retention, StoreError, StoredCheck, StoredObservation, StoredSerial, StoredState, StoredZone,
+    decode_check, decode_record, encode_check, encode_record, from_millis, millis,
 };
 
 /// Counts a write that changes what nodes serve, then commits; returns
 /// the store version it made.
-fn commit_bumped(tx: rusqlite::Transaction<'_>, expected: Option<i64>) -> Result<i64, StoreError> {
-    commit_bumped_zone(tx, expected, None)
+fn commit_bumped(tx: rusqlite::Transaction<'_>, next: NextWrite) -> Result<i64, StoreError> {
+    commit_bumped_zone(tx, next, None)
 }
 
 /// [`commit_bumped`], the new version also marked on `zone` as its last
 /// write (what [`Backend::zones_since`] reads).
 fn commit_bumped_zone(
     tx: rusqlite::Transaction<'_>,
-    expected: Option<i64>,
+    next: NextWrite,
     zone: Option<&str>,
 ) -> Result<i64, StoreError> {
+    let expected = next.expected;
     let version = tx
         .query_row(
             "UPDATE store_version SET version = version + 1
@@ -44,6 +45,18 @@ fn commit_bumped_zone(
                     params![version, zone],
                 )?;
             }
+            if let Some(change) = next.change {
+                tx.execute(
+                    "INSERT INTO route53_changes (id, submitted_at, comment, version)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        change.id,
+                        millis(change.submitted_at),
+                        change.comment,
+                        version
+                    ],
+                )?;
+            }
             tx.commit()?;
             Ok(version)
         }
@@ -56,8 +69,8 @@ fn commit_bumped_zone(
 /// One SQLite connection. Not shared: the service serialises writes.
 pub struct SqliteBackend {
     conn: Connection,
-    /// See [`Backend::expect_version`].
-    expected: Option<i64>,
+    /// See [`Backend::expect_version`], [`Backend::record_with_next_write`].
+    next: NextWrite,
 }
 
 /// SQLite's `PRAGMA synchronous` value for FULL: every commit is fsynced.
@@ -145,7 +158,7 @@ impl SqliteBackend {
         conn.busy_timeout(Duration::from_secs(5))?;
         let mut store = SqliteBackend {
             conn,
-            expected: None,
+            next: NextWrite::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -222,7 +235,7 @@ impl Backend for SqliteBackend {
 
     /// Adds an empty zone.
     fn create_zone(&mut self, zone: &StoredZone) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let tx = self.write()?;
         tx.execute(
             "INSERT INTO zones (name, display_name, id, comment, caller_reference, created_at)
@@ -241,7 +254,7 @@ impl Backend for SqliteBackend {
 
     /// Removes a zone and its records.
     fn delete_zone(&mut self, name: &str) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let tx = self.write()?;
         tx.execute("DELETE FROM records WHERE zone = ?1", [name])?;
         tx.execute("DELETE FROM zones WHERE name = ?1", [name])?;
@@ -250,7 +263,7 @@ impl Backend for SqliteBackend {
 
     /// Applies every write of one change batch to `zone`, all or nothing.
     fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let tx = self.write()?;
         for w in writes {
             match w {
@@ -304,7 +317,7 @@ impl Backend for SqliteBackend {
 
     /// Inserts or replaces a health check.
     fn put_check(&mut self, check: &StoredCheck) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let body = encode_check(&check.input);
         let tx = self.write()?;
         tx.execute("DELETE FROM health_checks WHERE id = ?1", [&check.input.id])?;
@@ -324,7 +337,7 @@ impl Backend for SqliteBackend {
 
     /// Removes a health check, its saved state and its events.
     fn delete_check(&mut self, id: &str) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let tx = self.write()?;
         tx.execute("DELETE FROM health_checks WHERE id = ?1", [id])?;
         tx.execute("DELETE FROM health_states WHERE check_id = ?1", [id])?;
@@ -335,7 +348,7 @@ impl Backend for SqliteBackend {
 
     /// Saves the operator's override of a check, or (`None`) removes it.
     fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let tx = self.write()?;
         match forced {
             Some(healthy) => tx.execute(
@@ -508,7 +521,7 @@ impl Backend for SqliteBackend {
     }
 
     fn create_tsig_key(&mut self, name: &str, body: &str) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let tx = self.write()?;
         tx.execute(
             "INSERT INTO tsig_keys (name, body, created_at) VALUES (?1, ?2, ?3)",
@@ -518,7 +531,7 @@ impl Backend for SqliteBackend {
     }
 
     fn delete_tsig_key(&mut self, name: &str) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let tx = self.write()?;
         tx.execute("DELETE FROM tsig_keys WHERE name = ?1", [name])?;
         commit_bumped(tx, expected)
@@ -593,7 +606,7 @@ impl Backend for SqliteBackend {
         check: &str,
         settings: Option<(i64, Option<bool>)>,
     ) -> Result<i64, StoreError> {
-        let expected = self.expected.take();
+        let expected = std::mem::take(&mut self.next);
         let tx = self.write()?;
         tx.execute(
             "DELETE FROM route53_check_settings WHERE check_id = ?1",
@@ -672,7 +685,11 @@ impl Backend for SqliteBackend {
     }
 
     fn expect_version(&mut self, version: i64) {
-        self.expected = Some(version);
+        self.next.expected = Some(version);
+    }
+
+    fn record_with_next_write(&mut self, change: NewChange) {
+        self.next.change = Some(change);
     }
 
     fn version(&self) -> Result<i64, StoreError> {

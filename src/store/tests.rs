@@ -589,6 +589,40 @@ fn a_write_expecting_an_old_version_changes_nothing() {
 }
 
 #[test]
+fn a_change_recorded_with_a_write_is_kept_only_if_the_write_commits() {
+    each_backend(|f| {
+        let mut a = f.open();
+        let mut b = f.open();
+        let change = |id: &str| NewChange {
+            id: id.into(),
+            submitted_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            comment: Some(format!("{id} comment")),
+        };
+        a.record_with_next_write(change("C1"));
+        assert_eq!(a.create_zone(&zone("one.test.")).unwrap(), 1);
+        let (at, comment, version) = a.route53_change("C1").unwrap().unwrap();
+        assert_eq!(at, change("C1").submitted_at);
+        assert_eq!((comment.as_deref(), version), (Some("C1 comment"), 1));
+        // A write refused (B is behind) records nothing of its change.
+        b.expect_version(0);
+        b.record_with_next_write(change("C2"));
+        assert!(b.create_zone(&zone("two.test.")).is_err());
+        assert!(a.route53_change("C2").unwrap().is_none());
+        // Nor does the next write carry it: one write only.
+        assert_eq!(b.set_override("x", Some(true)).unwrap(), 2);
+        assert!(a.route53_change("C2").unwrap().is_none());
+        // Written with the records of a batch, at the version it makes.
+        b.record_with_next_write(change("C3"));
+        let put = RecordWrite::Put {
+            key: key("www.one.test."),
+            record: Box::new(record("www", "192.0.2.1")),
+        };
+        assert_eq!(b.write_records("one.test.", &[put]).unwrap(), 3);
+        assert_eq!(a.route53_change("C3").unwrap().unwrap().2, 3);
+    });
+}
+
+#[test]
 fn a_nodes_observation_replaces_its_last_and_goes_with_its_check() {
     each_backend(|f| {
         let mut s = f.open();

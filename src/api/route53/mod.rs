@@ -342,8 +342,11 @@ async fn create_hosted_zone(
     let comment = req.hosted_zone_config.and_then(|c| c.comment);
     let reference = req.caller_reference;
     let (zone, change, servers) = call(&s, move |svc| {
-        let info = svc.create_zone(&name, comment, Some(reference))?;
-        let change = svc.route53_new_change(None)?;
+        let (info, change) = svc.create_zone_changed(&name, comment, Some(reference))?;
+        let change = match change {
+            Some(change) => change,
+            None => svc.route53_new_change(None)?,
+        };
         let servers = name_servers(svc, &info);
         Ok((zone_with_count(svc, &info.id)?, change, servers))
     })
@@ -416,11 +419,7 @@ async fn delete_hosted_zone(
     _signed: Signed,
 ) -> Result<Response, R53Error> {
     let id = bare_id(&id, "/hostedzone/").to_string();
-    let change = call(&s, move |svc| {
-        svc.delete_zone(&id)?;
-        Ok(svc.route53_new_change(None)?)
-    })
-    .await?;
+    let change = call(&s, move |svc| Ok(svc.delete_zone_changed(&id)?.1)).await?;
     let mut doc = Doc::new("DeleteHostedZoneResponse");
     write_change(&mut doc, &change);
     Ok(reply(StatusCode::OK, doc))
@@ -480,12 +479,7 @@ async fn change_record_sets(
         changes,
         comment: req.change_batch.comment,
     };
-    let change = call(&s, move |svc| {
-        let info = svc.apply(&id, batch)?;
-        svc.route53_record_change(&info)?;
-        Ok(info)
-    })
-    .await?;
+    let change = call(&s, move |svc| Ok(svc.apply(&id, batch)?)).await?;
     let mut doc = Doc::new("ChangeResourceRecordSetsResponse");
     write_change(&mut doc, &change);
     Ok(reply(StatusCode::OK, doc))
