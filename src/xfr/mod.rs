@@ -6,6 +6,7 @@
 
 pub mod acl;
 pub mod fetch;
+pub mod journal;
 pub mod kept;
 pub mod notify;
 pub mod secondary;
