@@ -25,8 +25,8 @@ use super::handler::Published;
 use super::signed::{self, SequenceSigner};
 use crate::model::DName;
 use crate::routing::{self, Current};
-use crate::xfr::journal::Wire;
 use crate::snapshot::NameKey;
+use crate::xfr::journal::Wire;
 
 /// Extended DNS Error 18, Prohibited (RFC 8914 §4.19).
 const EDE_PROHIBITED: u16 = 18;
@@ -182,10 +182,7 @@ impl<'a> Transfer<'a> {
             // From a serial the journal holds: each step's old SOA,
             // deletions, new SOA and additions, between our SOA twice
             // (RFC 1995 §4).
-            if let Some(steps) = published
-                .journal
-                .steps(&zone.apex, theirs.into_int(), ours)
-            {
+            if let Some(steps) = published.journal.steps(&zone.apex, theirs.into_int(), ours) {
                 let mut items = vec![apex_soa()];
                 for step in steps {
                     items.push(Item::Kept(step.old_soa.clone()));
@@ -375,11 +372,13 @@ impl<'a> Transfer<'a> {
     }
 }
 
+/// A journal record as read back: its owner parsed, its data as it is.
+type KeptRecord<'a> =
+    domain::base::Record<domain::base::ParsedName<&'a [u8]>, UnknownRecordData<&'a [u8]>>;
+
 /// A record the journal keeps, read back for sending: its data as it is
 /// (uncompressed), its owner compressed as the message goes.
-fn kept_record(
-    wire: &[u8],
-) -> Option<domain::base::Record<domain::base::ParsedName<&[u8]>, UnknownRecordData<&[u8]>>> {
+fn kept_record(wire: &[u8]) -> Option<KeptRecord<'_>> {
     let mut parser = domain::dep::octseq::Parser::from_ref(wire);
     domain::base::ParsedRecord::parse(&mut parser)
         .and_then(|r| r.into_record())

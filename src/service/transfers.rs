@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use crate::dns::handler::Published;
 use crate::model::DName;
-use crate::store::{Store, StoredSerial};
 use crate::routing::{self, Current};
 use crate::snapshot::NameKey;
+use crate::store::{Store, StoredSerial};
 use crate::xfr::journal::{self, Version};
 use crate::xfr::notify;
 use crate::xfr::serial::{Changed, Entry, SerialBook, Stamped};

@@ -253,8 +253,14 @@ mod tests {
         journal.record(&apex, v(3, &["c"]));
         let steps = journal.steps(&apex, 1, 3).unwrap();
         assert_eq!(steps.len(), 2);
-        assert_eq!((steps[0].deleted.clone(), steps[0].added.clone()), (vec![w("a")], vec![w("c")]));
-        assert_eq!((steps[1].deleted.clone(), steps[1].added.len()), (vec![w("b")], 0));
+        assert_eq!(
+            (steps[0].deleted.clone(), steps[0].added.clone()),
+            (vec![w("a")], vec![w("c")])
+        );
+        assert_eq!(
+            (steps[1].deleted.clone(), steps[1].added.len()),
+            (vec![w("b")], 0)
+        );
         assert_eq!(steps[1].old_soa, w("soa2"));
         // From the middle; to an older target (a transfer of an older
         // publication); from serials never recorded.

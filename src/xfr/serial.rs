@@ -71,9 +71,9 @@ impl SerialBook {
         if self.verbatim.contains(&key) {
             return true;
         }
-        self.zones
-            .get(&key)
-            .is_some_and(|e| e.serial == zone.serial() && e.fingerprint == fingerprint(zone, healthy))
+        self.zones.get(&key).is_some_and(|e| {
+            e.serial == zone.serial() && e.fingerprint == fingerprint(zone, healthy)
+        })
     }
 
     /// The entry of the zone at `apex`.
