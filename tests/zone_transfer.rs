@@ -121,6 +121,29 @@ fn a_keyed_rule_transfers_signed_and_refuses_the_unsigned_and_other_zones() {
     assert_eq!(records.len(), 7, "{out}");
     // The TSIG of every message verified (dig says so when one does not).
     assert!(!out.contains("verify"), "{out}");
+    // An incremental IXFR is signed as AXFR is (the step of the health
+    // transition: 6 records), and dig verifies it.
+    let serial: u32 = records[0]
+        .split_whitespace()
+        .nth(6)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let signed = s.dig(&[
+        "example.test",
+        &format!("IXFR={}", serial - 1),
+        "-y",
+        &key(),
+    ]);
+    assert_eq!(transferred(&signed).len(), 6, "{signed}");
+    assert!(
+        !signed.contains("verify") && !signed.contains("failed"),
+        "{signed}"
+    );
+    assert!(
+        signed.contains("\tTSIG\t") || signed.contains(" TSIG "),
+        "{signed}"
+    );
 
     let unsigned = s.dig(&["example.test", "AXFR"]);
     assert!(unsigned.contains("Transfer failed"), "{unsigned}");
