@@ -104,6 +104,7 @@ pub fn published(snapshot: Snapshot, health: Arc<HealthTable>) -> Published {
         health,
         keys: KeyRing::default(),
         transfers: Arc::default(),
+        journal: Arc::default(),
         cookie_secret: CookieSecret::or_random(None),
         nsid: None,
         geo: None,

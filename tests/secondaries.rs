@@ -1,5 +1,5 @@
-//! Stock NSD and Knot as secondaries of eightfold (issue 16): AXFR/IXFR
-//! with TSIG, and NOTIFY signed with the same key on every change (both
+//! Stock NSD and Knot as secondaries of eightfold (issue 16): AXFR, then
+//! incremental IXFR for every change, with TSIG, and NOTIFY signed with the same key on every change (both
 //! accept only signed NOTIFY here), so that both follow a record
 //! changed through the API and a health transition within seconds, long
 //! before their SOA refresh (an hour) would.
@@ -227,5 +227,19 @@ failure_threshold = 1
     }
     let logs = eightfold.logs();
     assert!(logs.contains("NOTIFY answered"), "{logs}");
+    // After the first transfers every change went as differences (RFC
+    // 1995): three changes, two secondaries, each an incremental IXFR.
+    assert!(logs.matches(r#"kind="incremental""#).count() >= 6, "{logs}");
+    // Knot says so too: one AXFR to start, then IXFR (NSD's log does not
+    // name the kind; eightfold's count above includes it).
+    let knot_log = knot.logs();
+    let finished = |kind: &str| {
+        knot_log
+            .lines()
+            .filter(|l| l.contains(&format!("{kind}, incoming")) && l.contains("finished"))
+            .count()
+    };
+    assert_eq!(finished("AXFR"), 1, "{knot_log}");
+    assert!(finished("IXFR") >= 3, "{knot_log}");
     assert!(logs.contains("zone transferred"), "{logs}");
 }

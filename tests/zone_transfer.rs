@@ -1,6 +1,8 @@
 //! Outgoing zone transfers with dig: allowed by key and/or prefix, refused
 //! otherwise; a routed group transferred as it answers now; IXFR answered
-//! with the whole zone, or the SOA alone when the client is current.
+//! with the differences from the client's serial when the journal holds
+//! them, else the whole zone, or the SOA alone when the client is current
+//! (and over UDP).
 mod common;
 
 use std::time::Duration;
@@ -119,6 +121,29 @@ fn a_keyed_rule_transfers_signed_and_refuses_the_unsigned_and_other_zones() {
     assert_eq!(records.len(), 7, "{out}");
     // The TSIG of every message verified (dig says so when one does not).
     assert!(!out.contains("verify"), "{out}");
+    // An incremental IXFR is signed as AXFR is (the step of the health
+    // transition: 6 records), and dig verifies it.
+    let serial: u32 = records[0]
+        .split_whitespace()
+        .nth(6)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let signed = s.dig(&[
+        "example.test",
+        &format!("IXFR={}", serial - 1),
+        "-y",
+        &key(),
+    ]);
+    assert_eq!(transferred(&signed).len(), 6, "{signed}");
+    assert!(
+        !signed.contains("verify") && !signed.contains("failed"),
+        "{signed}"
+    );
+    assert!(
+        signed.contains("\tTSIG\t") || signed.contains(" TSIG "),
+        "{signed}"
+    );
 
     let unsigned = s.dig(&["example.test", "AXFR"]);
     assert!(unsigned.contains("Transfer failed"), "{unsigned}");
@@ -141,14 +166,29 @@ fn a_keyed_rule_transfers_signed_and_refuses_the_unsigned_and_other_zones() {
 }
 
 #[test]
-fn an_address_rule_transfers_unsigned_and_ixfr_gets_the_zone_or_the_soa_alone() {
+fn an_address_rule_transfers_unsigned_and_ixfr_gets_the_difference_the_zone_or_the_soa_alone() {
     let s = Server::start(&config(r#"[{ from = "127.0.0.1" }]"#));
     settle(&s);
     let axfr = transferred(&s.dig(&["example.test", "AXFR"]));
     assert!(axfr.len() >= 6, "{axfr:?}");
     let serial: u32 = axfr[0].split_whitespace().nth(6).unwrap().parse().unwrap();
-    // An older serial: the whole zone, as AXFR sends it (RFC 1995 §4).
+    // The serial before the health transition: the journal holds the
+    // step (RFC 1995 §4), the failed primary out, the secondary in.
     let ixfr = transferred(&s.dig(&["example.test", &format!("IXFR={}", serial - 1)]));
+    let soa = |n: u32| axfr[0].replace(&format!(" {serial} "), &format!(" {n} "));
+    assert_eq!(
+        ixfr,
+        [
+            axfr[0].clone(),
+            soa(serial - 1),
+            "fo.example.test. 300 IN A 192.0.2.10".into(),
+            axfr[0].clone(),
+            "fo.example.test. 300 IN A 192.0.2.20".into(),
+            axfr[0].clone(),
+        ]
+    );
+    // A serial the journal never saw: the whole zone, as AXFR sends it.
+    let ixfr = transferred(&s.dig(&["example.test", &format!("IXFR={}", serial - 100)]));
     let mut sorted_axfr = axfr.clone();
     let mut sorted_ixfr = ixfr.clone();
     sorted_axfr.sort();
@@ -157,6 +197,72 @@ fn an_address_rule_transfers_unsigned_and_ixfr_gets_the_zone_or_the_soa_alone() 
     // The current serial: the SOA alone.
     let current = transferred(&s.dig(&["example.test", &format!("IXFR={serial}")]));
     assert_eq!(current, [axfr[0].clone()]);
+    // Over UDP, from an old serial: the SOA alone, so the client asks
+    // again over TCP (RFC 1995 §2).
+    let udp = s.dig(&["example.test", &format!("IXFR={}", serial - 1), "+notcp"]);
+    assert!(udp.contains("(UDP)"), "{udp}");
+    assert_eq!(common::records(&udp).len(), 1, "{udp}");
+    assert!(udp.contains("SOA"), "{udp}");
+    // A zone this client may not take: refused over UDP too.
+    let refused = s.dig(&["private.test", "IXFR=1", "+notcp"]);
+    assert!(common::records(&refused).is_empty(), "{refused}");
+    assert!(refused.contains("MSG SIZE"), "an answer, empty: {refused}");
+}
+
+#[test]
+fn after_a_record_change_ixfr_sends_only_the_changed_records() {
+    let zone = |value: &str| {
+        format!(
+            "[server]\ndata = \"eightfold.db\"\nallow_transfer = [{{ from = \"127.0.0.1\" }}]\n\n\
+             [[zone]]\nname = \"ixfr.test\"\n\
+             [[zone.record]]\nname = \"www\"\ntype = \"A\"\nvalue = \"{value}\"\n\
+             [[zone.record]]\nname = \"mail\"\ntype = \"A\"\nvalue = \"192.0.2.50\"\n"
+        )
+    };
+    let s = Server::start(&zone("192.0.2.1"));
+    let old = serial(&s, "ixfr.test");
+    std::fs::write(s.path("eightfold.toml"), zone("192.0.2.2")).unwrap();
+    s.signal("HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while serial(&s, "ixfr.test") == old {
+        assert!(std::time::Instant::now() < deadline, "{}", s.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let new = old.wrapping_add(1);
+    let ixfr = transferred(&s.dig(&["ixfr.test", &format!("IXFR={old}")]));
+    assert_eq!(ixfr.len(), 6, "{ixfr:?}");
+    let serial_of = |line: &str| {
+        line.split_whitespace()
+            .nth(6)
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+    };
+    assert_eq!(
+        [0, 1, 3, 5].map(|i| serial_of(&ixfr[i])),
+        [new, old, new, new],
+        "{ixfr:?}"
+    );
+    assert_eq!(ixfr[2], "www.ixfr.test. 300 IN A 192.0.2.1");
+    assert_eq!(ixfr[4], "www.ixfr.test. 300 IN A 192.0.2.2");
+    assert!(
+        s.logs().contains("kind=\"incremental\"") || s.logs().contains("kind=incremental"),
+        "{}",
+        s.logs()
+    );
+    // kdig reads it as an incremental transfer too.
+    let out = kdig(&s, &["ixfr.test", &format!("IXFR={old}")]);
+    assert!(
+        out.contains("192.0.2.2") && !out.contains("192.0.2.50"),
+        "{out}"
+    );
+    // An unknown serial: the whole zone; the current one: its SOA.
+    let whole = transferred(&s.dig(&["ixfr.test", &format!("IXFR={}", old.wrapping_sub(50))]));
+    assert!(whole.iter().any(|r| r.contains("192.0.2.50")), "{whole:?}");
+    assert!(!whole.iter().any(|r| r.contains("192.0.2.1")), "{whole:?}");
+    let current = transferred(&s.dig(&["ixfr.test", &format!("IXFR={new}")]));
+    assert_eq!(current.len(), 1, "{current:?}");
+    assert_eq!(serial_of(&current[0]), new);
 }
 
 /// Runs kdig (Knot's dig) against `s` and returns its output.

@@ -55,6 +55,9 @@ pub struct Published {
     pub keys: KeyRing,
     /// Who may transfer which zone, and whom to notify.
     pub transfers: Arc<crate::xfr::Settings>,
+    /// What zones transferred at their recent serials, for incremental
+    /// IXFR: one journal for the process, shared by every publication.
+    pub journal: Arc<crate::xfr::journal::Journal>,
     /// The key of the server cookies (RFC 7873).
     pub cookie_secret: CookieSecret,
     /// The server's identifier for NSID (RFC 5001); `None`: not sent.
@@ -74,6 +77,7 @@ impl Published {
             health: self.health.clone(),
             keys: self.keys.clone(),
             transfers: self.transfers.clone(),
+            journal: self.journal.clone(),
             cookie_secret: self.cookie_secret,
             nsid: self.nsid.clone(),
             geo: self.geo.clone(),
@@ -287,12 +291,24 @@ pub fn respond_from<'p>(
     if !class_served {
         return error(OptRcode::REFUSED, edns, out);
     }
-    // No zone transfers. The rcodes are Knot 3.2's (NSD 4.6 agrees except
-    // for REFUSED at a zone's apex): AXFR is not a UDP query (NOTIMP), and
-    // no client is authorised to transfer (NOTAUTH, RFC 8945 §5.2).
-    match (question.qtype(), transport) {
-        (Rtype::AXFR, Transport::Udp) => return error(OptRcode::NOTIMP, edns, out),
-        (Rtype::AXFR | Rtype::IXFR, _) => return error(OptRcode::NOTAUTH, edns, out),
+    // Transfers over TCP go to `dns::transfer` before this. Over UDP, AXFR
+    // is not a query (NOTIMP, as Knot 3.2 answers), and an IXFR is judged
+    // as over TCP and, when allowed, answered with the SOA alone so the
+    // client asks again over TCP (RFC 1995 §2, §4). Without the client's
+    // address no rule can allow it: NOTAUTH, RFC 8945 §5.2.
+    match (question.qtype(), transport, client) {
+        (Rtype::AXFR, Transport::Udp, _) => return error(OptRcode::NOTIMP, edns, out),
+        (Rtype::IXFR, Transport::Udp, Some(client)) => {
+            let mut transfer = super::transfer::Transfer::start(published, query, client, true);
+            transfer.next_message(out);
+            return Some(Answered {
+                rcode: transfer.rcode(),
+                qtype,
+                zone: None,
+                cookie_valid,
+            });
+        }
+        (Rtype::AXFR | Rtype::IXFR, _, _) => return error(OptRcode::NOTAUTH, edns, out),
         _ => {}
     }
     let limit = match (transport, edns) {

@@ -388,7 +388,7 @@ async fn send_transfer(
     write: &mut (impl AsyncWriteExt + Unpin),
     frame: &mut Vec<u8>,
 ) -> std::io::Result<()> {
-    let mut transfer = transfer::Transfer::start(published, request, client);
+    let mut transfer = transfer::Transfer::start(published, request, client, false);
     let mut message = Vec::with_capacity(usize::from(u16::MAX));
     while transfer.next_message(&mut message) {
         frame.clear();
@@ -401,7 +401,11 @@ async fn send_transfer(
     }
     match &transfer.zone {
         Some(zone) => {
-            tracing::info!(%client, %zone, records = transfer.records_sent(), "zone transferred")
+            let kind = match transfer.is_incremental() {
+                true => "incremental",
+                false => "whole zone",
+            };
+            tracing::info!(%client, %zone, records = transfer.records_sent(), kind, "zone transferred")
         }
         None => tracing::info!(%client, rcode = %transfer.rcode(), "zone transfer refused"),
     }

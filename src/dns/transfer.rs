@@ -1,7 +1,9 @@
-//! One outgoing transfer: AXFR (RFC 5936), and IXFR answered with the
-//! whole zone (RFC 1995 §4: a server that keeps no history may), as a
-//! sequence of TCP messages, each signed when the request was (RFC 8945
-//! §5.3.1).
+//! One outgoing transfer: AXFR (RFC 5936), and IXFR (RFC 1995) answered
+//! with the differences the journal (`xfr::journal`) holds from the
+//! client's serial, or with the whole zone when it holds none (RFC 1995
+//! §4 allows it), as a sequence of TCP messages, each signed when the
+//! request was (RFC 8945 §5.3.1). Over UDP an allowed IXFR gets the SOA
+//! alone, so the client asks again over TCP (RFC 1995 §2).
 //!
 //! What a secondary receives is what the zone answers now: simple records
 //! as declared; of a routed group, the records a query may be answered with
@@ -15,15 +17,16 @@ use std::net::IpAddr;
 use domain::base::iana::{Class, Opcode, OptRcode, OptionCode, Rcode, Rtype, TsigRcode};
 use domain::base::message_builder::StaticCompressor;
 use domain::base::wire::Compose;
-use domain::base::{Message, MessageBuilder, Serial};
+use domain::base::{Message, MessageBuilder, Serial, UnknownRecordData};
 use domain::rdata::tsig::Time48;
 use domain::tsig::ServerError;
 
 use super::handler::Published;
 use super::signed::{self, SequenceSigner};
-use crate::model::{DName, RData};
+use crate::model::DName;
 use crate::routing::{self, Current};
 use crate::snapshot::NameKey;
+use crate::xfr::journal::Wire;
 
 /// Extended DNS Error 18, Prohibited (RFC 8914 §4.19).
 const EDE_PROHIBITED: u16 = 18;
@@ -46,7 +49,12 @@ pub fn is_transfer(request: &[u8]) -> bool {
 }
 
 /// One record to send.
-type Item<'a> = Current<'a>;
+enum Item<'a> {
+    /// Read from the snapshot now.
+    Now(Current<'a>),
+    /// As the journal keeps it (uncompressed wire data).
+    Kept(Wire),
+}
 
 /// What a transfer request is answered with.
 enum Plan<'a> {
@@ -73,6 +81,8 @@ pub struct Transfer<'a> {
     next: usize,
     /// Messages written so far.
     sent: usize,
+    /// Whether the plan is an incremental IXFR.
+    incremental: bool,
     done: bool,
     /// The zone's apex when the transfer was allowed, for the log.
     pub zone: Option<DName>,
@@ -80,8 +90,14 @@ pub struct Transfer<'a> {
 
 impl<'a> Transfer<'a> {
     /// Decides how `request` (a transfer request, see [`is_transfer`])
-    /// from `client` is answered.
-    pub fn start(published: &'a Published, request: &'a [u8], client: IpAddr) -> Transfer<'a> {
+    /// from `client` is answered; over UDP (`udp`), an IXFR only, with
+    /// the SOA alone when allowed.
+    pub fn start(
+        published: &'a Published,
+        request: &'a [u8],
+        client: IpAddr,
+        udp: bool,
+    ) -> Transfer<'a> {
         let msg = Message::from_octets(request).expect("checked by is_transfer");
         let cookie = super::cookie::for_request(&msg, client, &published.cookie_secret);
         let mut transfer = Transfer {
@@ -91,6 +107,7 @@ impl<'a> Transfer<'a> {
             cookie,
             next: 0,
             sent: 0,
+            incremental: false,
             done: false,
             zone: None,
         };
@@ -139,32 +156,73 @@ impl<'a> Transfer<'a> {
         transfer.zone = Some(zone.apex.clone());
         let health = &*published.health;
         let (soa_ttl, soa) = &zone.soa;
-        let apex_soa = Item {
-            owner: &zone.apex,
-            ttl: *soa_ttl,
-            data: soa,
+        let apex_soa = || {
+            Item::Now(Current {
+                owner: &zone.apex,
+                ttl: *soa_ttl,
+                data: soa,
+            })
         };
-        // IXFR from a serial at or past ours: up to date, our SOA alone
-        // (RFC 1995 §2).
+        let ours = zone.serial();
         if question.qtype() == Rtype::IXFR
-            && let (Some(theirs), Some(RData::Soa(ours))) = (ixfr_serial(&msg), soa.other())
-            && matches!(
-                ours.serial().partial_cmp(&theirs),
-                Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
-            )
+            && let Some(theirs) = ixfr_serial(&msg)
         {
-            transfer.plan = Plan::Zone(vec![apex_soa]);
+            // From a serial at or past ours: up to date, our SOA alone
+            // (RFC 1995 §2). Over UDP, the SOA alone too: the client then
+            // asks over TCP (RFC 1995 §4), and a UDP answer stays small.
+            if udp
+                || matches!(
+                    Serial(ours).partial_cmp(&theirs),
+                    Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+                )
+            {
+                transfer.plan = Plan::Zone(vec![apex_soa()]);
+                return transfer;
+            }
+            // From a serial the journal holds: each step's old SOA,
+            // deletions, new SOA and additions, between our SOA twice
+            // (RFC 1995 §4).
+            if let Some(steps) = published.journal.steps(&zone.apex, theirs.into_int(), ours) {
+                let mut items = vec![apex_soa()];
+                for step in steps {
+                    items.push(Item::Kept(step.old_soa.clone()));
+                    items.extend(step.deleted.iter().cloned().map(Item::Kept));
+                    items.push(Item::Kept(step.new_soa.clone()));
+                    items.extend(step.added.iter().cloned().map(Item::Kept));
+                }
+                items.push(apex_soa());
+                transfer.incremental = true;
+                transfer.plan = Plan::Zone(items);
+                return transfer;
+            }
+        } else if udp {
+            // AXFR is not a UDP query; the answer path says so first and
+            // never gets here.
+            transfer.plan = Plan::Refuse(OptRcode::NOTIMP);
             return transfer;
         }
-        let mut items = vec![Item {
-            owner: &zone.apex,
-            ttl: *soa_ttl,
-            data: soa,
-        }];
-        items.extend(routing::zone_now(zone, &|id| health.is_healthy(id)));
-        items.push(apex_soa);
+        let mut items = vec![apex_soa()];
+        // The whole zone: as the journal recorded it at this serial when
+        // it did, so that a client that takes it holds exactly what later
+        // steps start from, even if health moved since (the next stamp
+        // gives that a serial of its own).
+        match published.journal.version(&zone.apex, ours) {
+            Some(version) => items.extend(version.records.iter().cloned().map(Item::Kept)),
+            None => items.extend(
+                routing::zone_now(zone, &|id| health.is_healthy(id))
+                    .into_iter()
+                    .map(Item::Now),
+            ),
+        }
+        items.push(apex_soa());
         transfer.plan = Plan::Zone(items);
         transfer
+    }
+
+    /// Whether the transfer sends differences (an incremental IXFR), not
+    /// the whole zone (for the log).
+    pub fn is_incremental(&self) -> bool {
+        self.incremental
     }
 
     /// The rcode of the answer (for the counters and the log).
@@ -274,13 +332,17 @@ impl<'a> Transfer<'a> {
         let mut answer = question.answer();
         let first = self.next;
         while let Some(item) = items.get(self.next) {
-            if answer
-                .push((item.owner, Class::IN, item.ttl, item.data))
-                .is_err()
-            {
+            let pushed = match item {
+                Item::Now(r) => answer.push((r.owner, Class::IN, r.ttl, r.data)),
+                Item::Kept(wire) => match kept_record(wire) {
+                    Some(r) => answer.push(r),
+                    None => Ok(()),
+                },
+            };
+            if pushed.is_err() {
                 if self.next == first {
                     // Larger than any message: cannot be sent at all.
-                    tracing::warn!(owner = %item.owner, "record too large for a transfer message; left out");
+                    tracing::warn!("record too large for a transfer message; left out");
                     self.next += 1;
                     continue;
                 }
@@ -310,6 +372,20 @@ impl<'a> Transfer<'a> {
     }
 }
 
+/// A journal record as read back: its owner parsed, its data as it is.
+type KeptRecord<'a> =
+    domain::base::Record<domain::base::ParsedName<&'a [u8]>, UnknownRecordData<&'a [u8]>>;
+
+/// A record the journal keeps, read back for sending: its data as it is
+/// (uncompressed), its owner compressed as the message goes.
+fn kept_record(wire: &[u8]) -> Option<KeptRecord<'_>> {
+    let mut parser = domain::dep::octseq::Parser::from_ref(wire);
+    domain::base::ParsedRecord::parse(&mut parser)
+        .and_then(|r| r.into_record())
+        .ok()
+        .flatten()
+}
+
 /// Whether the request's last additional record is a TSIG.
 fn has_tsig(msg: &Message<&[u8]>) -> bool {
     msg.additional()
@@ -336,6 +412,7 @@ fn ixfr_serial(msg: &Message<&[u8]>) -> Option<Serial> {
 mod tests {
     use super::*;
     use crate::health::HealthTable;
+    use crate::model::RData;
     use crate::model::{FailoverRole, Policy, RecordSpec, ZoneSpec};
     use crate::snapshot::Snapshot;
     use domain::base::{ToName, Ttl};

@@ -577,7 +577,12 @@ impl Service {
                 &inner.nameservers,
             ),
             None => match DName::from_str(key) {
-                Ok(apex) => current.snapshot.without_zone(&apex),
+                Ok(apex) => {
+                    // A deleted zone's versions would only take memory: made
+                    // again, it starts a journal afresh (whole zone first).
+                    current.journal.forget(&apex);
+                    current.snapshot.without_zone(&apex)
+                }
                 Err(_) => return,
             },
         };

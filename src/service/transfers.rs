@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use crate::dns::handler::Published;
 use crate::model::DName;
+use crate::routing::{self, Current};
+use crate::snapshot::NameKey;
 use crate::store::{Store, StoredSerial};
+use crate::xfr::journal::{self, Version};
 use crate::xfr::notify;
 use crate::xfr::serial::{Changed, Entry, SerialBook, Stamped};
 
@@ -61,7 +64,14 @@ impl Inner {
             &|id| health.is_healthy(id),
             unix_now(),
         );
-        let published = Arc::new(Published { snapshot, ..next });
+        // One journal for the process: a reload builds `next` afresh.
+        let journal = self.live.published.load().journal.clone();
+        let published = Arc::new(Published {
+            snapshot,
+            journal,
+            ..next
+        });
+        self.record_versions(&published, changed.iter().map(|c| &c.apex));
         self.live.published.store(published.clone());
         self.save_serials(&changed);
         log_moved(&changed);
@@ -98,13 +108,64 @@ impl Inner {
             rewritten,
         } = stamped;
         if !rewritten && changed.is_empty() {
+            if !health_only {
+                // At start, zones keep the serials saved by the last run:
+                // their versions start the journal all the same.
+                self.record_versions(&current, current.snapshot.zones().map(|z| &z.apex));
+            }
             return;
         }
         let published = Arc::new(current.with_snapshot(snapshot));
+        if health_only {
+            self.record_versions(&published, changed.iter().map(|c| &c.apex));
+        } else {
+            self.record_versions(&published, published.snapshot.zones().map(|z| &z.apex));
+        }
         self.live.published.store(published.clone());
         self.save_serials(&changed);
         log_moved(&changed);
         send_notifies(&published, &changed);
+    }
+
+    /// Records in the IXFR journal what each zone at `apexes` transfers at
+    /// its serial in `published`, when some rule lets a client transfer
+    /// it (the journal costs memory for zones nobody can take otherwise).
+    /// Recorded before `published` is served, so an IXFR that sees the
+    /// new serial finds its version. A zone whose health moved since its
+    /// stamp is
+    /// forgotten (its content is not what the serial stands for; the next
+    /// stamp gives it a new serial).
+    fn record_versions<'a>(&self, published: &Published, apexes: impl Iterator<Item = &'a DName>) {
+        let health = &published.health;
+        let healthy = |id| health.is_healthy(id);
+        for apex in apexes {
+            if published.transfers.of(apex).allow.is_empty() {
+                continue;
+            }
+            let Some((zone, 0)) = published.snapshot.find_zone(&NameKey::new(apex)) else {
+                continue;
+            };
+            if zone.unavailable {
+                continue;
+            }
+            if !self.serials.stands_for(zone, &healthy) {
+                published.journal.forget(apex);
+                continue;
+            }
+            let (soa_ttl, soa) = &zone.soa;
+            let soa = journal::wire(&Current {
+                owner: &zone.apex,
+                ttl: *soa_ttl,
+                data: soa,
+            });
+            let records = routing::zone_now(zone, &healthy)
+                .iter()
+                .map(journal::wire)
+                .collect();
+            published
+                .journal
+                .record(apex, Version::new(zone.serial(), soa, records));
+        }
     }
 
     /// Saves the serials that moved. A failure is logged, not returned:

@@ -62,6 +62,20 @@ impl SerialBook {
         self.verbatim = apexes.into_iter().map(name_key).collect();
     }
 
+    /// Whether `zone`, under health `healthy`, transfers the content its
+    /// serial was stamped for: false when health moved after the stamp,
+    /// which the next stamp follows with a new serial. A secondary zone's
+    /// content is its primary's and always is.
+    pub fn stands_for(&self, zone: &Zone, healthy: &impl Fn(HealthId) -> bool) -> bool {
+        let key = name_key(&zone.apex);
+        if self.verbatim.contains(&key) {
+            return true;
+        }
+        self.zones.get(&key).is_some_and(|e| {
+            e.serial == zone.serial() && e.fingerprint == fingerprint(zone, healthy)
+        })
+    }
+
     /// The entry of the zone at `apex`.
     pub fn entry(&self, apex: &DName) -> Option<Entry> {
         self.zones.get(&name_key(apex)).copied()
