@@ -141,7 +141,6 @@ impl Service {
         let change = new_change(None);
         let store = self.store_on_top_recording(&mut inner, &change);
         let version = store.create_zone(&zone)?;
-        self.wrote(version);
         let info = api_zone_info(&zone);
         inner.api_specs.insert(
             zone.name.clone(),
@@ -153,6 +152,9 @@ impl Service {
         let key = zone.name.clone();
         inner.zones.push(zone);
         self.publish_zone(&mut inner, &key);
+        // Served once published: a heartbeat in between would claim it
+        // before DNS answers it.
+        self.wrote(version);
         Ok((info, Some(self.change_info(change, version))))
     }
 
@@ -187,10 +189,10 @@ impl Service {
         let change = new_change(None);
         let store = self.store_on_top_recording(&mut inner, &change);
         let version = store.delete_zone(&zone.name)?;
-        self.wrote(version);
         inner.zones.retain(|z| z.name != zone.name);
         inner.api_specs.remove(&zone.name);
         self.publish_zone(&mut inner, &zone.name);
+        self.wrote(version);
         inner.forget_route53_extras(TagResource::HostedZone, &zone.id);
         Ok((api_zone_info(&zone), self.change_info(change, version)))
     }
@@ -359,12 +361,12 @@ impl Service {
         let version = self
             .store_on_top_recording(inner, &change)
             .write_records(&zone.name, &writes)?;
-        self.wrote(version);
         if let Some(z) = inner.zones.iter_mut().find(|z| z.name == zone.name) {
             z.records = records;
         }
         inner.api_specs.insert(zone.name.clone(), candidate);
         self.publish_zone(inner, &zone.name);
+        self.wrote(version);
         Ok(self.change_info(change, version))
     }
 }
