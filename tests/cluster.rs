@@ -269,6 +269,49 @@ fn a_change_through_one_node_is_answered_by_the_others_within_a_second() {
             std::thread::sleep(Duration::from_millis(2));
         }
     }
+    // Checks and records routed on them, made through A: every node
+    // probes, votes, and answers with the same healthy record. The check
+    // on a port that listens passes; the one on a port that refuses fails.
+    let listening = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let open_port = listening.local_addr().unwrap().port();
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for (id, port) in [("up", open_port), ("down", closed_port)] {
+        let (status, body) = post(
+            &format!("{api}/health-checks"),
+            json!({"id": id, "type": "tcp", "ip": "127.0.0.1", "port": port,
+                   "interval": "1s", "failure_threshold": 1}),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = post(
+        &format!("{api}/zones/next.test/changes"),
+        json!({"changes": [
+            {"action": "CREATE", "record": {"name": "mv", "type": "A", "ttl": 60,
+             "routing": "multivalue", "set": "up", "value": "192.0.2.10", "health_check": "up"}},
+            {"action": "CREATE", "record": {"name": "mv", "type": "A", "ttl": 60,
+             "routing": "multivalue", "set": "down", "value": "192.0.2.11", "health_check": "down"}}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let since = Instant::now();
+    for server in &servers {
+        loop {
+            id = id.wrapping_add(1);
+            let got = answer_a(&socket, server.addr(), "mv.next.test.", id);
+            if got == ["192.0.2.10"] {
+                break;
+            }
+            assert!(
+                since.elapsed() < Duration::from_secs(15),
+                "{} answers mv.next.test. with {got:?}",
+                server.addr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    drop(listening);
 }
 
 /// Route 53's GetChange status of `change` through `server`.
