@@ -444,12 +444,22 @@ pub trait Backend: Send {
         id: &str,
         tags: &[(String, String)],
     ) -> Result<(), StoreError>;
-    /// Every saved zone serial, by lower-cased zone name.
-    fn zone_serials(&self) -> Result<Vec<(String, StoredSerial)>, StoreError>;
-    /// Saves the serials of `zones` (lower-cased names), in one
-    /// transaction. Derived state, saved after it is published: no store
-    /// version.
-    fn put_zone_serials(&mut self, zones: &[(String, StoredSerial)]) -> Result<(), StoreError>;
+    /// The saved serial of every zone (lower-cased names), or of the
+    /// zones named in `zones` alone: a change to one zone reads its row,
+    /// a start reads them all in one query.
+    fn zone_serials(
+        &self,
+        zones: Option<&[String]>,
+    ) -> Result<Vec<(String, StoredSerial)>, StoreError>;
+    /// Writes each claim's serial only where its zone's row is still the
+    /// one the claim expects (compare-and-set: nodes sharing a store each
+    /// decide a zone's next serial from the row they read, and only the
+    /// first to write it wins; `xfr::serial` has the rule). All claims in
+    /// one transaction, taken in zone order so two nodes claiming many
+    /// zones at once never lock rows in opposite orders; the outcomes
+    /// come back in the claims' order. Derived state, written after it is
+    /// decided: no store version.
+    fn claim_zone_serials(&mut self, claims: &[SerialClaim]) -> Result<Vec<Claimed>, StoreError>;
     /// Deletes history past `retention`, in one transaction.
     fn prune_history(
         &mut self,
@@ -528,6 +538,27 @@ pub struct StoredSerial {
     pub fingerprint: u64,
     /// The serial the zone's SOA declared.
     pub declared: Option<u32>,
+}
+
+/// A zone's next serial, to be written only over the row it was decided
+/// from ([`Backend::claim_zone_serials`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SerialClaim {
+    /// The zone, lower-cased, absolute.
+    pub zone: String,
+    /// The row read (`None`: there was none, the claim inserts it).
+    pub expected: Option<StoredSerial>,
+    /// The row to write.
+    pub new: StoredSerial,
+}
+
+/// What became of a [`SerialClaim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// The row was as expected and now holds the claim's serial.
+    Won,
+    /// Another node wrote first: the row as it is now.
+    Lost(Option<StoredSerial>),
 }
 
 /// The store the service uses, whichever backend holds the data.
