@@ -189,6 +189,16 @@ pub fn next(
 /// changing faster than nodes can agree, and the next stamp tries again.
 const CLAIM_ROUNDS: usize = 4;
 
+/// A zone under the rule (not a secondary zone), being stamped.
+struct Ruled<'a> {
+    zone: &'a Arc<Zone>,
+    /// Its key in the book.
+    key: Box<[u8]>,
+    /// Its name in the store.
+    name: String,
+    fingerprint: u64,
+}
+
 /// The zone's name as the store keys it (`service::key_text`).
 fn store_name(apex: &DName) -> String {
     apex.fmt_with_dot().to_string().to_ascii_lowercase()
@@ -276,12 +286,17 @@ impl SerialBook {
                 })
                 .collect()
         };
-        // Zones under the rule: (zone, key, store name, fingerprint).
         let mut ruled = Vec::new();
         for (zone, fingerprint) in zones.into_iter().zip(fingerprints) {
             let key = name_key(&zone.apex);
             if !self.verbatim.contains(&key) {
-                ruled.push((zone, key, store_name(&zone.apex), fingerprint));
+                let name = store_name(&zone.apex);
+                ruled.push(Ruled {
+                    zone,
+                    key,
+                    name,
+                    fingerprint,
+                });
                 continue;
             }
             // Not transferred yet (a generated SOA): nothing to stamp.
@@ -304,7 +319,7 @@ impl SerialBook {
             self.zones.insert(key, entry);
         }
         let serials = self.agree(&ruled, every, now, shared);
-        for ((zone, key, _, _), entry) in ruled.into_iter().zip(serials) {
+        for (Ruled { zone, key, .. }, entry) in ruled.into_iter().zip(serials) {
             let previous = self.zones.get(&key).copied();
             if let (Some(d), Some(p)) = (entry.declared, previous)
                 && d != entry.serial
@@ -339,7 +354,7 @@ impl SerialBook {
     /// serial moved, again for those another node claimed first.
     fn agree(
         &self,
-        ruled: &[(&Arc<Zone>, Box<[u8]>, String, u64)],
+        ruled: &[Ruled<'_>],
         every: bool,
         now: u32,
         shared: &mut dyn Shared,
@@ -350,7 +365,7 @@ impl SerialBook {
         let read = match every {
             true => shared.read(None),
             false => {
-                let names: Vec<String> = ruled.iter().map(|r| r.2.clone()).collect();
+                let names: Vec<String> = ruled.iter().map(|r| r.name.clone()).collect();
                 shared.read(Some(&names))
             }
         };
@@ -363,18 +378,18 @@ impl SerialBook {
             }
         };
         let decide = |i: usize, rows: &HashMap<String, Entry>| {
-            let (zone, key, name, fingerprint) = &ruled[i];
+            let r = &ruled[i];
             let next = next(
-                self.zones.get(key).copied(),
-                rows.get(name).copied(),
-                *fingerprint,
-                zone.declared_serial,
+                self.zones.get(&r.key).copied(),
+                rows.get(&r.name).copied(),
+                r.fingerprint,
+                r.zone.declared_serial,
                 now,
             );
             let entry = Entry {
                 serial: next.serial,
-                fingerprint: *fingerprint,
-                declared: zone.declared_serial,
+                fingerprint: r.fingerprint,
+                declared: r.zone.declared_serial,
             };
             (entry, next.claim)
         };
@@ -394,8 +409,8 @@ impl SerialBook {
             let claims: Vec<Claim> = pending
                 .iter()
                 .map(|&i| Claim {
-                    zone: ruled[i].2.clone(),
-                    expected: rows.get(&ruled[i].2).copied(),
+                    zone: ruled[i].name.clone(),
+                    expected: rows.get(&ruled[i].name).copied(),
                     new: entries[i],
                 })
                 .collect();
@@ -412,7 +427,7 @@ impl SerialBook {
                 let Outcome::Lost(row) = outcome else {
                     continue;
                 };
-                let name = &ruled[i].2;
+                let name = &ruled[i].name;
                 match row {
                     Some(row) => rows.insert(name.clone(), row),
                     None => rows.remove(name),
@@ -906,8 +921,16 @@ mod tests {
     fn the_rule_for_one_zone() {
         const NOW: u32 = 1000;
         let max = u32::MAX;
+        type Row = (
+            &'static str,
+            Option<Entry>,
+            Option<Entry>,
+            u64,
+            Option<u32>,
+            (u32, bool),
+        );
         #[rustfmt::skip]
-        let table: &[(&str, Option<Entry>, Option<Entry>, u64, Option<u32>, (u32, bool))] = &[
+        let table: &[Row] = &[
             // what, served by this node, stored, content, declared, (serve, write)
             ("new anywhere, generated SOA: the clock", None, None, 1, None, (NOW, true)),
             ("new anywhere, declared SOA: its serial", None, None, 1, Some(2024), (2024, true)),
@@ -938,9 +961,11 @@ mod tests {
     /// A store on which another node writes just before this one's
     /// claim (`before_claim`), as when two nodes stamp the same zone at
     /// once.
+    type Other<'a> = Box<dyn FnOnce(&mut Map) + 'a>;
+
     struct Racing<'a> {
         map: &'a mut Map,
-        before_claim: Option<Box<dyn FnOnce(&mut Map) + 'a>>,
+        before_claim: Option<Other<'a>>,
     }
 
     impl Shared for Racing<'_> {
