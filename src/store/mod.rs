@@ -138,7 +138,8 @@ pub const MIGRATIONS: &[&str] = &[
     -- sync once every live node serves that version. NULL before 6.
     ALTER TABLE route53_changes ADD COLUMN version BIGINT;",
     // 7: each zone's SOA serial and the fingerprint of the content it
-    // stands for (xfr::serial), so a restart with no change keeps it.
+    // stands for (xfr::serial), so a restart with no change keeps it; one
+    // row per zone for every node, written by compare-and-set only.
     "CREATE TABLE zone_serials (
         zone TEXT PRIMARY KEY,        -- lower-cased, absolute, with the dot
         serial BIGINT NOT NULL,
