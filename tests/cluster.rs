@@ -697,3 +697,90 @@ fn a_file_zone_that_another_node_creates_through_the_api_is_given_up_for_the_sto
     );
     assert_eq!(status, 200, "{body}");
 }
+
+/// The SOA serial `server` serves for `zone` now (`None`: no SOA).
+fn soa_serial(server: &Server, zone: &str) -> Option<u32> {
+    let soa = server.dig(&[zone, "SOA", "+short"]);
+    soa.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Polls both nodes until each answers `value` for `www.<zone>` (nothing
+/// for `None`) with the same SOA serial, and returns that serial.
+fn agreed_serial(nodes: [&Server; 2], zone: &str, value: Option<&str>) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen: Vec<(String, Option<u32>)> = nodes
+            .iter()
+            .map(|n| {
+                let www = n.dig(&[&format!("www.{zone}"), "A", "+short"]);
+                (www.trim().to_string(), soa_serial(n, zone))
+            })
+            .collect();
+        let served = seen
+            .iter()
+            .all(|(www, serial)| www == value.unwrap_or("") && serial.is_some());
+        if served && seen[0].1 == seen[1].1 {
+            return seen[0].1.unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes never agreed on {value:?}: (answer, serial) {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Serials come from the shared store: the same content gets the same
+/// serial on every node, each change one more, whichever node makes it,
+/// and a restart changes nothing (docs/dns.md#soa-serials).
+#[test]
+fn nodes_on_one_database_serve_the_same_serial_for_each_change() {
+    let data = Data::Postgres.value();
+    let a = node("a", &data);
+    let b = node("b", &data);
+    let zone = "serial.test";
+    // B is held still while A makes the zone, until the clock has passed
+    // A's first serial (the Unix time A made it at): a node that took its
+    // own clock for a zone new to it would start elsewhere.
+    b.signal("STOP");
+    let (status, body) = post(
+        &format!("{}/v1/zones", a.api_url()),
+        json!({"name": format!("{zone}.")}),
+    );
+    assert_eq!(status, 201, "{body}");
+    let first = soa_serial(&a, zone).expect("A serves the zone at once");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        <= u64::from(first)
+    {
+        assert!(Instant::now() < deadline, "the clock never passed {first}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b.signal("CONT");
+    let mut last = agreed_serial([&a, &b], zone, None);
+    assert_eq!(last, first);
+    // Changes through either node: both serve one serial each time, and
+    // it only goes up.
+    for (i, via) in [&a, &b, &b, &a, &b].into_iter().enumerate() {
+        let value = format!("192.0.2.{}", i + 1);
+        let (status, body) = post(
+            &format!("{}/v1/zones/{zone}/changes", via.api_url()),
+            json!({"changes": [{"action": "UPSERT", "record":
+                {"name": "www", "type": "A", "ttl": 60, "values": [value]}}]}),
+        );
+        assert_eq!(status, 200, "{body}");
+        let now = agreed_serial([&a, &b], zone, Some(&value));
+        assert!(now > last, "change {i}: serial {now} after {last}");
+        last = now;
+    }
+    // B restarted with no change: the serial both served.
+    let config = b.path("eightfold.toml");
+    let config = config.to_str().unwrap().to_string();
+    let dir = b.kill();
+    let b = Server::spawn(dir, &["serve", "--config", &config, "--dns", "127.0.0.1:0"]);
+    assert_eq!(soa_serial(&b, zone), Some(last), "B after its restart");
+    assert_eq!(agreed_serial([&a, &b], zone, Some("192.0.2.5")), last);
+}

@@ -452,7 +452,9 @@ impl Service {
                 zones,
                 api_specs,
                 checks,
-                serials: transfers::saved_serials(&store),
+                // What this node served, empty at start: the store's rows
+                // are read at the first stamp (`restamp` below).
+                serials: Default::default(),
                 transferred: Default::default(),
                 keys: api_keys,
                 dns_addrs,

@@ -4,18 +4,19 @@
 //! here too: one that changes what a zone transfers is a change of the
 //! zone.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::dns::handler::Published;
 use crate::model::DName;
 use crate::routing::{self, Current};
 use crate::snapshot::NameKey;
-use crate::store::{Store, StoredSerial};
+use crate::store::{Claimed, SerialClaim, Store, StoredSerial};
 use crate::xfr::journal::{self, Version};
 use crate::xfr::notify;
-use crate::xfr::serial::{Changed, Entry, SerialBook, Stamped};
+use crate::xfr::serial::{self, Changed, Claim, Entry, Outcome, Stamped};
 
-use super::{Inner, key_text};
+use super::Inner;
 
 /// Up to this many zones whose serial moved at once, each gets an `info`
 /// line; more (a start or reload of many zones) get one line saying how
@@ -31,29 +32,62 @@ fn unix_now() -> u32 {
         .map_or(1, |d| d.as_secs() as u32)
 }
 
-/// The serials saved by the last run; none when they cannot be read (the
-/// zones then start afresh, upwards: see `xfr::serial`).
-pub(super) fn saved_serials(store: &Store) -> SerialBook {
-    match store.zone_serials() {
-        Ok(rows) => SerialBook::from_saved(rows.into_iter().map(|(zone, s)| {
-            let entry = Entry {
-                serial: s.serial,
-                fingerprint: s.fingerprint,
-                declared: s.declared,
-            };
-            (zone, entry)
-        })),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the saved zone serials; zones start from new serials");
-            SerialBook::default()
-        }
+/// The store as `xfr::serial` shares serials through it.
+struct Shared<'a>(&'a mut Store);
+
+fn entry(s: StoredSerial) -> Entry {
+    Entry {
+        serial: s.serial,
+        fingerprint: s.fingerprint,
+        declared: s.declared,
+    }
+}
+
+fn stored(e: Entry) -> StoredSerial {
+    StoredSerial {
+        serial: e.serial,
+        fingerprint: e.fingerprint,
+        declared: e.declared,
+    }
+}
+
+impl serial::Shared for Shared<'_> {
+    fn read(&mut self, zones: Option<&[String]>) -> Result<HashMap<String, Entry>, String> {
+        let rows = self.0.zone_serials(zones).map_err(|e| e.to_string())?;
+        Ok(rows.into_iter().map(|(zone, s)| (zone, entry(s))).collect())
+    }
+
+    fn claim(&mut self, claims: &[Claim]) -> Result<Vec<Outcome>, String> {
+        let claims: Vec<SerialClaim> = claims
+            .iter()
+            .map(|c| SerialClaim {
+                zone: c.zone.clone(),
+                expected: c.expected.map(stored),
+                new: stored(c.new),
+            })
+            .collect();
+        let claimed = self
+            .0
+            .claim_zone_serials(&claims)
+            .map_err(|e| e.to_string())?;
+        Ok(claimed
+            .into_iter()
+            .map(|c| match c {
+                Claimed::Won => Outcome::Won,
+                Claimed::Lost(row) => Outcome::Lost(row.map(entry)),
+            })
+            .collect())
     }
 }
 
 impl Inner {
     /// Stamps the serials of `next` (of the zone at `only` alone when
-    /// given) and publishes it; saves the serials that moved and sends
-    /// NOTIFY for their zones.
+    /// given) and publishes it; sends NOTIFY for the zones whose serial
+    /// moved.
+    ///
+    /// The serials are agreed through the store (`xfr::serial`) before the
+    /// snapshot is published, under the service lock: a node publishes a
+    /// serial only once it is the store's, or the store is unreachable.
     pub(super) fn store_published(&mut self, next: Published, only: Option<&DName>) {
         let health = next.health.clone();
         let Stamped {
@@ -63,6 +97,7 @@ impl Inner {
             only,
             &|id| health.is_healthy(id),
             unix_now(),
+            &mut Shared(&mut self.store),
         );
         // One journal for the process: a reload builds `next` afresh.
         let journal = self.live.published.load().journal.clone();
@@ -73,7 +108,6 @@ impl Inner {
         });
         self.record_versions(&published, changed.iter().map(|c| &c.apex));
         self.live.published.store(published.clone());
-        self.save_serials(&changed);
         log_moved(&changed);
         send_notifies(&published, &changed);
     }
@@ -90,17 +124,26 @@ impl Inner {
         self.restamp_with(true);
     }
 
-    /// Publishes, saves and notifies only when a zone's serial moved or had
+    /// Publishes and notifies only when a zone's serial moved or had
     /// to be written.
     fn restamp_with(&mut self, health_only: bool) {
         let current = self.live.published.load_full();
         let health = current.health.clone();
         let healthy = |id| health.is_healthy(id);
         let stamped = if health_only {
-            self.serials
-                .stamp_health(&current.snapshot, &healthy, unix_now())
+            self.serials.stamp_health(
+                &current.snapshot,
+                &healthy,
+                unix_now(),
+                &mut Shared(&mut self.store),
+            )
         } else {
-            self.serials.stamp(&current.snapshot, &healthy, unix_now())
+            self.serials.stamp(
+                &current.snapshot,
+                &healthy,
+                unix_now(),
+                &mut Shared(&mut self.store),
+            )
         };
         let Stamped {
             snapshot,
@@ -122,7 +165,6 @@ impl Inner {
             self.record_versions(&published, published.snapshot.zones().map(|z| &z.apex));
         }
         self.live.published.store(published.clone());
-        self.save_serials(&changed);
         log_moved(&changed);
         send_notifies(&published, &changed);
     }
@@ -165,30 +207,6 @@ impl Inner {
             published
                 .journal
                 .record(apex, Version::new(zone.serial(), soa, records));
-        }
-    }
-
-    /// Saves the serials that moved. A failure is logged, not returned:
-    /// the serial is already served, and after a restart the zone would
-    /// only move up again.
-    fn save_serials(&mut self, changed: &[Changed]) {
-        let rows: Vec<(String, StoredSerial)> = changed
-            .iter()
-            .filter_map(|c| {
-                let e = self.serials.entry(&c.apex)?;
-                let saved = StoredSerial {
-                    serial: e.serial,
-                    fingerprint: e.fingerprint,
-                    declared: e.declared,
-                };
-                Some((key_text(&c.apex), saved))
-            })
-            .collect();
-        if rows.is_empty() {
-            return;
-        }
-        if let Err(e) = self.store.put_zone_serials(&rows) {
-            tracing::warn!(error = %e, "cannot save zone serials: {e}");
         }
     }
 }

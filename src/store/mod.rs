@@ -138,7 +138,8 @@ pub const MIGRATIONS: &[&str] = &[
     -- sync once every live node serves that version. NULL before 6.
     ALTER TABLE route53_changes ADD COLUMN version BIGINT;",
     // 7: each zone's SOA serial and the fingerprint of the content it
-    // stands for (xfr::serial), so a restart with no change keeps it.
+    // stands for (xfr::serial), so a restart with no change keeps it; one
+    // row per zone for every node, written by compare-and-set only.
     "CREATE TABLE zone_serials (
         zone TEXT PRIMARY KEY,        -- lower-cased, absolute, with the dot
         serial BIGINT NOT NULL,
@@ -466,12 +467,22 @@ pub trait Backend: Send {
         id: &str,
         tags: &[(String, String)],
     ) -> Result<(), StoreError>;
-    /// Every saved zone serial, by lower-cased zone name.
-    fn zone_serials(&self) -> Result<Vec<(String, StoredSerial)>, StoreError>;
-    /// Saves the serials of `zones` (lower-cased names), in one
-    /// transaction. Derived state, saved after it is published: no store
-    /// version.
-    fn put_zone_serials(&mut self, zones: &[(String, StoredSerial)]) -> Result<(), StoreError>;
+    /// The saved serial of every zone (lower-cased names), or of the
+    /// zones named in `zones` alone: a change to one zone reads its row,
+    /// a start reads them all in one query.
+    fn zone_serials(
+        &self,
+        zones: Option<&[String]>,
+    ) -> Result<Vec<(String, StoredSerial)>, StoreError>;
+    /// Writes each claim's serial only where its zone's row is still the
+    /// one the claim expects (compare-and-set: nodes sharing a store each
+    /// decide a zone's next serial from the row they read, and only the
+    /// first to write it wins; `xfr::serial` has the rule). All claims in
+    /// one transaction, taken in zone order so two nodes claiming many
+    /// zones at once never lock rows in opposite orders; the outcomes
+    /// come back in the claims' order. Derived state, written after it is
+    /// decided: no store version.
+    fn claim_zone_serials(&mut self, claims: &[SerialClaim]) -> Result<Vec<Claimed>, StoreError>;
     /// Deletes history past `retention`, in one transaction.
     fn prune_history(
         &mut self,
@@ -555,6 +566,27 @@ pub struct StoredSerial {
     pub fingerprint: u64,
     /// The serial the zone's SOA declared.
     pub declared: Option<u32>,
+}
+
+/// A zone's next serial, to be written only over the row it was decided
+/// from ([`Backend::claim_zone_serials`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SerialClaim {
+    /// The zone, lower-cased, absolute.
+    pub zone: String,
+    /// The row read (`None`: there was none, the claim inserts it).
+    pub expected: Option<StoredSerial>,
+    /// The row to write.
+    pub new: StoredSerial,
+}
+
+/// What became of a [`SerialClaim`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// The row was as expected and now holds the claim's serial.
+    Won,
+    /// Another node wrote first: the row as it is now.
+    Lost(Option<StoredSerial>),
 }
 
 /// The store the service uses, whichever backend holds the data.

@@ -32,10 +32,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod
 use tokio_postgres::NoTls;
 
 use super::{
-    Backend, HealthEvent, MIGRATIONS, NewChange, NextWrite, NodeRecord, Notifications, PostgresUrl,
-    Pruned, RecordWrite, Retention, StoreError, StoredCheck, StoredObservation, StoredSerial,
-    StoredState, StoredZone, decode_check, decode_record, encode_check, encode_record, from_millis,
-    millis,
+    Backend, Claimed, HealthEvent, MIGRATIONS, NewChange, NextWrite, NodeRecord, Notifications,
+    PostgresUrl, Pruned, RecordWrite, Retention, SerialClaim, StoreError, StoredCheck,
+    StoredObservation, StoredSerial, StoredState, StoredZone, decode_check, decode_record,
+    encode_check, encode_record, from_millis, millis,
 };
 
 /// Connections one node keeps at most: writes are serialised by the
@@ -1018,61 +1018,95 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn zone_serials(&self) -> Result<Vec<(String, StoredSerial)>, StoreError> {
+    fn zone_serials(
+        &self,
+        zones: Option<&[String]>,
+    ) -> Result<Vec<(String, StoredSerial)>, StoreError> {
         let pool = self.pool.clone();
+        let zones = zones.map(<[String]>::to_vec);
         self.run(async move {
             let client = pool.get().await?;
-            let rows = client
-                .query(
-                    "SELECT zone, serial, fingerprint, declared FROM zone_serials",
-                    &[],
-                )
-                .await?;
-            Ok(rows
-                .into_iter()
-                .map(|r| {
-                    let declared: Option<i64> = r.get(3);
-                    (
-                        r.get::<_, String>(0),
-                        StoredSerial {
-                            serial: r.get::<_, i64>(1) as u32,
-                            fingerprint: r.get::<_, i64>(2) as u64,
-                            declared: declared.map(|d| d as u32),
-                        },
-                    )
-                })
-                .collect())
+            const SELECT: &str = "SELECT zone, serial, fingerprint, declared FROM zone_serials";
+            // One query either way: the named zones as one array.
+            let rows = match &zones {
+                None => client.query(SELECT, &[]).await?,
+                Some(zones) => {
+                    client
+                        .query(&format!("{SELECT} WHERE zone = ANY($1)"), &[zones])
+                        .await?
+                }
+            };
+            Ok(rows.iter().map(serial_row).collect())
         })
     }
 
-    fn put_zone_serials(&mut self, zones: &[(String, StoredSerial)]) -> Result<(), StoreError> {
+    fn claim_zone_serials(&mut self, claims: &[SerialClaim]) -> Result<Vec<Claimed>, StoreError> {
         let pool = self.pool.clone();
-        let zones = zones.to_vec();
+        let claims = claims.to_vec();
         self.run(async move {
+            // Zone order: two nodes claiming many zones lock their rows in
+            // the same order, so neither waits on the other in a cycle.
+            let mut order: Vec<usize> = (0..claims.len()).collect();
+            order.sort_by(|&a, &b| claims[a].zone.cmp(&claims[b].zone));
+            let mut out = vec![Claimed::Won; claims.len()];
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
-            // Prepared once: a start saves a serial for every zone.
-            let upsert = tx
+            // Each prepared once: a start may claim every zone. Under READ
+            // COMMITTED, an UPDATE whose row another node changed meanwhile
+            // checks its WHERE again on the new row, and an INSERT that
+            // meets another node's waits for it and then does nothing:
+            // either way the loser writes nothing and reads the winner's.
+            let update = tx
+                .prepare(
+                    "UPDATE zone_serials SET serial = $2, fingerprint = $3, declared = $4
+                     WHERE zone = $1 AND serial = $5 AND fingerprint = $6
+                       AND declared IS NOT DISTINCT FROM $7",
+                )
+                .await?;
+            let insert = tx
                 .prepare(
                     "INSERT INTO zone_serials (zone, serial, fingerprint, declared)
-                     VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (zone) DO UPDATE SET serial = $2, fingerprint = $3, declared = $4",
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (zone) DO NOTHING",
                 )
                 .await?;
-            for (zone, s) in &zones {
-                tx.execute(
-                    &upsert,
-                    &[
-                        zone,
-                        &i64::from(s.serial),
-                        &(s.fingerprint as i64),
-                        &s.declared.map(i64::from),
-                    ],
+            let select = tx
+                .prepare(
+                    "SELECT zone, serial, fingerprint, declared FROM zone_serials WHERE zone = $1",
                 )
                 .await?;
+            for i in order {
+                let c = &claims[i];
+                let serial = i64::from(c.new.serial);
+                let fingerprint = c.new.fingerprint as i64;
+                let declared = c.new.declared.map(i64::from);
+                let written = match &c.expected {
+                    Some(old) => {
+                        tx.execute(
+                            &update,
+                            &[
+                                &c.zone,
+                                &serial,
+                                &fingerprint,
+                                &declared,
+                                &i64::from(old.serial),
+                                &(old.fingerprint as i64),
+                                &old.declared.map(i64::from),
+                            ],
+                        )
+                        .await?
+                    }
+                    None => {
+                        tx.execute(&insert, &[&c.zone, &serial, &fingerprint, &declared])
+                            .await?
+                    }
+                };
+                if written == 0 {
+                    let now = tx.query_opt(&select, &[&c.zone]).await?;
+                    out[i] = Claimed::Lost(now.as_ref().map(|r| serial_row(r).1));
+                }
             }
             tx.commit().await?;
-            Ok(())
+            Ok(out)
         })
     }
 
@@ -1307,4 +1341,16 @@ impl Backend for PostgresBackend {
             Ok(())
         })
     }
+}
+/// A `zone_serials` row (zone, serial, fingerprint, declared).
+fn serial_row(r: &tokio_postgres::Row) -> (String, StoredSerial) {
+    let declared: Option<i64> = r.get(3);
+    (
+        r.get(0),
+        StoredSerial {
+            serial: r.get::<_, i64>(1) as u32,
+            fingerprint: r.get::<_, i64>(2) as u64,
+            declared: declared.map(|d| d as u32),
+        },
+    )
 }

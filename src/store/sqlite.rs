@@ -10,9 +10,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
-    Backend, HealthEvent, MIGRATIONS, NewChange, NextWrite, NodeRecord, Pruned, RecordWrite,
-    Retention, StoreError, StoredCheck, StoredObservation, StoredSerial, StoredState, StoredZone,
-    decode_check, decode_record, encode_check, encode_record, from_millis, millis,
+    Backend, Claimed, HealthEvent, MIGRATIONS, NewChange, NextWrite, NodeRecord, Pruned,
+    RecordWrite, Retention, SerialClaim, StoreError, StoredCheck, StoredObservation, StoredSerial,
+    StoredState, StoredZone, decode_check, decode_record, encode_check, encode_record, from_millis,
+    millis,
 };
 
 /// Counts a write that changes what nodes serve, then commits; returns
@@ -537,44 +538,73 @@ impl Backend for SqliteBackend {
         commit_bumped(tx, expected)
     }
 
-    fn zone_serials(&self) -> Result<Vec<(String, StoredSerial)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT zone, serial, fingerprint, declared FROM zone_serials")?;
-        let rows = stmt.query_map([], |r| {
-            let declared: Option<i64> = r.get(3)?;
-            Ok((
-                r.get::<_, String>(0)?,
-                StoredSerial {
-                    serial: r.get::<_, i64>(1)? as u32,
-                    fingerprint: r.get::<_, i64>(2)? as u64,
-                    declared: declared.map(|d| d as u32),
-                },
-            ))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    fn zone_serials(
+        &self,
+        zones: Option<&[String]>,
+    ) -> Result<Vec<(String, StoredSerial)>, StoreError> {
+        const SELECT: &str = "SELECT zone, serial, fingerprint, declared FROM zone_serials";
+        let Some(zones) = zones else {
+            let mut stmt = self.conn.prepare(SELECT)?;
+            let rows = stmt.query_map([], serial_row)?;
+            return Ok(rows.collect::<Result<_, _>>()?);
+        };
+        // Prepared once, run per zone: SQLite is in this process, so a
+        // query per zone costs no round trip.
+        let mut stmt = self.conn.prepare(&format!("{SELECT} WHERE zone = ?1"))?;
+        let mut out = Vec::new();
+        for zone in zones {
+            if let Some(row) = stmt.query_row([zone], serial_row).optional()? {
+                out.push(row);
+            }
+        }
+        Ok(out)
     }
 
-    fn put_zone_serials(&mut self, zones: &[(String, StoredSerial)]) -> Result<(), StoreError> {
+    fn claim_zone_serials(&mut self, claims: &[SerialClaim]) -> Result<Vec<Claimed>, StoreError> {
+        let mut order: Vec<usize> = (0..claims.len()).collect();
+        order.sort_by(|&a, &b| claims[a].zone.cmp(&claims[b].zone));
+        let mut out = vec![Claimed::Won; claims.len()];
         let tx = self.write()?;
         {
-            // Prepared once: a start saves a serial for every zone, and
-            // parsing the statement again for each was most of that.
-            let mut upsert = tx.prepare(
-                "INSERT INTO zone_serials (zone, serial, fingerprint, declared) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (zone) DO UPDATE SET serial = ?2, fingerprint = ?3, declared = ?4",
+            // Each statement prepared once: a start may claim every zone.
+            let mut update = tx.prepare(
+                "UPDATE zone_serials SET serial = ?2, fingerprint = ?3, declared = ?4
+                 WHERE zone = ?1 AND serial = ?5 AND fingerprint = ?6 AND declared IS ?7",
             )?;
-            for (zone, s) in zones {
-                upsert.execute(params![
-                    zone,
-                    i64::from(s.serial),
-                    s.fingerprint as i64,
-                    s.declared.map(i64::from)
-                ])?;
+            let mut insert = tx.prepare(
+                "INSERT INTO zone_serials (zone, serial, fingerprint, declared) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (zone) DO NOTHING",
+            )?;
+            let mut select = tx.prepare(
+                "SELECT zone, serial, fingerprint, declared FROM zone_serials WHERE zone = ?1",
+            )?;
+            for i in order {
+                let c = &claims[i];
+                let new = (
+                    i64::from(c.new.serial),
+                    c.new.fingerprint as i64,
+                    c.new.declared.map(i64::from),
+                );
+                let written = match &c.expected {
+                    Some(old) => update.execute(params![
+                        c.zone,
+                        new.0,
+                        new.1,
+                        new.2,
+                        i64::from(old.serial),
+                        old.fingerprint as i64,
+                        old.declared.map(i64::from)
+                    ])?,
+                    None => insert.execute(params![c.zone, new.0, new.1, new.2])?,
+                };
+                if written == 0 {
+                    let now = select.query_row([&c.zone], serial_row).optional()?;
+                    out[i] = Claimed::Lost(now.map(|(_, s)| s));
+                }
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(out)
     }
 
     fn history_reader(&self) -> Result<Option<HistoryReader>, StoreError> {
@@ -840,6 +870,19 @@ fn select_events(
     let mut events: Vec<HealthEvent> = rows.collect::<Result<_, _>>()?;
     events.reverse();
     Ok(events)
+}
+
+/// A `zone_serials` row (zone, serial, fingerprint, declared).
+fn serial_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, StoredSerial)> {
+    let declared: Option<i64> = r.get(3)?;
+    Ok((
+        r.get::<_, String>(0)?,
+        StoredSerial {
+            serial: r.get::<_, i64>(1)? as u32,
+            fingerprint: r.get::<_, i64>(2)? as u64,
+            declared: declared.map(|d| d as u32),
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -657,3 +657,118 @@ fn a_nodes_observation_replaces_its_last_and_goes_with_its_check() {
         );
     });
 }
+
+fn serial(serial: u32, fingerprint: u64, declared: Option<u32>) -> StoredSerial {
+    StoredSerial {
+        serial,
+        fingerprint,
+        declared,
+    }
+}
+
+fn claim(zone: &str, expected: Option<StoredSerial>, new: StoredSerial) -> SerialClaim {
+    SerialClaim {
+        zone: zone.into(),
+        expected,
+        new,
+    }
+}
+
+#[test]
+fn a_serial_claim_writes_only_over_the_row_it_expects() {
+    each_backend(|f| {
+        let (mut a, mut b) = (f.open(), f.open());
+        // Two nodes insert a new zone's row: the first wins, the second
+        // writes nothing and learns the first's.
+        let first = serial(100, 1, None);
+        let claimed = a.claim_zone_serials(&[claim("a.test.", None, first)]);
+        assert_eq!(claimed.unwrap(), vec![Claimed::Won]);
+        let claimed = b.claim_zone_serials(&[claim("a.test.", None, serial(200, 1, None))]);
+        assert_eq!(claimed.unwrap(), vec![Claimed::Lost(Some(first))]);
+        // An update over the row as read wins; one over a row read before
+        // it (another node moved it meanwhile) loses, and so does one that
+        // expects another declared serial.
+        let second = serial(101, 2, None);
+        let claimed = b.claim_zone_serials(&[claim("a.test.", Some(first), second)]);
+        assert_eq!(claimed.unwrap(), vec![Claimed::Won]);
+        let claimed = a.claim_zone_serials(&[claim("a.test.", Some(first), serial(101, 3, None))]);
+        assert_eq!(claimed.unwrap(), vec![Claimed::Lost(Some(second))]);
+        let stale = serial(101, 2, Some(7));
+        let claimed = a.claim_zone_serials(&[claim("a.test.", Some(stale), serial(102, 3, None))]);
+        assert_eq!(claimed.unwrap(), vec![Claimed::Lost(Some(second))]);
+        // A batch, out of zone order: each claim's outcome in its place,
+        // the winners written, the losers not.
+        let declared = serial(2024, 9, Some(2024));
+        let claimed = a
+            .claim_zone_serials(&[
+                claim("c.test.", None, declared),
+                claim("a.test.", Some(second), serial(102, 4, None)),
+                claim("b.test.", Some(first), serial(1, 1, None)),
+            ])
+            .unwrap();
+        assert_eq!(
+            claimed,
+            vec![Claimed::Won, Claimed::Won, Claimed::Lost(None)]
+        );
+        let mut all = b.zone_serials(None).unwrap();
+        all.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            all,
+            vec![
+                ("a.test.".into(), serial(102, 4, None)),
+                ("c.test.".into(), declared)
+            ]
+        );
+        // Named rows alone; a zone with none is left out.
+        let names = ["c.test.".to_string(), "none.test.".to_string()];
+        let named = b.zone_serials(Some(&names)).unwrap();
+        assert_eq!(named, vec![("c.test.".into(), declared)]);
+        // The declared serial is part of the row a claim expects.
+        let claimed = b.claim_zone_serials(&[claim(
+            "c.test.",
+            Some(declared),
+            serial(2025, 9, Some(2025)),
+        )]);
+        assert_eq!(claimed.unwrap(), vec![Claimed::Won]);
+    });
+}
+
+#[test]
+fn nodes_claiming_many_serials_at_once_each_win_every_zone_once() {
+    each_backend(|f| {
+        let zones: Vec<String> = (0..200).map(|i| format!("z{i:03}.test.")).collect();
+        // Two nodes claim every zone's first serial at once, in opposite
+        // orders: no deadlock, and each zone goes to exactly one of them.
+        let outcomes: Vec<Vec<Claimed>> = std::thread::scope(|scope| {
+            let runs: Vec<_> = [false, true]
+                .into_iter()
+                .map(|reversed| {
+                    let mut store = f.open();
+                    let mut claims: Vec<SerialClaim> = zones
+                        .iter()
+                        .map(|z| claim(z, None, serial(u32::from(reversed), 1, None)))
+                        .collect();
+                    if reversed {
+                        claims.reverse();
+                    }
+                    scope.spawn(move || {
+                        let mut out = store.claim_zone_serials(&claims).unwrap();
+                        if reversed {
+                            out.reverse();
+                        }
+                        out
+                    })
+                })
+                .collect();
+            runs.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let stored: std::collections::HashMap<String, StoredSerial> =
+            f.open().zone_serials(None).unwrap().into_iter().collect();
+        for (i, zone) in zones.iter().enumerate() {
+            let row = stored[zone];
+            let winner = row.serial as usize;
+            assert_eq!(outcomes[winner][i], Claimed::Won, "{zone}");
+            assert_eq!(outcomes[1 - winner][i], Claimed::Lost(Some(row)), "{zone}");
+        }
+    });
+}
