@@ -287,9 +287,11 @@ pub fn respond_from<'p>(
     if !class_served {
         return error(OptRcode::REFUSED, edns, out);
     }
-    // No zone transfers. The rcodes are Knot 3.2's (NSD 4.6 agrees except
-    // for REFUSED at a zone's apex): AXFR is not a UDP query (NOTIMP), and
-    // no client is authorised to transfer (NOTAUTH, RFC 8945 §5.2).
+    // Transfers over TCP never get here (tcp.rs hands them to
+    // dns::transfer, which applies allow_transfer); what does is a
+    // transfer over UDP, which is not served. The rcodes are Knot 3.2's
+    // (NSD 4.6 agrees except for REFUSED at a zone's apex): AXFR is not a
+    // UDP query (NOTIMP), and IXFR over UDP is NOTAUTH.
     match (question.qtype(), transport) {
         (Rtype::AXFR, Transport::Udp) => return error(OptRcode::NOTIMP, edns, out),
         (Rtype::AXFR | Rtype::IXFR, _) => return error(OptRcode::NOTAUTH, edns, out),
