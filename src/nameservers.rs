@@ -67,6 +67,30 @@ impl NameServers {
         }
     }
 
+    /// The first name server that `spec` would take (it has no apex NS)
+    /// although it lies inside the zone with no address to serve there:
+    /// none given with it, and neither A, AAAA nor CNAME at its name in
+    /// the zone. Served so, the zone's NS would name a name that does not
+    /// resolve, so the config and the APIs refuse such a zone.
+    pub fn unaddressed(&self, spec: &ZoneSpec) -> Option<&DName> {
+        let has = |name: &DName, rtype: Rtype| {
+            spec.records
+                .iter()
+                .any(|r| r.rtype == rtype && r.owner.name_eq(name))
+        };
+        if has(&spec.name, Rtype::NS) {
+            return None;
+        }
+        self.servers.iter().find_map(|server| {
+            let name = server.name.as_ref()?;
+            let addressed = !server.addresses.is_empty()
+                || [Rtype::A, Rtype::AAAA, Rtype::CNAME]
+                    .into_iter()
+                    .any(|t| has(name, t));
+            (name.ends_with(&spec.name) && !addressed).then_some(name)
+        })
+    }
+
     /// What a zone with no apex NS is given: the NS set, and the
     /// addresses of in-zone name servers it does not address itself.
     /// Nothing for a zone with an apex NS.

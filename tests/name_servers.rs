@@ -1,7 +1,8 @@
 //! The name servers of zones that declare none (`[server] nameservers`,
 //! docs/dns.md#generated-soa-and-ns), through the real server and dig:
 //! generated in-zone name servers always have their address, in answers
-//! and in transfers; `check` warns about one that has none.
+//! and in transfers; `check` refuses one that has none, and the API a
+//! zone that would take it.
 mod common;
 
 use std::time::Duration;
@@ -104,7 +105,7 @@ fn configured_nameservers_are_every_undeclared_zones_ns_with_in_zone_addresses()
 }
 
 #[test]
-fn check_warns_about_an_in_zone_nameserver_without_addresses() {
+fn check_refuses_an_in_zone_nameserver_without_addresses() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("eightfold.toml"),
@@ -113,13 +114,25 @@ fn check_warns_about_an_in_zone_nameserver_without_addresses() {
     )
     .unwrap();
     let out = common::run(&["check", "eightfold.toml"], dir.path());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
     assert!(
-        stdout.contains("warning: example.com./NS 'ns.example.com.': has no address records"),
-        "{stdout}"
+        stderr.contains(
+            "eightfold.toml:2:16: server.nameservers: ns.example.com is inside zone example.com, which takes it as its name server; give its addresses, such as addresses = [\"192.0.2.53\"]"
+        ),
+        "{stderr}"
     );
-    assert!(!stdout.contains("elsewhere"), "{stdout}");
+    assert!(!stderr.contains("elsewhere"), "{stderr}");
+    // The zone's own address for the name is enough.
+    std::fs::write(
+        dir.path().join("eightfold.toml"),
+        "[server]\nnameservers = [\"ns.example.com.\"]\n\n\
+         [[zone]]\nname = \"example.com.\"\n\
+         [[zone.record]]\nname = \"ns\"\ntype = \"A\"\nvalue = \"192.0.2.53\"\n",
+    )
+    .unwrap();
+    let out = common::run(&["check", "eightfold.toml"], dir.path());
+    assert!(out.status.success(), "{out:?}");
     // Addresses that do not parse are errors, named.
     std::fs::write(
         dir.path().join("eightfold.toml"),
@@ -134,4 +147,26 @@ fn check_warns_about_an_in_zone_nameserver_without_addresses() {
             && stderr.contains("\"192.0.2.300\" is not an IPv4 or IPv6 address"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_api_refuses_a_zone_that_would_take_an_in_zone_nameserver_without_addresses() {
+    let s = Server::start("[server]\napi = \"127.0.0.1:0\"\nnameservers = [\"ns.api.test.\"]\n");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut r = agent
+        .post(&format!("{}/v1/zones", s.api_url()))
+        .send_json(json!({ "name": "api.test." }))
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body = r.body_mut().read_to_string().unwrap();
+    assert!(
+        body.contains("zone api.test would take name server ns.api.test, which lies inside it and has no address there; give it addresses in the config's [server] nameservers"),
+        "{body}"
+    );
+    // A zone the name server lies outside of is created as before.
+    create_zone(&s, "other.test.");
 }

@@ -356,11 +356,21 @@ fn eightfold_takes_a_zone_from_nsd_with_tsig_follows_its_notify_and_refuses_stra
         ),
         "NOTAUTH"
     );
+    // Signed with a key not configured here: BADKEY, not taken as
+    // unsigned (RFC 8945 §5.2.2).
+    assert_eq!(
+        send_notify("127.0.0.1", eightfold.addr(), Some(("nobody.key", SECRET))),
+        "NOTAUTH"
+    );
     assert_eq!(
         send_notify("127.0.0.1", eightfold.addr(), Some(("xfr.key", SECRET))),
         "NOERROR"
     );
     let logs = eightfold.logs();
+    assert!(
+        logs.contains("signed with a key not configured here (BADKEY)"),
+        "{logs}"
+    );
     assert!(
         logs.contains("from 127.0.0.2 refused: not one of its primaries"),
         "{logs}"

@@ -65,6 +65,17 @@ fn signed_queries_get_signed_answers_that_dig_verifies() {
     assert_eq!(common::status(&out), "REFUSED", "{out}");
     assert!(!out.contains("verify"), "{out}");
     tsig_line(&out);
+    // A key not configured, or a wrong MAC, is NOTAUTH for any name
+    // (RFC 8945 §5.2.2), outside every zone too, as NSD answers.
+    for (key, error) in [
+        (format!("hmac-sha256:nobody.key:{SECRET}"), "BADKEY"),
+        (format!("hmac-sha256:xfr.key:{WRONG}"), "BADSIG"),
+    ] {
+        let out = s.dig(&["www.other.invalid", "-y", &key]);
+        assert_eq!(common::status(&out), "NOTAUTH", "{out}");
+        let tsig = tsig_line(&out);
+        assert_eq!(tsig[tsig.len() - 2], error, "{out}");
+    }
 }
 
 #[test]

@@ -19,7 +19,8 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::health::targets::{Listener, Role, TargetPolicy};
 use crate::input::FieldError;
 use crate::model::Origin;
-use crate::nameservers::NameServer;
+use crate::model::{DName, ZoneSpec};
+use crate::nameservers::{NameServer, NameServers};
 use crate::xfr::Settings as XfrSettings;
 use crate::zonefile;
 
@@ -250,7 +251,8 @@ impl Cx<'_> {
             }
             Some(text) => Some(text.get_ref().as_bytes().to_vec()),
         };
-        let nameservers = self.nameservers(raw.server.nameservers.unwrap_or_default());
+        let (nameservers, nameserver_spans) =
+            self.nameservers(raw.server.nameservers.unwrap_or_default());
         let geoip =
             raw.server.geoip_database.and_then(|file| {
                 match crate::geo::GeoDatabase::open(&self.resolve(file.get_ref())) {
@@ -270,7 +272,14 @@ impl Cx<'_> {
             ),
             zones: Vec::new(),
         };
-        let (zones, secondaries) = self.zones(raw.zone, &check_ids, &tsig_keys, &mut transfers);
+        let (zones, secondaries) = self.zones(
+            raw.zone,
+            &check_ids,
+            &tsig_keys,
+            &mut transfers,
+            &nameservers,
+        );
+        self.unaddressed_nameservers(&zones, &nameservers, &nameserver_spans);
         Config {
             dns,
             api,
@@ -307,9 +316,13 @@ impl Cx<'_> {
     }
 
     /// `[server] nameservers`: absolute names, each once, with addresses
-    /// that parse.
-    fn nameservers(&mut self, raws: Vec<Spanned<RawNameServer>>) -> Vec<NameServer> {
+    /// that parse; each with the span of its entry.
+    fn nameservers(
+        &mut self,
+        raws: Vec<Spanned<RawNameServer>>,
+    ) -> (Vec<NameServer>, Vec<Range<usize>>) {
         let mut out: Vec<NameServer> = Vec::new();
+        let mut spans = Vec::new();
         for raw in raws {
             let span = raw.span();
             let (text, addresses) = match raw.into_inner() {
@@ -346,7 +359,50 @@ impl Cx<'_> {
                 name: Some(name),
                 addresses: ips,
             });
+            spans.push(span);
         }
-        out
+        (out, spans)
     }
+
+    /// Reports each zone that takes an in-zone name server (it declares
+    /// no NS) with no address to serve for it: its NS would name a name
+    /// that does not resolve. Zones built as read declare their NS set.
+    fn unaddressed_nameservers(
+        &mut self,
+        zones: &[ZoneSpec],
+        nameservers: &[NameServer],
+        spans: &[Range<usize>],
+    ) {
+        if nameservers.is_empty() {
+            return;
+        }
+        let set = NameServers {
+            servers: nameservers.to_vec(),
+        };
+        for zone in zones {
+            if self
+                .sources
+                .built
+                .contains_key(&crate::snapshot::name_key(&zone.name))
+            {
+                continue;
+            }
+            let Some(name) = set.unaddressed(zone) else {
+                continue;
+            };
+            let i = nameservers
+                .iter()
+                .position(|s| s.name.as_ref() == Some(name))
+                .expect("a configured name server");
+            self.error(spans[i].clone(), unaddressed_message(name, &zone.name));
+        }
+    }
+}
+
+/// Why a zone that takes in-zone name server `name` cannot be served
+/// without its addresses, and what to add.
+fn unaddressed_message(name: &DName, zone: &DName) -> String {
+    format!(
+        "server.nameservers: {name} is inside zone {zone}, which takes it as its name server; give its addresses, such as addresses = [\"192.0.2.53\"]"
+    )
 }

@@ -290,3 +290,24 @@ fn full_example_loads() {
     assert_eq!(c.health_checks[0].port, 8081);
     assert_eq!(c.zones[0].records[0].set.as_deref(), Some("web-a"));
 }
+
+#[test]
+fn an_in_zone_name_server_taken_by_a_zone_needs_an_address() {
+    let e = errors(
+        "[server]\nnameservers = [\"ns2.example.net.\", \"ns1.example.com.\"]\n[[zone]]\nname = \"example.com.\"\n",
+    );
+    assert_eq!(
+        e.trim(),
+        "e.toml:2:36: server.nameservers: ns1.example.com is inside zone example.com, which takes it as its name server; give its addresses, such as addresses = [\"192.0.2.53\"]"
+    );
+    // Addresses in the entry, the zone's own record, or the zone's own NS
+    // set (it takes no name server then): each is enough.
+    for fine in [
+        "[server]\nnameservers = [{ name = \"ns1.example.com.\", addresses = [\"192.0.2.53\"] }]\n[[zone]]\nname = \"example.com.\"\n",
+        "[server]\nnameservers = [\"ns1.example.com.\"]\n[[zone]]\nname = \"example.com.\"\n[[zone.record]]\nname = \"ns1\"\ntype = \"AAAA\"\nvalue = \"2001:db8::53\"\n",
+        "[server]\nnameservers = [\"ns1.example.com.\"]\n[[zone]]\nname = \"example.com.\"\n[[zone.record]]\nname = \"@\"\ntype = \"NS\"\nvalue = \"ns.elsewhere.net.\"\n",
+        "[server]\nnameservers = [\"ns1.example.com.\"]\n[[zone]]\nname = \"other.test.\"\n",
+    ] {
+        load(fine).unwrap();
+    }
+}

@@ -11,6 +11,7 @@ use super::raw::{RawRecord, RawZone};
 use super::sources::{Parsed, built};
 use crate::diag::Diagnostic;
 use crate::model::{DName, RecordSpec, ZoneSpec};
+use crate::nameservers::NameServer;
 use crate::tsig::TsigKey;
 use crate::xfr::Settings as XfrSettings;
 use crate::xfr::secondary::Secondary;
@@ -25,6 +26,7 @@ impl Cx<'_> {
         check_ids: &HashSet<&str>,
         tsig_keys: &[TsigKey],
         transfers: &mut XfrSettings,
+        nameservers: &[NameServer],
     ) -> (Vec<ZoneSpec>, Vec<Secondary>) {
         let mut zones: Vec<ZoneSpec> = Vec::new();
         let mut name_spans = Vec::new();
@@ -35,10 +37,18 @@ impl Cx<'_> {
                 let path = self.resolve(z.file.as_ref()?.get_ref());
                 // Inline records and primaries are not in the file: such
                 // a zone is always read again.
-                let known =
-                    (z.record.is_empty() && z.primaries.is_none() && z.primary_key.is_none())
-                        .then(|| self.known.get(&crate::snapshot::name_key(&apex)))
-                        .flatten();
+                // So is one that may take an in-zone name server given
+                // without addresses: whether it addresses it is in its
+                // records.
+                let unaddressed = nameservers.iter().any(|s| {
+                    s.addresses.is_empty() && s.name.as_ref().is_some_and(|n| n.ends_with(&apex))
+                });
+                let known = (z.record.is_empty()
+                    && z.primaries.is_none()
+                    && z.primary_key.is_none()
+                    && !unaddressed)
+                    .then(|| self.known.get(&crate::snapshot::name_key(&apex)))
+                    .flatten();
                 Some((path, apex, known))
             })
             .collect();

@@ -571,6 +571,22 @@ fn write_answer<'p>(
     // (RFC 4035 §3.1.6 asks a security-aware server to copy it).
     let mut answer = builder.start_answer(query.msg, Rcode::NOERROR)?;
 
+    // A signed request whose key is not configured (BADKEY) or whose MAC
+    // is wrong (BADSIG): NOTAUTH with the TSIG error, RFC 8945 §5.2.2,
+    // whatever the name. NSD does so for any name; Knot answers REFUSED
+    // outside its zones, which tells a client with a broken key nothing
+    // about its key. The question is echoed, as both do in a zone.
+    if let Some(tsig) = query.tsig {
+        answer.header_mut().set_rcode(Rcode::NOTAUTH);
+        let mut additional = answer.additional();
+        finish(&mut additional, query);
+        let _ = additional.push(TsigError {
+            request: tsig,
+            id: query.msg.header().id(),
+            error: query.tsig_error,
+        });
+        return Ok(Rcode::NOTAUTH);
+    }
     let mut key = NameKey::new(query.qname);
     let Some((zone, apex)) = snapshot.find_zone(&key) else {
         answer.header_mut().set_rcode(Rcode::REFUSED);
@@ -583,20 +599,6 @@ fn write_answer<'p>(
         answer.header_mut().set_rcode(Rcode::SERVFAIL);
         finish(&mut answer.additional(), query);
         return Ok(Rcode::SERVFAIL);
-    }
-    // A signed request for a zone served here whose key is not
-    // configured (BADKEY) or whose MAC is wrong (BADSIG), RFC 8945 §5.2.2. As Knot: after the zone is
-    // found (outside every zone: REFUSED), with the question.
-    if let Some(tsig) = query.tsig {
-        answer.header_mut().set_rcode(Rcode::NOTAUTH);
-        let mut additional = answer.additional();
-        finish(&mut additional, query);
-        let _ = additional.push(TsigError {
-            request: tsig,
-            id: query.msg.header().id(),
-            error: query.tsig_error,
-        });
-        return Ok(Rcode::NOTAUTH);
     }
     let zone_labels = key.labels() - apex;
     let mut apex = apex;

@@ -61,7 +61,16 @@ pub fn answer(zones: &dyn Notifiable, keys: &KeyRing, request: &[u8], from: IpAd
         }
     };
     let zone: DName = question.qname().to_name();
-    let signed_with = if msg.header_counts().arcount() > 0 && !keys.is_empty() {
+    // Any TSIG record, whether or not keys are configured: a NOTIFY
+    // signed with a key not known here is answered BADKEY (RFC 8945
+    // §5.2.2), not taken as unsigned, so its sender learns its key is
+    // wrong instead of seeing the NOTIFY judged by address alone.
+    let has_tsig = msg.additional().is_ok_and(|section| {
+        section
+            .into_iter()
+            .any(|r| r.is_ok_and(|r| r.rtype() == Rtype::TSIG))
+    });
+    let signed_with = if has_tsig {
         match signed::verify(keys, request) {
             Verified::Signed(signer) => Some(signer),
             Verified::Refused(e) => {
@@ -73,7 +82,11 @@ pub fn answer(zones: &dyn Notifiable, keys: &KeyRing, request: &[u8], from: IpAd
                 signed::write_unsigned_error(&msg, TsigRcode::BADSIG, &mut out);
                 return out;
             }
-            Verified::UnknownKey => None,
+            Verified::UnknownKey => {
+                tracing::warn!(zone = %zone, %from, "NOTIFY for zone {zone} from {from} refused: it is signed with a key not configured here (BADKEY); add the key as a [[tsig_key]] or fix the sender's key");
+                signed::write_unsigned_error(&msg, TsigRcode::BADKEY, &mut out);
+                return out;
+            }
         }
     } else {
         None

@@ -110,6 +110,20 @@ impl Service {
         let key = key_text(&apex);
         self.catch_up()?;
         let mut inner = self.lock();
+        // A new zone is empty, so it takes the name servers: one inside it
+        // given no addresses would be an NS that does not resolve.
+        let empty = ZoneSpec {
+            name: apex.clone(),
+            records: Vec::new(),
+        };
+        if let Some(ns) = inner.nameservers.unaddressed(&empty) {
+            return Err(ServiceError::invalid(
+                "InvalidInput",
+                vec![format!(
+                    "zone {apex} would take name server {ns}, which lies inside it and has no address there; give it addresses in the config's [server] nameservers, such as {{ name = \"{ns}.\", addresses = [\"192.0.2.53\"] }}, or name a server outside the zone"
+                )],
+            ));
+        }
         if inner.find_file_zone(&key).is_some() {
             return Err(ServiceError::Conflict {
                 code: "ConflictingDomainExists",
