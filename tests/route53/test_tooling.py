@@ -7,6 +7,8 @@ import re
 import tempfile
 import urllib.request
 
+import dns.message
+import dns.query
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -426,6 +428,66 @@ def test_alias_record_sets_answer_with_their_targets(server, r53, backend_factor
     r53.delete_hosted_zone(Id=zid)
     for check in checks.values():
         r53.delete_health_check(HealthCheckId=check)
+
+
+def test_cname_alias_failover_pair_answers_with_the_healthy_target(server, r53, backend_factory):
+    """As octoDNS builds a dynamic CNAME: a failover pair of CNAME aliases
+    evaluating target health, to a checked CNAME and a fallback CNAME,
+    and a name aliased to the pair (aliases chain)."""
+    zid = r53.create_hosted_zone(Name="calias.test", CallerReference="calias-zone")["HostedZone"]["Id"]
+    bare = zid.split("/")[-1]
+    backend = backend_factory()
+    check = r53.create_health_check(CallerReference="calias-primary", HealthCheckConfig={
+        "IPAddress": "127.0.0.1", "Port": backend.port, "Type": "HTTP", "ResourcePath": "/",
+        "RequestInterval": 10, "FailureThreshold": 1})["HealthCheck"]["Id"]
+    sets = [
+        {"Name": "_primary.www.calias.test.", "Type": "CNAME", "SetIdentifier": "primary", "Weight": 1,
+         "TTL": 60, "ResourceRecords": [{"Value": "primary.example."}], "HealthCheckId": check},
+        {"Name": "_fallback.www.calias.test.", "Type": "CNAME", "TTL": 60,
+         "ResourceRecords": [{"Value": "fallback.example."}]},
+        alias("www.calias.test.", "_primary.www.calias.test.", bare, rtype="CNAME", evaluate=True,
+              SetIdentifier="primary", Failover="PRIMARY"),
+        alias("www.calias.test.", "_fallback.www.calias.test.", bare, rtype="CNAME", evaluate=True,
+              SetIdentifier="secondary", Failover="SECONDARY"),
+        alias("cdn.calias.test.", "www.calias.test.", bare, rtype="CNAME"),
+    ]
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
+        "Changes": [{"Action": "CREATE", "ResourceRecordSet": s} for s in sets]})
+    listed = r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]
+    assert [r for r in listed if r["Name"] == "cdn.calias.test."] == [sets[-1]]
+
+    def answers(name, want):
+        # The target's CNAME, owned by the name asked for.
+        q = dns.message.make_query(name, "A")
+        host, port = server.dns
+        r = dns.query.udp(q, host, port=port, timeout=2)
+        return [(rrset.name.to_text(), rd.to_text()) for rrset in r.answer for rd in rrset] == [(name, want)]
+
+    for name in ("www.calias.test.", "cdn.calias.test."):
+        wait_until(f"{name} answering the primary", lambda: answers(name, "primary.example."))
+    assert server.query("www.calias.test.", "CNAME") == ["primary.example."]
+    backend.fail()
+    wait_until("the fallback answering", lambda: answers("www.calias.test.", "fallback.example."))
+    assert answers("cdn.calias.test.", "fallback.example.")
+    backend.recover()
+    wait_until("the primary again", lambda: answers("www.calias.test.", "primary.example."))
+
+    refused = [
+        (alias("calias.test.", "www.calias.test.", bare, rtype="CNAME"),
+         "RRSet of type CNAME with DNS name calias.test. is not permitted at apex in zone calias.test."),
+        (alias("x.calias.test.", "_primary.www.calias.test.", bare, rtype="A"), "has no A records in the zone"),
+        (alias("x.calias.test.", "nothing.calias.test.", bare, rtype="CNAME"), "has no CNAME records in the zone"),
+    ]
+    for rrset, says in refused:
+        with pytest.raises(ClientError) as e:
+            r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
+                "Changes": [{"Action": "UPSERT", "ResourceRecordSet": rrset}]})
+        assert says in error_of(e)[1], error_of(e)[1]
+
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
+        "Changes": [{"Action": "DELETE", "ResourceRecordSet": s} for s in reversed(sets)]})
+    r53.delete_hosted_zone(Id=zid)
+    r53.delete_health_check(HealthCheckId=check)
 
 
 def test_geolocation_sets_answer_from_the_default_location(server, r53):
