@@ -140,6 +140,14 @@ def test_every_health_check_field_round_trips_as_sent(r53, backend_factory):
         ({"InsufficientDataHealthStatus": "Healthy"}, "InsufficientDataHealthStatus applies to CLOUDWATCH_METRIC"),
         ({"RoutingControlArn": "arn:aws:x"}, "RoutingControlArn applies to RECOVERY_CONTROL"),
         ({"Type": "CLOUDWATCH_METRIC"}, 'Type "CLOUDWATCH_METRIC" is not supported'),
+        ({"RequestInterval": 20}, "Invalid value for RequestInterval: 20"),
+        ({"RequestInterval": 5}, "check every 10 or 30 seconds"),
+        ({"Type": "HTTP", "ResourcePath": "/" + "p" * 255},
+         "at 'healthCheckConfig.resourcePath' failed to satisfy constraint: "
+         "Member must have length less than or equal to 255"),
+        ({"Type": "CALCULATED", "HealthThreshold": 1, "ChildHealthChecks": [f"c{i}" for i in range(257)]},
+         "at 'healthCheckConfig.childHealthChecks' failed to satisfy constraint: "
+         "Member must have length less than or equal to 256"),
     ],
 )
 def test_health_check_fields_are_refused_as_route53_refuses_them(server, extra, says):
@@ -153,6 +161,31 @@ def test_health_check_fields_are_refused_as_route53_refuses_them(server, extra, 
     assert (code, status) == ("InvalidInput", 400)
     assert says in message, message
     assert len(r53.list_health_checks()["HealthChecks"]) == before
+
+
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        ({"ResourcePath": "/" + "p" * 255},
+         "at 'resourcePath' failed to satisfy constraint: Member must have length less than or equal to 255"),
+        ({"ChildHealthChecks": [f"c{i}" for i in range(257)]},
+         "at 'childHealthChecks' failed to satisfy constraint: Member must have length less than or equal to 256"),
+    ],
+)
+def test_health_check_updates_are_refused_as_route53_refuses_them(server, extra, says):
+    r53 = server.client(Config(parameter_validation=False))
+    config = {"IPAddress": "127.0.0.1", "Port": 9, "Type": "HTTP", "ResourcePath": "/" + "p" * 254,
+              "RequestInterval": 10, "Disabled": True}
+    made = r53.create_health_check(CallerReference=f"bounded-{says[6:20]}", HealthCheckConfig=config)["HealthCheck"]
+    # The longest path Route 53 takes is taken.
+    assert made["HealthCheckConfig"]["ResourcePath"] == config["ResourcePath"]
+    with pytest.raises(ClientError) as e:
+        r53.update_health_check(HealthCheckId=made["Id"], **extra)
+    code, message, status = error_of(e)
+    assert (code, status) == ("InvalidInput", 400)
+    assert says in message, message
+    assert r53.get_health_check(HealthCheckId=made["Id"])["HealthCheck"] == made
+    r53.delete_health_check(HealthCheckId=made["Id"])
 
 
 def test_calculated_checks_refuse_what_they_cannot_use(r53):
