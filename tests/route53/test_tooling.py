@@ -553,3 +553,38 @@ def test_geolocation_sets_answer_from_the_default_location(server, r53):
     r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
         "Changes": [{"Action": "DELETE", "ResourceRecordSet": s} for s in sets]})
     r53.delete_hosted_zone(Id=zid)
+
+
+def test_geolocations_are_the_ones_records_may_name(r53):
+    get = lambda **codes: r53.get_geo_location(**codes)["GeoLocationDetails"]
+    assert get(CountryCode="DE") == {"CountryCode": "DE", "CountryName": "Germany"}
+    assert get(ContinentCode="EU") == {"ContinentCode": "EU", "ContinentName": "Europe"}
+    assert get(CountryCode="*") == {"CountryCode": "*", "CountryName": "Default"}
+    assert get(CountryCode="US", SubdivisionCode="CA") == {
+        "CountryCode": "US", "CountryName": "United States", "SubdivisionCode": "CA"}
+    for codes in [{"CountryCode": "XX"}, {"ContinentCode": "XX"}, {"CountryCode": "XX", "SubdivisionCode": "CA"}]:
+        with pytest.raises(ClientError) as e:
+            get(**codes)
+        assert error_of(e)[0::2] == ("NoSuchGeoLocation", 404), codes
+
+    # Continents, the default location, then every country; by pages.
+    first = r53.list_geo_locations()
+    assert first["IsTruncated"] and first["MaxItems"] == "100"
+    listed = first["GeoLocationDetailsList"]
+    assert [d.get("ContinentCode") for d in listed[:7]] == ["AF", "AN", "AS", "EU", "NA", "OC", "SA"]
+    assert listed[7] == {"CountryCode": "*", "CountryName": "Default"}
+    page = first
+    while page["IsTruncated"]:
+        assert "NextContinentCode" not in page
+        page = r53.list_geo_locations(StartCountryCode=page["NextCountryCode"], MaxItems="100")
+        listed += page["GeoLocationDetailsList"]
+    countries = [d["CountryCode"] for d in listed[8:]]
+    assert len(countries) == 249 and countries == sorted(countries) and "DE" in countries
+    small = r53.list_geo_locations(MaxItems="2")
+    assert small["IsTruncated"] and small["NextContinentCode"] == "AS"
+    rest = r53.list_geo_locations(StartContinentCode="AS", MaxItems="5")
+    assert [d.get("ContinentCode") for d in rest["GeoLocationDetailsList"]] == ["AS", "EU", "NA", "OC", "SA"]
+    assert rest["NextCountryCode"] == "*"
+    with pytest.raises(ClientError) as e:
+        r53.list_geo_locations(StartCountryCode="XX")
+    assert error_of(e)[0] == "InvalidInput"
