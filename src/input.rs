@@ -422,12 +422,26 @@ impl RecordInput {
             problem("alias", "a multivalue record cannot be an alias (as in Route 53); use weighted or failover routing".into());
         }
         if let Some(t) = rtype
-            && matches!(t, Rtype::NS | Rtype::SOA | Rtype::CNAME | Rtype::DNAME)
+            && matches!(t, Rtype::NS | Rtype::SOA | Rtype::DNAME)
         {
             problem(
                 "type",
                 format!(
-                    "an alias of type {t} is not supported; aliases answer for data types such as A, AAAA, MX or TXT"
+                    "an alias of type {t} is not supported; aliases answer for data types such as A, AAAA, CNAME, MX or TXT"
+                ),
+            );
+        }
+        // A CNAME alias answers with its target's CNAME, and a CNAME at
+        // the apex would hide the SOA and NS; Route 53 refuses it there
+        // in these words.
+        if rtype == Some(Rtype::CNAME)
+            && let Some(o) = owner
+            && o.name_eq(apex)
+        {
+            problem(
+                "type",
+                format!(
+                    "RRSet of type CNAME with DNS name {o}. is not permitted at apex in zone {apex}."
                 ),
             );
         }
@@ -937,6 +951,8 @@ mod tests {
         assert_eq!(alias.target.to_string(), "www.example.test");
         assert!(alias.evaluate_target_health);
         assert!(spec.values.is_empty());
+        // Off the apex a CNAME can be an alias (of a CNAME record set).
+        assert!(record(r#"{"name":"a","type":"CNAME","alias":"b"}"#).is_ok());
         assert_eq!(
             RecordInput::from_spec(&spec, &apex()),
             serde_json::from_str(
@@ -966,8 +982,12 @@ mod tests {
                 "a multivalue record cannot be an alias",
             ),
             (
-                r#"{"name":"a","type":"CNAME","alias":"b"}"#,
-                "an alias of type CNAME is not supported",
+                r#"{"name":"a","type":"NS","alias":"b"}"#,
+                "an alias of type NS is not supported",
+            ),
+            (
+                r#"{"name":"@","type":"CNAME","alias":"b"}"#,
+                "RRSet of type CNAME with DNS name example.test. is not permitted at apex in zone example.test.",
             ),
             (
                 r#"{"name":"a","type":"A","alias":"b.other.test."}"#,

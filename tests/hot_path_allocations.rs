@@ -224,6 +224,17 @@ fn config(dir: &Path, up_port: u16, down_port: u16) -> Config {
         ));
     }
     toml.push_str("[[zone.record]]\nname = \"ap\"\ntype = \"A\"\nalias = \"afo\"\n\n");
+    // CNAME aliases as octoDNS builds a dynamic CNAME: a failover pair of
+    // aliases to CNAME records (one the start of a chain), evaluating
+    // their health, and a simple alias to the pair.
+    for (set, role, target) in [("p", "primary", "alias"), ("s", "secondary", "out")] {
+        toml.push_str(&format!(
+            "[[zone.record]]\nname = \"cfo\"\ntype = \"CNAME\"\nrouting = \"failover\"\n\
+             set = \"{set}\"\nfailover = \"{role}\"\nalias = \"{target}\"\n\
+             evaluate_target_health = true\n\n"
+        ));
+    }
+    toml.push_str("[[zone.record]]\nname = \"cap\"\ntype = \"CNAME\"\nalias = \"cfo\"\n\n");
     let path = dir.join("eightfold.toml");
     match Config::from_toml(&path, &toml) {
         Ok(c) => c,
@@ -319,6 +330,12 @@ const KINDS: &[(&str, &str, u16)] = &[
     ("CNAME below a DNAME", "x.old.example.test.", CNAME),
     ("TC-sized TXT", "big.example.test.", TXT),
     ("alias to a failover pair of aliases", "ap.example.test.", A),
+    (
+        "CNAME alias to a failover pair of CNAME aliases",
+        "cap.example.test.",
+        A,
+    ),
+    ("CNAME query at a CNAME alias", "cap.example.test.", CNAME),
     ("geolocation, unlocated client", "geo.example.test.", A),
     ("REFUSED", "www.other.example.", A),
 ];
@@ -512,6 +529,16 @@ fn answers_are_the_ones_expected() {
     assert_eq!(
         answer_count("alias.example.test.", A, None, Transport::Udp),
         (4, false)
+    );
+    // cap -> cfo (primary) -> alias: "cap CNAME alias2", then alias2's
+    // CNAME and www's two addresses.
+    assert_eq!(
+        answer_count("cap.example.test.", A, None, Transport::Udp),
+        (4, false)
+    );
+    assert_eq!(
+        answer_count("cap.example.test.", CNAME, None, Transport::Udp),
+        (1, false)
     );
     assert_eq!(
         answer_count("big.example.test.", TXT, None, Transport::Udp),

@@ -614,14 +614,21 @@ fn write_answer<'p>(
                 let cname = (!matches!(query.qtype, Rtype::CNAME | Rtype::ANY))
                     .then(|| node.set(Rtype::CNAME))
                     .flatten();
-                if let Some(cname) = cname {
-                    routing::select(
-                        cname,
-                        healthy,
+                if let Some(set) = cname {
+                    // A CNAME alias answers with its target's CNAME (the
+                    // picks are of the set that answers); an alias that
+                    // leads nowhere answers nothing, as for other types.
+                    let Some(cname) = routing::select_through_aliases(
+                        snapshot,
+                        set,
+                        &healthy,
                         &query.client,
                         &mut scratch.rng,
                         &mut scratch.picks,
-                    );
+                    ) else {
+                        outcome = Outcome::NoData;
+                        break;
+                    };
                     push_picks(&mut answer, &owner, cname, &scratch.picks)?;
                     let target = scratch.picks.first().and_then(|p| {
                         match cname.records[p.record as usize].values[p.value as usize].other() {

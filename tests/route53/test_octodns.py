@@ -3,10 +3,15 @@ zone of static records synced, synced again with no change planned, and
 dumped back equal (issue 13). The provider is pointed at eightfold only
 through boto3's standard AWS_ENDPOINT_URL_ROUTE_53 variable."""
 
+import json
 import os
 import subprocess
 import sysconfig
+import urllib.request
 
+import dns.message
+import dns.query
+import dns.rdatatype
 import yaml
 
 from conftest import AWS_ENV, wait_until
@@ -87,6 +92,31 @@ def test_octodns_syncs_a_static_zone_and_sees_no_change_after(server, tmp_path):
 
 
 DYNAMIC = """---
+cdn:
+  dynamic:
+    pools:
+      fallback:
+        values:
+        - status: up
+          value: fallback.elsewhere.test.
+      primary:
+        fallback: fallback
+        values:
+        - value: primary.elsewhere.test.
+    rules:
+    - pool: primary
+  octodns:
+    healthcheck:
+      path: /health
+      port: {port}
+      protocol: HTTP
+    route53:
+      healthcheck:
+        failure_threshold: 1
+        measure_latency: true
+        request_interval: 10
+  type: CNAME
+  value: default.elsewhere.test.
 www:
   dynamic:
     pools:
@@ -116,9 +146,13 @@ www:
 
 
 def test_octodns_dynamic_records_follow_health(server, tmp_path, backend_factory):
-    """A dynamic record (pools, a catch-all rule, health checks) as
-    octodns-route53 builds it: weighted value sets with health checks,
-    failover aliases per pool and a default-location geolocation alias."""
+    """Dynamic records (pools, a catch-all rule, health checks) as
+    octodns-route53 builds them: weighted value sets with health checks,
+    failover aliases per pool and a default-location geolocation alias,
+    for an A record and a CNAME (aliases of type CNAME). The CNAME's
+    check probes its value by name, which does not resolve here: an
+    operator override (the JSON API) stands in for its probe. Its
+    fallback pool is unchecked (status up)."""
     primary = backend_factory()
     fallback = backend_factory(host="127.0.0.2", port=primary.port)
     (tmp_path / "config").mkdir()
@@ -127,7 +161,7 @@ def test_octodns_dynamic_records_follow_health(server, tmp_path, backend_factory
     (tmp_path / "octo.yaml").write_text(CONFIG.replace("octo.test.", "dyn.test."))
 
     first = octodns(server, tmp_path, "octodns-sync", "--config-file=octo.yaml", "--doit")
-    assert "Creates=1, Updates=0, Deletes=0" in first, first
+    assert "Creates=2, Updates=0, Deletes=0" in first, first
     second = octodns(server, tmp_path, "octodns-sync", "--config-file=octo.yaml")
     assert "No changes were planned" in second, second
 
@@ -140,9 +174,38 @@ def test_octodns_dynamic_records_follow_health(server, tmp_path, backend_factory
         pool["values"] = [dict({"status": "obey", "weight": 1}, **v) for v in pool["values"]]
     assert dumped["www"]["dynamic"] == want["dynamic"]
     assert dumped["www"]["value"] == want["value"]
+    assert dumped["cdn"]["type"] == "CNAME"
+    assert dumped["cdn"]["value"] == "default.elsewhere.test."
+    assert dumped["cdn"]["dynamic"]["rules"] == [{"pool": "primary"}]
 
     wait_until("the primary pool answering", lambda: server.query("www.dyn.test.") == ["127.0.0.1"])
     primary.fail()
     wait_until("the fallback pool answering", lambda: server.query("www.dyn.test.") == ["127.0.0.2"])
     primary.recover()
     wait_until("the primary pool again", lambda: server.query("www.dyn.test.") == ["127.0.0.1"])
+
+    # The CNAME: one check, on its primary value's name.
+    r53 = server.client()
+    [check] = [c["Id"] for c in r53.list_health_checks()["HealthChecks"]
+               if c["HealthCheckConfig"].get("FullyQualifiedDomainName") == "primary.elsewhere.test."]
+    cname = lambda: server.query("cdn.dyn.test.", "CNAME")
+    for status, answer in [("healthy", "primary.elsewhere.test."), ("unhealthy", "fallback.elsewhere.test."),
+                           ("healthy", "primary.elsewhere.test.")]:
+        override(server, check, status)
+        wait_until(f"cdn answering {answer}", lambda: cname() == [answer])
+        # An A query gets the CNAME under the name asked for.
+        q = dns.message.make_query("cdn.dyn.test.", "A")
+        reply = dns.query.udp(q, server.dns[0], port=server.dns[1], timeout=2)
+        assert [(r.name.to_text(), r.rdtype, [d.to_text() for d in r]) for r in reply.answer] == [
+            ("cdn.dyn.test.", dns.rdatatype.CNAME, [answer])]
+    override(server, check, None)
+
+
+def override(server, check, status):
+    """Forces the state of `check` through eightfold's JSON API (None
+    releases it): Route 53 has no such operation."""
+    request = urllib.request.Request(f"{server.endpoint}/v1/health-checks/{check}/override",
+                                     data=json.dumps({"status": status}).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as reply:
+        assert reply.status == 200

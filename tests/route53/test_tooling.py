@@ -7,6 +7,8 @@ import re
 import tempfile
 import urllib.request
 
+import dns.message
+import dns.query
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -138,6 +140,14 @@ def test_every_health_check_field_round_trips_as_sent(r53, backend_factory):
         ({"InsufficientDataHealthStatus": "Healthy"}, "InsufficientDataHealthStatus applies to CLOUDWATCH_METRIC"),
         ({"RoutingControlArn": "arn:aws:x"}, "RoutingControlArn applies to RECOVERY_CONTROL"),
         ({"Type": "CLOUDWATCH_METRIC"}, 'Type "CLOUDWATCH_METRIC" is not supported'),
+        ({"RequestInterval": 20}, "Invalid value for RequestInterval: 20"),
+        ({"RequestInterval": 5}, "check every 10 or 30 seconds"),
+        ({"Type": "HTTP", "ResourcePath": "/" + "p" * 255},
+         "at 'healthCheckConfig.resourcePath' failed to satisfy constraint: "
+         "Member must have length less than or equal to 255"),
+        ({"Type": "CALCULATED", "HealthThreshold": 1, "ChildHealthChecks": [f"c{i}" for i in range(257)]},
+         "at 'healthCheckConfig.childHealthChecks' failed to satisfy constraint: "
+         "Member must have length less than or equal to 256"),
     ],
 )
 def test_health_check_fields_are_refused_as_route53_refuses_them(server, extra, says):
@@ -151,6 +161,31 @@ def test_health_check_fields_are_refused_as_route53_refuses_them(server, extra, 
     assert (code, status) == ("InvalidInput", 400)
     assert says in message, message
     assert len(r53.list_health_checks()["HealthChecks"]) == before
+
+
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        ({"ResourcePath": "/" + "p" * 255},
+         "at 'resourcePath' failed to satisfy constraint: Member must have length less than or equal to 255"),
+        ({"ChildHealthChecks": [f"c{i}" for i in range(257)]},
+         "at 'childHealthChecks' failed to satisfy constraint: Member must have length less than or equal to 256"),
+    ],
+)
+def test_health_check_updates_are_refused_as_route53_refuses_them(server, extra, says):
+    r53 = server.client(Config(parameter_validation=False))
+    config = {"IPAddress": "127.0.0.1", "Port": 9, "Type": "HTTP", "ResourcePath": "/" + "p" * 254,
+              "RequestInterval": 10, "Disabled": True}
+    made = r53.create_health_check(CallerReference=f"bounded-{says[6:20]}", HealthCheckConfig=config)["HealthCheck"]
+    # The longest path Route 53 takes is taken.
+    assert made["HealthCheckConfig"]["ResourcePath"] == config["ResourcePath"]
+    with pytest.raises(ClientError) as e:
+        r53.update_health_check(HealthCheckId=made["Id"], **extra)
+    code, message, status = error_of(e)
+    assert (code, status) == ("InvalidInput", 400)
+    assert says in message, message
+    assert r53.get_health_check(HealthCheckId=made["Id"])["HealthCheck"] == made
+    r53.delete_health_check(HealthCheckId=made["Id"])
 
 
 def test_calculated_checks_refuse_what_they_cannot_use(r53):
@@ -428,6 +463,66 @@ def test_alias_record_sets_answer_with_their_targets(server, r53, backend_factor
         r53.delete_health_check(HealthCheckId=check)
 
 
+def test_cname_alias_failover_pair_answers_with_the_healthy_target(server, r53, backend_factory):
+    """As octoDNS builds a dynamic CNAME: a failover pair of CNAME aliases
+    evaluating target health, to a checked CNAME and a fallback CNAME,
+    and a name aliased to the pair (aliases chain)."""
+    zid = r53.create_hosted_zone(Name="calias.test", CallerReference="calias-zone")["HostedZone"]["Id"]
+    bare = zid.split("/")[-1]
+    backend = backend_factory()
+    check = r53.create_health_check(CallerReference="calias-primary", HealthCheckConfig={
+        "IPAddress": "127.0.0.1", "Port": backend.port, "Type": "HTTP", "ResourcePath": "/",
+        "RequestInterval": 10, "FailureThreshold": 1})["HealthCheck"]["Id"]
+    sets = [
+        {"Name": "_primary.www.calias.test.", "Type": "CNAME", "SetIdentifier": "primary", "Weight": 1,
+         "TTL": 60, "ResourceRecords": [{"Value": "primary.example."}], "HealthCheckId": check},
+        {"Name": "_fallback.www.calias.test.", "Type": "CNAME", "TTL": 60,
+         "ResourceRecords": [{"Value": "fallback.example."}]},
+        alias("www.calias.test.", "_primary.www.calias.test.", bare, rtype="CNAME", evaluate=True,
+              SetIdentifier="primary", Failover="PRIMARY"),
+        alias("www.calias.test.", "_fallback.www.calias.test.", bare, rtype="CNAME", evaluate=True,
+              SetIdentifier="secondary", Failover="SECONDARY"),
+        alias("cdn.calias.test.", "www.calias.test.", bare, rtype="CNAME"),
+    ]
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
+        "Changes": [{"Action": "CREATE", "ResourceRecordSet": s} for s in sets]})
+    listed = r53.list_resource_record_sets(HostedZoneId=zid)["ResourceRecordSets"]
+    assert [r for r in listed if r["Name"] == "cdn.calias.test."] == [sets[-1]]
+
+    def answers(name, want):
+        # The target's CNAME, owned by the name asked for.
+        q = dns.message.make_query(name, "A")
+        host, port = server.dns
+        r = dns.query.udp(q, host, port=port, timeout=2)
+        return [(rrset.name.to_text(), rd.to_text()) for rrset in r.answer for rd in rrset] == [(name, want)]
+
+    for name in ("www.calias.test.", "cdn.calias.test."):
+        wait_until(f"{name} answering the primary", lambda: answers(name, "primary.example."))
+    assert server.query("www.calias.test.", "CNAME") == ["primary.example."]
+    backend.fail()
+    wait_until("the fallback answering", lambda: answers("www.calias.test.", "fallback.example."))
+    assert answers("cdn.calias.test.", "fallback.example.")
+    backend.recover()
+    wait_until("the primary again", lambda: answers("www.calias.test.", "primary.example."))
+
+    refused = [
+        (alias("calias.test.", "www.calias.test.", bare, rtype="CNAME"),
+         "RRSet of type CNAME with DNS name calias.test. is not permitted at apex in zone calias.test."),
+        (alias("x.calias.test.", "_primary.www.calias.test.", bare, rtype="A"), "has no A records in the zone"),
+        (alias("x.calias.test.", "nothing.calias.test.", bare, rtype="CNAME"), "has no CNAME records in the zone"),
+    ]
+    for rrset, says in refused:
+        with pytest.raises(ClientError) as e:
+            r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
+                "Changes": [{"Action": "UPSERT", "ResourceRecordSet": rrset}]})
+        assert says in error_of(e)[1], error_of(e)[1]
+
+    r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
+        "Changes": [{"Action": "DELETE", "ResourceRecordSet": s} for s in reversed(sets)]})
+    r53.delete_hosted_zone(Id=zid)
+    r53.delete_health_check(HealthCheckId=check)
+
+
 def test_geolocation_sets_answer_from_the_default_location(server, r53):
     zid = r53.create_hosted_zone(Name="geo.test", CallerReference="geo-zone")["HostedZone"]["Id"]
     sets = [
@@ -458,3 +553,38 @@ def test_geolocation_sets_answer_from_the_default_location(server, r53):
     r53.change_resource_record_sets(HostedZoneId=zid, ChangeBatch={
         "Changes": [{"Action": "DELETE", "ResourceRecordSet": s} for s in sets]})
     r53.delete_hosted_zone(Id=zid)
+
+
+def test_geolocations_are_the_ones_records_may_name(r53):
+    get = lambda **codes: r53.get_geo_location(**codes)["GeoLocationDetails"]
+    assert get(CountryCode="DE") == {"CountryCode": "DE", "CountryName": "Germany"}
+    assert get(ContinentCode="EU") == {"ContinentCode": "EU", "ContinentName": "Europe"}
+    assert get(CountryCode="*") == {"CountryCode": "*", "CountryName": "Default"}
+    assert get(CountryCode="US", SubdivisionCode="CA") == {
+        "CountryCode": "US", "CountryName": "United States", "SubdivisionCode": "CA"}
+    for codes in [{"CountryCode": "XX"}, {"ContinentCode": "XX"}, {"CountryCode": "XX", "SubdivisionCode": "CA"}]:
+        with pytest.raises(ClientError) as e:
+            get(**codes)
+        assert error_of(e)[0::2] == ("NoSuchGeoLocation", 404), codes
+
+    # Continents, the default location, then every country; by pages.
+    first = r53.list_geo_locations()
+    assert first["IsTruncated"] and first["MaxItems"] == "100"
+    listed = first["GeoLocationDetailsList"]
+    assert [d.get("ContinentCode") for d in listed[:7]] == ["AF", "AN", "AS", "EU", "NA", "OC", "SA"]
+    assert listed[7] == {"CountryCode": "*", "CountryName": "Default"}
+    page = first
+    while page["IsTruncated"]:
+        assert "NextContinentCode" not in page
+        page = r53.list_geo_locations(StartCountryCode=page["NextCountryCode"], MaxItems="100")
+        listed += page["GeoLocationDetailsList"]
+    countries = [d["CountryCode"] for d in listed[8:]]
+    assert len(countries) == 249 and countries == sorted(countries) and "DE" in countries
+    small = r53.list_geo_locations(MaxItems="2")
+    assert small["IsTruncated"] and small["NextContinentCode"] == "AS"
+    rest = r53.list_geo_locations(StartContinentCode="AS", MaxItems="5")
+    assert [d.get("ContinentCode") for d in rest["GeoLocationDetailsList"]] == ["AS", "EU", "NA", "OC", "SA"]
+    assert rest["NextCountryCode"] == "*"
+    with pytest.raises(ClientError) as e:
+        r53.list_geo_locations(StartCountryCode="XX")
+    assert error_of(e)[0] == "InvalidInput"

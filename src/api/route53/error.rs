@@ -44,7 +44,9 @@ impl R53Error {
 /// the ones it leaves unset, as Route 53 answers).
 fn status_of(code: &str) -> StatusCode {
     match code {
-        "NoSuchHostedZone" | "NoSuchHealthCheck" | "NoSuchChange" => StatusCode::NOT_FOUND,
+        "NoSuchHostedZone" | "NoSuchHealthCheck" | "NoSuchChange" | "NoSuchGeoLocation" => {
+            StatusCode::NOT_FOUND
+        }
         "HostedZoneAlreadyExists" | "HealthCheckAlreadyExists" | "HealthCheckVersionMismatch" => {
             StatusCode::CONFLICT
         }

@@ -18,6 +18,7 @@
 mod checks;
 pub mod error;
 pub mod extract;
+mod geo;
 pub mod model;
 pub mod operation;
 mod reads;
@@ -113,6 +114,8 @@ pub fn router() -> Router<ApiState> {
             "/2013-04-01/tags/{type}",
             op(post(tags::list_tags_for_resources)),
         )
+        .route("/2013-04-01/geolocation", op(get(geo::get_geo_location)))
+        .route("/2013-04-01/geolocations", op(get(geo::list_geo_locations)))
         .route("/2013-04-01/{*rest}", any(unsupported_operation))
 }
 

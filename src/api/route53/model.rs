@@ -797,6 +797,48 @@ fn refuse_other_types(
     }
 }
 
+/// Longest ResourcePath Route 53 takes, in characters.
+pub const MAX_RESOURCE_PATH: usize = 255;
+/// Most ChildHealthChecks a CALCULATED check can have in Route 53.
+pub const MAX_CHILD_HEALTH_CHECKS: usize = 256;
+
+/// Route 53's bounds on fields that eightfold's own schema allows wider
+/// (any interval of 1 to 300 s, any path and number of children): a
+/// check made through this API is one Route 53 would make too. `at` is
+/// where the fields sit in the request (`healthCheckConfig.` in a
+/// create, nothing in an update), as Route 53's validation names them.
+fn check_route53_bounds(
+    at: &str,
+    interval: Option<i64>,
+    path: Option<&str>,
+    children: Option<&ChildHealthChecks>,
+) -> Result<(), R53Error> {
+    if let Some(i) = interval
+        && i != 10
+        && i != 30
+    {
+        return Err(R53Error::invalid_input(format!(
+            "Invalid value for RequestInterval: {i}. Route 53 health checkers check every 10 or 30 seconds"
+        )));
+    }
+    if let Some(p) = path
+        && p.chars().count() > MAX_RESOURCE_PATH
+    {
+        return Err(R53Error::invalid_input(format!(
+            "1 validation error detected: Value '{p}' at '{at}resourcePath' failed to satisfy constraint: Member must have length less than or equal to {MAX_RESOURCE_PATH}"
+        )));
+    }
+    if let Some(c) = children
+        && c.items.len() > MAX_CHILD_HEALTH_CHECKS
+    {
+        return Err(R53Error::invalid_input(format!(
+            "1 validation error detected: Value of {} ids at '{at}childHealthChecks' failed to satisfy constraint: Member must have length less than or equal to {MAX_CHILD_HEALTH_CHECKS}",
+            c.items.len()
+        )));
+    }
+    Ok(())
+}
+
 /// The config a check keeps after an UpdateHealthCheck: `sent` (what
 /// created or last updated it) with the update's fields and resets.
 pub fn config_update(sent: &HealthCheckConfig, u: &UpdateHealthCheckRequest) -> HealthCheckConfig {
@@ -865,6 +907,12 @@ fn port(p: Option<i64>) -> Result<Option<u16>, R53Error> {
 
 /// A new check from Route 53's HealthCheckConfig, under id `id`.
 pub fn check_in(id: &str, c: &HealthCheckConfig) -> Result<HealthCheckInput, R53Error> {
+    check_route53_bounds(
+        "healthCheckConfig.",
+        c.request_interval,
+        c.resource_path.as_deref(),
+        c.child_health_checks.as_ref(),
+    )?;
     refuse_other_types(
         c.alarm_identifier.is_some(),
         c.insufficient_data_health_status.is_some(),
@@ -957,6 +1005,13 @@ pub fn check_update(
     current: &HealthCheckInput,
     u: &UpdateHealthCheckRequest,
 ) -> Result<HealthCheckInput, R53Error> {
+    // UpdateHealthCheck has no RequestInterval: Route 53 keeps it.
+    check_route53_bounds(
+        "",
+        None,
+        u.resource_path.as_deref(),
+        u.child_health_checks.as_ref(),
+    )?;
     refuse_other_types(
         u.alarm_identifier.is_some(),
         u.insufficient_data_health_status.is_some(),
