@@ -170,3 +170,45 @@ fn the_api_refuses_a_zone_that_would_take_an_in_zone_nameserver_without_addresse
     // A zone the name server lies outside of is created as before.
     create_zone(&s, "other.test.");
 }
+
+/// A SIGHUP whose config takes the addresses away from an in-zone name
+/// server is refused with the same message, even though the zone's file
+/// did not change (such a zone is read again to tell), and the running
+/// config stays.
+#[test]
+fn a_reload_that_leaves_an_in_zone_nameserver_without_addresses_is_refused() {
+    let config = |addresses: &str| {
+        format!(
+            "[server]\nnameservers = [{{ name = \"ns.example.com.\"{addresses} }}]\n\n\
+             [[zone]]\nname = \"example.com.\"\nfile = \"example.com.zone\"\n"
+        )
+    };
+    let zone = "$ORIGIN example.com.\n$TTL 60\nwww A 192.0.2.1\n";
+    let s = Server::start_with_files(
+        &config(", addresses = [\"192.0.2.53\"]"),
+        &[("example.com.zone", zone)],
+    );
+    assert_eq!(
+        s.dig(&["ns.example.com", "A", "+short"]).trim(),
+        "192.0.2.53"
+    );
+    std::fs::write(s.path("eightfold.toml"), config("")).unwrap();
+    s.signal("HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let logs = loop {
+        let logs = s.logs();
+        if logs.contains("reload failed") {
+            break logs;
+        }
+        assert!(std::time::Instant::now() < deadline, "no reload:\n{logs}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        logs.contains("eightfold.toml:2:16: server.nameservers: ns.example.com is inside zone example.com, which takes it as its name server"),
+        "{logs}"
+    );
+    assert_eq!(
+        s.dig(&["ns.example.com", "A", "+short"]).trim(),
+        "192.0.2.53"
+    );
+}

@@ -2,7 +2,7 @@
 //! deletes an ACME challenge over UDP and TCP, seen by dig and the JSON
 //! API; unsigned, unknown-key, bad-MAC, out-of-rule, routed and file-zone
 //! updates are refused; dnspython's failing prerequisites leave the zone
-//! untouched.
+//! untouched, and see the generated NS and its address.
 mod common;
 
 use std::process::Command;
@@ -528,4 +528,36 @@ fn tsig_keys_made_through_the_api_sign_updates_until_deleted() {
     assert_eq!(status, 404);
     let (status, _) = delete(&format!("{api}/v1/tsig-keys/tenant.key"));
     assert_eq!(status, 404);
+}
+
+/// Prerequisites see the zone as it is served (RFC 2136 §3.2): dyn.test
+/// declares no NS, so it is served the generated `ns1.dyn.test.` and that
+/// name's address, and "NS exists at the apex" holds.
+#[test]
+fn prerequisites_see_the_generated_ns_and_its_address() {
+    let s = server();
+    let acme = key("acme.key", SECRET);
+    let ns = s.dig(&["dyn.test", "NS", "+short"]);
+    assert_eq!(ns.trim(), "ns1.dyn.test.", "{ns}");
+    let (ok, out) = nsupdate(
+        &s,
+        &["-y", &acme],
+        "zone dyn.test.\nprereq yxrrset dyn.test. NS\nprereq yxdomain ns1.dyn.test.\n\
+         prereq yxrrset ns1.dyn.test. A\nprereq yxrrset dyn.test. SOA\n\
+         update add _acme-challenge.ns.dyn.test. 60 TXT \"generated\"",
+    );
+    assert!(ok, "{out}\n{}", s.logs());
+    let dig = s.dig(&["_acme-challenge.ns.dyn.test", "TXT", "+short"]);
+    assert_eq!(dig.trim(), "\"generated\"");
+    // And the generated NS is not absent: "no NS at the apex" fails.
+    let (ok, out) = nsupdate(
+        &s,
+        &["-y", &acme],
+        "zone dyn.test.\nprereq nxrrset dyn.test. NS\n\
+         update add _acme-challenge.nx.dyn.test. 60 TXT \"never\"",
+    );
+    assert!(!ok, "{out}");
+    assert!(out.contains("YXRRSET"), "{out}");
+    let dig = s.dig(&["_acme-challenge.nx.dyn.test", "TXT", "+short"]);
+    assert_eq!(dig.trim(), "");
 }

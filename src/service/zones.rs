@@ -260,6 +260,12 @@ impl Service {
         }
     }
 
+    /// The name servers that zones without an apex NS get, for dynamic
+    /// update to see a zone's generated records as it serves them.
+    pub fn nameservers(&self) -> crate::nameservers::NameServers {
+        self.lock().nameservers.clone()
+    }
+
     /// The dynamic update rules of the key named `key` (the config
     /// file's or the API's).
     pub fn update_rules(&self, key: &impl domain::base::ToName) -> Vec<crate::update::UpdateRule> {

@@ -35,7 +35,8 @@ use crate::dns::handler::{MAX_UDP_PAYLOAD, push_cookie, write_tsig_error};
 use crate::dns::signed::{self, Verified};
 use crate::dns::update::Updater;
 use crate::input::RecordInput;
-use crate::model::{DName, Policy, RData, RecordSpec};
+use crate::model::{DName, Policy, RData, RecordSpec, ZoneSpec};
+use crate::nameservers::NameServers;
 use crate::service::{Action, Change, ChangeBatch, Service, ServiceError};
 
 impl Updater for Service {
@@ -187,8 +188,9 @@ fn apply(service: &Service, msg: &Message<&[u8]>, key: &DName) -> Result<String,
             ));
         }
     }
+    let nameservers = service.nameservers();
     let planned = service.apply_planned(&zone_text, |records| {
-        plan(&apex, records, &prerequisites, &updates, key)
+        plan(&apex, records, &nameservers, &prerequisites, &updates, key)
     });
     match planned {
         Ok(Ok(_)) => Ok(zone_text),
@@ -301,11 +303,13 @@ struct Group {
     touched: bool,
 }
 
-/// Checks the prerequisites against the zone's `records` and turns the
-/// updates into a change batch (`None`: nothing changes).
+/// Checks the prerequisites against the zone as served (its `records`
+/// and what `nameservers` adds to a zone without an apex NS) and turns
+/// the updates into a change batch (`None`: nothing changes).
 fn plan(
     apex: &DName,
     records: &[RecordInput],
+    nameservers: &NameServers,
     prerequisites: &[Rr],
     updates: &[Rr],
     key: &DName,
@@ -314,18 +318,25 @@ fn plan(
         .iter()
         .filter_map(|r| Some((r, r.to_spec(apex, &|_| true).ok()?)))
         .collect();
+    // Prerequisites are about what the zone serves (RFC 2136 §3.2): the
+    // NS set and in-zone name server addresses it is given count as its
+    // own records do. Updates touch only the declared records.
+    let generated = nameservers.generated(&ZoneSpec {
+        name: apex.clone(),
+        records: specs.iter().map(|(_, s)| s.clone()).collect(),
+    });
+    let served = || specs.iter().map(|(_, s)| s).chain(generated.iter());
     let lower = |n: &DName| n.fmt_with_dot().to_string().to_ascii_lowercase();
     let apex_key = lower(apex);
     let name_in_use = |owner: &DName| {
         let k = lower(owner);
-        k == apex_key || specs.iter().any(|(_, s)| lower(&s.owner) == k)
+        k == apex_key || served().any(|s| lower(&s.owner) == k)
     };
     let values_of = |owner: &DName, rtype: Rtype| -> Vec<&RData> {
         let k = lower(owner);
-        specs
-            .iter()
-            .filter(|(_, s)| lower(&s.owner) == k && s.rtype == rtype)
-            .flat_map(|(_, s)| s.values.iter())
+        served()
+            .filter(|s| lower(&s.owner) == k && s.rtype == rtype)
+            .flat_map(|s| s.values.iter())
             .collect()
     };
     // The apex's SOA is generated, not a record: it always exists.

@@ -992,4 +992,49 @@ mod tests {
         );
         assert_eq!(send(&app, Some("Bearer nope".into()), None).await.0, 403);
     }
+
+    /// A zone that would take an in-zone name server with no address is
+    /// refused as InvalidInput naming the server and what to add.
+    #[tokio::test]
+    async fn create_hosted_zone_refuses_an_in_zone_name_server_without_addresses() {
+        let config = Config {
+            nameservers: vec![crate::nameservers::NameServer {
+                name: Some(crate::config::parse_absolute("ns.api.test.").unwrap()),
+                addresses: Vec::new(),
+            }],
+            ..Config::default()
+        };
+        let service = Service::start(
+            config,
+            None,
+            Store::in_memory().unwrap(),
+            CancellationToken::new(),
+        )
+        .unwrap();
+        let app = router().with_state(ApiState {
+            service,
+            metrics: Arc::new(crate::api::metrics::Metrics::default()),
+            token: None,
+            api_hosts: Vec::new().into(),
+        });
+        let create = |zone: &str| {
+            axum::http::Request::builder()
+                .method("POST")
+                .uri("/2013-04-01/hostedzone")
+                .header("host", "127.0.0.1:8053")
+                .body(Body::from(format!(
+                    "<CreateHostedZoneRequest xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Name>{zone}</Name><CallerReference>{zone}</CallerReference></CreateHostedZoneRequest>"
+                )))
+                .unwrap()
+        };
+        let (status, body) = answer_now(&app, create("api.test.")).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("<Code>InvalidInput</Code>"), "{body}");
+        assert!(
+            body.contains("zone api.test would take name server ns.api.test, which lies inside it and has no address there"),
+            "{body}"
+        );
+        let (status, body) = answer_now(&app, create("other.test.")).await;
+        assert_eq!(status, 201, "{body}");
+    }
 }
