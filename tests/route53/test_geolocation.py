@@ -3,49 +3,8 @@ where each client is: a server with the test database of
 tests/geo/make_db.py, and dnspython queries carrying EDNS Client Subnet
 options (RFC 7871) for clients in several countries."""
 
-import pathlib
-import subprocess
-import sys
-import tempfile
+from conftest import CALIFORNIA, GERMANY, JAPAN, NEW_YORK, UNKNOWN, ask, wait_until
 
-import dns.edns
-import dns.message
-import dns.query
-import pytest
-
-from conftest import Server, wait_until
-
-MAKE_DB = pathlib.Path(__file__).resolve().parents[1] / "geo" / "make_db.py"
-
-# Subnets of tests/geo/make_db.py's fixture, and where they are.
-CALIFORNIA = "192.0.2.0"  # /25: US-CA
-NEW_YORK = "192.0.2.128"  # /25: US-NY
-GERMANY = "198.51.100.0"  # /24: DE, Europe
-JAPAN = "203.0.113.0"  # /24: JP, Asia
-UNKNOWN = "10.1.0.0"  # in no network of the database
-
-
-@pytest.fixture(scope="module")
-def geo_server():
-    with tempfile.TemporaryDirectory(prefix="eightfold-geo-") as d:
-        subprocess.run([sys.executable, str(MAKE_DB), str(pathlib.Path(d) / "geo.mmdb")], check=True)
-        s = Server(d, extra_config='geoip_database = "geo.mmdb"\n')
-        try:
-            yield s
-        finally:
-            s.stop()
-
-
-def ask(server, name, subnet, prefix=24):
-    """The A values answered to a client in `subnet`/`prefix`, and the scope
-    of the response's client subnet option."""
-    q = dns.message.make_query(name, "A", use_edns=0, options=[dns.edns.ECSOption(subnet, prefix)])
-    host, port = server.dns
-    r = dns.query.udp(q, host, port=port, timeout=2)
-    values = sorted(rd.to_text() for rrset in r.answer for rd in rrset)
-    scopes = [o.scopelen for o in r.options if isinstance(o, dns.edns.ECSOption)]
-    assert len(scopes) == 1, r.options
-    return values, scopes[0]
 
 
 def sets_for(name, check=None):

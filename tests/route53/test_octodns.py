@@ -1,12 +1,15 @@
-"""octoDNS with octodns-route53 (PyPI), unchanged, against eightfold: a
-zone of static records synced, synced again with no change planned, and
-dumped back equal (issue 13). The provider is pointed at eightfold only
+"""octoDNS with octodns-route53 (PyPI), unchanged, against eightfold:
+zones of static and dynamic records (pools, rules by geography with a
+default, health checks) synced, synced again with no change planned,
+dumped back equal, and answered as their health and each client's
+location say (issue 13). The provider is pointed at eightfold only
 through boto3's standard AWS_ENDPOINT_URL_ROUTE_53 variable."""
 
 import json
 import os
 import subprocess
 import sysconfig
+import time
 import urllib.request
 
 import dns.message
@@ -14,7 +17,7 @@ import dns.query
 import dns.rdatatype
 import yaml
 
-from conftest import AWS_ENV, wait_until
+from conftest import AWS_ENV, CALIFORNIA, GERMANY, JAPAN, NEW_YORK, ask, wait_until
 
 ZONE = "octo.test."
 
@@ -209,3 +212,87 @@ def override(server, check, status):
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request) as reply:
         assert reply.status == 200
+
+
+GEO = """---
+'':
+  type: A
+  value: 192.0.2.1
+www:
+  dynamic:
+    pools:
+      eu:
+        fallback: main
+        values:
+        - value: 127.0.0.3
+      main:
+        values:
+        - value: 127.0.0.1
+      west:
+        fallback: main
+        values:
+        - value: 127.0.0.4
+    rules:
+    - geos: [EU-DE]
+      pool: eu
+    - geos: [NA-US-CA]
+      pool: west
+    - pool: main
+  octodns:
+    healthcheck:
+      host: www.geo-octo.test
+      path: /health
+      port: {port}
+      protocol: HTTP
+    route53:
+      healthcheck:
+        failure_threshold: 1
+        request_interval: 10
+  type: A
+  value: 192.0.2.99
+"""
+
+def test_octodns_geo_rules_answer_each_client_by_its_location(geo_server, tmp_path, backend_factory):
+    """A zone with a static record and a dynamic one whose rules send
+    Germany and California to pools of their own and everyone else to a
+    default pool, synced by octoDNS (geolocation sets by country and
+    subdivision, and the `*` default, as octodns-route53 builds them),
+    synced again with no change, dumped back equal; clients in each place
+    (EDNS Client Subnet) get their pool, and Germany's pool falls back to
+    the default one when its backend fails."""
+    main = backend_factory()
+    eu = backend_factory(host="127.0.0.3", port=main.port)
+    backend_factory(host="127.0.0.4", port=main.port)
+    (tmp_path / "config").mkdir()
+    source = GEO.format(port=main.port)
+    (tmp_path / "config" / "geo-octo.test.yaml").write_text(source)
+    (tmp_path / "octo.yaml").write_text(CONFIG.replace("octo.test.", "geo-octo.test."))
+
+    first = octodns(geo_server, tmp_path, "octodns-sync", "--config-file=octo.yaml", "--doit")
+    assert "Creates=2, Updates=0, Deletes=0" in first, first
+    second = octodns(geo_server, tmp_path, "octodns-sync", "--config-file=octo.yaml")
+    assert "No changes were planned" in second, second
+    octodns(geo_server, tmp_path, "octodns-dump", "--config-file=octo.yaml", "--output-dir=dump",
+            "geo-octo.test.", "route53")
+    dumped = yaml.safe_load((tmp_path / "dump" / "geo-octo.test.yaml").read_text())
+    assert dumped["www"]["dynamic"]["rules"] == yaml.safe_load(source)["www"]["dynamic"]["rules"]
+
+    # California and New York are the two halves of one /24.
+    answers = lambda: {place: ask(geo_server, "www.geo-octo.test.", subnet, prefix)[0][0]
+                       for place, subnet, prefix in [("CA", CALIFORNIA, 25), ("NY", NEW_YORK, 25),
+                                                     ("DE", GERMANY, 24), ("JP", JAPAN, 24)]}
+    seen = {}
+
+    def answered(want):
+        seen.update(answers())
+        assert seen == want or time.monotonic() < give_up, f"answers {seen}, wanted {want}"
+        return seen == want
+
+    want = {"CA": "127.0.0.4", "NY": "127.0.0.1", "DE": "127.0.0.3", "JP": "127.0.0.1"}
+    give_up = time.monotonic() + 25
+    wait_until("each client answered by its pool", lambda: answered(want) or None, timeout=30)
+    assert ask(geo_server, "geo-octo.test.", GERMANY)[0] == ["192.0.2.1"]
+    eu.fail()
+    want["DE"] = "127.0.0.1"
+    give_up = time.monotonic() + 25
+    wait_until("Germany falling back to the default pool", lambda: answered(want) or None)
