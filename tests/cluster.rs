@@ -348,26 +348,10 @@ fn get_change_is_pending_while_a_live_node_lags_and_insync_once_it_serves_the_ch
     let zone_id = created["id"].as_str().unwrap().to_string();
     // B stops reading (but its last heartbeat keeps it live for 6 s).
     b.signal("STOP");
-    let request = r#"<?xml version="1.0" encoding="UTF-8"?>
-<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Changes><Change><Action>CREATE</Action><ResourceRecordSet><Name>www.sync.test.</Name><Type>A</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.1</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#;
-    let mut response = agent()
-        .post(format!(
-            "{}/2013-04-01/hostedzone/{zone_id}/rrset/",
-            a.api_url()
-        ))
-        .content_type("text/xml")
-        .send(request)
-        .unwrap();
-    let text = response.body_mut().read_to_string().unwrap();
-    assert_eq!(response.status().as_u16(), 200, "{text}");
+    let (status, text) = a.route53_a_change(&zone_id, "CREATE", "www.sync.test.", "192.0.2.1");
+    assert_eq!(status, 200, "{text}");
     assert!(text.contains("<Status>PENDING</Status>"), "{text}");
-    let change = text
-        .split("<Id>")
-        .nth(1)
-        .and_then(|rest| rest.split("</Id>").next())
-        .unwrap()
-        .trim_start_matches("/change/")
-        .to_string();
+    let change = common::route53_change_id(&text);
     assert_eq!(get_change(&a, &change), "PENDING");
     b.signal("CONT");
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -664,25 +648,9 @@ fn a_file_zone_that_another_node_creates_through_the_api_is_given_up_for_the_sto
     let (status, body) = post(&format!("{api}/zones"), json!({"name": "later.test."}));
     assert_eq!(status, 201, "{body}");
     let zone_id = body["id"].as_str().unwrap().to_string();
-    let request = r#"<?xml version="1.0" encoding="UTF-8"?>
-<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Changes><Change><Action>CREATE</Action><ResourceRecordSet><Name>www.later.test.</Name><Type>A</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.3</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#;
-    let mut response = agent()
-        .post(format!(
-            "{}/2013-04-01/hostedzone/{zone_id}/rrset/",
-            a.api_url()
-        ))
-        .content_type("text/xml")
-        .send(request)
-        .unwrap();
-    let text = response.body_mut().read_to_string().unwrap();
-    assert_eq!(response.status().as_u16(), 200, "{text}");
-    let change = text
-        .split("<Id>")
-        .nth(1)
-        .and_then(|rest| rest.split("</Id>").next())
-        .unwrap()
-        .trim_start_matches("/change/")
-        .to_string();
+    let (status, text) = a.route53_a_change(&zone_id, "CREATE", "www.later.test.", "192.0.2.3");
+    assert_eq!(status, 200, "{text}");
+    let change = common::route53_change_id(&text);
     until_b_answers("www.later.test.", &["192.0.2.3"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while get_change(&a, &change) != "INSYNC" {

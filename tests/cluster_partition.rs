@@ -96,18 +96,8 @@ fn while_postgres_is_away_dns_answers_writes_get_503_and_all_resumes_when_it_is_
         "{body}"
     );
     // Through Route 53's API on another node too, in its error shape.
-    let request = r#"<?xml version="1.0" encoding="UTF-8"?>
-<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Changes><Change><Action>UPSERT</Action><ResourceRecordSet><Name>www.away.test.</Name><Type>A</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.9</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#;
-    let mut response = agent()
-        .post(format!(
-            "{}/2013-04-01/hostedzone/{zone_id}/rrset/",
-            b.api_url()
-        ))
-        .content_type("text/xml")
-        .send(request)
-        .unwrap();
-    let text = response.body_mut().read_to_string().unwrap();
-    assert_eq!(response.status().as_u16(), 503, "{text}");
+    let (status, text) = b.route53_a_change(&zone_id, "UPSERT", "www.away.test.", "192.0.2.9");
+    assert_eq!(status, 503, "{text}");
     assert!(
         text.contains("<ErrorResponse") && text.contains("cannot reach PostgreSQL"),
         "{text}"

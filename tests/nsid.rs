@@ -72,21 +72,6 @@ fn check_refuses_an_nsid_that_is_too_long() {
     );
 }
 
-/// kdig with `args` at `s`, its output.
-fn kdig(s: &Server, args: &[&str]) -> String {
-    let out = std::process::Command::new("kdig")
-        .arg(format!("@{}", s.addr().ip()))
-        .args(["-p", &s.addr().port().to_string()])
-        .args(args)
-        .output()
-        .expect("kdig is installed (apt-get install knot-dnsutils)");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// NSID and a cookie in one query, as `kdig +nsid +cookie` sends them:
 /// both options come back, and the server cookie is good. kdig 3.2 prints
 /// no verdict on a good cookie, only a warning on a bad one ("bad cookie
@@ -98,15 +83,12 @@ fn kdig(s: &Server, args: &[&str]) -> String {
 fn kdig_nsid_and_cookie_together_get_both_and_a_good_server_cookie() {
     let s = Server::start(&format!("[server]\nnsid = \"dns-fra-1\"\n\n{ZONE}"));
     let client = "0011223344556677";
-    let first = kdig(
-        &s,
-        &[
-            "www.example.test",
-            "+nsid",
-            &format!("+cookie={client}"),
-            "+nobadcookie",
-        ],
-    );
+    let first = s.kdig(&[
+        "www.example.test",
+        "+nsid",
+        &format!("+cookie={client}"),
+        "+nobadcookie",
+    ]);
     assert!(first.contains("status: NOERROR"), "{first}");
     assert!(
         first.contains(";; NSID: 646E732D6672612D31 \"dns-fra-1\""),
@@ -123,21 +105,18 @@ fn kdig_nsid_and_cookie_together_get_both_and_a_good_server_cookie() {
     // Client cookie echoed, then a 16-byte server cookie (RFC 9018).
     assert!(cookie.starts_with("0011223344556677"), "{first}");
     assert_eq!(cookie.len(), 16 + 32, "{first}");
-    let again = kdig(
-        &s,
-        &[
-            "www.example.test",
-            "+nsid",
-            &format!("+cookie={cookie}"),
-            "+nobadcookie",
-        ],
-    );
+    let again = s.kdig(&[
+        "www.example.test",
+        "+nsid",
+        &format!("+cookie={cookie}"),
+        "+nobadcookie",
+    ]);
     assert!(again.contains("status: NOERROR"), "{again}");
     assert!(!again.contains("BADCOOKIE"), "{again}");
     assert!(!again.to_lowercase().contains("bad cookie"), "{again}");
     assert!(again.contains("\"dns-fra-1\""), "{again}");
     // And kdig's own cookie, as `+cookie` alone makes it.
-    let plain = kdig(&s, &["www.example.test", "+nsid", "+cookie"]);
+    let plain = s.kdig(&["www.example.test", "+nsid", "+cookie"]);
     assert!(plain.contains("status: NOERROR"), "{plain}");
     assert!(plain.contains(";; COOKIE: "), "{plain}");
     assert!(!plain.to_lowercase().contains("bad cookie"), "{plain}");

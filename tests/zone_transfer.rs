@@ -251,7 +251,7 @@ fn after_a_record_change_ixfr_sends_only_the_changed_records() {
         s.logs()
     );
     // kdig reads it as an incremental transfer too.
-    let out = kdig(&s, &["ixfr.test", &format!("IXFR={old}")]);
+    let out = s.kdig(&["ixfr.test", &format!("IXFR={old}")]);
     assert!(
         out.contains("192.0.2.2") && !out.contains("192.0.2.50"),
         "{out}"
@@ -265,27 +265,10 @@ fn after_a_record_change_ixfr_sends_only_the_changed_records() {
     assert_eq!(serial_of(&current[0]), new);
 }
 
-/// Runs kdig (Knot's dig) against `s` and returns its output.
-fn kdig(s: &Server, args: &[&str]) -> String {
-    let out = std::process::Command::new("kdig")
-        .arg(format!("@{}", s.addr().ip()))
-        .arg("-p")
-        .arg(s.addr().port().to_string())
-        .args(["+time=2", "+retry=0"])
-        .args(args)
-        .output()
-        .expect("kdig is installed (apt-get install knot-dnsutils)");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 #[test]
 fn kdig_transfers_with_the_key_and_is_refused_without_it() {
     let s = Server::start(&config(r#"[{ key = "xfr.key" }]"#));
-    let out = kdig(&s, &["example.test", "AXFR", "-y", &key()]);
+    let out = s.kdig(&["example.test", "AXFR", "-y", &key()]);
     let soa = out
         .lines()
         .filter(|l| l.contains("\tSOA\t") || l.contains(" SOA "))
@@ -295,11 +278,11 @@ fn kdig_transfers_with_the_key_and_is_refused_without_it() {
     assert!(!out.to_lowercase().contains("failed"), "{out}");
     // kdig checks every message's TSIG and says so when one fails.
     assert!(!out.contains("BADSIG") && !out.contains("invalid"), "{out}");
-    let refused = kdig(&s, &["example.test", "AXFR"]);
+    let refused = s.kdig(&["example.test", "AXFR"]);
     assert!(refused.contains("REFUSED"), "{refused}");
     assert!(!refused.contains("192.0.2.1"), "{refused}");
     // IXFR with an old serial: the whole zone, which kdig takes as AXFR.
-    let ixfr = kdig(&s, &["example.test", "IXFR=1", "-y", &key()]);
+    let ixfr = s.kdig(&["example.test", "IXFR=1", "-y", &key()]);
     assert!(ixfr.contains("192.0.2.1"), "{ixfr}");
 }
 
@@ -406,7 +389,7 @@ fn a_zone_larger_than_a_message_streams_in_signed_messages_that_dig_and_kdig_ver
             )
         });
     assert!(messages > 1, "{messages} message(s)");
-    let kdig = kdig(&s, &["big.test", "AXFR", "-y", &key()]);
+    let kdig = s.kdig(&["big.test", "AXFR", "-y", &key()]);
     let tail = &kdig[kdig.len().saturating_sub(1000)..];
     assert!(kdig.contains("messages, 3004 records)"), "{tail}");
     // kdig warns when a message's TSIG does not verify.

@@ -160,6 +160,53 @@ impl Server {
         dig(self.addr(), args)
     }
 
+    /// Runs kdig against this server and returns its stdout and stderr.
+    pub fn kdig(&self, args: &[&str]) -> String {
+        let out = Command::new("kdig")
+            .arg(format!("@{}", self.addr().ip()))
+            .args(["-p", &self.addr().port().to_string()])
+            .args(["+time=2", "+retry=0"])
+            .args(args)
+            .output()
+            .expect("kdig is installed (apt-get install knot-dnsutils)");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// Sends Route 53's ChangeResourceRecordSets for one A record
+    /// (`action` CREATE, UPSERT or DELETE, TTL 60) to this server's API;
+    /// returns the status and the body.
+    pub fn route53_a_change(
+        &self,
+        zone_id: &str,
+        action: &str,
+        name: &str,
+        value: &str,
+    ) -> (u16, String) {
+        let request = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<ChangeResourceRecordSetsRequest xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeBatch><Changes><Change><Action>{action}</Action><ResourceRecordSet><Name>{name}</Name><Type>A</Type><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>{value}</Value></ResourceRecord></ResourceRecords></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#
+        );
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .into();
+        let mut response = agent
+            .post(format!(
+                "{}/2013-04-01/hostedzone/{zone_id}/rrset/",
+                self.api_url()
+            ))
+            .content_type("text/xml")
+            .send(request)
+            .unwrap();
+        let text = response.body_mut().read_to_string().unwrap();
+        (response.status().as_u16(), text)
+    }
+
     /// Sends a signal (e.g. "HUP") to the server.
     pub fn signal(&self, sig: &str) {
         let pid = self.child.as_ref().unwrap().id().to_string();
@@ -398,4 +445,15 @@ impl Backend {
     pub fn set_up(&self, up: bool) {
         self.up.store(up, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// The change id (without `/change/`) in a Route 53 reply's ChangeInfo.
+pub fn route53_change_id(reply: &str) -> String {
+    reply
+        .split("<Id>")
+        .nth(1)
+        .and_then(|rest| rest.split("</Id>").next())
+        .unwrap_or_else(|| panic!("no change Id in {reply}"))
+        .trim_start_matches("/change/")
+        .to_string()
 }
