@@ -886,26 +886,26 @@ impl Service {
 /// (its API writes would all conflict), and Route 53's GetChange would
 /// stay PENDING for every node, for one zone in a file.
 fn give_up_owned_file_zones(inner: &mut Inner, stored: &[StoredZone]) {
-    let before = inner.file.zones.len();
-    inner.file.zones.retain(|z| {
-        let key = key_text(&z.name);
-        let owned = stored.iter().any(|s| s.name == key);
-        if owned {
-            tracing::error!(
-                zone = %key,
-                "zone {key} is in this node's config file and was created through the API of another node sharing the store; this node now serves the store's zone, not its file's: remove it from the config file (a reload is refused until then)"
-            );
-        }
-        !owned
-    });
-    if inner.file.zones.len() != before {
-        let kept: std::collections::HashSet<Box<[u8]>> = inner
-            .file
-            .zones
-            .iter()
-            .map(|z| crate::snapshot::name_key(&z.name))
-            .collect();
-        inner.file_counts.retain(|key, _| kept.contains(key));
+    // Looked up by key among the built file zones: a catch-up brings a
+    // few zones, and this node may have 10,000 in its file.
+    let owned: Vec<(String, Box<[u8]>)> = stored
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), DName::from_str(&s.name).ok()?)))
+        .map(|(name, apex)| (name, crate::snapshot::name_key(&apex)))
+        .filter(|(_, key)| inner.file_counts.contains_key(key))
+        .collect();
+    for (name, key) in &owned {
+        tracing::error!(
+            zone = %name,
+            "zone {name} is in this node's config file and was created through the API of another node sharing the store; this node now serves the store's zone, not its file's: remove it from the config file (a reload is refused until then)"
+        );
+        inner.file_counts.remove(key);
+    }
+    if !owned.is_empty() {
+        inner.file.zones.retain(|z| {
+            let key = crate::snapshot::name_key(&z.name);
+            !owned.iter().any(|(_, k)| *k == key)
+        });
     }
 }
 
