@@ -130,6 +130,26 @@ class Server:
                 values.extend(rd.to_text() for rd in rrset)
         return values
 
+    def dig(self, name, rtype="A", subnet=None):
+        """The answer section as dig(1) prints it, one (owner, type, value)
+        per record: the check an operator would make by hand. `subnet`
+        ("192.0.2.0/24") sends it as EDNS Client Subnet."""
+        host, port = self.dns
+        args = ["dig", f"@{host}", "-p", str(port), "+noall", "+answer", "+time=2", "+tries=1", name, rtype]
+        if subnet:
+            args.append(f"+subnet={subnet}")
+        out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=10).stdout
+        rows = []
+        for line in out.splitlines():
+            if line and not line.startswith(";"):
+                owner, _ttl, _class, rtype_shown, value = line.split(None, 4)
+                rows.append((owner, rtype_shown, value))
+        return rows
+
+    def dig_values(self, name, rtype="A", subnet=None):
+        """The values of the records of type `rtype` that dig shows, sorted."""
+        return sorted(value for _, shown, value in self.dig(name, rtype, subnet) if shown == rtype)
+
 
 @pytest.fixture(scope="session")
 def server():
