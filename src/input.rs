@@ -18,6 +18,11 @@ use crate::model::{
     AliasSpec, CONTINENTS, CheckKind, DEFAULT_RECORD_TTL, DName, FailoverRole, HealthCheckSpec,
     Location, Policy, RecordSpec, Target, is_country,
 };
+use crate::config::parse_absolute;
+use crate::xfr::acl::{
+    NEEDS_FROM_OR_KEY, not_a_notify_address, not_a_prefix, parse_prefix, parse_server,
+};
+use crate::xfr::{Rule, Transfers};
 use crate::zonefile;
 use domain::base::iana::Rtype;
 
@@ -527,6 +532,102 @@ pub fn relative_name(owner: &DName, apex: &DName) -> String {
     match owner.clone().strip_suffix(apex) {
         Ok(rel) => rel.to_string(),
         Err(_) => format!("{owner}."),
+    }
+}
+
+/// An API zone's transfer settings (`PUT /v1/zones/{zone}/transfers`):
+/// the fields a `[[zone]]` of the config file sets, in the same words.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransfersInput {
+    /// Who may transfer the zone; empty: nobody.
+    #[serde(default)]
+    pub allow_transfer: Vec<TransferRuleInput>,
+    /// Secondaries told of every change (`IP` or `IP:PORT`).
+    #[serde(default)]
+    pub notify: Vec<String>,
+    /// The TSIG key NOTIFY is signed with; unsigned when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_key: Option<String>,
+}
+
+/// One `allow_transfer` entry: an address prefix, a TSIG key name, or both.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRuleInput {
+    /// An address prefix such as `192.0.2.0/24`, or one address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The TSIG key the request must be signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl TransfersInput {
+    /// The settings, checked by the rules of the config file's (the same
+    /// messages), with TSIG key names that `known_key` must know; every
+    /// problem.
+    pub fn check(&self, known_key: impl Fn(&DName) -> bool) -> Result<Transfers, Vec<String>> {
+        let mut problems = Vec::new();
+        let key = |field: &str, text: &str, problems: &mut Vec<String>| match parse_absolute(
+            text,
+        ) {
+            Ok(name) if known_key(&name) => Some(name),
+            _ => {
+                problems.push(format!(
+                    "{field}: no TSIG key is named {text:?}; make it with POST /v1/tsig-keys or declare it with [[tsig_key]] in the config file"
+                ));
+                None
+            }
+        };
+        let mut out = Transfers::default();
+        for rule in &self.allow_transfer {
+            let from = rule.from.as_deref().map(|f| parse_prefix(f).ok_or(f));
+            let named = rule
+                .key
+                .as_deref()
+                .map(|k| key("allow_transfer", k, &mut problems));
+            match (from, named) {
+                (Some(Err(text)), _) => problems.push(not_a_prefix(text)),
+                (None, None) => problems.push(NEEDS_FROM_OR_KEY.to_string()),
+                (_, Some(None)) => {}
+                (from, key) => out.allow.push(Rule {
+                    from: from.and_then(Result::ok),
+                    key: key.flatten(),
+                }),
+            }
+        }
+        for text in &self.notify {
+            match parse_server(text) {
+                Some(a) => out.notify.push(a),
+                None => problems.push(not_a_notify_address(text)),
+            }
+        }
+        if let Some(k) = &self.notify_key {
+            out.notify_key = key("notify_key", k, &mut problems);
+        }
+        if problems.is_empty() {
+            Ok(out)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// `settings` in this shape, as `GET /v1/zones/{zone}/transfers` shows
+    /// them.
+    pub fn of(settings: &Transfers) -> TransfersInput {
+        TransfersInput {
+            allow_transfer: settings
+                .allow
+                .iter()
+                .map(|r| TransferRuleInput {
+                    from: r.from.map(|net| net.to_string()),
+                    key: r.key.as_ref().map(|k| format!("{k}.")),
+                })
+                .collect(),
+            notify: settings.notify.iter().map(|a| a.to_string()).collect(),
+            notify_key: settings.notify_key.as_ref().map(|k| format!("{k}.")),
+        }
     }
 }
 

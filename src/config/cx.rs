@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawNameServer, Spans, parse_prefix};
+use super::raw::{RawConfig, RawNameServer, Spans};
+use crate::xfr::acl::parse_prefix;
 use super::{
     ApiTls, Config, DEFAULT_DATA, DEFAULT_DNS, DEFAULT_RATE_LIMIT_SLIP, DEFAULT_RETENTION,
     DEFAULT_SECONDARY_DIR, DEFAULT_TCP_IPV6_CLIENT_PREFIX, MAX_NSID, ZoneSources, default_nsid,

@@ -2,7 +2,6 @@
 //! check: the shapes `Cx` validates, and the per-table field spans that
 //! locate what the shared input rules refuse.
 
-use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -187,18 +186,6 @@ pub(super) struct RawRecord {
     subdivision: Option<Spanned<String>>,
 }
 
-/// An address prefix (`10.0.0.0/8`), or one address as a prefix of its
-/// full length.
-pub(super) fn parse_prefix(text: &str) -> Option<ipnet::IpNet> {
-    text.parse::<ipnet::IpNet>()
-        .ok()
-        .or_else(|| {
-            text.parse::<std::net::IpAddr>()
-                .ok()
-                .map(ipnet::IpNet::from)
-        })
-        .map(|n| n.trunc())
-}
 
 /// A zone's `primaries` and `primary_key` as read.
 pub(super) type RawPrimaries = (
@@ -206,14 +193,6 @@ pub(super) type RawPrimaries = (
     Option<Spanned<String>>,
 );
 
-/// A DNS server's address: `IP:PORT`, or an IP alone for port 53.
-pub(super) fn parse_server(text: &str) -> Option<SocketAddr> {
-    text.parse::<SocketAddr>().ok().or_else(|| {
-        text.parse::<std::net::IpAddr>()
-            .ok()
-            .map(|ip| SocketAddr::new(ip, 53))
-    })
-}
 
 /// Where each field of one TOML table is, to locate a [`FieldError`].
 #[derive(Default)]

@@ -7,9 +7,12 @@ use toml::Spanned;
 
 use super::cx::Cx;
 use super::parse_absolute;
-use super::raw::{RawPrimaries, RawRule, parse_prefix, parse_server};
+use super::raw::{RawPrimaries, RawRule};
 use crate::model::DName;
 use crate::tsig::TsigKey;
+use crate::xfr::acl::{
+    NEEDS_FROM_OR_KEY, not_a_notify_address, not_a_prefix, parse_prefix, parse_server,
+};
 use crate::xfr::{Rule, Transfers};
 
 impl Cx<'_> {
@@ -31,10 +34,7 @@ impl Cx<'_> {
                 Some(f) => match parse_prefix(f.get_ref()) {
                     Some(net) => Some(net),
                     None => {
-                        self.error(
-                            f.span(),
-                            format!("{what}: allow_transfer: {:?} is not an address prefix such as \"192.0.2.0/24\" or \"2001:db8::1\"", f.get_ref()),
-                        );
+                        self.error(f.span(), format!("{what}: {}", not_a_prefix(f.get_ref())));
                         continue;
                     }
                 },
@@ -47,10 +47,7 @@ impl Cx<'_> {
                 },
             };
             if from.is_none() && key.is_none() {
-                self.error(
-                    span,
-                    format!("{what}: allow_transfer: an entry needs `from` (an address prefix), `key` (a TSIG key name) or both; to allow everyone say from = \"0.0.0.0/0\" and from = \"::/0\""),
-                );
+                self.error(span, format!("{what}: {NEEDS_FROM_OR_KEY}"));
                 continue;
             }
             out.allow.push(Rule { from, key });
@@ -62,10 +59,7 @@ impl Cx<'_> {
             let text = n.get_ref();
             match parse_server(text) {
                 Some(a) => out.notify.push(a),
-                None => self.error(
-                    n.span(),
-                    format!("{what}: notify: {text:?} is not an address such as \"192.0.2.53\" or \"[2001:db8::53]:5353\""),
-                ),
+                None => self.error(n.span(), format!("{what}: {}", not_a_notify_address(text))),
             }
         }
         out

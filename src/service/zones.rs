@@ -151,6 +151,7 @@ impl Service {
             caller_reference,
             created_at: SystemTime::now(),
             records: Vec::new(),
+            transfers: None,
         };
         let change = new_change(None);
         let store = self.store_on_top_recording(&mut inner, &change);

@@ -27,7 +27,7 @@ pub mod sqlite;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::input::{HealthCheckInput, RecordInput};
+use crate::input::{HealthCheckInput, RecordInput, TransfersInput};
 
 pub use location::{Location, PostgresUrl};
 pub use sqlite::HistoryReader;
@@ -165,6 +165,9 @@ pub const MIGRATIONS: &[&str] = &[
     // 10: the store version of each zone's last write, so a node catching
     // up reads (and rebuilds) only the zones written since it last did.
     "ALTER TABLE zones ADD COLUMN changed_version BIGINT NOT NULL DEFAULT 0;",
+    // 11: an API zone's own transfer settings (`input::TransfersInput`,
+    // JSON); NULL: the server's apply.
+    "ALTER TABLE zones ADD COLUMN transfers TEXT;",
 ];
 
 /// How much history the store keeps (`[server] history_max_age`,
@@ -267,6 +270,8 @@ pub struct StoredZone {
     pub created_at: SystemTime,
     /// Its records.
     pub records: Vec<RecordInput>,
+    /// Its own transfer settings; `None`: the server's apply.
+    pub transfers: Option<TransfersInput>,
 }
 
 /// A health check as stored.
@@ -396,6 +401,13 @@ pub trait Backend: Send {
     fn create_zone(&mut self, zone: &StoredZone) -> Result<i64, StoreError>;
     /// Removes a zone and its records.
     fn delete_zone(&mut self, name: &str) -> Result<i64, StoreError>;
+    /// Sets zone `zone`'s own transfer settings, or (`None`) hands it
+    /// back to the server's.
+    fn set_zone_transfers(
+        &mut self,
+        zone: &str,
+        transfers: Option<&TransfersInput>,
+    ) -> Result<i64, StoreError>;
     /// Applies every write of one change batch to `zone`, all or nothing.
     fn write_records(&mut self, zone: &str, writes: &[RecordWrite]) -> Result<i64, StoreError>;
     /// Every stored health check, by id.
@@ -669,6 +681,21 @@ fn decode_check(id: &str, body: &str) -> Result<HealthCheckInput, StoreError> {
         what: format!("health check {id}"),
         source,
     })
+}
+
+/// A zone's stored transfer settings back into their input.
+fn decode_transfers(zone: &str, body: Option<String>) -> Result<Option<TransfersInput>, StoreError> {
+    body.map(|body| {
+        serde_json::from_str(&body).map_err(|source| StoreError::Corrupt {
+            what: format!("transfer settings of zone {zone}"),
+            source,
+        })
+    })
+    .transpose()
+}
+
+fn encode_transfers(transfers: Option<&TransfersInput>) -> Option<String> {
+    transfers.map(|t| serde_json::to_string(t).expect("transfer settings serialise"))
 }
 
 fn encode_record(record: &RecordInput) -> String {

@@ -34,8 +34,9 @@ use tokio_postgres::NoTls;
 use super::{
     Backend, Claimed, HealthEvent, MIGRATIONS, NewChange, NextWrite, NodeRecord, Notifications,
     PostgresUrl, Pruned, RecordWrite, Retention, SerialClaim, StoreError, StoredCheck,
-    StoredObservation, StoredSerial, StoredState, StoredZone, decode_check, decode_record,
-    encode_check, encode_record, from_millis, millis,
+    StoredObservation, StoredSerial, StoredState, StoredZone, TransfersInput, decode_check,
+    decode_record, decode_transfers, encode_check, encode_record, encode_transfers, from_millis,
+    millis,
 };
 
 /// Connections one node keeps at most: writes are serialised by the
@@ -271,23 +272,28 @@ impl PostgresBackend {
                 .await?;
             let mut zones: Vec<StoredZone> = tx
                 .query(
-                    r#"SELECT name, display_name, id, comment, caller_reference, created_at
+                    r#"SELECT name, display_name, id, comment, caller_reference, created_at, transfers
                      FROM zones WHERE $1::BIGINT IS NULL OR changed_version > $1
                      ORDER BY name COLLATE "C""#,
                     &[&version],
                 )
                 .await?
                 .into_iter()
-                .map(|r| StoredZone {
-                    name: r.get(0),
-                    display_name: r.get(1),
-                    id: r.get(2),
-                    comment: r.get(3),
-                    caller_reference: r.get(4),
-                    created_at: from_millis(r.get(5)),
-                    records: Vec::new(),
+                .map(|r| {
+                    let name: String = r.get(0);
+                    let transfers = decode_transfers(&name, r.get(6))?;
+                    Ok(StoredZone {
+                        name,
+                        display_name: r.get(1),
+                        id: r.get(2),
+                        comment: r.get(3),
+                        caller_reference: r.get(4),
+                        created_at: from_millis(r.get(5)),
+                        records: Vec::new(),
+                        transfers,
+                    })
                 })
-                .collect();
+                .collect::<Result<_, StoreError>>()?;
             let rows = tx
                 .query(
                     // COLLATE "C": byte order, as SQLite sorts, whatever
@@ -562,6 +568,27 @@ impl Backend for PostgresBackend {
             )
             .await?;
             commit_bumped_zone(tx, expected, Some(&zone.name)).await
+        })
+    }
+
+    fn set_zone_transfers(
+        &mut self,
+        zone: &str,
+        transfers: Option<&TransfersInput>,
+    ) -> Result<i64, StoreError> {
+        let expected = std::mem::take(&mut self.next);
+        let pool = self.pool.clone();
+        let zone = zone.to_owned();
+        let body = encode_transfers(transfers);
+        self.run(async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "UPDATE zones SET transfers = $2 WHERE name = $1",
+                &[&zone, &body],
+            )
+            .await?;
+            commit_bumped_zone(tx, expected, Some(&zone)).await
         })
     }
 

@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{
     Backend, Claimed, HealthEvent, MIGRATIONS, NewChange, NextWrite, NodeRecord, Pruned,
     RecordWrite, Retention, SerialClaim, StoreError, StoredCheck, StoredObservation, StoredSerial,
-    StoredState, StoredZone, decode_check, decode_record, encode_check, encode_record, from_millis,
-    millis,
+    StoredState, StoredZone, TransfersInput, decode_check, decode_record, decode_transfers,
+    encode_check, encode_record, encode_transfers, from_millis, millis,
 };
 
 /// Counts a write that changes what nodes serve, then commits; returns
@@ -83,22 +83,28 @@ impl SqliteBackend {
     fn zones_after(&self, version: Option<i64>) -> Result<Vec<StoredZone>, StoreError> {
         let mut zones = Vec::new();
         let mut stmt = self.conn.prepare(
-            "SELECT name, display_name, id, comment, caller_reference, created_at
+            "SELECT name, display_name, id, comment, caller_reference, created_at, transfers
              FROM zones WHERE ?1 IS NULL OR changed_version > ?1 ORDER BY name",
         )?;
         let rows = stmt.query_map([version], |r| {
-            Ok(StoredZone {
-                name: r.get(0)?,
-                display_name: r.get(1)?,
-                id: r.get(2)?,
-                comment: r.get(3)?,
-                caller_reference: r.get(4)?,
-                created_at: from_millis(r.get(5)?),
-                records: Vec::new(),
-            })
+            Ok((
+                StoredZone {
+                    name: r.get(0)?,
+                    display_name: r.get(1)?,
+                    id: r.get(2)?,
+                    comment: r.get(3)?,
+                    caller_reference: r.get(4)?,
+                    created_at: from_millis(r.get(5)?),
+                    records: Vec::new(),
+                    transfers: None,
+                },
+                r.get::<_, Option<String>>(6)?,
+            ))
         })?;
         for z in rows {
-            zones.push(z?);
+            let (mut zone, transfers) = z?;
+            zone.transfers = decode_transfers(&zone.name, transfers)?;
+            zones.push(zone);
         }
         let mut stmt = self.conn.prepare(
             "SELECT owner, rtype, set_id, body FROM records WHERE zone = ?1
@@ -260,6 +266,20 @@ impl Backend for SqliteBackend {
         tx.execute("DELETE FROM records WHERE zone = ?1", [name])?;
         tx.execute("DELETE FROM zones WHERE name = ?1", [name])?;
         commit_bumped(tx, expected)
+    }
+
+    fn set_zone_transfers(
+        &mut self,
+        zone: &str,
+        transfers: Option<&TransfersInput>,
+    ) -> Result<i64, StoreError> {
+        let expected = std::mem::take(&mut self.next);
+        let tx = self.write()?;
+        tx.execute(
+            "UPDATE zones SET transfers = ?2 WHERE name = ?1",
+            params![zone, encode_transfers(transfers)],
+        )?;
+        commit_bumped_zone(tx, expected, Some(zone))
     }
 
     /// Applies every write of one change batch to `zone`, all or nothing.

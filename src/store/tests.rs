@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::*;
+use crate::input::TransferRuleInput;
 
 #[path = "../../tests/common/postgres.rs"]
 mod pg;
@@ -51,6 +52,7 @@ fn zone(name: &str) -> StoredZone {
         caller_reference: None,
         created_at: SystemTime::now(),
         records: vec![],
+        transfers: None,
     }
 }
 
@@ -213,6 +215,35 @@ fn zones_since_a_version_are_those_written_after_it_and_names_show_deletions() {
         // From version 0, every zone with its records.
         let (all, _) = s.zones_since(0).unwrap();
         assert_eq!(all, s.zones().unwrap());
+    });
+}
+
+#[test]
+fn a_zones_transfer_settings_round_trip_count_a_version_and_are_handed_back() {
+    each_backend(|f| {
+        let mut s = f.open();
+        s.create_zone(&zone("a.test.")).unwrap();
+        s.create_zone(&zone("b.test.")).unwrap();
+        let seen = s.version().unwrap();
+        let settings = TransfersInput {
+            allow_transfer: vec![TransferRuleInput {
+                from: Some("192.0.2.0/24".into()),
+                key: Some("xfr.key.".into()),
+            }],
+            notify: vec!["192.0.2.53:5353".into()],
+            notify_key: Some("xfr.key.".into()),
+        };
+        let version = s.set_zone_transfers("a.test.", Some(&settings)).unwrap();
+        assert_eq!(version, seen + 1);
+        // Another node catching up reads the zone again, settings and all.
+        let (changed, _) = s.zones_since(seen).unwrap();
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].transfers.as_ref(), Some(&settings));
+        let reopened = f.open().zones().unwrap();
+        assert_eq!(reopened[0].transfers.as_ref(), Some(&settings));
+        assert_eq!(reopened[1].transfers, None);
+        s.set_zone_transfers("a.test.", None).unwrap();
+        assert_eq!(s.zones().unwrap()[0].transfers, None);
     });
 }
 

@@ -1,11 +1,48 @@
 //! Who may transfer a zone and whom to notify: `allow_transfer` and
-//! `notify`, per zone or in `[server]` (docs/configuration.md).
+//! `notify`, per zone or in `[server]` (docs/configuration.md), or per
+//! API zone (`PUT /v1/zones/{zone}/transfers`, docs/api.md); and the
+//! reading of their entries, shared by the config file and the API so
+//! both say the same about the same mistake.
 
 use std::net::{IpAddr, SocketAddr};
 
 use domain::base::ToName;
 
 use crate::model::DName;
+
+/// An `allow_transfer` entry's `from`: an address prefix, or one
+/// address (its host prefix).
+pub fn parse_prefix(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(ipnet::IpNet::from))
+        .map(|n| n.trunc())
+}
+
+/// A DNS server's address (`notify`, `primaries`): `IP:PORT`, or an IP
+/// alone for port 53.
+pub fn parse_server(text: &str) -> Option<SocketAddr> {
+    text.parse::<SocketAddr>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+}
+
+/// What is wrong with an `allow_transfer` entry's `from`.
+pub fn not_a_prefix(text: &str) -> String {
+    format!(
+        "allow_transfer: {text:?} is not an address prefix such as \"192.0.2.0/24\" or \"2001:db8::1\""
+    )
+}
+
+/// What is wrong with a `notify` entry.
+pub fn not_a_notify_address(text: &str) -> String {
+    format!(
+        "notify: {text:?} is not an address such as \"192.0.2.53\" or \"[2001:db8::53]:5353\""
+    )
+}
+
+/// What is wrong with an `allow_transfer` entry that says neither.
+pub const NEEDS_FROM_OR_KEY: &str = "allow_transfer: an entry needs `from` (an address prefix), `key` (a TSIG key name) or both; to allow everyone say from = \"0.0.0.0/0\" and from = \"::/0\"";
 
 /// One `allow_transfer` entry: a transfer is allowed when the client's
 /// address is in `from` (any address when absent) and the request is
