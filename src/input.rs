@@ -13,12 +13,12 @@ use std::time::Duration;
 use domain::base::ToName;
 use serde::{Deserialize, Serialize};
 
+use crate::config::parse_absolute;
 use crate::health::targets::{Refusal, TargetPolicy};
 use crate::model::{
     AliasSpec, CONTINENTS, CheckKind, DEFAULT_RECORD_TTL, DName, FailoverRole, HealthCheckSpec,
     Location, Policy, RecordSpec, Target, is_country,
 };
-use crate::config::parse_absolute;
 use crate::xfr::acl::{
     NEEDS_FROM_OR_KEY, not_a_notify_address, not_a_prefix, parse_prefix, parse_server,
 };
@@ -569,9 +569,7 @@ impl TransfersInput {
     /// problem.
     pub fn check(&self, known_key: impl Fn(&DName) -> bool) -> Result<Transfers, Vec<String>> {
         let mut problems = Vec::new();
-        let key = |field: &str, text: &str, problems: &mut Vec<String>| match parse_absolute(
-            text,
-        ) {
+        let key = |field: &str, text: &str, problems: &mut Vec<String>| match parse_absolute(text) {
             Ok(name) if known_key(&name) => Some(name),
             _ => {
                 problems.push(format!(

@@ -538,7 +538,7 @@ fn a_killed_node_leaves_the_others_answering_and_catches_up_when_restarted() {
 /// A TSIG key made through one node's API signs updates on every node:
 /// keys live in the store like zones, and reach the others the same way.
 #[test]
-fn a_tsig_key_made_on_one_node_signs_updates_on_another() {
+fn a_tsig_key_made_on_one_node_signs_updates_and_transfers_on_another() {
     let data = Data::Postgres.value();
     let a = node("a", &data);
     let b = node("b", &data);
@@ -585,6 +585,39 @@ fn a_tsig_key_made_on_one_node_signs_updates_on_another() {
     let deadline = Instant::now() + Duration::from_secs(5);
     while a.dig(&["hello.keys.test", "TXT", "+short"]).trim() != "\"from b\"" {
         assert!(Instant::now() < deadline, "a never served b's update");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Transfer settings given to the zone through a, naming the key, are
+    // served by b: a signed AXFR from b gets the zone.
+    let axfr = |server: &Server| {
+        server
+            .dig(&[
+                "-y",
+                &format!("hmac-sha256:shared.key:{secret}"),
+                "keys.test",
+                "AXFR",
+            ])
+            .contains("from b")
+    };
+    assert!(!axfr(&b), "nobody may transfer the zone yet");
+    let settings = json!({"allow_transfer": [{"from": "127.0.0.0/8", "key": "shared.key."}]});
+    let mut reply = agent()
+        .put(&format!("{}/v1/zones/keys.test./transfers", a.api_url()))
+        .send_json(&settings)
+        .unwrap();
+    assert_eq!(
+        reply.status().as_u16(),
+        200,
+        "{}",
+        reply.body_mut().read_to_string().unwrap()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !axfr(&b) {
+        assert!(
+            Instant::now() < deadline,
+            "b never took a's transfer settings\n{}",
+            b.logs()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -4,6 +4,9 @@
 //! changed through the API and a health transition within seconds, long
 //! before their SOA refresh (an hour) would.
 //!
+//! An API zone can be handed to a secondary the same way, with its own
+//! transfer settings and a TSIG key made through the API.
+//!
 //! Needs `/usr/sbin/nsd` and `/usr/sbin/knotd` (Debian: `apt-get install
 //! nsd knot`) and `dig`. Both run in the foreground, as the current user,
 //! from temp folders, on loopback ports, as tests/differential.rs runs them.
@@ -61,6 +64,11 @@ fn backend(up: Arc<AtomicBool>) -> u16 {
 }
 
 fn api(method: &str, url: &str, body: Value) -> u16 {
+    call(method, url, body).0
+}
+
+/// The status and the body of one JSON API request.
+fn call(method: &str, url: &str, body: Value) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
@@ -68,10 +76,14 @@ fn api(method: &str, url: &str, body: Value) -> u16 {
         .into();
     let response = match method {
         "POST" => agent.post(url).send_json(&body),
+        "PUT" => agent.put(url).send_json(&body),
+        "GET" => agent.get(url).call(),
+        "DELETE" => agent.delete(url).call(),
         m => panic!("unsupported {m}"),
-    }
-    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    response.status().as_u16()
+    };
+    let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap())
 }
 
 /// A secondary server, stopped on drop.
@@ -242,4 +254,92 @@ failure_threshold = 1
     assert_eq!(finished("AXFR"), 1, "{knot_log}");
     assert!(finished("IXFR") >= 3, "{knot_log}");
     assert!(logs.contains("zone transferred"), "{logs}");
+}
+
+/// Whether a TSIG-signed AXFR of `APEX` from `server` gets the zone.
+fn axfr_allowed(server: &Server) -> bool {
+    let out = server.dig(&["-y", &format!("hmac-sha256:xfr.key:{SECRET}"), APEX, "AXFR"]);
+    out.contains("\tSOA\t") || out.contains(" SOA ")
+}
+
+#[test]
+fn knot_follows_an_api_zone_whose_transfer_settings_and_key_were_made_through_the_api() {
+    let knot_port = free_port();
+    // No transfer settings and no key in the file: all of it through the API.
+    let eightfold = Server::start("[server]\napi = \"127.0.0.1:0\"\ndata = \"eightfold.db\"\n");
+    let url = eightfold.api_url();
+    let key = json!({"name": "xfr.key.", "secret": SECRET});
+    assert_eq!(api("POST", &format!("{url}/v1/tsig-keys"), key), 201);
+    assert_eq!(
+        api("POST", &format!("{url}/v1/zones"), json!({"name": APEX})),
+        201
+    );
+    let www = |value: &str| json!({"changes": [{"action": "UPSERT", "record": {"name": "www", "type": "A", "ttl": 60, "value": value}}]});
+    let changes_url = format!("{url}/v1/zones/{APEX}/changes");
+    assert_eq!(api("POST", &changes_url, www("192.0.2.1")), 200);
+    let transfers_url = format!("{url}/v1/zones/{APEX}/transfers");
+    let (status, body) = call("GET", &transfers_url, Value::Null);
+    assert_eq!(status, 200, "{body}");
+    let shown: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(shown["source"], "server", "{body}");
+    assert_eq!(shown["allow_transfer"], json!([]), "{body}");
+    assert!(
+        !axfr_allowed(&eightfold),
+        "nobody may transfer a zone by default"
+    );
+
+    // A key nobody made, an address that is not one: refused, naming both.
+    let wrong = json!({"allow_transfer": [{"key": "missing.key."}], "notify": ["nowhere"]});
+    let (status, body) = call("PUT", &transfers_url, wrong);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("missing.key.") && body.contains("\\\"nowhere\\\""),
+        "{body}"
+    );
+    assert!(!axfr_allowed(&eightfold));
+
+    let settings = json!({
+        "allow_transfer": [{"from": "127.0.0.1", "key": "xfr.key."}],
+        "notify": [format!("127.0.0.1:{knot_port}")],
+        "notify_key": "xfr.key.",
+    });
+    let (status, body) = call("PUT", &transfers_url, settings);
+    assert_eq!(status, 200, "{body}");
+    let shown: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(shown["source"], "api", "{body}");
+    assert_eq!(
+        shown["allow_transfer"],
+        json!([{"from": "127.0.0.1/32", "key": "xfr.key."}]),
+        "{body}"
+    );
+    assert_eq!(
+        shown["notify"],
+        json!([format!("127.0.0.1:{knot_port}")]),
+        "{body}"
+    );
+    assert!(axfr_allowed(&eightfold));
+
+    // Knot takes the zone, then follows a change by the NOTIFY signed
+    // with the API's key.
+    let knot = Secondary::knot(knot_port, eightfold.addr());
+    knot.wait_for("www.example.test", &["192.0.2.1"], &eightfold);
+    assert_eq!(api("POST", &changes_url, www("192.0.2.2")), 200);
+    let took = knot.wait_for("www.example.test", &["192.0.2.2"], &eightfold);
+    eprintln!("Knot followed the API change in {took:?}");
+    let logs = eightfold.logs();
+    assert!(logs.contains("NOTIFY answered"), "{logs}");
+
+    // The key is in use: it stays until the settings stop naming it.
+    let key_url = format!("{url}/v1/tsig-keys/xfr.key.");
+    let (status, body) = call("DELETE", &key_url, Value::Null);
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("example.test."), "{body}");
+    let (status, body) = call("DELETE", &transfers_url, Value::Null);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"source\":\"server\""), "{body}");
+    assert!(
+        !axfr_allowed(&eightfold),
+        "the zone went back to the server's settings"
+    );
+    assert_eq!(call("DELETE", &key_url, Value::Null).0, 204);
 }

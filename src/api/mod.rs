@@ -13,6 +13,7 @@ pub mod page;
 pub mod route53;
 pub mod serve;
 pub mod tls;
+mod transfers;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -63,6 +64,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/zones/{zone}", get(get_zone).delete(delete_zone))
         .route("/zones/{zone}/records", get(list_records))
         .route("/zones/{zone}/changes", post(apply_changes))
+        .route(
+            "/zones/{zone}/transfers",
+            get(transfers::get_transfers)
+                .put(transfers::put_transfers)
+                .delete(transfers::delete_transfers),
+        )
         .route("/health-checks", get(list_checks).post(create_check))
         .route(
             "/health-checks/{id}",

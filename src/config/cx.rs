@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 use super::raw::{RawConfig, RawNameServer, Spans};
-use crate::xfr::acl::parse_prefix;
 use super::{
     ApiTls, Config, DEFAULT_DATA, DEFAULT_DNS, DEFAULT_RATE_LIMIT_SLIP, DEFAULT_RETENTION,
     DEFAULT_SECONDARY_DIR, DEFAULT_TCP_IPV6_CLIENT_PREFIX, MAX_NSID, ZoneSources, default_nsid,
@@ -23,6 +22,7 @@ use crate::model::Origin;
 use crate::model::{DName, ZoneSpec};
 use crate::nameservers::{NameServer, NameServers};
 use crate::xfr::Settings as XfrSettings;
+use crate::xfr::acl::parse_prefix;
 use crate::zonefile;
 
 /// Validation context: the file being read and the problems found so far.

@@ -186,13 +186,11 @@ pub(super) struct RawRecord {
     subdivision: Option<Spanned<String>>,
 }
 
-
 /// A zone's `primaries` and `primary_key` as read.
 pub(super) type RawPrimaries = (
     Option<Spanned<Vec<Spanned<String>>>>,
     Option<Spanned<String>>,
 );
-
 
 /// Where each field of one TOML table is, to locate a [`FieldError`].
 #[derive(Default)]

@@ -295,6 +295,16 @@ impl Service {
         let Some(index) = inner.keys.iter().position(|k| k.key.name.name_eq(&wanted)) else {
             return Err(no_key(name));
         };
+        let zones = inner.zones_naming_key(&wanted);
+        if !zones.is_empty() {
+            return Err(ServiceError::Conflict {
+                code: "TsigKeyInUse",
+                message: format!(
+                    "TSIG key {name:?} is named in the transfer settings of zone {}; change them first (PUT or DELETE /v1/zones/{{zone}}/transfers)",
+                    zones.join(", ")
+                ),
+            });
+        }
         let stored = inner.keys[index].input.name.clone();
         let version = self.store_on_top(&mut inner).delete_tsig_key(&stored)?;
         self.wrote(version);

@@ -32,6 +32,7 @@ mod route53;
 mod secondaries;
 mod transfers;
 mod views;
+mod zone_transfers;
 mod zones;
 
 pub use error::ServiceError;
@@ -41,6 +42,7 @@ pub use views::{
     ChangeInfo, CheckInfo, CheckState, ConsensusInfo, EventInfo, HealthMetrics, RecordExplanation,
     ResultInfo, RoutedName, TestAnswer, VoteInfo, ZoneInfo,
 };
+pub use zone_transfers::{TransfersSource, ZoneTransfers};
 pub use zones::{Action, Change, ChangeBatch};
 
 use std::collections::HashMap;
@@ -589,7 +591,10 @@ impl Service {
             },
         };
         let only = inner.api_specs.get(key).map(|spec| spec.name.clone());
-        let next = current.with_snapshot(snapshot);
+        let mut next = current.with_snapshot(snapshot);
+        if inner.transfers_moved(&current.transfers, key) {
+            next.transfers = Arc::new(inner.transfer_settings());
+        }
         match only {
             Some(apex) => inner.store_published(next, Some(&apex)),
             None => inner.live.published.store(Arc::new(next)),
@@ -990,6 +995,7 @@ impl Inner {
             &self.file,
             self.keys.iter().map(keys::ApiKey::key),
         );
+        next.transfers = Arc::new(self.transfer_settings());
         next.snapshot = secondaries::mark_unavailable(&self.file, &self.transferred, next.snapshot);
         self.store_published(next, None);
         crate::memory::trim();

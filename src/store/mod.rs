@@ -684,7 +684,10 @@ fn decode_check(id: &str, body: &str) -> Result<HealthCheckInput, StoreError> {
 }
 
 /// A zone's stored transfer settings back into their input.
-fn decode_transfers(zone: &str, body: Option<String>) -> Result<Option<TransfersInput>, StoreError> {
+fn decode_transfers(
+    zone: &str,
+    body: Option<String>,
+) -> Result<Option<TransfersInput>, StoreError> {
     body.map(|body| {
         serde_json::from_str(&body).map_err(|source| StoreError::Corrupt {
             what: format!("transfer settings of zone {zone}"),

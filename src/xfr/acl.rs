@@ -22,9 +22,11 @@ pub fn parse_prefix(text: &str) -> Option<ipnet::IpNet> {
 /// A DNS server's address (`notify`, `primaries`): `IP:PORT`, or an IP
 /// alone for port 53.
 pub fn parse_server(text: &str) -> Option<SocketAddr> {
-    text.parse::<SocketAddr>()
-        .ok()
-        .or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+    text.parse::<SocketAddr>().ok().or_else(|| {
+        text.parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, 53))
+    })
 }
 
 /// What is wrong with an `allow_transfer` entry's `from`.
@@ -36,9 +38,7 @@ pub fn not_a_prefix(text: &str) -> String {
 
 /// What is wrong with a `notify` entry.
 pub fn not_a_notify_address(text: &str) -> String {
-    format!(
-        "notify: {text:?} is not an address such as \"192.0.2.53\" or \"[2001:db8::53]:5353\""
-    )
+    format!("notify: {text:?} is not an address such as \"192.0.2.53\" or \"[2001:db8::53]:5353\"")
 }
 
 /// What is wrong with an `allow_transfer` entry that says neither.
