@@ -106,6 +106,17 @@ impl Inner {
             journal,
             ..next
         });
+        if only.is_none() {
+            // A whole publication (a start, a reload): zones it no longer
+            // serves, or that nobody may transfer any more, leave the
+            // journal.
+            let (snapshot, transfers) = (&published.snapshot, &published.transfers);
+            published.journal.retain(|key| {
+                snapshot
+                    .zone_at_key(key)
+                    .is_some_and(|z| !transfers.of(&z.apex).allow.is_empty())
+            });
+        }
         self.record_versions(&published, changed.iter().map(|c| &c.apex));
         self.live.published.store(published.clone());
         log_moved(&changed);

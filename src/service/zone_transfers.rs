@@ -162,6 +162,13 @@ impl Service {
         }
         self.publish_zone(&mut inner, &key);
         self.wrote(version);
+        let published = inner.live.published.load();
+        if let Ok(apex) = DName::from_str(&key)
+            && published.transfers.of(&apex).allow.is_empty()
+        {
+            // Nobody may take it now: its versions would only take memory.
+            published.journal.forget(&apex);
+        }
         tracing::info!(zone = %key, "transfer settings of zone {key} set");
         drop(inner);
         self.zone_transfers(&key)

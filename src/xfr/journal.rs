@@ -167,6 +167,15 @@ impl Journal {
         zones.remove(&name_key(apex));
     }
 
+    /// Keeps the zones whose key ([`name_key`]) `keep` accepts and forgets
+    /// the others: after a reload, those no longer served or no longer
+    /// transferable would otherwise hold their versions until the process
+    /// ends.
+    pub fn retain(&self, keep: impl Fn(&[u8]) -> bool) {
+        let mut zones = self.zones.lock().unwrap_or_else(|e| e.into_inner());
+        zones.retain(|key, _| keep(key));
+    }
+
     /// The version of the zone at `apex` recorded for `serial`, when that
     /// is its current one.
     pub fn version(&self, apex: &DName, serial: u32) -> Option<Version> {
@@ -242,6 +251,18 @@ mod tests {
             w(&format!("soa{serial}")),
             records.iter().map(|r| w(r)).collect(),
         )
+    }
+
+    #[test]
+    fn retain_forgets_only_the_zones_it_is_not_told_to_keep() {
+        let kept = DName::from_str("kept.test.").unwrap();
+        let gone = DName::from_str("gone.test.").unwrap();
+        let journal = Journal::default();
+        journal.record(&kept, v(1, &["a"]));
+        journal.record(&gone, v(1, &["a"]));
+        journal.retain(|key| key == &name_key(&kept)[..]);
+        assert!(journal.version(&kept, 1).is_some());
+        assert!(journal.version(&gone, 1).is_none());
     }
 
     #[test]
