@@ -488,13 +488,7 @@ impl RecordInput {
             value: (has_values && !simple).then(|| values.first().cloned().unwrap_or_default()),
             values: (has_values && simple).then_some(values),
             health_check: spec.health_check.clone(),
-            failover: spec.failover.map(|f| {
-                match f {
-                    FailoverRole::Primary => "primary",
-                    FailoverRole::Secondary => "secondary",
-                }
-                .to_string()
-            }),
+            failover: spec.failover.map(|f| f.as_str().to_string()),
             weight: spec.weight.map(i64::from),
             absolute_names: false,
             alias: spec.alias.as_ref().map(|a| relative_name(&a.target, apex)),
