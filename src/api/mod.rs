@@ -30,8 +30,8 @@ use serde::de::DeserializeOwned;
 
 pub use error::ApiError;
 
-use crate::input::HealthCheckInput;
-use crate::service::{ChangeBatch, Service, ServiceError, TsigKeyInput};
+use crate::input::{HealthCheckInput, TsigKeyInput};
+use crate::service::{ChangeBatch, Service, ServiceError};
 
 /// Largest request body accepted: room for a full 1,000-change batch.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;

@@ -35,7 +35,7 @@ mod views;
 mod zones;
 
 pub use error::ServiceError;
-pub use keys::{KeyInfo, TsigKeyInput, UpdateRuleInput};
+pub use keys::KeyInfo;
 pub use route53::TagResource;
 pub use views::{
     ChangeInfo, CheckInfo, CheckState, ConsensusInfo, EventInfo, HealthMetrics, RecordExplanation,
