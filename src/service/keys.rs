@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use domain::base::ToName;
 use rand::RngCore;
-use serde::Serialize;
 
+use super::views::ManagedBy;
 use super::{Inner, Service, ServiceError};
 use crate::config::parse_absolute;
 use crate::input::{TsigKeyInput, UpdateRuleInput};
@@ -27,18 +27,17 @@ use crate::update::UpdateRule;
 const GENERATED_SECRET_BYTES: usize = 32;
 
 /// A key as the API shows it: never its secret, except to its creator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyInfo {
     /// The name, absolute.
     pub name: String,
     /// The algorithm, as BIND writes it.
     pub algorithm: String,
-    /// `config` (the config file's) or `api`.
-    pub source: &'static str,
+    /// The config file or the API (never [`ManagedBy::Secondary`]).
+    pub managed_by: ManagedBy,
     /// The update rules.
     pub update: Vec<UpdateRuleInput>,
     /// The base64 secret: only in the reply that creates the key.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }
 
@@ -122,7 +121,7 @@ impl ApiKey {
         KeyInfo {
             name: self.key.name.to_string() + ".",
             algorithm: self.key.algorithm.to_string(),
-            source: "api",
+            managed_by: ManagedBy::Api,
             update: self.input.update.clone(),
             secret: with_secret.then(|| self.input.secret.clone()).flatten(),
         }
@@ -179,7 +178,7 @@ impl Service {
         let file = inner.file.tsig_keys.iter().map(|k| KeyInfo {
             name: k.name.to_string() + ".",
             algorithm: k.algorithm.to_string(),
-            source: "config",
+            managed_by: ManagedBy::File,
             update: k
                 .update
                 .iter()
