@@ -1,6 +1,8 @@
 //! The user-facing shape of records and health checks, shared by the TOML
 //! file and the JSON API ("one schema everywhere", SPEC §6), and the rules
-//! that turn it into validated [`RecordSpec`]s and [`HealthCheckSpec`]s.
+//! that turn it into validated [`RecordSpec`]s and [`HealthCheckSpec`]s;
+//! and the shape of a TSIG key made through the API ([`TsigKeyInput`]).
+//! The store keeps each of them as the JSON of this shape.
 //!
 //! Problems are reported per field ([`FieldError`]); the config loader maps
 //! a field to its place in the file, the API names it in its 400 reply.
@@ -493,13 +495,7 @@ impl RecordInput {
             value: (has_values && !simple).then(|| values.first().cloned().unwrap_or_default()),
             values: (has_values && simple).then_some(values),
             health_check: spec.health_check.clone(),
-            failover: spec.failover.map(|f| {
-                match f {
-                    FailoverRole::Primary => "primary",
-                    FailoverRole::Secondary => "secondary",
-                }
-                .to_string()
-            }),
+            failover: spec.failover.map(|f| f.as_str().to_string()),
             weight: spec.weight.map(i64::from),
             absolute_names: false,
             alias: spec.alias.as_ref().map(|a| relative_name(&a.target, apex)),
@@ -941,6 +937,37 @@ pub fn check_target(spec: &HealthCheckSpec, targets: &TargetPolicy) -> Result<()
             ),
         )
     })
+}
+
+/// A TSIG key as the API takes it (`POST /v1/tsig-keys`) and the store
+/// keeps it (its JSON, as records and checks are kept), so a key reads
+/// back as it was sent. The config file's `[[tsig_key]]` has its own,
+/// located, form (`secret_file`, spans): `config::keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsigKeyInput {
+    /// The key's name, as BIND, NSD and Knot name keys (`acme.key`).
+    pub name: String,
+    /// `hmac-sha256` (the default), `hmac-sha384`, `hmac-sha512` or
+    /// `hmac-sha1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// The base64 secret; made by the service when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// What it may change by dynamic update, as in the config file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub update: Vec<UpdateRuleInput>,
+}
+
+/// One update rule: names matching `name` (`*` labels), records of `types`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRuleInput {
+    /// An absolute name pattern, e.g. `_acme-challenge.*.example.com.`.
+    pub name: String,
+    /// Record types, or `ANY`.
+    pub types: Vec<String>,
 }
 
 #[cfg(test)]

@@ -87,6 +87,16 @@ pub enum FailoverRole {
     Secondary,
 }
 
+impl FailoverRole {
+    /// The name used in the config file and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailoverRole::Primary => "primary",
+            FailoverRole::Secondary => "secondary",
+        }
+    }
+}
+
 /// One record of a group, as declared by the user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordSpec {

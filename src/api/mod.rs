@@ -1,12 +1,14 @@
 //! The HTTP API: eightfold's own JSON API under `/v1`, `/metrics` and
 //! `/healthz`. A thin layer: it parses requests, calls the [`Service`] on a
-//! blocking thread, and renders results and errors.
+//! blocking thread, and renders results and errors; the JSON shapes are
+//! in [`json`], the spellings every API shares in [`words`].
 //!
 //! Architecture invariant: no business rule lives here; the Route 53 layer
 //! and this one call the same service methods.
 
 pub mod browser;
 pub mod error;
+pub mod json;
 pub mod log;
 pub mod metrics;
 pub mod page;
@@ -14,6 +16,7 @@ pub mod route53;
 pub mod serve;
 pub mod tls;
 mod transfers;
+pub mod words;
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -31,8 +34,9 @@ use serde::de::DeserializeOwned;
 
 pub use error::ApiError;
 
-use crate::input::HealthCheckInput;
-use crate::service::{ChangeBatch, Service, ServiceError, TsigKeyInput};
+use crate::input::{HealthCheckInput, TsigKeyInput};
+use crate::service::{Service, ServiceError};
+use json::{AsJson, ChangeBatchBody, list};
 
 /// Largest request body accepted: room for a full 1,000-change batch.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -250,7 +254,10 @@ fn ok<T: serde::Serialize>(status: StatusCode, body: T) -> Response {
 
 async fn list_zones(State(s): State<ApiState>) -> Result<Response, ApiError> {
     let zones = call(&s, |svc| Ok(svc.zones())).await?;
-    Ok(ok(StatusCode::OK, serde_json::json!({ "zones": zones })))
+    Ok(ok(
+        StatusCode::OK,
+        serde_json::json!({ "zones": list(&zones) }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -269,7 +276,7 @@ async fn create_zone(
         svc.create_zone(&zone.name, zone.comment, None)
     })
     .await?;
-    Ok(ok(StatusCode::CREATED, info))
+    Ok(ok(StatusCode::CREATED, AsJson(&info)))
 }
 
 async fn get_zone(
@@ -279,7 +286,7 @@ async fn get_zone(
     let (info, records) = call(&s, move |svc| Ok((svc.zone(&zone)?, svc.records(&zone)?))).await?;
     Ok(ok(
         StatusCode::OK,
-        serde_json::json!({ "zone": info, "records": records }),
+        serde_json::json!({ "zone": AsJson(&info), "records": records }),
     ))
 }
 
@@ -288,7 +295,7 @@ async fn delete_zone(
     JsonPath(zone): JsonPath<String>,
 ) -> Result<Response, ApiError> {
     let info = call(&s, move |svc| svc.delete_zone(&zone)).await?;
-    Ok(ok(StatusCode::OK, info))
+    Ok(ok(StatusCode::OK, AsJson(&info)))
 }
 
 async fn list_records(
@@ -305,17 +312,20 @@ async fn list_records(
 async fn apply_changes(
     State(s): State<ApiState>,
     JsonPath(zone): JsonPath<String>,
-    JsonBody(batch): JsonBody<ChangeBatch>,
+    JsonBody(batch): JsonBody<ChangeBatchBody>,
 ) -> Result<Response, ApiError> {
-    let info = call(&s, move |svc| svc.apply(&zone, batch)).await?;
-    Ok(ok(StatusCode::OK, serde_json::json!({ "change": info })))
+    let info = call(&s, move |svc| svc.apply(&zone, batch.into())).await?;
+    Ok(ok(
+        StatusCode::OK,
+        serde_json::json!({ "change": AsJson(&info) }),
+    ))
 }
 
 async fn list_checks(State(s): State<ApiState>) -> Result<Response, ApiError> {
     let checks = call(&s, |svc| Ok(svc.checks())).await?;
     Ok(ok(
         StatusCode::OK,
-        serde_json::json!({ "health_checks": checks }),
+        serde_json::json!({ "health_checks": list(&checks) }),
     ))
 }
 
@@ -324,7 +334,7 @@ async fn create_check(
     JsonBody(input): JsonBody<HealthCheckInput>,
 ) -> Result<Response, ApiError> {
     let info = call(&s, move |svc| svc.create_check(input, None)).await?;
-    Ok(ok(StatusCode::CREATED, info))
+    Ok(ok(StatusCode::CREATED, AsJson(&info)))
 }
 
 async fn get_check(
@@ -332,7 +342,7 @@ async fn get_check(
     JsonPath(id): JsonPath<String>,
 ) -> Result<Response, ApiError> {
     let info = call(&s, move |svc| svc.check(&id)).await?;
-    Ok(ok(StatusCode::OK, info))
+    Ok(ok(StatusCode::OK, AsJson(&info)))
 }
 
 async fn update_check(
@@ -341,7 +351,7 @@ async fn update_check(
     JsonBody(input): JsonBody<HealthCheckInput>,
 ) -> Result<Response, ApiError> {
     let info = call(&s, move |svc| svc.update_check(&id, input, None)).await?;
-    Ok(ok(StatusCode::OK, info))
+    Ok(ok(StatusCode::OK, AsJson(&info)))
 }
 
 async fn delete_check(
@@ -354,7 +364,10 @@ async fn delete_check(
 
 async fn list_keys(State(s): State<ApiState>) -> Result<Response, ApiError> {
     let keys = call(&s, |svc| Ok(svc.tsig_keys())).await?;
-    Ok(ok(StatusCode::OK, serde_json::json!({ "tsig_keys": keys })))
+    Ok(ok(
+        StatusCode::OK,
+        serde_json::json!({ "tsig_keys": list(&keys) }),
+    ))
 }
 
 async fn create_key(
@@ -362,7 +375,7 @@ async fn create_key(
     JsonBody(input): JsonBody<TsigKeyInput>,
 ) -> Result<Response, ApiError> {
     let info = call(&s, move |svc| svc.create_tsig_key(input)).await?;
-    Ok(ok(StatusCode::CREATED, info))
+    Ok(ok(StatusCode::CREATED, AsJson(&info)))
 }
 
 async fn get_key(
@@ -370,7 +383,7 @@ async fn get_key(
     JsonPath(name): JsonPath<String>,
 ) -> Result<Response, ApiError> {
     let info = call(&s, move |svc| svc.tsig_key(&name)).await?;
-    Ok(ok(StatusCode::OK, info))
+    Ok(ok(StatusCode::OK, AsJson(&info)))
 }
 
 async fn delete_key(
@@ -386,7 +399,7 @@ async fn check_status(
     JsonPath(id): JsonPath<String>,
 ) -> Result<Response, ApiError> {
     let state = call(&s, move |svc| svc.check_state(&id)).await?;
-    Ok(ok(StatusCode::OK, state))
+    Ok(ok(StatusCode::OK, AsJson(&state)))
 }
 
 #[derive(Deserialize)]
@@ -413,7 +426,7 @@ async fn set_override(
         }
     };
     let state = call(&s, move |svc| svc.set_override(&id, forced)).await?;
-    Ok(ok(StatusCode::OK, state))
+    Ok(ok(StatusCode::OK, AsJson(&state)))
 }
 
 #[derive(Deserialize)]
@@ -436,47 +449,17 @@ async fn list_events(
         svc.events(q.check.as_deref(), since, q.limit)
     })
     .await?;
-    Ok(ok(StatusCode::OK, serde_json::json!({ "events": events })))
-}
-
-/// One node in `GET /v1/nodes` (docs/api.md#nodes).
-#[derive(serde::Serialize)]
-struct NodeJson {
-    name: String,
-    address: String,
-    api: Option<String>,
-    version: String,
-    config_version: i64,
-    started_at: String,
-    last_seen: String,
-    live: bool,
-    store_reachable: bool,
-    this_node: bool,
-}
-
-impl From<crate::cluster::NodeStatus> for NodeJson {
-    fn from(n: crate::cluster::NodeStatus) -> NodeJson {
-        let time = |t| humantime::format_rfc3339_millis(t).to_string();
-        NodeJson {
-            name: n.name,
-            address: n.address,
-            api: n.api,
-            version: n.version,
-            config_version: n.config_version,
-            started_at: time(n.started_at),
-            last_seen: time(n.last_seen),
-            live: n.live,
-            store_reachable: n.store_reachable,
-            this_node: n.this_node,
-        }
-    }
+    Ok(ok(
+        StatusCode::OK,
+        serde_json::json!({ "events": list(&events) }),
+    ))
 }
 
 /// Every node of the store, from this node's last heartbeat: never waits
 /// on the database.
 async fn list_nodes(State(s): State<ApiState>) -> Response {
-    let nodes: Vec<NodeJson> = s.service.nodes().into_iter().map(NodeJson::from).collect();
-    ok(StatusCode::OK, serde_json::json!({ "nodes": nodes }))
+    let nodes = s.service.nodes();
+    ok(StatusCode::OK, serde_json::json!({ "nodes": list(&nodes) }))
 }
 
 /// RFC 3339 (`2026-11-25T12:00:00Z`) or seconds since the epoch.
@@ -514,5 +497,5 @@ async fn test_answer(
     JsonQuery(q): JsonQuery<AnswerQuery>,
 ) -> Result<Response, ApiError> {
     let answer = call(&s, move |svc| svc.test_answer(&q.name, &q.rtype)).await?;
-    Ok(ok(StatusCode::OK, answer))
+    Ok(ok(StatusCode::OK, AsJson(&answer)))
 }

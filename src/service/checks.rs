@@ -7,7 +7,7 @@ use super::declarations::kinds_of;
 use super::error::{ServiceError, field_problem};
 use super::route53::TagResource;
 use super::views::{
-    CheckInfo, CheckState, ConsensusInfo, VoteInfo, api_check_info, rfc3339, state_info,
+    CheckInfo, CheckState, ConsensusInfo, ManagedBy, VoteInfo, api_check_info, state_info,
 };
 use super::{Inner, Service, checker_index};
 use crate::health::Checker;
@@ -25,7 +25,7 @@ impl Service {
             .into_iter()
             .map(|input| CheckInfo {
                 input,
-                managed_by: "file",
+                managed_by: ManagedBy::File,
                 version: 1,
                 caller_reference: None,
             })
@@ -183,13 +183,15 @@ impl Service {
         let status = checker
             .status(index)
             .ok_or_else(|| ServiceError::no_check(id))?;
-        let mut state = state_info(&status);
-        if status.probed {
-            let (votes, consensus) = self.votes(&status);
-            state.votes = votes;
-            state.consensus = Some(consensus);
+        if !status.probed {
+            return Ok(state_info(status));
         }
-        Ok(state)
+        let (votes, consensus) = self.votes(&status);
+        Ok(CheckState {
+            status,
+            votes,
+            consensus: Some(consensus),
+        })
     }
 
     /// Every node's vote on a probed check and what they decide; with no
@@ -236,19 +238,13 @@ impl Service {
             .map(|c| VoteInfo {
                 address: address(&c.vote.node),
                 this_node: c.vote.node == me,
-                node: c.vote.node,
-                healthy: c.vote.healthy,
-                reason: c.vote.reason,
-                at: rfc3339(c.vote.at),
+                vote: c.vote,
                 live: c.live,
             })
             .collect();
         let consensus = ConsensusInfo {
-            measured: crate::health::state::word(tally.healthy),
-            healthy_votes: tally.healthy_votes,
-            live_votes: tally.live_votes,
+            tally,
             healthy_percent: percent,
-            summary: tally.describe(percent),
         };
         (votes, consensus)
     }
@@ -271,7 +267,7 @@ impl Service {
         let status = checker
             .status(index)
             .ok_or_else(|| ServiceError::no_check(id))?;
-        Ok(state_info(&status))
+        Ok(state_info(status))
     }
 
     pub(super) fn checker_index(
@@ -293,7 +289,7 @@ impl Service {
             .slots()
             .into_iter()
             .filter_map(|(slot, _)| checker.status(slot))
-            .map(|status| state_info(&status))
+            .map(state_info)
             .collect()
     }
 }

@@ -30,7 +30,7 @@ impl Service {
         let (rcode, answer) = ask(&published, &qname, qtype);
         let mut out = TestAnswer {
             name: format!("{qname}."),
-            rtype: qtype.to_string(),
+            rtype: qtype,
             rcode,
             answer,
             routing: None,
@@ -46,7 +46,7 @@ impl Service {
         let Some(set) = node.set(qtype) else {
             return Ok(out);
         };
-        out.routing = Some(set.policy.as_str());
+        out.routing = Some(set.policy);
         let health = &published.health;
         let health_of = |h| health.is_healthy(h);
         // As DNS judges: an alias evaluating its target is healthy while
@@ -83,10 +83,7 @@ impl Service {
                 eligible,
                 why,
                 weight: (set.policy == Policy::Weighted).then_some(r.weight),
-                failover: r.failover.map(|f| match f {
-                    FailoverRole::Primary => "primary",
-                    FailoverRole::Secondary => "secondary",
-                }),
+                failover: r.failover,
             });
         }
         Ok(out)
@@ -121,13 +118,19 @@ impl Service {
                 out.push(RoutedName {
                     zone: format!("{}.", zone.name),
                     name: format!("{}.", r.owner),
-                    rtype: r.rtype.to_string(),
-                    routing: r.policy.as_str(),
+                    rtype: r.rtype,
+                    routing: r.policy,
                 });
             }
         }
-        let key = |n: &RoutedName| (n.zone.to_ascii_lowercase(), n.name.to_ascii_lowercase());
-        out.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.rtype.cmp(&b.rtype)));
+        // Types by their mnemonics, as people read the list.
+        out.sort_by_cached_key(|n| {
+            (
+                n.zone.to_ascii_lowercase(),
+                n.name.to_ascii_lowercase(),
+                n.rtype.to_string(),
+            )
+        });
         out
     }
 }

@@ -1,8 +1,8 @@
 //! Recorded health events and their retention.
 
 use super::error::ServiceError;
-use super::views::EventInfo;
 use super::{MAX_EVENTS, Service};
+use crate::store::HealthEvent;
 use std::time::SystemTime;
 
 impl Service {
@@ -14,18 +14,17 @@ impl Service {
         check: Option<&str>,
         since: Option<SystemTime>,
         limit: Option<usize>,
-    ) -> Result<Vec<EventInfo>, ServiceError> {
+    ) -> Result<Vec<HealthEvent>, ServiceError> {
         let limit = limit.unwrap_or(MAX_EVENTS).min(MAX_EVENTS);
         if let Some(id) = check
             && !self.lock().check_kinds().contains_key(id)
         {
             return Err(ServiceError::no_check(id));
         }
-        let events = match &self.history {
+        Ok(match &self.history {
             Some(reader) => reader.events(check, since, limit)?,
             None => self.lock().store.events(check, since, limit)?,
-        };
-        Ok(events.iter().map(EventInfo::from).collect())
+        })
     }
 }
 

@@ -13,11 +13,12 @@ use std::sync::Arc;
 
 use domain::base::ToName;
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
 
+use super::views::ManagedBy;
 use super::{Inner, Service, ServiceError};
 use crate::config::parse_absolute;
-use crate::store::StoreError;
+use crate::input::{TsigKeyInput, UpdateRuleInput};
+use crate::store::{StoreError, decode_tsig_key, encode_tsig_key};
 use crate::tsig::{self, KeyRing, TsigKey};
 use crate::update::UpdateRule;
 
@@ -25,47 +26,18 @@ use crate::update::UpdateRule;
 /// recommendation (RFC 8945 §6 wants at least the hash's output size).
 const GENERATED_SECRET_BYTES: usize = 32;
 
-/// A key as the API takes it and the store keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TsigKeyInput {
-    /// The key's name, as BIND, NSD and Knot name keys (`acme.key`).
-    pub name: String,
-    /// `hmac-sha256` (the default), `hmac-sha384`, `hmac-sha512` or
-    /// `hmac-sha1`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub algorithm: Option<String>,
-    /// The base64 secret; made here when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-    /// What it may change by dynamic update, as in the config file.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub update: Vec<UpdateRuleInput>,
-}
-
-/// One update rule: names matching `name` (`*` labels), records of `types`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateRuleInput {
-    /// An absolute name pattern, e.g. `_acme-challenge.*.example.com.`.
-    pub name: String,
-    /// Record types, or `ANY`.
-    pub types: Vec<String>,
-}
-
 /// A key as the API shows it: never its secret, except to its creator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyInfo {
     /// The name, absolute.
     pub name: String,
     /// The algorithm, as BIND writes it.
     pub algorithm: String,
-    /// `config` (the config file's) or `api`.
-    pub source: &'static str,
+    /// The config file or the API (never [`ManagedBy::Secondary`]).
+    pub managed_by: ManagedBy,
     /// The update rules.
     pub update: Vec<UpdateRuleInput>,
     /// The base64 secret: only in the reply that creates the key.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
 }
 
@@ -76,60 +48,58 @@ pub(super) struct ApiKey {
     key: TsigKey,
 }
 
-impl TsigKeyInput {
-    /// Checks every field by the rules the config file's keys follow; every
-    /// problem, one per field.
-    fn check(&self) -> Result<TsigKey, Vec<String>> {
-        let mut problems = Vec::new();
-        let label = &self.name;
-        let name = parse_absolute(label)
-            .map_err(|e| problems.push(format!("name {label:?}: {e}")))
-            .ok();
-        let algorithm = match &self.algorithm {
-            None => Some(tsig::DEFAULT_ALGORITHM),
-            Some(a) => tsig::parse_algorithm(a)
-                .map_err(|e| problems.push(format!("key {label:?}: {e}")))
-                .ok(),
-        };
-        let secret = match &self.secret {
-            None => {
-                problems.push(format!("key {label:?}: no secret"));
-                None
-            }
-            Some(s) => tsig::parse_secret(s)
-                .map_err(|e| problems.push(format!("key {label:?}: {e}")))
-                .ok(),
-        };
-        let mut update = Vec::new();
-        for rule in &self.update {
-            match UpdateRule::parse(&rule.name, &rule.types) {
-                Ok(r) => update.push(r),
-                Err(e) => problems.push(format!("key {label:?}: {e}")),
-            }
+/// Checks every field of `input` by the rules the config file's keys
+/// follow; every problem, one per field.
+fn check(input: &TsigKeyInput) -> Result<TsigKey, Vec<String>> {
+    let mut problems = Vec::new();
+    let label = &input.name;
+    let name = parse_absolute(label)
+        .map_err(|e| problems.push(format!("name {label:?}: {e}")))
+        .ok();
+    let algorithm = match &input.algorithm {
+        None => Some(tsig::DEFAULT_ALGORITHM),
+        Some(a) => tsig::parse_algorithm(a)
+            .map_err(|e| problems.push(format!("key {label:?}: {e}")))
+            .ok(),
+    };
+    let secret = match &input.secret {
+        None => {
+            problems.push(format!("key {label:?}: no secret"));
+            None
         }
-        match (name, algorithm, secret) {
-            (Some(name), Some(algorithm), Some(secret)) if problems.is_empty() => Ok(TsigKey {
-                name,
-                algorithm,
-                secret,
-                update,
-            }),
-            _ => Err(problems),
+        Some(s) => tsig::parse_secret(s)
+            .map_err(|e| problems.push(format!("key {label:?}: {e}")))
+            .ok(),
+    };
+    let mut update = Vec::new();
+    for rule in &input.update {
+        match UpdateRule::parse(&rule.name, &rule.types) {
+            Ok(r) => update.push(r),
+            Err(e) => problems.push(format!("key {label:?}: {e}")),
         }
+    }
+    match (name, algorithm, secret) {
+        (Some(name), Some(algorithm), Some(secret)) if problems.is_empty() => Ok(TsigKey {
+            name,
+            algorithm,
+            secret,
+            update,
+        }),
+        _ => Err(problems),
     }
 }
 
 impl ApiKey {
     /// A stored key; `None` (logged) when it no longer passes the rules.
     fn decode(name: &str, body: &str) -> Option<ApiKey> {
-        let input: TsigKeyInput = match serde_json::from_str(body) {
+        let input = match decode_tsig_key(body) {
             Ok(input) => input,
             Err(e) => {
                 tracing::error!(key = name, "stored TSIG key does not decode, ignored: {e}");
                 return None;
             }
         };
-        match input.check() {
+        match check(&input) {
             Ok(key) => Some(ApiKey { input, key }),
             Err(problems) => {
                 tracing::error!(
@@ -151,7 +121,7 @@ impl ApiKey {
         KeyInfo {
             name: self.key.name.to_string() + ".",
             algorithm: self.key.algorithm.to_string(),
-            source: "api",
+            managed_by: ManagedBy::Api,
             update: self.input.update.clone(),
             secret: with_secret.then(|| self.input.secret.clone()).flatten(),
         }
@@ -208,7 +178,7 @@ impl Service {
         let file = inner.file.tsig_keys.iter().map(|k| KeyInfo {
             name: k.name.to_string() + ".",
             algorithm: k.algorithm.to_string(),
-            source: "config",
+            managed_by: ManagedBy::File,
             update: k
                 .update
                 .iter()
@@ -241,9 +211,8 @@ impl Service {
             rand::rng().fill_bytes(&mut secret);
             input.secret = Some(domain::utils::base64::encode_string(&secret));
         }
-        let key = input
-            .check()
-            .map_err(|problems| ServiceError::invalid("InvalidTsigKey", problems))?;
+        let key =
+            check(&input).map_err(|problems| ServiceError::invalid("InvalidTsigKey", problems))?;
         let mut inner = self.lock();
         if inner.all_keys().iter().any(|k| k.name.name_eq(&key.name)) {
             let owner = if inner
@@ -265,7 +234,7 @@ impl Service {
             });
         }
         input.name = key_of(&key.name);
-        let body = serde_json::to_string(&input).expect("a key serializes");
+        let body = encode_tsig_key(&input);
         let version = self
             .store_on_top(&mut inner)
             .create_tsig_key(&input.name, &body)?;

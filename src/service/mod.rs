@@ -11,15 +11,18 @@
 //! one transaction, and only then published; a failure at any step leaves
 //! both the database and the running answers as they were.
 //!
-//! Architecture invariant: knows nothing of HTTP. Methods are synchronous
-//! (SQLite is); async callers run them on a blocking thread.
+//! Architecture invariant: knows nothing of HTTP, nor of any wire format
+//! (no `serde` here): it takes and returns domain types, and each API
+//! writes them its own way. Methods are synchronous (SQLite is); async
+//! callers run them on a blocking thread.
 //!
 //! One file per use case: `zones` (zones and change batches), `checks`
 //! (health checks, states, overrides), `history` (events and retention),
 //! `explain` (what DNS answers and why), `route53` (what only that API
 //! keeps), `declarations` (file and store validated together); `views`
-//! holds what the service returns, `error` why it refuses, `ids` the
-//! object ids. This file holds the state and its publication.
+//! holds what the service returns (in domain types), `error` why it
+//! refuses, `ids` the object ids. This file holds the state and its
+//! publication.
 
 mod checks;
 mod declarations;
@@ -36,11 +39,11 @@ mod zone_transfers;
 mod zones;
 
 pub use error::ServiceError;
-pub use keys::{KeyInfo, TsigKeyInput, UpdateRuleInput};
+pub use keys::KeyInfo;
 pub use route53::TagResource;
 pub use views::{
-    ChangeInfo, CheckInfo, CheckState, ConsensusInfo, EventInfo, HealthMetrics, RecordExplanation,
-    ResultInfo, RoutedName, TestAnswer, VoteInfo, ZoneInfo,
+    ChangeInfo, ChangeStatus, CheckInfo, CheckState, ConsensusInfo, HealthMetrics, ManagedBy,
+    RecordExplanation, RoutedName, TestAnswer, VoteInfo, ZoneInfo,
 };
 pub use zone_transfers::{TransfersSource, ZoneTransfers};
 pub use zones::{Action, Change, ChangeBatch};
@@ -656,13 +659,13 @@ impl Service {
         self.ballot.clone()
     }
 
-    /// `INSYNC` when every live node serves store version `version` (as
-    /// their last heartbeats say; this node as it is now), else `PENDING`.
-    pub fn change_status(&self, version: i64) -> &'static str {
+    /// In sync when every live node serves store version `version` (as
+    /// their last heartbeats say; this node as it is now), else pending.
+    pub fn change_status(&self, version: i64) -> ChangeStatus {
         if crate::cluster::in_sync(&self.nodes(), version) {
-            "INSYNC"
+            ChangeStatus::InSync
         } else {
-            "PENDING"
+            ChangeStatus::Pending
         }
     }
 

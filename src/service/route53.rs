@@ -4,7 +4,7 @@
 
 use super::error::ServiceError;
 use super::ids::new_change_id;
-use super::views::{ChangeInfo, rfc3339};
+use super::views::ChangeInfo;
 use super::{Inner, Service};
 use crate::store::NewChange;
 use std::collections::HashMap;
@@ -98,7 +98,7 @@ impl Service {
         ChangeInfo {
             id: change.id,
             status: self.change_status(version),
-            submitted_at: rfc3339(change.submitted_at),
+            submitted_at: change.submitted_at,
             comment: change.comment,
         }
     }
@@ -116,7 +116,7 @@ impl Service {
         Ok(ChangeInfo {
             id: id.to_string(),
             status: self.change_status(version),
-            submitted_at: rfc3339(at),
+            submitted_at: at,
             comment,
         })
     }

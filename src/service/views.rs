@@ -1,79 +1,97 @@
-//! What the service returns: plain, serializable descriptions of zones,
-//! checks, states, events and explained answers, and their conversions.
+//! What the service returns: plain descriptions of zones, checks, states,
+//! changes and explained answers, in the domain's own types (times as
+//! `SystemTime`, states as `bool`, owners, statuses, policies and roles as
+//! enums). How each API writes them (JSON, Route 53 XML, the status
+//! page's HTML) is that API's business: `api::json`, `api::route53`,
+//! `api::page`, with the spellings they share in `api::words`.
 
 use std::time::SystemTime;
 
-use serde::Serialize;
+use domain::base::iana::Rtype;
 
 use crate::health::CheckStatus;
+use crate::health::vote::{Tally, Vote};
 use crate::input::HealthCheckInput;
-use crate::store::{HealthEvent, StoredCheck, StoredZone};
+use crate::model::{FailoverRole, Policy};
+use crate::store::{StoredCheck, StoredZone};
+
+/// Who owns an object, and so where it is changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagedBy {
+    /// The config file (zones, checks, TSIG keys): changed there, then
+    /// SIGHUP.
+    File,
+    /// A file zone whose data comes from its primaries (zones only).
+    Secondary,
+    /// The API, kept in the store.
+    Api,
+}
+
+/// Whether every live node serves a change yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeStatus {
+    /// Another live node does not serve it yet (the change is durable).
+    Pending,
+    /// Every live node serves it (this one does when it replies).
+    InSync,
+}
 
 /// The outcome of an applied batch (Route 53's ChangeInfo).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeInfo {
     /// Change id, `C...`.
     pub id: String,
-    /// `INSYNC` when every live node answers it (this one does when we
-    /// reply; the change is durable), `PENDING` while another lags.
-    pub status: &'static str,
-    /// When it was applied, RFC 3339.
-    pub submitted_at: String,
+    /// Whether every live node answers it.
+    pub status: ChangeStatus,
+    /// When it was applied.
+    pub submitted_at: SystemTime,
     /// The batch comment.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
 }
 
-/// A zone as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A zone as the APIs show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZoneInfo {
     /// Absolute name with the trailing dot.
     pub name: String,
     /// Hosted zone id (`Z...`); file-managed zones get one derived from
     /// their name, stable across restarts.
     pub id: String,
-    /// `"file"`, `"secondary"` (a file zone taken from its primaries) or
-    /// `"api"`.
-    pub managed_by: &'static str,
+    /// The config file, a secondary zone's primaries, or the API.
+    pub managed_by: ManagedBy,
     /// The config file, for file-managed zones.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
     /// Number of record groups (records for routed groups).
     pub record_count: usize,
     /// Free text.
     pub comment: String,
     /// Route 53 CallerReference.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub caller_reference: Option<String>,
 }
 
-/// A health check as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A health check as the APIs show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckInfo {
     /// The check, in the TOML file's schema.
-    #[serde(flatten)]
     pub input: HealthCheckInput,
-    /// `"file"` or `"api"`.
-    pub managed_by: &'static str,
+    /// The config file or the API (never [`ManagedBy::Secondary`]).
+    pub managed_by: ManagedBy,
     /// Route 53's HealthCheckVersion.
     pub version: i64,
     /// Route 53's CallerReference.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub caller_reference: Option<String>,
 }
 
 /// Why one record of a group was or was not eligible for the answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordExplanation {
     /// Set identifier.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub set: Option<String>,
     /// The values, in master-file syntax.
     pub values: Vec<String>,
     /// TTL in seconds.
     pub ttl: u32,
     /// Health check id.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub health_check: Option<String>,
     /// Its health right now (true without a check).
     pub healthy: bool,
@@ -82,145 +100,66 @@ pub struct RecordExplanation {
     /// Why, in words.
     pub why: String,
     /// Weight, for weighted records.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub weight: Option<u8>,
-    /// `primary`/`secondary`, for failover records.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failover: Option<&'static str>,
+    /// Role, for failover records.
+    pub failover: Option<FailoverRole>,
 }
 
 /// What DNS answers now for a name and type, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestAnswer {
-    /// The query name.
+    /// The query name, absolute, with the trailing dot.
     pub name: String,
     /// The query type.
-    #[serde(rename = "type")]
-    pub rtype: String,
+    pub rtype: Rtype,
     /// Response code, e.g. `NOERROR`.
     pub rcode: String,
     /// Answer records in master-file syntax.
     pub answer: Vec<String>,
     /// Routing policy of the group, when the name has one of this type.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub routing: Option<&'static str>,
+    pub routing: Option<Policy>,
     /// Every record of the group, with its eligibility.
     pub records: Vec<RecordExplanation>,
 }
 
-/// The last results and state of one check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The state, last results and last change of one check, as the checker
+/// keeps them, with the cluster's votes on it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckState {
-    /// Check id.
-    pub id: String,
-    /// `"healthy"` or `"unhealthy"`: what DNS follows.
-    pub status: &'static str,
-    /// What the probes alone say.
-    pub measured: &'static str,
-    /// The operator's override, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub override_status: Option<&'static str>,
-    /// Consecutive probe results so far that disagree with `measured`; at
-    /// the check's failure threshold, the state changes.
-    pub streak: u8,
-    /// Most recent results, oldest first.
-    pub last_results: Vec<ResultInfo>,
-    /// The last change, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_change: Option<EventInfo>,
+    /// What the checker says: the state DNS follows, the measured state,
+    /// the override, the streak, recent results (oldest first) and the
+    /// last change.
+    pub status: CheckStatus,
     /// Each node's latest observation, by node (this node's as it is
     /// now); empty for a check that is not probed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub votes: Vec<VoteInfo>,
-    /// What the votes decide (before invert and overrides).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// What the votes decide (before invert and overrides); `None` for a
+    /// check that is not probed.
     pub consensus: Option<ConsensusInfo>,
 }
 
 /// One node's latest observation of a check (its vote).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VoteInfo {
-    /// The node.
-    pub node: String,
-    /// Its DNS address, as its heartbeat says; empty when unknown.
-    pub address: String,
-    /// Whether it observes the endpoint healthy (threshold applied,
-    /// before `invert`).
-    pub healthy: bool,
-    /// Why, as its probes said.
-    pub reason: String,
-    /// When its observation last changed, RFC 3339, its clock.
-    pub at: String,
+    /// The node, what it observes (threshold applied, before `invert`),
+    /// why, and since when by its clock.
+    pub vote: Vote,
     /// Whether the vote counts: its node beat within 3 heartbeats.
     pub live: bool,
+    /// Its DNS address, as its heartbeat says; empty when unknown.
+    pub address: String,
     /// The node that answers.
     pub this_node: bool,
 }
 
 /// The outcome of the vote on a check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConsensusInfo {
-    /// `"healthy"` or `"unhealthy"`, before `invert` and overrides.
-    pub measured: &'static str,
-    /// Live votes that say healthy.
-    pub healthy_votes: usize,
-    /// Live votes counted.
-    pub live_votes: usize,
+    /// The votes counted and the measured state they decide, before
+    /// `invert` and overrides.
+    pub tally: Tally,
     /// Healthy when more than this percentage of live votes are.
     pub healthy_percent: u8,
-    /// The same in words ("2 of 3 nodes healthy, more than 18 % needed").
-    pub summary: String,
-}
-
-/// One probe result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ResultInfo {
-    /// When the probe started, RFC 3339.
-    pub at: String,
-    /// Whether the endpoint passed (before `invert`).
-    pub healthy: bool,
-    /// Why.
-    pub reason: String,
-    /// How long the probe took, in milliseconds.
-    pub latency_ms: f64,
-    /// The probe failed through this machine's fault and was not counted.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub local_fault: bool,
-}
-
-/// One state change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EventInfo {
-    /// Check id.
-    pub check: String,
-    /// When, RFC 3339.
-    pub at: String,
-    /// State before.
-    pub old: &'static str,
-    /// State after.
-    pub new: &'static str,
-    /// Why.
-    pub reason: String,
-}
-
-pub(super) fn word(healthy: bool) -> &'static str {
-    if healthy { "healthy" } else { "unhealthy" }
-}
-
-pub(super) fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
-}
-
-impl From<&HealthEvent> for EventInfo {
-    fn from(e: &HealthEvent) -> Self {
-        EventInfo {
-            check: e.check.clone(),
-            at: rfc3339(e.at),
-            old: word(e.old_healthy),
-            new: word(e.new_healthy),
-            reason: e.reason.clone(),
-        }
-    }
 }
 
 /// Health figures for `/metrics`.
@@ -238,31 +177,11 @@ pub struct HealthMetrics {
     pub zones: usize,
 }
 
-pub(super) fn state_info(status: &CheckStatus) -> CheckState {
+/// A check's state with no votes (the caller adds them for a probed
+/// check).
+pub(super) fn state_info(status: CheckStatus) -> CheckState {
     CheckState {
-        id: status.id.clone(),
-        status: word(status.healthy),
-        measured: word(status.measured),
-        override_status: status.forced.map(word),
-        streak: status.streak,
-        last_results: status
-            .last_results
-            .iter()
-            .map(|r| ResultInfo {
-                at: rfc3339(r.at),
-                healthy: r.healthy,
-                reason: r.reason.clone(),
-                latency_ms: r.latency.as_secs_f64() * 1000.0,
-                local_fault: r.local,
-            })
-            .collect(),
-        last_change: status.last_change.as_ref().map(|t| EventInfo {
-            check: status.id.clone(),
-            at: rfc3339(t.at),
-            old: word(t.old),
-            new: word(t.new),
-            reason: t.reason.clone(),
-        }),
+        status,
         votes: Vec::new(),
         consensus: None,
     }
@@ -272,7 +191,7 @@ pub(super) fn api_zone_info(z: &StoredZone) -> ZoneInfo {
     ZoneInfo {
         name: z.display_name.clone(),
         id: z.id.clone(),
-        managed_by: "api",
+        managed_by: ManagedBy::Api,
         file: None,
         record_count: z.records.len(),
         comment: z.comment.clone(),
@@ -283,22 +202,21 @@ pub(super) fn api_zone_info(z: &StoredZone) -> ZoneInfo {
 pub(super) fn api_check_info(c: &StoredCheck) -> CheckInfo {
     CheckInfo {
         input: c.input.clone(),
-        managed_by: "api",
+        managed_by: ManagedBy::Api,
         version: c.version,
         caller_reference: c.caller_reference.clone(),
     }
 }
 
 /// One routed name and type: a group whose policy is not simple.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoutedName {
     /// The zone, with the trailing dot.
     pub zone: String,
     /// The owner name, absolute, with the trailing dot.
     pub name: String,
-    /// The record type, e.g. `A`.
-    #[serde(rename = "type")]
-    pub rtype: String,
-    /// `multivalue`, `failover` or `weighted`.
-    pub routing: &'static str,
+    /// The record type.
+    pub rtype: Rtype,
+    /// Any policy but simple.
+    pub routing: Policy,
 }

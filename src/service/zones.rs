@@ -3,13 +3,11 @@
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use serde::{Deserialize, Serialize};
-
 use super::error::{ServiceError, field_problem};
 use super::ids::{file_zone_id, new_zone_id};
 use super::route53::TagResource;
 use super::route53::new_change;
-use super::views::{ChangeInfo, ZoneInfo, api_zone_info};
+use super::views::{ChangeInfo, ManagedBy, ZoneInfo, api_zone_info};
 use super::{Inner, MAX_CHANGES_PER_BATCH, Service, key_text};
 use crate::config::parse_absolute;
 use crate::input::RecordInput;
@@ -17,8 +15,7 @@ use crate::model::{DName, RecordSpec, ZoneSpec};
 use crate::store::{RecordWrite, StoredZone};
 
 /// What a change does (Route 53's actions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Add a record; fails if it exists.
     Create,
@@ -39,8 +36,7 @@ impl Action {
 }
 
 /// One change of a batch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     /// What to do.
     pub action: Action,
@@ -49,13 +45,11 @@ pub struct Change {
 }
 
 /// A change batch: applied whole or not at all.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChangeBatch {
     /// The changes, applied in order.
     pub changes: Vec<Change>,
     /// Free text, kept in the change info.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
 }
 
@@ -463,9 +457,9 @@ impl Inner {
             name: format!("{}.", z.name),
             id: file_zone_id(&key),
             managed_by: if self.secondary_of(&z.name).is_some() {
-                "secondary"
+                ManagedBy::Secondary
             } else {
-                "file"
+                ManagedBy::File
             },
             file: Some(self.file_name()),
             record_count: self

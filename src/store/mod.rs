@@ -27,7 +27,7 @@ pub mod sqlite;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::input::{HealthCheckInput, RecordInput, TransfersInput};
+use crate::input::{HealthCheckInput, RecordInput, TransfersInput, TsigKeyInput};
 
 pub use location::{Location, PostgresUrl};
 pub use sqlite::HistoryReader;
@@ -707,6 +707,19 @@ fn encode_record(record: &RecordInput) -> String {
 
 fn encode_check(check: &HealthCheckInput) -> String {
     serde_json::to_string(check).expect("checks serialise")
+}
+
+/// The body [`Backend::create_tsig_key`] keeps for a key: its input's
+/// JSON, as records and checks are kept. Here rather than in the
+/// backends because the service holds keys that no longer decode aside
+/// (logged, not a store error), so the backends pass bodies through.
+pub fn encode_tsig_key(key: &TsigKeyInput) -> String {
+    serde_json::to_string(key).expect("keys serialise")
+}
+
+/// A body [`Backend::tsig_keys`] returned, back into its input.
+pub fn decode_tsig_key(body: &str) -> Result<TsigKeyInput, serde_json::Error> {
+    serde_json::from_str(body)
 }
 
 #[cfg(test)]

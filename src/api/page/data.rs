@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 
-use crate::service::{
-    CheckInfo, CheckState, EventInfo, ResultInfo, RoutedName, Service, ServiceError, TestAnswer,
-};
+use crate::health::ProbeResult;
+use crate::health::state::Transition;
+use crate::service::{CheckInfo, CheckState, RoutedName, Service, ServiceError, TestAnswer};
+use crate::store::HealthEvent;
 
 /// Where a check stands, as the overview counts it: an override or
 /// `disabled` says more than the state they produce.
@@ -91,8 +92,8 @@ impl CheckRow {
         let Some(state) = &self.state else {
             return Standing::Unhealthy;
         };
-        let healthy = state.status == "healthy";
-        if state.override_status.is_some() {
+        let healthy = state.status.healthy;
+        if state.status.forced.is_some() {
             Standing::Forced(healthy)
         } else if self.info.input.disabled {
             Standing::Disabled(healthy)
@@ -105,33 +106,33 @@ impl CheckRow {
 
     /// The most recent probe result, local faults aside (they say
     /// nothing about the endpoint).
-    pub fn last_result(&self) -> Option<&ResultInfo> {
-        self.results().iter().rev().find(|r| !r.local_fault)
+    pub fn last_result(&self) -> Option<&ProbeResult> {
+        self.results().iter().rev().find(|r| !r.local)
     }
 
     /// The latency of the most recent result, in milliseconds.
     pub fn latency_ms(&self) -> Option<f64> {
-        self.last_result().map(|r| r.latency_ms)
+        self.last_result().map(crate::api::words::latency_ms)
     }
 
     /// The most recent result that counted against the check (with
     /// `invert`, an endpoint that passed).
-    pub fn last_failure(&self) -> Option<&ResultInfo> {
+    pub fn last_failure(&self) -> Option<&ProbeResult> {
         let invert = self.info.input.invert;
         self.results()
             .iter()
             .rev()
-            .find(|r| !r.local_fault && r.healthy == invert)
+            .find(|r| !r.local && r.healthy == invert)
     }
 
     /// The last change of state.
-    pub fn last_change(&self) -> Option<&EventInfo> {
-        self.state.as_ref()?.last_change.as_ref()
+    pub fn last_change(&self) -> Option<&Transition> {
+        self.state.as_ref()?.status.last_change.as_ref()
     }
 
     /// The recent results, oldest first.
-    pub fn results(&self) -> &[ResultInfo] {
-        self.state.as_ref().map_or(&[], |s| &s.last_results)
+    pub fn results(&self) -> &[ProbeResult] {
+        self.state.as_ref().map_or(&[], |s| &s.status.last_results)
     }
 
     /// `http 127.0.0.1:8080/health`, `calculated (a, b)`.
@@ -165,7 +166,7 @@ pub fn check_rows(svc: &Service) -> Vec<CheckRow> {
     let mut states: HashMap<String, CheckState> = svc
         .check_states()
         .into_iter()
-        .map(|s| (s.id.clone(), s))
+        .map(|s| (s.status.id.clone(), s))
         .collect();
     svc.checks()
         .into_iter()
@@ -224,16 +225,63 @@ pub fn carries(line: &str, value: &str) -> bool {
 }
 
 /// Recorded transitions of every check, newest first.
-pub fn recent_events(svc: &Service, limit: usize) -> Result<Vec<EventInfo>, ServiceError> {
+pub fn recent_events(svc: &Service, limit: usize) -> Result<Vec<HealthEvent>, ServiceError> {
     let mut events = svc.events(None, None, Some(limit))?;
     events.reverse();
     Ok(events)
+}
+
+/// States as the checker reports them, for the page's tests.
+#[cfg(test)]
+pub mod fixtures {
+    use std::time::{Duration, SystemTime};
+
+    use crate::health::{CheckStatus, ProbeResult};
+    use crate::service::CheckState;
+
+    /// A probed check's state, measured as it is published, no votes.
+    pub fn state(
+        id: &str,
+        healthy: bool,
+        forced: Option<bool>,
+        last_results: Vec<ProbeResult>,
+    ) -> CheckState {
+        CheckState {
+            status: CheckStatus {
+                id: id.into(),
+                healthy,
+                measured: healthy,
+                observed: healthy,
+                healthy_percent: None,
+                forced,
+                probed: true,
+                streak: 0,
+                last_results,
+                last_change: None,
+            },
+            votes: Vec::new(),
+            consensus: None,
+        }
+    }
+
+    /// One probe result.
+    pub fn result(at: SystemTime, healthy: bool, reason: &str, latency_ms: f64) -> ProbeResult {
+        ProbeResult {
+            healthy,
+            local: false,
+            reason: reason.into(),
+            latency: Duration::from_secs_f64(latency_ms / 1000.0),
+            at,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::input::HealthCheckInput;
+    use crate::service::ManagedBy;
+    use std::time::{Duration, SystemTime};
 
     fn row(kind: &str, disabled: bool, invert: bool, state: Option<CheckState>) -> CheckRow {
         CheckRow {
@@ -257,7 +305,7 @@ mod tests {
                     healthy_threshold: None,
                     healthy_percent: None,
                 },
-                managed_by: "api",
+                managed_by: ManagedBy::Api,
                 version: 1,
                 caller_reference: None,
             },
@@ -266,27 +314,20 @@ mod tests {
     }
 
     fn state(status: &'static str, forced: Option<&'static str>, results: &[bool]) -> CheckState {
-        CheckState {
-            id: "c".into(),
-            status,
-            measured: status,
-            override_status: forced,
-            streak: 0,
-            last_results: results
-                .iter()
-                .enumerate()
-                .map(|(i, &healthy)| ResultInfo {
-                    at: format!("2026-01-01T00:00:0{i}Z"),
-                    healthy,
-                    reason: format!("r{i}"),
-                    latency_ms: i as f64,
-                    local_fault: false,
-                })
-                .collect(),
-            last_change: None,
-            votes: Vec::new(),
-            consensus: None,
-        }
+        let results = results
+            .iter()
+            .enumerate()
+            .map(|(i, &healthy)| {
+                let at = SystemTime::UNIX_EPOCH + Duration::from_secs(i as u64);
+                fixtures::result(at, healthy, &format!("r{i}"), i as f64)
+            })
+            .collect();
+        fixtures::state(
+            "c",
+            status == "healthy",
+            forced.map(|f| f == "healthy"),
+            results,
+        )
     }
 
     #[test]

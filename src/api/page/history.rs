@@ -43,18 +43,20 @@ impl History {
     /// Adds the results in `states` not seen yet, forgets checks that are
     /// gone and points older than the window.
     pub fn absorb(&self, states: &[CheckState], now: SystemTime) {
-        let ids: std::collections::HashSet<&str> = states.iter().map(|s| s.id.as_str()).collect();
+        let ids: std::collections::HashSet<&str> =
+            states.iter().map(|s| s.status.id.as_str()).collect();
         let mut map = self.lock();
         map.retain(|id, _| ids.contains(id.as_str()));
         for state in states {
-            merge(map.entry(state.id.clone()).or_default(), state, now);
+            merge(map.entry(state.status.id.clone()).or_default(), state, now);
         }
     }
 
     /// Adds the results of one check not seen yet (a page view, between
     /// two collections).
     pub fn absorb_one(&self, state: &CheckState, now: SystemTime) {
-        merge(self.lock().entry(state.id.clone()).or_default(), state, now);
+        let id = state.status.id.clone();
+        merge(self.lock().entry(id).or_default(), state, now);
     }
 
     /// The points of one check within the window, oldest first.
@@ -73,10 +75,8 @@ impl History {
 fn merge(points: &mut VecDeque<Point>, state: &CheckState, now: SystemTime) {
     let horizon = now.checked_sub(WINDOW).unwrap_or(SystemTime::UNIX_EPOCH);
     let newest = points.back().map(|p| p.at);
-    for r in &state.last_results {
-        let Some(at) = super::html::parse_time(&r.at) else {
-            continue;
-        };
+    for r in &state.status.last_results {
+        let at = r.at;
         if newest.is_some_and(|n| at <= n) || at < horizon {
             continue;
         }
@@ -86,8 +86,8 @@ fn merge(points: &mut VecDeque<Point>, state: &CheckState, now: SystemTime) {
         points.push_back(Point {
             at,
             healthy: r.healthy,
-            local: r.local_fault,
-            latency_ms: r.latency_ms,
+            local: r.local,
+            latency_ms: crate::api::words::latency_ms(r),
         });
     }
     while points.front().is_some_and(|p| p.at < horizon) {
@@ -119,32 +119,14 @@ pub async fn collect(service: Weak<Service>, history: Weak<History>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::ResultInfo;
+    use crate::api::page::data::fixtures;
 
     fn state(id: &str, times: &[u64]) -> CheckState {
-        CheckState {
-            id: id.into(),
-            status: "healthy",
-            measured: "healthy",
-            override_status: None,
-            streak: 0,
-            last_results: times
-                .iter()
-                .map(|&s| ResultInfo {
-                    at: humantime::format_rfc3339_millis(
-                        SystemTime::UNIX_EPOCH + Duration::from_secs(s),
-                    )
-                    .to_string(),
-                    healthy: s % 2 == 0,
-                    reason: String::new(),
-                    latency_ms: s as f64,
-                    local_fault: false,
-                })
-                .collect(),
-            last_change: None,
-            votes: Vec::new(),
-            consensus: None,
-        }
+        let results = times
+            .iter()
+            .map(|&s| fixtures::result(at(s), s % 2 == 0, "", s as f64))
+            .collect();
+        fixtures::state(id, true, None, results)
     }
 
     fn at(s: u64) -> SystemTime {

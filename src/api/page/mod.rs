@@ -38,6 +38,7 @@ use self::auth::{Viewer, Writer};
 use self::history::History;
 use self::html::{Frame, Section, page};
 use self::session::{Rights, Sessions};
+use super::json::AsJson;
 use super::{ApiError, ApiState};
 use crate::service::{Service, ServiceError};
 
@@ -291,7 +292,8 @@ async fn names(
         let matched = matching.len();
         let mut views = Vec::new();
         for routed in matching.into_iter().take(MAX_NAMES) {
-            let (answer, samples) = data::sample(svc, &routed.name, &routed.rtype, SAMPLES)?;
+            let rtype = routed.rtype.to_string();
+            let (answer, samples) = data::sample(svc, &routed.name, &rtype, SAMPLES)?;
             views.push(data::NameView {
                 routed,
                 answer,
@@ -385,8 +387,8 @@ async fn set_override(
                 format!("request failed: {e}"),
             )
         })??;
-    tracing::info!(check = %state.id, status = ?o.status, "override set from the status page");
-    Ok((StatusCode::OK, axum::Json(state)).into_response())
+    tracing::info!(check = %state.status.id, status = ?o.status, "override set from the status page");
+    Ok((StatusCode::OK, axum::Json(AsJson(&state))).into_response())
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@ use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
 use super::history::{Point, WINDOW};
-use super::html::{esc, parse_time};
-use crate::service::EventInfo;
+use super::html::esc;
+use crate::store::HealthEvent;
 
 const WIDTH: f64 = 720.0;
 const LEFT: f64 = 8.0;
@@ -36,7 +36,7 @@ pub struct Segment {
 /// is known: the first result seen (`first_result`) or the first
 /// transition. Before that the band stays empty rather than guess.
 pub fn band(
-    events: &[EventInfo],
+    events: &[HealthEvent],
     healthy_now: bool,
     first_result: Option<SystemTime>,
     now: SystemTime,
@@ -44,7 +44,7 @@ pub fn band(
     let window_start = now.checked_sub(WINDOW).unwrap_or(SystemTime::UNIX_EPOCH);
     let changes: Vec<(SystemTime, bool, bool)> = events
         .iter()
-        .filter_map(|e| Some((parse_time(&e.at)?, e.old == "healthy", e.new == "healthy")))
+        .map(|e| (e.at, e.old_healthy, e.new_healthy))
         .filter(|(t, _, _)| *t >= window_start && *t <= now)
         .collect();
     let known = [first_result, changes.first().map(|c| c.0)]
@@ -193,12 +193,12 @@ mod tests {
         SystemTime::UNIX_EPOCH + Duration::from_secs(10_000 + s)
     }
 
-    fn event(s: u64, old: &'static str, new: &'static str) -> EventInfo {
-        EventInfo {
+    fn event(s: u64, old: bool, new: bool) -> HealthEvent {
+        HealthEvent {
             check: "c".into(),
-            at: humantime::format_rfc3339_millis(t(s)).to_string(),
-            old,
-            new,
+            at: t(s),
+            old_healthy: old,
+            new_healthy: new,
             reason: String::new(),
         }
     }
@@ -218,10 +218,7 @@ mod tests {
         );
         assert_eq!(band(&[], true, None, now)[0].from, now);
         let b = band(
-            &[
-                event(600, "healthy", "unhealthy"),
-                event(1200, "unhealthy", "healthy"),
-            ],
+            &[event(600, true, false), event(1200, false, true)],
             true,
             Some(t(0)),
             now,

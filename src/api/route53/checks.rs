@@ -16,7 +16,7 @@ use super::xml::{self, Doc};
 use super::{
     DEFAULT_LIST_ITEMS, MAX_LIST_ITEMS, R53Path, R53Query, Signed, call, created, max_items, reply,
 };
-use crate::api::ApiState;
+use crate::api::{ApiState, words};
 use crate::input::HealthCheckInput;
 use crate::service::{CheckInfo, Service};
 
@@ -298,17 +298,18 @@ pub(super) async fn health_check_status(
     .await?;
     // This node's report is its latest probe, as a Route 53 checker's is;
     // with none yet, the state and its last change.
-    let (status, at) = match state.last_results.last() {
-        Some(r) => (status_report(r.healthy, &r.reason), Some(r.at.clone())),
+    let checked = &state.status;
+    let (status, at) = match checked.last_results.last() {
+        Some(r) => (status_report(r.healthy, &r.reason), Some(r.at)),
         None => (
             status_report(
-                state.status == "healthy",
-                state
+                checked.healthy,
+                checked
                     .last_change
                     .as_ref()
                     .map_or("no probe result yet", |c| c.reason.as_str()),
             ),
-            state.last_change.as_ref().map(|c| c.at.clone()),
+            checked.last_change.as_ref().map(|c| c.at),
         ),
     };
     let mut doc = Doc::new("GetHealthCheckStatusResponse");
@@ -322,7 +323,7 @@ pub(super) async fn health_check_status(
         .opt("IPAddress", address)
         .open("StatusReport")
         .text("Status", status)
-        .opt("CheckedTime", at)
+        .opt("CheckedTime", at.map(words::time))
         .close()
         .close();
     for v in others {
@@ -336,8 +337,8 @@ pub(super) async fn health_check_status(
         doc.open("HealthCheckObservation")
             .opt("IPAddress", ip)
             .open("StatusReport")
-            .text("Status", status_report(v.healthy, &v.reason))
-            .text("CheckedTime", &v.at)
+            .text("Status", status_report(v.vote.healthy, &v.vote.reason))
+            .text("CheckedTime", words::time(v.vote.at))
             .close()
             .close();
     }
@@ -357,12 +358,12 @@ pub(super) async fn health_check_last_failure(
     let mut doc = Doc::new("GetHealthCheckLastFailureReasonResponse");
     doc.open("HealthCheckObservations");
     // The most recent failed probe among the results kept, if any.
-    if let Some(r) = state.last_results.iter().rev().find(|r| !r.healthy) {
+    if let Some(r) = state.status.last_results.iter().rev().find(|r| !r.healthy) {
         doc.open("HealthCheckObservation")
             .opt("IPAddress", address)
             .open("StatusReport")
             .text("Status", status_report(false, &r.reason))
-            .text("CheckedTime", &r.at)
+            .text("CheckedTime", words::time(r.at))
             .close()
             .close();
     }

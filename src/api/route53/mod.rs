@@ -43,6 +43,7 @@ pub use self::extract::{R53Path, R53Query, Signed};
 use self::model::{RecordSetOut, route53_name};
 use self::xml::Doc;
 use super::ApiState;
+use crate::api::words;
 use crate::service::{ChangeBatch, ChangeInfo, Service, ZoneInfo};
 
 /// Most record sets one ListResourceRecordSets page returns (Route 53's).
@@ -284,8 +285,8 @@ fn write_zone(doc: &mut Doc, zone: &Zone) {
 fn write_change(doc: &mut Doc, c: &ChangeInfo) {
     doc.open("ChangeInfo")
         .text("Id", format!("/change/{}", c.id))
-        .text("Status", c.status)
-        .text("SubmittedAt", &c.submitted_at)
+        .text("Status", words::change_status(c.status))
+        .text("SubmittedAt", words::time(c.submitted_at))
         .opt("Comment", c.comment.as_ref())
         .close();
 }

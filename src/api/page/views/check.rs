@@ -7,7 +7,8 @@ use std::time::SystemTime;
 use super::{badge, events_table, latency, word_badge};
 use crate::api::page::data::CheckRow;
 use crate::api::page::html::{check_href, esc, time_el};
-use crate::service::EventInfo;
+use crate::api::words;
+use crate::store::HealthEvent;
 
 /// What the check page shows.
 pub struct CheckPage<'a> {
@@ -16,7 +17,7 @@ pub struct CheckPage<'a> {
     /// The timeline SVG.
     pub timeline: &'a str,
     /// Its transitions, newest first.
-    pub events: &'a [EventInfo],
+    pub events: &'a [HealthEvent],
     /// Whether the viewer may use the override switch.
     pub can_write: bool,
     /// Render time.
@@ -70,14 +71,15 @@ fn head_detail(row: &CheckRow) -> String {
     let Some(state) = &row.state else {
         return r#"<p class="note">This stored check no longer validates, so it is not run; fix or delete it through the API.</p>"#.into();
     };
-    let forced = match state.override_status {
-        Some(s) => format!("forced {s} by an operator"),
+    let s = &state.status;
+    let forced = match s.forced {
+        Some(f) => format!("forced {} by an operator", words::health(f)),
         None => "none".into(),
     };
     format!(
         r#"<p class="facts">DNS follows: {} · probes say: {} · override: {}</p>"#,
-        word_badge(state.status == "healthy"),
-        word_badge(state.measured == "healthy"),
+        word_badge(s.healthy),
+        word_badge(s.measured),
         esc(&forced)
     )
 }
@@ -87,10 +89,10 @@ fn override_form(c: &CheckPage<'_>) -> String {
         .row
         .state
         .as_ref()
-        .and_then(|s| s.override_status)
+        .and_then(|s| s.status.forced)
         .map_or_else(
             || "none: DNS follows the probes".to_string(),
-            |s| format!("forced {s}"),
+            |f| format!("forced {}", words::health(f)),
         );
     let why_not = if c.can_write {
         ""
@@ -132,7 +134,7 @@ fn results_table(row: &CheckRow, now: SystemTime) -> String {
         r#"<table class="data"><caption>The checker's latest results, newest first</caption><thead><tr><th scope="col">When</th><th scope="col">Endpoint</th><th scope="col" class="num">Latency</th><th scope="col">Reason</th></tr></thead><tbody>"#,
     );
     for r in results.iter().rev() {
-        let verdict = if r.local_fault {
+        let verdict = if r.local {
             r#"<span class="state state-local">local fault (not counted)</span>"#.to_string()
         } else if r.healthy {
             r#"<span class="state state-up">passed</span>"#.to_string()
@@ -142,8 +144,8 @@ fn results_table(row: &CheckRow, now: SystemTime) -> String {
         let _ = write!(
             out,
             r#"<tr><td data-label="When">{}</td><td data-label="Endpoint">{verdict}</td><td data-label="Latency" class="num">{}</td><td data-label="Reason" class="reason">{}</td></tr>"#,
-            time_el(&r.at, now),
-            latency(Some(r.latency_ms)),
+            time_el(r.at, now),
+            latency(Some(crate::api::words::latency_ms(r))),
             esc(&r.reason)
         );
     }
@@ -155,7 +157,10 @@ fn details(row: &CheckRow) -> String {
     let i = &row.info.input;
     let mut facts: Vec<(&str, String)> = vec![
         ("Target", row.target()),
-        ("Managed by", row.info.managed_by.to_string()),
+        (
+            "Managed by",
+            words::managed_by(row.info.managed_by).to_string(),
+        ),
     ];
     let optional = [
         ("Interval", i.interval.clone()),
@@ -187,8 +192,9 @@ fn details(row: &CheckRow) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::page::data::fixtures;
     use crate::input::HealthCheckInput;
-    use crate::service::{CheckInfo, CheckState, ResultInfo};
+    use crate::service::{CheckInfo, ManagedBy};
 
     fn row() -> CheckRow {
         CheckRow {
@@ -212,27 +218,21 @@ mod tests {
                     healthy_threshold: None,
                     healthy_percent: None,
                 },
-                managed_by: "api",
+                managed_by: ManagedBy::Api,
                 version: 1,
                 caller_reference: None,
             },
-            state: Some(CheckState {
-                id: "a/<b>".into(),
-                status: "unhealthy",
-                measured: "unhealthy",
-                override_status: None,
-                streak: 0,
-                last_results: vec![ResultInfo {
-                    at: "2026-01-01T00:00:00Z".into(),
-                    healthy: false,
-                    reason: "<HTTP 503>".into(),
-                    latency_ms: 2.0,
-                    local_fault: false,
-                }],
-                last_change: None,
-                votes: Vec::new(),
-                consensus: None,
-            }),
+            state: Some(fixtures::state(
+                "a/<b>",
+                false,
+                None,
+                vec![fixtures::result(
+                    humantime::parse_rfc3339("2026-01-01T00:00:00Z").unwrap(),
+                    false,
+                    "<HTTP 503>",
+                    2.0,
+                )],
+            )),
         }
     }
 

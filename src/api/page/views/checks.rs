@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{badge, change, latency};
 use crate::api::page::data::{CheckRow, Standing};
-use crate::api::page::html::{check_href, esc, href, parse_time, time_el};
+use crate::api::page::html::{check_href, esc, href, time_el};
 
 /// The table's query string.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -72,16 +72,19 @@ pub fn select<'a>(rows: &'a [CheckRow], p: &Params) -> Vec<&'a CheckRow> {
                     .is_some_and(|f| f.reason.to_lowercase().contains(&needle))
         })
         .collect();
-    let time = |t: Option<&str>| t.and_then(parse_time);
     let key = p.sort_key();
     out.sort_by(|a, b| {
         let primary = match key {
             "check" => Ordering::Equal,
             "state" => a.standing().rank().cmp(&b.standing().rank()),
-            "failure" => time(a.last_failure().map(|f| f.at.as_str()))
-                .cmp(&time(b.last_failure().map(|f| f.at.as_str()))),
-            "transition" => time(a.last_change().map(|e| e.at.as_str()))
-                .cmp(&time(b.last_change().map(|e| e.at.as_str()))),
+            "failure" => a
+                .last_failure()
+                .map(|f| f.at)
+                .cmp(&b.last_failure().map(|f| f.at)),
+            "transition" => a
+                .last_change()
+                .map(|e| e.at)
+                .cmp(&b.last_change().map(|e| e.at)),
             _ => a
                 .latency_ms()
                 .partial_cmp(&b.latency_ms())
@@ -194,15 +197,15 @@ fn table(rows: &[CheckRow], p: &Params, now: SystemTime) -> String {
             Some(f) => format!(
                 r#"<span class="reason">{}</span><br>{}"#,
                 esc(&f.reason),
-                time_el(&f.at, now)
+                time_el(f.at, now)
             ),
             None => "—".into(),
         };
         let transition = match r.last_change() {
             Some(e) => format!(
                 r#"{}<br>{}<br><span class="reason">{}</span>"#,
-                change(e),
-                time_el(&e.at, now),
+                change(e.old, e.new),
+                time_el(e.at, now),
                 esc(&e.reason)
             ),
             None => "none since start".into(),
@@ -225,8 +228,9 @@ fn table(rows: &[CheckRow], p: &Params, now: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::page::data::fixtures;
     use crate::input::HealthCheckInput;
-    use crate::service::{CheckInfo, CheckState, ResultInfo};
+    use crate::service::{CheckInfo, ManagedBy};
 
     fn row(id: &str, status: &'static str, latency: f64, reason: &str) -> CheckRow {
         CheckRow {
@@ -250,27 +254,21 @@ mod tests {
                     healthy_threshold: None,
                     healthy_percent: None,
                 },
-                managed_by: "api",
+                managed_by: ManagedBy::Api,
                 version: 1,
                 caller_reference: None,
             },
-            state: Some(CheckState {
-                id: id.into(),
-                status,
-                measured: status,
-                override_status: None,
-                streak: 0,
-                last_results: vec![ResultInfo {
-                    at: "2026-01-01T00:00:00Z".into(),
-                    healthy: status == "healthy",
-                    reason: reason.into(),
-                    latency_ms: latency,
-                    local_fault: false,
-                }],
-                last_change: None,
-                votes: Vec::new(),
-                consensus: None,
-            }),
+            state: Some(fixtures::state(
+                id,
+                status == "healthy",
+                None,
+                vec![fixtures::result(
+                    humantime::parse_rfc3339("2026-01-01T00:00:00Z").unwrap(),
+                    status == "healthy",
+                    reason,
+                    latency,
+                )],
+            )),
         }
     }
 

@@ -13,7 +13,8 @@ use std::time::SystemTime;
 
 use super::data::{CheckRow, Standing};
 use super::html::{esc, time_el};
-use crate::service::EventInfo;
+use crate::api::words;
+use crate::store::HealthEvent;
 
 /// The state badge: text first, colour only as a second cue.
 pub fn badge(standing: Standing) -> String {
@@ -34,12 +35,12 @@ pub fn word_badge(healthy: bool) -> String {
     format!(r#"<span class="state state-{class}">{word}</span>"#)
 }
 
-/// `healthy → unhealthy` of a transition.
-pub fn change(e: &EventInfo) -> String {
+/// `healthy → unhealthy` of a transition from `old` to `new`.
+pub fn change(old: bool, new: bool) -> String {
     format!(
         r#"<span class="change">{} → {}</span>"#,
-        esc(e.old),
-        word_badge(e.new == "healthy")
+        words::health(old),
+        word_badge(new)
     )
 }
 
@@ -47,7 +48,7 @@ pub fn change(e: &EventInfo) -> String {
 /// column (the overview; a check's own page leaves it out).
 pub fn events_table(
     caption: &str,
-    events: &[EventInfo],
+    events: &[HealthEvent],
     with_check: bool,
     now: SystemTime,
 ) -> String {
@@ -67,7 +68,7 @@ pub fn events_table(
         let _ = write!(
             out,
             r#"<tr><td data-label="When">{}</td>"#,
-            time_el(&e.at, now)
+            time_el(e.at, now)
         );
         if with_check {
             let _ = write!(
@@ -80,7 +81,7 @@ pub fn events_table(
         let _ = write!(
             out,
             r#"<td data-label="Change">{}</td><td data-label="Reason" class="reason">{}</td></tr>"#,
-            change(e),
+            change(e.old_healthy, e.new_healthy),
             esc(&e.reason)
         );
     }

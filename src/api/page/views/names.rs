@@ -69,7 +69,7 @@ pub fn render(p: &NamesPage<'_>) -> String {
                 out,
                 r#"<h3>{} {} <span class="rcode">{}</span></h3>"#,
                 esc(&answer.name),
-                esc(&answer.rtype),
+                answer.rtype,
                 esc(&answer.rcode)
             );
             out.push_str(&samples_list(samples, "ask"));
@@ -153,14 +153,14 @@ fn name_section(i: usize, n: &NameView) -> String {
     let mut out = format!(
         r#"<section class="name" data-name="{name}" data-type="{rtype}" aria-labelledby="name-{i}"><h3 id="name-{i}"><code>{name}</code> {rtype} <span class="policy">{routing}</span></h3>"#,
         name = esc(&n.routed.name),
-        rtype = esc(&n.routed.rtype),
-        routing = esc(n.routed.routing),
+        rtype = n.routed.rtype,
+        routing = n.routed.routing.as_str(),
     );
     let _ = write!(
         out,
         r#"<table class="data"><caption>Records of {} {} and whether each is in the answer now</caption><thead><tr><th scope="col">Set</th><th scope="col">Value</th><th scope="col">Check</th><th scope="col">In the answer</th><th scope="col">Why</th><th scope="col" class="num">Seen</th></tr></thead><tbody>"#,
         esc(&n.routed.name),
-        esc(&n.routed.rtype)
+        n.routed.rtype
     );
     for r in &a.records {
         let set = r.set.as_deref().unwrap_or("—");
@@ -169,7 +169,7 @@ fn name_section(i: usize, n: &NameView) -> String {
             let _ = write!(role, r#"<span class="sub">weight {w}</span>"#);
         }
         if let Some(f) = r.failover {
-            let _ = write!(role, r#"<span class="sub">{f}</span>"#);
+            let _ = write!(role, r#"<span class="sub">{}</span>"#, f.as_str());
         }
         let check = match &r.health_check {
             Some(id) => format!(
@@ -217,7 +217,9 @@ fn name_section(i: usize, n: &NameView) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Policy;
     use crate::service::{RecordExplanation, RoutedName};
+    use domain::base::iana::Rtype;
 
     fn view() -> NameView {
         let rec = |set: &str, value: &str, eligible: bool| RecordExplanation {
@@ -239,15 +241,15 @@ mod tests {
             routed: RoutedName {
                 zone: "x.test.".into(),
                 name: "www.x.test.".into(),
-                rtype: "A".into(),
-                routing: "multivalue",
+                rtype: Rtype::A,
+                routing: Policy::Multivalue,
             },
             answer: TestAnswer {
                 name: "www.x.test.".into(),
-                rtype: "A".into(),
+                rtype: Rtype::A,
                 rcode: "NOERROR".into(),
                 answer: vec!["www.x.test. 60 IN A 192.0.2.1".into()],
-                routing: Some("multivalue"),
+                routing: Some(Policy::Multivalue),
                 records: vec![rec("a", "192.0.2.1", true), rec("b", "192.0.2.2", false)],
             },
             samples: vec![vec!["www.x.test. 60 IN A 192.0.2.1".into()]; 3],

@@ -8,7 +8,9 @@ use std::time::SystemTime;
 use super::{counts, events_table};
 use crate::api::page::data::CheckRow;
 use crate::api::page::html::{esc, href};
-use crate::service::{EventInfo, RoutedName, ZoneInfo};
+use crate::api::words;
+use crate::service::{RoutedName, ZoneInfo};
+use crate::store::HealthEvent;
 
 /// What the overview shows.
 pub struct Overview<'a> {
@@ -17,7 +19,7 @@ pub struct Overview<'a> {
     /// Every check.
     pub rows: &'a [CheckRow],
     /// Recent transitions, newest first.
-    pub events: &'a [EventInfo],
+    pub events: &'a [HealthEvent],
     /// Every routed name.
     pub routed: &'a [RoutedName],
     /// Render time.
@@ -89,7 +91,7 @@ fn zones_table(zones: &[ZoneInfo], routed: &[RoutedName]) -> String {
             out,
             r#"<tr><th scope="row" data-label="Zone"><code>{}</code></th><td data-label="Managed by">{}</td><td data-label="Records" class="num">{}</td><td data-label="Routed names" class="num">{names}</td></tr>"#,
             esc(&z.name),
-            esc(z.managed_by),
+            words::managed_by(z.managed_by),
             z.record_count
         );
     }
@@ -106,7 +108,7 @@ mod tests {
         let zones = [ZoneInfo {
             name: "<b>.test.".into(),
             id: "Z1".into(),
-            managed_by: "api",
+            managed_by: crate::service::ManagedBy::Api,
             file: None,
             record_count: 3,
             comment: String::new(),
@@ -115,8 +117,8 @@ mod tests {
         let routed = [RoutedName {
             zone: "<b>.test.".into(),
             name: "www.<b>.test.".into(),
-            rtype: "A".into(),
-            routing: "multivalue",
+            rtype: domain::base::iana::Rtype::A,
+            routing: crate::model::Policy::Multivalue,
         }];
         let html = render(&Overview {
             zones: &zones,
