@@ -7,14 +7,19 @@
 //! its own that keeps the latest observation of each check until the
 //! store takes it (a store outage costs nothing but the delay; the vote
 //! meanwhile counts this node's current observation from memory).
-//! [`refresh`] reads every node's votes back when a notification says one
-//! changed (or a poll finds it), and [`crate::cluster::run`] asks the
-//! checker to decide again whenever the votes or the live nodes change.
+//! [`refresh`] reads the votes written since its last read when a
+//! notification says one changed (or at the poll), and
+//! [`crate::cluster::run`] asks the checker to decide again whenever the
+//! votes or the live nodes change. It reads them all on start, when the
+//! listener (re)connects, back from an outage, and whenever the store
+//! cannot rule out that a read missed something (a check's votes were
+//! deleted): a node's memory then holds one copy of the votes, not a
+//! second one at every read.
 //!
 //! Only a shared store (PostgreSQL) runs this: on SQLite there is one
 //! node, whose observation is its vote, and the checker decides alone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -25,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::HEARTBEAT_INTERVAL;
 use crate::health::checker::Electorate;
 use crate::health::vote::{Book, Counted, Tally, Vote};
-use crate::store::{NodeRecord, Store, StoredObservation};
+use crate::store::{NodeRecord, Store, StoredObservation, VoteCursor};
 
 /// How long the publisher waits before trying the store again after a
 /// failed write.
@@ -34,14 +39,55 @@ const RETRY: Duration = Duration::from_secs(1);
 /// This node's side of the vote: the book it counts from and the queue
 /// its observations leave by.
 pub struct Ballot {
-    node: String,
+    node: Arc<str>,
     /// `[server] healthy_percent`; a reload may change it.
     healthy_percent: AtomicU8,
+    /// Every node's published votes; [`refresh`] writes, the checker and
+    /// the status read.
     book: Mutex<Book>,
     /// This node's latest observation of each check, as the status shows
-    /// it (the store may not have it yet).
+    /// it (the store may not have it yet); the checker writes.
     own: Mutex<HashMap<String, Vote>>,
+    /// The one copy of each node name and reason the votes hold. Taken
+    /// before `book` or `own` when both are.
+    strings: Mutex<Strings>,
+    /// Where [`refresh`]'s last read left off; `None`: the next one reads
+    /// every vote.
+    cursor: Mutex<Option<VoteCursor>>,
     outbox: mpsc::UnboundedSender<StoredObservation>,
+}
+
+/// Shared copies of the strings votes repeat: node names, and reasons,
+/// which come from a small vocabulary ("connection refused (1 consecutive
+/// result)"). Without them a book holds a copy of each per vote, three
+/// votes per check on three nodes.
+#[derive(Default)]
+struct Strings {
+    set: HashSet<Arc<str>>,
+    /// How many were kept at the last pruning.
+    kept: usize,
+}
+
+impl Strings {
+    /// The shared copy of `s`.
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(shared) = self.set.get(s) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = s.into();
+        self.set.insert(shared.clone());
+        shared
+    }
+
+    /// Forgets the strings no vote holds any more (reasons may name
+    /// addresses, and checks come and go), once they are twice as many
+    /// as after the last pruning: pruning stays rare and the set bounded.
+    fn prune(&mut self) {
+        if self.set.len() > 2 * self.kept + 64 {
+            self.set.retain(|s| Arc::strong_count(s) > 1);
+            self.kept = self.set.len();
+        }
+    }
 }
 
 /// The queue [`publish`] empties.
@@ -52,10 +98,12 @@ impl Ballot {
     pub fn new(node: &str, healthy_percent: u8) -> (Arc<Ballot>, Outbox) {
         let (tx, rx) = mpsc::unbounded_channel();
         let ballot = Ballot {
-            node: node.to_string(),
+            node: node.into(),
             healthy_percent: AtomicU8::new(healthy_percent),
             book: Mutex::default(),
             own: Mutex::default(),
+            strings: Mutex::default(),
+            cursor: Mutex::default(),
             outbox: tx,
         };
         (Arc::new(ballot), rx)
@@ -74,18 +122,37 @@ impl Ballot {
         self.own.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes every node's published votes, as the store holds them.
-    pub fn set_votes(&self, stored: Vec<StoredObservation>) {
+    fn strings(&self) -> MutexGuard<'_, Strings> {
+        self.strings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn cursor(&self) -> MutexGuard<'_, Option<VoteCursor>> {
+        self.cursor.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes published votes as the store holds them: every node's
+    /// (`full`), replacing what the book had, or those written since the
+    /// last read, each replacing its node's earlier vote on its check.
+    pub fn take_votes(&self, stored: Vec<StoredObservation>, full: bool) {
+        let mut strings = self.strings();
         let votes = stored.into_iter().map(|o| {
             let vote = Vote {
-                node: o.node,
+                node: strings.get(&o.node),
                 healthy: o.healthy,
-                reason: o.reason,
+                reason: strings.get(&o.reason),
                 at: o.at,
             };
             (o.check, vote)
         });
-        self.book().set_votes(votes);
+        {
+            let mut book = self.book();
+            if full {
+                book.set_votes(votes);
+            } else {
+                book.update_votes(votes);
+            }
+        }
+        strings.prune();
     }
 
     /// Takes the nodes' heartbeats, as the last beat read them.
@@ -132,16 +199,23 @@ impl Electorate for Ballot {
         let vote = Vote {
             node: self.node.clone(),
             healthy,
-            reason: reason.to_string(),
+            reason: self.strings().get(reason),
             at,
         };
-        self.own().insert(check.to_string(), vote);
+        let mut own = self.own();
+        match own.get_mut(check) {
+            Some(mine) => *mine = vote,
+            None => {
+                own.insert(check.to_string(), vote);
+            }
+        }
+        drop(own);
         // Unbounded, and never full: the publisher keeps only the latest
         // observation of each check, so what waits is at most one per
         // check however long the store is away.
         let _ = self.outbox.send(StoredObservation {
             check: check.to_string(),
-            node: self.node.clone(),
+            node: self.node.to_string(),
             healthy,
             reason: reason.to_string(),
             at,
@@ -231,13 +305,16 @@ pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationTok
     }
 }
 
-/// Reads every node's votes into `ballot`; false when the store cannot
-/// be read (the book keeps what it had, and nodes that are not heard from
-/// age out of it).
-pub fn refresh(ballot: &Ballot, store: &Store) -> bool {
-    match store.observations() {
-        Ok(all) => {
-            ballot.set_votes(all);
+/// Reads into `ballot` the votes written since its last read, or every
+/// node's votes when `full` (or when the store cannot tell what changed);
+/// false when the store cannot be read (the book keeps what it had, and
+/// nodes that are not heard from age out of it).
+pub fn refresh(ballot: &Ballot, store: &Store, full: bool) -> bool {
+    let since = if full { None } else { *ballot.cursor() };
+    match store.observations_since(since) {
+        Ok(read) => {
+            ballot.take_votes(read.observations, read.full);
+            *ballot.cursor() = Some(read.cursor);
             true
         }
         Err(e) => {

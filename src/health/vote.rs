@@ -20,6 +20,7 @@
 //! table-tested below.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Route 53's rule: healthy when more than 18 % of checkers say so.
@@ -110,14 +111,18 @@ impl Tally {
 }
 
 /// One node's latest published observation of one check.
+///
+/// The node and the reason are shared strings: a book holds a vote per
+/// node per check, and the same few names and reasons recur in all of
+/// them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vote {
     /// The node that observed.
-    pub node: String,
+    pub node: Arc<str>,
     /// Measured healthy (threshold applied, before `invert`).
     pub healthy: bool,
     /// Why, as the node's probes said.
-    pub reason: String,
+    pub reason: Arc<str>,
     /// When the observation last changed, by the node's clock.
     pub at: SystemTime,
 }
@@ -146,11 +151,21 @@ impl Book {
     /// Replaces every published vote with `votes` (check id and vote).
     pub fn set_votes(&mut self, votes: impl IntoIterator<Item = (String, Vote)>) {
         self.votes.clear();
+        self.update_votes(votes);
+        // Shrunk to what is left: a cluster that lost checks or nodes
+        // keeps no room for them.
+        self.votes.shrink_to_fit();
+    }
+
+    /// Takes the votes published since the book was last filled (check id
+    /// and vote): each replaces its node's earlier vote on the check.
+    pub fn update_votes(&mut self, votes: impl IntoIterator<Item = (String, Vote)>) {
         for (check, vote) in votes {
-            self.votes.entry(check).or_default().push(vote);
-        }
-        for list in self.votes.values_mut() {
-            list.sort_by(|a, b| a.node.cmp(&b.node));
+            let list = self.votes.entry(check).or_default();
+            match list.binary_search_by(|v| v.node.cmp(&vote.node)) {
+                Ok(i) => list[i] = vote,
+                Err(i) => list.insert(i, vote),
+            }
         }
     }
 
@@ -211,7 +226,7 @@ impl Book {
             .get(check)
             .into_iter()
             .flatten()
-            .filter(|v| v.node != me)
+            .filter(|v| *v.node != *me)
             .map(|v| self.observation(v, heartbeat))
             .collect();
         observations.push(Observation {
@@ -232,7 +247,7 @@ impl Book {
     fn observation(&self, v: &Vote, heartbeat: Duration) -> Observation {
         let (seen, every) = self
             .heard
-            .get(&v.node)
+            .get(&*v.node)
             .copied()
             .unwrap_or((v.at, heartbeat));
         Observation {
@@ -360,6 +375,27 @@ mod tests {
     }
 
     #[test]
+    fn votes_taken_since_the_last_fill_replace_their_nodes_earlier_ones() {
+        let mut book = Book::default();
+        book.set_votes([vote("b", true, 0), vote("a", true, 0)]);
+        let mut db = vote("c", false, 1);
+        db.0 = "db".into();
+        book.update_votes([vote("b", false, 5), vote("c", true, 5), db]);
+        let mut filled = Book::default();
+        filled.set_votes([
+            vote("a", true, 0),
+            vote("b", false, 5),
+            vote("c", true, 5),
+            ("db".into(), vote("c", false, 1).1),
+        ]);
+        assert_eq!(book.votes, filled.votes);
+        assert_eq!(book.votes.values().map(Vec::len).sum::<usize>(), 4);
+        // Filling again drops what the fill does not hold.
+        book.set_votes([vote("a", true, 0)]);
+        assert_eq!(book.votes.keys().collect::<Vec<_>>(), ["web"]);
+    }
+
+    #[test]
     fn the_book_counts_live_nodes_and_this_nodes_current_observation() {
         let mut book = Book::default();
         // b and c published long ago but beat recently; d fell silent.
@@ -394,7 +430,7 @@ mod tests {
         let listed: Vec<(String, bool, bool)> = book
             .counted("web", Some(&own), at(100), BEAT)
             .into_iter()
-            .map(|c| (c.vote.node, c.vote.healthy, c.live))
+            .map(|c| (c.vote.node.to_string(), c.vote.healthy, c.live))
             .collect();
         let expected = [
             ("a", true, true),

@@ -213,9 +213,10 @@ impl Service {
             None => {
                 let last = status.last_results.iter().rev().find(|r| !r.local);
                 let vote = Vote {
-                    node: me.clone(),
+                    node: me.as_str().into(),
                     healthy: status.observed,
-                    reason: last.map_or_else(|| "starting state".into(), |r| r.reason.clone()),
+                    reason: last
+                        .map_or_else(|| "starting state".into(), |r| r.reason.as_str().into()),
                     at: last.map_or(now, |r| r.at),
                 };
                 // One node: its observation decides, whatever the percentage.
@@ -235,10 +236,10 @@ impl Service {
             .into_iter()
             .map(|c| VoteInfo {
                 address: address(&c.vote.node),
-                this_node: c.vote.node == me,
-                node: c.vote.node,
+                this_node: *c.vote.node == *me,
+                node: c.vote.node.to_string(),
                 healthy: c.vote.healthy,
-                reason: c.vote.reason,
+                reason: c.vote.reason.to_string(),
                 at: rfc3339(c.vote.at),
                 live: c.live,
             })
