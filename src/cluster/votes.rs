@@ -244,54 +244,69 @@ impl Electorate for Ballot {
 /// checker never waits.
 pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationToken) {
     let store = Arc::new(Mutex::new(store));
-    let mut pending: HashMap<String, StoredObservation> = HashMap::new();
+    // Shared with the blocking writer, which removes what the store took:
+    // the observations are never copied, and a flip of every check keeps
+    // one copy of each until written. Only one of the two holds it at a
+    // time: the writer runs while this task waits for it.
+    type Pending = HashMap<String, StoredObservation>;
+    let pending: Arc<Mutex<Pending>> = Arc::default();
+    fn lock(p: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
+        let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+        // What a flip of many checks left: not kept for the next.
+        if p.is_empty() && p.capacity() > 64 {
+            p.shrink_to_fit();
+        }
+        p
+    }
     let mut failing = false;
     loop {
         // Something to write: a new observation, or the retry of what
         // the store refused.
-        if pending.is_empty() || failing {
+        if lock(&pending).is_empty() || failing {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 next = outbox.recv() => match next {
-                    Some(o) => { pending.insert(o.check.clone(), o); }
+                    Some(o) => { lock(&pending).insert(o.check.clone(), o); }
                     None => return,
                 },
                 _ = tokio::time::sleep(RETRY), if failing => {}
             }
         }
-        while let Ok(o) = outbox.try_recv() {
-            pending.insert(o.check.clone(), o);
+        {
+            let mut pending = lock(&pending);
+            while let Ok(o) = outbox.try_recv() {
+                pending.insert(o.check.clone(), o);
+            }
+            if pending.is_empty() {
+                continue;
+            }
         }
-        if pending.is_empty() {
-            continue;
-        }
-        let batch: Vec<StoredObservation> = pending.values().cloned().collect();
-        let store = store.clone();
+        let (store, batch) = (store.clone(), pending.clone());
         let written = tokio::task::spawn_blocking(move || {
             let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-            let mut done = Vec::new();
-            for o in &batch {
-                match store.observe(o) {
-                    Ok(()) => done.push(o.clone()),
-                    Err(e) => return (done, Some(e.to_string())),
+            let mut error = None;
+            // Newer observations wait in the outbox meanwhile, and replace
+            // these only once they are written (or not).
+            lock(&batch).retain(|_, o| {
+                if error.is_some() {
+                    return true;
                 }
-            }
-            (done, None)
+                match store.observe(o) {
+                    Ok(()) => false,
+                    Err(e) => {
+                        error = Some(e.to_string());
+                        true
+                    }
+                }
+            });
+            error
         })
         .await;
-        let (done, error) = match written {
-            Ok(result) => result,
-            Err(e) => (Vec::new(), Some(e.to_string())),
-        };
-        for o in done {
-            // A newer observation queued meanwhile stays pending.
-            if pending.get(&o.check) == Some(&o) {
-                pending.remove(&o.check);
-            }
-        }
+        let error = written.unwrap_or_else(|e| Some(e.to_string()));
+        let pending_len = lock(&pending).len();
         match error {
             Some(e) if !failing => {
-                tracing::warn!(error = %e, pending = pending.len(), "cannot publish this node's health observations; routing on its own until the store is back");
+                tracing::warn!(error = %e, pending = pending_len, "cannot publish this node's health observations; routing on its own until the store is back");
                 failing = true;
             }
             Some(_) => {}
