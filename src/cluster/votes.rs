@@ -42,14 +42,13 @@ pub struct Ballot {
     node: Arc<str>,
     /// `[server] healthy_percent`; a reload may change it.
     healthy_percent: AtomicU8,
-    /// Every node's published votes; [`refresh`] writes, the checker and
-    /// the status read.
+    /// Every node's votes: the other nodes' as published ([`refresh`]
+    /// writes them), and this node's latest observation of each check as
+    /// the status shows it (the checker writes it; the store may not have
+    /// it yet, and what the store has of it is never read back over it).
     book: Mutex<Book>,
-    /// This node's latest observation of each check, as the status shows
-    /// it (the store may not have it yet); the checker writes.
-    own: Mutex<HashMap<String, Vote>>,
     /// The one copy of each node name and reason the votes hold. Taken
-    /// before `book` or `own` when both are.
+    /// before `book` when both are.
     strings: Mutex<Strings>,
     /// Where [`refresh`]'s last read left off; `None`: the next one reads
     /// every vote.
@@ -101,7 +100,6 @@ impl Ballot {
             node: node.into(),
             healthy_percent: AtomicU8::new(healthy_percent),
             book: Mutex::default(),
-            own: Mutex::default(),
             strings: Mutex::default(),
             cursor: Mutex::default(),
             outbox: tx,
@@ -118,10 +116,6 @@ impl Ballot {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn own(&self) -> MutexGuard<'_, HashMap<String, Vote>> {
-        self.own.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn strings(&self) -> MutexGuard<'_, Strings> {
         self.strings.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -133,9 +127,11 @@ impl Ballot {
     /// Takes published votes as the store holds them: every node's
     /// (`full`), replacing what the book had, or those written since the
     /// last read, each replacing its node's earlier vote on its check.
+    /// This node's own are skipped: the book has them first-hand.
     pub fn take_votes(&self, stored: Vec<StoredObservation>, full: bool) {
         let mut strings = self.strings();
-        let votes = stored.into_iter().map(|o| {
+        let me = &*self.node;
+        let votes = stored.into_iter().filter(|o| o.node != me).map(|o| {
             let vote = Vote {
                 node: strings.get(&o.node),
                 healthy: o.healthy,
@@ -147,7 +143,8 @@ impl Ballot {
         {
             let mut book = self.book();
             if full {
-                book.set_votes(votes);
+                let mine = book.votes_of(me);
+                book.set_votes(votes.chain(mine));
             } else {
                 book.update_votes(votes);
             }
@@ -177,13 +174,16 @@ impl Ballot {
         percent: u8,
         now: SystemTime,
     ) -> (Vec<Counted>, Tally) {
-        let mine = self.own().get(check).cloned().unwrap_or_else(|| Vote {
-            node: self.node.clone(),
-            healthy: own,
-            reason: "starting state".into(),
-            at: now,
-        });
         let book = self.book();
+        let mine = book
+            .vote(check, &self.node)
+            .cloned()
+            .unwrap_or_else(|| Vote {
+                node: self.node.clone(),
+                healthy: own,
+                reason: "starting state".into(),
+                at: now,
+            });
         let counted = book.counted(check, Some(&mine), now, HEARTBEAT_INTERVAL);
         let tally = book.decide(check, &self.node, own, now, HEARTBEAT_INTERVAL, percent);
         (counted, tally)
@@ -202,14 +202,7 @@ impl Electorate for Ballot {
             reason: self.strings().get(reason),
             at,
         };
-        let mut own = self.own();
-        match own.get_mut(check) {
-            Some(mine) => *mine = vote,
-            None => {
-                own.insert(check.to_string(), vote);
-            }
-        }
-        drop(own);
+        self.book().set_vote(check, vote);
         // Unbounded, and never full: the publisher keeps only the latest
         // observation of each check, so what waits is at most one per
         // check however long the store is away.

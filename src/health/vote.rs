@@ -136,6 +136,19 @@ pub struct Counted {
     pub live: bool,
 }
 
+/// Puts `vote` in `list` (ordered by node), replacing its node's earlier
+/// vote. A list grows by one vote at a time: a book holds one per check,
+/// and a check rarely gains a node once the cluster runs.
+fn put(list: &mut Vec<Vote>, vote: Vote) {
+    match list.binary_search_by(|v| v.node.cmp(&vote.node)) {
+        Ok(i) => list[i] = vote,
+        Err(i) => {
+            list.reserve_exact(1);
+            list.insert(i, vote);
+        }
+    }
+}
+
 /// Every node's published observations and when each node was last heard
 /// from: what a node votes over. Filled from the store by the caller; the
 /// vote itself stays the pure [`tally`].
@@ -161,12 +174,36 @@ impl Book {
     /// and vote): each replaces its node's earlier vote on the check.
     pub fn update_votes(&mut self, votes: impl IntoIterator<Item = (String, Vote)>) {
         for (check, vote) in votes {
-            let list = self.votes.entry(check).or_default();
-            match list.binary_search_by(|v| v.node.cmp(&vote.node)) {
-                Ok(i) => list[i] = vote,
-                Err(i) => list.insert(i, vote),
-            }
+            put(self.votes.entry(check).or_default(), vote);
         }
+    }
+
+    /// Takes one vote on `check`, replacing its node's earlier one: as
+    /// [`Book::update_votes`], without a copy of the id for a check the
+    /// book already has.
+    pub fn set_vote(&mut self, check: &str, vote: Vote) {
+        match self.votes.get_mut(check) {
+            Some(list) => put(list, vote),
+            None => put(self.votes.entry(check.to_string()).or_default(), vote),
+        }
+    }
+
+    /// `node`'s vote on `check`, if the book has one.
+    pub fn vote(&self, check: &str, node: &str) -> Option<&Vote> {
+        let list = self.votes.get(check)?;
+        let i = list.binary_search_by(|v| (*v.node).cmp(node)).ok()?;
+        list.get(i)
+    }
+
+    /// Every vote of `node`, with its check id.
+    pub fn votes_of(&self, node: &str) -> Vec<(String, Vote)> {
+        self.votes
+            .iter()
+            .filter_map(|(check, list)| {
+                let i = list.binary_search_by(|v| (*v.node).cmp(node)).ok()?;
+                Some((check.clone(), list[i].clone()))
+            })
+            .collect()
     }
 
     /// Replaces what is known of the nodes' heartbeats: name, last seen,
@@ -393,6 +430,20 @@ mod tests {
         // Filling again drops what the fill does not hold.
         book.set_votes([vote("a", true, 0)]);
         assert_eq!(book.votes.keys().collect::<Vec<_>>(), ["web"]);
+        // One vote at a time, and read back by node.
+        book.set_vote("web", vote("c", false, 7).1);
+        book.set_vote("db", vote("a", true, 7).1);
+        assert_eq!(book.vote("web", "c"), Some(&vote("c", false, 7).1));
+        assert_eq!(book.vote("web", "b"), None);
+        let mut of_a = book.votes_of("a");
+        of_a.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            of_a,
+            [
+                ("db".to_string(), vote("a", true, 7).1),
+                ("web".to_string(), vote("a", true, 0).1),
+            ]
+        );
     }
 
     #[test]
