@@ -9,7 +9,8 @@
 #     every table, from pg_stat_user_tables) at steady state, and while
 #     every check flips (the backend starts failing every request);
 #   - the memory a node adds for the cluster: the PSS of a node on
-#     PostgreSQL next to a node alone on SQLite with the same checks.
+#     PostgreSQL next to a node alone on SQLite with the same checks (and
+#     the nodes' PSS again at the end of the flip).
 #
 # Usage: bench/cluster.sh   (from the repository root, as root, with
 #   Debian's postgresql installed; EIGHTFOLD=path to skip the release build)
@@ -174,6 +175,9 @@ EOF
     flip_at=$(date +%s)
     sleep "$WINDOW"
     r3=$(rows_written)
+    # The nodes again once every vote changed: what reading them back cost.
+    local pss_flipped=()
+    for p in "${pids[@]}"; do pss_flipped+=("$(pss_kib "$p")"); done
     local flipping
     flipping=$(awk -v a="$r2" -v b="$r3" -v w="$WINDOW" 'BEGIN { printf "%.1f", (b - a) / w }')
     log "flipping: $((r3 - r2)) rows in ${WINDOW} s = $flipping rows/s, from $(date -d "@$flip_at" +%T)"
@@ -183,9 +187,9 @@ EOF
     unhealthy=$(psql_q "SELECT node || '=' || count(*) FILTER (WHERE NOT healthy) FROM health_observations GROUP BY node ORDER BY node" | tr '\n' ' ')
     log "observations saying unhealthy, per node: $unhealthy"
 
-    log "memory (PSS): cluster nodes ${pss_nodes[*]} KiB; the same checks alone on SQLite $pss_alone KiB"
-    printf 'steady_rows_per_s %s\nflipping_rows_per_s %s\npss_nodes_kib %s\npss_alone_kib %s\n' \
-        "$steady" "$flipping" "${pss_nodes[*]}" "$pss_alone" | tee "$OUT/results.txt"
+    log "memory (PSS): cluster nodes ${pss_nodes[*]} KiB (${pss_flipped[*]} KiB after the flip); the same checks alone on SQLite $pss_alone KiB"
+    printf 'steady_rows_per_s %s\nflipping_rows_per_s %s\npss_nodes_kib %s\npss_flipped_kib %s\npss_alone_kib %s\n' \
+        "$steady" "$flipping" "${pss_nodes[*]}" "${pss_flipped[*]}" "$pss_alone" | tee "$OUT/results.txt"
 }
 
 main "$@"

@@ -24,8 +24,8 @@ use crate::store::{NodeRecord, Store};
 
 pub mod votes;
 
-/// How often a node reads every node's health votes even without a
-/// notification: a lost one costs at most this long.
+/// How often a node reads the health votes written since its last read
+/// even without a notification: a lost one costs at most this long.
 pub const VOTE_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How often a node writes its heartbeat.
@@ -248,10 +248,11 @@ pub trait Follower: Send + Sync + 'static {
 /// and on blocking threads: a heartbeat every [`HEARTBEAT_INTERVAL`], and
 /// catching up with other nodes' writes as soon as a notification says
 /// there are some, or the version poll every [`POLL_INTERVAL`] finds them.
-/// With a `ballot` (a shared store), also reads every node's health votes
-/// when a notification says one changed (or every
-/// [`VOTE_POLL_INTERVAL`]), and has the checks decided again after that
-/// and at every tick, since nodes age out with time alone.
+/// With a `ballot` (a shared store), also reads the health votes written
+/// since its last read when a notification says one changed (or every
+/// [`VOTE_POLL_INTERVAL`]), every vote when the listener (re)connects or
+/// the store is back from an outage, and has the checks decided again
+/// after that and at every tick, since nodes age out with time alone.
 pub async fn run(
     registry: Arc<Registry>,
     store: Store,
@@ -259,9 +260,9 @@ pub async fn run(
     ballot: Option<Arc<votes::Ballot>>,
     shutdown: CancellationToken,
 ) {
-    let (mut changes, mut voted) = match store.changes() {
-        Some(n) => (Some(n.versions), Some(n.votes)),
-        None => (None, None),
+    let (mut changes, mut voted, mut listening) = match store.changes() {
+        Some(n) => (Some(n.versions), Some(n.votes), Some(n.listening)),
+        None => (None, None, None),
     };
     let store = Arc::new(Mutex::new(store));
     let mut ticks = tokio::time::interval(POLL_INTERVAL);
@@ -271,11 +272,18 @@ pub async fn run(
     loop {
         let mut announced = None;
         let mut votes_changed = false;
+        // Every vote read again, not only those written since the last
+        // read: the store's notifications may have been lost meanwhile.
+        let mut all_votes = false;
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
             Some(version) = notified(&mut changes) => announced = Some(version),
             true = vote_notified(&mut voted) => votes_changed = true,
+            true = vote_notified(&mut listening) => {
+                votes_changed = true;
+                all_votes = true;
+            }
         }
         let now = tokio::time::Instant::now();
         let beat = now >= next_beat;
@@ -308,11 +316,13 @@ pub async fn run(
                 let was = registry.seen().reachable;
                 let reached = registry.beat(&mut store, follower.served());
                 // Back from an outage: what the others voted meanwhile.
-                votes_changed |= reached && was == Some(false);
+                let back = reached && was == Some(false);
+                votes_changed |= back;
+                all_votes |= back;
             }
             if let Some(ballot) = ballot {
                 if votes_changed {
-                    votes::refresh(&ballot, &store);
+                    votes::refresh(&ballot, &store, all_votes);
                 }
                 ballot.set_nodes(&registry.records());
                 follower.revote();
@@ -322,7 +332,8 @@ pub async fn run(
     }
 }
 
-/// Whether a vote notification came; pending forever without them.
+/// Whether a vote notification (or a connection of the listener) came;
+/// pending forever without them.
 async fn vote_notified(votes: &mut Option<tokio::sync::watch::Receiver<u64>>) -> bool {
     match votes {
         Some(rx) => match rx.changed().await {

@@ -229,10 +229,10 @@ impl Serialize for AsJson<'_, VoteInfo> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let v = self.0;
         let mut out = s.serialize_struct("VoteInfo", 7)?;
-        out.serialize_field("node", &v.vote.node)?;
+        out.serialize_field("node", &*v.vote.node)?;
         out.serialize_field("address", &v.address)?;
         out.serialize_field("healthy", &v.vote.healthy)?;
-        out.serialize_field("reason", &v.vote.reason)?;
+        out.serialize_field("reason", &*v.vote.reason)?;
         out.serialize_field("at", &words::time(v.vote.at))?;
         out.serialize_field("live", &v.live)?;
         out.serialize_field("this_node", &v.this_node)?;

@@ -7,14 +7,19 @@
 //! its own that keeps the latest observation of each check until the
 //! store takes it (a store outage costs nothing but the delay; the vote
 //! meanwhile counts this node's current observation from memory).
-//! [`refresh`] reads every node's votes back when a notification says one
-//! changed (or a poll finds it), and [`crate::cluster::run`] asks the
-//! checker to decide again whenever the votes or the live nodes change.
+//! [`refresh`] reads the votes written since its last read when a
+//! notification says one changed (or at the poll), and
+//! [`crate::cluster::run`] asks the checker to decide again whenever the
+//! votes or the live nodes change. It reads them all on start, when the
+//! listener (re)connects, back from an outage, and whenever the store
+//! cannot rule out that a read missed something (a check's votes were
+//! deleted): a node's memory then holds one copy of the votes, not a
+//! second one at every read.
 //!
 //! Only a shared store (PostgreSQL) runs this: on SQLite there is one
 //! node, whose observation is its vote, and the checker decides alone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
@@ -25,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::HEARTBEAT_INTERVAL;
 use crate::health::checker::Electorate;
 use crate::health::vote::{Book, Counted, Tally, Vote};
-use crate::store::{NodeRecord, Store, StoredObservation};
+use crate::store::{NodeRecord, Store, StoredObservation, VoteCursor};
 
 /// How long the publisher waits before trying the store again after a
 /// failed write.
@@ -34,14 +39,54 @@ const RETRY: Duration = Duration::from_secs(1);
 /// This node's side of the vote: the book it counts from and the queue
 /// its observations leave by.
 pub struct Ballot {
-    node: String,
+    node: Arc<str>,
     /// `[server] healthy_percent`; a reload may change it.
     healthy_percent: AtomicU8,
+    /// Every node's votes: the other nodes' as published ([`refresh`]
+    /// writes them), and this node's latest observation of each check as
+    /// the status shows it (the checker writes it; the store may not have
+    /// it yet, and what the store has of it is never read back over it).
     book: Mutex<Book>,
-    /// This node's latest observation of each check, as the status shows
-    /// it (the store may not have it yet).
-    own: Mutex<HashMap<String, Vote>>,
+    /// The one copy of each node name and reason the votes hold. Taken
+    /// before `book` when both are.
+    strings: Mutex<Strings>,
+    /// Where [`refresh`]'s last read left off; `None`: the next one reads
+    /// every vote.
+    cursor: Mutex<Option<VoteCursor>>,
     outbox: mpsc::UnboundedSender<StoredObservation>,
+}
+
+/// Shared copies of the strings votes repeat: node names, and reasons,
+/// which come from a small vocabulary ("connection refused (1 consecutive
+/// result)"). Without them a book holds a copy of each per vote, three
+/// votes per check on three nodes.
+#[derive(Default)]
+struct Strings {
+    set: HashSet<Arc<str>>,
+    /// How many were kept at the last pruning.
+    kept: usize,
+}
+
+impl Strings {
+    /// The shared copy of `s`.
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(shared) = self.set.get(s) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = s.into();
+        self.set.insert(shared.clone());
+        shared
+    }
+
+    /// Forgets the strings no vote holds any more (reasons may name
+    /// addresses, and checks come and go), once they are twice as many
+    /// as after the last pruning: pruning stays rare and the set bounded.
+    fn prune(&mut self) {
+        if self.set.len() > 2 * self.kept + 64 {
+            self.set.retain(|s| Arc::strong_count(s) > 1);
+            self.kept = self.set.len();
+        }
+    }
 }
 
 /// The queue [`publish`] empties.
@@ -52,10 +97,11 @@ impl Ballot {
     pub fn new(node: &str, healthy_percent: u8) -> (Arc<Ballot>, Outbox) {
         let (tx, rx) = mpsc::unbounded_channel();
         let ballot = Ballot {
-            node: node.to_string(),
+            node: node.into(),
             healthy_percent: AtomicU8::new(healthy_percent),
             book: Mutex::default(),
-            own: Mutex::default(),
+            strings: Mutex::default(),
+            cursor: Mutex::default(),
             outbox: tx,
         };
         (Arc::new(ballot), rx)
@@ -70,22 +116,40 @@ impl Ballot {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn own(&self) -> MutexGuard<'_, HashMap<String, Vote>> {
-        self.own.lock().unwrap_or_else(|e| e.into_inner())
+    fn strings(&self) -> MutexGuard<'_, Strings> {
+        self.strings.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes every node's published votes, as the store holds them.
-    pub fn set_votes(&self, stored: Vec<StoredObservation>) {
-        let votes = stored.into_iter().map(|o| {
+    fn cursor(&self) -> MutexGuard<'_, Option<VoteCursor>> {
+        self.cursor.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes published votes as the store holds them: every node's
+    /// (`full`), replacing what the book had, or those written since the
+    /// last read, each replacing its node's earlier vote on its check.
+    /// This node's own are skipped: the book has them first-hand.
+    pub fn take_votes(&self, stored: Vec<StoredObservation>, full: bool) {
+        let mut strings = self.strings();
+        let me = &*self.node;
+        let votes = stored.into_iter().filter(|o| o.node != me).map(|o| {
             let vote = Vote {
-                node: o.node,
+                node: strings.get(&o.node),
                 healthy: o.healthy,
-                reason: o.reason,
+                reason: strings.get(&o.reason),
                 at: o.at,
             };
             (o.check, vote)
         });
-        self.book().set_votes(votes);
+        {
+            let mut book = self.book();
+            if full {
+                let mine = book.votes_of(me);
+                book.set_votes(votes.chain(mine));
+            } else {
+                book.update_votes(votes);
+            }
+        }
+        strings.prune();
     }
 
     /// Takes the nodes' heartbeats, as the last beat read them.
@@ -110,13 +174,16 @@ impl Ballot {
         percent: u8,
         now: SystemTime,
     ) -> (Vec<Counted>, Tally) {
-        let mine = self.own().get(check).cloned().unwrap_or_else(|| Vote {
-            node: self.node.clone(),
-            healthy: own,
-            reason: "starting state".into(),
-            at: now,
-        });
         let book = self.book();
+        let mine = book
+            .vote(check, &self.node)
+            .cloned()
+            .unwrap_or_else(|| Vote {
+                node: self.node.clone(),
+                healthy: own,
+                reason: "starting state".into(),
+                at: now,
+            });
         let counted = book.counted(check, Some(&mine), now, HEARTBEAT_INTERVAL);
         let tally = book.decide(check, &self.node, own, now, HEARTBEAT_INTERVAL, percent);
         (counted, tally)
@@ -132,16 +199,16 @@ impl Electorate for Ballot {
         let vote = Vote {
             node: self.node.clone(),
             healthy,
-            reason: reason.to_string(),
+            reason: self.strings().get(reason),
             at,
         };
-        self.own().insert(check.to_string(), vote);
+        self.book().set_vote(check, vote);
         // Unbounded, and never full: the publisher keeps only the latest
         // observation of each check, so what waits is at most one per
         // check however long the store is away.
         let _ = self.outbox.send(StoredObservation {
             check: check.to_string(),
-            node: self.node.clone(),
+            node: self.node.to_string(),
             healthy,
             reason: reason.to_string(),
             at,
@@ -170,54 +237,69 @@ impl Electorate for Ballot {
 /// checker never waits.
 pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationToken) {
     let store = Arc::new(Mutex::new(store));
-    let mut pending: HashMap<String, StoredObservation> = HashMap::new();
+    // Shared with the blocking writer, which removes what the store took:
+    // the observations are never copied, and a flip of every check keeps
+    // one copy of each until written. Only one of the two holds it at a
+    // time: the writer runs while this task waits for it.
+    type Pending = HashMap<String, StoredObservation>;
+    let pending: Arc<Mutex<Pending>> = Arc::default();
+    fn lock(p: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
+        let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+        // What a flip of many checks left: not kept for the next.
+        if p.is_empty() && p.capacity() > 64 {
+            p.shrink_to_fit();
+        }
+        p
+    }
     let mut failing = false;
     loop {
         // Something to write: a new observation, or the retry of what
         // the store refused.
-        if pending.is_empty() || failing {
+        if lock(&pending).is_empty() || failing {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 next = outbox.recv() => match next {
-                    Some(o) => { pending.insert(o.check.clone(), o); }
+                    Some(o) => { lock(&pending).insert(o.check.clone(), o); }
                     None => return,
                 },
                 _ = tokio::time::sleep(RETRY), if failing => {}
             }
         }
-        while let Ok(o) = outbox.try_recv() {
-            pending.insert(o.check.clone(), o);
+        {
+            let mut pending = lock(&pending);
+            while let Ok(o) = outbox.try_recv() {
+                pending.insert(o.check.clone(), o);
+            }
+            if pending.is_empty() {
+                continue;
+            }
         }
-        if pending.is_empty() {
-            continue;
-        }
-        let batch: Vec<StoredObservation> = pending.values().cloned().collect();
-        let store = store.clone();
+        let (store, batch) = (store.clone(), pending.clone());
         let written = tokio::task::spawn_blocking(move || {
             let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-            let mut done = Vec::new();
-            for o in &batch {
-                match store.observe(o) {
-                    Ok(()) => done.push(o.clone()),
-                    Err(e) => return (done, Some(e.to_string())),
+            let mut error = None;
+            // Newer observations wait in the outbox meanwhile, and replace
+            // these only once they are written (or not).
+            lock(&batch).retain(|_, o| {
+                if error.is_some() {
+                    return true;
                 }
-            }
-            (done, None)
+                match store.observe(o) {
+                    Ok(()) => false,
+                    Err(e) => {
+                        error = Some(e.to_string());
+                        true
+                    }
+                }
+            });
+            error
         })
         .await;
-        let (done, error) = match written {
-            Ok(result) => result,
-            Err(e) => (Vec::new(), Some(e.to_string())),
-        };
-        for o in done {
-            // A newer observation queued meanwhile stays pending.
-            if pending.get(&o.check) == Some(&o) {
-                pending.remove(&o.check);
-            }
-        }
+        let error = written.unwrap_or_else(|e| Some(e.to_string()));
+        let pending_len = lock(&pending).len();
         match error {
             Some(e) if !failing => {
-                tracing::warn!(error = %e, pending = pending.len(), "cannot publish this node's health observations; routing on its own until the store is back");
+                tracing::warn!(error = %e, pending = pending_len, "cannot publish this node's health observations; routing on its own until the store is back");
                 failing = true;
             }
             Some(_) => {}
@@ -231,13 +313,16 @@ pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationTok
     }
 }
 
-/// Reads every node's votes into `ballot`; false when the store cannot
-/// be read (the book keeps what it had, and nodes that are not heard from
-/// age out of it).
-pub fn refresh(ballot: &Ballot, store: &Store) -> bool {
-    match store.observations() {
-        Ok(all) => {
-            ballot.set_votes(all);
+/// Reads into `ballot` the votes written since its last read, or every
+/// node's votes when `full` (or when the store cannot tell what changed);
+/// false when the store cannot be read (the book keeps what it had, and
+/// nodes that are not heard from age out of it).
+pub fn refresh(ballot: &Ballot, store: &Store, full: bool) -> bool {
+    let since = if full { None } else { *ballot.cursor() };
+    match store.observations_since(since) {
+        Ok(read) => {
+            ballot.take_votes(read.observations, read.full);
+            *ballot.cursor() = Some(read.cursor);
             true
         }
         Err(e) => {

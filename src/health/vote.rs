@@ -20,6 +20,7 @@
 //! table-tested below.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// Route 53's rule: healthy when more than 18 % of checkers say so.
@@ -110,14 +111,18 @@ impl Tally {
 }
 
 /// One node's latest published observation of one check.
+///
+/// The node and the reason are shared strings: a book holds a vote per
+/// node per check, and the same few names and reasons recur in all of
+/// them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vote {
     /// The node that observed.
-    pub node: String,
+    pub node: Arc<str>,
     /// Measured healthy (threshold applied, before `invert`).
     pub healthy: bool,
     /// Why, as the node's probes said.
-    pub reason: String,
+    pub reason: Arc<str>,
     /// When the observation last changed, by the node's clock.
     pub at: SystemTime,
 }
@@ -129,6 +134,19 @@ pub struct Counted {
     pub vote: Vote,
     /// Its node is live ([`Observation::is_live`]); this node always is.
     pub live: bool,
+}
+
+/// Puts `vote` in `list` (ordered by node), replacing its node's earlier
+/// vote. A list grows by one vote at a time: a book holds one per check,
+/// and a check rarely gains a node once the cluster runs.
+fn put(list: &mut Vec<Vote>, vote: Vote) {
+    match list.binary_search_by(|v| v.node.cmp(&vote.node)) {
+        Ok(i) => list[i] = vote,
+        Err(i) => {
+            list.reserve_exact(1);
+            list.insert(i, vote);
+        }
+    }
 }
 
 /// Every node's published observations and when each node was last heard
@@ -146,12 +164,46 @@ impl Book {
     /// Replaces every published vote with `votes` (check id and vote).
     pub fn set_votes(&mut self, votes: impl IntoIterator<Item = (String, Vote)>) {
         self.votes.clear();
+        self.update_votes(votes);
+        // Shrunk to what is left: a cluster that lost checks or nodes
+        // keeps no room for them.
+        self.votes.shrink_to_fit();
+    }
+
+    /// Takes the votes published since the book was last filled (check id
+    /// and vote): each replaces its node's earlier vote on the check.
+    pub fn update_votes(&mut self, votes: impl IntoIterator<Item = (String, Vote)>) {
         for (check, vote) in votes {
-            self.votes.entry(check).or_default().push(vote);
+            put(self.votes.entry(check).or_default(), vote);
         }
-        for list in self.votes.values_mut() {
-            list.sort_by(|a, b| a.node.cmp(&b.node));
+    }
+
+    /// Takes one vote on `check`, replacing its node's earlier one: as
+    /// [`Book::update_votes`], without a copy of the id for a check the
+    /// book already has.
+    pub fn set_vote(&mut self, check: &str, vote: Vote) {
+        match self.votes.get_mut(check) {
+            Some(list) => put(list, vote),
+            None => put(self.votes.entry(check.to_string()).or_default(), vote),
         }
+    }
+
+    /// `node`'s vote on `check`, if the book has one.
+    pub fn vote(&self, check: &str, node: &str) -> Option<&Vote> {
+        let list = self.votes.get(check)?;
+        let i = list.binary_search_by(|v| (*v.node).cmp(node)).ok()?;
+        list.get(i)
+    }
+
+    /// Every vote of `node`, with its check id.
+    pub fn votes_of(&self, node: &str) -> Vec<(String, Vote)> {
+        self.votes
+            .iter()
+            .filter_map(|(check, list)| {
+                let i = list.binary_search_by(|v| (*v.node).cmp(node)).ok()?;
+                Some((check.clone(), list[i].clone()))
+            })
+            .collect()
     }
 
     /// Replaces what is known of the nodes' heartbeats: name, last seen,
@@ -211,7 +263,7 @@ impl Book {
             .get(check)
             .into_iter()
             .flatten()
-            .filter(|v| v.node != me)
+            .filter(|v| *v.node != *me)
             .map(|v| self.observation(v, heartbeat))
             .collect();
         observations.push(Observation {
@@ -232,7 +284,7 @@ impl Book {
     fn observation(&self, v: &Vote, heartbeat: Duration) -> Observation {
         let (seen, every) = self
             .heard
-            .get(&v.node)
+            .get(&*v.node)
             .copied()
             .unwrap_or((v.at, heartbeat));
         Observation {
@@ -360,6 +412,41 @@ mod tests {
     }
 
     #[test]
+    fn votes_taken_since_the_last_fill_replace_their_nodes_earlier_ones() {
+        let mut book = Book::default();
+        book.set_votes([vote("b", true, 0), vote("a", true, 0)]);
+        let mut db = vote("c", false, 1);
+        db.0 = "db".into();
+        book.update_votes([vote("b", false, 5), vote("c", true, 5), db]);
+        let mut filled = Book::default();
+        filled.set_votes([
+            vote("a", true, 0),
+            vote("b", false, 5),
+            vote("c", true, 5),
+            ("db".into(), vote("c", false, 1).1),
+        ]);
+        assert_eq!(book.votes, filled.votes);
+        assert_eq!(book.votes.values().map(Vec::len).sum::<usize>(), 4);
+        // Filling again drops what the fill does not hold.
+        book.set_votes([vote("a", true, 0)]);
+        assert_eq!(book.votes.keys().collect::<Vec<_>>(), ["web"]);
+        // One vote at a time, and read back by node.
+        book.set_vote("web", vote("c", false, 7).1);
+        book.set_vote("db", vote("a", true, 7).1);
+        assert_eq!(book.vote("web", "c"), Some(&vote("c", false, 7).1));
+        assert_eq!(book.vote("web", "b"), None);
+        let mut of_a = book.votes_of("a");
+        of_a.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            of_a,
+            [
+                ("db".to_string(), vote("a", true, 7).1),
+                ("web".to_string(), vote("a", true, 0).1),
+            ]
+        );
+    }
+
+    #[test]
     fn the_book_counts_live_nodes_and_this_nodes_current_observation() {
         let mut book = Book::default();
         // b and c published long ago but beat recently; d fell silent.
@@ -394,7 +481,7 @@ mod tests {
         let listed: Vec<(String, bool, bool)> = book
             .counted("web", Some(&own), at(100), BEAT)
             .into_iter()
-            .map(|c| (c.vote.node, c.vote.healthy, c.live))
+            .map(|c| (c.vote.node.to_string(), c.vote.healthy, c.live))
             .collect();
         let expected = [
             ("a", true, true),

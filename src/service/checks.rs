@@ -215,9 +215,10 @@ impl Service {
             None => {
                 let last = status.last_results.iter().rev().find(|r| !r.local);
                 let vote = Vote {
-                    node: me.clone(),
+                    node: me.as_str().into(),
                     healthy: status.observed,
-                    reason: last.map_or_else(|| "starting state".into(), |r| r.reason.clone()),
+                    reason: last
+                        .map_or_else(|| "starting state".into(), |r| r.reason.as_str().into()),
                     at: last.map_or(now, |r| r.at),
                 };
                 // One node: its observation decides, whatever the percentage.
@@ -237,7 +238,7 @@ impl Service {
             .into_iter()
             .map(|c| VoteInfo {
                 address: address(&c.vote.node),
-                this_node: c.vote.node == me,
+                this_node: *c.vote.node == *me,
                 vote: c.vote,
                 live: c.live,
             })

@@ -168,6 +168,14 @@ pub const MIGRATIONS: &[&str] = &[
     // 11: an API zone's own transfer settings (`input::TransfersInput`,
     // JSON); NULL: the server's apply.
     "ALTER TABLE zones ADD COLUMN transfers TEXT;",
+    // 12: health votes read by what changed (`Backend::observations_since`):
+    // `seq` orders each observation's last write, and deleting
+    // observations (a check's) counts in `observations_deleted`, which
+    // sends every reader back to a full read. Rows from before 12 have
+    // seq 0, which a first (full) read covers.
+    "ALTER TABLE health_observations ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX health_observations_by_seq ON health_observations (seq);
+    ALTER TABLE store_version ADD COLUMN observations_deleted BIGINT NOT NULL DEFAULT 0;",
 ];
 
 /// How much history the store keeps (`[server] history_max_age`,
@@ -362,6 +370,32 @@ pub struct StoredObservation {
     pub at: SystemTime,
 }
 
+/// Where a reader of the health votes left off
+/// ([`Backend::observations_since`]): what it has read, as the backend
+/// that read it counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VoteCursor {
+    /// Every observation written with a lower `seq` was read; those at or
+    /// above it may not have been (on PostgreSQL, a transaction older
+    /// than the read may still commit one).
+    seq: i64,
+    /// `store_version.observations_deleted` as of the read.
+    deleted: i64,
+}
+
+/// What [`Backend::observations_since`] read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoteRead {
+    /// Every observation there is, to replace what the reader holds
+    /// (`true`); or only those written since the cursor, to merge in
+    /// (`false`): a node's vote on a check replaces its earlier one.
+    pub full: bool,
+    /// The observations, by check and node.
+    pub observations: Vec<StoredObservation>,
+    /// Where the next read starts.
+    pub cursor: VoteCursor,
+}
+
 /// What a backend does; [`Store`] is the one handle the service holds.
 /// A Route 53 change to record with the write that makes it
 /// ([`Backend::record_with_next_write`]).
@@ -415,7 +449,8 @@ pub trait Backend: Send {
     /// Inserts or replaces a health check.
     fn put_check(&mut self, check: &StoredCheck) -> Result<i64, StoreError>;
     /// Removes a health check, its saved state, its override and the
-    /// nodes' observations of it.
+    /// nodes' observations of it (counted in `observations_deleted`, so
+    /// that readers of the votes notice).
     fn delete_check(&mut self, id: &str) -> Result<i64, StoreError>;
     /// Saves the operator's override of a check, or (`None`) removes it.
     fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<i64, StoreError>;
@@ -536,7 +571,16 @@ pub trait Backend: Send {
     /// changed). Not a change of what nodes serve: no store version.
     fn observe(&mut self, observation: &StoredObservation) -> Result<(), StoreError>;
     /// Every node's latest observation of every check, by check and node.
-    fn observations(&self) -> Result<Vec<StoredObservation>, StoreError>;
+    fn observations(&self) -> Result<Vec<StoredObservation>, StoreError> {
+        Ok(self.observations_since(None)?.observations)
+    }
+    /// The observations written since the read that returned `since`
+    /// (some read before may come again), or all of them when `since` is
+    /// `None` or the backend cannot rule out having missed one: some were
+    /// deleted since, or the store's counter went back (a database
+    /// restored or replaced). Reads in one snapshot, so the cursor and
+    /// the rows agree.
+    fn observations_since(&self, since: Option<VoteCursor>) -> Result<VoteRead, StoreError>;
     /// The TSIG keys made through the API: each one's lower-cased name and
     /// its body (JSON, the secret included), in name order.
     fn tsig_keys(&self) -> Result<Vec<(String, String)>, StoreError>;
@@ -564,9 +608,12 @@ pub trait Backend: Send {
 pub struct Notifications {
     /// The newest store version announced.
     pub versions: tokio::sync::watch::Receiver<i64>,
-    /// Moves at every health-vote notification, and when the listener
-    /// (re)connects, since votes may have changed while it was away.
+    /// Moves at every health-vote notification.
     pub votes: tokio::sync::watch::Receiver<u64>,
+    /// Moves when the listener (re)connects: votes may have changed while
+    /// it was away, or the server may be another one, so every vote is
+    /// read again.
+    pub listening: tokio::sync::watch::Receiver<u64>,
 }
 
 /// A zone's serial as saved (see `xfr::serial::Entry`).

@@ -34,9 +34,9 @@ use tokio_postgres::NoTls;
 use super::{
     Backend, Claimed, HealthEvent, MIGRATIONS, NewChange, NextWrite, NodeRecord, Notifications,
     PostgresUrl, Pruned, RecordWrite, Retention, SerialClaim, StoreError, StoredCheck,
-    StoredObservation, StoredSerial, StoredState, StoredZone, TransfersInput, decode_check,
-    decode_record, decode_transfers, encode_check, encode_record, encode_transfers, from_millis,
-    millis,
+    StoredObservation, StoredSerial, StoredState, StoredZone, TransfersInput, VoteCursor, VoteRead,
+    decode_check, decode_record, decode_transfers, encode_check, encode_record, encode_transfers,
+    from_millis, millis,
 };
 
 /// Connections one node keeps at most: writes are serialised by the
@@ -452,13 +452,14 @@ const LISTEN_RETRY: Duration = Duration::from_secs(1);
 
 /// Keeps one connection LISTENing on [`CHANGES_CHANNEL`] and
 /// [`VOTES_CHANNEL`], reconnecting after every loss; sends each announced
-/// version to `tx` and counts vote notifications in `votes`, until every
-/// receiver of `tx` is gone.
+/// version to `tx`, counts vote notifications in `votes` and connections
+/// in `listening`, until every receiver of `tx` is gone.
 async fn listen(
     config: tokio_postgres::Config,
     url: Arc<str>,
     tx: tokio::sync::watch::Sender<i64>,
     votes: tokio::sync::watch::Sender<u64>,
+    listening: tokio::sync::watch::Sender<u64>,
 ) {
     use tokio_postgres::AsyncMessage;
     let mut failing = false;
@@ -497,7 +498,7 @@ async fn listen(
                 {
                     Ok(()) => {
                         // Votes missed while not listening are read again.
-                        votes.send_modify(|n| *n += 1);
+                        listening.send_modify(|n| *n += 1);
                         if failing {
                             tracing::info!(url = %url, "listening for changes again");
                         }
@@ -706,9 +707,24 @@ impl Backend for PostgresBackend {
                 "DELETE FROM health_checks WHERE id = $1",
                 "DELETE FROM health_states WHERE check_id = $1",
                 "DELETE FROM health_overrides WHERE check_id = $1",
-                "DELETE FROM health_observations WHERE check_id = $1",
             ] {
                 tx.execute(table, &[&id]).await?;
+            }
+            let votes = tx
+                .execute(
+                    "DELETE FROM health_observations WHERE check_id = $1",
+                    &[&id],
+                )
+                .await?;
+            if votes > 0 {
+                // Readers of the votes see only what is written, never
+                // what is deleted: this sends them back to a full read.
+                tx.execute(
+                    "UPDATE store_version SET observations_deleted = observations_deleted + 1
+                     WHERE id = 1",
+                    &[],
+                )
+                .await?;
             }
             commit_bumped(tx, expected).await
         })
@@ -1297,9 +1313,15 @@ impl Backend for PostgresBackend {
     fn changes(&self) -> Option<Notifications> {
         let (tx, versions) = tokio::sync::watch::channel(0);
         let (votes_tx, votes) = tokio::sync::watch::channel(0);
+        let (listening_tx, listening) = tokio::sync::watch::channel(0);
         let runtime = self.runtime.as_ref()?;
-        runtime.spawn(listen(self.config.clone(), self.url.clone(), tx, votes_tx));
-        Some(Notifications { versions, votes })
+        let url = self.url.clone();
+        runtime.spawn(listen(self.config.clone(), url, tx, votes_tx, listening_tx));
+        Some(Notifications {
+            versions,
+            votes,
+            listening,
+        })
     }
 
     fn observe(&mut self, o: &StoredObservation) -> Result<(), StoreError> {
@@ -1308,11 +1330,16 @@ impl Backend for PostgresBackend {
         self.run(async move {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
+            // `seq` is the writing transaction's id (64 bits, never
+            // wrapping): unlike a sequence's next value, no transaction
+            // can still commit one below a reader's snapshot xmin, which
+            // is what `observations_since` relies on. And nodes do not
+            // queue on one counter row to get it.
             tx.execute(
-                "INSERT INTO health_observations (check_id, node, healthy, reason, at)
-                 VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO health_observations (check_id, node, healthy, reason, at, seq)
+                 VALUES ($1, $2, $3, $4, $5, txid_current())
                  ON CONFLICT (check_id, node) DO UPDATE SET healthy = EXCLUDED.healthy,
-                     reason = EXCLUDED.reason, at = EXCLUDED.at",
+                     reason = EXCLUDED.reason, at = EXCLUDED.at, seq = EXCLUDED.seq",
                 &[&o.check, &o.node, &o.healthy, &o.reason, &millis(o.at)],
             )
             .await?;
@@ -1323,18 +1350,46 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn observations(&self) -> Result<Vec<StoredObservation>, StoreError> {
+    fn observations_since(&self, since: Option<VoteCursor>) -> Result<VoteRead, StoreError> {
         let pool = self.pool.clone();
         self.run(async move {
-            let client = pool.get().await?;
-            let rows = client
-                .query(
-                    r#"SELECT check_id, node, healthy, reason, at FROM health_observations
-                     ORDER BY check_id COLLATE "C", node COLLATE "C""#,
+            let mut client = pool.get().await?;
+            // One snapshot: the xmin taken is that of the snapshot the
+            // rows are read in.
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            // Every transaction below the snapshot's xmin has ended, so
+            // every observation written with a lower `seq` is visible now
+            // and read by this read or an earlier one; those at or above
+            // it (visible or not yet committed) are read again next time.
+            let row = tx
+                .query_one(
+                    "SELECT txid_snapshot_xmin(txid_current_snapshot()), observations_deleted
+                     FROM store_version WHERE id = 1",
                     &[],
                 )
                 .await?;
-            Ok(rows
+            let cursor = VoteCursor {
+                seq: row.get(0),
+                deleted: row.get(1),
+            };
+            let from = since
+                .filter(|s| s.deleted == cursor.deleted && s.seq <= cursor.seq)
+                .map(|s| s.seq);
+            let rows = tx
+                .query(
+                    r#"SELECT check_id, node, healthy, reason, at FROM health_observations
+                     WHERE $1::BIGINT IS NULL OR seq >= $1
+                     ORDER BY check_id COLLATE "C", node COLLATE "C""#,
+                    &[&from],
+                )
+                .await?;
+            tx.commit().await?;
+            let observations = rows
                 .into_iter()
                 .map(|r| StoredObservation {
                     check: r.get(0),
@@ -1343,7 +1398,12 @@ impl Backend for PostgresBackend {
                     reason: r.get(3),
                     at: from_millis(r.get(4)),
                 })
-                .collect())
+                .collect();
+            Ok(VoteRead {
+                full: from.is_none(),
+                observations,
+                cursor,
+            })
         })
     }
 

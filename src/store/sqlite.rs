@@ -12,8 +12,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{
     Backend, Claimed, HealthEvent, MIGRATIONS, NewChange, NextWrite, NodeRecord, Pruned,
     RecordWrite, Retention, SerialClaim, StoreError, StoredCheck, StoredObservation, StoredSerial,
-    StoredState, StoredZone, TransfersInput, decode_check, decode_record, decode_transfers,
-    encode_check, encode_record, encode_transfers, from_millis, millis,
+    StoredState, StoredZone, TransfersInput, VoteCursor, VoteRead, decode_check, decode_record,
+    decode_transfers, encode_check, encode_record, encode_transfers, from_millis, millis,
 };
 
 /// Counts a write that changes what nodes serve, then commits; returns
@@ -363,7 +363,15 @@ impl Backend for SqliteBackend {
         tx.execute("DELETE FROM health_checks WHERE id = ?1", [id])?;
         tx.execute("DELETE FROM health_states WHERE check_id = ?1", [id])?;
         tx.execute("DELETE FROM health_overrides WHERE check_id = ?1", [id])?;
-        tx.execute("DELETE FROM health_observations WHERE check_id = ?1", [id])?;
+        if tx.execute("DELETE FROM health_observations WHERE check_id = ?1", [id])? > 0 {
+            // Readers of the votes see only what is written, never what
+            // is deleted: this sends them back to a full read.
+            tx.execute(
+                "UPDATE store_version SET observations_deleted = observations_deleted + 1
+                 WHERE id = 1",
+                [],
+            )?;
+        }
         commit_bumped(tx, expected)
     }
 
@@ -794,21 +802,44 @@ impl Backend for SqliteBackend {
 
     fn observe(&mut self, o: &StoredObservation) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO health_observations (check_id, node, healthy, reason, at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+            // One writer at a time, so one more than the highest orders
+            // the writes as they commit.
+            "INSERT INTO health_observations (check_id, node, healthy, reason, at, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5,
+                     (SELECT COALESCE(MAX(seq), 0) + 1 FROM health_observations))
              ON CONFLICT (check_id, node) DO UPDATE SET healthy = excluded.healthy,
-                 reason = excluded.reason, at = excluded.at",
+                 reason = excluded.reason, at = excluded.at, seq = excluded.seq",
             params![o.check, o.node, o.healthy, o.reason, millis(o.at)],
         )?;
         Ok(())
     }
 
-    fn observations(&self) -> Result<Vec<StoredObservation>, StoreError> {
-        let mut stmt = self.conn.prepare(
+    fn observations_since(&self, since: Option<VoteCursor>) -> Result<VoteRead, StoreError> {
+        // One read transaction: the cursor and the rows agree.
+        let tx = self.conn.unchecked_transaction()?;
+        let cursor = tx.query_row(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) + 1 FROM health_observations),
+                    observations_deleted
+             FROM store_version WHERE id = 1",
+            [],
+            |r| {
+                Ok(VoteCursor {
+                    seq: r.get(0)?,
+                    deleted: r.get(1)?,
+                })
+            },
+        )?;
+        // A deletion can also lower the highest seq, and so the next
+        // write's: the deletion count catches that.
+        let from = since
+            .filter(|s| s.deleted == cursor.deleted && s.seq <= cursor.seq)
+            .map(|s| s.seq);
+        let mut stmt = tx.prepare(
             "SELECT check_id, node, healthy, reason, at FROM health_observations
+             WHERE ?1 IS NULL OR seq >= ?1
              ORDER BY check_id, node",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map([from], |r| {
             Ok(StoredObservation {
                 check: r.get(0)?,
                 node: r.get(1)?,
@@ -817,7 +848,14 @@ impl Backend for SqliteBackend {
                 at: from_millis(r.get(4)?),
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let observations = rows.collect::<Result<_, _>>()?;
+        drop(stmt);
+        tx.commit()?;
+        Ok(VoteRead {
+            full: from.is_none(),
+            observations,
+            cursor,
+        })
     }
 
     #[cfg(test)]

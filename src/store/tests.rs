@@ -689,6 +689,139 @@ fn a_nodes_observation_replaces_its_last_and_goes_with_its_check() {
     });
 }
 
+/// Votes as a reader holds them, by check and node, after merging `read`.
+fn merge(
+    held: &mut std::collections::BTreeMap<(String, String), StoredObservation>,
+    read: VoteRead,
+) {
+    if read.full {
+        held.clear();
+    }
+    for o in read.observations {
+        held.insert((o.check.clone(), o.node.clone()), o);
+    }
+}
+
+fn full_read(s: &Store) -> std::collections::BTreeMap<(String, String), StoredObservation> {
+    let mut held = Default::default();
+    merge(&mut held, s.observations_since(None).unwrap());
+    held
+}
+
+#[test]
+fn votes_read_since_the_last_read_add_up_to_a_full_read() {
+    each_backend(|f| {
+        let mut s = f.open();
+        let reader = f.open();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let observation = |check: &str, node: &str, healthy: bool, secs: u64| StoredObservation {
+            check: check.into(),
+            node: node.into(),
+            healthy,
+            reason: format!("{node} says {healthy}"),
+            at: t0 + Duration::from_secs(secs),
+        };
+        s.observe(&observation("web", "a", true, 0)).unwrap();
+        s.observe(&observation("web", "b", true, 0)).unwrap();
+        s.observe(&observation("db", "a", true, 0)).unwrap();
+        let first = reader.observations_since(None).unwrap();
+        assert!(first.full);
+        assert_eq!(first.observations.len(), 3);
+        let mut cursor = first.cursor;
+        let mut held = Default::default();
+        merge(&mut held, first);
+
+        // Node a changes its mind about web, node c votes for the first
+        // time: both are read, and the merge is what a full read says.
+        s.observe(&observation("web", "a", false, 2)).unwrap();
+        s.observe(&observation("web", "c", false, 2)).unwrap();
+        let next = reader.observations_since(Some(cursor)).unwrap();
+        assert!(!next.full);
+        assert!(
+            next.observations
+                .contains(&observation("web", "a", false, 2))
+        );
+        assert!(
+            next.observations
+                .contains(&observation("web", "c", false, 2))
+        );
+        cursor = next.cursor;
+        merge(&mut held, next);
+        assert_eq!(held, full_read(&reader));
+
+        // Nothing written: an unchanged vote is not read again. On
+        // PostgreSQL a read may repeat what transactions still running
+        // at the last one (other tests' writes) might have hidden, so it
+        // does once they end.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let again = reader.observations_since(Some(cursor)).unwrap();
+            assert!(!again.full);
+            cursor = again.cursor;
+            let repeated = again.observations.len();
+            merge(&mut held, again);
+            if repeated == 0 {
+                break;
+            }
+            assert!(
+                f.is_postgres(),
+                "SQLite read {repeated} unchanged votes again"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unchanged votes read again and again"
+            );
+        }
+        assert_eq!(held, full_read(&reader));
+
+        // A node's vote written again (a restarted node) replaces its old one.
+        s.observe(&observation("db", "a", false, 9)).unwrap();
+        let next = reader.observations_since(Some(cursor)).unwrap();
+        assert!(!next.full);
+        assert!(
+            next.observations
+                .contains(&observation("db", "a", false, 9))
+        );
+        cursor = next.cursor;
+        merge(&mut held, next);
+        assert_eq!(held, full_read(&reader));
+
+        // Deleted votes leave no row to read: the next read is a full one.
+        s.delete_check("web").unwrap();
+        let after = reader.observations_since(Some(cursor)).unwrap();
+        assert!(after.full);
+        cursor = after.cursor;
+        merge(&mut held, after);
+        assert_eq!(held.len(), 1);
+        assert_eq!(held, full_read(&reader));
+        // And only that one.
+        s.observe(&observation("db", "b", true, 10)).unwrap();
+        let next = reader.observations_since(Some(cursor)).unwrap();
+        assert!(!next.full);
+        merge(&mut held, next);
+        assert_eq!(held, full_read(&reader));
+    });
+}
+
+#[test]
+fn a_check_without_votes_deleted_keeps_the_votes_read_incremental() {
+    each_backend(|f| {
+        let mut s = f.open();
+        s.put_check(&StoredCheck {
+            input: crate::input::HealthCheckInput {
+                id: "lonely".into(),
+                ..Default::default()
+            },
+            version: 1,
+            caller_reference: None,
+        })
+        .unwrap();
+        let cursor = s.observations_since(None).unwrap().cursor;
+        s.delete_check("lonely").unwrap();
+        assert!(!s.observations_since(Some(cursor)).unwrap().full);
+    });
+}
+
 fn serial(serial: u32, fingerprint: u64, declared: Option<u32>) -> StoredSerial {
     StoredSerial {
         serial,
