@@ -181,6 +181,12 @@ impl Registry {
         out
     }
 
+    /// Drops node `name` from the nodes last read (it was forgotten in
+    /// the store), so that the list shows it gone before the next beat.
+    pub fn forget(&self, name: &str) {
+        self.seen().nodes.retain(|n| n.name != name);
+    }
+
     /// One beat: writes this node's row, then reads every node's. Returns
     /// whether the store was reached, and logs when that changes.
     pub fn beat(&self, store: &mut Store, config_version: i64) -> bool {

@@ -99,19 +99,50 @@ fn three_nodes_on_one_database_list_each_other_live_with_what_they_serve() {
     });
 }
 
+/// The status and body of `DELETE url`.
+fn delete(url: &str) -> (u16, String) {
+    let mut response = agent().delete(url).call().unwrap();
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap())
+}
+
 #[test]
-fn a_stopped_node_is_listed_as_no_longer_live() {
+fn a_stopped_node_is_listed_as_no_longer_live_and_can_then_be_forgotten() {
     let data = Data::Postgres.value();
     let a = node("a", &data);
     let b = node("b", &data);
     nodes_until(&a, "B live", |nodes| {
         nodes.len() == 2 && nodes.iter().all(|n| n["live"] == true)
     });
+    let forget = |name: &str| delete(&format!("{}/v1/nodes/{name}", a.api_url()));
+    // Neither a live node nor the one answering; nor one never seen.
+    let (status, body) = forget("b");
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("NodeLive") && body.contains("stop it first"),
+        "{body}"
+    );
+    assert_eq!(forget("a").0, 409);
+    let (status, body) = forget("nobody");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("NoSuchNode"), "{body}");
     b.kill();
     // Three missed 2 s beats.
     let nodes = nodes_until(&a, "B no longer live", |nodes| nodes[1]["live"] == false);
     assert_eq!(nodes[1]["store_reachable"], false, "{nodes:?}");
     assert_eq!(nodes[0]["live"], true, "{nodes:?}");
+    // Stopped for good: forgotten, and listed no more, now or after the
+    // next beats.
+    assert_eq!(forget("b").0, 204);
+    let listed = nodes_until(&a, "B gone", |nodes| nodes.len() == 1);
+    assert_eq!(names(&listed), ["a"]);
+    a.wait_for_log("node b forgotten", Duration::from_secs(1));
+    // A's next beats read every node's row again: b's is gone from the
+    // store, not only from a's list.
+    let beat = listed[0]["last_seen"].clone();
+    let nodes = nodes_until(&a, "A's next beat", |nodes| nodes[0]["last_seen"] != beat);
+    assert_eq!(names(&nodes), ["a"]);
+    assert_eq!(forget("b").0, 404);
 }
 
 #[test]

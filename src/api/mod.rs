@@ -83,6 +83,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/health-checks/{id}/override", post(set_override))
         .route("/health-events", get(list_events))
         .route("/nodes", get(list_nodes))
+        .route("/nodes/{name}", axum::routing::delete(forget_node))
         .route("/tsig-keys", get(list_keys).post(create_key))
         .route("/tsig-keys/{name}", get(get_key).delete(delete_key))
         .route("/test-answer", get(test_answer));
@@ -460,6 +461,14 @@ async fn list_events(
 async fn list_nodes(State(s): State<ApiState>) -> Response {
     let nodes = s.service.nodes();
     ok(StatusCode::OK, serde_json::json!({ "nodes": list(&nodes) }))
+}
+
+async fn forget_node(
+    State(s): State<ApiState>,
+    JsonPath(name): JsonPath<String>,
+) -> Result<Response, ApiError> {
+    call(&s, move |svc| svc.forget_node(&name)).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// RFC 3339 (`2026-11-25T12:00:00Z`) or seconds since the epoch.

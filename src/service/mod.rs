@@ -675,6 +675,51 @@ impl Service {
             .nodes(self.served_version(), std::time::SystemTime::now())
     }
 
+    /// Forgets node `name`, which has stopped: it leaves `/v1/nodes` and
+    /// its votes leave every check's status. A live node (or this one)
+    /// is refused: it would only register again at its next heartbeat.
+    pub fn forget_node(&self, name: &str) -> Result<(), ServiceError> {
+        let registry = self.cluster();
+        if registry.name() == name {
+            return Err(ServiceError::Conflict {
+                code: "NodeLive",
+                message: format!(
+                    "node {name:?} is the node answering; stop it and remove it through another node"
+                ),
+            });
+        }
+        let node = self
+            .nodes()
+            .into_iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| ServiceError::NotFound {
+                code: "NoSuchNode",
+                message: format!("no node named {name:?}; GET /v1/nodes lists them"),
+            })?;
+        if node.live {
+            return Err(ServiceError::Conflict {
+                code: "NodeLive",
+                message: format!(
+                    "node {name:?} is live (it beat within its last {} heartbeats); stop it first, and remove it once GET /v1/nodes lists it with \"live\": false",
+                    crate::health::vote::HEARTBEATS_UNTIL_GONE
+                ),
+            });
+        }
+        // Only a row that is still stale goes: a node that came back
+        // meanwhile beat after `node.last_seen`.
+        let seen_before = node.last_seen + std::time::Duration::from_millis(1);
+        let removed = self.lock().store.forget_node(name, seen_before)?;
+        if !removed {
+            return Err(ServiceError::Conflict {
+                code: "NodeLive",
+                message: format!("node {name:?} beat again while being removed; it is running"),
+            });
+        }
+        registry.forget(name);
+        tracing::info!(node = name, "node {name} forgotten");
+        Ok(())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }

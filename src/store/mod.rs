@@ -564,8 +564,13 @@ pub trait Backend: Send {
     fn expect_version(&mut self, version: i64);
     /// Writes a node's heartbeat (inserted the first time).
     fn heartbeat(&mut self, node: &NodeRecord) -> Result<(), StoreError>;
-    /// Every node that ever beat, by name.
+    /// Every node that ever beat, by name (until forgotten).
     fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+    /// Removes node `name` and its observations, provided its last
+    /// heartbeat is older than `seen_before` (so a node that beat again
+    /// meanwhile stays). Returns whether it was removed. Not a change of
+    /// what nodes serve: no store version.
+    fn forget_node(&mut self, name: &str, seen_before: SystemTime) -> Result<bool, StoreError>;
     /// Saves a node's observation of a check, replacing its previous one
     /// (and, on PostgreSQL, tells the listening nodes which check's vote
     /// changed). Not a change of what nodes serve: no store version.

@@ -1283,6 +1283,38 @@ impl Backend for PostgresBackend {
         })
     }
 
+    fn forget_node(&mut self, name: &str, seen_before: SystemTime) -> Result<bool, StoreError> {
+        let pool = self.pool.clone();
+        let name = name.to_owned();
+        self.run(async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            let removed = tx
+                .execute(
+                    "DELETE FROM nodes WHERE name = $1 AND last_seen < $2",
+                    &[&name, &millis(seen_before)],
+                )
+                .await?
+                > 0;
+            if removed
+                && tx
+                    .execute("DELETE FROM health_observations WHERE node = $1", &[&name])
+                    .await?
+                    > 0
+            {
+                // As for a deleted check: readers go back to a full read.
+                tx.execute(
+                    "UPDATE store_version SET observations_deleted = observations_deleted + 1
+                     WHERE id = 1",
+                    &[],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(removed)
+        })
+    }
+
     fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
         let pool = self.pool.clone();
         self.run(async move {

@@ -780,6 +780,24 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
+    fn forget_node(&mut self, name: &str, seen_before: SystemTime) -> Result<bool, StoreError> {
+        let tx = self.write()?;
+        let removed = tx.execute(
+            "DELETE FROM nodes WHERE name = ?1 AND last_seen < ?2",
+            params![name, millis(seen_before)],
+        )? > 0;
+        if removed && tx.execute("DELETE FROM health_observations WHERE node = ?1", [name])? > 0 {
+            // As for a deleted check: readers go back to a full read.
+            tx.execute(
+                "UPDATE store_version SET observations_deleted = observations_deleted + 1
+                 WHERE id = 1",
+                [],
+            )?;
+        }
+        tx.commit()?;
+        Ok(removed)
+    }
+
     fn nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT name, address, api, version, config_version, started_at, last_seen, heartbeat_ms

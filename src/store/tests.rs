@@ -248,6 +248,50 @@ fn a_zones_transfer_settings_round_trip_count_a_version_and_are_handed_back() {
 }
 
 #[test]
+fn a_forgotten_node_goes_with_its_observations_unless_it_beat_again() {
+    each_backend(|f| {
+        let mut s = f.open();
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        for name in ["gone", "back"] {
+            s.heartbeat(&NodeRecord {
+                name: name.into(),
+                address: "127.0.0.1:53".into(),
+                api: None,
+                version: "test".into(),
+                config_version: 0,
+                started_at: t0,
+                last_seen: t0,
+                heartbeat: Duration::from_secs(2),
+            })
+            .unwrap();
+            s.observe(&StoredObservation {
+                check: "web".into(),
+                node: name.into(),
+                healthy: true,
+                reason: "ok".into(),
+                at: t0,
+            })
+            .unwrap();
+        }
+        let before = s.observations_since(None).unwrap();
+        assert!(s.forget_node("gone", t0 + Duration::from_secs(1)).unwrap());
+        // "back" beat at t0 too, but the cut-off says it was seen since.
+        assert!(!s.forget_node("back", t0).unwrap());
+        let nodes: Vec<String> = s.nodes().unwrap().into_iter().map(|n| n.name).collect();
+        assert_eq!(nodes, ["back"]);
+        let votes: Vec<String> = s
+            .observations()
+            .unwrap()
+            .into_iter()
+            .map(|o| o.node)
+            .collect();
+        assert_eq!(votes, ["back"]);
+        // Readers that held the old votes read them all again.
+        assert!(s.observations_since(Some(before.cursor)).unwrap().full);
+    });
+}
+
+#[test]
 fn a_batch_whose_last_write_fails_leaves_every_earlier_write_unwritten() {
     each_backend(|f| {
         let mut s = f.open();
