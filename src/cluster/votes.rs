@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::HEARTBEAT_INTERVAL;
-use crate::health::checker::Electorate;
+use crate::health::checker::{Decided, Electorate};
 use crate::health::vote::{Book, Counted, Tally, Vote};
 use crate::store::{NodeRecord, Store, StoredObservation, VoteCursor};
 
@@ -221,12 +221,15 @@ impl Electorate for Ballot {
         own: bool,
         healthy_percent: Option<u8>,
         now: SystemTime,
-    ) -> (bool, String) {
+    ) -> Decided {
         let percent = self.healthy_percent(healthy_percent);
         let tally = self
             .book()
             .decide(check, &self.node, own, now, HEARTBEAT_INTERVAL, percent);
-        (tally.healthy, tally.describe(percent))
+        Decided {
+            tally,
+            healthy_percent: percent,
+        }
     }
 }
 

@@ -97,15 +97,32 @@ pub trait Electorate: Send + Sync + 'static {
     /// here: publish it. Must not block (the checker holds its lock).
     fn observed(&self, check: &str, healthy: bool, reason: &str, at: SystemTime);
     /// The measured state (before `invert`) the nodes' votes give `check`
-    /// at `now`, this node's current observation being `own`, and the
-    /// votes behind it in words.
+    /// at `now`, this node's current observation being `own`, with the
+    /// votes behind it (put in words only for a transition: every check
+    /// is decided again each second).
     fn decide(
         &self,
         check: &str,
         own: bool,
         healthy_percent: Option<u8>,
         now: SystemTime,
-    ) -> (bool, String);
+    ) -> Decided;
+}
+
+/// What an [`Electorate`] decided for a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decided {
+    /// The votes and their outcome (`tally.healthy`).
+    pub tally: crate::health::vote::Tally,
+    /// The percentage they were counted against.
+    pub healthy_percent: u8,
+}
+
+impl Decided {
+    /// The votes behind the outcome, in words.
+    pub fn describe(&self) -> String {
+        self.tally.describe(self.healthy_percent)
+    }
 }
 
 struct Inner {
@@ -444,9 +461,15 @@ impl Checker {
                     continue;
                 };
                 let own = shared.states.observed(id);
-                let (healthy, why) = electorate.decide(&spec.id, own, spec.healthy_percent, now);
-                let why = format!("vote: {why} (counted by {})", electorate.node());
-                let t = shared.states.decide(id, healthy, &why, now);
+                let decided = electorate.decide(&spec.id, own, spec.healthy_percent, now);
+                let why = || {
+                    format!(
+                        "vote: {} (counted by {})",
+                        decided.describe(),
+                        electorate.node()
+                    )
+                };
+                let t = shared.states.decide(id, decided.tally.healthy, why, now);
                 self.inner.apply(&mut shared, &t);
                 all.extend(t);
             }
@@ -544,10 +567,12 @@ impl Inner {
                             let (check, percent) = (spec.id.clone(), spec.healthy_percent);
                             let why = states.settled(id, &result.reason);
                             electorate.observed(&check, observed, &why, now);
-                            let (healthy, vote) = electorate.decide(&check, observed, percent, now);
-                            let reason =
-                                format!("{} observed {why}; vote: {vote}", electorate.node());
-                            states.decide(id, healthy, &reason, now)
+                            let decided = electorate.decide(&check, observed, percent, now);
+                            let reason = || {
+                                let (node, vote) = (electorate.node(), decided.describe());
+                                format!("{node} observed {why}; vote: {vote}")
+                            };
+                            states.decide(id, decided.tally.healthy, reason, now)
                         }
                         _ => Vec::new(),
                     }
@@ -1029,9 +1054,20 @@ mod tests {
             let vote = (check.to_string(), healthy, reason.to_string());
             self.published.lock().unwrap().push(vote);
         }
-        fn decide(&self, _: &str, own: bool, _: Option<u8>, _: SystemTime) -> (bool, String) {
+        fn decide(&self, _: &str, own: bool, _: Option<u8>, _: SystemTime) -> Decided {
+            // Two nodes: this one and the others, which say `others`;
+            // healthy when either is (more than 18 % of 2).
             let others = self.others.load(Ordering::SeqCst);
-            (own || others, format!("others {others}"))
+            let healthy_votes = usize::from(own) + usize::from(others);
+            Decided {
+                tally: crate::health::vote::Tally {
+                    healthy: healthy_votes > 0,
+                    healthy_votes,
+                    live_votes: 2,
+                    own_only: false,
+                },
+                healthy_percent: 18,
+            }
         }
     }
 
@@ -1070,7 +1106,10 @@ mod tests {
         votes.others.store(false, Ordering::SeqCst);
         let t = c.revote();
         assert_eq!(t.len(), 1);
-        assert_eq!(t[0].reason, "vote: others false (counted by n1)");
+        assert_eq!(
+            t[0].reason,
+            "vote: 0 of 2 nodes healthy, more than 18 % needed (counted by n1)"
+        );
         assert!(!table.is_healthy(0));
         // Its own recovery decides at once, and says why.
         up.store(true, Ordering::SeqCst);
@@ -1078,7 +1117,7 @@ mod tests {
         let change = c.status(0).unwrap().last_change.unwrap();
         assert_eq!(
             change.reason,
-            "n1 observed up (2 consecutive results); vote: others false"
+            "n1 observed up (2 consecutive results); vote: 1 of 2 nodes healthy, more than 18 % needed"
         );
         assert_eq!(votes.published.lock().unwrap().len(), 3);
     }

@@ -507,7 +507,7 @@ impl States {
         match self.observe(id, verdict) {
             Some(observed) => {
                 let why = self.settled(id, reason);
-                self.decide(id, observed, &why, at)
+                self.decide(id, observed, || why, at)
             }
             None => Vec::new(),
         }
@@ -558,7 +558,7 @@ impl States {
         &mut self,
         id: HealthId,
         healthy: bool,
-        reason: &str,
+        reason: impl FnOnce() -> String,
         at: SystemTime,
     ) -> Vec<Transition> {
         let mut out = Vec::new();
@@ -574,7 +574,11 @@ impl States {
         }
         let old = c.published();
         c.measured = result;
-        let why = format!("{reason}{}", if c.spec.invert { ", inverted" } else { "" });
+        let why = format!(
+            "{}{}",
+            reason(),
+            if c.spec.invert { ", inverted" } else { "" }
+        );
         self.changed(id, old, why, at, &mut out);
         out
     }
@@ -790,15 +794,15 @@ mod tests {
         assert!(s.published(0) && !s.published(1));
         assert!(!s.observed(0) && !s.observed(1));
         // The vote decides the measured state; invert applies after it.
-        let t0 = s.decide(0, true, "vote: 2 of 3 nodes healthy", t(3));
+        let t0 = s.decide(0, true, || "vote: 2 of 3 nodes healthy".into(), t(3));
         assert!(t0.is_empty() && s.published(0));
-        let t1 = s.decide(1, false, "vote: 0 of 3 nodes healthy", t(3));
+        let t1 = s.decide(1, false, || "vote: 0 of 3 nodes healthy".into(), t(3));
         assert_eq!(t1.len(), 1);
         assert!(s.published(1));
         assert_eq!(t1[0].reason, "vote: 0 of 3 nodes healthy, inverted");
         // An override still wins over the vote.
         s.set_override(0, Some(false), t(4));
-        assert!(s.decide(0, true, "vote", t(5)).is_empty());
+        assert!(s.decide(0, true, || "vote".into(), t(5)).is_empty());
         assert!(!s.published(0));
         // Changing invert flips the decided state, not the observation.
         let flipped = HealthCheckSpec {
