@@ -73,11 +73,17 @@ pub const MAX_NSID: usize = 128;
 /// folder (the working directory without a config file).
 pub const DEFAULT_SECONDARY_DIR: &str = "secondaries";
 
-/// The NSID when the config gives none: the node's name (by default the
-/// host name, as Knot's `nsid` is), so each server of a fleet tells itself
-/// apart.
-fn default_nsid(node: &str) -> Option<Vec<u8>> {
-    (!node.is_empty() && node.len() <= MAX_NSID).then(|| node.as_bytes().to_vec())
+/// What is answered to NSID requests (`[server] nsid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nsid {
+    /// Not set: the node's name (by default the host name, as Knot's
+    /// `nsid` is), so each server of a fleet tells itself apart. Kept as
+    /// a rule rather than a copy so that `serve --node` names it too.
+    NodeName,
+    /// `nsid = ""`: no NSID is sent.
+    Off,
+    /// The identifier the config gives.
+    Given(Vec<u8>),
 }
 
 /// A validated configuration.
@@ -133,8 +139,8 @@ pub struct Config {
     /// The key of DNS server cookies (`[server] cookie_secret`, 32 hex
     /// digits), shared by a fleet; `None`: random for each process.
     pub cookie_secret: Option<[u8; 16]>,
-    /// The identifier answered to NSID requests; `None`: none.
-    pub nsid: Option<Vec<u8>>,
+    /// The identifier answered to NSID requests; see [`Config::nsid`].
+    pub nsid: Nsid,
     /// The name servers of zones that declare none (`[server]
     /// nameservers`); empty: `ns1.<zone>` at the DNS addresses.
     pub nameservers: Vec<NameServer>,
@@ -171,7 +177,7 @@ impl Default for Config {
             secondaries: Vec::new(),
             secondary_dir: PathBuf::from(DEFAULT_SECONDARY_DIR),
             cookie_secret: None,
-            nsid: default_nsid(&crate::cluster::host_name()),
+            nsid: Nsid::NodeName,
             nameservers: Vec::new(),
             geoip: None,
             zone_sources: ZoneSources::default(),
@@ -189,6 +195,19 @@ pub struct ApiTls {
 }
 
 impl Config {
+    /// The identifier answered to NSID requests, if any: a node name too
+    /// long for one (over [`MAX_NSID`] bytes) sends none.
+    pub fn nsid(&self) -> Option<&[u8]> {
+        match &self.nsid {
+            Nsid::NodeName => {
+                let node = self.node.as_bytes();
+                (!node.is_empty() && node.len() <= MAX_NSID).then_some(node)
+            }
+            Nsid::Off => None,
+            Nsid::Given(id) => Some(id),
+        }
+    }
+
     /// Reads and validates the config file at `path`, and the zone files it
     /// names (relative paths are relative to the config file's folder).
     pub fn load(path: &Path) -> Result<Config, Diagnostics> {

@@ -49,7 +49,7 @@ pub fn with_access<'a>(
     published.keys = KeyRing::new(&keys);
     published.transfers = Arc::new(config.transfers.clone());
     published.cookie_secret = CookieSecret::or_random(config.cookie_secret);
-    published.nsid = config.nsid.as_deref().map(Arc::from);
+    published.nsid = config.nsid().map(Arc::from);
     published.geo = config.geoip.clone();
     published
 }

@@ -1,4 +1,4 @@
-//! NSID (RFC 5001) with dig and kdig: the host name by default, the
+//! NSID (RFC 5001) with dig and kdig: the node's name by default, the
 //! configured identifier, none when turned off, and only when asked;
 //! with a DNS cookie in the same query (kdig +nsid +cookie).
 mod common;
@@ -29,6 +29,40 @@ fn the_host_name_is_the_default_nsid_and_only_sent_when_asked() {
     let out = s.dig(&["www.other.invalid", "+nsid", "+tcp"]);
     assert_eq!(common::status(&out), "REFUSED", "{out}");
     assert_eq!(nsid(&out).as_deref(), Some(host.trim()), "{out}");
+}
+
+/// A fleet started on one machine names its nodes (`serve --node`, as the
+/// README's cluster does, or `[server] node`): each answers with its own
+/// name, not the machine's.
+#[test]
+fn the_node_name_is_the_default_nsid_from_the_config_or_the_command_line() {
+    let named = Server::start(&format!("[server]\nnode = \"ns-config\"\n\n{ZONE}"));
+    let out = named.dig(&["www.example.test", "+nsid"]);
+    assert_eq!(nsid(&out).as_deref(), Some("ns-config"), "{out}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("eightfold.toml");
+    std::fs::write(&config, format!("[server]\nnode = \"ns-config\"\n\n{ZONE}")).unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let flagged = Server::spawn(
+        dir,
+        &[
+            "serve",
+            "--config",
+            &config,
+            "--dns",
+            "127.0.0.1:0",
+            "--node",
+            "ns2",
+        ],
+    );
+    let out = flagged.dig(&["www.example.test", "+nsid"]);
+    assert_eq!(nsid(&out).as_deref(), Some("ns2"), "{out}");
+    // A reload keeps the command line's name.
+    flagged.signal("HUP");
+    flagged.wait_for_log("reloaded", std::time::Duration::from_secs(10));
+    let out = flagged.dig(&["www.example.test", "+nsid"]);
+    assert_eq!(nsid(&out).as_deref(), Some("ns2"), "{out}");
 }
 
 #[test]

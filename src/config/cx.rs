@@ -12,8 +12,8 @@ use toml::Spanned;
 use super::raw::{RawConfig, RawNameServer, Spans};
 use super::{
     ApiTls, Config, DEFAULT_DATA, DEFAULT_DNS, DEFAULT_RATE_LIMIT_SLIP, DEFAULT_RETENTION,
-    DEFAULT_SECONDARY_DIR, DEFAULT_TCP_IPV6_CLIENT_PREFIX, MAX_NSID, ZoneSources, default_nsid,
-    node_name, parse_absolute,
+    DEFAULT_SECONDARY_DIR, DEFAULT_TCP_IPV6_CLIENT_PREFIX, MAX_NSID, Nsid, ZoneSources, node_name,
+    parse_absolute,
 };
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::health::targets::{Listener, Role, TargetPolicy};
@@ -241,16 +241,16 @@ impl Cx<'_> {
         let check_ids: HashSet<&str> = health_checks.iter().map(|c| c.id.as_str()).collect();
         let tsig_keys = self.tsig_keys(raw.tsig_key);
         let nsid = match &raw.server.nsid {
-            None => default_nsid(&node),
-            Some(text) if text.get_ref().is_empty() => None,
+            None => Nsid::NodeName,
+            Some(text) if text.get_ref().is_empty() => Nsid::Off,
             Some(text) if text.get_ref().len() > MAX_NSID => {
                 self.error(
                     text.span(),
                     format!("server.nsid is {} bytes long; keep it to {MAX_NSID} (or \"\" to send none)", text.get_ref().len()),
                 );
-                None
+                Nsid::Off
             }
-            Some(text) => Some(text.get_ref().as_bytes().to_vec()),
+            Some(text) => Nsid::Given(text.get_ref().as_bytes().to_vec()),
         };
         let (nameservers, nameserver_spans) =
             self.nameservers(raw.server.nameservers.unwrap_or_default());
