@@ -398,3 +398,44 @@ fn a_zone_larger_than_a_message_streams_in_signed_messages_that_dig_and_kdig_ver
         "{tail}"
     );
 }
+
+/// An API change of the SOA that would lower the serial is overtaken, with
+/// a warning naming both serials (docs/dns.md#soa-serials); one that raises
+/// it is served as declared.
+#[test]
+fn an_api_soa_with_a_lower_serial_is_overtaken_with_a_warning_and_a_higher_one_is_served() {
+    let s = Server::start("[server]\napi = \"127.0.0.1:0\"\n");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let post = |path: &str, body: serde_json::Value| {
+        let mut r = agent
+            .post(&format!("{}{path}", s.api_url()))
+            .send_json(body)
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_to_string().unwrap())
+    };
+    let created = post("/v1/zones", serde_json::json!({ "name": "soa.test." }));
+    assert_eq!(created.0, 201, "{}", created.1);
+    let before = serial(&s, "soa.test");
+    let soa = |serial: u32| {
+        serde_json::json!({ "changes": [{ "action": "UPSERT", "record": {
+            "name": "@", "type": "SOA", "ttl": 3600,
+            "value": format!("ns1.soa.test. hostmaster.soa.test. {serial} 3600 600 86400 60"),
+        }}]})
+    };
+    let lowered = post("/v1/zones/soa.test./changes", soa(5));
+    assert_eq!(lowered.0, 200, "{}", lowered.1);
+    assert_eq!(serial(&s, "soa.test"), before.wrapping_add(1));
+    s.wait_for_log(
+        &format!("declares serial 5, not above the {before} served before"),
+        Duration::from_secs(5),
+    );
+    let raised = before.wrapping_add(1000);
+    let r = post("/v1/zones/soa.test./changes", soa(raised));
+    assert_eq!(r.0, 200, "{}", r.1);
+    assert_eq!(serial(&s, "soa.test"), raised);
+}
