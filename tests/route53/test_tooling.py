@@ -588,3 +588,19 @@ def test_geolocations_are_the_ones_records_may_name(r53):
     with pytest.raises(ClientError) as e:
         r53.list_geo_locations(StartCountryCode="XX")
     assert error_of(e)[0] == "InvalidInput"
+
+
+def test_the_delegation_set_is_the_configured_name_servers_written_as_route53_does():
+    with tempfile.TemporaryDirectory(prefix="eightfold-r53-ns-") as d:
+        s = Server(d, extra_config='nameservers = ["ns-1.example.net.", "ns-2.example.org."]\n')
+        try:
+            r53 = s.client()
+            made = r53.create_hosted_zone(Name="delegated.test", CallerReference="delegated")
+            servers = ["ns-1.example.net", "ns-2.example.org"]
+            assert sorted(made["DelegationSet"]["NameServers"]) == servers
+            got = r53.get_hosted_zone(Id=made["HostedZone"]["Id"])
+            assert sorted(got["DelegationSet"]["NameServers"]) == servers
+            # DNS answers the same servers, as absolute names.
+            assert sorted(s.dig_values("delegated.test", "NS")) == [n + "." for n in servers]
+        finally:
+            s.stop()

@@ -291,11 +291,25 @@ fn write_change(doc: &mut Doc, c: &ChangeInfo) {
         .close();
 }
 
-/// The name servers DNS answers for the zone's apex.
+/// The name servers DNS answers for the zone's apex, written as Route 53
+/// writes a delegation set's (`ns-2048.awsdns-64.com`, no final dot), the
+/// form operators copy to their registrar.
 fn name_servers(service: &Service, zone: &ZoneInfo) -> Vec<String> {
+    let relative = |mut ns: String| {
+        if ns.len() > 1 && ns.ends_with('.') {
+            ns.pop();
+        }
+        ns
+    };
     service
         .test_answer(&zone.name, "NS")
-        .map(|a| a.answer.iter().filter_map(|l| rdata(l, "NS")).collect())
+        .map(|a| {
+            a.answer
+                .iter()
+                .filter_map(|l| rdata(l, "NS"))
+                .map(relative)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
