@@ -101,7 +101,11 @@ impl Primary {
 
     /// NSD serving `zone_text`, NOTIFY to `notify` when given.
     fn nsd_with(zone_text: &str, signed: bool, notify: Option<SocketAddr>) -> Primary {
-        let port = free_port();
+        Primary::nsd_on(free_port(), zone_text, signed, notify)
+    }
+
+    /// The same on `port` (a primary back where it was).
+    fn nsd_on(port: u16, zone_text: &str, signed: bool, notify: Option<SocketAddr>) -> Primary {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("sec.test.zone"), zone_text).unwrap();
         let d = dir.path().display();
@@ -537,7 +541,7 @@ notify_key = "xfr.key"
 }
 
 #[test]
-fn without_notify_the_soa_refresh_finds_changes_and_expire_ends_the_zone() {
+fn without_notify_the_soa_refresh_finds_changes_expire_ends_the_zone_and_retry_brings_it_back() {
     // Refresh and retry every second, expire after four: no NOTIFY.
     let timers = "1 1 4";
     let nsd = Primary::nsd_with(&zone_with_timers(1, "192.0.2.10", timers), false, None);
@@ -570,6 +574,17 @@ fn without_notify_the_soa_refresh_finds_changes_and_expire_ends_the_zone() {
         "{}",
         eightfold.logs()
     );
+
+    // The primary comes back where it was: the SOA retry finds it and the
+    // zone answers again, with what the primary serves now.
+    let nsd = Primary::nsd_on(
+        addr.port(),
+        &zone_with_timers(3, "192.0.2.16", timers),
+        false,
+        None,
+    );
+    let nsd_logs = || nsd.logs();
+    wait_for(&eightfold, "www.sec.test", &["192.0.2.16"], &nsd_logs);
 }
 
 /// How the fake primary answers an AXFR.
