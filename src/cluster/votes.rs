@@ -32,6 +32,10 @@ use crate::health::checker::{Decided, Electorate};
 use crate::health::vote::{Book, Counted, Tally, Vote};
 use crate::store::{NodeRecord, Store, StoredObservation, VoteCursor};
 
+/// The most observations the publisher writes in one transaction: a flip
+/// of every check is a few commits, and none holds rows locked for long.
+const BATCH: usize = 500;
+
 /// How long the publisher waits before trying the store again after a
 /// failed write.
 const RETRY: Duration = Duration::from_secs(1);
@@ -280,22 +284,26 @@ pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationTok
         let (store, batch) = (store.clone(), pending.clone());
         let written = tokio::task::spawn_blocking(move || {
             let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
-            let mut error = None;
-            // Newer observations wait in the outbox meanwhile, and replace
-            // these only once they are written (or not).
-            lock(&batch).retain(|_, o| {
-                if error.is_some() {
-                    return true;
+            // Moved out in transactions of at most BATCH, put back when
+            // refused. Newer observations wait in the outbox meanwhile,
+            // and replace these only once they are written (or not).
+            loop {
+                let taken: Vec<StoredObservation> = lock(&batch)
+                    .extract_if(|_, _| true)
+                    .take(BATCH)
+                    .map(|(_, o)| o)
+                    .collect();
+                if taken.is_empty() {
+                    return None;
                 }
-                match store.observe(o) {
-                    Ok(()) => false,
-                    Err(e) => {
-                        error = Some(e.to_string());
-                        true
+                if let Err(e) = store.observe_all(&taken) {
+                    let mut pending = lock(&batch);
+                    for o in taken {
+                        pending.insert(o.check.clone(), o);
                     }
+                    return Some(e.to_string());
                 }
-            });
-            error
+            }
         })
         .await;
         let error = written.unwrap_or_else(|e| Some(e.to_string()));

@@ -571,10 +571,16 @@ pub trait Backend: Send {
     /// meanwhile stays). Returns whether it was removed. Not a change of
     /// what nodes serve: no store version.
     fn forget_node(&mut self, name: &str, seen_before: SystemTime) -> Result<bool, StoreError>;
-    /// Saves a node's observation of a check, replacing its previous one
-    /// (and, on PostgreSQL, tells the listening nodes which check's vote
-    /// changed). Not a change of what nodes serve: no store version.
-    fn observe(&mut self, observation: &StoredObservation) -> Result<(), StoreError>;
+    /// Saves nodes' observations of checks, each replacing the previous
+    /// one of its check and node, in one transaction: all or none (and,
+    /// on PostgreSQL, tells the listening nodes that votes changed). At
+    /// most one observation per check and node. Not a change of what
+    /// nodes serve: no store version.
+    fn observe_all(&mut self, observations: &[StoredObservation]) -> Result<(), StoreError>;
+    /// Saves one observation, as [`Backend::observe_all`] does.
+    fn observe(&mut self, observation: &StoredObservation) -> Result<(), StoreError> {
+        self.observe_all(std::slice::from_ref(observation))
+    }
     /// Every node's latest observation of every check, by check and node.
     fn observations(&self) -> Result<Vec<StoredObservation>, StoreError> {
         Ok(self.observations_since(None)?.observations)

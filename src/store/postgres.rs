@@ -1356,9 +1356,18 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn observe(&mut self, o: &StoredObservation) -> Result<(), StoreError> {
+    fn observe_all(&mut self, observations: &[StoredObservation]) -> Result<(), StoreError> {
+        if observations.is_empty() {
+            return Ok(());
+        }
         let pool = self.pool.clone();
-        let o = o.clone();
+        // Columns for one statement: a flip of many checks is one round
+        // trip and one commit, not one per check.
+        let checks: Vec<String> = observations.iter().map(|o| o.check.clone()).collect();
+        let nodes: Vec<String> = observations.iter().map(|o| o.node.clone()).collect();
+        let healthy: Vec<bool> = observations.iter().map(|o| o.healthy).collect();
+        let reasons: Vec<String> = observations.iter().map(|o| o.reason.clone()).collect();
+        let at: Vec<i64> = observations.iter().map(|o| millis(o.at)).collect();
         self.run(async move {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
@@ -1369,13 +1378,17 @@ impl Backend for PostgresBackend {
             // queue on one counter row to get it.
             tx.execute(
                 "INSERT INTO health_observations (check_id, node, healthy, reason, at, seq)
-                 VALUES ($1, $2, $3, $4, $5, txid_current())
+                 SELECT c, n, h, r, a, txid_current()
+                 FROM UNNEST($1::text[], $2::text[], $3::bool[], $4::text[], $5::int8[])
+                     AS o(c, n, h, r, a)
                  ON CONFLICT (check_id, node) DO UPDATE SET healthy = EXCLUDED.healthy,
                      reason = EXCLUDED.reason, at = EXCLUDED.at, seq = EXCLUDED.seq",
-                &[&o.check, &o.node, &o.healthy, &o.reason, &millis(o.at)],
+                &[&checks, &nodes, &healthy, &reasons, &at],
             )
             .await?;
-            tx.execute("SELECT pg_notify($1, $2)", &[&VOTES_CHANNEL, &o.check])
+            // Readers read what changed since their last read: which
+            // checks is not needed, so one notification says it all.
+            tx.execute("SELECT pg_notify($1, '')", &[&VOTES_CHANNEL])
                 .await?;
             tx.commit().await?;
             Ok(())

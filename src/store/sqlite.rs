@@ -818,17 +818,23 @@ impl Backend for SqliteBackend {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn observe(&mut self, o: &StoredObservation) -> Result<(), StoreError> {
-        self.conn.execute(
-            // One writer at a time, so one more than the highest orders
-            // the writes as they commit.
-            "INSERT INTO health_observations (check_id, node, healthy, reason, at, seq)
-             VALUES (?1, ?2, ?3, ?4, ?5,
-                     (SELECT COALESCE(MAX(seq), 0) + 1 FROM health_observations))
-             ON CONFLICT (check_id, node) DO UPDATE SET healthy = excluded.healthy,
-                 reason = excluded.reason, at = excluded.at, seq = excluded.seq",
-            params![o.check, o.node, o.healthy, o.reason, millis(o.at)],
-        )?;
+    fn observe_all(&mut self, observations: &[StoredObservation]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut upsert = tx.prepare_cached(
+                // One writer at a time, so one more than the highest
+                // orders the writes as they commit.
+                "INSERT INTO health_observations (check_id, node, healthy, reason, at, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5,
+                         (SELECT COALESCE(MAX(seq), 0) + 1 FROM health_observations))
+                 ON CONFLICT (check_id, node) DO UPDATE SET healthy = excluded.healthy,
+                     reason = excluded.reason, at = excluded.at, seq = excluded.seq",
+            )?;
+            for o in observations {
+                upsert.execute(params![o.check, o.node, o.healthy, o.reason, millis(o.at)])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

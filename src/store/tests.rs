@@ -730,6 +730,21 @@ fn a_nodes_observation_replaces_its_last_and_goes_with_its_check() {
             s.observations().unwrap(),
             vec![observation("db", "a", false, 1)]
         );
+        // A batch, as the publisher writes a flip: new rows and a
+        // replaced one, read back whole and by what changed.
+        let cursor = s.observations_since(None).unwrap().cursor;
+        let batch: Vec<StoredObservation> = (0..700)
+            .map(|i| observation(&format!("c{i:03}"), "a", i % 2 == 0, 3))
+            .chain([observation("db", "a", true, 3)])
+            .collect();
+        s.observe_all(&batch).unwrap();
+        s.observe_all(&[]).unwrap();
+        let mut want = batch.clone();
+        want.sort_by(|x, y| x.check.cmp(&y.check));
+        assert_eq!(f.open().observations().unwrap(), want);
+        let mut since = s.observations_since(Some(cursor)).unwrap().observations;
+        since.sort_by(|x, y| x.check.cmp(&y.check));
+        assert_eq!(since, want);
     });
 }
 
