@@ -7,7 +7,8 @@
 # Reports
 #   - rows written to PostgreSQL per second (inserts + updates + deletes of
 #     every table, from pg_stat_user_tables) at steady state, and while
-#     every check flips (the backend starts failing every request);
+#     every check flips (the backend starts failing every request), and
+#     the transactions committed per second in both windows;
 #   - the memory a node adds for the cluster: the PSS of a node on
 #     PostgreSQL next to a node alone on SQLite with the same checks (and
 #     the nodes' PSS again at the end of the flip).
@@ -44,6 +45,12 @@ psql_q() { "$PG_BIN/psql" -X -q -A -t -h 127.0.0.1 -p "$PG_PORT" -U postgres -d 
 # half second; the windows are long enough for that not to matter).
 rows_written() {
     psql_q "SELECT pg_stat_force_next_flush(); SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables" 2>/dev/null | tail -1
+}
+
+# Transactions committed so far in the bench database (the nodes' writes
+# and reads; this script's own queries add a few).
+commits() {
+    psql_q "SELECT pg_stat_force_next_flush(); SELECT xact_commit FROM pg_stat_database WHERE datname = 'bench'" 2>/dev/null | tail -1
 }
 
 # Rows written so far, per table, for the log (what the totals are made of).
@@ -153,11 +160,13 @@ EOF
 
     # Every check probed at least once, everywhere.
     sleep "${SETTLE:-$((INTERVAL + 5))}"
-    local r0 r1 r2 r3 flip_at
+    local r0 r1 r2 r3 flip_at c0 c1 c2 c3
     r0=$(rows_written)
+    c0=$(commits)
     log "rows by table before the steady window: $(rows_by_table)"
     sleep "$WINDOW"
     r1=$(rows_written)
+    c1=$(commits)
     log "rows by table after it: $(rows_by_table)"
     local steady
     steady=$(awk -v a="$r0" -v b="$r1" -v w="$WINDOW" 'BEGIN { printf "%.1f", (b - a) / w }')
@@ -171,16 +180,21 @@ EOF
     kill "$alone"
 
     r2=$(rows_written)
+    c2=$(commits)
     touch "$OUT/fail"
     flip_at=$(date +%s)
     sleep "$WINDOW"
     r3=$(rows_written)
+    c3=$(commits)
     # The nodes again once every vote changed: what reading them back cost.
     local pss_flipped=()
     for p in "${pids[@]}"; do pss_flipped+=("$(pss_kib "$p")"); done
     local flipping
     flipping=$(awk -v a="$r2" -v b="$r3" -v w="$WINDOW" 'BEGIN { printf "%.1f", (b - a) / w }')
     log "flipping: $((r3 - r2)) rows in ${WINDOW} s = $flipping rows/s, from $(date -d "@$flip_at" +%T)"
+    local steady_commits flipping_commits
+    steady_commits=$(awk -v a="$c0" -v b="$c1" -v w="$WINDOW" 'BEGIN { printf "%.1f", (b - a) / w }')
+    flipping_commits=$(awk -v a="$c2" -v b="$c3" -v w="$WINDOW" 'BEGIN { printf "%.1f", (b - a) / w }')
 
     # How many checks every node had out by the end of the window.
     local unhealthy
@@ -188,8 +202,8 @@ EOF
     log "observations saying unhealthy, per node: $unhealthy"
 
     log "memory (PSS): cluster nodes ${pss_nodes[*]} KiB (${pss_flipped[*]} KiB after the flip); the same checks alone on SQLite $pss_alone KiB"
-    printf 'steady_rows_per_s %s\nflipping_rows_per_s %s\npss_nodes_kib %s\npss_flipped_kib %s\npss_alone_kib %s\n' \
-        "$steady" "$flipping" "${pss_nodes[*]}" "${pss_flipped[*]}" "$pss_alone" | tee "$OUT/results.txt"
+    printf 'steady_rows_per_s %s\nflipping_rows_per_s %s\nsteady_commits_per_s %s\nflipping_commits_per_s %s\nunhealthy_at_end %s\npss_nodes_kib %s\npss_flipped_kib %s\npss_alone_kib %s\n' \
+        "$steady" "$flipping" "$steady_commits" "$flipping_commits" "$unhealthy" "${pss_nodes[*]}" "${pss_flipped[*]}" "$pss_alone" | tee "$OUT/results.txt"
 }
 
 main "$@"

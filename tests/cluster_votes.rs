@@ -14,6 +14,11 @@ use serde_json::Value;
 /// Two checks on `port`, "web" at the server's percentage (18) and
 /// "web50" at 50 %, each guarding the primary of a failover pair.
 fn config(node: &str, data: &str, port: u16) -> String {
+    config_with(node, data, port, true)
+}
+
+/// The same, without "web50" and its pair unless `web50`.
+fn config_with(node: &str, data: &str, port: u16, web50: bool) -> String {
     let pair = |name: &str, check: &str| {
         format!(
             r#"
@@ -52,20 +57,24 @@ port = {port}
 interval = "1s"
 failure_threshold = 2
 
-[[health_check]]
-id = "web50"
-type = "http"
-ip = "127.0.0.1"
-port = {port}
-interval = "1s"
-failure_threshold = 2
-healthy_percent = 50
-
+{}
 [[zone]]
 name = "vote.test."
 {}{}"#,
+        if web50 {
+            format!(
+                "[[health_check]]\nid = \"web50\"\ntype = \"http\"\nip = \"127.0.0.1\"\n\
+                 port = {port}\ninterval = \"1s\"\nfailure_threshold = 2\nhealthy_percent = 50\n"
+            )
+        } else {
+            String::new()
+        },
         pair("www", "web"),
-        pair("www50", "web50")
+        if web50 {
+            pair("www50", "web50")
+        } else {
+            String::new()
+        }
     )
 }
 
@@ -400,4 +409,37 @@ fn a_killed_nodes_vote_drops_out_after_three_heartbeats() {
     until("www back on every node", Duration::from_secs(15), || {
         nodes.iter().all(|s| answer(s, "www") == PRIMARY)
     });
+}
+
+/// A node that stops probing a check (gone from its config) withdraws its
+/// vote: the others count only their own, instead of its last one as a
+/// live node's forever.
+#[test]
+fn a_check_removed_from_one_node_loses_that_nodes_vote_everywhere() {
+    let backend = Backend::start();
+    let data = Data::Postgres.value();
+    let nodes: Vec<Server> = ["a", "b", "c"]
+        .iter()
+        .map(|n| Server::start(&config(n, &data, backend.port)))
+        .collect();
+    votes_are(&nodes, "web50", &[("a", true), ("b", true), ("c", true)]);
+    // c's probes fail, then c drops web50: 2 of 2 healthy, not 2 of 3.
+    backend.fail_for(&["c"]);
+    votes_are(&nodes, "web50", &[("a", true), ("b", true), ("c", false)]);
+    let c = &nodes[2];
+    std::fs::write(
+        c.path("eightfold.toml"),
+        config_with("c", &data, backend.port, false),
+    )
+    .unwrap();
+    c.signal("HUP");
+    c.wait_for_log("reloaded", Duration::from_secs(10));
+    votes_are(&nodes[..2], "web50", &[("a", true), ("b", true)]);
+    for s in &nodes[..2] {
+        let consensus = &status(s, "web50")["consensus"];
+        assert_eq!(consensus["live_votes"], 2, "{consensus}");
+        assert_eq!(consensus["healthy_votes"], 2, "{consensus}");
+    }
+    // The check c still probes keeps c's vote.
+    votes_are(&nodes, "web", &[("a", true), ("b", true), ("c", false)]);
 }

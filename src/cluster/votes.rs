@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use super::HEARTBEAT_INTERVAL;
 use crate::health::checker::{Decided, Electorate};
 use crate::health::vote::{Book, Counted, Tally, Vote};
-use crate::store::{NodeRecord, Store, StoredObservation, VoteCursor};
+use crate::store::{NodeRecord, Store, StoredObservation, VoteChange, VoteCursor};
 
 /// The most observations the publisher writes in one transaction: a flip
 /// of every check is a few commits, and none holds rows locked for long.
@@ -57,7 +57,7 @@ pub struct Ballot {
     /// Where [`refresh`]'s last read left off; `None`: the next one reads
     /// every vote.
     cursor: Mutex<Option<VoteCursor>>,
-    outbox: mpsc::UnboundedSender<StoredObservation>,
+    outbox: mpsc::UnboundedSender<VoteChange>,
 }
 
 /// Shared copies of the strings votes repeat: node names, and reasons,
@@ -94,7 +94,7 @@ impl Strings {
 }
 
 /// The queue [`publish`] empties.
-pub type Outbox = mpsc::UnboundedReceiver<StoredObservation>;
+pub type Outbox = mpsc::UnboundedReceiver<VoteChange>;
 
 impl Ballot {
     /// The ballot of node `node`, and the queue of its observations.
@@ -210,12 +210,20 @@ impl Electorate for Ballot {
         // Unbounded, and never full: the publisher keeps only the latest
         // observation of each check, so what waits is at most one per
         // check however long the store is away.
-        let _ = self.outbox.send(StoredObservation {
+        let _ = self.outbox.send(VoteChange::Observed(StoredObservation {
             check: check.to_string(),
             node: self.node.to_string(),
             healthy,
             reason: reason.to_string(),
             at,
+        }));
+    }
+
+    fn withdrawn(&self, check: &str) {
+        self.book().remove_vote(check, &self.node);
+        let _ = self.outbox.send(VoteChange::Withdrawn {
+            check: check.to_string(),
+            node: self.node.to_string(),
         });
     }
 
@@ -248,7 +256,7 @@ pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationTok
     // the observations are never copied, and a flip of every check keeps
     // one copy of each until written. Only one of the two holds it at a
     // time: the writer runs while this task waits for it.
-    type Pending = HashMap<String, StoredObservation>;
+    type Pending = HashMap<String, VoteChange>;
     let pending: Arc<Mutex<Pending>> = Arc::default();
     fn lock(p: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
         let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
@@ -266,7 +274,7 @@ pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationTok
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 next = outbox.recv() => match next {
-                    Some(o) => { lock(&pending).insert(o.check.clone(), o); }
+                    Some(c) => { lock(&pending).insert(c.check().to_string(), c); }
                     None => return,
                 },
                 _ = tokio::time::sleep(RETRY), if failing => {}
@@ -274,8 +282,8 @@ pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationTok
         }
         {
             let mut pending = lock(&pending);
-            while let Ok(o) = outbox.try_recv() {
-                pending.insert(o.check.clone(), o);
+            while let Ok(c) = outbox.try_recv() {
+                pending.insert(c.check().to_string(), c);
             }
             if pending.is_empty() {
                 continue;
@@ -288,7 +296,7 @@ pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationTok
             // refused. Newer observations wait in the outbox meanwhile,
             // and replace these only once they are written (or not).
             loop {
-                let taken: Vec<StoredObservation> = lock(&batch)
+                let taken: Vec<VoteChange> = lock(&batch)
                     .extract_if(|_, _| true)
                     .take(BATCH)
                     .map(|(_, o)| o)
@@ -296,10 +304,10 @@ pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationTok
                 if taken.is_empty() {
                     return None;
                 }
-                if let Err(e) = store.observe_all(&taken) {
+                if let Err(e) = store.write_votes(&taken) {
                     let mut pending = lock(&batch);
-                    for o in taken {
-                        pending.insert(o.check.clone(), o);
+                    for c in taken {
+                        pending.insert(c.check().to_string(), c);
                     }
                     return Some(e.to_string());
                 }

@@ -96,6 +96,9 @@ pub trait Electorate: Send + Sync + 'static {
     /// This node's observation of `check` changed, or the check started
     /// here: publish it. Must not block (the checker holds its lock).
     fn observed(&self, check: &str, healthy: bool, reason: &str, at: SystemTime);
+    /// This node no longer probes `check` (removed from its checks): its
+    /// vote on it goes. Must not block.
+    fn withdrawn(&self, check: &str);
     /// The measured state (before `invert`) the nodes' votes give `check`
     /// at `now`, this node's current observation being `own`, with the
     /// votes behind it (put in words only for a transition: every check
@@ -337,6 +340,13 @@ impl Checker {
                 // one keeps the vote it published.
                 if matches!(c.change, Change::Added | Change::Restarted) {
                     self.inner.announce(&shared, c.id);
+                }
+                // One this node stops probing: its vote must not outlive
+                // it, counted by the others as a live node's.
+                if c.change == Change::Removed
+                    && let Some(electorate) = &self.inner.electorate
+                {
+                    electorate.withdrawn(&c.name);
                 }
             }
             self.inner.apply(&mut shared, &r.transitions);
@@ -1043,6 +1053,7 @@ mod tests {
     #[derive(Default)]
     struct Votes {
         published: Mutex<Vec<(String, bool, String)>>,
+        withdrawn: Mutex<Vec<String>>,
         others: AtomicBool,
     }
 
@@ -1053,6 +1064,9 @@ mod tests {
         fn observed(&self, check: &str, healthy: bool, reason: &str, _: SystemTime) {
             let vote = (check.to_string(), healthy, reason.to_string());
             self.published.lock().unwrap().push(vote);
+        }
+        fn withdrawn(&self, check: &str) {
+            self.withdrawn.lock().unwrap().push(check.to_string());
         }
         fn decide(&self, _: &str, own: bool, _: Option<u8>, _: SystemTime) -> Decided {
             // Two nodes: this one and the others, which say `others`;
@@ -1119,6 +1133,11 @@ mod tests {
             change.reason,
             "n1 observed up (2 consecutive results); vote: 1 of 2 nodes healthy, more than 18 % needed"
         );
+        assert_eq!(votes.published.lock().unwrap().len(), 3);
+        // Removed from this node's checks: its vote is withdrawn, once.
+        assert!(votes.withdrawn.lock().unwrap().is_empty());
+        c.reconfigure(&[]);
+        assert_eq!(*votes.withdrawn.lock().unwrap(), ["a"]);
         assert_eq!(votes.published.lock().unwrap().len(), 3);
     }
 

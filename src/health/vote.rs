@@ -188,6 +188,20 @@ impl Book {
         }
     }
 
+    /// Removes `node`'s vote on `check` (the node no longer probes it),
+    /// and the check with its last vote.
+    pub fn remove_vote(&mut self, check: &str, node: &str) {
+        let Some(list) = self.votes.get_mut(check) else {
+            return;
+        };
+        if let Ok(i) = list.binary_search_by(|v| (*v.node).cmp(node)) {
+            list.remove(i);
+        }
+        if list.is_empty() {
+            self.votes.remove(check);
+        }
+    }
+
     /// `node`'s vote on `check`, if the book has one.
     pub fn vote(&self, check: &str, node: &str) -> Option<&Vote> {
         let list = self.votes.get(check)?;

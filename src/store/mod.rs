@@ -370,6 +370,30 @@ pub struct StoredObservation {
     pub at: SystemTime,
 }
 
+/// A change to one node's vote on one check ([`Backend::write_votes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VoteChange {
+    /// The node's latest observation.
+    Observed(StoredObservation),
+    /// The node no longer probes the check: its vote goes.
+    Withdrawn {
+        /// Check id.
+        check: String,
+        /// The node that withdraws.
+        node: String,
+    },
+}
+
+impl VoteChange {
+    /// The check it is about.
+    pub fn check(&self) -> &str {
+        match self {
+            VoteChange::Observed(o) => &o.check,
+            VoteChange::Withdrawn { check, .. } => check,
+        }
+    }
+}
+
 /// Where a reader of the health votes left off
 /// ([`Backend::observations_since`]): what it has read, as the backend
 /// that read it counts.
@@ -571,15 +595,17 @@ pub trait Backend: Send {
     /// meanwhile stays). Returns whether it was removed. Not a change of
     /// what nodes serve: no store version.
     fn forget_node(&mut self, name: &str, seen_before: SystemTime) -> Result<bool, StoreError>;
-    /// Saves nodes' observations of checks, each replacing the previous
-    /// one of its check and node, in one transaction: all or none (and,
-    /// on PostgreSQL, tells the listening nodes that votes changed). At
-    /// most one observation per check and node. Not a change of what
-    /// nodes serve: no store version.
-    fn observe_all(&mut self, observations: &[StoredObservation]) -> Result<(), StoreError>;
-    /// Saves one observation, as [`Backend::observe_all`] does.
+    /// Writes changes to nodes' votes in one transaction, all or none:
+    /// an observation replaces its node's previous one on its check; a
+    /// withdrawal removes the node's vote (it no longer probes the check)
+    /// and sends readers back to a full read, as a deletion does. On
+    /// PostgreSQL the listening nodes are told that votes changed. At
+    /// most one change per check and node. Not a change of what nodes
+    /// serve: no store version.
+    fn write_votes(&mut self, changes: &[VoteChange]) -> Result<(), StoreError>;
+    /// Saves one observation, as [`Backend::write_votes`] does.
     fn observe(&mut self, observation: &StoredObservation) -> Result<(), StoreError> {
-        self.observe_all(std::slice::from_ref(observation))
+        self.write_votes(&[VoteChange::Observed(observation.clone())])
     }
     /// Every node's latest observation of every check, by check and node.
     fn observations(&self) -> Result<Vec<StoredObservation>, StoreError> {

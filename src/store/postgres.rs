@@ -34,9 +34,9 @@ use tokio_postgres::NoTls;
 use super::{
     Backend, Claimed, HealthEvent, MIGRATIONS, NewChange, NextWrite, NodeRecord, Notifications,
     PostgresUrl, Pruned, RecordWrite, Retention, SerialClaim, StoreError, StoredCheck,
-    StoredObservation, StoredSerial, StoredState, StoredZone, TransfersInput, VoteCursor, VoteRead,
-    decode_check, decode_record, decode_transfers, encode_check, encode_record, encode_transfers,
-    from_millis, millis,
+    StoredObservation, StoredSerial, StoredState, StoredZone, TransfersInput, VoteChange,
+    VoteCursor, VoteRead, decode_check, decode_record, decode_transfers, encode_check,
+    encode_record, encode_transfers, from_millis, millis,
 };
 
 /// Connections one node keeps at most: writes are serialised by the
@@ -1356,36 +1356,71 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn observe_all(&mut self, observations: &[StoredObservation]) -> Result<(), StoreError> {
-        if observations.is_empty() {
+    fn write_votes(&mut self, changes: &[VoteChange]) -> Result<(), StoreError> {
+        if changes.is_empty() {
             return Ok(());
         }
         let pool = self.pool.clone();
-        // Columns for one statement: a flip of many checks is one round
-        // trip and one commit, not one per check.
-        let checks: Vec<String> = observations.iter().map(|o| o.check.clone()).collect();
-        let nodes: Vec<String> = observations.iter().map(|o| o.node.clone()).collect();
-        let healthy: Vec<bool> = observations.iter().map(|o| o.healthy).collect();
-        let reasons: Vec<String> = observations.iter().map(|o| o.reason.clone()).collect();
-        let at: Vec<i64> = observations.iter().map(|o| millis(o.at)).collect();
+        // Columns for one statement each: a flip of many checks is one
+        // round trip and one commit, not one per check.
+        let (mut checks, mut nodes, mut healthy, mut reasons, mut at) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut gone_checks, mut gone_nodes) = (Vec::new(), Vec::new());
+        for change in changes {
+            match change {
+                VoteChange::Observed(o) => {
+                    checks.push(o.check.clone());
+                    nodes.push(o.node.clone());
+                    healthy.push(o.healthy);
+                    reasons.push(o.reason.clone());
+                    at.push(millis(o.at));
+                }
+                VoteChange::Withdrawn { check, node } => {
+                    gone_checks.push(check.clone());
+                    gone_nodes.push(node.clone());
+                }
+            }
+        }
         self.run(async move {
             let mut client = pool.get().await?;
             let tx = client.transaction().await?;
-            // `seq` is the writing transaction's id (64 bits, never
-            // wrapping): unlike a sequence's next value, no transaction
-            // can still commit one below a reader's snapshot xmin, which
-            // is what `observations_since` relies on. And nodes do not
-            // queue on one counter row to get it.
-            tx.execute(
-                "INSERT INTO health_observations (check_id, node, healthy, reason, at, seq)
-                 SELECT c, n, h, r, a, txid_current()
-                 FROM UNNEST($1::text[], $2::text[], $3::bool[], $4::text[], $5::int8[])
-                     AS o(c, n, h, r, a)
-                 ON CONFLICT (check_id, node) DO UPDATE SET healthy = EXCLUDED.healthy,
-                     reason = EXCLUDED.reason, at = EXCLUDED.at, seq = EXCLUDED.seq",
-                &[&checks, &nodes, &healthy, &reasons, &at],
-            )
-            .await?;
+            if !gone_checks.is_empty() {
+                let deleted = tx
+                    .execute(
+                        "DELETE FROM health_observations
+                         WHERE (check_id, node) IN
+                             (SELECT * FROM UNNEST($1::text[], $2::text[]))",
+                        &[&gone_checks, &gone_nodes],
+                    )
+                    .await?;
+                if deleted > 0 {
+                    // Readers see only what is written: back to a full read.
+                    tx.execute(
+                        "UPDATE store_version SET observations_deleted = observations_deleted + 1
+                         WHERE id = 1",
+                        &[],
+                    )
+                    .await?;
+                }
+            }
+            if !checks.is_empty() {
+                // `seq` is the writing transaction's id (64 bits, never
+                // wrapping): unlike a sequence's next value, no
+                // transaction can still commit one below a reader's
+                // snapshot xmin, which is what `observations_since`
+                // relies on. And nodes do not queue on one counter row
+                // to get it.
+                tx.execute(
+                    "INSERT INTO health_observations (check_id, node, healthy, reason, at, seq)
+                     SELECT c, n, h, r, a, txid_current()
+                     FROM UNNEST($1::text[], $2::text[], $3::bool[], $4::text[], $5::int8[])
+                         AS o(c, n, h, r, a)
+                     ON CONFLICT (check_id, node) DO UPDATE SET healthy = EXCLUDED.healthy,
+                         reason = EXCLUDED.reason, at = EXCLUDED.at, seq = EXCLUDED.seq",
+                    &[&checks, &nodes, &healthy, &reasons, &at],
+                )
+                .await?;
+            }
             // Readers read what changed since their last read: which
             // checks is not needed, so one notification says it all.
             tx.execute("SELECT pg_notify($1, '')", &[&VOTES_CHANNEL])

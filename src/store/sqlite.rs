@@ -12,8 +12,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{
     Backend, Claimed, HealthEvent, MIGRATIONS, NewChange, NextWrite, NodeRecord, Pruned,
     RecordWrite, Retention, SerialClaim, StoreError, StoredCheck, StoredObservation, StoredSerial,
-    StoredState, StoredZone, TransfersInput, VoteCursor, VoteRead, decode_check, decode_record,
-    decode_transfers, encode_check, encode_record, encode_transfers, from_millis, millis,
+    StoredState, StoredZone, TransfersInput, VoteChange, VoteCursor, VoteRead, decode_check,
+    decode_record, decode_transfers, encode_check, encode_record, encode_transfers, from_millis,
+    millis,
 };
 
 /// Counts a write that changes what nodes serve, then commits; returns
@@ -818,8 +819,9 @@ impl Backend for SqliteBackend {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn observe_all(&mut self, observations: &[StoredObservation]) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+    fn write_votes(&mut self, changes: &[VoteChange]) -> Result<(), StoreError> {
+        let tx = self.write()?;
+        let mut deleted = 0;
         {
             let mut upsert = tx.prepare_cached(
                 // One writer at a time, so one more than the highest
@@ -830,9 +832,33 @@ impl Backend for SqliteBackend {
                  ON CONFLICT (check_id, node) DO UPDATE SET healthy = excluded.healthy,
                      reason = excluded.reason, at = excluded.at, seq = excluded.seq",
             )?;
-            for o in observations {
-                upsert.execute(params![o.check, o.node, o.healthy, o.reason, millis(o.at)])?;
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM health_observations WHERE check_id = ?1 AND node = ?2",
+            )?;
+            for change in changes {
+                match change {
+                    VoteChange::Observed(o) => {
+                        upsert.execute(params![
+                            o.check,
+                            o.node,
+                            o.healthy,
+                            o.reason,
+                            millis(o.at)
+                        ])?;
+                    }
+                    VoteChange::Withdrawn { check, node } => {
+                        deleted += delete.execute(params![check, node])?;
+                    }
+                }
             }
+        }
+        if deleted > 0 {
+            // Readers see only what is written: back to a full read.
+            tx.execute(
+                "UPDATE store_version SET observations_deleted = observations_deleted + 1
+                 WHERE id = 1",
+                [],
+            )?;
         }
         tx.commit()?;
         Ok(())

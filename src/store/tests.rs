@@ -737,14 +737,54 @@ fn a_nodes_observation_replaces_its_last_and_goes_with_its_check() {
             .map(|i| observation(&format!("c{i:03}"), "a", i % 2 == 0, 3))
             .chain([observation("db", "a", true, 3)])
             .collect();
-        s.observe_all(&batch).unwrap();
-        s.observe_all(&[]).unwrap();
+        s.write_votes(
+            &batch
+                .iter()
+                .cloned()
+                .map(VoteChange::Observed)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        s.write_votes(&[]).unwrap();
         let mut want = batch.clone();
         want.sort_by(|x, y| x.check.cmp(&y.check));
         assert_eq!(f.open().observations().unwrap(), want);
         let mut since = s.observations_since(Some(cursor)).unwrap().observations;
         since.sort_by(|x, y| x.check.cmp(&y.check));
         assert_eq!(since, want);
+        // A node that stops probing a check withdraws its vote, with an
+        // observation of another in the same batch: a reader that had
+        // read up to here is sent back to a full read, which lacks it.
+        s.observe(&observation("db", "b", true, 4)).unwrap();
+        let cursor = s.observations_since(None).unwrap().cursor;
+        s.write_votes(&[
+            VoteChange::Withdrawn {
+                check: "db".into(),
+                node: "a".into(),
+            },
+            VoteChange::Observed(observation("c000", "a", false, 5)),
+        ])
+        .unwrap();
+        let read = s.observations_since(Some(cursor)).unwrap();
+        assert!(read.full, "a withdrawal is a deletion: {read:?}");
+        let db: Vec<_> = read
+            .observations
+            .iter()
+            .filter(|o| o.check == "db")
+            .collect();
+        assert_eq!(db, [&observation("db", "b", true, 4)]);
+        assert!(
+            read.observations
+                .contains(&observation("c000", "a", false, 5))
+        );
+        // Withdrawing what is not there changes nothing.
+        let cursor = read.cursor;
+        s.write_votes(&[VoteChange::Withdrawn {
+            check: "nothing".into(),
+            node: "a".into(),
+        }])
+        .unwrap();
+        assert!(!s.observations_since(Some(cursor)).unwrap().full);
     });
 }
 
