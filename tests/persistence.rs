@@ -498,3 +498,56 @@ fn transitions_queued_at_sigterm_are_written_before_exit() {
         "transitions lost at the stop: {logs}"
     );
 }
+
+/// A node killed after its check's transition was recorded but before its
+/// own observation of it was written (two writers, a few milliseconds
+/// apart) resumes the state, not the older observation that contradicts
+/// it: a restart does not move the vote by itself.
+#[test]
+fn an_observation_older_than_the_last_transition_does_not_move_a_restarted_node() {
+    let up = Arc::new(AtomicBool::new(false));
+    let addr = backend(up.clone());
+    let url = common::postgres::fresh_database();
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("{CONFIG}data = \"{url}\"\n");
+    std::fs::write(dir.path().join("eightfold.toml"), config).unwrap();
+    let s = start(dir);
+    let api = s.api_url();
+    create_web_check(&api, addr, 3);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pg = common::postgres::server();
+    let recorded = || {
+        pg.psql(
+            &database,
+            "SELECT count(*) FROM health_observations WHERE NOT healthy",
+        )
+        .trim()
+            == "1"
+            && pg
+                .psql(&database, "SELECT healthy FROM health_states")
+                .trim()
+                == "f"
+    };
+    while !recorded() {
+        assert!(Instant::now() < deadline, "never recorded unhealthy");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dir = s.kill();
+    // The lost write: the stored observation is still the healthy one the
+    // check started with, from before the transition.
+    pg.psql(
+        &database,
+        "UPDATE health_observations SET healthy = true, at = at - 60000",
+    );
+    let s = start(dir);
+    let api = s.api_url();
+    // Through the revotes of the next two seconds too (one a second; the
+    // backend is still down, so the probes agree): a resumed healthy
+    // observation would have flipped it within the first.
+    let watched = Instant::now();
+    while watched.elapsed() < Duration::from_secs(2) {
+        assert_eq!(check_status(&api)["status"], "unhealthy", "{}", s.logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -144,7 +144,8 @@ fn key_text(name: &DName) -> String {
 /// operator's saved override. A state is saved as published, so it seeds
 /// the measured state too; the probes correct that within a threshold's
 /// worth of results. On a shared store, `node`'s own published
-/// observations seed its observations (the saved state is the cluster's).
+/// observations seed its observations (the saved state is the cluster's),
+/// unless older than the state's last change.
 /// An override whose check no longer exists is dropped.
 fn saved_seeds(
     store: &mut Store,
@@ -170,6 +171,17 @@ fn saved_seeds(
             let Some(&inverted) = invert.get(o.check.as_str()) else {
                 continue;
             };
+            // Older than the check's last transition, it may have been
+            // followed by one that never reached the store (a process
+            // killed between the two writes): seeded from the state
+            // instead, a restart agrees with the vote rather than move it.
+            let stale = seeds
+                .get(&o.check)
+                .and_then(|s| s.last_change)
+                .is_some_and(|changed| o.at < changed);
+            if stale {
+                continue;
+            }
             seeds
                 .entry(o.check)
                 .or_insert(Seed {
