@@ -370,6 +370,13 @@ pub struct StoredObservation {
     pub at: SystemTime,
 }
 
+/// Counts a deletion of observations, in the deleting transaction:
+/// readers of the votes see only what is written, never what is deleted,
+/// and a moved count sends them back to a full read
+/// ([`Backend::observations_since`]).
+const OBSERVATIONS_DELETED: &str =
+    "UPDATE store_version SET observations_deleted = observations_deleted + 1 WHERE id = 1";
+
 /// A change to one node's vote on one check ([`Backend::write_votes`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VoteChange {

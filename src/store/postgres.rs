@@ -719,12 +719,7 @@ impl Backend for PostgresBackend {
             if votes > 0 {
                 // Readers of the votes see only what is written, never
                 // what is deleted: this sends them back to a full read.
-                tx.execute(
-                    "UPDATE store_version SET observations_deleted = observations_deleted + 1
-                     WHERE id = 1",
-                    &[],
-                )
-                .await?;
+                tx.execute(super::OBSERVATIONS_DELETED, &[]).await?;
             }
             commit_bumped(tx, expected).await
         })
@@ -1303,12 +1298,7 @@ impl Backend for PostgresBackend {
                     > 0
             {
                 // As for a deleted check: readers go back to a full read.
-                tx.execute(
-                    "UPDATE store_version SET observations_deleted = observations_deleted + 1
-                     WHERE id = 1",
-                    &[],
-                )
-                .await?;
+                tx.execute(super::OBSERVATIONS_DELETED, &[]).await?;
             }
             tx.commit().await?;
             Ok(removed)
@@ -1395,12 +1385,7 @@ impl Backend for PostgresBackend {
                     .await?;
                 if deleted > 0 {
                     // Readers see only what is written: back to a full read.
-                    tx.execute(
-                        "UPDATE store_version SET observations_deleted = observations_deleted + 1
-                         WHERE id = 1",
-                        &[],
-                    )
-                    .await?;
+                    tx.execute(super::OBSERVATIONS_DELETED, &[]).await?;
                 }
             }
             if !checks.is_empty() {

@@ -367,11 +367,7 @@ impl Backend for SqliteBackend {
         if tx.execute("DELETE FROM health_observations WHERE check_id = ?1", [id])? > 0 {
             // Readers of the votes see only what is written, never what
             // is deleted: this sends them back to a full read.
-            tx.execute(
-                "UPDATE store_version SET observations_deleted = observations_deleted + 1
-                 WHERE id = 1",
-                [],
-            )?;
+            tx.execute(super::OBSERVATIONS_DELETED, [])?;
         }
         commit_bumped(tx, expected)
     }
@@ -789,11 +785,7 @@ impl Backend for SqliteBackend {
         )? > 0;
         if removed && tx.execute("DELETE FROM health_observations WHERE node = ?1", [name])? > 0 {
             // As for a deleted check: readers go back to a full read.
-            tx.execute(
-                "UPDATE store_version SET observations_deleted = observations_deleted + 1
-                 WHERE id = 1",
-                [],
-            )?;
+            tx.execute(super::OBSERVATIONS_DELETED, [])?;
         }
         tx.commit()?;
         Ok(removed)
@@ -854,11 +846,7 @@ impl Backend for SqliteBackend {
         }
         if deleted > 0 {
             // Readers see only what is written: back to a full read.
-            tx.execute(
-                "UPDATE store_version SET observations_deleted = observations_deleted + 1
-                 WHERE id = 1",
-                [],
-            )?;
+            tx.execute(super::OBSERVATIONS_DELETED, [])?;
         }
         tx.commit()?;
         Ok(())
