@@ -170,16 +170,16 @@ interval = "300s"
         let config = Config::from_toml(Path::new("eightfold.toml"), CONFIG).unwrap();
         let store = Store::open(&dir.path().join("e.db")).unwrap();
         let service = super::Service::start(config, None, store, CancellationToken::new()).unwrap();
-        for check in ["web", "gone"] {
-            let event = crate::store::HealthEvent {
+        let events = ["web", "gone"]
+            .map(|check| crate::store::HealthEvent {
                 check: check.into(),
                 at: std::time::SystemTime::now(),
                 old_healthy: true,
                 new_healthy: false,
                 reason: "refused".into(),
-            };
-            service.clone().persist_event(event).await;
-        }
+            })
+            .to_vec();
+        service.clone().persist_batch(events).await;
         let inner = service.lock();
         let states: Vec<String> = inner
             .store

@@ -487,14 +487,24 @@ pub trait Backend: Send {
     fn set_override(&mut self, id: &str, forced: Option<bool>) -> Result<i64, StoreError>;
     /// Saved overrides by check id: true when forced healthy.
     fn overrides(&self) -> Result<Vec<(String, bool)>, StoreError>;
-    /// Records a state change: the event, and the state to resume from.
-    fn record_event(&mut self, event: &HealthEvent) -> Result<(), StoreError>;
-    /// As [`Backend::record_event`], unless the saved state of the check
-    /// already is the event's new state: nodes that share a store each
-    /// decide the same transition, and the first to record it records it
-    /// for all (atomically, however they race). Returns whether it was
-    /// recorded.
-    fn record_transition(&mut self, event: &HealthEvent) -> Result<bool, StoreError>;
+    /// Records state changes in one transaction, in order: each event,
+    /// and the state to resume from. A flip of many checks is one commit,
+    /// not one per check.
+    fn record_events(&mut self, events: &[HealthEvent]) -> Result<(), StoreError>;
+    /// Records one state change, as [`Backend::record_events`] does.
+    fn record_event(&mut self, event: &HealthEvent) -> Result<(), StoreError> {
+        self.record_events(std::slice::from_ref(event))
+    }
+    /// As [`Backend::record_events`], skipping each event whose check's
+    /// saved state already is the event's new state: nodes that share a
+    /// store each decide the same transition, and the first to record it
+    /// records it for all (atomically, however they race). Returns, for
+    /// each event, whether it was recorded.
+    fn record_transitions(&mut self, events: &[HealthEvent]) -> Result<Vec<bool>, StoreError>;
+    /// Records one transition, as [`Backend::record_transitions`] does.
+    fn record_transition(&mut self, event: &HealthEvent) -> Result<bool, StoreError> {
+        Ok(self.record_transitions(std::slice::from_ref(event))?[0])
+    }
     /// Saved states, by check id.
     fn states(&self) -> Result<Vec<(String, StoredState)>, StoreError>;
     /// Events, oldest first, optionally of one check and since a time; at

@@ -178,6 +178,58 @@ impl SqliteBackend {
     /// locked" at once rather than risk a deadlock), so a backup tool's
     /// brief lock would fail the write; this one waits out the busy
     /// timeout instead.
+    /// Records events in one transaction, each only when it moves its
+    /// check's saved state if `transitions_only`. One process writes a
+    /// SQLite file (under the service's lock), so nothing can come between
+    /// the read of a saved state and the write.
+    fn record(
+        &mut self,
+        events: &[HealthEvent],
+        transitions_only: bool,
+    ) -> Result<Vec<bool>, StoreError> {
+        let tx = self.write()?;
+        let mut recorded = Vec::with_capacity(events.len());
+        {
+            let mut saved =
+                tx.prepare_cached("SELECT healthy FROM health_states WHERE check_id = ?1")?;
+            let mut count = tx.prepare_cached(
+                "SELECT COUNT(*) FROM health_events WHERE check_id = ?1 AND at = ?2",
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO health_events (check_id, at, seq, old_healthy, new_healthy, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut state = tx.prepare_cached(
+                "INSERT OR REPLACE INTO health_states (check_id, healthy, changed_at)
+                 VALUES (?1, ?2, ?3)",
+            )?;
+            for event in events {
+                if transitions_only {
+                    let was: Option<bool> =
+                        saved.query_row([&event.check], |r| r.get(0)).optional()?;
+                    if was == Some(event.new_healthy) {
+                        recorded.push(false);
+                        continue;
+                    }
+                }
+                let at = millis(event.at);
+                let seq: i64 = count.query_row(params![event.check, at], |r| r.get(0))?;
+                insert.execute(params![
+                    event.check,
+                    at,
+                    seq,
+                    event.old_healthy,
+                    event.new_healthy,
+                    event.reason
+                ])?;
+                state.execute(params![event.check, event.new_healthy, at])?;
+                recorded.push(true);
+            }
+        }
+        tx.commit()?;
+        Ok(recorded)
+    }
+
     fn write(&mut self) -> Result<rusqlite::Transaction<'_>, rusqlite::Error> {
         self.conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -396,55 +448,13 @@ impl Backend for SqliteBackend {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Records a state change: the event, and the state to resume from.
-    fn record_event(&mut self, event: &HealthEvent) -> Result<(), StoreError> {
-        let tx = self.write()?;
-        let at = millis(event.at);
-        let seq: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM health_events WHERE check_id = ?1 AND at = ?2",
-            params![event.check, at],
-            |r| r.get(0),
-        )?;
-        tx.execute(
-            "INSERT INTO health_events (check_id, at, seq, old_healthy, new_healthy, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                event.check,
-                at,
-                seq,
-                event.old_healthy,
-                event.new_healthy,
-                event.reason
-            ],
-        )?;
-        tx.execute(
-            "DELETE FROM health_states WHERE check_id = ?1",
-            [&event.check],
-        )?;
-        tx.execute(
-            "INSERT INTO health_states (check_id, healthy, changed_at) VALUES (?1, ?2, ?3)",
-            params![event.check, event.new_healthy, at],
-        )?;
-        tx.commit()?;
+    fn record_events(&mut self, events: &[HealthEvent]) -> Result<(), StoreError> {
+        self.record(events, false)?;
         Ok(())
     }
 
-    fn record_transition(&mut self, event: &HealthEvent) -> Result<bool, StoreError> {
-        // One process writes a SQLite file (under the service's lock), so
-        // nothing can come between the read and the write.
-        let saved: Option<bool> = self
-            .conn
-            .query_row(
-                "SELECT healthy FROM health_states WHERE check_id = ?1",
-                [&event.check],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if saved == Some(event.new_healthy) {
-            return Ok(false);
-        }
-        self.record_event(event)?;
-        Ok(true)
+    fn record_transitions(&mut self, events: &[HealthEvent]) -> Result<Vec<bool>, StoreError> {
+        self.record(events, true)
     }
 
     /// Saved states, by check id.
