@@ -281,14 +281,19 @@ pub async fn run(
         // Every vote read again, not only those written since the last
         // read: the store's notifications may have been lost meanwhile.
         let mut all_votes = false;
+        // Whether to read the store's version: at each poll, not at each
+        // vote notification (during a flip, dozens a second that say
+        // nothing about what nodes serve).
+        let mut poll = false;
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
+            _ = ticks.tick() => poll = true,
             Some(version) = notified(&mut changes) => announced = Some(version),
             true = vote_notified(&mut voted) => votes_changed = true,
             true = vote_notified(&mut listening) => {
                 votes_changed = true;
                 all_votes = true;
+                poll = true;
             }
         }
         let now = tokio::time::Instant::now();
@@ -306,7 +311,7 @@ pub async fn run(
             let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
             let behind = match announced {
                 Some(version) => version > follower.served(),
-                None => store.version().is_ok_and(|v| v > follower.served()),
+                None => poll && store.version().is_ok_and(|v| v > follower.served()),
             };
             let mut caught_up = false;
             if behind {

@@ -36,6 +36,13 @@ use crate::store::{NodeRecord, Store, StoredObservation, VoteChange, VoteCursor}
 /// of every check is a few commits, and none holds rows locked for long.
 const BATCH: usize = 500;
 
+/// How long the publisher lets observations gather after the first before
+/// it writes them: a backend that fails takes its checks down one by one
+/// over their interval, and written as they come each would be a commit
+/// (and a read on every other node). Other nodes see a vote this much
+/// later; this node's own decision does not wait.
+const GATHER: Duration = Duration::from_millis(50);
+
 /// How long the publisher waits before trying the store again after a
 /// failed write.
 const RETRY: Duration = Duration::from_secs(1);
@@ -274,7 +281,12 @@ pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationTok
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 next = outbox.recv() => match next {
-                    Some(c) => { lock(&pending).insert(c.check().to_string(), c); }
+                    Some(c) => {
+                        lock(&pending).insert(c.check().to_string(), c);
+                        if !failing {
+                            tokio::time::sleep(GATHER).await;
+                        }
+                    }
                     None => return,
                 },
                 _ = tokio::time::sleep(RETRY), if failing => {}

@@ -519,6 +519,10 @@ impl Service {
                 biased;
                 event = rx.recv() => match event {
                     Some(event) => {
+                        // Transitions come one by one as a failing backend's
+                        // checks are probed; those of the next moment are
+                        // written (and stamp serials) with this one.
+                        tokio::time::sleep(EVENT_GATHER).await;
                         let batch = take_queued(event, &mut rx);
                         self.clone().persist_batch(batch).await
                     }
@@ -1093,6 +1097,11 @@ impl Inner {
 
 /// Most transitions written in one store transaction.
 const EVENT_BATCH: usize = 1000;
+
+/// How long transitions gather after the first before they are written.
+/// DNS follows a transition at once; its record, its zones' serials and
+/// their NOTIFYs follow this much later.
+const EVENT_GATHER: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// `first` and whatever else is queued already, up to [`EVENT_BATCH`]:
 /// transitions that arrive together are written together, and one that

@@ -172,12 +172,6 @@ impl SqliteBackend {
         Ok(store)
     }
 
-    /// A write transaction that takes the write lock at once (`BEGIN
-    /// IMMEDIATE`). A deferred one that has read first cannot wait for a
-    /// lock another connection holds (SQLite returns "database is
-    /// locked" at once rather than risk a deadlock), so a backup tool's
-    /// brief lock would fail the write; this one waits out the busy
-    /// timeout instead.
     /// Records events in one transaction, each only when it moves its
     /// check's saved state if `transitions_only`. One process writes a
     /// SQLite file (under the service's lock), so nothing can come between
@@ -230,6 +224,12 @@ impl SqliteBackend {
         Ok(recorded)
     }
 
+    /// A write transaction that takes the write lock at once (`BEGIN
+    /// IMMEDIATE`). A deferred one that has read first cannot wait for a
+    /// lock another connection holds (SQLite returns "database is
+    /// locked" at once rather than risk a deadlock), so a backup tool's
+    /// brief lock would fail the write; this one waits out the busy
+    /// timeout instead.
     fn write(&mut self) -> Result<rusqlite::Transaction<'_>, rusqlite::Error> {
         self.conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
