@@ -201,11 +201,13 @@ fn the_nodes_vote_and_all_answer_alike() {
         );
     }
     // The event log keeps the votes behind the transition, once for the
-    // three nodes that decided it.
-    let events = get(&format!(
-        "{}/v1/health-events?check=web50",
-        nodes[0].api_url()
-    ));
+    // three nodes that decided it (recorded a moment after it was
+    // decided).
+    let events_url = format!("{}/v1/health-events?check=web50", nodes[0].api_url());
+    until("the transition recorded", Duration::from_secs(5), || {
+        !get(&events_url)["events"].as_array().unwrap().is_empty()
+    });
+    let events = get(&events_url);
     let reasons: Vec<&str> = events["events"]
         .as_array()
         .unwrap()

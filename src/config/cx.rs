@@ -271,7 +271,7 @@ impl Cx<'_> {
                 (raw.server.notify, raw.server.notify_key),
                 &tsig_keys,
             ),
-            zones: Vec::new(),
+            zones: Default::default(),
         };
         let (zones, secondaries) = self.zones(
             raw.zone,

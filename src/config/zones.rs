@@ -95,7 +95,7 @@ impl Cx<'_> {
                 if own {
                     let what = format!("zone {}", zone.name);
                     let t = self.transfers(&what, allow, notify, tsig_keys);
-                    transfers.zones.push((zone.name.clone(), t));
+                    transfers.zones.insert(zone.name.clone(), t);
                 }
                 zones.push(zone);
                 name_spans.push(name_span);

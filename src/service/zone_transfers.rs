@@ -71,11 +71,7 @@ impl Inner {
             .find(|z| z.name == key)
             .and_then(served)
             .map(|(_, t)| t);
-        let held = published
-            .zones
-            .iter()
-            .find(|(name, _)| name.name_eq(&apex))
-            .map(|(_, t)| t);
+        let held = published.zones.get(&apex);
         stored.as_ref() != held
     }
 
