@@ -99,23 +99,7 @@ with open(f"{out}/checks.toml", "w") as f:
                 f'{path}interval = "{interval}s"\nfailure_threshold = 1\n\n')
 EOF
     if [ "$TYPE" = tcp ]; then
-        python3 - "$BACKEND_PORT" "$OUT/fail" <<'EOF' &
-import os, socket, sys, time
-port, flag = int(sys.argv[1]), sys.argv[2]
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", port))
-s.listen(4096)
-s.settimeout(0.2)
-while not os.path.exists(flag):
-    try:
-        c, _ = s.accept()
-        c.close()
-    except socket.timeout:
-        pass
-s.close()
-time.sleep(86400)
-EOF
+        python3 "$ROOT/bench/tcp_backend.py" "$BACKEND_PORT" "$OUT/fail" &
     else
         python3 - "$BACKEND_PORT" "$OUT/fail" <<'EOF' &
 import asyncio, os, sys
