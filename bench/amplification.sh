@@ -42,15 +42,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 EIGHTFOLD=${EIGHTFOLD:-$ROOT/target/release/eightfold}
 ZONE=$ROOT/bench/amplification.zone
 declare -A BASE=([eightfold]=5400 [nsd]=5420 [knot]=5440)
-PIDS=()
-
-log() { printf '%s\n' "$*" >&2; }
-
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
+. "$ROOT/bench/lib.sh"
 
 wait_ready() { # name port
     local i

@@ -24,14 +24,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 EIGHTFOLD=${EIGHTFOLD:-$ROOT/target/release/eightfold}
 API=127.0.0.1:5453
 BACKEND_PORT=5454
-PIDS=()
-
-log() { printf '%s\n' "$*" >&2; }
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
+. "$ROOT/bench/lib.sh"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 

@@ -51,15 +51,7 @@ EIGHTFOLD=${EIGHTFOLD:-$ROOT/target/release/eightfold}
 declare -A PORT=([nsd]=5301 [knot]=5302 [pdns]=5303 [eightfold]=5304 [limit]=5305)
 HTTP_PORT=5380
 LOAD_PORT=${LOAD_PORT:-5391}
-PIDS=()
-
-log() { printf '%s\n' "$*" >&2; }
-
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
+. "$ROOT/bench/lib.sh"
 
 install_tools() {
     [ "${NO_APT:-0}" = 1 ] && return
