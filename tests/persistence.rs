@@ -499,6 +499,70 @@ fn transitions_queued_at_sigterm_are_written_before_exit() {
     );
 }
 
+/// The store refuses the transitions (locked past its busy timeout by a
+/// backup, say, or full): they are kept, said once, and written when it
+/// takes writes again, with no new transition needed.
+#[test]
+fn transitions_the_store_refused_are_written_when_it_takes_them_again() {
+    const CHECKS: usize = 5;
+    let up = Arc::new(AtomicBool::new(true));
+    let addr = backend(up.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = String::from(CONFIG);
+    for i in 0..CHECKS {
+        config.push_str(&format!(
+            "\n[[health_check]]\nid = \"c{i}\"\ntype = \"http\"\nip = \"127.0.0.1\"\nport = {}\ninterval = \"1s\"\nfailure_threshold = 1\n",
+            addr.port()
+        ));
+    }
+    std::fs::write(dir.path().join("eightfold.toml"), config).unwrap();
+    let s = start(dir);
+    let db = rusqlite::Connection::open(s.path("eightfold.db")).unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    up.store(false, Ordering::SeqCst);
+    // The writer waits out the busy timeout (5 s), then gives up.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !s.logs().contains("cannot record health events") {
+        assert!(Instant::now() < deadline, "no refusal:\n{}", s.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    db.execute_batch("COMMIT").unwrap();
+    let written = || -> i64 {
+        db.query_row(
+            "SELECT COUNT(*) FROM health_events WHERE new_healthy = 0",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while written() < CHECKS as i64 || !s.logs().contains("health events recorded again") {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {CHECKS} written:\n{}",
+            written(),
+            s.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let logs = s.logs();
+    assert_eq!(
+        logs.matches("cannot record health events").count(),
+        1,
+        "{logs}"
+    );
+    // Written once each, and the state to resume from with them.
+    assert_eq!(written(), CHECKS as i64);
+    let states: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM health_states WHERE NOT healthy",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(states, CHECKS as i64);
+}
+
 /// A node killed after its check's transition was recorded but before its
 /// own observation of it was written (two writers, a few milliseconds
 /// apart) resumes the state, not the older observation that contradicts

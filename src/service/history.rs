@@ -179,7 +179,10 @@ interval = "300s"
                 reason: "refused".into(),
             })
             .to_vec();
-        service.clone().persist_batch(events).await;
+        let mut unwritten = crate::service::Unwritten::default();
+        unwritten.add(events);
+        service.clone().persist(&mut unwritten).await;
+        assert!(unwritten.events.is_empty());
         let inner = service.lock();
         let states: Vec<String> = inner
             .store

@@ -506,14 +506,17 @@ impl Service {
         Ok(service)
     }
 
-    /// Writes health transitions as they come. At shutdown, once the
-    /// checker has stopped, it writes what is still queued and then says
-    /// so ([`Service::events_flushed`]): a transition the checker saw is
+    /// Writes health transitions as they come. What the store refuses
+    /// (busy, full, unreachable) is kept and written again every
+    /// [`EVENT_RETRY`] until it takes it. At shutdown, once the checker has
+    /// stopped, it writes what is still queued and then says so
+    /// ([`Service::events_flushed`]): a transition the checker saw is
     /// never lost to a clean stop.
     async fn persist_events(
         self: Arc<Self>,
         mut rx: tokio::sync::mpsc::UnboundedReceiver<HealthEvent>,
     ) {
+        let mut unwritten = Unwritten::default();
         loop {
             tokio::select! {
                 biased;
@@ -524,18 +527,25 @@ impl Service {
                         // written (and stamp serials) with this one.
                         tokio::time::sleep(EVENT_GATHER).await;
                         let batch = take_queued(event, &mut rx);
-                        self.clone().persist_batch(batch).await
+                        self.count_changes(&batch);
+                        unwritten.add(batch);
+                        self.clone().persist(&mut unwritten).await;
                     }
                     None => break,
                 },
+                _ = tokio::time::sleep(EVENT_RETRY), if !unwritten.events.is_empty() => {
+                    self.clone().persist(&mut unwritten).await;
+                }
                 _ = self.shutdown.cancelled() => {
                     let checker = self.lock().live.checker.clone();
                     checker.stopped().await;
                     rx.close();
                     while let Some(event) = rx.recv().await {
                         let batch = take_queued(event, &mut rx);
-                        self.clone().persist_batch(batch).await;
+                        self.count_changes(&batch);
+                        unwritten.add(batch);
                     }
+                    self.clone().persist(&mut unwritten).await;
                     break;
                 }
             }
@@ -548,49 +558,33 @@ impl Service {
         self.events_flushed.cancelled().await;
     }
 
-    /// Writes queued transitions in one store transaction: a flip of
-    /// 10,000 checks is a few commits and serial stamps, not 10,000 of
-    /// each (each commit an fsync on SQLite).
-    async fn persist_batch(self: Arc<Self>, events: Vec<HealthEvent>) {
-        {
-            let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
-            for event in &events {
-                *changes.entry(event.check.clone()).or_default() += 1;
-            }
-        }
-        let service = self.clone();
-        let count = events.len();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut inner = service.lock();
-            inner.restamp_health();
-            // Nodes that share the store each decide these transitions;
-            // the first records each (with its votes) for all.
-            match service.ballot.is_some() {
-                true => {
-                    inner.store.record_transitions(&events)?;
-                }
-                false => inner.store.record_events(&events)?,
-            }
-            // A check deleted while its event was queued keeps the event
-            // (it happened) but leaves no state behind: a check created
-            // later under its id must not resume from it.
-            for event in &events {
-                if inner.live.checker.slot_of(&event.check).is_none() {
-                    inner.store.delete_check(&event.check)?;
-                }
-            }
-            Ok::<_, crate::store::StoreError>(())
-        })
-        .await;
-        match result {
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, events = count, "cannot record health events")
-            }
-            Err(e) => tracing::error!(error = %e, "health event writer failed"),
-            Ok(Ok(())) => {}
+    fn count_changes(&self, events: &[HealthEvent]) {
+        let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        for event in events {
+            *changes.entry(event.check.clone()).or_default() += 1;
         }
     }
 
+    /// Writes the transitions not yet written in one store transaction (a
+    /// flip of 10,000 checks is a few commits and serial stamps, not
+    /// 10,000 of each, each commit an fsync on SQLite); keeps them when
+    /// the store refuses.
+    async fn persist(self: Arc<Self>, unwritten: &mut Unwritten) {
+        let events = std::mem::take(&mut unwritten.events);
+        let service = self.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut inner = service.lock();
+            inner.restamp_health();
+            let written = write_events(&mut inner, service.ballot.is_some(), &events);
+            (events, written)
+        })
+        .await;
+        match result {
+            Ok((_, Ok(()))) => unwritten.written(),
+            Ok((events, Err(e))) => unwritten.refused(events, &e),
+            Err(e) => tracing::error!(error = %e, "health event writer failed"),
+        }
+    }
     /// Rebuilds and publishes every zone (a reload).
     fn publish(&self, inner: &mut Inner) {
         inner.publish();
@@ -1097,6 +1091,72 @@ impl Inner {
 
 /// Most transitions written in one store transaction.
 const EVENT_BATCH: usize = 1000;
+
+/// How often transitions the store refused are written again.
+const EVENT_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Most transitions kept while the store refuses them (a day of flapping
+/// of a few thousand checks); the oldest go first, counted in the log.
+const EVENT_KEEP: usize = 100_000;
+
+/// Records `events` (nodes that share the store each decide these
+/// transitions; the first records each for all); a check deleted while
+/// its event was queued keeps the event (it happened) but leaves no state
+/// behind: a check created later under its id must not resume from it.
+fn write_events(
+    inner: &mut Inner,
+    shared: bool,
+    events: &[HealthEvent],
+) -> Result<(), crate::store::StoreError> {
+    match shared {
+        true => {
+            inner.store.record_transitions(events)?;
+        }
+        false => inner.store.record_events(events)?,
+    }
+    for event in events {
+        if inner.live.checker.slot_of(&event.check).is_none() {
+            inner.store.delete_check(&event.check)?;
+        }
+    }
+    Ok(())
+}
+
+/// Transitions not yet in the store, oldest first, and whether the store
+/// refused the last attempt (said once per outage).
+#[derive(Default)]
+struct Unwritten {
+    events: Vec<HealthEvent>,
+    refusing: bool,
+}
+
+impl Unwritten {
+    fn add(&mut self, batch: Vec<HealthEvent>) {
+        self.events.extend(batch);
+    }
+
+    fn written(&mut self) {
+        if std::mem::take(&mut self.refusing) {
+            tracing::info!("health events recorded again");
+        }
+    }
+
+    fn refused(&mut self, mut events: Vec<HealthEvent>, error: &crate::store::StoreError) {
+        let dropped = events.len().saturating_sub(EVENT_KEEP);
+        if dropped > 0 {
+            tracing::error!(
+                dropped,
+                kept = EVENT_KEEP,
+                "health events dropped unrecorded, the oldest first: the store has refused them too long"
+            );
+            events.drain(..dropped);
+        }
+        if !std::mem::replace(&mut self.refusing, true) {
+            tracing::error!(error = %error, events = events.len(), "cannot record health events; kept, and written again every second until the store takes them");
+        }
+        self.events = events;
+    }
+}
 
 /// How long transitions gather after the first before they are written.
 /// DNS follows a transition at once; its record, its zones' serials and

@@ -496,10 +496,13 @@ pub trait Backend: Send {
         self.record_events(std::slice::from_ref(event))
     }
     /// As [`Backend::record_events`], skipping each event whose check's
-    /// saved state already is the event's new state: nodes that share a
-    /// store each decide the same transition, and the first to record it
-    /// records it for all (atomically, however they race). Returns, for
-    /// each event, whether it was recorded.
+    /// saved state already is the event's new state, or moved later than
+    /// the event: nodes that share a store each decide the same
+    /// transition, and the first to record it records it for all
+    /// (atomically, however they race); a node that writes its
+    /// transitions late (after an outage of the store) adds none that
+    /// another node's newer one overtook. Returns, for each event, whether
+    /// it was recorded.
     fn record_transitions(&mut self, events: &[HealthEvent]) -> Result<Vec<bool>, StoreError>;
     /// Records one transition, as [`Backend::record_transitions`] does.
     fn record_transition(&mut self, event: &HealthEvent) -> Result<bool, StoreError> {

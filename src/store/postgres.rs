@@ -157,7 +157,9 @@ pub const CHANGES_CHANNEL: &str = "eightfold_changes";
 pub const VOTES_CHANNEL: &str = "eightfold_votes";
 
 /// Moves the saved state of each check of one round (at most one event
-/// per check), only when it differs with `$4` false; returns the checks
+/// per check), with `$4` false only when it differs and the event is not
+/// older than the state's last move (a transition written late, after an
+/// outage of the store, never undoes a newer one); returns the checks
 /// moved. The row lock of each state orders racing nodes: the second waits
 /// for the first to commit, then finds the state already moved; and it
 /// stays held to the commit, so no other node adds an event of those
@@ -168,7 +170,8 @@ const MOVE_STATES: &str = "
         ORDER BY n
     ON CONFLICT (check_id) DO UPDATE
     SET healthy = EXCLUDED.healthy, changed_at = EXCLUDED.changed_at
-    WHERE $4 OR health_states.healthy <> EXCLUDED.healthy
+    WHERE $4 OR (health_states.healthy <> EXCLUDED.healthy
+        AND (health_states.changed_at IS NULL OR health_states.changed_at <= EXCLUDED.changed_at))
     RETURNING check_id";
 
 /// Adds the events of the checks that [`MOVE_STATES`] moved, each with the

@@ -173,7 +173,8 @@ impl SqliteBackend {
     }
 
     /// Records events in one transaction, each only when it moves its
-    /// check's saved state if `transitions_only`. One process writes a
+    /// check's saved state, and is not older than its last move, if
+    /// `transitions_only`. One process writes a
     /// SQLite file (under the service's lock), so nothing can come between
     /// the read of a saved state and the write.
     fn record(
@@ -184,8 +185,9 @@ impl SqliteBackend {
         let tx = self.write()?;
         let mut recorded = Vec::with_capacity(events.len());
         {
-            let mut saved =
-                tx.prepare_cached("SELECT healthy FROM health_states WHERE check_id = ?1")?;
+            let mut saved = tx.prepare_cached(
+                "SELECT healthy, changed_at FROM health_states WHERE check_id = ?1",
+            )?;
             let mut count = tx.prepare_cached(
                 "SELECT COUNT(*) FROM health_events WHERE check_id = ?1 AND at = ?2",
             )?;
@@ -198,15 +200,18 @@ impl SqliteBackend {
                  VALUES (?1, ?2, ?3)",
             )?;
             for event in events {
+                let at = millis(event.at);
                 if transitions_only {
-                    let was: Option<bool> =
-                        saved.query_row([&event.check], |r| r.get(0)).optional()?;
-                    if was == Some(event.new_healthy) {
+                    let was: Option<(bool, Option<i64>)> = saved
+                        .query_row([&event.check], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()?;
+                    if was.is_some_and(|(healthy, changed)| {
+                        healthy == event.new_healthy || changed.is_some_and(|c| c > at)
+                    }) {
                         recorded.push(false);
                         continue;
                     }
                 }
-                let at = millis(event.at);
                 let seq: i64 = count.query_row(params![event.check, at], |r| r.get(0))?;
                 insert.execute(params![
                     event.check,
