@@ -565,18 +565,27 @@ impl Service {
         }
     }
 
-    /// Writes the transitions not yet written in one store transaction (a
-    /// flip of 10,000 checks is a few commits and serial stamps, not
-    /// 10,000 of each, each commit an fsync on SQLite); keeps them when
-    /// the store refuses.
+    /// Writes the transitions not yet written, [`EVENT_BATCH`] to a store
+    /// transaction, with one serial stamp (a flip of 10,000 checks is a
+    /// few commits and stamps, not 10,000 of each, each commit an fsync on
+    /// SQLite); keeps what the store refuses.
     async fn persist(self: Arc<Self>, unwritten: &mut Unwritten) {
-        let events = std::mem::take(&mut unwritten.events);
+        let mut events = std::mem::take(&mut unwritten.events);
         let service = self.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut inner = service.lock();
             inner.restamp_health();
-            let written = write_events(&mut inner, service.ballot.is_some(), &events);
-            (events, written)
+            // A backlog of an outage goes in transactions of EVENT_BATCH,
+            // each kept only if refused.
+            let mut written = 0;
+            for chunk in events.chunks(EVENT_BATCH) {
+                if let Err(e) = write_events(&mut inner, service.ballot.is_some(), chunk) {
+                    events.drain(..written);
+                    return (events, Err(e));
+                }
+                written += chunk.len();
+            }
+            (Vec::new(), Ok(()))
         })
         .await;
         match result {
@@ -585,6 +594,7 @@ impl Service {
             Err(e) => tracing::error!(error = %e, "health event writer failed"),
         }
     }
+
     /// Rebuilds and publishes every zone (a reload).
     fn publish(&self, inner: &mut Inner) {
         inner.publish();
@@ -1092,6 +1102,11 @@ impl Inner {
 /// Most transitions written in one store transaction.
 const EVENT_BATCH: usize = 1000;
 
+/// How long transitions gather after the first before they are written.
+/// DNS follows a transition at once; its record, its zones' serials and
+/// their NOTIFYs follow this much later.
+const EVENT_GATHER: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// How often transitions the store refused are written again.
 const EVENT_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -1158,14 +1173,8 @@ impl Unwritten {
     }
 }
 
-/// How long transitions gather after the first before they are written.
-/// DNS follows a transition at once; its record, its zones' serials and
-/// their NOTIFYs follow this much later.
-const EVENT_GATHER: std::time::Duration = std::time::Duration::from_millis(50);
-
-/// `first` and whatever else is queued already, up to [`EVENT_BATCH`]:
-/// transitions that arrive together are written together, and one that
-/// arrives alone is written at once.
+/// `first` and whatever else is queued already (the caller waited
+/// [`EVENT_GATHER`]), up to [`EVENT_BATCH`].
 fn take_queued(
     first: HealthEvent,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<HealthEvent>,
