@@ -450,21 +450,27 @@ fn history_past_its_retention_is_pruned_at_start() {
     assert_eq!(status, 200);
 }
 
-#[test]
-fn transitions_queued_at_sigterm_are_written_before_exit() {
-    const CHECKS: usize = 20;
-    let up = Arc::new(AtomicBool::new(true));
+/// A server on SQLite with `n` HTTP checks (`c0`...) probing every
+/// second, against a backend that answers 200 while `up`, else 503.
+fn start_with_checks(n: usize, up: &Arc<AtomicBool>) -> Server {
     let addr = backend(up.clone());
     let dir = tempfile::tempdir().unwrap();
     let mut config = String::from(CONFIG);
-    for i in 0..CHECKS {
+    for i in 0..n {
         config.push_str(&format!(
             "\n[[health_check]]\nid = \"c{i}\"\ntype = \"http\"\nip = \"127.0.0.1\"\nport = {}\ninterval = \"1s\"\nfailure_threshold = 1\n",
             addr.port()
         ));
     }
     std::fs::write(dir.path().join("eightfold.toml"), config).unwrap();
-    let s = start(dir);
+    start(dir)
+}
+
+#[test]
+fn transitions_queued_at_sigterm_are_written_before_exit() {
+    const CHECKS: usize = 20;
+    let up = Arc::new(AtomicBool::new(true));
+    let s = start_with_checks(CHECKS, &up);
     // The database is busy (a backup, say) while every check fails at
     // once: the writer waits on it and the transitions queue up.
     let db = rusqlite::Connection::open(s.path("eightfold.db")).unwrap();
@@ -506,17 +512,7 @@ fn transitions_queued_at_sigterm_are_written_before_exit() {
 fn transitions_the_store_refused_are_written_when_it_takes_them_again() {
     const CHECKS: usize = 5;
     let up = Arc::new(AtomicBool::new(true));
-    let addr = backend(up.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = String::from(CONFIG);
-    for i in 0..CHECKS {
-        config.push_str(&format!(
-            "\n[[health_check]]\nid = \"c{i}\"\ntype = \"http\"\nip = \"127.0.0.1\"\nport = {}\ninterval = \"1s\"\nfailure_threshold = 1\n",
-            addr.port()
-        ));
-    }
-    std::fs::write(dir.path().join("eightfold.toml"), config).unwrap();
-    let s = start(dir);
+    let s = start_with_checks(CHECKS, &up);
     let db = rusqlite::Connection::open(s.path("eightfold.db")).unwrap();
     db.execute_batch("BEGIN EXCLUSIVE").unwrap();
     up.store(false, Ordering::SeqCst);
