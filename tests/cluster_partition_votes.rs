@@ -72,22 +72,35 @@ fn until(what: &str, within: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// The votes on "web" as `server` lists them: (node, healthy, live).
-fn votes(server: &Server) -> Vec<(String, bool, bool)> {
+/// GETs `path` of `server`'s API as JSON.
+fn get(server: &Server, path: &str) -> Value {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(20)))
         .build()
         .into();
-    let url = format!("{}/v1/health-checks/web/status", server.api_url());
     let text = agent
-        .get(&url)
+        .get(format!("{}{path}", server.api_url()))
         .call()
         .unwrap()
         .body_mut()
         .read_to_string()
         .unwrap();
-    let body: Value = serde_json::from_str(&text).unwrap();
-    body["votes"]
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The recorded reasons of "web"'s transitions, oldest first.
+fn recorded(server: &Server) -> Vec<String> {
+    get(server, "/v1/health-events?check=web")["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The votes on "web" as `server` lists them: (node, healthy, live).
+fn votes(server: &Server) -> Vec<(String, bool, bool)> {
+    get(server, "/v1/health-checks/web/status")["votes"]
         .as_array()
         .unwrap()
         .iter()
@@ -162,6 +175,17 @@ fn cut_off_nodes_route_on_their_own_observations_and_vote_together_again() {
     until("www out on both again", Duration::from_secs(10), || {
         nodes.iter().all(|s| answer(s) == SECONDARY)
     });
+    // What the nodes decided alone (counting one live node: their own)
+    // could not be recorded then, and is now.
+    until(
+        "the transitions of the outage recorded",
+        Duration::from_secs(10),
+        || {
+            recorded(&nodes[1])
+                .iter()
+                .any(|r| r.contains("of 1 node healthy"))
+        },
+    );
     let logs = nodes[0].logs();
     assert!(
         logs.contains("health observations published again"),
