@@ -24,10 +24,12 @@
 //! or not (tokio's own `block_on` would panic there), and the DNS listeners
 //! never wait on it.
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+mod events;
+mod listen;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
@@ -155,92 +157,6 @@ pub const CHANGES_CHANNEL: &str = "eightfold_changes";
 
 /// The channel of health votes; the payload is the check whose vote changed.
 pub const VOTES_CHANNEL: &str = "eightfold_votes";
-
-/// Moves the saved state of each check of one round (at most one event
-/// per check), with `$4` false only when it differs and the event is not
-/// older than the state's last move (a transition written late, after an
-/// outage of the store, never undoes a newer one); returns the checks
-/// moved. The row lock of each state orders racing nodes: the second waits
-/// for the first to commit, then finds the state already moved; and it
-/// stays held to the commit, so no other node adds an event of those
-/// checks before [`RECORD_EVENTS`] counts them.
-const MOVE_STATES: &str = "
-    INSERT INTO health_states (check_id, healthy, changed_at)
-    SELECT c, h, a FROM UNNEST($1::text[], $2::bool[], $3::int8[]) WITH ORDINALITY AS e(c, h, a, n)
-        ORDER BY n
-    ON CONFLICT (check_id) DO UPDATE
-    SET healthy = EXCLUDED.healthy, changed_at = EXCLUDED.changed_at
-    WHERE $4 OR (health_states.healthy <> EXCLUDED.healthy
-        AND (health_states.changed_at IS NULL OR health_states.changed_at <= EXCLUDED.changed_at))
-    RETURNING check_id";
-
-/// Adds the events of the checks that [`MOVE_STATES`] moved, each with the
-/// next `seq` of its millisecond. A statement of its own: its snapshot is
-/// taken after the row locks were granted, so it counts what the node that
-/// held them committed.
-const RECORD_EVENTS: &str = "
-    INSERT INTO health_events (check_id, at, seq, old_healthy, new_healthy, reason)
-    SELECT c, a,
-        (SELECT COUNT(*) FROM health_events h WHERE h.check_id = e.c AND h.at = e.a),
-        o, h, r
-    FROM UNNEST($1::text[], $2::bool[], $3::bool[], $4::text[], $5::int8[]) AS e(c, o, h, r, a)";
-
-/// One round of events (see [`rounds`]) as the columns its statements
-/// take.
-struct Round {
-    checks: Vec<String>,
-    old: Vec<bool>,
-    new: Vec<bool>,
-    reasons: Vec<String>,
-    at: Vec<i64>,
-}
-
-impl Round {
-    fn of<'a>(events: impl Iterator<Item = &'a HealthEvent> + Clone) -> Round {
-        Round {
-            checks: events.clone().map(|e| e.check.clone()).collect(),
-            old: events.clone().map(|e| e.old_healthy).collect(),
-            new: events.clone().map(|e| e.new_healthy).collect(),
-            reasons: events.clone().map(|e| e.reason.clone()).collect(),
-            at: events.map(|e| millis(e.at)).collect(),
-        }
-    }
-
-    /// The events of the checks in `moved`.
-    fn only(&self, moved: &HashSet<String>) -> Round {
-        let keep: Vec<usize> = (0..self.checks.len())
-            .filter(|&i| moved.contains(&self.checks[i]))
-            .collect();
-        Round {
-            checks: keep.iter().map(|&i| self.checks[i].clone()).collect(),
-            old: keep.iter().map(|&i| self.old[i]).collect(),
-            new: keep.iter().map(|&i| self.new[i]).collect(),
-            reasons: keep.iter().map(|&i| self.reasons[i].clone()).collect(),
-            at: keep.iter().map(|&i| self.at[i]).collect(),
-        }
-    }
-}
-
-/// Events split into rounds that name each check at most once, the k-th
-/// event of every check in round k (so one check's events keep their
-/// order), each round sorted by check id: nodes recording the same flip
-/// lock the same rows in the same order and cannot deadlock.
-fn rounds(events: &[HealthEvent]) -> Vec<Vec<usize>> {
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    let mut rounds: Vec<Vec<usize>> = Vec::new();
-    for (i, event) in events.iter().enumerate() {
-        let k = seen.entry(&event.check).or_insert(0);
-        if rounds.len() <= *k {
-            rounds.push(Vec::new());
-        }
-        rounds[*k].push(i);
-        *k += 1;
-    }
-    for round in &mut rounds {
-        round.sort_by(|&a, &b| events[a].check.cmp(&events[b].check));
-    }
-    rounds
-}
 
 /// Counts a write that changes what nodes serve, tells every listening
 /// node (delivered at commit, and only if it commits), then commits;
@@ -441,61 +357,6 @@ impl PostgresBackend {
         Ok(backend)
     }
 
-    /// Records events in one transaction, two statements per round (see
-    /// [`rounds`]); each only when it moves its check's state if
-    /// `transitions_only`.
-    fn record(
-        &mut self,
-        events: &[HealthEvent],
-        transitions_only: bool,
-    ) -> Result<Vec<bool>, StoreError> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let pool = self.pool.clone();
-        let rounds = rounds(events);
-        let columns: Vec<Round> = rounds
-            .iter()
-            .map(|round| Round::of(round.iter().map(|&i| &events[i])))
-            .collect();
-        let recorded = self.run(async move {
-            let mut client = pool.get().await?;
-            let tx = client.transaction().await?;
-            let move_states = tx.prepare_cached(MOVE_STATES).await?;
-            let record_events = tx.prepare_cached(RECORD_EVENTS).await?;
-            let mut recorded = Vec::with_capacity(columns.len());
-            for round in &columns {
-                let moved: HashSet<String> = tx
-                    .query(
-                        &move_states,
-                        &[&round.checks, &round.new, &round.at, &!transitions_only],
-                    )
-                    .await?
-                    .into_iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                if !moved.is_empty() {
-                    let r = round.only(&moved);
-                    tx.execute(
-                        &record_events,
-                        &[&r.checks, &r.old, &r.new, &r.reasons, &r.at],
-                    )
-                    .await?;
-                }
-                recorded.push(moved);
-            }
-            tx.commit().await?;
-            Ok(recorded)
-        })?;
-        let mut out = vec![false; events.len()];
-        for (round, moved) in rounds.iter().zip(&recorded) {
-            for &i in round {
-                out[i] = moved.contains(&events[i].check);
-            }
-        }
-        Ok(out)
-    }
-
     /// Runs `call` on the backend's runtime and waits for its result.
     fn run<T: Send + 'static>(
         &self,
@@ -555,88 +416,6 @@ impl PostgresBackend {
             tx.commit().await?;
             Ok(())
         })
-    }
-}
-
-/// How long the listener waits before connecting again after losing its
-/// connection: the version poll covers the gap.
-const LISTEN_RETRY: Duration = Duration::from_secs(1);
-
-/// Keeps one connection LISTENing on [`CHANGES_CHANNEL`] and
-/// [`VOTES_CHANNEL`], reconnecting after every loss; sends each announced
-/// version to `tx`, counts vote notifications in `votes` and connections
-/// in `listening`, until every receiver of `tx` is gone.
-async fn listen(
-    config: tokio_postgres::Config,
-    url: Arc<str>,
-    tx: tokio::sync::watch::Sender<i64>,
-    votes: tokio::sync::watch::Sender<u64>,
-    listening: tokio::sync::watch::Sender<u64>,
-) {
-    use tokio_postgres::AsyncMessage;
-    let mut failing = false;
-    while !tx.is_closed() {
-        match config.connect(NoTls).await {
-            Ok((client, mut connection)) => {
-                // Notifications come out of the connection, which must be
-                // polled for the LISTEN below to be sent at all.
-                let forward = tx.clone();
-                let voted = votes.clone();
-                let driver = tokio::spawn(async move {
-                    loop {
-                        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                            Some(Ok(AsyncMessage::Notification(n)))
-                                if n.channel() == VOTES_CHANNEL =>
-                            {
-                                voted.send_modify(|n| *n += 1);
-                            }
-                            Some(Ok(AsyncMessage::Notification(n))) => {
-                                if let Ok(version) = n.payload().parse::<i64>() {
-                                    forward.send_if_modified(|seen| {
-                                        let newer = version > *seen;
-                                        *seen = (*seen).max(version);
-                                        newer
-                                    });
-                                }
-                            }
-                            Some(Ok(_)) => {}
-                            Some(Err(_)) | None => return,
-                        }
-                    }
-                });
-                match client
-                    .batch_execute(&format!("LISTEN {CHANGES_CHANNEL}; LISTEN {VOTES_CHANNEL}"))
-                    .await
-                {
-                    Ok(()) => {
-                        // Votes missed while not listening are read again.
-                        listening.send_modify(|n| *n += 1);
-                        if failing {
-                            tracing::info!(url = %url, "listening for changes again");
-                        }
-                        failing = false;
-                        // Until the connection ends; the client must live
-                        // as long, or the connection closes.
-                        let _ = driver.await;
-                        drop(client);
-                    }
-                    Err(e) => {
-                        driver.abort();
-                        if !failing {
-                            tracing::warn!(url = %url, error = %error_chain(&e), "cannot listen for changes; polling");
-                        }
-                        failing = true;
-                    }
-                }
-            }
-            Err(e) => {
-                if !failing {
-                    tracing::warn!(url = %url, error = %error_chain(&e), "cannot listen for changes; polling");
-                }
-                failing = true;
-            }
-        }
-        tokio::time::sleep(LISTEN_RETRY).await;
     }
 }
 
@@ -1412,7 +1191,13 @@ impl Backend for PostgresBackend {
         let (listening_tx, listening) = tokio::sync::watch::channel(0);
         let runtime = self.runtime.as_ref()?;
         let url = self.url.clone();
-        runtime.spawn(listen(self.config.clone(), url, tx, votes_tx, listening_tx));
+        runtime.spawn(listen::listen(
+            self.config.clone(),
+            url,
+            tx,
+            votes_tx,
+            listening_tx,
+        ));
         Some(Notifications {
             versions,
             votes,
