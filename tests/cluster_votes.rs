@@ -445,3 +445,46 @@ fn a_check_removed_from_one_node_loses_that_nodes_vote_everywhere() {
     // The check c still probes keeps c's vote.
     votes_are(&nodes, "web", &[("a", true), ("b", true), ("c", false)]);
 }
+
+/// A node stopped cleanly writes the observations the store refused until
+/// then, rather than wait for its next retry (which a stop cuts short):
+/// the other nodes count them, and a restart resumes from them.
+#[test]
+fn a_clean_stop_writes_the_observations_the_store_refused() {
+    let backend = Backend::start();
+    let data = Data::Postgres.value();
+    let database = data.rsplit('/').next().unwrap().to_string();
+    let pg = common::postgres::server();
+    let a = Server::start(&config_with("a", &data, backend.port, false));
+    let published = || {
+        pg.psql(
+            &database,
+            "SELECT healthy FROM health_observations WHERE check_id = 'web' AND node = 'a'",
+        )
+        .trim()
+        .to_string()
+    };
+    until("a's vote published", Duration::from_secs(10), || {
+        published() == "t"
+    });
+
+    // The store refuses the next observation; the publisher keeps it and
+    // tries again every second.
+    pg.psql(
+        &database,
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$ \
+         LANGUAGE plpgsql; \
+         CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON health_observations \
+         FOR EACH ROW EXECUTE FUNCTION refuse()",
+    );
+    backend.fail_for(&["a"]);
+    a.wait_for_log(
+        "cannot publish this node's health observations",
+        Duration::from_secs(10),
+    );
+    pg.psql(&database, "DROP TRIGGER refuse ON health_observations");
+    a.signal("TERM");
+    let (exit, logs) = a.wait();
+    assert!(exit.success(), "{exit}: {logs}");
+    assert_eq!(published(), "f", "{logs}");
+}

@@ -252,12 +252,30 @@ impl Electorate for Ballot {
     }
 }
 
-/// Writes this node's observations to `store` as they come, until
-/// `shutdown`, on blocking threads. Keeps the latest of each check that
-/// the store has not taken yet and tries again every [`RETRY`] while it
-/// fails, saying so once, so nothing is lost to an outage and the
-/// checker never waits.
-pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationToken) {
+/// Ends [`publish`]: it writes what is pending once more, then says so.
+#[derive(Clone, Default)]
+pub struct Flush {
+    stop: CancellationToken,
+    done: CancellationToken,
+}
+
+impl Flush {
+    /// Has the publisher write what is pending (once the checker has
+    /// stopped, so nothing comes after) and stop; returns when it has
+    /// written it or failed to.
+    pub async fn flush(&self) {
+        tracing::info!("writing this node's last health observations before stopping");
+        self.stop.cancel();
+        self.done.cancelled().await;
+    }
+}
+
+/// Writes this node's observations to `store` as they come, on blocking
+/// threads, until `flush` asks for a last write. Keeps the latest of each
+/// check that the store has not taken yet and tries again every [`RETRY`]
+/// while it fails, saying so once, so nothing is lost to an outage and
+/// the checker never waits.
+pub async fn publish(mut outbox: Outbox, store: Store, flush: Flush) {
     let store = Arc::new(Mutex::new(store));
     // Shared with the blocking writer, which removes what the store took:
     // the observations are never copied, and a flip of every check keeps
@@ -274,12 +292,14 @@ pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationTok
         p
     }
     let mut failing = false;
+    // Asked to stop: what is pending is written once more, failing or not.
+    let mut stopping = false;
     loop {
         // Something to write: a new observation, or the retry of what
         // the store refused.
-        if lock(&pending).is_empty() || failing {
+        if !stopping && (lock(&pending).is_empty() || failing) {
             tokio::select! {
-                _ = shutdown.cancelled() => return,
+                _ = flush.stop.cancelled() => stopping = true,
                 next = outbox.recv() => match next {
                     Some(c) => {
                         lock(&pending).insert(c.check().to_string(), c);
@@ -287,7 +307,7 @@ pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationTok
                             tokio::time::sleep(GATHER).await;
                         }
                     }
-                    None => return,
+                    None => stopping = true,
                 },
                 _ = tokio::time::sleep(RETRY), if failing => {}
             }
@@ -298,7 +318,10 @@ pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationTok
                 pending.insert(c.check().to_string(), c);
             }
             if pending.is_empty() {
-                continue;
+                match stopping {
+                    true => break,
+                    false => continue,
+                }
             }
         }
         let (store, batch) = (store.clone(), pending.clone());
@@ -341,7 +364,17 @@ pub async fn publish(mut outbox: Outbox, store: Store, shutdown: CancellationTok
                 failing = false;
             }
         }
+        if stopping {
+            if failing {
+                tracing::error!(
+                    pending = pending_len,
+                    "stopping with health observations unpublished"
+                );
+            }
+            break;
+        }
     }
+    flush.done.cancel();
 }
 
 /// Reads into `ballot` the votes written since its last read, or every

@@ -133,6 +133,9 @@ pub struct Service {
     cluster: Arc<crate::cluster::Registry>,
     /// The health vote, on a shared store; `None`: this node decides alone.
     ballot: Option<Arc<crate::cluster::votes::Ballot>>,
+    /// Has the vote's publisher write this node's last observations at
+    /// shutdown (with a ballot).
+    votes_flush: crate::cluster::votes::Flush,
 }
 
 /// The lower-cased absolute text of a name: the key of zones and records.
@@ -411,6 +414,7 @@ impl Service {
         });
         // Nodes that share a store vote; one alone decides for itself and
         // pays nothing for the vote.
+        let votes_flush = crate::cluster::votes::Flush::default();
         let ballot = match &file.data {
             crate::store::Location::Postgres(_) => {
                 let (ballot, outbox) =
@@ -419,7 +423,7 @@ impl Service {
                 tokio::spawn(crate::cluster::votes::publish(
                     outbox,
                     publisher,
-                    shutdown.clone(),
+                    votes_flush.clone(),
                 ));
                 Some(ballot)
             }
@@ -492,6 +496,7 @@ impl Service {
             served_version: std::sync::atomic::AtomicI64::new(version),
             cluster,
             ballot,
+            votes_flush,
         });
         {
             let mut inner = service.lock();
@@ -510,8 +515,9 @@ impl Service {
     /// (busy, full, unreachable) is kept and written again every
     /// [`EVENT_RETRY`] until it takes it. At shutdown, once the checker has
     /// stopped, it writes what is still queued and then says so
-    /// ([`Service::events_flushed`]): a transition the checker saw is
-    /// never lost to a clean stop.
+    /// ([`Service::events_flushed`]): a transition the checker saw, and
+    /// on a shared store its last observations, are never lost to a
+    /// clean stop.
     async fn persist_events(
         self: Arc<Self>,
         mut rx: tokio::sync::mpsc::UnboundedReceiver<HealthEvent>,
@@ -539,6 +545,11 @@ impl Service {
                 _ = self.shutdown.cancelled() => {
                     let checker = self.lock().live.checker.clone();
                     checker.stopped().await;
+                    // The checker's last observations reach the other
+                    // nodes: a restart resumes from them.
+                    if self.ballot.is_some() {
+                        self.votes_flush.flush().await;
+                    }
                     rx.close();
                     while let Some(event) = rx.recv().await {
                         let batch = take_queued(event, &mut rx);
