@@ -161,37 +161,4 @@ interval = "300s"
         assert_eq!(n, 5);
         drop(held);
     }
-
-    /// An event of a check deleted while it was queued is kept, but no
-    /// state is left for a later check of the same id to resume from.
-    #[tokio::test]
-    async fn an_event_of_a_deleted_check_leaves_no_state() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config::from_toml(Path::new("eightfold.toml"), CONFIG).unwrap();
-        let store = Store::open(&dir.path().join("e.db")).unwrap();
-        let service = super::Service::start(config, None, store, CancellationToken::new()).unwrap();
-        let events = ["web", "gone"]
-            .map(|check| crate::store::HealthEvent {
-                check: check.into(),
-                at: std::time::SystemTime::now(),
-                old_healthy: true,
-                new_healthy: false,
-                reason: "refused".into(),
-            })
-            .to_vec();
-        let mut unwritten = crate::service::Unwritten::default();
-        unwritten.add(events);
-        service.clone().persist(&mut unwritten).await;
-        assert!(unwritten.events.is_empty());
-        let inner = service.lock();
-        let states: Vec<String> = inner
-            .store
-            .states()
-            .unwrap()
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        assert_eq!(states, ["web"]);
-        assert_eq!(inner.store.events(Some("gone"), None, 10).unwrap().len(), 1);
-    }
 }
